@@ -1,0 +1,3 @@
+DROP TABLE statuses;
+DROP TABLE users;
+DROP TABLE tenants;

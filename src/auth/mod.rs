@@ -1,0 +1,77 @@
+//! Who is calling: token verification, the principal, permissions and roles.
+
+mod permission;
+mod token;
+
+use std::collections::BTreeSet;
+
+pub use permission::{Permission, ROLES, role_permissions};
+pub use token::{Claims, TokenRequest, TokenVerifier, issue_token};
+
+use crate::error::AppError;
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user_id: String,
+    pub tenant: String,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub permissions: BTreeSet<Permission>,
+    /// `exp`, seconds since the epoch.
+    pub expires_at: u64,
+}
+
+impl Principal {
+    pub fn has(&self, permission: Permission) -> bool {
+        self.permissions.contains(&permission)
+    }
+}
+
+/// What a request or WebSocket connection proved about its caller.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    /// No credentials were sent.
+    Anonymous,
+    /// Credentials were sent but refused; the reason goes back to the client.
+    Invalid(String),
+    Authenticated(Principal),
+}
+
+impl Auth {
+    /// The principal, or the `UNAUTHENTICATED` error saying why there is none.
+    pub fn principal(&self) -> Result<&Principal, AppError> {
+        match self {
+            Auth::Authenticated(p) => Ok(p),
+            Auth::Invalid(reason) => Err(AppError::Unauthenticated(reason.clone())),
+            Auth::Anonymous => Err(AppError::Unauthenticated(
+                "a bearer token is required (Authorization: Bearer <JWT>)".into(),
+            )),
+        }
+    }
+
+    /// Checks a permission, authenticating first.
+    pub fn require(&self, permission: Permission) -> Result<&Principal, AppError> {
+        let principal = self.principal()?;
+        if principal.has(permission) {
+            Ok(principal)
+        } else {
+            Err(AppError::Forbidden(permission))
+        }
+    }
+
+    /// Reads an `Authorization` value (`Bearer <JWT>`).
+    pub fn from_header(verifier: &TokenVerifier, value: Option<&str>) -> Auth {
+        let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+            return Auth::Anonymous;
+        };
+        let token = match value.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+            _ => return Auth::Invalid("the Authorization value must be `Bearer <JWT>`".into()),
+        };
+        match verifier.verify(token) {
+            Ok(principal) => Auth::Authenticated(principal),
+            Err(e) => Auth::Invalid(e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! Permissions and the roles that grant them.
+
+use std::fmt;
+
+/// A permission a role grants; root fields name the one they require with
+/// `@requiresPermission`.
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Permission {
+    /// View the case queue, case details, tasks, comments, audit events, incidents; subscribe.
+    SecurityDataRead,
+    /// Create and manage cases and tasks, assign, change status, link incidents, comment.
+    AlertsManage,
+    /// Create and change case statuses, manage users.
+    CoreSecuritySettingsManage,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 3] = [
+        Permission::SecurityDataRead,
+        Permission::AlertsManage,
+        Permission::CoreSecuritySettingsManage,
+    ];
+
+    /// The name the schema uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Permission::SecurityDataRead => "SECURITY_DATA_READ",
+            Permission::AlertsManage => "ALERTS_MANAGE",
+            Permission::CoreSecuritySettingsManage => "CORE_SECURITY_SETTINGS_MANAGE",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Permission> {
+        Permission::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The permissions of a role name; unknown roles grant nothing.
+pub fn role_permissions(role: &str) -> &'static [Permission] {
+    use Permission::*;
+    match role {
+        "reader" => &[SecurityDataRead],
+        "analyst" => &[SecurityDataRead, AlertsManage],
+        "admin" => &[SecurityDataRead, AlertsManage, CoreSecuritySettingsManage],
+        _ => &[],
+    }
+}
+
+/// The role names the service knows.
+pub const ROLES: [&str; 3] = ["reader", "analyst", "admin"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_grant_the_contract_permissions() {
+        assert_eq!(role_permissions("reader"), &[Permission::SecurityDataRead]);
+        assert_eq!(role_permissions("analyst").len(), 2);
+        assert_eq!(role_permissions("admin"), &Permission::ALL);
+        assert!(role_permissions("root").is_empty());
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for p in Permission::ALL {
+            assert_eq!(Permission::from_name(p.as_str()), Some(p));
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! Command line and environment. A flag wins over its variable.
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `CASEBOOK_LISTEN` | listen address | `127.0.0.1:4000` |
+//! | `CASEBOOK_DATABASE_URL` | `sqlite://PATH` or `postgres://...` | `sqlite://casebook.db` |
+//! | `CASEBOOK_JWT_SECRET` | HS256 secret (verifying; signing for `token`) | none |
+//! | `CASEBOOK_JWT_PUBLIC_KEY` | path of a PEM public key (RS256 or ES256) | none |
+//! | `CASEBOOK_JWT_ISSUER`, `CASEBOOK_JWT_AUDIENCE` | checked when set | none |
+//! | `CASEBOOK_LOG` | log filter, `RUST_LOG` syntax | `info` |
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "casebook", version, about = "GraphQL API for security-operations case management")]
+pub struct Cli {
+    /// Log filter, `RUST_LOG` syntax.
+    #[arg(long, env = "CASEBOOK_LOG", default_value = "info", global = true)]
+    pub log: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Migrate the database, then serve HTTP and WebSocket.
+    Serve(ServeArgs),
+    /// Apply pending migrations and exit.
+    Migrate {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Print the GraphQL schema (SDL).
+    Schema,
+    /// Print a JWT signed with CASEBOOK_JWT_SECRET (HS256).
+    Token(TokenArgs),
+    /// Seed a realistic demo data set.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// `sqlite://PATH` (embedded) or `postgres://...`.
+    #[arg(long = "database-url", env = "CASEBOOK_DATABASE_URL", default_value = "sqlite://casebook.db")]
+    pub url: DatabaseUrl,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "CASEBOOK_LISTEN", default_value = "127.0.0.1:4000")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Development mode: a random secret when none is set, and ready-made tokens.
+    #[arg(long)]
+    pub dev: bool,
+    #[command(flatten)]
+    pub jwt: JwtArgs,
+}
+
+#[derive(Debug, Clone, Default, Args)]
+pub struct JwtArgs {
+    /// HS256 secret for verifying tokens.
+    #[arg(long = "jwt-secret", env = "CASEBOOK_JWT_SECRET", hide_env_values = true)]
+    pub secret: Option<Secret>,
+    /// PEM public key (RS256 or ES256) of an identity provider.
+    #[arg(long = "jwt-public-key", env = "CASEBOOK_JWT_PUBLIC_KEY")]
+    pub public_key: Option<PathBuf>,
+    /// Required `iss` claim, when set.
+    #[arg(long = "jwt-issuer", env = "CASEBOOK_JWT_ISSUER")]
+    pub issuer: Option<String>,
+    /// Required `aud` claim, when set.
+    #[arg(long = "jwt-audience", env = "CASEBOOK_JWT_AUDIENCE")]
+    pub audience: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// User id (`sub`).
+    #[arg(long)]
+    pub sub: String,
+    /// Display name.
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long)]
+    pub email: Option<String>,
+    /// Tenant (`tid`).
+    #[arg(long, default_value = "default")]
+    pub tenant: String,
+    /// Role: reader, analyst or admin; repeatable.
+    #[arg(long = "role", required = true)]
+    pub roles: Vec<String>,
+    /// Lifetime, such as `30m`, `8h` or `7d`.
+    #[arg(long, default_value = "8h", value_parser = parse_duration)]
+    pub ttl: Duration,
+    #[arg(long = "jwt-secret", env = "CASEBOOK_JWT_SECRET", hide_env_values = true)]
+    pub secret: Option<Secret>,
+    #[arg(long = "jwt-issuer", env = "CASEBOOK_JWT_ISSUER")]
+    pub issuer: Option<String>,
+    #[arg(long = "jwt-audience", env = "CASEBOOK_JWT_AUDIENCE")]
+    pub audience: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// Number of cases to create.
+    #[arg(long, default_value_t = 2000)]
+    pub cases: u32,
+    #[arg(long, default_value = "default")]
+    pub tenant: String,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+/// A secret that never shows in logs or debug output.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Secret(value)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.is_empty() {
+            return Err("the secret must not be empty".into());
+        }
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+/// Where the data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// A file, created when missing.
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL, kept whole for the driver.
+    Postgres(String),
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(path) = s.strip_prefix("sqlite://").or_else(|| s.strip_prefix("sqlite:")) {
+            if path.is_empty() || path == ":memory:" {
+                // each pooled connection would get its own empty database
+                return Err("sqlite needs a file path, such as sqlite://casebook.db".into());
+            }
+            Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
+        } else if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            Ok(DatabaseUrl::Postgres(s.to_owned()))
+        } else {
+            Err(format!("unsupported database URL {s:?}: use sqlite://PATH or postgres://..."))
+        }
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    /// Shows where, never the password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            DatabaseUrl::Postgres(url) => {
+                let host = url.rsplit_once('@').map_or(url.as_str(), |(_, host)| host);
+                write!(f, "postgres://{host}")
+            }
+        }
+    }
+}
+
+/// Parses `90s`, `15m`, `8h`, `7d` (a bare number is seconds).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| format!("invalid duration {s:?}"))?;
+    let seconds = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("invalid duration unit in {s:?}: use s, m, h or d")),
+    };
+    if seconds == 0 {
+        return Err("the duration must be positive".into());
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls_parse_by_scheme() {
+        assert_eq!(
+            "sqlite://casebook.db".parse::<DatabaseUrl>(),
+            Ok(DatabaseUrl::Sqlite("casebook.db".into()))
+        );
+        assert_eq!(
+            "sqlite:///var/lib/cb.db".parse::<DatabaseUrl>(),
+            Ok(DatabaseUrl::Sqlite("/var/lib/cb.db".into()))
+        );
+        assert!(matches!("postgres://u:p@h/db".parse(), Ok(DatabaseUrl::Postgres(_))));
+        assert!("mysql://h/db".parse::<DatabaseUrl>().is_err());
+        assert!("sqlite://:memory:".parse::<DatabaseUrl>().is_err());
+    }
+
+    #[test]
+    fn postgres_url_display_hides_the_password() {
+        let url: DatabaseUrl = "postgres://casebook:s3cret@db:5432/cb".parse().unwrap();
+        assert_eq!(url.to_string(), "postgres://db:5432/cb");
+    }
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("8h"), Ok(Duration::from_secs(8 * 3600)));
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
+        assert!(parse_duration("8 weeks").is_err());
+        assert!(parse_duration("0s").is_err());
+    }
+}

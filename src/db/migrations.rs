@@ -1,0 +1,61 @@
+//! Embedded migrations, one set per backend, applied by `serve` and `migrate`.
+
+use diesel::{Connection, SqliteConnection};
+use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::config::DatabaseUrl;
+use crate::error::AppError;
+
+const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// Any fixed number: replicas starting together take turns migrating.
+const MIGRATION_LOCK: i64 = 0x6361_7365_626f_6f6b;
+
+/// Applies pending migrations and returns how many ran.
+pub async fn run_migrations(url: &DatabaseUrl) -> Result<usize, AppError> {
+    match url {
+        DatabaseUrl::Postgres(url) => {
+            // The lock is held by its own session while another connection migrates.
+            let mut lock = AsyncPgConnection::establish(url).await?;
+            lock.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).await?;
+            let url = url.clone();
+            let applied = tokio::task::spawn_blocking(move || {
+                let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(&url)?;
+                apply(&mut conn, POSTGRES)
+            })
+            .await
+            .map_err(|e| AppError::internal(format!("migration task failed: {e}")))??;
+            lock.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).await?;
+            Ok(applied)
+        }
+        DatabaseUrl::Sqlite(path) => {
+            let path = path.to_string_lossy().into_owned();
+            tokio::task::spawn_blocking(move || {
+                let mut conn = SqliteConnection::establish(&path)?;
+                diesel::connection::SimpleConnection::batch_execute(
+                    &mut conn,
+                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000;",
+                )?;
+                apply(&mut conn, SQLITE)
+            })
+            .await
+            .map_err(|e| AppError::internal(format!("migration task failed: {e}")))?
+        }
+    }
+}
+
+fn apply<B: diesel::backend::Backend>(
+    conn: &mut impl MigrationHarness<B>,
+    migrations: EmbeddedMigrations,
+) -> Result<usize, AppError> {
+    let applied = conn
+        .run_pending_migrations(migrations)
+        .map_err(|e| AppError::internal(format!("applying migrations: {e}")))?;
+    for version in &applied {
+        tracing::info!(%version, "migration applied");
+    }
+    Ok(applied.len())
+}

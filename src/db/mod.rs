@@ -1,0 +1,211 @@
+//! The database layer: one pool type over SQLite and PostgreSQL, so every query
+//! is written once (see [`with_conn!`]) and type-checked for both backends.
+
+mod migrations;
+pub mod schema;
+
+use std::time::Duration;
+
+use diesel::SqliteConnection;
+use diesel::connection::AnsiTransactionManager;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection, TransactionManager};
+use futures_util::FutureExt;
+
+use crate::config::DatabaseUrl;
+use crate::error::AppError;
+
+pub use migrations::run_migrations;
+
+/// The embedded backend's connection: diesel's synchronous SQLite connection,
+/// driven on tokio's blocking pool.
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+
+/// A borrowed connection of either backend. Domain code receives this and
+/// runs each query through [`with_conn!`].
+pub enum Conn<'a> {
+    Postgres(&'a mut AsyncPgConnection),
+    Sqlite(&'a mut SqliteConn),
+}
+
+/// Runs `$body` with `$c` bound to the concrete connection of whichever backend
+/// `$conn` holds. The body is compiled once per backend.
+#[macro_export]
+macro_rules! with_conn {
+    ($conn:expr, $c:ident => $body:expr) => {
+        match $conn {
+            $crate::db::Conn::Postgres(inner) => {
+                let $c: &mut ::diesel_async::AsyncPgConnection = inner;
+                $body
+            }
+            $crate::db::Conn::Sqlite(inner) => {
+                let $c: &mut $crate::db::SqliteConn = inner;
+                $body
+            }
+        }
+    };
+}
+
+/// Which backend a database URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// The connection pool of the configured backend.
+#[derive(Clone)]
+pub enum Db {
+    Postgres(Pool<AsyncPgConnection>),
+    Sqlite(Pool<SqliteConn>),
+}
+
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
+     PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;";
+
+impl Db {
+    /// Builds the pool; connections open lazily, so this does not touch the database.
+    pub fn connect(url: &DatabaseUrl) -> Result<Self, AppError> {
+        match url {
+            DatabaseUrl::Postgres(url) => {
+                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url.as_str());
+                let pool = Pool::builder(manager)
+                    .max_size(16)
+                    .wait_timeout(Some(Duration::from_secs(10)))
+                    .create_timeout(Some(Duration::from_secs(10)))
+                    .runtime(deadpool::Runtime::Tokio1)
+                    .build()
+                    .map_err(|e| AppError::internal(format!("building the PostgreSQL pool: {e}")))?;
+                Ok(Db::Postgres(pool))
+            }
+            DatabaseUrl::Sqlite(path) => {
+                let mut config = ManagerConfig::<SqliteConn>::default();
+                config.custom_setup = Box::new(|path: &str| {
+                    let path = path.to_owned();
+                    async move {
+                        let mut conn = SqliteConn::establish(&path).await?;
+                        conn.batch_execute(SQLITE_PRAGMAS)
+                            .await
+                            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                        Ok(conn)
+                    }
+                    .boxed()
+                });
+                let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(
+                    path.to_string_lossy(),
+                    config,
+                );
+                // WAL lets readers run beside the one writer; more connections than
+                // cores only add contention on the blocking pool.
+                let pool = Pool::builder(manager)
+                    .max_size(8)
+                    .wait_timeout(Some(Duration::from_secs(10)))
+                    .runtime(deadpool::Runtime::Tokio1)
+                    .build()
+                    .map_err(|e| AppError::internal(format!("building the SQLite pool: {e}")))?;
+                Ok(Db::Sqlite(pool))
+            }
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Postgres(_) => Backend::Postgres,
+            Db::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// Takes a connection from the pool.
+    pub async fn get(&self) -> Result<PooledConn, AppError> {
+        Ok(match self {
+            Db::Postgres(pool) => PooledConn::Postgres(pool.get().await?),
+            Db::Sqlite(pool) => PooledConn::Sqlite(pool.get().await?),
+        })
+    }
+
+    /// Begins a write transaction. SQLite's begins IMMEDIATE, so concurrent
+    /// read-then-write transactions queue for the lock instead of failing.
+    pub async fn begin(&self) -> Result<WriteTx, AppError> {
+        let mut pooled = self.get().await?;
+        match &mut pooled {
+            PooledConn::Postgres(c) => {
+                <AsyncPgConnection as AsyncConnection>::TransactionManager::begin_transaction(&mut **c).await?
+            }
+            PooledConn::Sqlite(c) => {
+                c.spawn_blocking(|c| AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"))
+                    .await?
+            }
+        }
+        Ok(WriteTx { pooled })
+    }
+
+    /// Checks that the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), AppError> {
+        let mut pooled = self.get().await?;
+        with_conn!(pooled.conn(), c => c.batch_execute("SELECT 1").await)?;
+        Ok(())
+    }
+}
+
+/// A connection checked out of the pool; returns to it on drop.
+pub enum PooledConn {
+    Postgres(Object<AsyncPgConnection>),
+    Sqlite(Object<SqliteConn>),
+}
+
+impl PooledConn {
+    pub fn conn(&mut self) -> Conn<'_> {
+        match self {
+            PooledConn::Postgres(c) => Conn::Postgres(c),
+            PooledConn::Sqlite(c) => Conn::Sqlite(c),
+        }
+    }
+}
+
+/// An open write transaction. Finish it with [`WriteTx::finish`]; if it is
+/// dropped unfinished (a cancelled request), the pool sees the open
+/// transaction and discards the connection, which rolls it back.
+pub struct WriteTx {
+    pooled: PooledConn,
+}
+
+impl WriteTx {
+    pub fn conn(&mut self) -> Conn<'_> {
+        self.pooled.conn()
+    }
+
+    /// Commits when `result` is `Ok`, rolls back otherwise; returns `result`.
+    pub async fn finish<T>(mut self, result: Result<T, AppError>) -> Result<T, AppError> {
+        match result {
+            Ok(value) => {
+                match &mut self.pooled {
+                    PooledConn::Postgres(c) => {
+                        <AsyncPgConnection as AsyncConnection>::TransactionManager::commit_transaction(&mut **c)
+                            .await?
+                    }
+                    PooledConn::Sqlite(c) => {
+                        <SqliteConn as AsyncConnection>::TransactionManager::commit_transaction(&mut **c).await?
+                    }
+                }
+                Ok(value)
+            }
+            Err(error) => {
+                let rollback = match &mut self.pooled {
+                    PooledConn::Postgres(c) => {
+                        <AsyncPgConnection as AsyncConnection>::TransactionManager::rollback_transaction(&mut **c)
+                            .await
+                    }
+                    PooledConn::Sqlite(c) => {
+                        <SqliteConn as AsyncConnection>::TransactionManager::rollback_transaction(&mut **c).await
+                    }
+                };
+                if let Err(rollback_error) = rollback {
+                    tracing::warn!(error = %rollback_error, "rollback failed; the connection is discarded");
+                }
+                Err(error)
+            }
+        }
+    }
+}

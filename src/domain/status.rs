@@ -1,0 +1,314 @@
+//! Case statuses: each tenant's customisable workflow.
+//!
+//! Rules: names are unique per tenant ignoring case; exactly one status is the
+//! default; statuses are archived, never deleted; the default cannot be archived.
+
+use std::fmt;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use crate::db::Conn;
+use crate::db::schema::statuses;
+use crate::domain::{now, parse_text};
+use crate::error::{AppError, AppResult};
+use crate::with_conn;
+
+/// A status's database id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StatusId(pub i64);
+
+impl fmt::Display for StatusId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The phase of work a status stands for, whatever its name.
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StatusCategory {
+    /// Not yet worked on.
+    New,
+    /// Being worked on.
+    Open,
+    /// Done.
+    Closed,
+}
+
+impl StatusCategory {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusCategory::New => "NEW",
+            StatusCategory::Open => "OPEN",
+            StatusCategory::Closed => "CLOSED",
+        }
+    }
+
+    fn from_db(value: &str) -> AppResult<Self> {
+        match value {
+            "NEW" => Ok(StatusCategory::New),
+            "OPEN" => Ok(StatusCategory::Open),
+            "CLOSED" => Ok(StatusCategory::Closed),
+            other => Err(AppError::internal(format!("unknown status category {other:?} in the database"))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = statuses, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+struct StatusRow {
+    id: i64,
+    name: String,
+    category: String,
+    position: i32,
+    is_default: bool,
+    archived: bool,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+/// A status of a tenant's case workflow.
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub id: StatusId,
+    pub name: String,
+    pub category: StatusCategory,
+    pub position: i32,
+    pub is_default: bool,
+    pub archived: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl TryFrom<StatusRow> for Status {
+    type Error = AppError;
+    fn try_from(row: StatusRow) -> AppResult<Self> {
+        Ok(Status {
+            id: StatusId(row.id),
+            name: row.name,
+            category: StatusCategory::from_db(&row.category)?,
+            position: row.position,
+            is_default: row.is_default,
+            archived: row.archived,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+fn into_statuses(rows: Vec<StatusRow>) -> AppResult<Vec<Status>> {
+    rows.into_iter().map(Status::try_from).collect()
+}
+
+const MAX_NAME_CHARS: usize = 64;
+
+fn name_key(name: &str) -> String {
+    name.to_lowercase()
+}
+
+/// The statuses every tenant starts with.
+pub async fn seed_defaults(conn: &mut Conn<'_>, tenant: &str) -> AppResult<()> {
+    let now = now();
+    let defaults = [("New", StatusCategory::New, true), ("Open", StatusCategory::Open, false), ("Closed", StatusCategory::Closed, false)];
+    for (position, (name, category, is_default)) in (1..).zip(defaults) {
+        let query = diesel::insert_into(statuses::table).values((
+            statuses::tenant_id.eq(tenant),
+            statuses::name.eq(name),
+            statuses::name_key.eq(name_key(name)),
+            statuses::category.eq(category.as_str()),
+            statuses::position.eq(position),
+            statuses::is_default.eq(is_default),
+            statuses::archived.eq(false),
+            statuses::created_at.eq(now),
+            statuses::updated_at.eq(now),
+        ));
+        with_conn!(conn, c => query.execute(c).await)?;
+    }
+    Ok(())
+}
+
+/// The tenant's statuses in workflow order.
+pub async fn list(conn: &mut Conn<'_>, tenant: &str, include_archived: bool) -> AppResult<Vec<Status>> {
+    let rows = with_conn!(conn, c => {
+        let mut query = statuses::table
+            .filter(statuses::tenant_id.eq(tenant))
+            .order((statuses::position.asc(), statuses::id.asc()))
+            .select(StatusRow::as_select())
+            .into_boxed();
+        if !include_archived {
+            query = query.filter(statuses::archived.eq(false));
+        }
+        query.load(c).await
+    })?;
+    into_statuses(rows)
+}
+
+/// One status of the tenant, archived or not.
+pub async fn find(conn: &mut Conn<'_>, tenant: &str, id: StatusId) -> AppResult<Option<Status>> {
+    Ok(find_many(conn, tenant, &[id]).await?.pop())
+}
+
+/// The statuses of the tenant with these ids (for loaders); unknown ids are skipped.
+pub async fn find_many(conn: &mut Conn<'_>, tenant: &str, ids: &[StatusId]) -> AppResult<Vec<Status>> {
+    let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+    let rows = with_conn!(conn, c => {
+        statuses::table
+            .filter(statuses::tenant_id.eq(tenant))
+            .filter(statuses::id.eq_any(&ids))
+            .select(StatusRow::as_select())
+            .load(c)
+            .await
+    })?;
+    into_statuses(rows)
+}
+
+/// The tenant's default status, given to new cases.
+pub async fn default_status(conn: &mut Conn<'_>, tenant: &str) -> AppResult<Status> {
+    let row = with_conn!(conn, c => {
+        statuses::table
+            .filter(statuses::tenant_id.eq(tenant))
+            .filter(statuses::is_default.eq(true))
+            .select(StatusRow::as_select())
+            .first(c)
+            .await
+            .optional()
+    })?
+        .ok_or_else(|| AppError::internal(format!("tenant {tenant} has no default status")))?;
+    row.try_into()
+}
+
+/// A status a case may be given: one of the tenant's, not archived.
+pub async fn assignable(conn: &mut Conn<'_>, tenant: &str, field: &str, id: StatusId) -> AppResult<Status> {
+    match find(conn, tenant, id).await? {
+        None => Err(AppError::bad_input(field, format!("status {id} does not exist"))),
+        Some(status) if status.archived => {
+            Err(AppError::bad_input(field, format!("status {:?} is archived", status.name)))
+        }
+        Some(status) => Ok(status),
+    }
+}
+
+/// A new status.
+#[derive(Debug)]
+pub struct NewStatus {
+    pub name: String,
+    pub category: StatusCategory,
+    /// Placed last when absent.
+    pub position: Option<i32>,
+    pub is_default: bool,
+}
+
+/// Creates a status. Call inside a write transaction.
+pub async fn create(conn: &mut Conn<'_>, tenant: &str, input: NewStatus) -> AppResult<Status> {
+    let name = parse_text("name", &input.name, MAX_NAME_CHARS)?;
+    let position = match input.position {
+        Some(position) => parse_position(position)?,
+        None => last_position(conn, tenant).await? + 1,
+    };
+    if input.is_default {
+        clear_default(conn, tenant).await?;
+    }
+    let now = now();
+    let values = (
+            statuses::tenant_id.eq(tenant),
+            statuses::name.eq(&name),
+            statuses::name_key.eq(name_key(&name)),
+            statuses::category.eq(input.category.as_str()),
+            statuses::position.eq(position),
+            statuses::is_default.eq(input.is_default),
+            statuses::archived.eq(false),
+            statuses::created_at.eq(now),
+            statuses::updated_at.eq(now),
+    );
+    let row = with_conn!(conn, c => {
+        diesel::insert_into(statuses::table)
+            .values(values)
+            .returning(StatusRow::as_returning())
+            .get_result(c)
+            .await
+    })
+    .map_err(|e| name_conflict(e.into(), &name))?;
+    row.try_into()
+}
+
+/// A change to a status: `None` leaves a field alone.
+#[derive(Debug, Default)]
+pub struct StatusChanges {
+    pub name: Option<String>,
+    pub category: Option<StatusCategory>,
+    pub position: Option<i32>,
+    pub is_default: Option<bool>,
+    pub archived: Option<bool>,
+}
+
+/// Changes a status. Call inside a write transaction.
+pub async fn update(conn: &mut Conn<'_>, tenant: &str, id: StatusId, changes: StatusChanges) -> AppResult<Status> {
+    let current = find(conn, tenant, id).await?.ok_or_else(|| AppError::not_found("status", id))?;
+    let name = changes.name.as_deref().map(|n| parse_text("name", n, MAX_NAME_CHARS)).transpose()?;
+    let position = changes.position.map(parse_position).transpose()?;
+    let archived = changes.archived.unwrap_or(current.archived);
+    let is_default = changes.is_default.unwrap_or(current.is_default);
+    if current.is_default && !is_default {
+        return Err(AppError::bad_input(
+            "isDefault",
+            "there is always exactly one default status: make another status the default instead",
+        ));
+    }
+    if is_default && archived {
+        let field = if changes.archived == Some(true) { "archived" } else { "isDefault" };
+        return Err(AppError::bad_input(field, "the default status cannot be archived"));
+    }
+    if is_default && !current.is_default {
+        clear_default(conn, tenant).await?;
+    }
+    let name = name.unwrap_or(current.name);
+    let changes = (
+            statuses::name.eq(&name),
+            statuses::name_key.eq(name_key(&name)),
+            statuses::category.eq(changes.category.unwrap_or(current.category).as_str()),
+            statuses::position.eq(position.unwrap_or(current.position)),
+            statuses::is_default.eq(is_default),
+            statuses::archived.eq(archived),
+            statuses::updated_at.eq(now()),
+    );
+    let target = statuses::table.filter(statuses::tenant_id.eq(tenant)).find(id.0);
+    let row = with_conn!(conn, c => {
+        diesel::update(target).set(changes).returning(StatusRow::as_returning()).get_result(c).await
+    })
+    .map_err(|e| name_conflict(e.into(), &name))?;
+    row.try_into()
+}
+
+fn parse_position(position: i32) -> AppResult<i32> {
+    if (0..=10_000).contains(&position) {
+        Ok(position)
+    } else {
+        Err(AppError::bad_input("position", "must be between 0 and 10000"))
+    }
+}
+
+async fn last_position(conn: &mut Conn<'_>, tenant: &str) -> AppResult<i32> {
+    let query = statuses::table
+        .filter(statuses::tenant_id.eq(tenant))
+        .select(diesel::dsl::max(statuses::position));
+    let max: Option<i32> = with_conn!(conn, c => query.first(c).await)?;
+    Ok(max.unwrap_or(0))
+}
+
+async fn clear_default(conn: &mut Conn<'_>, tenant: &str) -> AppResult<()> {
+    let query = diesel::update(statuses::table)
+        .filter(statuses::tenant_id.eq(tenant))
+        .filter(statuses::is_default.eq(true))
+        .set((statuses::is_default.eq(false), statuses::updated_at.eq(now())));
+    with_conn!(conn, c => query.execute(c).await)?;
+    Ok(())
+}
+
+fn name_conflict(error: AppError, name: &str) -> AppError {
+    if error.is_unique_violation() {
+        AppError::Conflict(format!("a status named {name:?} already exists (names ignore case)"))
+    } else {
+        error
+    }
+}

@@ -1,0 +1,23 @@
+//! Tenants exist from the first time one of their users calls the API.
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use crate::db::Conn;
+use crate::db::schema::tenants;
+use crate::domain::{now, status};
+use crate::error::AppResult;
+use crate::with_conn;
+
+/// Creates the tenant with its default statuses unless it exists. Returns true
+/// when it was created. Call inside a write transaction.
+pub async fn ensure(conn: &mut Conn<'_>, tenant: &str) -> AppResult<bool> {
+    let query = diesel::insert_into(tenants::table)
+        .values((tenants::id.eq(tenant), tenants::created_at.eq(now())))
+        .on_conflict_do_nothing();
+    let inserted = with_conn!(conn, c => query.execute(c).await)?;
+    if inserted == 1 {
+        status::seed_defaults(conn, tenant).await?;
+    }
+    Ok(inserted == 1)
+}

@@ -1,0 +1,169 @@
+//! One error type for the whole service, mapped once to GraphQL's `extensions.code`.
+
+use async_graphql::ErrorExtensions;
+
+use crate::auth::Permission;
+
+/// The codes a client sees in `extensions.code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    Unauthenticated,
+    Forbidden,
+    NotFound,
+    BadUserInput,
+    Conflict,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Unauthenticated => "UNAUTHENTICATED",
+            ErrorCode::Forbidden => "FORBIDDEN",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::BadUserInput => "BAD_USER_INPUT",
+            ErrorCode::Conflict => "CONFLICT",
+            ErrorCode::Internal => "INTERNAL",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("this requires the permission {0}")]
+    Forbidden(Permission),
+    #[error("{entity} {id} does not exist")]
+    NotFound { entity: &'static str, id: String },
+    #[error("{field}: {message}")]
+    BadInput { field: String, message: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Database(#[from] diesel::result::Error),
+    #[error("database connection error: {0}")]
+    Connection(#[from] diesel::ConnectionError),
+    #[error("database pool error: {0}")]
+    Pool(#[from] diesel_async::pooled_connection::deadpool::PoolError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl AppError {
+    pub fn not_found(entity: &'static str, id: impl ToString) -> Self {
+        AppError::NotFound { entity, id: id.to_string() }
+    }
+
+    pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
+        AppError::BadInput { field: field.into(), message: message.into() }
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        AppError::Internal(message.into())
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            AppError::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            AppError::Forbidden(_) => ErrorCode::Forbidden,
+            AppError::NotFound { .. } => ErrorCode::NotFound,
+            AppError::BadInput { .. } => ErrorCode::BadUserInput,
+            AppError::Conflict(_) => ErrorCode::Conflict,
+            AppError::Database(_)
+            | AppError::Connection(_)
+            | AppError::Pool(_)
+            | AppError::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// What the client may read: internal details stay in the log.
+    fn public_message(&self) -> String {
+        match self.code() {
+            ErrorCode::Internal => "internal error".to_owned(),
+            _ => self.to_string(),
+        }
+    }
+
+    /// True for a unique-constraint violation, which callers turn into `CONFLICT`.
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            AppError::Database(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        )
+    }
+}
+
+impl ErrorExtensions for AppError {
+    fn extend(&self) -> async_graphql::Error {
+        if self.code() == ErrorCode::Internal {
+            tracing::error!(error = %self, "request failed");
+        }
+        async_graphql::Error::new(self.public_message())
+            .extend_with(|_, ext| ext.set("code", self.code().as_str()))
+    }
+}
+
+/// Result of domain code.
+pub type AppResult<T> = Result<T, AppError>;
+
+/// The error resolvers return: an [`AppError`] already mapped to its client
+/// form. It deliberately has no `Display`, so async-graphql's blanket
+/// conversion (which would drop the code) cannot apply and `?` on an
+/// `AppError` always goes through [`ErrorExtensions::extend`].
+#[derive(Clone, Debug)]
+pub struct GqlError(async_graphql::Error);
+
+impl From<AppError> for GqlError {
+    fn from(error: AppError) -> Self {
+        GqlError(error.extend())
+    }
+}
+
+impl From<GqlError> for async_graphql::Error {
+    fn from(error: GqlError) -> Self {
+        error.0
+    }
+}
+
+/// Result of a resolver: every error carries its code.
+pub type GqlResult<T> = Result<T, GqlError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code_of(error: AppError) -> String {
+        let gql: async_graphql::Error = GqlError::from(error).into();
+        let ext = gql.extensions.expect("extensions are set");
+        match ext.get("code") {
+            Some(async_graphql::Value::String(code)) => code.clone(),
+            other => panic!("unexpected code {other:?}"),
+        }
+    }
+
+    #[test]
+    fn each_variant_maps_to_its_code() {
+        assert_eq!(code_of(AppError::Unauthenticated("no token".into())), "UNAUTHENTICATED");
+        assert_eq!(code_of(AppError::Forbidden(Permission::AlertsManage)), "FORBIDDEN");
+        assert_eq!(code_of(AppError::not_found("case", 1000)), "NOT_FOUND");
+        assert_eq!(code_of(AppError::bad_input("title", "must not be blank")), "BAD_USER_INPUT");
+        assert_eq!(code_of(AppError::Conflict("stale".into())), "CONFLICT");
+        assert_eq!(code_of(AppError::Database(diesel::result::Error::NotFound)), "INTERNAL");
+    }
+
+    #[test]
+    fn internal_details_are_not_sent() {
+        let gql: async_graphql::Error = GqlError::from(AppError::internal("password=hunter2 leaked")).into();
+        assert_eq!(gql.message, "internal error");
+    }
+
+    #[test]
+    fn bad_input_names_the_field() {
+        let gql: async_graphql::Error = GqlError::from(AppError::bad_input("title", "must not be blank")).into();
+        assert_eq!(gql.message, "title: must not be blank");
+    }
+}

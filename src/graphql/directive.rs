@@ -1,0 +1,158 @@
+//! `@requiresPermission`: declared once per root field, shown in the SDL, and
+//! enforced from that same declaration.
+//!
+//! The directive is applied with `#[graphql(directive = requires_permission::apply(..))]`,
+//! which puts it in the schema registry (and so in the SDL). [`PermissionCheck`]
+//! reads it back from the registry before an operation executes, so a field
+//! cannot show one permission and check another. Checking once per operation,
+//! before execution, also rejects a subscription at subscribe time instead of
+//! on every event.
+
+use std::sync::{Arc, Mutex};
+
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
+};
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
+use async_graphql::registry::Registry;
+use async_graphql::{Pos, Request, ServerError, ServerResult, TypeDirective, Value, Variables};
+
+use crate::auth::{Auth, Permission};
+use crate::error::AppError;
+
+/// The SDL declaration: `directive @requiresPermission(permission: Permission!) on FIELD_DEFINITION`.
+#[TypeDirective(name = "requiresPermission", location = "FieldDefinition")]
+pub fn requires_permission(permission: Permission) {}
+
+/// What a root field asks of its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requirement {
+    /// A valid token (only `me`).
+    Authenticated,
+    Permission(Permission),
+}
+
+/// The requirement of `field` on the root type `root_type`, read from the
+/// applied directive. `None` when the field does not exist.
+pub fn requirement(registry: &Registry, root_type: &str, field: &str) -> Option<Requirement> {
+    let field = registry.types.get(root_type)?.field_by_name(field)?;
+    let permission = field
+        .directive_invocations
+        .iter()
+        .find(|d| d.name == "requiresPermission")
+        .and_then(|d| match d.args.get("permission") {
+            Some(Value::Enum(name)) => Permission::from_name(name.as_str()),
+            _ => None,
+        });
+    Some(permission.map_or(Requirement::Authenticated, Requirement::Permission))
+}
+
+/// The extension that enforces the directive.
+pub struct PermissionCheck;
+
+impl ExtensionFactory for PermissionCheck {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(PermissionCheckExtension { operation_name: Mutex::new(None) })
+    }
+}
+
+struct PermissionCheckExtension {
+    /// Remembered from the request: `parse_query` does not see it.
+    operation_name: Mutex<Option<String>>,
+}
+
+#[async_trait::async_trait]
+impl Extension for PermissionCheckExtension {
+    async fn prepare_request(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        if let Ok(mut name) = self.operation_name.lock() {
+            name.clone_from(&request.operation_name);
+        }
+        next.run(ctx, request).await
+    }
+
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        let document = next.run(ctx, query, variables).await?;
+        let operation_name = self.operation_name.lock().ok().and_then(|n| n.clone());
+        let auth = ctx.data_opt::<Auth>().unwrap_or(&Auth::Anonymous);
+        check_document(&ctx.schema_env.registry, &document, operation_name.as_deref(), auth)?;
+        Ok(document)
+    }
+}
+
+/// Checks every root field the selected operation asks for.
+fn check_document(
+    registry: &Registry,
+    document: &ExecutableDocument,
+    operation_name: Option<&str>,
+    auth: &Auth,
+) -> ServerResult<()> {
+    // An unknown operation is left to the executor, which reports it.
+    let operation = match operation_name {
+        Some(name) => document.operations.iter().find(|(n, _)| n.is_some_and(|n| n.as_str() == name)),
+        None => document.operations.iter().next(),
+    };
+    let Some((_, operation)) = operation else { return Ok(()) };
+    let root_type = match operation.node.ty {
+        OperationType::Query => Some(registry.query_type.as_str()),
+        OperationType::Mutation => registry.mutation_type.as_deref(),
+        OperationType::Subscription => registry.subscription_type.as_deref(),
+    };
+    let Some(root_type) = root_type else { return Ok(()) };
+    let mut fields = Vec::new();
+    collect_root_fields(document, &operation.node.selection_set.node, &mut fields, 0);
+    for (name, pos) in fields {
+        // Introspection reveals only the schema, which is public.
+        if name.starts_with("__") {
+            continue;
+        }
+        let result = match requirement(registry, root_type, name) {
+            None => Ok(()), // unknown field: validation reports it
+            Some(Requirement::Authenticated) => auth.principal().map(|_| ()),
+            Some(Requirement::Permission(p)) => auth.require(p).map(|_| ()),
+        };
+        if let Err(error) = result {
+            return Err(into_server_error(error, pos));
+        }
+    }
+    Ok(())
+}
+
+/// Root field names, following fragments (bounded: validation rejects cycles later).
+fn collect_root_fields<'d>(
+    document: &'d ExecutableDocument,
+    selection_set: &'d SelectionSet,
+    out: &mut Vec<(&'d str, Pos)>,
+    depth: usize,
+) {
+    if depth > 16 {
+        return;
+    }
+    for selection in &selection_set.items {
+        match &selection.node {
+            Selection::Field(field) => out.push((field.node.name.node.as_str(), field.pos)),
+            Selection::InlineFragment(fragment) => {
+                collect_root_fields(document, &fragment.node.selection_set.node, out, depth + 1)
+            }
+            Selection::FragmentSpread(spread) => {
+                if let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node) {
+                    collect_root_fields(document, &fragment.node.selection_set.node, out, depth + 1);
+                }
+            }
+        }
+    }
+}
+
+fn into_server_error(error: AppError, pos: Pos) -> ServerError {
+    async_graphql::Error::from(error).into_server_error(pos)
+}

@@ -1,0 +1,64 @@
+//! The GraphQL layer: schema building, resolvers (thin: they call the domain),
+//! the permission directive, and the error-code extension.
+
+mod directive;
+mod errors;
+mod mutation;
+mod query;
+mod scalars;
+mod types;
+
+use async_graphql::{Context, EmptySubscription, Schema};
+
+use crate::auth::{Auth, Principal};
+use crate::db::Db;
+use crate::error::{AppError, AppResult};
+
+pub use directive::{Requirement, requirement};
+pub use errors::ensure_code;
+pub use mutation::Mutation;
+pub use query::Query;
+
+pub type CasebookSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// Page sizes: the contract's default and maximum.
+pub const DEFAULT_PAGE: i32 = 25;
+pub const MAX_PAGE: i32 = 100;
+
+/// Builds the schema. `db` is absent only for printing the SDL.
+pub fn build_schema(db: Option<Db>) -> CasebookSchema {
+    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .extension(errors::ErrorCodes)
+        .extension(directive::PermissionCheck)
+        .limit_depth(16)
+        .limit_complexity(5_000)
+        .limit_recursive_depth(32)
+        .limit_directives(16);
+    if let Some(db) = db {
+        builder = builder.data(db);
+    }
+    builder.finish()
+}
+
+/// The SDL, exactly as `casebook schema` prints it and `schema.graphql` holds it.
+pub fn sdl() -> String {
+    build_schema(None).sdl()
+}
+
+/// The authenticated caller (the directive already checked the permission).
+pub(crate) fn principal<'a>(ctx: &Context<'a>) -> AppResult<&'a Principal> {
+    ctx.data_opt::<Auth>().unwrap_or(&Auth::Anonymous).principal()
+}
+
+pub(crate) fn db<'a>(ctx: &Context<'a>) -> AppResult<&'a Db> {
+    ctx.data_opt::<Db>().ok_or_else(|| AppError::internal("the schema has no database"))
+}
+
+/// Validates `first` against the contract's page limits.
+pub(crate) fn page_size(first: Option<i32>) -> AppResult<i64> {
+    match first {
+        None => Ok(DEFAULT_PAGE.into()),
+        Some(n) if (0..=MAX_PAGE).contains(&n) => Ok(n.into()),
+        Some(_) => Err(AppError::bad_input("first", format!("must be between 0 and {MAX_PAGE}"))),
+    }
+}

@@ -1,0 +1,73 @@
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
+
+use super::unclearable;
+use crate::auth::Permission;
+use crate::domain::status::{self, NewStatus, Status, StatusCategory, StatusChanges, StatusId};
+use crate::error::{AppError, GqlResult};
+use crate::graphql::directive::requires_permission;
+use crate::graphql::scalars::numeric_id;
+use crate::graphql::{db, principal};
+
+/// A new status of the workflow.
+#[derive(InputObject)]
+pub struct CreateStatusInput {
+    /// Unique in the tenant, ignoring case; 1 to 64 characters.
+    pub name: String,
+    pub category: StatusCategory,
+    /// Order in the workflow; placed last when absent.
+    pub position: Option<i32>,
+    /// Make it the default for new cases (the previous default stops being one).
+    #[graphql(default = false)]
+    pub is_default: bool,
+}
+
+/// A change to a status. Absent fields are left alone.
+#[derive(InputObject)]
+pub struct UpdateStatusInput {
+    pub id: ID,
+    pub name: MaybeUndefined<String>,
+    pub category: MaybeUndefined<StatusCategory>,
+    pub position: MaybeUndefined<i32>,
+    /// `true` makes this the default; the default cannot be unset, only replaced.
+    pub is_default: MaybeUndefined<bool>,
+    /// Archive (or restore) the status. The default cannot be archived.
+    pub archived: MaybeUndefined<bool>,
+}
+
+#[derive(Default)]
+pub struct StatusMutation;
+
+#[Object]
+impl StatusMutation {
+    /// Adds a status to the tenant's workflow.
+    #[graphql(directive = requires_permission::apply(Permission::CoreSecuritySettingsManage))]
+    async fn create_status(&self, ctx: &Context<'_>, input: CreateStatusInput) -> GqlResult<Status> {
+        let tenant = &principal(ctx)?.tenant;
+        let new = NewStatus {
+            name: input.name,
+            category: input.category,
+            position: input.position,
+            is_default: input.is_default,
+        };
+        let mut tx = db(ctx)?.begin().await?;
+        let result = status::create(&mut tx.conn(), tenant, new).await;
+        Ok(tx.finish(result).await?)
+    }
+
+    /// Renames, recategorises, reorders, archives or makes default a status.
+    #[graphql(directive = requires_permission::apply(Permission::CoreSecuritySettingsManage))]
+    async fn update_status(&self, ctx: &Context<'_>, input: UpdateStatusInput) -> GqlResult<Status> {
+        let tenant = &principal(ctx)?.tenant;
+        let id = numeric_id(&input.id).ok_or_else(|| AppError::not_found("status", input.id.as_str()))?;
+        let changes = StatusChanges {
+            name: unclearable("name", input.name)?,
+            category: unclearable("category", input.category)?,
+            position: unclearable("position", input.position)?,
+            is_default: unclearable("isDefault", input.is_default)?,
+            archived: unclearable("archived", input.archived)?,
+        };
+        let mut tx = db(ctx)?.begin().await?;
+        let result = status::update(&mut tx.conn(), tenant, StatusId(id), changes).await;
+        Ok(tx.finish(result).await?)
+    }
+}

@@ -1,0 +1,39 @@
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
+
+use super::clearable;
+use crate::auth::Permission;
+use crate::domain::user::{self, User, UserUpsert};
+use crate::error::GqlResult;
+use crate::graphql::directive::requires_permission;
+use crate::graphql::{db, principal};
+
+/// A user to record ahead of their first call (to assign them work), or to correct.
+#[derive(InputObject)]
+pub struct UpsertUserInput {
+    /// The identity provider's subject (`sub`).
+    pub id: ID,
+    /// Absent leaves it alone; `null` clears it.
+    pub display_name: MaybeUndefined<String>,
+    /// Absent leaves it alone; `null` clears it.
+    pub email: MaybeUndefined<String>,
+}
+
+#[derive(Default)]
+pub struct UserMutation;
+
+#[Object]
+impl UserMutation {
+    /// Records or changes a user of the tenant.
+    #[graphql(directive = requires_permission::apply(Permission::CoreSecuritySettingsManage))]
+    async fn upsert_user(&self, ctx: &Context<'_>, input: UpsertUserInput) -> GqlResult<User> {
+        let tenant = &principal(ctx)?.tenant;
+        let upsert = UserUpsert {
+            id: input.id.0,
+            display_name: clearable(input.display_name),
+            email: clearable(input.email),
+        };
+        let mut tx = db(ctx)?.begin().await?;
+        let result = user::upsert(&mut tx.conn(), tenant, upsert).await;
+        Ok(tx.finish(result).await?)
+    }
+}

@@ -1,0 +1,25 @@
+use async_graphql::{Context, Object};
+
+use crate::auth::Permission;
+use crate::domain::status::{self, Status};
+use crate::error::GqlResult;
+use crate::graphql::directive::requires_permission;
+use crate::graphql::{db, principal};
+
+#[derive(Default)]
+pub struct StatusQuery;
+
+#[Object]
+impl StatusQuery {
+    /// The tenant's case statuses in workflow order.
+    #[graphql(directive = requires_permission::apply(Permission::SecurityDataRead))]
+    async fn statuses(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Include archived statuses.", default = false)] include_archived: bool,
+    ) -> GqlResult<Vec<Status>> {
+        let tenant = &principal(ctx)?.tenant;
+        let mut conn = db(ctx)?.get().await?;
+        Ok(status::list(&mut conn.conn(), tenant, include_archived).await?)
+    }
+}

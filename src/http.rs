@@ -1,0 +1,240 @@
+//! The HTTP surface: `/graphql` (POST, and GET for queries), GraphiQL at `/`,
+//! `/healthz` and `/readyz`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql::parser::types::OperationType;
+use async_graphql_axum::GraphQLResponse;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+use tower_http::cors::CorsLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::{Auth, Principal, TokenVerifier};
+use crate::db::Db;
+use crate::domain::{tenant, user};
+use crate::error::{AppError, ErrorCode};
+use crate::graphql::CasebookSchema;
+
+/// Requests larger than this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    schema: CasebookSchema,
+    db: Db,
+    verifier: TokenVerifier,
+    seen: SeenUsers,
+}
+
+impl AppState {
+    pub fn new(db: Db, verifier: TokenVerifier) -> Self {
+        let schema = crate::graphql::build_schema(Some(db.clone()));
+        AppState { inner: Arc::new(Inner { schema, db, verifier, seen: SeenUsers::default() }) }
+    }
+
+    pub fn schema(&self) -> &CasebookSchema {
+        &self.inner.schema
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    /// Verifies an `Authorization` value and records a newly seen user.
+    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Auth, AppError> {
+        let auth = Auth::from_header(&self.inner.verifier, authorization);
+        if let Auth::Authenticated(principal) = &auth {
+            self.record(principal).await?;
+        }
+        Ok(auth)
+    }
+
+    /// Records the caller in its tenant (creating the tenant with its default
+    /// statuses) the first time this process sees it, or when its token's name
+    /// or email changed.
+    async fn record(&self, principal: &Principal) -> Result<(), AppError> {
+        if self.inner.seen.contains(principal) {
+            return Ok(());
+        }
+        let mut tx = self.inner.db.begin().await?;
+        let result = async {
+            tenant::ensure(&mut tx.conn(), &principal.tenant).await?;
+            user::record_seen(&mut tx.conn(), principal).await
+        }
+        .await;
+        tx.finish(result).await?;
+        self.inner.seen.insert(principal);
+        Ok(())
+    }
+}
+
+/// Users already recorded by this process, so a request costs no write.
+#[derive(Default)]
+struct SeenUsers(Mutex<HashMap<(String, String), (Option<String>, Option<String>)>>);
+
+impl SeenUsers {
+    const CAPACITY: usize = 100_000;
+
+    fn contains(&self, p: &Principal) -> bool {
+        let Ok(seen) = self.0.lock() else { return false };
+        seen.get(&(p.tenant.clone(), p.user_id.clone()))
+            .is_some_and(|(name, email)| *name == p.display_name && *email == p.email)
+    }
+
+    fn insert(&self, p: &Principal) {
+        if let Ok(mut seen) = self.0.lock() {
+            if seen.len() >= Self::CAPACITY {
+                seen.clear();
+            }
+            seen.insert((p.tenant.clone(), p.user_id.clone()), (p.display_name.clone(), p.email.clone()));
+        }
+    }
+}
+
+/// The whole application; tests serve exactly this.
+pub fn app(state: AppState) -> Router {
+    let cors = CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static("apollo-require-preflight"),
+            header::HeaderName::from_static("x-apollo-operation-name"),
+        ])
+        .max_age(Duration::from_secs(3600));
+    Router::new()
+        .route("/", get(graphiql))
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(cors)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn graphiql() -> Html<String> {
+    Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql").finish())
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match tokio::time::timeout(Duration::from_secs(3), state.db().ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready").into_response(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database timed out").into_response(),
+    }
+}
+
+/// POST: one JSON request. Batches are refused, and so are "simple" content
+/// types a browser form could send cross-site (CSRF), as Apollo Server does.
+async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if !is_json(&headers) && !has_preflight_header(&headers) {
+        return error_response(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::BadUserInput,
+            "POST /graphql needs `Content-Type: application/json` (or an `Apollo-Require-Preflight` header)",
+        );
+    }
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::BadUserInput,
+            "batched requests are not supported: send one operation per request",
+        );
+    }
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(e) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::BadUserInput,
+                &format!("the body is not a GraphQL request: {e}"),
+            );
+        }
+    };
+    execute(&state, &headers, request).await
+}
+
+/// GET: queries only; a mutation (or subscription) must not ride on a link.
+async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let request = match async_graphql::http::parse_query_string(query.as_deref().unwrap_or_default()) {
+        Ok(request) => request,
+        Err(e) => {
+            return error_response(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, &e.to_string());
+        }
+    };
+    if let Some(kind) = operation_type(&request)
+        && kind != OperationType::Query
+    {
+        let mut response = error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::BadUserInput,
+            &format!("{kind} operations are not allowed over GET: use POST"),
+        );
+        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    execute(&state, &headers, request).await
+}
+
+async fn execute(state: &AppState, headers: &HeaderMap, request: async_graphql::Request) -> Response {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let auth = match state.authenticate(authorization).await {
+        Ok(auth) => auth,
+        Err(e) => {
+            tracing::error!(error = %e, "recording the caller failed");
+            return error_response(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "internal error");
+        }
+    };
+    GraphQLResponse::from(state.schema().execute(request.data(auth)).await).into_response()
+}
+
+/// The type of the operation the request would run, when it parses.
+fn operation_type(request: &async_graphql::Request) -> Option<OperationType> {
+    let document = async_graphql::parser::parse_query(&request.query).ok()?;
+    let operation = match &request.operation_name {
+        Some(name) => document.operations.iter().find(|(n, _)| n.is_some_and(|n| n.as_str() == name)),
+        None => document.operations.iter().next(),
+    }?;
+    Some(operation.1.node.ty)
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .is_some_and(|v| v == "application/json" || v == "application/graphql-response+json")
+}
+
+fn has_preflight_header(headers: &HeaderMap) -> bool {
+    ["apollo-require-preflight", "x-apollo-operation-name"]
+        .iter()
+        .any(|name| headers.get(*name).is_some_and(|v| !v.is_empty()))
+}
+
+fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Response {
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] });
+    (status, axum::Json(body)).into_response()
+}

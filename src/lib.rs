@@ -1,0 +1,13 @@
+//! casebook: a GraphQL API, with real-time subscriptions, for security-operations
+//! case management.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod server;
+
+pub use http::{AppState, app};

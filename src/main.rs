@@ -1,0 +1,67 @@
+//! The `casebook` command line: parses arguments and calls into the library.
+#![allow(clippy::print_stdout)]
+
+use anyhow::Context;
+use clap::Parser;
+use tokio::net::TcpListener;
+
+use casebook::auth::{TokenRequest, issue_token};
+use casebook::config::{Cli, Command};
+use casebook::server;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).context("invalid CASEBOOK_LOG filter")?)
+        .with_writer(std::io::stderr)
+        .init();
+
+    match cli.command {
+        Command::Schema => {
+            print!("{}", casebook::graphql::sdl());
+        }
+        Command::Migrate { database } => {
+            let applied = casebook::db::run_migrations(&database.url).await?;
+            println!("{applied} migration(s) applied to {}", database.url);
+        }
+        Command::Token(args) => {
+            let secret = args.secret.as_ref().context("set CASEBOOK_JWT_SECRET to sign tokens")?;
+            let token = issue_token(
+                secret.expose(),
+                &TokenRequest {
+                    sub: &args.sub,
+                    name: args.name.as_deref(),
+                    email: args.email.as_deref(),
+                    tenant: &args.tenant,
+                    roles: &args.roles,
+                    ttl: args.ttl,
+                    issuer: args.issuer.as_deref(),
+                    audience: args.audience.as_deref(),
+                },
+            )?;
+            println!("{token}");
+        }
+        Command::Serve(args) => {
+            let jwt = server::jwt_config(&args)?;
+            let state = server::prepare(&args.database.url, &jwt).await?;
+            let listener = TcpListener::bind(args.listen)
+                .await
+                .with_context(|| format!("listening on {}", args.listen))?;
+            let addr = listener.local_addr()?;
+            if args.dev {
+                println!("casebook (dev) on http://{addr}/  (GraphiQL; API at http://{addr}/graphql)");
+                for dev in server::dev_tokens(&jwt)? {
+                    println!("\n{} token:\n{}", dev.role, dev.token);
+                }
+                println!("\nUse one as the header  Authorization: Bearer <token>");
+            }
+            tracing::info!(%addr, "serving");
+            server::serve(listener, state).await?;
+        }
+        Command::Demo(_args) => {
+            anyhow::bail!("demo data seeding is not available yet");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! Starting the service: configuration checks, migrations, the pool, the listener.
+
+use anyhow::{Context, bail};
+use tokio::net::TcpListener;
+
+use crate::auth::{ROLES, TokenRequest, TokenVerifier, issue_token};
+use crate::config::{DatabaseUrl, JwtArgs, Secret, ServeArgs};
+use crate::db::{Db, run_migrations};
+use crate::http::{AppState, app};
+
+/// A token printed by `serve --dev`.
+pub struct DevToken {
+    pub role: &'static str,
+    pub token: String,
+}
+
+/// The key configuration `serve` runs with: refuses to run without a key
+/// unless `dev`, which falls back to a random secret for this run.
+pub fn jwt_config(args: &ServeArgs) -> anyhow::Result<JwtArgs> {
+    let mut jwt = args.jwt.clone();
+    if jwt.secret.is_none() && jwt.public_key.is_none() {
+        if !args.dev {
+            bail!(
+                "no token key configured: set CASEBOOK_JWT_SECRET (HS256) or CASEBOOK_JWT_PUBLIC_KEY \
+                 (PEM file, RS256/ES256), or pass --dev for a random development secret"
+            );
+        }
+        let bytes: [u8; 32] = rand::random();
+        let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        jwt.secret = Some(Secret::new(secret));
+    }
+    Ok(jwt)
+}
+
+/// Tokens for each role in tenant `default`, signed with the HS256 secret.
+pub fn dev_tokens(jwt: &JwtArgs) -> anyhow::Result<Vec<DevToken>> {
+    let secret = jwt.secret.as_ref().context("dev tokens need an HS256 secret")?;
+    ROLES
+        .iter()
+        .map(|role| {
+            let roles = [role.to_string()];
+            let sub = format!("dev-{role}");
+            let name = format!("Dev {role}");
+            let token = issue_token(
+                secret.expose(),
+                &TokenRequest {
+                    sub: &sub,
+                    name: Some(&name),
+                    email: None,
+                    tenant: "default",
+                    roles: &roles,
+                    ttl: std::time::Duration::from_secs(8 * 3600),
+                    issuer: jwt.issuer.as_deref(),
+                    audience: jwt.audience.as_deref(),
+                },
+            )?;
+            Ok(DevToken { role, token })
+        })
+        .collect()
+}
+
+/// Migrates the database and builds the application state.
+pub async fn prepare(url: &DatabaseUrl, jwt: &JwtArgs) -> anyhow::Result<AppState> {
+    let verifier = TokenVerifier::from_config(jwt)?.context("no token key configured")?;
+    let applied = run_migrations(url).await.with_context(|| format!("migrating {url}"))?;
+    tracing::info!(database = %url, applied, "database ready");
+    let db = Db::connect(url)?;
+    Ok(AppState::new(db, verifier))
+}
+
+/// Serves until ctrl-c (or SIGTERM).
+pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
