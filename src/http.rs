@@ -44,7 +44,14 @@ struct Inner {
 impl AppState {
     pub fn new(db: Db, verifier: TokenVerifier) -> Self {
         let schema = crate::graphql::build_schema(Some(db.clone()));
-        AppState { inner: Arc::new(Inner { schema, db, verifier, seen: SeenUsers::default() }) }
+        AppState {
+            inner: Arc::new(Inner {
+                schema,
+                db,
+                verifier,
+                seen: SeenUsers::default(),
+            }),
+        }
     }
 
     pub fn schema(&self) -> &CasebookSchema {
@@ -85,13 +92,20 @@ impl AppState {
 
 /// Users already recorded by this process, so a request costs no write.
 #[derive(Default)]
-struct SeenUsers(Mutex<HashMap<(String, String), (Option<String>, Option<String>)>>);
+struct SeenUsers(Mutex<HashMap<SeenKey, SeenDetails>>);
+
+/// (tenant, user id)
+type SeenKey = (String, String);
+/// (display name, email) as the token last carried them
+type SeenDetails = (Option<String>, Option<String>);
 
 impl SeenUsers {
     const CAPACITY: usize = 100_000;
 
     fn contains(&self, p: &Principal) -> bool {
-        let Ok(seen) = self.0.lock() else { return false };
+        let Ok(seen) = self.0.lock() else {
+            return false;
+        };
         seen.get(&(p.tenant.clone(), p.user_id.clone()))
             .is_some_and(|(name, email)| *name == p.display_name && *email == p.email)
     }
@@ -101,7 +115,10 @@ impl SeenUsers {
             if seen.len() >= Self::CAPACITY {
                 seen.clear();
             }
-            seen.insert((p.tenant.clone(), p.user_id.clone()), (p.display_name.clone(), p.email.clone()));
+            seen.insert(
+                (p.tenant.clone(), p.user_id.clone()),
+                (p.display_name.clone(), p.email.clone()),
+            );
         }
     }
 }
@@ -131,7 +148,12 @@ pub fn app(state: AppState) -> Router {
 }
 
 async fn graphiql() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql").finish())
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql")
+            .finish(),
+    )
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
@@ -176,11 +198,15 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: B
 }
 
 /// GET: queries only; a mutation (or subscription) must not ride on a link.
-async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    let request = match async_graphql::http::parse_query_string(query.as_deref().unwrap_or_default()) {
+async fn graphql_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let request = match parse_get(query.as_deref().unwrap_or_default()) {
         Ok(request) => request,
-        Err(e) => {
-            return error_response(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, &e.to_string());
+        Err(message) => {
+            return error_response(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, &message);
         }
     };
     if let Some(kind) = operation_type(&request)
@@ -191,29 +217,77 @@ async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, RawQuery
             ErrorCode::BadUserInput,
             &format!("{kind} operations are not allowed over GET: use POST"),
         );
-        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
     execute(&state, &headers, request).await
 }
 
-async fn execute(state: &AppState, headers: &HeaderMap, request: async_graphql::Request) -> Response {
-    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+async fn execute(
+    state: &AppState,
+    headers: &HeaderMap,
+    request: async_graphql::Request,
+) -> Response {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     let auth = match state.authenticate(authorization).await {
         Ok(auth) => auth,
         Err(e) => {
             tracing::error!(error = %e, "recording the caller failed");
-            return error_response(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "internal error");
+            return error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::Internal,
+                "internal error",
+            );
         }
     };
     GraphQLResponse::from(state.schema().execute(request.data(auth)).await).into_response()
+}
+
+/// GraphQL over HTTP's GET parameters. (async-graphql's own parser expects
+/// `operation_name`, not the spec's `operationName`.)
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GetParams {
+    query: Option<String>,
+    operation_name: Option<String>,
+    variables: Option<String>,
+    extensions: Option<String>,
+}
+
+fn parse_get(query_string: &str) -> Result<async_graphql::Request, String> {
+    let params: GetParams = serde_urlencoded::from_str(query_string)
+        .map_err(|e| format!("invalid query string: {e}"))?;
+    let query = params
+        .query
+        .filter(|q| !q.trim().is_empty())
+        .ok_or("the `query` parameter is required")?;
+    let mut request = async_graphql::Request::new(query);
+    if let Some(name) = params.operation_name.filter(|n| !n.is_empty()) {
+        request = request.operation_name(name);
+    }
+    if let Some(variables) = params.variables.filter(|v| !v.is_empty()) {
+        let json = serde_json::from_str(&variables).map_err(|e| format!("variables: {e}"))?;
+        request = request.variables(async_graphql::Variables::from_json(json));
+    }
+    if let Some(extensions) = params.extensions.filter(|e| !e.is_empty()) {
+        request.extensions =
+            serde_json::from_str(&extensions).map_err(|e| format!("extensions: {e}"))?;
+    }
+    Ok(request)
 }
 
 /// The type of the operation the request would run, when it parses.
 fn operation_type(request: &async_graphql::Request) -> Option<OperationType> {
     let document = async_graphql::parser::parse_query(&request.query).ok()?;
     let operation = match &request.operation_name {
-        Some(name) => document.operations.iter().find(|(n, _)| n.is_some_and(|n| n.as_str() == name)),
+        Some(name) => document
+            .operations
+            .iter()
+            .find(|(n, _)| n.is_some_and(|n| n.as_str() == name)),
         None => document.operations.iter().next(),
     }?;
     Some(operation.1.node.ty)
@@ -235,6 +309,7 @@ fn has_preflight_header(headers: &HeaderMap) -> bool {
 }
 
 fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Response {
-    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] });
+    let body =
+        json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] });
     (status, axum::Json(body)).into_response()
 }

@@ -13,7 +13,10 @@ use casebook::server;
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).context("invalid CASEBOOK_LOG filter")?)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&cli.log)
+                .context("invalid CASEBOOK_LOG filter")?,
+        )
         .with_writer(std::io::stderr)
         .init();
 
@@ -26,7 +29,10 @@ async fn main() -> anyhow::Result<()> {
             println!("{applied} migration(s) applied to {}", database.url);
         }
         Command::Token(args) => {
-            let secret = args.secret.as_ref().context("set CASEBOOK_JWT_SECRET to sign tokens")?;
+            let secret = args
+                .secret
+                .as_ref()
+                .context("set CASEBOOK_JWT_SECRET to sign tokens")?;
             let token = issue_token(
                 secret.expose(),
                 &TokenRequest {
@@ -50,7 +56,9 @@ async fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("listening on {}", args.listen))?;
             let addr = listener.local_addr()?;
             if args.dev {
-                println!("casebook (dev) on http://{addr}/  (GraphiQL; API at http://{addr}/graphql)");
+                println!(
+                    "casebook (dev) on http://{addr}/  (GraphiQL; API at http://{addr}/graphql)"
+                );
                 for dev in server::dev_tokens(&jwt)? {
                     println!("\n{} token:\n{}", dev.role, dev.token);
                 }

@@ -20,15 +20,18 @@ pub async fn run_migrations(url: &DatabaseUrl) -> Result<usize, AppError> {
         DatabaseUrl::Postgres(url) => {
             // The lock is held by its own session while another connection migrates.
             let mut lock = AsyncPgConnection::establish(url).await?;
-            lock.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).await?;
+            lock.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+                .await?;
             let url = url.clone();
             let applied = tokio::task::spawn_blocking(move || {
-                let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(&url)?;
+                let mut conn =
+                    <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(&url)?;
                 apply(&mut conn, POSTGRES)
             })
             .await
             .map_err(|e| AppError::internal(format!("migration task failed: {e}")))??;
-            lock.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).await?;
+            lock.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+                .await?;
             Ok(applied)
         }
         DatabaseUrl::Sqlite(path) => {

@@ -77,7 +77,9 @@ impl Db {
                     .create_timeout(Some(Duration::from_secs(10)))
                     .runtime(deadpool::Runtime::Tokio1)
                     .build()
-                    .map_err(|e| AppError::internal(format!("building the PostgreSQL pool: {e}")))?;
+                    .map_err(|e| {
+                        AppError::internal(format!("building the PostgreSQL pool: {e}"))
+                    })?;
                 Ok(Db::Postgres(pool))
             }
             DatabaseUrl::Sqlite(path) => {
@@ -131,11 +133,16 @@ impl Db {
         let mut pooled = self.get().await?;
         match &mut pooled {
             PooledConn::Postgres(c) => {
-                <AsyncPgConnection as AsyncConnection>::TransactionManager::begin_transaction(&mut **c).await?
+                <AsyncPgConnection as AsyncConnection>::TransactionManager::begin_transaction(
+                    &mut **c,
+                )
+                .await?
             }
             PooledConn::Sqlite(c) => {
-                c.spawn_blocking(|c| AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"))
-                    .await?
+                c.spawn_blocking(|c| {
+                    AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
+                })
+                .await?
             }
         }
         Ok(WriteTx { pooled })
@@ -150,6 +157,8 @@ impl Db {
 }
 
 /// A connection checked out of the pool; returns to it on drop.
+// Lives for one request on the stack; boxing would add an allocation per checkout.
+#[allow(clippy::large_enum_variant)]
 pub enum PooledConn {
     Postgres(Object<AsyncPgConnection>),
     Sqlite(Object<SqliteConn>),

@@ -50,7 +50,9 @@ impl StatusCategory {
             "NEW" => Ok(StatusCategory::New),
             "OPEN" => Ok(StatusCategory::Open),
             "CLOSED" => Ok(StatusCategory::Closed),
-            other => Err(AppError::internal(format!("unknown status category {other:?} in the database"))),
+            other => Err(AppError::internal(format!(
+                "unknown status category {other:?} in the database"
+            ))),
         }
     }
 }
@@ -110,7 +112,11 @@ fn name_key(name: &str) -> String {
 /// The statuses every tenant starts with.
 pub async fn seed_defaults(conn: &mut Conn<'_>, tenant: &str) -> AppResult<()> {
     let now = now();
-    let defaults = [("New", StatusCategory::New, true), ("Open", StatusCategory::Open, false), ("Closed", StatusCategory::Closed, false)];
+    let defaults = [
+        ("New", StatusCategory::New, true),
+        ("Open", StatusCategory::Open, false),
+        ("Closed", StatusCategory::Closed, false),
+    ];
     for (position, (name, category, is_default)) in (1..).zip(defaults) {
         let query = diesel::insert_into(statuses::table).values((
             statuses::tenant_id.eq(tenant),
@@ -129,7 +135,11 @@ pub async fn seed_defaults(conn: &mut Conn<'_>, tenant: &str) -> AppResult<()> {
 }
 
 /// The tenant's statuses in workflow order.
-pub async fn list(conn: &mut Conn<'_>, tenant: &str, include_archived: bool) -> AppResult<Vec<Status>> {
+pub async fn list(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    include_archived: bool,
+) -> AppResult<Vec<Status>> {
     let rows = with_conn!(conn, c => {
         let mut query = statuses::table
             .filter(statuses::tenant_id.eq(tenant))
@@ -150,7 +160,11 @@ pub async fn find(conn: &mut Conn<'_>, tenant: &str, id: StatusId) -> AppResult<
 }
 
 /// The statuses of the tenant with these ids (for loaders); unknown ids are skipped.
-pub async fn find_many(conn: &mut Conn<'_>, tenant: &str, ids: &[StatusId]) -> AppResult<Vec<Status>> {
+pub async fn find_many(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    ids: &[StatusId],
+) -> AppResult<Vec<Status>> {
     let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
     let rows = with_conn!(conn, c => {
         statuses::table
@@ -174,17 +188,26 @@ pub async fn default_status(conn: &mut Conn<'_>, tenant: &str) -> AppResult<Stat
             .await
             .optional()
     })?
-        .ok_or_else(|| AppError::internal(format!("tenant {tenant} has no default status")))?;
+    .ok_or_else(|| AppError::internal(format!("tenant {tenant} has no default status")))?;
     row.try_into()
 }
 
 /// A status a case may be given: one of the tenant's, not archived.
-pub async fn assignable(conn: &mut Conn<'_>, tenant: &str, field: &str, id: StatusId) -> AppResult<Status> {
+pub async fn assignable(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    field: &str,
+    id: StatusId,
+) -> AppResult<Status> {
     match find(conn, tenant, id).await? {
-        None => Err(AppError::bad_input(field, format!("status {id} does not exist"))),
-        Some(status) if status.archived => {
-            Err(AppError::bad_input(field, format!("status {:?} is archived", status.name)))
-        }
+        None => Err(AppError::bad_input(
+            field,
+            format!("status {id} does not exist"),
+        )),
+        Some(status) if status.archived => Err(AppError::bad_input(
+            field,
+            format!("status {:?} is archived", status.name),
+        )),
         Some(status) => Ok(status),
     }
 }
@@ -194,6 +217,7 @@ pub async fn assignable(conn: &mut Conn<'_>, tenant: &str, field: &str, id: Stat
 pub struct NewStatus {
     pub name: String,
     pub category: StatusCategory,
+    /// 1-based place in the workflow; the statuses from there on move down.
     /// Placed last when absent.
     pub position: Option<i32>,
     pub is_default: bool,
@@ -202,24 +226,26 @@ pub struct NewStatus {
 /// Creates a status. Call inside a write transaction.
 pub async fn create(conn: &mut Conn<'_>, tenant: &str, input: NewStatus) -> AppResult<Status> {
     let name = parse_text("name", &input.name, MAX_NAME_CHARS)?;
+    let last = last_position(conn, tenant).await?;
     let position = match input.position {
-        Some(position) => parse_position(position)?,
-        None => last_position(conn, tenant).await? + 1,
+        Some(position) => parse_position(position)?.min(last + 1),
+        None => last + 1,
     };
+    shift_positions(conn, tenant, position, last, 1).await?;
     if input.is_default {
         clear_default(conn, tenant).await?;
     }
     let now = now();
     let values = (
-            statuses::tenant_id.eq(tenant),
-            statuses::name.eq(&name),
-            statuses::name_key.eq(name_key(&name)),
-            statuses::category.eq(input.category.as_str()),
-            statuses::position.eq(position),
-            statuses::is_default.eq(input.is_default),
-            statuses::archived.eq(false),
-            statuses::created_at.eq(now),
-            statuses::updated_at.eq(now),
+        statuses::tenant_id.eq(tenant),
+        statuses::name.eq(&name),
+        statuses::name_key.eq(name_key(&name)),
+        statuses::category.eq(input.category.as_str()),
+        statuses::position.eq(position),
+        statuses::is_default.eq(input.is_default),
+        statuses::archived.eq(false),
+        statuses::created_at.eq(now),
+        statuses::updated_at.eq(now),
     );
     let row = with_conn!(conn, c => {
         diesel::insert_into(statuses::table)
@@ -243,9 +269,20 @@ pub struct StatusChanges {
 }
 
 /// Changes a status. Call inside a write transaction.
-pub async fn update(conn: &mut Conn<'_>, tenant: &str, id: StatusId, changes: StatusChanges) -> AppResult<Status> {
-    let current = find(conn, tenant, id).await?.ok_or_else(|| AppError::not_found("status", id))?;
-    let name = changes.name.as_deref().map(|n| parse_text("name", n, MAX_NAME_CHARS)).transpose()?;
+pub async fn update(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    id: StatusId,
+    changes: StatusChanges,
+) -> AppResult<Status> {
+    let current = find(conn, tenant, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("status", id))?;
+    let name = changes
+        .name
+        .as_deref()
+        .map(|n| parse_text("name", n, MAX_NAME_CHARS))
+        .transpose()?;
     let position = changes.position.map(parse_position).transpose()?;
     let archived = changes.archived.unwrap_or(current.archived);
     let is_default = changes.is_default.unwrap_or(current.is_default);
@@ -256,23 +293,44 @@ pub async fn update(conn: &mut Conn<'_>, tenant: &str, id: StatusId, changes: St
         ));
     }
     if is_default && archived {
-        let field = if changes.archived == Some(true) { "archived" } else { "isDefault" };
-        return Err(AppError::bad_input(field, "the default status cannot be archived"));
+        let field = if changes.archived == Some(true) {
+            "archived"
+        } else {
+            "isDefault"
+        };
+        return Err(AppError::bad_input(
+            field,
+            "the default status cannot be archived",
+        ));
     }
     if is_default && !current.is_default {
         clear_default(conn, tenant).await?;
     }
+    let position = match position {
+        Some(target) => {
+            let target = target.min(last_position(conn, tenant).await?);
+            if target < current.position {
+                shift_positions(conn, tenant, target, current.position - 1, 1).await?;
+            } else if target > current.position {
+                shift_positions(conn, tenant, current.position + 1, target, -1).await?;
+            }
+            Some(target)
+        }
+        None => None,
+    };
     let name = name.unwrap_or(current.name);
     let changes = (
-            statuses::name.eq(&name),
-            statuses::name_key.eq(name_key(&name)),
-            statuses::category.eq(changes.category.unwrap_or(current.category).as_str()),
-            statuses::position.eq(position.unwrap_or(current.position)),
-            statuses::is_default.eq(is_default),
-            statuses::archived.eq(archived),
-            statuses::updated_at.eq(now()),
+        statuses::name.eq(&name),
+        statuses::name_key.eq(name_key(&name)),
+        statuses::category.eq(changes.category.unwrap_or(current.category).as_str()),
+        statuses::position.eq(position.unwrap_or(current.position)),
+        statuses::is_default.eq(is_default),
+        statuses::archived.eq(archived),
+        statuses::updated_at.eq(now()),
     );
-    let target = statuses::table.filter(statuses::tenant_id.eq(tenant)).find(id.0);
+    let target = statuses::table
+        .filter(statuses::tenant_id.eq(tenant))
+        .find(id.0);
     let row = with_conn!(conn, c => {
         diesel::update(target).set(changes).returning(StatusRow::as_returning()).get_result(c).await
     })
@@ -281,11 +339,31 @@ pub async fn update(conn: &mut Conn<'_>, tenant: &str, id: StatusId, changes: St
 }
 
 fn parse_position(position: i32) -> AppResult<i32> {
-    if (0..=10_000).contains(&position) {
+    if position >= 1 {
         Ok(position)
     } else {
-        Err(AppError::bad_input("position", "must be between 0 and 10000"))
+        Err(AppError::bad_input("position", "must be 1 or more"))
     }
+}
+
+/// Moves the statuses at positions `from..=to` by `by`, making room for (or
+/// closing the gap of) a status placed or moved in the workflow.
+async fn shift_positions(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    from: i32,
+    to: i32,
+    by: i32,
+) -> AppResult<()> {
+    if from > to {
+        return Ok(());
+    }
+    let query = diesel::update(statuses::table)
+        .filter(statuses::tenant_id.eq(tenant))
+        .filter(statuses::position.between(from, to))
+        .set(statuses::position.eq(statuses::position + by));
+    with_conn!(conn, c => query.execute(c).await)?;
+    Ok(())
 }
 
 async fn last_position(conn: &mut Conn<'_>, tenant: &str) -> AppResult<i32> {
@@ -300,14 +378,19 @@ async fn clear_default(conn: &mut Conn<'_>, tenant: &str) -> AppResult<()> {
     let query = diesel::update(statuses::table)
         .filter(statuses::tenant_id.eq(tenant))
         .filter(statuses::is_default.eq(true))
-        .set((statuses::is_default.eq(false), statuses::updated_at.eq(now())));
+        .set((
+            statuses::is_default.eq(false),
+            statuses::updated_at.eq(now()),
+        ));
     with_conn!(conn, c => query.execute(c).await)?;
     Ok(())
 }
 
 fn name_conflict(error: AppError, name: &str) -> AppError {
     if error.is_unique_violation() {
-        AppError::Conflict(format!("a status named {name:?} already exists (names ignore case)"))
+        AppError::Conflict(format!(
+            "a status named {name:?} already exists (names ignore case)"
+        ))
     } else {
         error
     }

@@ -97,13 +97,17 @@ pub async fn upsert(conn: &mut Conn<'_>, tenant: &str, input: UserUpsert) -> App
             with_conn!(conn, c => query.execute(c).await)?;
         }
     }
-    find(conn, tenant, &id).await?.ok_or_else(|| AppError::not_found("user", &id))
+    find(conn, tenant, &id)
+        .await?
+        .ok_or_else(|| AppError::not_found("user", &id))
 }
 
 fn parse_email(value: &str) -> AppResult<String> {
     let email = parse_text("email", value, 320)?;
     match email.split_once('@') {
-        Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !email.contains(' ') => {
+        Some((local, domain))
+            if !local.is_empty() && !domain.is_empty() && !email.contains(' ') =>
+        {
             Ok(email)
         }
         _ => Err(AppError::bad_input("email", "is not an email address")),

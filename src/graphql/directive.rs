@@ -18,7 +18,7 @@ use async_graphql::registry::Registry;
 use async_graphql::{Pos, Request, ServerError, ServerResult, TypeDirective, Value, Variables};
 
 use crate::auth::{Auth, Permission};
-use crate::error::AppError;
+use crate::error::{AppError, GqlError};
 
 /// The SDL declaration: `directive @requiresPermission(permission: Permission!) on FIELD_DEFINITION`.
 #[TypeDirective(name = "requiresPermission", location = "FieldDefinition")]
@@ -52,7 +52,9 @@ pub struct PermissionCheck;
 
 impl ExtensionFactory for PermissionCheck {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(PermissionCheckExtension { operation_name: Mutex::new(None) })
+        Arc::new(PermissionCheckExtension {
+            operation_name: Mutex::new(None),
+        })
     }
 }
 
@@ -85,7 +87,12 @@ impl Extension for PermissionCheckExtension {
         let document = next.run(ctx, query, variables).await?;
         let operation_name = self.operation_name.lock().ok().and_then(|n| n.clone());
         let auth = ctx.data_opt::<Auth>().unwrap_or(&Auth::Anonymous);
-        check_document(&ctx.schema_env.registry, &document, operation_name.as_deref(), auth)?;
+        check_document(
+            &ctx.schema_env.registry,
+            &document,
+            operation_name.as_deref(),
+            auth,
+        )?;
         Ok(document)
     }
 }
@@ -99,16 +106,23 @@ fn check_document(
 ) -> ServerResult<()> {
     // An unknown operation is left to the executor, which reports it.
     let operation = match operation_name {
-        Some(name) => document.operations.iter().find(|(n, _)| n.is_some_and(|n| n.as_str() == name)),
+        Some(name) => document
+            .operations
+            .iter()
+            .find(|(n, _)| n.is_some_and(|n| n.as_str() == name)),
         None => document.operations.iter().next(),
     };
-    let Some((_, operation)) = operation else { return Ok(()) };
+    let Some((_, operation)) = operation else {
+        return Ok(());
+    };
     let root_type = match operation.node.ty {
         OperationType::Query => Some(registry.query_type.as_str()),
         OperationType::Mutation => registry.mutation_type.as_deref(),
         OperationType::Subscription => registry.subscription_type.as_deref(),
     };
-    let Some(root_type) = root_type else { return Ok(()) };
+    let Some(root_type) = root_type else {
+        return Ok(());
+    };
     let mut fields = Vec::new();
     collect_root_fields(document, &operation.node.selection_set.node, &mut fields, 0);
     for (name, pos) in fields {
@@ -146,7 +160,12 @@ fn collect_root_fields<'d>(
             }
             Selection::FragmentSpread(spread) => {
                 if let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node) {
-                    collect_root_fields(document, &fragment.node.selection_set.node, out, depth + 1);
+                    collect_root_fields(
+                        document,
+                        &fragment.node.selection_set.node,
+                        out,
+                        depth + 1,
+                    );
                 }
             }
         }
@@ -154,5 +173,5 @@ fn collect_root_fields<'d>(
 }
 
 fn into_server_error(error: AppError, pos: Pos) -> ServerError {
-    async_graphql::Error::from(error).into_server_error(pos)
+    async_graphql::Error::from(GqlError::from(error)).into_server_error(pos)
 }

@@ -47,11 +47,14 @@ pub fn sdl() -> String {
 
 /// The authenticated caller (the directive already checked the permission).
 pub(crate) fn principal<'a>(ctx: &Context<'a>) -> AppResult<&'a Principal> {
-    ctx.data_opt::<Auth>().unwrap_or(&Auth::Anonymous).principal()
+    ctx.data_opt::<Auth>()
+        .unwrap_or(&Auth::Anonymous)
+        .principal()
 }
 
 pub(crate) fn db<'a>(ctx: &Context<'a>) -> AppResult<&'a Db> {
-    ctx.data_opt::<Db>().ok_or_else(|| AppError::internal("the schema has no database"))
+    ctx.data_opt::<Db>()
+        .ok_or_else(|| AppError::internal("the schema has no database"))
 }
 
 /// Validates `first` against the contract's page limits.
@@ -59,6 +62,9 @@ pub(crate) fn page_size(first: Option<i32>) -> AppResult<i64> {
     match first {
         None => Ok(DEFAULT_PAGE.into()),
         Some(n) if (0..=MAX_PAGE).contains(&n) => Ok(n.into()),
-        Some(_) => Err(AppError::bad_input("first", format!("must be between 0 and {MAX_PAGE}"))),
+        Some(_) => Err(AppError::bad_input(
+            "first",
+            format!("must be between 0 and {MAX_PAGE}"),
+        )),
     }
 }

@@ -13,8 +13,10 @@ use crate::graphql::{db, principal};
 pub struct CreateStatusInput {
     /// Unique in the tenant, ignoring case; 1 to 64 characters.
     pub name: String,
+    /// The phase of work the status stands for.
     pub category: StatusCategory,
-    /// Order in the workflow; placed last when absent.
+    /// 1-based place in the workflow; the statuses from there on move down.
+    /// Placed last when absent.
     pub position: Option<i32>,
     /// Make it the default for new cases (the previous default stops being one).
     #[graphql(default = false)]
@@ -24,9 +26,13 @@ pub struct CreateStatusInput {
 /// A change to a status. Absent fields are left alone.
 #[derive(InputObject)]
 pub struct UpdateStatusInput {
+    /// The status to change.
     pub id: ID,
+    /// New name, unique in the tenant ignoring case.
     pub name: MaybeUndefined<String>,
+    /// New phase of work.
     pub category: MaybeUndefined<StatusCategory>,
+    /// Move to this 1-based place in the workflow; the others close up around it.
     pub position: MaybeUndefined<i32>,
     /// `true` makes this the default; the default cannot be unset, only replaced.
     pub is_default: MaybeUndefined<bool>,
@@ -41,7 +47,11 @@ pub struct StatusMutation;
 impl StatusMutation {
     /// Adds a status to the tenant's workflow.
     #[graphql(directive = requires_permission::apply(Permission::CoreSecuritySettingsManage))]
-    async fn create_status(&self, ctx: &Context<'_>, input: CreateStatusInput) -> GqlResult<Status> {
+    async fn create_status(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The new status.")] input: CreateStatusInput,
+    ) -> GqlResult<Status> {
         let tenant = &principal(ctx)?.tenant;
         let new = NewStatus {
             name: input.name,
@@ -56,9 +66,14 @@ impl StatusMutation {
 
     /// Renames, recategorises, reorders, archives or makes default a status.
     #[graphql(directive = requires_permission::apply(Permission::CoreSecuritySettingsManage))]
-    async fn update_status(&self, ctx: &Context<'_>, input: UpdateStatusInput) -> GqlResult<Status> {
+    async fn update_status(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The status and its changes.")] input: UpdateStatusInput,
+    ) -> GqlResult<Status> {
         let tenant = &principal(ctx)?.tenant;
-        let id = numeric_id(&input.id).ok_or_else(|| AppError::not_found("status", input.id.as_str()))?;
+        let id = numeric_id(&input.id)
+            .ok_or_else(|| AppError::not_found("status", input.id.as_str()))?;
         let changes = StatusChanges {
             name: unclearable("name", input.name)?,
             category: unclearable("category", input.category)?,

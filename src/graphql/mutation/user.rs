@@ -25,7 +25,11 @@ pub struct UserMutation;
 impl UserMutation {
     /// Records or changes a user of the tenant.
     #[graphql(directive = requires_permission::apply(Permission::CoreSecuritySettingsManage))]
-    async fn upsert_user(&self, ctx: &Context<'_>, input: UpsertUserInput) -> GqlResult<User> {
+    async fn upsert_user(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The user and its details.")] input: UpsertUserInput,
+    ) -> GqlResult<User> {
         let tenant = &principal(ctx)?.tenant;
         let upsert = UserUpsert {
             id: input.id.0,

@@ -16,10 +16,11 @@ impl StatusQuery {
     async fn statuses(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Include archived statuses.", default = false)] include_archived: bool,
+        #[graphql(desc = "Include archived statuses.", default_with = "Some(false)")]
+        include_archived: Option<bool>,
     ) -> GqlResult<Vec<Status>> {
         let tenant = &principal(ctx)?.tenant;
         let mut conn = db(ctx)?.get().await?;
-        Ok(status::list(&mut conn.conn(), tenant, include_archived).await?)
+        Ok(status::list(&mut conn.conn(), tenant, include_archived.unwrap_or(false)).await?)
     }
 }

@@ -7,6 +7,7 @@ use crate::graphql::scalars::utc;
 /// A step of the tenant's case workflow, such as New, Open or Closed.
 #[Object]
 impl Status {
+    /// Stable identifier.
     async fn id(&self) -> ID {
         ID(self.id.to_string())
     }

@@ -13,6 +13,7 @@ impl User {
     async fn display_name(&self) -> Option<&str> {
         self.display_name.as_deref()
     }
+    /// Email address, when known.
     async fn email(&self) -> Option<&str> {
         self.email.as_deref()
     }

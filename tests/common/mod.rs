@@ -1,0 +1,281 @@
+//! Test support: the real server on an ephemeral port against a fresh database
+//! (a temp SQLite file, or a new PostgreSQL database), and a GraphQL client.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use casebook::auth::{TokenRequest, issue_token};
+use casebook::config::{DatabaseUrl, JwtArgs, Secret};
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use serde_json::{Value, json};
+
+pub const SECRET: &str = "casebook-test-secret";
+
+/// PostgreSQL server for tests; `.ci/run` sets it. Never skipped: an
+/// unreachable server fails the PostgreSQL tests.
+pub fn postgres_admin_url() -> String {
+    std::env::var("CASEBOOK_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs an async test body once per backend: `both_backends!(name);` expects
+/// `async fn name(backend: Backend)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::common::Backend::Sqlite).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::common::Backend::Postgres).await;
+                }
+            }
+        )+
+    };
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn unique_name() -> String {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("casebook_test_{}_{}_{}", std::process::id(), n, nanos)
+}
+
+/// A fresh database; removed when dropped.
+pub struct TestDatabase {
+    pub url: DatabaseUrl,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    File(std::path::PathBuf),
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDatabase {
+    pub async fn create(backend: Backend) -> TestDatabase {
+        let name = unique_name();
+        match backend {
+            Backend::Sqlite => {
+                let path = std::env::temp_dir().join(format!("{name}.db"));
+                TestDatabase {
+                    url: DatabaseUrl::Sqlite(path.clone()),
+                    cleanup: Cleanup::File(path),
+                }
+            }
+            Backend::Postgres => {
+                let admin_url = postgres_admin_url();
+                let mut admin = AsyncPgConnection::establish(&admin_url)
+                    .await
+                    .unwrap_or_else(|e| {
+                        panic!("PostgreSQL at {admin_url} is required for the tests: {e}")
+                    });
+                admin
+                    .batch_execute(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create database");
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map_or(admin_url.as_str(), |(base, _)| base);
+                let url = format!("{base}/{name}");
+                TestDatabase {
+                    url: DatabaseUrl::Postgres(url),
+                    cleanup: Cleanup::Postgres { admin_url, name },
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::File(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+            }
+            Cleanup::Postgres { admin_url, name } => {
+                let (admin_url, name) = (admin_url.clone(), name.clone());
+                // Drop runs inside the test's runtime; a thread with its own runtime may block.
+                let _ = std::thread::spawn(move || {
+                    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    else {
+                        return;
+                    };
+                    rt.block_on(async {
+                        if let Ok(mut admin) = AsyncPgConnection::establish(&admin_url).await {
+                            let _ = admin
+                                .batch_execute(&format!(
+                                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                                ))
+                                .await;
+                        }
+                    });
+                })
+                .join();
+            }
+        }
+    }
+}
+
+/// A running casebook server.
+pub struct TestServer {
+    pub addr: std::net::SocketAddr,
+    pub base: String,
+    pub backend: Backend,
+    pub client: reqwest::Client,
+    pub state: casebook::AppState,
+    task: tokio::task::JoinHandle<()>,
+    // dropped after the server task is aborted
+    pub database: std::sync::Arc<TestDatabase>,
+}
+
+pub fn jwt() -> JwtArgs {
+    JwtArgs {
+        secret: Some(Secret::new(SECRET.into())),
+        ..Default::default()
+    }
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> TestServer {
+        let database = std::sync::Arc::new(TestDatabase::create(backend).await);
+        TestServer::start_on(backend, database).await
+    }
+
+    /// Another server (a replica) on the same database.
+    pub async fn start_on(backend: Backend, database: std::sync::Arc<TestDatabase>) -> TestServer {
+        let state = casebook::server::prepare(&database.url, &jwt())
+            .await
+            .expect("prepare server");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let app = casebook::app(state.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client");
+        TestServer {
+            addr,
+            base: format!("http://{addr}"),
+            backend,
+            client,
+            state,
+            task,
+            database,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// POSTs a GraphQL request and returns the JSON body.
+    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self
+            .client
+            .post(self.url("/graphql"))
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request");
+        response.json().await.expect("json body")
+    }
+
+    /// Like [`gql`](Self::gql) but panics on any error and returns `data`.
+    pub async fn ok(&self, token: &str, query: &str, variables: Value) -> Value {
+        let body = self.gql(Some(token), query, variables).await;
+        assert!(
+            body.get("errors").is_none(),
+            "unexpected errors: {body:#}\nquery: {query}"
+        );
+        body["data"].clone()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A token signed with the test secret.
+pub fn token(sub: &str, tenant: &str, roles: &[&str]) -> String {
+    let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
+    issue_token(
+        SECRET,
+        &TokenRequest {
+            sub,
+            name: Some(&format!("User {sub}")),
+            email: Some(&format!("{sub}@example.com")),
+            tenant,
+            roles: &roles,
+            ttl: Duration::from_secs(3600),
+            issuer: None,
+            audience: None,
+        },
+    )
+    .expect("token")
+}
+
+pub fn reader(tenant: &str) -> String {
+    token("rita", tenant, &["reader"])
+}
+pub fn analyst(tenant: &str) -> String {
+    token("anna", tenant, &["analyst"])
+}
+pub fn admin(tenant: &str) -> String {
+    token("adam", tenant, &["admin"])
+}
+
+/// The `extensions.code` of each error in a response.
+pub fn error_codes(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| {
+                    e["extensions"]["code"]
+                        .as_str()
+                        .unwrap_or("<none>")
+                        .to_owned()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Asserts the response failed with exactly this code.
+#[track_caller]
+pub fn assert_code(body: &Value, code: &str) {
+    let codes = error_codes(body);
+    assert!(
+        !codes.is_empty() && codes.iter().all(|c| c == code),
+        "expected {code}, got {body:#}"
+    );
+}
