@@ -1,6 +1,8 @@
 //! The `casebook` command line: parses arguments and calls into the library.
 #![allow(clippy::print_stdout)]
 
+use std::process::ExitCode;
+
 use anyhow::Context;
 use clap::Parser;
 use tokio::net::TcpListener;
@@ -10,8 +12,17 @@ use casebook::config::{Cli, Command};
 use casebook::server;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+async fn main() -> ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("casebook: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&cli.log)
