@@ -244,7 +244,8 @@ async fn execute(
             );
         }
     };
-    GraphQLResponse::from(state.schema().execute(request.data(auth)).await).into_response()
+    let request = crate::graphql::request_data(request, state.db(), auth);
+    GraphQLResponse::from(state.schema().execute(request).await).into_response()
 }
 
 /// GraphQL over HTTP's GET parameters. (async-graphql's own parser expects

@@ -34,4 +34,96 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(tenants, users, statuses);
+diesel::table! {
+    cases (tenant_id, id) {
+        tenant_id -> Text,
+        id -> BigInt,
+        title -> Text,
+        title_key -> Text,
+        description -> Nullable<Text>,
+        priority -> Integer,
+        status_id -> BigInt,
+        assignee_id -> Nullable<Text>,
+        due_on -> Nullable<Timestamp>,
+        search_text -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_by -> Text,
+        updated_at -> Timestamp,
+        version -> Integer,
+        activity_seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    tasks (id) {
+        id -> BigInt,
+        tenant_id -> Text,
+        case_id -> BigInt,
+        title -> Text,
+        description -> Nullable<Text>,
+        status -> Text,
+        priority -> Integer,
+        owner_id -> Nullable<Text>,
+        due_on -> Nullable<Timestamp>,
+        closing_notes -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_by -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    incidents (id) {
+        id -> BigInt,
+        tenant_id -> Text,
+        external_id -> Nullable<Text>,
+        title -> Text,
+        search_text -> Text,
+        severity -> Text,
+        status -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    case_incidents (tenant_id, case_id, incident_id) {
+        tenant_id -> Text,
+        case_id -> BigInt,
+        incident_id -> BigInt,
+        linked_by -> Text,
+        linked_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    activity (id) {
+        id -> BigInt,
+        tenant_id -> Text,
+        case_id -> BigInt,
+        seq -> BigInt,
+        kind -> Text,
+        actor_id -> Text,
+        created_at -> Timestamp,
+        body -> Nullable<Text>,
+        action -> Nullable<Text>,
+        changes -> Nullable<Text>,
+        task_id -> Nullable<BigInt>,
+        incident_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::joinable!(case_incidents -> incidents (incident_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    tenants,
+    users,
+    statuses,
+    cases,
+    tasks,
+    incidents,
+    case_incidents,
+    activity
+);

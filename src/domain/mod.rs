@@ -1,9 +1,15 @@
 //! The rules of casebook and their SQL, one module per entity. Functions take a
 //! [`Conn`](crate::db::Conn) so the caller decides the transaction.
 
+pub mod activity;
+pub mod case;
+pub mod incident;
+pub mod queue;
 pub mod status;
+pub mod task;
 pub mod tenant;
 pub mod user;
+pub mod values;
 
 use chrono::{NaiveDateTime, Timelike, Utc};
 

@@ -33,6 +33,28 @@ pub struct User {
     pub updated_at: NaiveDateTime,
 }
 
+impl User {
+    /// How the audit trail names the user: the display name, else the id.
+    pub fn label(&self) -> String {
+        self.display_name.clone().unwrap_or_else(|| self.id.clone())
+    }
+}
+
+/// A user that `field` may name: one known in the tenant.
+pub async fn require_known(conn: &mut Conn<'_>, tenant: &str, field: &str, id: &str) -> AppResult<User> {
+    find(conn, tenant, id)
+        .await?
+        .ok_or_else(|| AppError::bad_input(field, format!("user {id:?} is not known in this tenant")))
+}
+
+/// The audit label of an optional user id.
+pub async fn label_of(conn: &mut Conn<'_>, tenant: &str, id: Option<&str>) -> AppResult<Option<String>> {
+    Ok(match id {
+        Some(id) => Some(find(conn, tenant, id).await?.map_or_else(|| id.to_owned(), |u| u.label())),
+        None => None,
+    })
+}
+
 /// Records the caller in its tenant, keeping the name and email its token carries.
 pub async fn record_seen(conn: &mut Conn<'_>, principal: &Principal) -> AppResult<()> {
     let now = now();

@@ -1,8 +1,10 @@
 //! The GraphQL layer: schema building, resolvers (thin: they call the domain),
 //! the permission directive, and the error-code extension.
 
+mod cursor;
 mod directive;
 mod errors;
+mod loaders;
 mod mutation;
 mod query;
 mod scalars;
@@ -16,6 +18,7 @@ use crate::error::{AppError, AppResult};
 
 pub use directive::{Requirement, requirement};
 pub use errors::ensure_code;
+pub use loaders::Loaders;
 pub use mutation::Mutation;
 pub use query::Query;
 
@@ -50,6 +53,20 @@ pub(crate) fn principal<'a>(ctx: &Context<'a>) -> AppResult<&'a Principal> {
     ctx.data_opt::<Auth>()
         .unwrap_or(&Auth::Anonymous)
         .principal()
+}
+
+/// The request's loaders, scoped to the caller's tenant.
+pub(crate) fn loaders<'a>(ctx: &Context<'a>) -> AppResult<&'a Loaders> {
+    ctx.data_opt::<Loaders>().ok_or_else(|| AppError::internal("the request has no loaders"))
+}
+
+/// The data a request executes with: who calls, and loaders for their tenant.
+pub fn request_data(request: async_graphql::Request, db: &Db, auth: Auth) -> async_graphql::Request {
+    let request = match &auth {
+        Auth::Authenticated(principal) => request.data(Loaders::new(db.clone(), &principal.tenant)),
+        _ => request,
+    };
+    request.data(auth)
 }
 
 pub(crate) fn db<'a>(ctx: &Context<'a>) -> AppResult<&'a Db> {

@@ -1,16 +1,34 @@
 //! Mutation root, merged from one object per entity. Each mutation runs in
 //! one write transaction that holds the change and its audit.
 
+mod case;
+mod comment;
+mod incident;
 mod status;
+mod task;
 mod user;
 
-use async_graphql::{MaybeUndefined, MergedObject};
+use async_graphql::{ID, MaybeUndefined, MergedObject};
 
+use crate::domain::case::CaseId;
 use crate::error::{AppError, AppResult};
+use crate::graphql::scalars::numeric_id;
 
 /// Change the tenant's data.
 #[derive(MergedObject, Default)]
-pub struct Mutation(status::StatusMutation, user::UserMutation);
+pub struct Mutation(
+    case::CaseMutation,
+    task::TaskMutation,
+    incident::IncidentMutation,
+    comment::CommentMutation,
+    status::StatusMutation,
+    user::UserMutation,
+);
+
+/// The case a mutation acts on: a number, else it cannot exist.
+pub(crate) fn case_id(id: &ID) -> AppResult<CaseId> {
+    numeric_id(id).map(CaseId).ok_or_else(|| AppError::not_found("case", id.as_str()))
+}
 
 /// For a field that can be changed but not cleared: absent leaves it alone,
 /// `null` is refused.

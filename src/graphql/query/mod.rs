@@ -1,11 +1,21 @@
 //! Query root, merged from one object per entity.
 
+mod case;
+mod incident;
 mod me;
 mod status;
+mod task;
 mod user;
 
 use async_graphql::MergedObject;
 
 /// Read the tenant's data.
 #[derive(MergedObject, Default)]
-pub struct Query(me::MeQuery, status::StatusQuery, user::UserQuery);
+pub struct Query(
+    me::MeQuery,
+    case::CaseQuery,
+    task::TaskQuery,
+    incident::IncidentQuery,
+    status::StatusQuery,
+    user::UserQuery,
+);

@@ -1,7 +1,17 @@
-//! Output types: resolvers over the domain's values.
+//! Output types: resolvers over the domain's values. Nested relations go
+//! through the request's loaders.
 
+mod activity;
+mod case;
+mod connection;
+mod incident;
 mod status;
+mod task;
 mod user;
 mod viewer;
 
+pub use activity::Comment;
+pub use case::CaseConnection;
+pub use connection::{PageInfo, split_page};
+pub use incident::{IncidentConnection, IncidentEdge};
 pub use viewer::Viewer;

@@ -1,0 +1,302 @@
+//! The activity log of a case: comments and audit events, append-only.
+//!
+//! Every entry has a per-case sequence number taken while the case row is
+//! locked (see [`case::lock`](super::case::lock)), so entries of one case
+//! commit in sequence order and a cursor (the sequence) never skips one.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use serde::{Deserialize, Serialize};
+
+use super::values::text_enum;
+use crate::auth::Principal;
+use crate::db::Conn;
+use crate::db::schema::{activity, cases};
+use crate::domain::case::{self, CaseId};
+use crate::domain::now;
+use crate::error::{AppError, AppResult};
+use crate::with_conn;
+
+text_enum! {
+    /// The kinds of activity entries.
+    pub enum ActivityKind {
+        /// A person's note.
+        Comment => "COMMENT",
+        /// A change the system recorded.
+        Audit => "AUDIT",
+    }
+}
+
+text_enum! {
+    /// What an audit event records.
+    pub enum AuditAction {
+        /// The case was opened.
+        CaseCreated => "CASE_CREATED",
+        /// Fields of the case changed.
+        CaseUpdated => "CASE_UPDATED",
+        /// A task was added to the case.
+        TaskCreated => "TASK_CREATED",
+        /// A task of the case changed.
+        TaskUpdated => "TASK_UPDATED",
+        /// A task was removed from the case.
+        TaskDeleted => "TASK_DELETED",
+        /// An incident was linked to the case.
+        IncidentLinked => "INCIDENT_LINKED",
+        /// An incident was unlinked from the case.
+        IncidentUnlinked => "INCIDENT_UNLINKED",
+    }
+}
+
+/// One changed field, with values as a person reads them (names, not ids).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldChange {
+    pub field: String,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+}
+
+impl FieldChange {
+    pub fn new(field: &str, old_value: Option<String>, new_value: Option<String>) -> Self {
+        FieldChange { field: field.to_owned(), old_value, new_value }
+    }
+}
+
+/// Collects the fields that really changed.
+#[derive(Debug, Default)]
+pub struct Changes(pub Vec<FieldChange>);
+
+impl Changes {
+    /// Records `field` when `old != new`.
+    pub fn track<T: PartialEq>(&mut self, field: &str, old: &T, new: &T, show: impl Fn(&T) -> Option<String>) {
+        if old != new {
+            self.0.push(FieldChange::new(field, show(old), show(new)));
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = activity, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+struct ActivityRow {
+    id: i64,
+    case_id: i64,
+    seq: i64,
+    kind: String,
+    actor_id: String,
+    created_at: NaiveDateTime,
+    body: Option<String>,
+    action: Option<String>,
+    changes: Option<String>,
+    task_id: Option<i64>,
+    incident_id: Option<i64>,
+}
+
+/// An entry of a case's activity log.
+#[derive(Debug, Clone)]
+pub struct Activity {
+    pub id: i64,
+    pub case_id: CaseId,
+    /// Position in the case's log; the cursor.
+    pub seq: i64,
+    pub actor_id: String,
+    pub created_at: NaiveDateTime,
+    pub entry: Entry,
+}
+
+#[derive(Debug, Clone)]
+pub enum Entry {
+    Comment { body: String },
+    Audit { action: AuditAction, changes: Vec<FieldChange>, task_id: Option<i64>, incident_id: Option<i64> },
+}
+
+impl TryFrom<ActivityRow> for Activity {
+    type Error = AppError;
+    fn try_from(row: ActivityRow) -> AppResult<Self> {
+        let entry = match ActivityKind::from_db(&row.kind)? {
+            ActivityKind::Comment => Entry::Comment { body: row.body.unwrap_or_default() },
+            ActivityKind::Audit => Entry::Audit {
+                action: AuditAction::from_db(row.action.as_deref().unwrap_or_default())?,
+                changes: match row.changes.as_deref() {
+                    Some(json) => serde_json::from_str(json)
+                        .map_err(|e| AppError::internal(format!("activity {} changes: {e}", row.id)))?,
+                    None => Vec::new(),
+                },
+                task_id: row.task_id,
+                incident_id: row.incident_id,
+            },
+        };
+        Ok(Activity {
+            id: row.id,
+            case_id: CaseId(row.case_id),
+            seq: row.seq,
+            actor_id: row.actor_id,
+            created_at: row.created_at,
+            entry,
+        })
+    }
+}
+
+/// An audit event to record.
+#[derive(Debug)]
+pub struct NewAudit {
+    pub action: AuditAction,
+    pub changes: Vec<FieldChange>,
+    pub task_id: Option<i64>,
+    pub incident_id: Option<i64>,
+}
+
+impl NewAudit {
+    pub fn new(action: AuditAction, changes: Vec<FieldChange>) -> Self {
+        NewAudit { action, changes, task_id: None, incident_id: None }
+    }
+}
+
+/// Appends audit events with the sequence numbers `first_seq..`; the caller
+/// holds the case lock and has reserved them. Call in the change's transaction.
+pub async fn record_audits(
+    conn: &mut Conn<'_>,
+    actor: &Principal,
+    case_id: CaseId,
+    first_seq: i64,
+    audits: Vec<NewAudit>,
+) -> AppResult<()> {
+    let now = now();
+    for (seq, audit) in (first_seq..).zip(audits) {
+        let changes = serde_json::to_string(&audit.changes)
+            .map_err(|e| AppError::internal(format!("encoding audit changes: {e}")))?;
+        let values = (
+            activity::tenant_id.eq(&actor.tenant),
+            activity::case_id.eq(case_id.0),
+            activity::seq.eq(seq),
+            activity::kind.eq(ActivityKind::Audit.as_str()),
+            activity::actor_id.eq(&actor.user_id),
+            activity::created_at.eq(now),
+            activity::action.eq(audit.action.as_str()),
+            activity::changes.eq(changes),
+            activity::task_id.eq(audit.task_id),
+            activity::incident_id.eq(audit.incident_id),
+        );
+        with_conn!(conn, c => diesel::insert_into(activity::table).values(values).execute(c).await)?;
+    }
+    Ok(())
+}
+
+/// Longest comment, in bytes.
+pub const MAX_COMMENT_BYTES: usize = 16 * 1024;
+
+/// Adds a plain-text comment to a case. Call inside a write transaction.
+pub async fn add_comment(conn: &mut Conn<'_>, actor: &Principal, case_id: CaseId, body: &str) -> AppResult<Activity> {
+    let body = body.trim();
+    if body.is_empty() {
+        return Err(AppError::bad_input("body", "must not be blank"));
+    }
+    if body.len() > MAX_COMMENT_BYTES {
+        return Err(AppError::bad_input("body", format!("must be at most {MAX_COMMENT_BYTES} bytes")));
+    }
+    let seq = case::reserve_activity(conn, &actor.tenant, case_id, 1)
+        .await?
+        .ok_or_else(|| AppError::not_found("case", case_id))?;
+    let values = (
+        activity::tenant_id.eq(&actor.tenant),
+        activity::case_id.eq(case_id.0),
+        activity::seq.eq(seq),
+        activity::kind.eq(ActivityKind::Comment.as_str()),
+        activity::actor_id.eq(&actor.user_id),
+        activity::created_at.eq(now()),
+        activity::body.eq(body),
+    );
+    let row = with_conn!(conn, c => {
+        diesel::insert_into(activity::table)
+            .values(values)
+            .returning(ActivityRow::as_returning())
+            .get_result(c)
+            .await
+    })?;
+    row.try_into()
+}
+
+/// A page of a case's log, newest first: entries older than `before_seq`.
+pub async fn page(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    case_id: CaseId,
+    kinds: &[ActivityKind],
+    before_seq: Option<i64>,
+    limit: i64,
+) -> AppResult<Vec<Activity>> {
+    let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+    let rows = with_conn!(conn, c => {
+        let mut query = activity::table
+            .filter(activity::tenant_id.eq(tenant))
+            .filter(activity::case_id.eq(case_id.0))
+            .order(activity::seq.desc())
+            .limit(limit)
+            .select(ActivityRow::as_select())
+            .into_boxed();
+        if !kinds.is_empty() {
+            query = query.filter(activity::kind.eq_any(&kinds));
+        }
+        if let Some(before) = before_seq {
+            query = query.filter(activity::seq.lt(before));
+        }
+        query.load(c).await
+    })?;
+    rows.into_iter().map(Activity::try_from).collect()
+}
+
+/// How many entries of these kinds a case has.
+pub async fn count(conn: &mut Conn<'_>, tenant: &str, case_id: CaseId, kinds: &[ActivityKind]) -> AppResult<i64> {
+    let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+    let count = with_conn!(conn, c => {
+        let mut query = activity::table
+            .filter(activity::tenant_id.eq(tenant))
+            .filter(activity::case_id.eq(case_id.0))
+            .count()
+            .into_boxed();
+        if !kinds.is_empty() {
+            query = query.filter(activity::kind.eq_any(&kinds));
+        }
+        query.get_result(c).await
+    })?;
+    Ok(count)
+}
+
+/// Entries after `after_seq`, oldest first (replay for subscriptions).
+pub async fn since(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    case_id: CaseId,
+    after_seq: i64,
+    limit: i64,
+) -> AppResult<Vec<Activity>> {
+    let rows = with_conn!(conn, c => {
+        activity::table
+            .filter(activity::tenant_id.eq(tenant))
+            .filter(activity::case_id.eq(case_id.0))
+            .filter(activity::seq.gt(after_seq))
+            .order(activity::seq.asc())
+            .limit(limit)
+            .select(ActivityRow::as_select())
+            .load(c)
+            .await
+    })?;
+    rows.into_iter().map(Activity::try_from).collect()
+}
+
+/// The newest sequence number of a case (0 when its log is empty).
+pub async fn last_seq(conn: &mut Conn<'_>, tenant: &str, case_id: CaseId) -> AppResult<Option<i64>> {
+    let seq = with_conn!(conn, c => {
+        cases::table
+            .find((tenant, case_id.0))
+            .select(cases::activity_seq)
+            .first::<i64>(c)
+            .await
+            .optional()
+    })?;
+    Ok(seq)
+}

@@ -1,0 +1,297 @@
+//! Cases: the unit of an investigation.
+//!
+//! Ids are per-tenant numbers from 1000, taken from the tenant's counter row
+//! inside the creating transaction, so concurrent creates queue on that row
+//! and get consecutive ids. Every change locks the case row first (a no-op
+//! update, which works the same on both backends), then bumps `version` and
+//! the case's activity sequence, and writes its audit in the same transaction.
+
+use std::fmt;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use crate::auth::Principal;
+use crate::db::Conn;
+use crate::db::schema::{cases, tenants};
+use crate::domain::activity::{self, AuditAction, Changes, FieldChange, NewAudit};
+use crate::domain::status::{self, StatusId};
+use crate::domain::values::{
+    CasePriority, MAX_TEXT_CHARS, MAX_TITLE_CHARS, optional_text, required_text, search_text, time_label,
+};
+use crate::domain::{now, user};
+use crate::error::{AppError, AppResult};
+use crate::with_conn;
+
+/// A case's number, unique in its tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CaseId(pub i64);
+
+impl fmt::Display for CaseId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The first case id of every tenant.
+pub const FIRST_CASE_ID: i64 = 1000;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = cases, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct Case {
+    pub tenant_id: String,
+    pub id: i64,
+    pub title: String,
+    pub description: Option<String>,
+    /// Rank: see [`CasePriority::from_rank`].
+    pub priority: i32,
+    pub status_id: i64,
+    pub assignee_id: Option<String>,
+    pub due_on: Option<NaiveDateTime>,
+    pub created_by: String,
+    pub created_at: NaiveDateTime,
+    pub updated_by: String,
+    pub updated_at: NaiveDateTime,
+    pub version: i32,
+    pub activity_seq: i64,
+}
+
+impl Case {
+    pub fn case_id(&self) -> CaseId {
+        CaseId(self.id)
+    }
+    pub fn parsed_priority(&self) -> Option<CasePriority> {
+        CasePriority::from_rank(self.priority)
+    }
+}
+
+/// A case to open.
+#[derive(Debug, Default)]
+pub struct NewCase {
+    pub title: String,
+    pub description: Option<String>,
+    pub priority: Option<CasePriority>,
+    /// The tenant's default when absent.
+    pub status_id: Option<StatusId>,
+    pub assignee_id: Option<String>,
+    pub due_on: Option<NaiveDateTime>,
+}
+
+/// Opens a case. Call inside a write transaction.
+pub async fn create(conn: &mut Conn<'_>, actor: &Principal, input: NewCase) -> AppResult<Case> {
+    let tenant = actor.tenant.as_str();
+    let title = required_text("title", &input.title, MAX_TITLE_CHARS)?;
+    let description = optional_text("description", input.description.as_deref(), MAX_TEXT_CHARS)?;
+    let status = match input.status_id {
+        Some(id) => status::assignable(conn, tenant, "statusId", id).await?,
+        None => status::default_status(conn, tenant).await?,
+    };
+    let assignee = match &input.assignee_id {
+        Some(id) => Some(user::require_known(conn, tenant, "assigneeId", id).await?),
+        None => None,
+    };
+    let id = next_case_id(conn, tenant).await?;
+    let now = now();
+    let values = (
+        cases::tenant_id.eq(tenant),
+        cases::id.eq(id),
+        cases::title.eq(&title),
+        cases::title_key.eq(title.to_lowercase()),
+        cases::description.eq(&description),
+        cases::priority.eq(CasePriority::rank(input.priority)),
+        cases::status_id.eq(status.id.0),
+        cases::assignee_id.eq(assignee.as_ref().map(|u| u.id.as_str())),
+        cases::due_on.eq(input.due_on),
+        cases::search_text.eq(search_text(&[Some(&title), description.as_deref()])),
+        cases::created_by.eq(&actor.user_id),
+        cases::created_at.eq(now),
+        cases::updated_by.eq(&actor.user_id),
+        cases::updated_at.eq(now),
+        cases::version.eq(1),
+        cases::activity_seq.eq(1),
+    );
+    let case = with_conn!(conn, c => {
+        diesel::insert_into(cases::table).values(values).returning(Case::as_returning()).get_result(c).await
+    })?;
+    let mut changes = vec![FieldChange::new("title", None, Some(title))];
+    let optional = [
+        ("description", description),
+        ("priority", input.priority.map(|p| p.label().to_owned())),
+        ("status", Some(status.name)),
+        ("assignee", assignee.map(|u| u.label())),
+        ("dueOn", input.due_on.map(time_label)),
+    ];
+    changes.extend(optional.into_iter().filter(|(_, v)| v.is_some()).map(|(f, v)| FieldChange::new(f, None, v)));
+    activity::record_audits(conn, actor, case.case_id(), 1, vec![NewAudit::new(AuditAction::CaseCreated, changes)])
+        .await?;
+    Ok(case)
+}
+
+/// Takes the next id from the tenant's counter; the row lock it takes makes
+/// concurrent creates of one tenant queue, and a rollback gives the id back.
+async fn next_case_id(conn: &mut Conn<'_>, tenant: &str) -> AppResult<i64> {
+    let query = diesel::update(tenants::table.find(tenant))
+        .set(tenants::next_case_id.eq(tenants::next_case_id + 1))
+        .returning(tenants::next_case_id);
+    let next: i64 = with_conn!(conn, c => query.get_result(c).await)?;
+    Ok(next - 1)
+}
+
+/// A change to a case: `None` leaves a field alone, `Some(None)` clears it.
+#[derive(Debug, Default)]
+pub struct CaseChanges {
+    /// Refuse with `CONFLICT` unless the case is at this version.
+    pub expected_version: Option<i32>,
+    pub title: Option<String>,
+    pub description: Option<Option<String>>,
+    pub priority: Option<Option<CasePriority>>,
+    pub status_id: Option<StatusId>,
+    pub assignee_id: Option<Option<String>>,
+    pub due_on: Option<Option<NaiveDateTime>>,
+}
+
+/// Changes a case. A change that changes nothing writes nothing. Call inside a
+/// write transaction.
+pub async fn update(conn: &mut Conn<'_>, actor: &Principal, id: CaseId, input: CaseChanges) -> AppResult<Case> {
+    let tenant = actor.tenant.as_str();
+    let current = lock(conn, tenant, id).await?.ok_or_else(|| AppError::not_found("case", id))?;
+    if let Some(expected) = input.expected_version
+        && expected != current.version
+    {
+        return Err(AppError::Conflict(format!(
+            "case {id} is at version {}, not {expected}: reload it and apply the change again",
+            current.version
+        )));
+    }
+    let mut changes = Changes::default();
+
+    let title = match &input.title {
+        Some(title) => required_text("title", title, MAX_TITLE_CHARS)?,
+        None => current.title.clone(),
+    };
+    changes.track("title", &current.title, &title, |t| Some(t.clone()));
+
+    let description = match &input.description {
+        Some(d) => optional_text("description", d.as_deref(), MAX_TEXT_CHARS)?,
+        None => current.description.clone(),
+    };
+    changes.track("description", &current.description, &description, Clone::clone);
+
+    let priority = input.priority.unwrap_or(current.parsed_priority());
+    changes.track("priority", &current.parsed_priority(), &priority, |p| p.map(|p| p.label().to_owned()));
+
+    let status_id = match input.status_id {
+        Some(id) if id.0 != current.status_id => {
+            let old = status::find(conn, tenant, StatusId(current.status_id)).await?;
+            let new = status::assignable(conn, tenant, "statusId", id).await?;
+            changes.0.push(FieldChange::new("status", old.map(|s| s.name), Some(new.name)));
+            new.id.0
+        }
+        _ => current.status_id,
+    };
+
+    let assignee_id = match &input.assignee_id {
+        Some(new) if *new != current.assignee_id => {
+            let new_label = match new {
+                Some(id) => Some(user::require_known(conn, tenant, "assigneeId", id).await?.label()),
+                None => None,
+            };
+            let old_label = user::label_of(conn, tenant, current.assignee_id.as_deref()).await?;
+            changes.0.push(FieldChange::new("assignee", old_label, new_label));
+            new.clone()
+        }
+        _ => current.assignee_id.clone(),
+    };
+
+    let due_on = input.due_on.unwrap_or(current.due_on);
+    changes.track("dueOn", &current.due_on, &due_on, |d| d.map(time_label));
+
+    if changes.is_empty() {
+        return Ok(current);
+    }
+    let values = (
+        cases::title.eq(&title),
+        cases::title_key.eq(title.to_lowercase()),
+        cases::description.eq(&description),
+        cases::priority.eq(CasePriority::rank(priority)),
+        cases::status_id.eq(status_id),
+        cases::assignee_id.eq(&assignee_id),
+        cases::due_on.eq(due_on),
+        cases::search_text.eq(search_text(&[Some(&title), description.as_deref()])),
+    );
+    let target = cases::table.find((tenant, id.0));
+    with_conn!(conn, c => diesel::update(target).set(values).execute(c).await)?;
+    let (case, seq) = touch(conn, actor, id, 1).await?;
+    activity::record_audits(conn, actor, id, seq, vec![NewAudit::new(AuditAction::CaseUpdated, changes.0)]).await?;
+    Ok(case)
+}
+
+/// Locks the case row for the rest of the transaction and reads it.
+pub async fn lock(conn: &mut Conn<'_>, tenant: &str, id: CaseId) -> AppResult<Option<Case>> {
+    let target = cases::table.find((tenant, id.0));
+    let case = with_conn!(conn, c => {
+        diesel::update(target)
+            .set(cases::version.eq(cases::version))
+            .returning(Case::as_returning())
+            .get_result(c)
+            .await
+            .optional()
+    })?;
+    Ok(case)
+}
+
+/// Records a change of the case (or of its tasks or links) by `actor`: bumps
+/// the version, stamps who and when, and reserves `events` activity sequence
+/// numbers. Returns the case and the first reserved number.
+pub async fn touch(conn: &mut Conn<'_>, actor: &Principal, id: CaseId, events: i64) -> AppResult<(Case, i64)> {
+    let target = cases::table.find((actor.tenant.as_str(), id.0));
+    let values = (
+        cases::version.eq(cases::version + 1),
+        cases::updated_by.eq(&actor.user_id),
+        cases::updated_at.eq(now()),
+        cases::activity_seq.eq(cases::activity_seq + events),
+    );
+    let case = with_conn!(conn, c => {
+        diesel::update(target).set(values).returning(Case::as_returning()).get_result(c).await.optional()
+    })?
+    .ok_or_else(|| AppError::not_found("case", id))?;
+    let first = case.activity_seq - events + 1;
+    Ok((case, first))
+}
+
+/// Reserves `events` activity sequence numbers without counting as a change
+/// (comments). Returns the first, or `None` when the case does not exist.
+pub async fn reserve_activity(conn: &mut Conn<'_>, tenant: &str, id: CaseId, events: i64) -> AppResult<Option<i64>> {
+    let target = cases::table.find((tenant, id.0));
+    let seq: Option<i64> = with_conn!(conn, c => {
+        diesel::update(target)
+            .set(cases::activity_seq.eq(cases::activity_seq + events))
+            .returning(cases::activity_seq)
+            .get_result(c)
+            .await
+            .optional()
+    })?;
+    Ok(seq.map(|last| last - events + 1))
+}
+
+pub async fn find(conn: &mut Conn<'_>, tenant: &str, id: CaseId) -> AppResult<Option<Case>> {
+    let case = with_conn!(conn, c => {
+        cases::table.find((tenant, id.0)).select(Case::as_select()).first(c).await.optional()
+    })?;
+    Ok(case)
+}
+
+/// The tenant's cases with these ids; unknown ids are skipped.
+pub async fn find_many(conn: &mut Conn<'_>, tenant: &str, ids: &[CaseId]) -> AppResult<Vec<Case>> {
+    let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+    let cases = with_conn!(conn, c => {
+        cases::table
+            .filter(cases::tenant_id.eq(tenant))
+            .filter(cases::id.eq_any(&ids))
+            .select(Case::as_select())
+            .load(c)
+            .await
+    })?;
+    Ok(cases)
+}

@@ -1,0 +1,337 @@
+//! Incidents raised by detection, and their links to cases.
+
+use std::fmt;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use crate::auth::Principal;
+use crate::db::Conn;
+use crate::db::schema::{case_incidents, incidents};
+use crate::domain::activity::{self, AuditAction, FieldChange, NewAudit};
+use crate::domain::case::{self, Case, CaseId};
+use crate::domain::now;
+use crate::domain::user::escape_like;
+use crate::domain::values::{IncidentSeverity, IncidentStatus, MAX_TITLE_CHARS, required_text, search_text, search_words};
+use crate::error::{AppError, AppResult};
+use crate::with_conn;
+
+/// The most incidents one case links (the product limit).
+pub const MAX_LINKS_PER_CASE: i64 = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IncidentId(pub i64);
+
+impl fmt::Display for IncidentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = incidents, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct Incident {
+    pub id: i64,
+    pub external_id: Option<String>,
+    pub title: String,
+    pub severity: String,
+    pub status: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl Incident {
+    pub fn parsed_severity(&self) -> AppResult<IncidentSeverity> {
+        IncidentSeverity::from_db(&self.severity)
+    }
+    pub fn parsed_status(&self) -> AppResult<IncidentStatus> {
+        IncidentStatus::from_db(&self.status)
+    }
+}
+
+#[derive(Debug)]
+pub struct NewIncident {
+    pub external_id: Option<String>,
+    pub title: String,
+    pub severity: IncidentSeverity,
+    pub status: Option<IncidentStatus>,
+}
+
+fn parse_external_id(value: Option<&str>) -> AppResult<Option<String>> {
+    value.map(|v| required_text("externalId", v, MAX_TITLE_CHARS)).transpose()
+}
+
+fn external_id_conflict(error: AppError, external_id: Option<&str>) -> AppError {
+    if error.is_unique_violation() {
+        AppError::Conflict(format!("an incident with externalId {:?} already exists", external_id.unwrap_or_default()))
+    } else {
+        error
+    }
+}
+
+pub async fn create(conn: &mut Conn<'_>, tenant: &str, input: NewIncident) -> AppResult<Incident> {
+    let title = required_text("title", &input.title, MAX_TITLE_CHARS)?;
+    let external_id = parse_external_id(input.external_id.as_deref())?;
+    let now = now();
+    let values = (
+        incidents::tenant_id.eq(tenant),
+        incidents::external_id.eq(&external_id),
+        incidents::title.eq(&title),
+        incidents::search_text.eq(search_text(&[Some(&title), external_id.as_deref()])),
+        incidents::severity.eq(input.severity.as_str()),
+        incidents::status.eq(input.status.unwrap_or(IncidentStatus::Active).as_str()),
+        incidents::created_at.eq(now),
+        incidents::updated_at.eq(now),
+    );
+    with_conn!(conn, c => {
+        diesel::insert_into(incidents::table).values(values).returning(Incident::as_returning()).get_result(c).await
+    })
+    .map_err(|e| external_id_conflict(e.into(), external_id.as_deref()))
+}
+
+/// A change to an incident: `None` leaves a field alone, `Some(None)` clears it.
+#[derive(Debug, Default)]
+pub struct IncidentChanges {
+    pub external_id: Option<Option<String>>,
+    pub title: Option<String>,
+    pub severity: Option<IncidentSeverity>,
+    pub status: Option<IncidentStatus>,
+}
+
+pub async fn update(conn: &mut Conn<'_>, tenant: &str, id: IncidentId, input: IncidentChanges) -> AppResult<Incident> {
+    let current = find(conn, tenant, id).await?.ok_or_else(|| AppError::not_found("incident", id))?;
+    let title = match &input.title {
+        Some(t) => required_text("title", t, MAX_TITLE_CHARS)?,
+        None => current.title,
+    };
+    let external_id = match &input.external_id {
+        Some(e) => parse_external_id(e.as_deref())?,
+        None => current.external_id,
+    };
+    let values = (
+        incidents::external_id.eq(&external_id),
+        incidents::title.eq(&title),
+        incidents::search_text.eq(search_text(&[Some(&title), external_id.as_deref()])),
+        incidents::severity.eq(input.severity.map_or(current.severity, |s| s.as_str().to_owned())),
+        incidents::status.eq(input.status.map_or(current.status, |s| s.as_str().to_owned())),
+        incidents::updated_at.eq(now()),
+    );
+    with_conn!(conn, c => {
+        diesel::update(incidents::table.find(id.0)).set(values).returning(Incident::as_returning()).get_result(c).await
+    })
+    .map_err(|e| external_id_conflict(e.into(), external_id.as_deref()))
+}
+
+pub async fn find(conn: &mut Conn<'_>, tenant: &str, id: IncidentId) -> AppResult<Option<Incident>> {
+    Ok(find_many(conn, tenant, &[id]).await?.pop())
+}
+
+pub async fn find_many(conn: &mut Conn<'_>, tenant: &str, ids: &[IncidentId]) -> AppResult<Vec<Incident>> {
+    let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+    let found = with_conn!(conn, c => {
+        incidents::table
+            .filter(incidents::tenant_id.eq(tenant))
+            .filter(incidents::id.eq_any(&ids))
+            .select(Incident::as_select())
+            .load(c)
+            .await
+    })?;
+    Ok(found)
+}
+
+/// Which incidents to list.
+#[derive(Debug, Default, Clone)]
+pub struct IncidentFilter {
+    pub severities: Vec<IncidentSeverity>,
+    pub statuses: Vec<IncidentStatus>,
+    pub search: Option<String>,
+    pub case_id: Option<CaseId>,
+}
+
+/// The tenant's incidents matching a filter, as a boxed query of the
+/// surrounding backend.
+macro_rules! filtered_incidents {
+    ($tenant:expr, $filter:expr, $words:expr) => {{
+        let filter: &IncidentFilter = $filter;
+        let mut query = incidents::table.filter(incidents::tenant_id.eq($tenant)).into_boxed();
+        if !filter.severities.is_empty() {
+            let severities: Vec<&str> = filter.severities.iter().map(|s| s.as_str()).collect();
+            query = query.filter(incidents::severity.eq_any(severities));
+        }
+        if !filter.statuses.is_empty() {
+            let statuses: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
+            query = query.filter(incidents::status.eq_any(statuses));
+        }
+        for word in $words {
+            query = query.filter(incidents::search_text.like(format!("%{}%", escape_like(word))).escape('\\'));
+        }
+        if let Some(case_id) = filter.case_id {
+            query = query.filter(
+                incidents::id.eq_any(
+                    case_incidents::table
+                        .filter(case_incidents::tenant_id.eq($tenant))
+                        .filter(case_incidents::case_id.eq(case_id.0))
+                        .select(case_incidents::incident_id),
+                ),
+            );
+        }
+        query
+    }};
+}
+
+/// A page of incidents, newest first, those with ids below `before_id`.
+pub async fn list(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    filter: &IncidentFilter,
+    before_id: Option<i64>,
+    limit: i64,
+) -> AppResult<Vec<Incident>> {
+    let words = match &filter.search {
+        Some(s) => search_words("filter.search", s)?,
+        None => Vec::new(),
+    };
+    let found = with_conn!(conn, c => {
+        let mut query = filtered_incidents!(tenant, filter, &words)
+            .order(incidents::id.desc())
+            .limit(limit)
+            .select(Incident::as_select());
+        if let Some(before) = before_id {
+            query = query.filter(incidents::id.lt(before));
+        }
+        query.load(c).await
+    })?;
+    Ok(found)
+}
+
+pub async fn count(conn: &mut Conn<'_>, tenant: &str, filter: &IncidentFilter) -> AppResult<i64> {
+    let words = match &filter.search {
+        Some(s) => search_words("filter.search", s)?,
+        None => Vec::new(),
+    };
+    let count = with_conn!(conn, c => filtered_incidents!(tenant, filter, &words).count().get_result(c).await)?;
+    Ok(count)
+}
+
+
+/// The ids an input names, each one of the tenant's incidents.
+async fn require_incidents(conn: &mut Conn<'_>, tenant: &str, ids: &[IncidentId]) -> AppResult<Vec<Incident>> {
+    let found = find_many(conn, tenant, ids).await?;
+    if let Some(missing) = ids.iter().find(|id| !found.iter().any(|i| i.id == id.0)) {
+        return Err(AppError::bad_input("incidentIds", format!("incident {missing} does not exist")));
+    }
+    Ok(found)
+}
+
+/// Links incidents to a case; linking a linked incident again changes nothing.
+pub async fn link(conn: &mut Conn<'_>, actor: &Principal, case_id: CaseId, ids: &[IncidentId]) -> AppResult<Case> {
+    let tenant = actor.tenant.as_str();
+    let current = case::lock(conn, tenant, case_id).await?.ok_or_else(|| AppError::not_found("case", case_id))?;
+    let wanted = require_incidents(conn, tenant, ids).await?;
+    let linked = linked_ids(conn, tenant, case_id).await?;
+    let new: Vec<&Incident> = wanted.iter().filter(|i| !linked.contains(&i.id)).collect();
+    if new.is_empty() {
+        return Ok(current);
+    }
+    if linked.len() as i64 + new.len() as i64 > MAX_LINKS_PER_CASE {
+        return Err(AppError::bad_input(
+            "incidentIds",
+            format!("a case links at most {MAX_LINKS_PER_CASE} incidents; this one has {}", linked.len()),
+        ));
+    }
+    let now = now();
+    for incident in &new {
+        let values = (
+            case_incidents::tenant_id.eq(tenant),
+            case_incidents::case_id.eq(case_id.0),
+            case_incidents::incident_id.eq(incident.id),
+            case_incidents::linked_by.eq(&actor.user_id),
+            case_incidents::linked_at.eq(now),
+        );
+        with_conn!(conn, c => diesel::insert_into(case_incidents::table).values(values).execute(c).await)?;
+    }
+    let audits = new
+        .iter()
+        .map(|i| NewAudit {
+            incident_id: Some(i.id),
+            ..NewAudit::new(AuditAction::IncidentLinked, vec![FieldChange::new("incident", None, Some(i.title.clone()))])
+        })
+        .collect::<Vec<_>>();
+    record(conn, actor, case_id, audits).await
+}
+
+/// Unlinks incidents from a case; unlinking one that is not linked changes nothing.
+pub async fn unlink(conn: &mut Conn<'_>, actor: &Principal, case_id: CaseId, ids: &[IncidentId]) -> AppResult<Case> {
+    let tenant = actor.tenant.as_str();
+    let current = case::lock(conn, tenant, case_id).await?.ok_or_else(|| AppError::not_found("case", case_id))?;
+    let wanted = require_incidents(conn, tenant, ids).await?;
+    let linked = linked_ids(conn, tenant, case_id).await?;
+    let gone: Vec<&Incident> = wanted.iter().filter(|i| linked.contains(&i.id)).collect();
+    if gone.is_empty() {
+        return Ok(current);
+    }
+    let gone_ids: Vec<i64> = gone.iter().map(|i| i.id).collect();
+    let target = case_incidents::table
+        .filter(case_incidents::tenant_id.eq(tenant))
+        .filter(case_incidents::case_id.eq(case_id.0))
+        .filter(case_incidents::incident_id.eq_any(&gone_ids));
+    with_conn!(conn, c => diesel::delete(target).execute(c).await)?;
+    let audits = gone
+        .iter()
+        .map(|i| NewAudit {
+            incident_id: Some(i.id),
+            ..NewAudit::new(AuditAction::IncidentUnlinked, vec![FieldChange::new("incident", Some(i.title.clone()), None)])
+        })
+        .collect::<Vec<_>>();
+    record(conn, actor, case_id, audits).await
+}
+
+async fn record(conn: &mut Conn<'_>, actor: &Principal, case_id: CaseId, audits: Vec<NewAudit>) -> AppResult<Case> {
+    let (case, seq) = case::touch(conn, actor, case_id, audits.len() as i64).await?;
+    activity::record_audits(conn, actor, case_id, seq, audits).await?;
+    Ok(case)
+}
+
+async fn linked_ids(conn: &mut Conn<'_>, tenant: &str, case_id: CaseId) -> AppResult<Vec<i64>> {
+    let ids = with_conn!(conn, c => {
+        case_incidents::table
+            .filter(case_incidents::tenant_id.eq(tenant))
+            .filter(case_incidents::case_id.eq(case_id.0))
+            .select(case_incidents::incident_id)
+            .load(c)
+            .await
+    })?;
+    Ok(ids)
+}
+
+/// (case id, incident) pairs for these cases, in link order.
+pub async fn of_cases(conn: &mut Conn<'_>, tenant: &str, case_ids: &[CaseId]) -> AppResult<Vec<(i64, Incident)>> {
+    let ids: Vec<i64> = case_ids.iter().map(|id| id.0).collect();
+    let pairs = with_conn!(conn, c => {
+        case_incidents::table
+            .inner_join(incidents::table)
+            .filter(case_incidents::tenant_id.eq(tenant))
+            .filter(case_incidents::case_id.eq_any(&ids))
+            .order((case_incidents::linked_at.asc(), case_incidents::incident_id.asc()))
+            .select((case_incidents::case_id, Incident::as_select()))
+            .load(c)
+            .await
+    })?;
+    Ok(pairs)
+}
+
+/// (incident id, case id) pairs for these incidents, newest case first.
+pub async fn case_ids_of(conn: &mut Conn<'_>, tenant: &str, incident_ids: &[IncidentId]) -> AppResult<Vec<(i64, i64)>> {
+    let ids: Vec<i64> = incident_ids.iter().map(|id| id.0).collect();
+    let pairs = with_conn!(conn, c => {
+        case_incidents::table
+            .filter(case_incidents::tenant_id.eq(tenant))
+            .filter(case_incidents::incident_id.eq_any(&ids))
+            .order(case_incidents::case_id.desc())
+            .select((case_incidents::incident_id, case_incidents::case_id))
+            .load(c)
+            .await
+    })?;
+    Ok(pairs)
+}

@@ -1,0 +1,324 @@
+//! The case queue: filtering, ordering and keyset pagination of cases.
+//!
+//! Pages are cut by the sort key and the case id (the tie-break), so a page
+//! never skips or repeats a case however many share a sort value. Nullable
+//! keys (due date) sort nulls last ascending and first descending, the same
+//! on both backends.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use serde::{Deserialize, Serialize};
+
+use crate::db::Conn;
+use crate::db::schema::{case_incidents, cases, statuses};
+use crate::domain::case::Case;
+use crate::domain::incident::IncidentId;
+use crate::domain::now;
+use crate::domain::status::{StatusCategory, StatusId};
+use crate::domain::user::escape_like;
+use crate::domain::values::{CasePriority, search_words};
+use crate::error::{AppError, AppResult};
+use crate::with_conn;
+
+/// Which cases the queue shows; every given criterion must hold.
+#[derive(Debug, Default, Clone)]
+pub struct CaseFilter {
+    pub status_ids: Vec<StatusId>,
+    pub status_categories: Vec<StatusCategory>,
+    pub priorities: Vec<CasePriority>,
+    pub assignee_ids: Vec<String>,
+    /// `true`: also (or only, without `assignee_ids`) unassigned cases;
+    /// `false`: only assigned ones.
+    pub unassigned: Option<bool>,
+    pub created_by_ids: Vec<String>,
+    pub due_before: Option<NaiveDateTime>,
+    pub due_after: Option<NaiveDateTime>,
+    /// Due in the past and not in a CLOSED status (or, `false`, the opposite).
+    pub overdue: Option<bool>,
+    pub incident_id: Option<IncidentId>,
+    /// Words that must each appear in the title or description, ignoring case.
+    pub search: Option<String>,
+}
+
+impl CaseFilter {
+    /// Refuses oversized lists before they reach SQL.
+    pub fn validate(&self) -> AppResult<()> {
+        let sizes = [
+            ("filter.statusIds", self.status_ids.len()),
+            ("filter.assigneeIds", self.assignee_ids.len()),
+            ("filter.createdByIds", self.created_by_ids.len()),
+        ];
+        for (field, len) in sizes {
+            if len > 100 {
+                return Err(AppError::bad_input(field, "at most 100 values"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the queue sorts by.
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CaseOrderField {
+    /// The case number.
+    Id,
+    /// When the case was opened.
+    CreatedAt,
+    /// When the case last changed.
+    UpdatedAt,
+    /// Priority (cases without one rank lowest).
+    Priority,
+    /// Due date (cases without one come last ascending, first descending).
+    DueOn,
+    /// Title, ignoring case.
+    Title,
+}
+
+/// Sort direction.
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OrderDirection {
+    /// Smallest first.
+    Asc,
+    /// Largest first.
+    Desc,
+}
+
+/// A sort key value, kept in cursors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SortValue {
+    Int(i64),
+    Text(String),
+    Time(NaiveDateTime),
+    Null,
+}
+
+/// Where a page starts: after the case with this sort value and id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseKey {
+    pub field: CaseOrderField,
+    pub value: SortValue,
+    pub id: i64,
+}
+
+impl CaseKey {
+    /// The key of `case` under `field`.
+    pub fn of(case: &Case, field: CaseOrderField) -> CaseKey {
+        let value = match field {
+            CaseOrderField::Id => SortValue::Int(case.id),
+            CaseOrderField::CreatedAt => SortValue::Time(case.created_at),
+            CaseOrderField::UpdatedAt => SortValue::Time(case.updated_at),
+            CaseOrderField::Priority => SortValue::Int(case.priority.into()),
+            CaseOrderField::DueOn => case.due_on.map_or(SortValue::Null, SortValue::Time),
+            CaseOrderField::Title => SortValue::Text(case.title.to_lowercase()),
+        };
+        CaseKey { field, value, id: case.id }
+    }
+}
+
+fn bad_cursor() -> AppError {
+    AppError::bad_input("after", "is not a cursor of this ordering")
+}
+
+/// The tenant's cases matching the filter, as a boxed query of the
+/// surrounding backend (expanded inside each arm of `with_conn!`).
+macro_rules! filtered_cases {
+    ($tenant:expr, $filter:expr, $words:expr, $now:expr) => {{
+        let tenant: &str = $tenant;
+        let filter: &CaseFilter = $filter;
+        let mut query = cases::table.filter(cases::tenant_id.eq(tenant)).into_boxed();
+        if !filter.status_ids.is_empty() {
+            let ids: Vec<i64> = filter.status_ids.iter().map(|s| s.0).collect();
+            query = query.filter(cases::status_id.eq_any(ids));
+        }
+        if !filter.status_categories.is_empty() {
+            let categories: Vec<&str> = filter.status_categories.iter().map(|c| c.as_str()).collect();
+            query = query.filter(
+                cases::status_id.eq_any(
+                    statuses::table
+                        .filter(statuses::tenant_id.eq(tenant))
+                        .filter(statuses::category.eq_any(categories))
+                        .select(statuses::id),
+                ),
+            );
+        }
+        if !filter.priorities.is_empty() {
+            let ranks: Vec<i32> = filter.priorities.iter().map(|p| CasePriority::rank(Some(*p))).collect();
+            query = query.filter(cases::priority.eq_any(ranks));
+        }
+        match (filter.assignee_ids.is_empty(), filter.unassigned) {
+            (true, None) => {}
+            (true, Some(true)) => query = query.filter(cases::assignee_id.is_null()),
+            (true, Some(false)) => query = query.filter(cases::assignee_id.is_not_null()),
+            (false, Some(true)) => {
+                query = query.filter(
+                    cases::assignee_id.eq_any(filter.assignee_ids.clone()).or(cases::assignee_id.is_null()),
+                )
+            }
+            (false, _) => query = query.filter(cases::assignee_id.eq_any(filter.assignee_ids.clone())),
+        }
+        if !filter.created_by_ids.is_empty() {
+            query = query.filter(cases::created_by.eq_any(filter.created_by_ids.clone()));
+        }
+        if let Some(before) = filter.due_before {
+            query = query.filter(cases::due_on.lt(before));
+        }
+        if let Some(after) = filter.due_after {
+            query = query.filter(cases::due_on.gt(after));
+        }
+        if let Some(overdue) = filter.overdue {
+            let closed = statuses::table
+                .filter(statuses::tenant_id.eq(tenant))
+                .filter(statuses::category.eq(StatusCategory::Closed.as_str()))
+                .select(statuses::id);
+            if overdue {
+                query = query.filter(cases::due_on.lt($now)).filter(cases::status_id.ne_all(closed));
+            } else {
+                query = query.filter(
+                    cases::due_on.is_null().or(cases::due_on.ge($now)).or(cases::status_id.eq_any(closed)),
+                );
+            }
+        }
+        if let Some(incident) = filter.incident_id {
+            query = query.filter(
+                cases::id.eq_any(
+                    case_incidents::table
+                        .filter(case_incidents::tenant_id.eq(tenant))
+                        .filter(case_incidents::incident_id.eq(incident.0))
+                        .select(case_incidents::case_id),
+                ),
+            );
+        }
+        for word in $words {
+            query = query.filter(cases::search_text.like(format!("%{}%", escape_like(word))).escape('\\'));
+        }
+        query
+    }};
+}
+
+/// Orders a boxed case query by `$field`/`$dir` with the id tie-break, and
+/// starts it after `$after` when given.
+macro_rules! ordered_after {
+    ($query:expr, $field:expr, $dir:expr, $after:expr) => {{
+        let mut query = $query;
+        let after: Option<&CaseKey> = $after;
+        let asc = $dir == OrderDirection::Asc;
+        macro_rules! keyed {
+            ($key:expr, $value:expr) => {{
+                query = if asc {
+                    query.order(($key.asc(), cases::id.asc()))
+                } else {
+                    query.order(($key.desc(), cases::id.desc()))
+                };
+                if let Some(after) = after {
+                    let v = $value(&after.value).ok_or_else(bad_cursor)?;
+                    query = if asc {
+                        query.filter($key.gt(v.clone()).or($key.eq(v).and(cases::id.gt(after.id))))
+                    } else {
+                        query.filter($key.lt(v.clone()).or($key.eq(v).and(cases::id.lt(after.id))))
+                    };
+                }
+            }};
+        }
+        let int = |v: &SortValue| match v {
+            SortValue::Int(i) => Some(*i),
+            _ => None,
+        };
+        let time = |v: &SortValue| match v {
+            SortValue::Time(t) => Some(*t),
+            _ => None,
+        };
+        let text = |v: &SortValue| match v {
+            SortValue::Text(t) => Some(t.clone()),
+            _ => None,
+        };
+        match $field {
+            CaseOrderField::Id => {
+                query = if asc { query.order(cases::id.asc()) } else { query.order(cases::id.desc()) };
+                if let Some(after) = after {
+                    let v = int(&after.value).ok_or_else(bad_cursor)?;
+                    query = if asc { query.filter(cases::id.gt(v)) } else { query.filter(cases::id.lt(v)) };
+                }
+            }
+            CaseOrderField::CreatedAt => keyed!(cases::created_at, time),
+            CaseOrderField::UpdatedAt => keyed!(cases::updated_at, time),
+            CaseOrderField::Priority => {
+                keyed!(cases::priority, |v: &SortValue| int(v).and_then(|i| i32::try_from(i).ok()))
+            }
+            CaseOrderField::Title => keyed!(cases::title_key, text),
+            CaseOrderField::DueOn => {
+                // Nulls last ascending, first descending: order by "is null" first.
+                query = if asc {
+                    query.order((cases::due_on.is_null().asc(), cases::due_on.asc(), cases::id.asc()))
+                } else {
+                    query.order((cases::due_on.is_null().desc(), cases::due_on.desc(), cases::id.desc()))
+                };
+                match after.map(|a| (&a.value, a.id)) {
+                    None => {}
+                    Some((SortValue::Null, id)) => {
+                        query = if asc {
+                            query.filter(cases::due_on.is_null().and(cases::id.gt(id)))
+                        } else {
+                            query.filter(cases::due_on.is_not_null().or(cases::id.lt(id)))
+                        };
+                    }
+                    Some((SortValue::Time(v), id)) => {
+                        let (v, id) = (*v, id);
+                        query = if asc {
+                            query.filter(
+                                cases::due_on
+                                    .gt(v)
+                                    .or(cases::due_on.eq(v).and(cases::id.gt(id)))
+                                    .or(cases::due_on.is_null()),
+                            )
+                        } else {
+                            query.filter(cases::due_on.lt(v).or(cases::due_on.eq(v).and(cases::id.lt(id))))
+                        };
+                    }
+                    Some(_) => return Err(bad_cursor()),
+                }
+            }
+        }
+        query
+    }};
+}
+
+/// One page of the queue: up to `limit` cases after `after`.
+pub async fn page(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    filter: &CaseFilter,
+    field: CaseOrderField,
+    direction: OrderDirection,
+    after: Option<&CaseKey>,
+    limit: i64,
+) -> AppResult<Vec<Case>> {
+    filter.validate()?;
+    if after.is_some_and(|a| a.field != field) {
+        return Err(bad_cursor());
+    }
+    let words = match &filter.search {
+        Some(s) => search_words("filter.search", s)?,
+        None => Vec::new(),
+    };
+    let now = now();
+    let cases = with_conn!(conn, c => {
+        let query = filtered_cases!(tenant, filter, &words, now);
+        let query = ordered_after!(query, field, direction, after);
+        query.limit(limit).select(Case::as_select()).load(c).await
+    })?;
+    Ok(cases)
+}
+
+/// How many cases match the filter.
+pub async fn count(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter) -> AppResult<i64> {
+    filter.validate()?;
+    let words = match &filter.search {
+        Some(s) => search_words("filter.search", s)?,
+        None => Vec::new(),
+    };
+    let now = now();
+    let count = with_conn!(conn, c => filtered_cases!(tenant, filter, &words, now).count().get_result(c).await)?;
+    Ok(count)
+}

@@ -1,0 +1,174 @@
+//! Value types shared by the entities: enums stored as text, priorities, and
+//! parsers that turn raw input into valid values (or a `BAD_USER_INPUT`).
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+
+use crate::error::{AppError, AppResult};
+
+/// An enum the schema shows and the database stores as its schema name.
+macro_rules! text_enum {
+    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal,)+ }) => {
+        $(#[$meta])*
+        #[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($(#[$vmeta])* $variant,)+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text,)+ }
+            }
+
+            /// As a person reads it: `IN_PROGRESS` is "In progress".
+            pub fn label(self) -> String {
+                let text = self.as_str().replace('_', " ").to_lowercase();
+                let mut chars = text.chars();
+                chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+            }
+
+            pub fn from_db(value: &str) -> $crate::error::AppResult<Self> {
+                match value {
+                    $($text => Ok($name::$variant),)+
+                    other => Err($crate::error::AppError::internal(format!(
+                        "unknown {} {other:?} in the database", stringify!($name)
+                    ))),
+                }
+            }
+        }
+    };
+}
+pub(crate) use text_enum;
+
+text_enum! {
+    /// Progress of a task.
+    pub enum TaskStatus {
+        /// Not started.
+        New => "NEW",
+        /// Being worked on.
+        InProgress => "IN_PROGRESS",
+        /// Tried, and it did not work.
+        Failed => "FAILED",
+        /// Done in part.
+        PartiallyCompleted => "PARTIALLY_COMPLETED",
+        /// Deliberately not done.
+        Skipped => "SKIPPED",
+        /// Done.
+        Completed => "COMPLETED",
+    }
+}
+
+text_enum! {
+    /// How severe detection rated an incident.
+    pub enum IncidentSeverity {
+        /// No threat, for information.
+        Informational => "INFORMATIONAL",
+        /// Low severity.
+        Low => "LOW",
+        /// Medium severity.
+        Medium => "MEDIUM",
+        /// High severity.
+        High => "HIGH",
+    }
+}
+
+text_enum! {
+    /// Where an incident stands.
+    pub enum IncidentStatus {
+        /// Open, not yet handled.
+        Active => "ACTIVE",
+        /// Being handled.
+        InProgress => "IN_PROGRESS",
+        /// Handled.
+        Resolved => "RESOLVED",
+    }
+}
+
+/// How urgent a case or task is. Stored as a rank (0 for none) so it sorts plainly.
+#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CasePriority {
+    /// Very low.
+    VeryLow,
+    /// Low.
+    Low,
+    /// Medium.
+    Medium,
+    /// High.
+    High,
+    /// Critical.
+    Critical,
+}
+
+impl CasePriority {
+    pub fn rank(priority: Option<CasePriority>) -> i32 {
+        match priority {
+            None => 0,
+            Some(CasePriority::VeryLow) => 1,
+            Some(CasePriority::Low) => 2,
+            Some(CasePriority::Medium) => 3,
+            Some(CasePriority::High) => 4,
+            Some(CasePriority::Critical) => 5,
+        }
+    }
+
+    pub fn from_rank(rank: i32) -> Option<CasePriority> {
+        match rank {
+            1 => Some(CasePriority::VeryLow),
+            2 => Some(CasePriority::Low),
+            3 => Some(CasePriority::Medium),
+            4 => Some(CasePriority::High),
+            5 => Some(CasePriority::Critical),
+            _ => None,
+        }
+    }
+
+    /// As a person reads it, for the audit trail.
+    pub fn label(self) -> &'static str {
+        match self {
+            CasePriority::VeryLow => "Very low",
+            CasePriority::Low => "Low",
+            CasePriority::Medium => "Medium",
+            CasePriority::High => "High",
+            CasePriority::Critical => "Critical",
+        }
+    }
+}
+
+/// Required text: trimmed, not blank, at most `max_chars` characters.
+pub fn required_text(field: &str, value: &str, max_chars: usize) -> AppResult<String> {
+    super::parse_text(field, value, max_chars)
+}
+
+/// Optional plain text: trimmed; blank means none.
+pub fn optional_text(field: &str, value: Option<&str>, max_chars: usize) -> AppResult<Option<String>> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => super::parse_text(field, text, max_chars).map(Some),
+    }
+}
+
+/// Stored timestamps are UTC without zone.
+pub fn to_db_time(value: DateTime<Utc>) -> NaiveDateTime {
+    value.naive_utc()
+}
+
+/// RFC 3339, as the schema's `DateTime` shows it, for the audit trail.
+pub fn time_label(value: NaiveDateTime) -> String {
+    value.and_utc().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+/// Lower-cased words of title and description: what `search` matches.
+pub fn search_text(parts: &[Option<&str>]) -> String {
+    parts.iter().flatten().map(|p| p.to_lowercase()).collect::<Vec<_>>().join("\n")
+}
+
+/// The words of a search, lower-cased; at most 16 words.
+pub fn search_words(field: &str, search: &str) -> AppResult<Vec<String>> {
+    let words: Vec<String> = search.split_whitespace().map(str::to_lowercase).collect();
+    if words.len() > 16 {
+        return Err(AppError::bad_input(field, "at most 16 words"));
+    }
+    Ok(words)
+}
+
+pub const MAX_TITLE_CHARS: usize = 256;
+pub const MAX_TEXT_CHARS: usize = 16 * 1024;

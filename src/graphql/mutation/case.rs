@@ -1,0 +1,99 @@
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
+use chrono::{DateTime, Utc};
+
+use super::{case_id, clearable, unclearable};
+use crate::auth::Permission;
+use crate::domain::case::{self, Case, CaseChanges, NewCase};
+use crate::domain::status::StatusId;
+use crate::domain::values::{CasePriority, to_db_time};
+use crate::error::{AppError, AppResult, GqlResult};
+use crate::graphql::directive::requires_permission;
+use crate::graphql::scalars::numeric_id;
+use crate::graphql::{db, principal};
+
+/// A case to open.
+#[derive(InputObject)]
+pub struct CreateCaseInput {
+    /// What the investigation is about; 1 to 256 characters.
+    pub title: String,
+    /// Plain-text details.
+    pub description: Option<String>,
+    /// How urgent the case is.
+    pub priority: Option<CasePriority>,
+    /// The status to start in (the tenant's default when absent); not an archived one.
+    pub status_id: Option<ID>,
+    /// Who works the case: a user known in the tenant.
+    pub assignee_id: Option<ID>,
+    /// When the case is due.
+    pub due_on: Option<DateTime<Utc>>,
+}
+
+/// A change to a case. Absent fields are left alone; `null` clears a field.
+#[derive(InputObject)]
+pub struct UpdateCaseInput {
+    /// The case number.
+    pub id: ID,
+    /// Refuse with CONFLICT unless the case is still at this version.
+    pub expected_version: Option<i32>,
+    /// New title; cannot be cleared.
+    pub title: MaybeUndefined<String>,
+    /// New description.
+    pub description: MaybeUndefined<String>,
+    /// New priority.
+    pub priority: MaybeUndefined<CasePriority>,
+    /// New status; cannot be cleared, nor an archived one.
+    pub status_id: MaybeUndefined<ID>,
+    /// New assignee: a user known in the tenant.
+    pub assignee_id: MaybeUndefined<ID>,
+    /// New due date.
+    pub due_on: MaybeUndefined<DateTime<Utc>>,
+}
+
+/// The status an input names: a number, else it cannot exist.
+pub(crate) fn status_ref(field: &str, id: &ID) -> AppResult<StatusId> {
+    numeric_id(id)
+        .map(StatusId)
+        .ok_or_else(|| AppError::bad_input(field, format!("status {} does not exist", id.as_str())))
+}
+
+#[derive(Default)]
+pub struct CaseMutation;
+
+#[Object]
+impl CaseMutation {
+    /// Opens a case; the server assigns its number.
+    #[graphql(directive = requires_permission::apply(Permission::AlertsManage))]
+    async fn create_case(&self, ctx: &Context<'_>, #[graphql(desc = "The new case.")] input: CreateCaseInput) -> GqlResult<Case> {
+        let actor = principal(ctx)?;
+        let new = NewCase {
+            title: input.title,
+            description: input.description,
+            priority: input.priority,
+            status_id: input.status_id.as_ref().map(|id| status_ref("statusId", id)).transpose()?,
+            assignee_id: input.assignee_id.map(|id| id.0),
+            due_on: input.due_on.map(to_db_time),
+        };
+        let mut tx = db(ctx)?.begin().await?;
+        let result = case::create(&mut tx.conn(), actor, new).await;
+        Ok(tx.finish(result).await?)
+    }
+
+    /// Changes a case's fields; each change is audited.
+    #[graphql(directive = requires_permission::apply(Permission::AlertsManage))]
+    async fn update_case(&self, ctx: &Context<'_>, #[graphql(desc = "The case and its changes.")] input: UpdateCaseInput) -> GqlResult<Case> {
+        let actor = principal(ctx)?;
+        let id = case_id(&input.id)?;
+        let changes = CaseChanges {
+            expected_version: input.expected_version,
+            title: unclearable("title", input.title)?,
+            description: clearable(input.description),
+            priority: clearable(input.priority),
+            status_id: unclearable("statusId", input.status_id)?.map(|id| status_ref("statusId", &id)).transpose()?,
+            assignee_id: clearable(input.assignee_id).map(|a| a.map(|id| id.0)),
+            due_on: clearable(input.due_on).map(|d| d.map(to_db_time)),
+        };
+        let mut tx = db(ctx)?.begin().await?;
+        let result = case::update(&mut tx.conn(), actor, id, changes).await;
+        Ok(tx.finish(result).await?)
+    }
+}

@@ -1,0 +1,34 @@
+use async_graphql::{Context, ID, InputObject, Object};
+
+use super::case_id;
+use crate::auth::Permission;
+use crate::domain::activity;
+use crate::error::GqlResult;
+use crate::graphql::directive::requires_permission;
+use crate::graphql::types::Comment;
+use crate::graphql::{db, principal};
+
+/// A comment to add to a case's activity log.
+#[derive(InputObject)]
+pub struct AddCommentInput {
+    /// The case number.
+    pub case_id: ID,
+    /// Plain text, at most 16 KiB.
+    pub body: String,
+}
+
+#[derive(Default)]
+pub struct CommentMutation;
+
+#[Object]
+impl CommentMutation {
+    /// Adds a comment to a case's activity log.
+    #[graphql(directive = requires_permission::apply(Permission::AlertsManage))]
+    async fn add_comment(&self, ctx: &Context<'_>, #[graphql(desc = "The case and the text.")] input: AddCommentInput) -> GqlResult<Comment> {
+        let actor = principal(ctx)?;
+        let case = case_id(&input.case_id)?;
+        let mut tx = db(ctx)?.begin().await?;
+        let result = activity::add_comment(&mut tx.conn(), actor, case, &input.body).await;
+        Ok(Comment(tx.finish(result).await?))
+    }
+}

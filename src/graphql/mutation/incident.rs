@@ -1,0 +1,121 @@
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
+
+use super::{case_id, clearable, unclearable};
+use crate::auth::Permission;
+use crate::domain::case::Case;
+use crate::domain::incident::{self, Incident, IncidentChanges, IncidentId, NewIncident};
+use crate::domain::values::{IncidentSeverity, IncidentStatus};
+use crate::error::{AppError, AppResult, GqlResult};
+use crate::graphql::directive::requires_permission;
+use crate::graphql::scalars::numeric_id;
+use crate::graphql::{db, principal};
+
+/// An incident to record.
+#[derive(InputObject)]
+pub struct CreateIncidentInput {
+    /// The detection system's own id, unique in the tenant.
+    pub external_id: Option<String>,
+    /// What was detected; 1 to 256 characters.
+    pub title: String,
+    /// How severe it is.
+    pub severity: IncidentSeverity,
+    /// Where it stands (`ACTIVE` when absent).
+    pub status: Option<IncidentStatus>,
+}
+
+/// A change to an incident. Absent fields are left alone; `null` clears a field.
+#[derive(InputObject)]
+pub struct UpdateIncidentInput {
+    /// The incident's id.
+    pub id: ID,
+    /// New external id, unique in the tenant.
+    pub external_id: MaybeUndefined<String>,
+    /// New title; cannot be cleared.
+    pub title: MaybeUndefined<String>,
+    /// New severity; cannot be cleared.
+    pub severity: MaybeUndefined<IncidentSeverity>,
+    /// New state; cannot be cleared.
+    pub status: MaybeUndefined<IncidentStatus>,
+}
+
+/// Incidents to link to, or unlink from, a case.
+#[derive(InputObject)]
+pub struct CaseIncidentsInput {
+    /// The case number.
+    pub case_id: ID,
+    /// The incidents (at most 100).
+    pub incident_ids: Vec<ID>,
+}
+
+impl CaseIncidentsInput {
+    fn incident_ids(&self) -> AppResult<Vec<IncidentId>> {
+        if self.incident_ids.len() > incident::MAX_LINKS_PER_CASE as usize {
+            return Err(AppError::bad_input("incidentIds", "at most 100 at once"));
+        }
+        self.incident_ids
+            .iter()
+            .map(|id| {
+                numeric_id(id)
+                    .map(IncidentId)
+                    .ok_or_else(|| AppError::bad_input("incidentIds", format!("incident {} does not exist", id.as_str())))
+            })
+            .collect()
+    }
+}
+
+#[derive(Default)]
+pub struct IncidentMutation;
+
+#[Object]
+impl IncidentMutation {
+    /// Records an incident.
+    #[graphql(directive = requires_permission::apply(Permission::AlertsManage))]
+    async fn create_incident(&self, ctx: &Context<'_>, #[graphql(desc = "The new incident.")] input: CreateIncidentInput) -> GqlResult<Incident> {
+        let tenant = &principal(ctx)?.tenant;
+        let new = NewIncident {
+            external_id: input.external_id,
+            title: input.title,
+            severity: input.severity,
+            status: input.status,
+        };
+        let mut tx = db(ctx)?.begin().await?;
+        let result = incident::create(&mut tx.conn(), tenant, new).await;
+        Ok(tx.finish(result).await?)
+    }
+
+    /// Changes an incident.
+    #[graphql(directive = requires_permission::apply(Permission::AlertsManage))]
+    async fn update_incident(&self, ctx: &Context<'_>, #[graphql(desc = "The incident and its changes.")] input: UpdateIncidentInput) -> GqlResult<Incident> {
+        let tenant = &principal(ctx)?.tenant;
+        let id = numeric_id(&input.id).map(IncidentId).ok_or_else(|| AppError::not_found("incident", input.id.as_str()))?;
+        let changes = IncidentChanges {
+            external_id: clearable(input.external_id),
+            title: unclearable("title", input.title)?,
+            severity: unclearable("severity", input.severity)?,
+            status: unclearable("status", input.status)?,
+        };
+        let mut tx = db(ctx)?.begin().await?;
+        let result = incident::update(&mut tx.conn(), tenant, id, changes).await;
+        Ok(tx.finish(result).await?)
+    }
+
+    /// Links incidents to a case; linking a linked incident again changes nothing.
+    #[graphql(directive = requires_permission::apply(Permission::AlertsManage))]
+    async fn link_incidents(&self, ctx: &Context<'_>, #[graphql(desc = "The case and the incidents.")] input: CaseIncidentsInput) -> GqlResult<Case> {
+        let actor = principal(ctx)?;
+        let (case, ids) = (case_id(&input.case_id)?, input.incident_ids()?);
+        let mut tx = db(ctx)?.begin().await?;
+        let result = incident::link(&mut tx.conn(), actor, case, &ids).await;
+        Ok(tx.finish(result).await?)
+    }
+
+    /// Unlinks incidents from a case; unlinking one that is not linked changes nothing.
+    #[graphql(directive = requires_permission::apply(Permission::AlertsManage))]
+    async fn unlink_incidents(&self, ctx: &Context<'_>, #[graphql(desc = "The case and the incidents.")] input: CaseIncidentsInput) -> GqlResult<Case> {
+        let actor = principal(ctx)?;
+        let (case, ids) = (case_id(&input.case_id)?, input.incident_ids()?);
+        let mut tx = db(ctx)?.begin().await?;
+        let result = incident::unlink(&mut tx.conn(), actor, case, &ids).await;
+        Ok(tx.finish(result).await?)
+    }
+}

@@ -1,0 +1,131 @@
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::{case_id, clearable, unclearable};
+use crate::auth::Permission;
+use crate::domain::case::Case;
+use crate::domain::task::{self, NewTask, Task, TaskChanges, TaskId};
+use crate::domain::values::{CasePriority, TaskStatus, to_db_time};
+use crate::error::{AppError, AppResult, GqlResult};
+use crate::graphql::directive::requires_permission;
+use crate::graphql::scalars::numeric_id;
+use crate::graphql::{db, loaders, principal};
+
+/// A task to add to a case.
+#[derive(InputObject)]
+pub struct CreateTaskInput {
+    /// The case number.
+    pub case_id: ID,
+    /// What to do; 1 to 256 characters.
+    pub title: String,
+    /// Plain-text details.
+    pub description: Option<String>,
+    /// Progress (`NEW` when absent).
+    pub status: Option<TaskStatus>,
+    /// How urgent the task is.
+    pub priority: Option<CasePriority>,
+    /// Who does the task: a user known in the tenant.
+    pub owner_id: Option<ID>,
+    /// When the task is due.
+    pub due_on: Option<DateTime<Utc>>,
+    /// What was found or done.
+    pub closing_notes: Option<String>,
+}
+
+/// A change to a task. Absent fields are left alone; `null` clears a field.
+#[derive(InputObject)]
+pub struct UpdateTaskInput {
+    /// The task's id.
+    pub id: ID,
+    /// New title; cannot be cleared.
+    pub title: MaybeUndefined<String>,
+    /// New description.
+    pub description: MaybeUndefined<String>,
+    /// New progress; cannot be cleared.
+    pub status: MaybeUndefined<TaskStatus>,
+    /// New priority.
+    pub priority: MaybeUndefined<CasePriority>,
+    /// New owner: a user known in the tenant.
+    pub owner_id: MaybeUndefined<ID>,
+    /// New due date.
+    pub due_on: MaybeUndefined<DateTime<Utc>>,
+    /// What was found or done, typically written when completing the task.
+    pub closing_notes: MaybeUndefined<String>,
+}
+
+/// The task to delete.
+#[derive(InputObject)]
+pub struct DeleteTaskInput {
+    /// The task's id.
+    pub id: ID,
+}
+
+/// What `deleteTask` answers.
+#[derive(SimpleObject)]
+pub struct DeleteTaskPayload {
+    /// The id the task had.
+    pub deleted_task_id: ID,
+    /// The case the task belonged to, after the change.
+    pub case: Case,
+}
+
+fn task_id(id: &ID) -> AppResult<TaskId> {
+    numeric_id(id).map(TaskId).ok_or_else(|| AppError::not_found("task", id.as_str()))
+}
+
+#[derive(Default)]
+pub struct TaskMutation;
+
+#[Object]
+impl TaskMutation {
+    /// Adds a task to a case.
+    #[graphql(directive = requires_permission::apply(Permission::AlertsManage))]
+    async fn create_task(&self, ctx: &Context<'_>, #[graphql(desc = "The new task.")] input: CreateTaskInput) -> GqlResult<Task> {
+        let actor = principal(ctx)?;
+        let new = NewTask {
+            case_id: case_id(&input.case_id)?,
+            title: input.title,
+            description: input.description,
+            status: input.status,
+            priority: input.priority,
+            owner_id: input.owner_id.map(|id| id.0),
+            due_on: input.due_on.map(to_db_time),
+            closing_notes: input.closing_notes,
+        };
+        let mut tx = db(ctx)?.begin().await?;
+        let result = task::create(&mut tx.conn(), actor, new).await;
+        Ok(tx.finish(result).await?)
+    }
+
+    /// Changes a task; each change is audited on its case.
+    #[graphql(directive = requires_permission::apply(Permission::AlertsManage))]
+    async fn update_task(&self, ctx: &Context<'_>, #[graphql(desc = "The task and its changes.")] input: UpdateTaskInput) -> GqlResult<Task> {
+        let actor = principal(ctx)?;
+        let id = task_id(&input.id)?;
+        let changes = TaskChanges {
+            title: unclearable("title", input.title)?,
+            description: clearable(input.description),
+            status: unclearable("status", input.status)?,
+            priority: clearable(input.priority),
+            owner_id: clearable(input.owner_id).map(|o| o.map(|id| id.0)),
+            due_on: clearable(input.due_on).map(|d| d.map(to_db_time)),
+            closing_notes: clearable(input.closing_notes),
+        };
+        let mut tx = db(ctx)?.begin().await?;
+        let result = task::update(&mut tx.conn(), actor, id, changes).await;
+        Ok(tx.finish(result).await?)
+    }
+
+    /// Removes a task; the case's audit keeps its history.
+    #[graphql(directive = requires_permission::apply(Permission::AlertsManage))]
+    async fn delete_task(&self, ctx: &Context<'_>, #[graphql(desc = "The task to remove.")] input: DeleteTaskInput) -> GqlResult<DeleteTaskPayload> {
+        let actor = principal(ctx)?;
+        let id = task_id(&input.id)?;
+        let mut tx = db(ctx)?.begin().await?;
+        let result = task::delete(&mut tx.conn(), actor, id).await;
+        let case_id = tx.finish(result).await?;
+        let case = loaders(ctx)?.cases.load_one(case_id.0).await?;
+        let case = case.ok_or_else(|| AppError::not_found("case", case_id))?;
+        Ok(DeleteTaskPayload { deleted_task_id: input.id, case })
+    }
+}

@@ -1,0 +1,181 @@
+use async_graphql::{ComplexObject, Context, ID, Interface, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::case::known_user;
+use super::connection::PageInfo;
+use crate::domain::activity::{self, Activity, ActivityKind, AuditAction, Entry, FieldChange};
+use crate::domain::case::{Case, CaseId};
+use crate::domain::incident::Incident;
+use crate::domain::task::Task;
+use crate::domain::user::User;
+use crate::error::{AppError, GqlResult};
+use crate::graphql::scalars::utc;
+use crate::graphql::{db, loaders, principal};
+
+/// An entry of a case's activity log.
+#[derive(Interface)]
+#[graphql(
+    field(name = "id", ty = "ID", desc = "Stable identifier."),
+    field(name = "case", ty = "GqlResult<Case>", desc = "The case whose log holds the entry."),
+    field(name = "actor", ty = "GqlResult<User>", desc = "Who wrote the comment or made the change."),
+    field(name = "created_at", ty = "DateTime<Utc>", desc = "When the entry was written.")
+)]
+pub enum ActivityEvent {
+    Comment(Comment),
+    AuditEvent(AuditEvent),
+}
+
+impl From<Activity> for ActivityEvent {
+    fn from(activity: Activity) -> Self {
+        match activity.entry {
+            Entry::Comment { .. } => ActivityEvent::Comment(Comment(activity)),
+            Entry::Audit { .. } => ActivityEvent::AuditEvent(AuditEvent(activity)),
+        }
+    }
+}
+
+/// Fields every entry has.
+async fn case_of(ctx: &Context<'_>, activity: &Activity) -> GqlResult<Case> {
+    let case = loaders(ctx)?.cases.load_one(activity.case_id.0).await?;
+    Ok(case.ok_or_else(|| AppError::internal(format!("activity {} has no case", activity.id)))?)
+}
+
+/// A comment entry (see the schema description on its `#[Object]` impl).
+pub struct Comment(pub Activity);
+
+/// A person's plain-text note on a case.
+#[Object]
+impl Comment {
+    /// Stable identifier.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// The case whose log holds the comment.
+    async fn case(&self, ctx: &Context<'_>) -> GqlResult<Case> {
+        case_of(ctx, &self.0).await
+    }
+    /// Who wrote the comment.
+    async fn actor(&self, ctx: &Context<'_>) -> GqlResult<User> {
+        known_user(ctx, &self.0.actor_id).await
+    }
+    /// When the comment was written.
+    async fn created_at(&self) -> DateTime<Utc> {
+        utc(self.0.created_at)
+    }
+    /// The text, as written.
+    async fn body(&self) -> &str {
+        match &self.0.entry {
+            Entry::Comment { body } => body,
+            Entry::Audit { .. } => "",
+        }
+    }
+}
+
+/// An audit entry (see the schema description on its `#[Object]` impl).
+pub struct AuditEvent(pub Activity);
+
+impl AuditEvent {
+    fn audit(&self) -> (AuditAction, &[FieldChange], Option<i64>, Option<i64>) {
+        match &self.0.entry {
+            Entry::Audit { action, changes, task_id, incident_id } => (*action, changes, *task_id, *incident_id),
+            Entry::Comment { .. } => (AuditAction::CaseUpdated, &[], None, None),
+        }
+    }
+}
+
+/// A change the system recorded, with each changed field's old and new value.
+#[Object]
+impl AuditEvent {
+    /// Stable identifier.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    /// The case that changed.
+    async fn case(&self, ctx: &Context<'_>) -> GqlResult<Case> {
+        case_of(ctx, &self.0).await
+    }
+    /// Who made the change.
+    async fn actor(&self, ctx: &Context<'_>) -> GqlResult<User> {
+        known_user(ctx, &self.0.actor_id).await
+    }
+    /// When the change was made.
+    async fn created_at(&self) -> DateTime<Utc> {
+        utc(self.0.created_at)
+    }
+    /// What happened.
+    async fn action(&self) -> AuditAction {
+        self.audit().0
+    }
+    /// The fields that changed, with values as a person reads them.
+    async fn changes(&self) -> Vec<FieldChange> {
+        self.audit().1.to_vec()
+    }
+    /// The task concerned, while it exists.
+    async fn task(&self, ctx: &Context<'_>) -> GqlResult<Option<Task>> {
+        match self.audit().2 {
+            Some(id) => Ok(loaders(ctx)?.tasks.load_one(id).await?),
+            None => Ok(None),
+        }
+    }
+    /// The incident linked or unlinked.
+    async fn incident(&self, ctx: &Context<'_>) -> GqlResult<Option<Incident>> {
+        match self.audit().3 {
+            Some(id) => Ok(loaders(ctx)?.incidents.load_one(id).await?),
+            None => Ok(None),
+        }
+    }
+}
+
+/// One changed field of an audit event.
+#[Object]
+impl FieldChange {
+    /// The field's schema name, such as `status` or `assignee`.
+    async fn field(&self) -> &str {
+        &self.field
+    }
+    /// The value before, as a person reads it.
+    async fn old_value(&self) -> Option<&str> {
+        self.old_value.as_deref()
+    }
+    /// The value after, as a person reads it.
+    async fn new_value(&self) -> Option<&str> {
+        self.new_value.as_deref()
+    }
+}
+
+/// An edge of a case's activity log.
+#[derive(SimpleObject)]
+pub struct ActivityEdge {
+    /// Pass as `after` to continue after this entry (also `caseActivity`'s resume point).
+    pub cursor: String,
+    /// The entry.
+    pub node: ActivityEvent,
+}
+
+/// A page of a case's activity log, newest first (Relay connection).
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct ActivityConnection {
+    /// The entries of this page with their cursors.
+    pub edges: Vec<ActivityEdge>,
+    /// Where this page sits.
+    pub page_info: PageInfo,
+    #[graphql(skip)]
+    pub case_id: CaseId,
+    #[graphql(skip)]
+    pub kinds: Vec<ActivityKind>,
+}
+
+#[ComplexObject]
+impl ActivityConnection {
+    /// The entries of this page.
+    async fn nodes(&self) -> Vec<&ActivityEvent> {
+        self.edges.iter().map(|e| &e.node).collect()
+    }
+    /// How many entries of the asked kinds the log holds.
+    async fn total_count(&self, ctx: &Context<'_>) -> GqlResult<i64> {
+        let tenant = &principal(ctx)?.tenant;
+        let mut conn = db(ctx)?.get().await?;
+        Ok(activity::count(&mut conn.conn(), tenant, self.case_id, &self.kinds).await?)
+    }
+}

@@ -1,0 +1,164 @@
+use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::activity::{ActivityConnection, ActivityEdge, ActivityEvent};
+use super::connection::{PageInfo, split_page};
+use crate::domain::activity::{self, ActivityKind};
+use crate::domain::case::Case;
+use crate::domain::incident::Incident;
+use crate::domain::queue::{self, CaseFilter, CaseKey, CaseOrderField};
+use crate::domain::status::Status;
+use crate::domain::task::Task;
+use crate::domain::user::User;
+use crate::domain::values::CasePriority;
+use crate::error::{AppError, GqlResult};
+use crate::graphql::cursor::{self, ActivityCursor};
+use crate::graphql::scalars::utc;
+use crate::graphql::{db, loaders, page_size, principal};
+
+/// An investigation: a threat hunt, an escalation. Numbered per tenant from 1000.
+#[Object]
+impl Case {
+    /// The case number, unique in the tenant.
+    async fn id(&self) -> ID {
+        ID(self.id.to_string())
+    }
+    /// What the investigation is about.
+    async fn title(&self) -> &str {
+        &self.title
+    }
+    /// Plain-text details.
+    async fn description(&self) -> Option<&str> {
+        self.description.as_deref()
+    }
+    /// How urgent the case is, when set.
+    async fn priority(&self) -> Option<CasePriority> {
+        CasePriority::from_rank(self.priority)
+    }
+    /// Where the case stands in the tenant's workflow.
+    async fn status(&self, ctx: &Context<'_>) -> GqlResult<Status> {
+        let status = loaders(ctx)?.statuses.load_one(self.status_id).await?;
+        Ok(status.ok_or_else(|| AppError::internal(format!("case {} has no status", self.id)))?)
+    }
+    /// Who works the case.
+    async fn assignee(&self, ctx: &Context<'_>) -> GqlResult<Option<User>> {
+        match &self.assignee_id {
+            Some(id) => Ok(loaders(ctx)?.users.load_one(id.clone()).await?),
+            None => Ok(None),
+        }
+    }
+    /// When the case is due.
+    async fn due_on(&self) -> Option<DateTime<Utc>> {
+        self.due_on.map(utc)
+    }
+    /// Who opened the case.
+    async fn created_by(&self, ctx: &Context<'_>) -> GqlResult<User> {
+        known_user(ctx, &self.created_by).await
+    }
+    /// When the case was opened.
+    async fn created_at(&self) -> DateTime<Utc> {
+        utc(self.created_at)
+    }
+    /// Who changed the case (or its tasks or links) last.
+    async fn updated_by(&self, ctx: &Context<'_>) -> GqlResult<User> {
+        known_user(ctx, &self.updated_by).await
+    }
+    /// When the case (or its tasks or links) last changed.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        utc(self.updated_at)
+    }
+    /// Bumped by every change; pass it as `expectedVersion` to update safely.
+    async fn version(&self) -> i32 {
+        self.version
+    }
+    /// The case's tasks, oldest first.
+    async fn tasks(&self, ctx: &Context<'_>) -> GqlResult<Vec<Task>> {
+        Ok(loaders(ctx)?.tasks_by_case.load_one(self.id).await?.unwrap_or_default())
+    }
+    /// The incidents linked to the case, in link order.
+    async fn incidents(&self, ctx: &Context<'_>) -> GqlResult<Vec<Incident>> {
+        Ok(loaders(ctx)?.incidents_by_case.load_one(self.id).await?.unwrap_or_default())
+    }
+    /// The case's activity log, newest first: comments and audit events.
+    async fn activity(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Only these kinds (all when absent or empty).")] kinds: Option<Vec<ActivityKind>>,
+        #[graphql(desc = "Page size (default 25, at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the entry this page follows.")] after: Option<String>,
+    ) -> GqlResult<ActivityConnection> {
+        let tenant = &principal(ctx)?.tenant;
+        let limit = page_size(first)?;
+        let before = after.as_deref().map(|a| cursor::decode::<ActivityCursor>("after", a)).transpose()?;
+        let kinds = kinds.unwrap_or_default();
+        let mut conn = db(ctx)?.get().await?;
+        let mut rows =
+            activity::page(&mut conn.conn(), tenant, self.case_id(), &kinds, before.map(|b| b.seq), limit + 1)
+                .await?;
+        let has_next = split_page(&mut rows, limit);
+        let edges: Vec<ActivityEdge> = rows
+            .into_iter()
+            .map(|a| ActivityEdge { cursor: cursor::encode(&ActivityCursor { seq: a.seq }), node: ActivityEvent::from(a) })
+            .collect();
+        let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();
+        Ok(ActivityConnection {
+            page_info: PageInfo::new(&cursors, has_next, before.is_some()),
+            edges,
+            case_id: self.case_id(),
+            kinds,
+        })
+    }
+}
+
+/// A user the row names; present by the foreign keys.
+pub(crate) async fn known_user(ctx: &Context<'_>, id: &str) -> GqlResult<User> {
+    let user = loaders(ctx)?.users.load_one(id.to_owned()).await?;
+    Ok(user.ok_or_else(|| AppError::internal(format!("user {id} is missing")))?)
+}
+
+/// An edge of the case queue.
+#[derive(SimpleObject)]
+pub struct CaseEdge {
+    /// Pass as `after` to continue after this case.
+    pub cursor: String,
+    /// The case.
+    pub node: Case,
+}
+
+/// A page of the case queue (Relay connection).
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct CaseConnection {
+    /// The cases of this page with their cursors.
+    pub edges: Vec<CaseEdge>,
+    /// Where this page sits.
+    pub page_info: PageInfo,
+    #[graphql(skip)]
+    pub filter: CaseFilter,
+}
+
+#[ComplexObject]
+impl CaseConnection {
+    /// The cases of this page.
+    async fn nodes(&self) -> Vec<&Case> {
+        self.edges.iter().map(|e| &e.node).collect()
+    }
+    /// How many cases match the filter, over all pages.
+    async fn total_count(&self, ctx: &Context<'_>) -> GqlResult<i64> {
+        let tenant = &principal(ctx)?.tenant;
+        let mut conn = db(ctx)?.get().await?;
+        Ok(queue::count(&mut conn.conn(), tenant, &self.filter).await?)
+    }
+}
+
+impl CaseConnection {
+    pub fn new(mut cases: Vec<Case>, limit: i64, field: CaseOrderField, after_given: bool, filter: CaseFilter) -> Self {
+        let has_next = split_page(&mut cases, limit);
+        let edges: Vec<CaseEdge> = cases
+            .into_iter()
+            .map(|case| CaseEdge { cursor: cursor::encode(&CaseKey::of(&case, field)), node: case })
+            .collect();
+        let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();
+        CaseConnection { page_info: PageInfo::new(&cursors, has_next, after_given), edges, filter }
+    }
+}
