@@ -41,16 +41,29 @@ impl User {
 }
 
 /// A user that `field` may name: one known in the tenant.
-pub async fn require_known(conn: &mut Conn<'_>, tenant: &str, field: &str, id: &str) -> AppResult<User> {
-    find(conn, tenant, id)
-        .await?
-        .ok_or_else(|| AppError::bad_input(field, format!("user {id:?} is not known in this tenant")))
+pub async fn require_known(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    field: &str,
+    id: &str,
+) -> AppResult<User> {
+    find(conn, tenant, id).await?.ok_or_else(|| {
+        AppError::bad_input(field, format!("user {id:?} is not known in this tenant"))
+    })
 }
 
 /// The audit label of an optional user id.
-pub async fn label_of(conn: &mut Conn<'_>, tenant: &str, id: Option<&str>) -> AppResult<Option<String>> {
+pub async fn label_of(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    id: Option<&str>,
+) -> AppResult<Option<String>> {
     Ok(match id {
-        Some(id) => Some(find(conn, tenant, id).await?.map_or_else(|| id.to_owned(), |u| u.label())),
+        Some(id) => Some(
+            find(conn, tenant, id)
+                .await?
+                .map_or_else(|| id.to_owned(), |u| u.label()),
+        ),
         None => None,
     })
 }

@@ -57,11 +57,16 @@ pub(crate) fn principal<'a>(ctx: &Context<'a>) -> AppResult<&'a Principal> {
 
 /// The request's loaders, scoped to the caller's tenant.
 pub(crate) fn loaders<'a>(ctx: &Context<'a>) -> AppResult<&'a Loaders> {
-    ctx.data_opt::<Loaders>().ok_or_else(|| AppError::internal("the request has no loaders"))
+    ctx.data_opt::<Loaders>()
+        .ok_or_else(|| AppError::internal("the request has no loaders"))
 }
 
 /// The data a request executes with: who calls, and loaders for their tenant.
-pub fn request_data(request: async_graphql::Request, db: &Db, auth: Auth) -> async_graphql::Request {
+pub fn request_data(
+    request: async_graphql::Request,
+    db: &Db,
+    auth: Auth,
+) -> async_graphql::Request {
     let request = match &auth {
         Auth::Authenticated(principal) => request.data(Loaders::new(db.clone(), &principal.tenant)),
         _ => request,

@@ -279,3 +279,63 @@ pub fn assert_code(body: &Value, code: &str) {
         "expected {code}, got {body:#}"
     );
 }
+
+pub const CASE_FIELDS: &str = "id title description priority version dueOn status { id name } assignee { id displayName } createdBy { id } updatedBy { id } createdAt updatedAt";
+
+/// Opens a case with just a title (plus `extra` input fields) and returns it.
+pub async fn create_case(server: &TestServer, token: &str, title: &str, extra: Value) -> Value {
+    let mut input = json!({ "title": title });
+    if let (Some(input), Some(extra)) = (input.as_object_mut(), extra.as_object()) {
+        input.extend(extra.clone());
+    }
+    let query = format!(
+        "mutation($input: CreateCaseInput!) {{ createCase(input: $input) {{ {CASE_FIELDS} }} }}"
+    );
+    server.ok(token, &query, json!({ "input": input })).await["createCase"].clone()
+}
+
+/// Runs an `updateCase` and returns the whole response.
+pub async fn update_case(server: &TestServer, token: &str, input: Value) -> Value {
+    let query = format!(
+        "mutation($input: UpdateCaseInput!) {{ updateCase(input: $input) {{ {CASE_FIELDS} }} }}"
+    );
+    server
+        .gql(Some(token), &query, json!({ "input": input }))
+        .await
+}
+
+/// The id of the tenant's status with this name.
+pub async fn status_id(server: &TestServer, token: &str, name: &str) -> Value {
+    let data = server
+        .ok(
+            token,
+            "{ statuses(includeArchived: true) { id name } }",
+            json!({}),
+        )
+        .await;
+    data["statuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .map(|s| s["id"].clone())
+        .unwrap()
+}
+
+/// Records an incident and returns it.
+pub async fn create_incident(
+    server: &TestServer,
+    token: &str,
+    title: &str,
+    severity: &str,
+) -> Value {
+    let query = "mutation($input: CreateIncidentInput!) { createIncident(input: $input) { id title severity status externalId } }";
+    server
+        .ok(
+            token,
+            query,
+            json!({ "input": { "title": title, "severity": severity } }),
+        )
+        .await["createIncident"]
+        .clone()
+}

@@ -1,14 +1,13 @@
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
-use chrono::{DateTime, Utc};
 
 use super::{case_id, clearable, unclearable};
 use crate::auth::Permission;
 use crate::domain::case::{self, Case, CaseChanges, NewCase};
 use crate::domain::status::StatusId;
-use crate::domain::values::{CasePriority, to_db_time};
+use crate::domain::values::CasePriority;
 use crate::error::{AppError, AppResult, GqlResult};
 use crate::graphql::directive::requires_permission;
-use crate::graphql::scalars::numeric_id;
+use crate::graphql::scalars::{DateTime, numeric_id, optional_time};
 use crate::graphql::{db, principal};
 
 /// A case to open.
@@ -25,7 +24,7 @@ pub struct CreateCaseInput {
     /// Who works the case: a user known in the tenant.
     pub assignee_id: Option<ID>,
     /// When the case is due.
-    pub due_on: Option<DateTime<Utc>>,
+    pub due_on: Option<DateTime>,
 }
 
 /// A change to a case. Absent fields are left alone; `null` clears a field.
@@ -46,7 +45,7 @@ pub struct UpdateCaseInput {
     /// New assignee: a user known in the tenant.
     pub assignee_id: MaybeUndefined<ID>,
     /// New due date.
-    pub due_on: MaybeUndefined<DateTime<Utc>>,
+    pub due_on: MaybeUndefined<DateTime>,
 }
 
 /// The status an input names: a number, else it cannot exist.
@@ -63,15 +62,23 @@ pub struct CaseMutation;
 impl CaseMutation {
     /// Opens a case; the server assigns its number.
     #[graphql(directive = requires_permission::apply(Permission::AlertsManage))]
-    async fn create_case(&self, ctx: &Context<'_>, #[graphql(desc = "The new case.")] input: CreateCaseInput) -> GqlResult<Case> {
+    async fn create_case(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The new case.")] input: CreateCaseInput,
+    ) -> GqlResult<Case> {
         let actor = principal(ctx)?;
         let new = NewCase {
             title: input.title,
             description: input.description,
             priority: input.priority,
-            status_id: input.status_id.as_ref().map(|id| status_ref("statusId", id)).transpose()?,
+            status_id: input
+                .status_id
+                .as_ref()
+                .map(|id| status_ref("statusId", id))
+                .transpose()?,
             assignee_id: input.assignee_id.map(|id| id.0),
-            due_on: input.due_on.map(to_db_time),
+            due_on: optional_time("dueOn", input.due_on.as_ref())?,
         };
         let mut tx = db(ctx)?.begin().await?;
         let result = case::create(&mut tx.conn(), actor, new).await;
@@ -80,7 +87,11 @@ impl CaseMutation {
 
     /// Changes a case's fields; each change is audited.
     #[graphql(directive = requires_permission::apply(Permission::AlertsManage))]
-    async fn update_case(&self, ctx: &Context<'_>, #[graphql(desc = "The case and its changes.")] input: UpdateCaseInput) -> GqlResult<Case> {
+    async fn update_case(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The case and its changes.")] input: UpdateCaseInput,
+    ) -> GqlResult<Case> {
         let actor = principal(ctx)?;
         let id = case_id(&input.id)?;
         let changes = CaseChanges {
@@ -88,9 +99,13 @@ impl CaseMutation {
             title: unclearable("title", input.title)?,
             description: clearable(input.description),
             priority: clearable(input.priority),
-            status_id: unclearable("statusId", input.status_id)?.map(|id| status_ref("statusId", &id)).transpose()?,
+            status_id: unclearable("statusId", input.status_id)?
+                .map(|id| status_ref("statusId", &id))
+                .transpose()?,
             assignee_id: clearable(input.assignee_id).map(|a| a.map(|id| id.0)),
-            due_on: clearable(input.due_on).map(|d| d.map(to_db_time)),
+            due_on: clearable(input.due_on)
+                .map(|d| optional_time("dueOn", d.as_ref()))
+                .transpose()?,
         };
         let mut tx = db(ctx)?.begin().await?;
         let result = case::update(&mut tx.conn(), actor, id, changes).await;

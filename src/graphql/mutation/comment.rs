@@ -24,7 +24,11 @@ pub struct CommentMutation;
 impl CommentMutation {
     /// Adds a comment to a case's activity log.
     #[graphql(directive = requires_permission::apply(Permission::AlertsManage))]
-    async fn add_comment(&self, ctx: &Context<'_>, #[graphql(desc = "The case and the text.")] input: AddCommentInput) -> GqlResult<Comment> {
+    async fn add_comment(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The case and the text.")] input: AddCommentInput,
+    ) -> GqlResult<Comment> {
         let actor = principal(ctx)?;
         let case = case_id(&input.case_id)?;
         let mut tx = db(ctx)?.begin().await?;

@@ -55,9 +55,12 @@ impl CaseIncidentsInput {
         self.incident_ids
             .iter()
             .map(|id| {
-                numeric_id(id)
-                    .map(IncidentId)
-                    .ok_or_else(|| AppError::bad_input("incidentIds", format!("incident {} does not exist", id.as_str())))
+                numeric_id(id).map(IncidentId).ok_or_else(|| {
+                    AppError::bad_input(
+                        "incidentIds",
+                        format!("incident {} does not exist", id.as_str()),
+                    )
+                })
             })
             .collect()
     }
@@ -70,7 +73,11 @@ pub struct IncidentMutation;
 impl IncidentMutation {
     /// Records an incident.
     #[graphql(directive = requires_permission::apply(Permission::AlertsManage))]
-    async fn create_incident(&self, ctx: &Context<'_>, #[graphql(desc = "The new incident.")] input: CreateIncidentInput) -> GqlResult<Incident> {
+    async fn create_incident(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The new incident.")] input: CreateIncidentInput,
+    ) -> GqlResult<Incident> {
         let tenant = &principal(ctx)?.tenant;
         let new = NewIncident {
             external_id: input.external_id,
@@ -85,9 +92,15 @@ impl IncidentMutation {
 
     /// Changes an incident.
     #[graphql(directive = requires_permission::apply(Permission::AlertsManage))]
-    async fn update_incident(&self, ctx: &Context<'_>, #[graphql(desc = "The incident and its changes.")] input: UpdateIncidentInput) -> GqlResult<Incident> {
+    async fn update_incident(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The incident and its changes.")] input: UpdateIncidentInput,
+    ) -> GqlResult<Incident> {
         let tenant = &principal(ctx)?.tenant;
-        let id = numeric_id(&input.id).map(IncidentId).ok_or_else(|| AppError::not_found("incident", input.id.as_str()))?;
+        let id = numeric_id(&input.id)
+            .map(IncidentId)
+            .ok_or_else(|| AppError::not_found("incident", input.id.as_str()))?;
         let changes = IncidentChanges {
             external_id: clearable(input.external_id),
             title: unclearable("title", input.title)?,
@@ -101,7 +114,11 @@ impl IncidentMutation {
 
     /// Links incidents to a case; linking a linked incident again changes nothing.
     #[graphql(directive = requires_permission::apply(Permission::AlertsManage))]
-    async fn link_incidents(&self, ctx: &Context<'_>, #[graphql(desc = "The case and the incidents.")] input: CaseIncidentsInput) -> GqlResult<Case> {
+    async fn link_incidents(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The case and the incidents.")] input: CaseIncidentsInput,
+    ) -> GqlResult<Case> {
         let actor = principal(ctx)?;
         let (case, ids) = (case_id(&input.case_id)?, input.incident_ids()?);
         let mut tx = db(ctx)?.begin().await?;
@@ -111,7 +128,11 @@ impl IncidentMutation {
 
     /// Unlinks incidents from a case; unlinking one that is not linked changes nothing.
     #[graphql(directive = requires_permission::apply(Permission::AlertsManage))]
-    async fn unlink_incidents(&self, ctx: &Context<'_>, #[graphql(desc = "The case and the incidents.")] input: CaseIncidentsInput) -> GqlResult<Case> {
+    async fn unlink_incidents(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The case and the incidents.")] input: CaseIncidentsInput,
+    ) -> GqlResult<Case> {
         let actor = principal(ctx)?;
         let (case, ids) = (case_id(&input.case_id)?, input.incident_ids()?);
         let mut tx = db(ctx)?.begin().await?;

@@ -1,14 +1,13 @@
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, SimpleObject};
-use chrono::{DateTime, Utc};
 
 use super::{case_id, clearable, unclearable};
 use crate::auth::Permission;
 use crate::domain::case::Case;
 use crate::domain::task::{self, NewTask, Task, TaskChanges, TaskId};
-use crate::domain::values::{CasePriority, TaskStatus, to_db_time};
+use crate::domain::values::{CasePriority, TaskStatus};
 use crate::error::{AppError, AppResult, GqlResult};
 use crate::graphql::directive::requires_permission;
-use crate::graphql::scalars::numeric_id;
+use crate::graphql::scalars::{DateTime, numeric_id, optional_time};
 use crate::graphql::{db, loaders, principal};
 
 /// A task to add to a case.
@@ -27,7 +26,7 @@ pub struct CreateTaskInput {
     /// Who does the task: a user known in the tenant.
     pub owner_id: Option<ID>,
     /// When the task is due.
-    pub due_on: Option<DateTime<Utc>>,
+    pub due_on: Option<DateTime>,
     /// What was found or done.
     pub closing_notes: Option<String>,
 }
@@ -48,7 +47,7 @@ pub struct UpdateTaskInput {
     /// New owner: a user known in the tenant.
     pub owner_id: MaybeUndefined<ID>,
     /// New due date.
-    pub due_on: MaybeUndefined<DateTime<Utc>>,
+    pub due_on: MaybeUndefined<DateTime>,
     /// What was found or done, typically written when completing the task.
     pub closing_notes: MaybeUndefined<String>,
 }
@@ -70,7 +69,9 @@ pub struct DeleteTaskPayload {
 }
 
 fn task_id(id: &ID) -> AppResult<TaskId> {
-    numeric_id(id).map(TaskId).ok_or_else(|| AppError::not_found("task", id.as_str()))
+    numeric_id(id)
+        .map(TaskId)
+        .ok_or_else(|| AppError::not_found("task", id.as_str()))
 }
 
 #[derive(Default)]
@@ -80,7 +81,11 @@ pub struct TaskMutation;
 impl TaskMutation {
     /// Adds a task to a case.
     #[graphql(directive = requires_permission::apply(Permission::AlertsManage))]
-    async fn create_task(&self, ctx: &Context<'_>, #[graphql(desc = "The new task.")] input: CreateTaskInput) -> GqlResult<Task> {
+    async fn create_task(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The new task.")] input: CreateTaskInput,
+    ) -> GqlResult<Task> {
         let actor = principal(ctx)?;
         let new = NewTask {
             case_id: case_id(&input.case_id)?,
@@ -89,7 +94,7 @@ impl TaskMutation {
             status: input.status,
             priority: input.priority,
             owner_id: input.owner_id.map(|id| id.0),
-            due_on: input.due_on.map(to_db_time),
+            due_on: optional_time("dueOn", input.due_on.as_ref())?,
             closing_notes: input.closing_notes,
         };
         let mut tx = db(ctx)?.begin().await?;
@@ -99,7 +104,11 @@ impl TaskMutation {
 
     /// Changes a task; each change is audited on its case.
     #[graphql(directive = requires_permission::apply(Permission::AlertsManage))]
-    async fn update_task(&self, ctx: &Context<'_>, #[graphql(desc = "The task and its changes.")] input: UpdateTaskInput) -> GqlResult<Task> {
+    async fn update_task(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The task and its changes.")] input: UpdateTaskInput,
+    ) -> GqlResult<Task> {
         let actor = principal(ctx)?;
         let id = task_id(&input.id)?;
         let changes = TaskChanges {
@@ -108,7 +117,9 @@ impl TaskMutation {
             status: unclearable("status", input.status)?,
             priority: clearable(input.priority),
             owner_id: clearable(input.owner_id).map(|o| o.map(|id| id.0)),
-            due_on: clearable(input.due_on).map(|d| d.map(to_db_time)),
+            due_on: clearable(input.due_on)
+                .map(|d| optional_time("dueOn", d.as_ref()))
+                .transpose()?,
             closing_notes: clearable(input.closing_notes),
         };
         let mut tx = db(ctx)?.begin().await?;
@@ -118,7 +129,11 @@ impl TaskMutation {
 
     /// Removes a task; the case's audit keeps its history.
     #[graphql(directive = requires_permission::apply(Permission::AlertsManage))]
-    async fn delete_task(&self, ctx: &Context<'_>, #[graphql(desc = "The task to remove.")] input: DeleteTaskInput) -> GqlResult<DeleteTaskPayload> {
+    async fn delete_task(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The task to remove.")] input: DeleteTaskInput,
+    ) -> GqlResult<DeleteTaskPayload> {
         let actor = principal(ctx)?;
         let id = task_id(&input.id)?;
         let mut tx = db(ctx)?.begin().await?;
@@ -126,6 +141,9 @@ impl TaskMutation {
         let case_id = tx.finish(result).await?;
         let case = loaders(ctx)?.cases.load_one(case_id.0).await?;
         let case = case.ok_or_else(|| AppError::not_found("case", case_id))?;
-        Ok(DeleteTaskPayload { deleted_task_id: input.id, case })
+        Ok(DeleteTaskPayload {
+            deleted_task_id: input.id,
+            case,
+        })
     }
 }

@@ -1,16 +1,15 @@
 use async_graphql::{Context, ID, InputObject, Object};
-use chrono::{DateTime, Utc};
 
 use crate::auth::Permission;
 use crate::domain::case::{Case, CaseId};
 use crate::domain::incident::IncidentId;
 use crate::domain::queue::{self, CaseFilter, CaseKey, CaseOrderField, OrderDirection};
 use crate::domain::status::{StatusCategory, StatusId};
-use crate::domain::values::{CasePriority, to_db_time};
+use crate::domain::values::CasePriority;
 use crate::error::{AppError, AppResult, GqlResult};
 use crate::graphql::cursor;
 use crate::graphql::directive::requires_permission;
-use crate::graphql::scalars::numeric_id;
+use crate::graphql::scalars::{DateTime, numeric_id, optional_time};
 use crate::graphql::types::CaseConnection;
 use crate::graphql::{loaders, page_size, principal};
 
@@ -32,9 +31,9 @@ pub struct CaseFilterInput {
     /// Opened by one of these users.
     pub created_by_ids: Option<Vec<ID>>,
     /// Due before this time.
-    pub due_before: Option<DateTime<Utc>>,
+    pub due_before: Option<DateTime>,
     /// Due after this time.
-    pub due_after: Option<DateTime<Utc>>,
+    pub due_after: Option<DateTime>,
     /// `true`: due in the past and not in a CLOSED status; `false`: the others.
     pub overdue: Option<bool>,
     /// Linked to this incident.
@@ -48,22 +47,32 @@ impl CaseFilterInput {
         let ids = |field: &str, ids: Option<Vec<ID>>| -> AppResult<Vec<i64>> {
             ids.unwrap_or_default()
                 .iter()
-                .map(|id| numeric_id(id).ok_or_else(|| AppError::bad_input(field, format!("{:?} is not an id", id.as_str()))))
+                .map(|id| {
+                    numeric_id(id).ok_or_else(|| {
+                        AppError::bad_input(field, format!("{:?} is not an id", id.as_str()))
+                    })
+                })
                 .collect()
         };
-        let strings = |ids: Option<Vec<ID>>| ids.unwrap_or_default().into_iter().map(|id| id.0).collect();
+        let strings =
+            |ids: Option<Vec<ID>>| ids.unwrap_or_default().into_iter().map(|id| id.0).collect();
         Ok(CaseFilter {
-            status_ids: ids("filter.statusIds", self.status_ids)?.into_iter().map(StatusId).collect(),
+            status_ids: ids("filter.statusIds", self.status_ids)?
+                .into_iter()
+                .map(StatusId)
+                .collect(),
             status_categories: self.status_categories.unwrap_or_default(),
             priorities: self.priorities.unwrap_or_default(),
             assignee_ids: strings(self.assignee_ids),
             unassigned: self.unassigned,
             created_by_ids: strings(self.created_by_ids),
-            due_before: self.due_before.map(to_db_time),
-            due_after: self.due_after.map(to_db_time),
+            due_before: optional_time("filter.dueBefore", self.due_before.as_ref())?,
+            due_after: optional_time("filter.dueAfter", self.due_after.as_ref())?,
             overdue: self.overdue,
             // an id that cannot exist matches nothing
-            incident_id: self.incident_id.map(|id| IncidentId(numeric_id(&id).unwrap_or(-1))),
+            incident_id: self
+                .incident_id
+                .map(|id| IncidentId(numeric_id(&id).unwrap_or(-1))),
             search: self.search,
         })
     }
@@ -85,7 +94,11 @@ pub struct CaseQuery;
 impl CaseQuery {
     /// One case by number; null when it does not exist in the caller's tenant.
     #[graphql(directive = requires_permission::apply(Permission::SecurityDataRead))]
-    async fn case(&self, ctx: &Context<'_>, #[graphql(desc = "The case number.")] id: ID) -> GqlResult<Option<Case>> {
+    async fn case(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The case number.")] id: ID,
+    ) -> GqlResult<Option<Case>> {
         match numeric_id(&id) {
             Some(id) => Ok(loaders(ctx)?.cases.load_one(CaseId(id).0).await?),
             None => Ok(None),
@@ -98,19 +111,39 @@ impl CaseQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Which cases (all when absent).")] filter: Option<CaseFilterInput>,
-        #[graphql(desc = "Sort order (default: ID DESC, newest first).")] order_by: Option<CaseOrder>,
+        #[graphql(desc = "Sort order (default: ID DESC, newest first).")] order_by: Option<
+            CaseOrder,
+        >,
         #[graphql(desc = "Page size (default 25, at most 100).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the case this page follows.")] after: Option<String>,
     ) -> GqlResult<CaseConnection> {
         let tenant = &principal(ctx)?.tenant;
         let limit = page_size(first)?;
         let filter = filter.unwrap_or_default().into_domain()?;
-        let (field, direction) =
-            order_by.map_or((CaseOrderField::Id, OrderDirection::Desc), |o| (o.field, o.direction));
-        let after = after.as_deref().map(|a| cursor::decode::<CaseKey>("after", a)).transpose()?;
+        let (field, direction) = order_by.map_or((CaseOrderField::Id, OrderDirection::Desc), |o| {
+            (o.field, o.direction)
+        });
+        let after = after
+            .as_deref()
+            .map(|a| cursor::decode::<CaseKey>("after", a))
+            .transpose()?;
         let mut conn = crate::graphql::db(ctx)?.get().await?;
-        let cases =
-            queue::page(&mut conn.conn(), tenant, &filter, field, direction, after.as_ref(), limit + 1).await?;
-        Ok(CaseConnection::new(cases, limit, field, after.is_some(), filter))
+        let cases = queue::page(
+            &mut conn.conn(),
+            tenant,
+            &filter,
+            field,
+            direction,
+            after.as_ref(),
+            limit + 1,
+        )
+        .await?;
+        Ok(CaseConnection::new(
+            cases,
+            limit,
+            field,
+            after.is_some(),
+            filter,
+        ))
     }
 }

@@ -1,5 +1,4 @@
 use async_graphql::{ComplexObject, Context, ID, Interface, Object, SimpleObject};
-use chrono::{DateTime, Utc};
 
 use super::case::known_user;
 use super::connection::PageInfo;
@@ -9,16 +8,28 @@ use crate::domain::incident::Incident;
 use crate::domain::task::Task;
 use crate::domain::user::User;
 use crate::error::{AppError, GqlResult};
-use crate::graphql::scalars::utc;
+use crate::graphql::scalars::{DateTime, utc};
 use crate::graphql::{db, loaders, principal};
 
 /// An entry of a case's activity log.
 #[derive(Interface)]
 #[graphql(
     field(name = "id", ty = "ID", desc = "Stable identifier."),
-    field(name = "case", ty = "GqlResult<Case>", desc = "The case whose log holds the entry."),
-    field(name = "actor", ty = "GqlResult<User>", desc = "Who wrote the comment or made the change."),
-    field(name = "created_at", ty = "DateTime<Utc>", desc = "When the entry was written.")
+    field(
+        name = "case",
+        ty = "GqlResult<Case>",
+        desc = "The case whose log holds the entry."
+    ),
+    field(
+        name = "actor",
+        ty = "GqlResult<User>",
+        desc = "Who wrote the comment or made the change."
+    ),
+    field(
+        name = "created_at",
+        ty = "DateTime",
+        desc = "When the entry was written."
+    )
 )]
 pub enum ActivityEvent {
     Comment(Comment),
@@ -59,7 +70,7 @@ impl Comment {
         known_user(ctx, &self.0.actor_id).await
     }
     /// When the comment was written.
-    async fn created_at(&self) -> DateTime<Utc> {
+    async fn created_at(&self) -> DateTime {
         utc(self.0.created_at)
     }
     /// The text, as written.
@@ -77,7 +88,12 @@ pub struct AuditEvent(pub Activity);
 impl AuditEvent {
     fn audit(&self) -> (AuditAction, &[FieldChange], Option<i64>, Option<i64>) {
         match &self.0.entry {
-            Entry::Audit { action, changes, task_id, incident_id } => (*action, changes, *task_id, *incident_id),
+            Entry::Audit {
+                action,
+                changes,
+                task_id,
+                incident_id,
+            } => (*action, changes, *task_id, *incident_id),
             Entry::Comment { .. } => (AuditAction::CaseUpdated, &[], None, None),
         }
     }
@@ -99,7 +115,7 @@ impl AuditEvent {
         known_user(ctx, &self.0.actor_id).await
     }
     /// When the change was made.
-    async fn created_at(&self) -> DateTime<Utc> {
+    async fn created_at(&self) -> DateTime {
         utc(self.0.created_at)
     }
     /// What happened.

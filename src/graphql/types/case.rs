@@ -1,5 +1,4 @@
 use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject};
-use chrono::{DateTime, Utc};
 
 use super::activity::{ActivityConnection, ActivityEdge, ActivityEvent};
 use super::connection::{PageInfo, split_page};
@@ -13,7 +12,7 @@ use crate::domain::user::User;
 use crate::domain::values::CasePriority;
 use crate::error::{AppError, GqlResult};
 use crate::graphql::cursor::{self, ActivityCursor};
-use crate::graphql::scalars::utc;
+use crate::graphql::scalars::{DateTime, utc};
 use crate::graphql::{db, loaders, page_size, principal};
 
 /// An investigation: a threat hunt, an escalation. Numbered per tenant from 1000.
@@ -48,7 +47,7 @@ impl Case {
         }
     }
     /// When the case is due.
-    async fn due_on(&self) -> Option<DateTime<Utc>> {
+    async fn due_on(&self) -> Option<DateTime> {
         self.due_on.map(utc)
     }
     /// Who opened the case.
@@ -56,7 +55,7 @@ impl Case {
         known_user(ctx, &self.created_by).await
     }
     /// When the case was opened.
-    async fn created_at(&self) -> DateTime<Utc> {
+    async fn created_at(&self) -> DateTime {
         utc(self.created_at)
     }
     /// Who changed the case (or its tasks or links) last.
@@ -64,7 +63,7 @@ impl Case {
         known_user(ctx, &self.updated_by).await
     }
     /// When the case (or its tasks or links) last changed.
-    async fn updated_at(&self) -> DateTime<Utc> {
+    async fn updated_at(&self) -> DateTime {
         utc(self.updated_at)
     }
     /// Bumped by every change; pass it as `expectedVersion` to update safely.
@@ -73,32 +72,54 @@ impl Case {
     }
     /// The case's tasks, oldest first.
     async fn tasks(&self, ctx: &Context<'_>) -> GqlResult<Vec<Task>> {
-        Ok(loaders(ctx)?.tasks_by_case.load_one(self.id).await?.unwrap_or_default())
+        Ok(loaders(ctx)?
+            .tasks_by_case
+            .load_one(self.id)
+            .await?
+            .unwrap_or_default())
     }
     /// The incidents linked to the case, in link order.
     async fn incidents(&self, ctx: &Context<'_>) -> GqlResult<Vec<Incident>> {
-        Ok(loaders(ctx)?.incidents_by_case.load_one(self.id).await?.unwrap_or_default())
+        Ok(loaders(ctx)?
+            .incidents_by_case
+            .load_one(self.id)
+            .await?
+            .unwrap_or_default())
     }
     /// The case's activity log, newest first: comments and audit events.
     async fn activity(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Only these kinds (all when absent or empty).")] kinds: Option<Vec<ActivityKind>>,
+        #[graphql(desc = "Only these kinds (all when absent or empty).")] kinds: Option<
+            Vec<ActivityKind>,
+        >,
         #[graphql(desc = "Page size (default 25, at most 100).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the entry this page follows.")] after: Option<String>,
     ) -> GqlResult<ActivityConnection> {
         let tenant = &principal(ctx)?.tenant;
         let limit = page_size(first)?;
-        let before = after.as_deref().map(|a| cursor::decode::<ActivityCursor>("after", a)).transpose()?;
+        let before = after
+            .as_deref()
+            .map(|a| cursor::decode::<ActivityCursor>("after", a))
+            .transpose()?;
         let kinds = kinds.unwrap_or_default();
         let mut conn = db(ctx)?.get().await?;
-        let mut rows =
-            activity::page(&mut conn.conn(), tenant, self.case_id(), &kinds, before.map(|b| b.seq), limit + 1)
-                .await?;
+        let mut rows = activity::page(
+            &mut conn.conn(),
+            tenant,
+            self.case_id(),
+            &kinds,
+            before.map(|b| b.seq),
+            limit + 1,
+        )
+        .await?;
         let has_next = split_page(&mut rows, limit);
         let edges: Vec<ActivityEdge> = rows
             .into_iter()
-            .map(|a| ActivityEdge { cursor: cursor::encode(&ActivityCursor { seq: a.seq }), node: ActivityEvent::from(a) })
+            .map(|a| ActivityEdge {
+                cursor: cursor::encode(&ActivityCursor { seq: a.seq }),
+                node: ActivityEvent::from(a),
+            })
             .collect();
         let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();
         Ok(ActivityConnection {
@@ -152,13 +173,26 @@ impl CaseConnection {
 }
 
 impl CaseConnection {
-    pub fn new(mut cases: Vec<Case>, limit: i64, field: CaseOrderField, after_given: bool, filter: CaseFilter) -> Self {
+    pub fn new(
+        mut cases: Vec<Case>,
+        limit: i64,
+        field: CaseOrderField,
+        after_given: bool,
+        filter: CaseFilter,
+    ) -> Self {
         let has_next = split_page(&mut cases, limit);
         let edges: Vec<CaseEdge> = cases
             .into_iter()
-            .map(|case| CaseEdge { cursor: cursor::encode(&CaseKey::of(&case, field)), node: case })
+            .map(|case| CaseEdge {
+                cursor: cursor::encode(&CaseKey::of(&case, field)),
+                node: case,
+            })
             .collect();
         let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();
-        CaseConnection { page_info: PageInfo::new(&cursors, has_next, after_given), edges, filter }
+        CaseConnection {
+            page_info: PageInfo::new(&cursors, has_next, after_given),
+            edges,
+            filter,
+        }
     }
 }

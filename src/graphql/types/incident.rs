@@ -1,12 +1,11 @@
 use async_graphql::{Context, ID, Object, SimpleObject};
-use chrono::{DateTime, Utc};
 
 use super::connection::PageInfo;
 use crate::domain::case::Case;
 use crate::domain::incident::{self, Incident, IncidentFilter};
 use crate::domain::values::{IncidentSeverity, IncidentStatus};
 use crate::error::GqlResult;
-use crate::graphql::scalars::utc;
+use crate::graphql::scalars::{DateTime, utc};
 use crate::graphql::{db, loaders, principal};
 
 /// Something detection raised, which cases investigate.
@@ -33,17 +32,21 @@ impl Incident {
         Ok(self.parsed_status()?)
     }
     /// When it was recorded.
-    async fn created_at(&self) -> DateTime<Utc> {
+    async fn created_at(&self) -> DateTime {
         utc(self.created_at)
     }
     /// When it last changed.
-    async fn updated_at(&self) -> DateTime<Utc> {
+    async fn updated_at(&self) -> DateTime {
         utc(self.updated_at)
     }
     /// The cases it is linked to, newest first.
     async fn cases(&self, ctx: &Context<'_>) -> GqlResult<Vec<Case>> {
         let loaders = loaders(ctx)?;
-        let ids = loaders.cases_by_incident.load_one(self.id).await?.unwrap_or_default();
+        let ids = loaders
+            .cases_by_incident
+            .load_one(self.id)
+            .await?
+            .unwrap_or_default();
         let mut found = loaders.cases.load_many(ids.iter().copied()).await?;
         Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
     }

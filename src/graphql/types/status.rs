@@ -1,8 +1,7 @@
 use async_graphql::{ID, Object};
-use chrono::{DateTime, Utc};
 
 use crate::domain::status::{Status, StatusCategory};
-use crate::graphql::scalars::utc;
+use crate::graphql::scalars::{DateTime, utc};
 
 /// A step of the tenant's case workflow, such as New, Open or Closed.
 #[Object]
@@ -32,11 +31,11 @@ impl Status {
         self.archived
     }
     /// When the status was created.
-    async fn created_at(&self) -> DateTime<Utc> {
+    async fn created_at(&self) -> DateTime {
         utc(self.created_at)
     }
     /// When the status last changed.
-    async fn updated_at(&self) -> DateTime<Utc> {
+    async fn updated_at(&self) -> DateTime {
         utc(self.updated_at)
     }
 }

@@ -1,5 +1,4 @@
 use async_graphql::{Context, ID, Object};
-use chrono::{DateTime, Utc};
 
 use super::case::known_user;
 use crate::domain::case::Case;
@@ -8,7 +7,7 @@ use crate::domain::user::User;
 use crate::domain::values::{CasePriority, TaskStatus};
 use crate::error::{AppError, GqlResult};
 use crate::graphql::loaders;
-use crate::graphql::scalars::utc;
+use crate::graphql::scalars::{DateTime, utc};
 
 /// A work item of a case.
 #[Object]
@@ -46,7 +45,7 @@ impl Task {
         }
     }
     /// When the task is due.
-    async fn due_on(&self) -> Option<DateTime<Utc>> {
+    async fn due_on(&self) -> Option<DateTime> {
         self.due_on.map(utc)
     }
     /// What was found or done, written when closing the task.
@@ -58,7 +57,7 @@ impl Task {
         known_user(ctx, &self.created_by).await
     }
     /// When the task was created.
-    async fn created_at(&self) -> DateTime<Utc> {
+    async fn created_at(&self) -> DateTime {
         utc(self.created_at)
     }
     /// Who changed the task last.
@@ -66,7 +65,7 @@ impl Task {
         known_user(ctx, &self.updated_by).await
     }
     /// When the task last changed.
-    async fn updated_at(&self) -> DateTime<Utc> {
+    async fn updated_at(&self) -> DateTime {
         utc(self.updated_at)
     }
 }

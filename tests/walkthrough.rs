@@ -1,0 +1,311 @@
+//! The seed's walk-through: a threat hunter opens "Burrowing attack", an admin
+//! customises the workflow, the case moves through it, tasks are done, incidents
+//! linked and unlinked, and the activity log tells the story newest first.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+async fn a_threat_hunt_from_open_to_closed(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let hunter = token("hana", "acme", &["analyst"]);
+    let lead = token("lars", "acme", &["admin"]);
+    let reader = token("rita", "acme", &["reader"]);
+    // Everyone calls once, so each is known in the tenant.
+    for t in [&hunter, &lead, &reader] {
+        server.ok(t, "{ me { tenant } }", json!({})).await;
+    }
+
+    // The admin adds two statuses to the workflow.
+    let create_status =
+        "mutation($input: CreateStatusInput!) { createStatus(input: $input) { id name } }";
+    let research = server
+        .ok(
+            &lead,
+            create_status,
+            json!({ "input": { "name": "Research phase", "category": "OPEN", "position": 2 } }),
+        )
+        .await["createStatus"]["id"]
+        .clone();
+    let hypothesis = server.ok(&lead, create_status, json!({ "input": { "name": "Generating hypothesis", "category": "OPEN", "position": 3 } })).await["createStatus"]["id"].clone();
+
+    // The hunter opens the case.
+    let case = create_case(
+        &server,
+        &hunter,
+        "  Burrowing attack  ",
+        json!({ "description": "Lateral movement through a tunnelled SMB session.", "priority": "HIGH", "assigneeId": "hana", "dueOn": "2026-12-01T17:00:00Z" }),
+    )
+    .await;
+    assert_eq!(case["id"], "1000", "case numbers start at 1000");
+    assert_eq!(case["title"], "Burrowing attack", "titles are trimmed");
+    assert_eq!(case["status"]["name"], "New", "the default status");
+    assert_eq!(case["assignee"]["displayName"], "User hana");
+    assert_eq!(case["version"], 1);
+    assert_eq!(case["dueOn"], "2026-12-01T17:00:00Z");
+    let case_id = case["id"].clone();
+
+    // It moves through the workflow.
+    for status in [&research, &hypothesis] {
+        let body = update_case(
+            &server,
+            &hunter,
+            json!({ "id": case_id, "statusId": status }),
+        )
+        .await;
+        assert!(body.get("errors").is_none(), "{body}");
+    }
+
+    // Tasks are assigned and completed with closing notes.
+    let create_task = "mutation($input: CreateTaskInput!) { createTask(input: $input) { id title status owner { id } case { id version } } }";
+    let collect = server.ok(&hunter, create_task, json!({ "input": { "caseId": case_id, "title": "Collect SMB logs", "ownerId": "hana", "priority": "MEDIUM" } })).await["createTask"].clone();
+    assert_eq!(collect["status"], "NEW");
+    assert_eq!(
+        collect["case"]["version"], 4,
+        "a task change is a change of its case"
+    );
+    let sweep = server
+        .ok(
+            &hunter,
+            create_task,
+            json!({ "input": { "caseId": case_id, "title": "Sweep hosts for the implant" } }),
+        )
+        .await["createTask"]
+        .clone();
+    let update_task = "mutation($input: UpdateTaskInput!) { updateTask(input: $input) { id status closingNotes owner { id } } }";
+    let done = server.ok(&hunter, update_task, json!({ "input": { "id": collect["id"], "status": "COMPLETED", "closingNotes": "Logs archived to the evidence store." } })).await["updateTask"].clone();
+    assert_eq!(done["status"], "COMPLETED");
+    assert_eq!(done["closingNotes"], "Logs archived to the evidence store.");
+    server
+        .ok(
+            &hunter,
+            update_task,
+            json!({ "input": { "id": sweep["id"], "ownerId": "lars", "status": "IN_PROGRESS" } }),
+        )
+        .await;
+
+    // Two incidents are linked; one is unlinked again.
+    let smb = create_incident(&server, &hunter, "Suspicious SMB tunnel", "HIGH").await;
+    let dns = create_incident(&server, &hunter, "DNS beaconing", "MEDIUM").await;
+    let link = "mutation($input: CaseIncidentsInput!) { linkIncidents(input: $input) { id incidents { id title } } }";
+    let linked = server
+        .ok(
+            &hunter,
+            link,
+            json!({ "input": { "caseId": case_id, "incidentIds": [smb["id"], dns["id"]] } }),
+        )
+        .await;
+    assert_eq!(
+        linked["linkIncidents"]["incidents"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    // Linking twice is one link.
+    let again = server
+        .ok(
+            &hunter,
+            link,
+            json!({ "input": { "caseId": case_id, "incidentIds": [smb["id"]] } }),
+        )
+        .await;
+    assert_eq!(
+        again["linkIncidents"]["incidents"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    let unlink = "mutation($input: CaseIncidentsInput!) { unlinkIncidents(input: $input) { id incidents { title } } }";
+    let unlinked = server
+        .ok(
+            &hunter,
+            unlink,
+            json!({ "input": { "caseId": case_id, "incidentIds": [dns["id"]] } }),
+        )
+        .await;
+    assert_eq!(
+        unlinked["unlinkIncidents"]["incidents"],
+        json!([{ "title": "Suspicious SMB tunnel" }])
+    );
+    // Seen from the incidents' side.
+    let sides = server
+        .ok(&reader, "query($a: ID!, $b: ID!) { a: incident(id: $a) { cases { id title } } b: incident(id: $b) { cases { id } } }", json!({ "a": smb["id"], "b": dns["id"] }))
+        .await;
+    assert_eq!(
+        sides["a"]["cases"],
+        json!([{ "id": "1000", "title": "Burrowing attack" }])
+    );
+    assert_eq!(sides["b"]["cases"], json!([]));
+
+    // Comments beside the audit trail.
+    let comment = "mutation($input: AddCommentInput!) { addComment(input: $input) { id body actor { id } case { id } } }";
+    server
+        .ok(
+            &hunter,
+            comment,
+            json!({ "input": { "caseId": case_id, "body": "Implant found on two hosts." } }),
+        )
+        .await;
+    let closed = status_id(&server, &lead, "Closed").await;
+    update_case(&server, &lead, json!({ "id": case_id, "statusId": closed })).await;
+    server
+        .ok(
+            &lead,
+            comment,
+            json!({ "input": { "caseId": case_id, "body": "Closing: contained and eradicated." } }),
+        )
+        .await;
+
+    let log = "query($id: ID!, $kinds: [ActivityKind!]) { case(id: $id) { status { name } version activity(kinds: $kinds) { totalCount edges { cursor node { __typename actor { id } ... on Comment { body } ... on AuditEvent { action changes { field oldValue newValue } task { title } incident { title } } } } } } }";
+    let all = server.ok(&reader, log, json!({ "id": case_id })).await;
+    assert_eq!(all["case"]["status"]["name"], "Closed");
+    let entries = all["case"]["activity"]["edges"].as_array().unwrap();
+    let story: Vec<String> = entries
+        .iter()
+        .map(|e| {
+            let node = &e["node"];
+            node["action"].as_str().map_or_else(
+                || format!("COMMENT {}", node["body"].as_str().unwrap()),
+                str::to_owned,
+            )
+        })
+        .collect();
+    assert_eq!(
+        story,
+        [
+            "COMMENT Closing: contained and eradicated.",
+            "CASE_UPDATED",
+            "COMMENT Implant found on two hosts.",
+            "INCIDENT_UNLINKED",
+            "INCIDENT_LINKED",
+            "INCIDENT_LINKED",
+            "TASK_UPDATED",
+            "TASK_UPDATED",
+            "TASK_CREATED",
+            "TASK_CREATED",
+            "CASE_UPDATED",
+            "CASE_UPDATED",
+            "CASE_CREATED",
+        ],
+        "newest first"
+    );
+    assert_eq!(all["case"]["activity"]["totalCount"], 13);
+    // Audit values read as a person reads them: status and user names, not ids.
+    let status_change = &entries[1]["node"];
+    assert_eq!(status_change["actor"]["id"], "lars");
+    assert_eq!(
+        status_change["changes"],
+        json!([{ "field": "status", "oldValue": "Generating hypothesis", "newValue": "Closed" }])
+    );
+    let owner_change = &entries[6]["node"];
+    assert_eq!(owner_change["task"]["title"], "Sweep hosts for the implant");
+    assert!(
+        owner_change["changes"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({ "field": "owner", "oldValue": null, "newValue": "User lars" })),
+        "{owner_change}"
+    );
+    assert_eq!(entries[3]["node"]["incident"]["title"], "DNS beaconing");
+    let created = &entries[12]["node"]["changes"];
+    assert!(
+        created
+            .as_array()
+            .unwrap()
+            .contains(&json!({ "field": "priority", "oldValue": null, "newValue": "High" })),
+        "{created}"
+    );
+    assert!(
+        created
+            .as_array()
+            .unwrap()
+            .contains(&json!({ "field": "assignee", "oldValue": null, "newValue": "User hana" })),
+        "{created}"
+    );
+
+    // Filter by kind.
+    let comments = server
+        .ok(&reader, log, json!({ "id": case_id, "kinds": ["COMMENT"] }))
+        .await;
+    let kinds: Vec<&Value> = comments["case"]["activity"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["node"]["__typename"])
+        .collect();
+    assert_eq!(kinds, [&json!("Comment"), &json!("Comment")]);
+    let audits = server
+        .ok(&reader, log, json!({ "id": case_id, "kinds": ["AUDIT"] }))
+        .await;
+    assert_eq!(audits["case"]["activity"]["totalCount"], 11);
+
+    // Pages of the log cover it once, newest first.
+    let page = "query($id: ID!, $after: String) { case(id: $id) { activity(first: 5, after: $after) { edges { cursor node { id } } pageInfo { hasNextPage endCursor } } } }";
+    let (mut seen, mut after) = (Vec::new(), Value::Null);
+    loop {
+        let data = server
+            .ok(&reader, page, json!({ "id": case_id, "after": after }))
+            .await;
+        let activity = &data["case"]["activity"];
+        seen.extend(
+            activity["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"]["id"].clone()),
+        );
+        if activity["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = activity["pageInfo"]["endCursor"].clone();
+    }
+    let expected: Vec<Value> = entries
+        .iter()
+        .map(|e| e["node"]["id"].clone())
+        .collect::<Vec<_>>();
+    let all_ids = server
+        .ok(
+            &reader,
+            "query($id: ID!) { case(id: $id) { activity(first: 100) { nodes { id } } } }",
+            json!({ "id": case_id }),
+        )
+        .await;
+    let all_ids: Vec<Value> = all_ids["case"]["activity"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["id"].clone())
+        .collect();
+    assert_eq!(seen, all_ids);
+    assert_eq!(seen.len(), expected.len());
+
+    // Deleting a task keeps its history.
+    let delete = "mutation($input: DeleteTaskInput!) { deleteTask(input: $input) { deletedTaskId case { tasks { title } } } }";
+    let deleted = server
+        .ok(&hunter, delete, json!({ "input": { "id": sweep["id"] } }))
+        .await;
+    assert_eq!(
+        deleted["deleteTask"]["case"]["tasks"],
+        json!([{ "title": "Collect SMB logs" }])
+    );
+    let latest = server.ok(&reader, "query($id: ID!) { case(id: $id) { activity(first: 1) { nodes { ... on AuditEvent { action task { id } changes { field oldValue newValue } } } } } }", json!({ "id": case_id })).await;
+    assert_eq!(
+        latest["case"]["activity"]["nodes"][0],
+        json!({ "action": "TASK_DELETED", "task": null, "changes": [{ "field": "title", "oldValue": "Sweep hosts for the implant", "newValue": null }] })
+    );
+    let gone = server
+        .ok(
+            &reader,
+            "query($id: ID!) { task(id: $id) { id } }",
+            json!({ "id": sweep["id"] }),
+        )
+        .await;
+    assert_eq!(gone["task"], Value::Null);
+}
+
+both_backends!(a_threat_hunt_from_open_to_closed);
