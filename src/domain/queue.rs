@@ -84,9 +84,8 @@ pub enum OrderDirection {
     Desc,
 }
 
-/// A sort key value, kept in cursors.
+/// A sort key value, kept in cursors (tagged: a time must not read back as text).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged)]
 pub enum SortValue {
     Int(i64),
     Text(String),
