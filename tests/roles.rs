@@ -1,0 +1,155 @@
+//! Every role against every mutation, with real inputs: readers read, analysts
+//! change cases, tasks, incidents, links and comments, admins also manage
+//! statuses and users.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+async fn each_role_gets_exactly_its_mutations(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = admin("acme");
+    server
+        .ok(&analyst("acme"), "{ me { tenant } }", json!({}))
+        .await;
+    let roles = [
+        ("reader", reader("acme")),
+        ("analyst", analyst("acme")),
+        ("admin", admin.clone()),
+    ];
+    for (role, token) in &roles {
+        // Fresh objects per role, made by the admin.
+        let case =
+            create_case(&server, &admin, &format!("{role}'s case"), json!({})).await["id"].clone();
+        let task = server
+            .ok(
+                &admin,
+                "mutation($i: CreateTaskInput!) { createTask(input: $i) { id } }",
+                json!({ "i": { "caseId": case, "title": "t" } }),
+            )
+            .await["createTask"]["id"]
+            .clone();
+        let incident = create_incident(&server, &admin, &format!("{role}'s incident"), "LOW").await
+            ["id"]
+            .clone();
+        let status = server
+            .ok(
+                &admin,
+                "mutation($i: CreateStatusInput!) { createStatus(input: $i) { id } }",
+                json!({ "i": { "name": format!("{role} status"), "category": "OPEN" } }),
+            )
+            .await["createStatus"]["id"]
+            .clone();
+
+        let attempts: Vec<(&str, &str, &str, Value)> = vec![
+            (
+                "createCase",
+                "ALERTS_MANAGE",
+                "mutation($i: CreateCaseInput!) { createCase(input: $i) { id } }",
+                json!({ "title": "new" }),
+            ),
+            (
+                "updateCase",
+                "ALERTS_MANAGE",
+                "mutation($i: UpdateCaseInput!) { updateCase(input: $i) { id } }",
+                json!({ "id": case, "priority": "HIGH" }),
+            ),
+            (
+                "createTask",
+                "ALERTS_MANAGE",
+                "mutation($i: CreateTaskInput!) { createTask(input: $i) { id } }",
+                json!({ "caseId": case, "title": "t2" }),
+            ),
+            (
+                "updateTask",
+                "ALERTS_MANAGE",
+                "mutation($i: UpdateTaskInput!) { updateTask(input: $i) { id } }",
+                json!({ "id": task, "status": "COMPLETED" }),
+            ),
+            (
+                "createIncident",
+                "ALERTS_MANAGE",
+                "mutation($i: CreateIncidentInput!) { createIncident(input: $i) { id } }",
+                json!({ "title": "i", "severity": "LOW" }),
+            ),
+            (
+                "updateIncident",
+                "ALERTS_MANAGE",
+                "mutation($i: UpdateIncidentInput!) { updateIncident(input: $i) { id } }",
+                json!({ "id": incident, "status": "RESOLVED" }),
+            ),
+            (
+                "linkIncidents",
+                "ALERTS_MANAGE",
+                "mutation($i: CaseIncidentsInput!) { linkIncidents(input: $i) { id } }",
+                json!({ "caseId": case, "incidentIds": [incident] }),
+            ),
+            (
+                "unlinkIncidents",
+                "ALERTS_MANAGE",
+                "mutation($i: CaseIncidentsInput!) { unlinkIncidents(input: $i) { id } }",
+                json!({ "caseId": case, "incidentIds": [incident] }),
+            ),
+            (
+                "addComment",
+                "ALERTS_MANAGE",
+                "mutation($i: AddCommentInput!) { addComment(input: $i) { id } }",
+                json!({ "caseId": case, "body": "hi" }),
+            ),
+            (
+                "deleteTask",
+                "ALERTS_MANAGE",
+                "mutation($i: DeleteTaskInput!) { deleteTask(input: $i) { deletedTaskId } }",
+                json!({ "id": task }),
+            ),
+            (
+                "createStatus",
+                "CORE_SECURITY_SETTINGS_MANAGE",
+                "mutation($i: CreateStatusInput!) { createStatus(input: $i) { id } }",
+                json!({ "name": format!("{role} extra"), "category": "OPEN" }),
+            ),
+            (
+                "updateStatus",
+                "CORE_SECURITY_SETTINGS_MANAGE",
+                "mutation($i: UpdateStatusInput!) { updateStatus(input: $i) { id } }",
+                json!({ "id": status, "archived": true }),
+            ),
+            (
+                "upsertUser",
+                "CORE_SECURITY_SETTINGS_MANAGE",
+                "mutation($i: UpsertUserInput!) { upsertUser(input: $i) { id } }",
+                json!({ "id": format!("{role}-new"), "displayName": "N" }),
+            ),
+        ];
+        for (name, permission, query, input) in attempts {
+            let allowed = match *role {
+                "reader" => false,
+                "analyst" => permission == "ALERTS_MANAGE",
+                _ => true,
+            };
+            let body = server.gql(Some(token), query, json!({ "i": input })).await;
+            if allowed {
+                assert!(body.get("errors").is_none(), "{role} {name}: {body}");
+            } else {
+                assert_code(&body, "FORBIDDEN");
+            }
+        }
+        // Reading is everyone's.
+        let read = server.ok(token, "query($c: ID!) { case(id: $c) { id } cases { totalCount } incidents { totalCount } statuses { id } users { id } }", json!({ "c": case })).await;
+        assert_eq!(read["case"]["id"], case);
+    }
+    // A refused mutation changed nothing: the reader's case is as the admin left it.
+    let untouched = server
+        .ok(
+            &admin,
+            "{ case(id: \"1000\") { priority version } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(untouched["case"], json!({ "priority": null, "version": 2 }));
+}
+
+both_backends!(each_role_gets_exactly_its_mutations);
