@@ -70,7 +70,7 @@ pub async fn prepare(url: &DatabaseUrl, jwt: &JwtArgs) -> anyhow::Result<AppStat
         .with_context(|| format!("migrating {url}"))?;
     tracing::info!(database = %url, applied, "database ready");
     let db = Db::connect(url)?;
-    Ok(AppState::new(db, verifier))
+    Ok(AppState::new(db, url, verifier))
 }
 
 /// Serves until ctrl-c (or SIGTERM).

@@ -169,7 +169,7 @@ async fn readyz_is_503_when_the_database_does_not_answer(backend: Backend) {
     let verifier = casebook::auth::TokenVerifier::from_config(&jwt())
         .unwrap()
         .unwrap();
-    let state = casebook::AppState::new(db, verifier);
+    let state = casebook::AppState::new(db, &url, verifier);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, casebook::app(state)).await });

@@ -208,7 +208,7 @@ pub async fn record_audits(
         );
         with_conn!(conn, c => diesel::insert_into(activity::table).values(values).execute(c).await)?;
     }
-    Ok(())
+    crate::events::announce(conn, &actor.tenant, case_id).await
 }
 
 /// Longest comment, in bytes.
@@ -250,6 +250,7 @@ pub async fn add_comment(
             .get_result(c)
             .await
     })?;
+    crate::events::announce(conn, &actor.tenant, case_id).await?;
     row.try_into()
 }
 

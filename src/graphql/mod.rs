@@ -8,9 +8,10 @@ mod loaders;
 mod mutation;
 mod query;
 mod scalars;
+mod subscription;
 mod types;
 
-use async_graphql::{Context, EmptySubscription, Schema};
+use async_graphql::{Context, Schema};
 
 use crate::auth::{Auth, Principal};
 use crate::db::Db;
@@ -21,24 +22,28 @@ pub use errors::ensure_code;
 pub use loaders::Loaders;
 pub use mutation::Mutation;
 pub use query::Query;
+pub use subscription::Subscription;
 
-pub type CasebookSchema = Schema<Query, Mutation, EmptySubscription>;
+use crate::domain::case::CaseId;
+use crate::events::ActivityBus;
+
+pub type CasebookSchema = Schema<Query, Mutation, Subscription>;
 
 /// Page sizes: the contract's default and maximum.
 pub const DEFAULT_PAGE: i32 = 25;
 pub const MAX_PAGE: i32 = 100;
 
-/// Builds the schema. `db` is absent only for printing the SDL.
-pub fn build_schema(db: Option<Db>) -> CasebookSchema {
-    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+/// Builds the schema. The services are absent only for printing the SDL.
+pub fn build_schema(services: Option<(Db, ActivityBus)>) -> CasebookSchema {
+    let mut builder = Schema::build(Query::default(), Mutation::default(), Subscription::default())
         .extension(errors::ErrorCodes)
         .extension(directive::PermissionCheck)
         .limit_depth(16)
         .limit_complexity(5_000)
         .limit_recursive_depth(32)
         .limit_directives(16);
-    if let Some(db) = db {
-        builder = builder.data(db);
+    if let Some((db, bus)) = services {
+        builder = builder.data(db).data(bus);
     }
     builder.finish()
 }
@@ -77,6 +82,13 @@ pub fn request_data(
 pub(crate) fn db<'a>(ctx: &Context<'a>) -> AppResult<&'a Db> {
     ctx.data_opt::<Db>()
         .ok_or_else(|| AppError::internal("the schema has no database"))
+}
+
+/// Tells this process's subscribers that a case's activity grew; call after commit.
+pub(crate) async fn committed(ctx: &Context<'_>, tenant: &str, case_id: CaseId) {
+    if let Some(bus) = ctx.data_opt::<ActivityBus>() {
+        bus.committed(tenant, case_id).await;
+    }
 }
 
 /// Validates `first` against the contract's page limits.

@@ -8,7 +8,7 @@ use crate::domain::values::CasePriority;
 use crate::error::{AppError, AppResult, GqlResult};
 use crate::graphql::directive::requires_permission;
 use crate::graphql::scalars::{DateTime, numeric_id, optional_time};
-use crate::graphql::{db, principal};
+use crate::graphql::{committed, db, principal};
 
 /// A case to open.
 #[derive(InputObject)]
@@ -82,7 +82,9 @@ impl CaseMutation {
         };
         let mut tx = db(ctx)?.begin().await?;
         let result = case::create(&mut tx.conn(), actor, new).await;
-        Ok(tx.finish(result).await?)
+        let case = tx.finish(result).await?;
+        committed(ctx, &actor.tenant, case.case_id()).await;
+        Ok(case)
     }
 
     /// Changes a case's fields; each change is audited.
@@ -109,6 +111,8 @@ impl CaseMutation {
         };
         let mut tx = db(ctx)?.begin().await?;
         let result = case::update(&mut tx.conn(), actor, id, changes).await;
-        Ok(tx.finish(result).await?)
+        let case = tx.finish(result).await?;
+        committed(ctx, &actor.tenant, id).await;
+        Ok(case)
     }
 }

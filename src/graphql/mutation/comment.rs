@@ -6,7 +6,7 @@ use crate::domain::activity;
 use crate::error::GqlResult;
 use crate::graphql::directive::requires_permission;
 use crate::graphql::types::Comment;
-use crate::graphql::{db, principal};
+use crate::graphql::{committed, db, principal};
 
 /// A comment to add to a case's activity log.
 #[derive(InputObject)]
@@ -33,6 +33,8 @@ impl CommentMutation {
         let case = case_id(&input.case_id)?;
         let mut tx = db(ctx)?.begin().await?;
         let result = activity::add_comment(&mut tx.conn(), actor, case, &input.body).await;
-        Ok(Comment(tx.finish(result).await?))
+        let comment = tx.finish(result).await?;
+        committed(ctx, &actor.tenant, case).await;
+        Ok(Comment(comment))
     }
 }

@@ -8,7 +8,7 @@ use crate::domain::values::{IncidentSeverity, IncidentStatus};
 use crate::error::{AppError, AppResult, GqlResult};
 use crate::graphql::directive::requires_permission;
 use crate::graphql::scalars::numeric_id;
-use crate::graphql::{db, principal};
+use crate::graphql::{committed, db, principal};
 
 /// An incident to record.
 #[derive(InputObject)]
@@ -123,7 +123,9 @@ impl IncidentMutation {
         let (case, ids) = (case_id(&input.case_id)?, input.incident_ids()?);
         let mut tx = db(ctx)?.begin().await?;
         let result = incident::link(&mut tx.conn(), actor, case, &ids).await;
-        Ok(tx.finish(result).await?)
+        let linked = tx.finish(result).await?;
+        committed(ctx, &actor.tenant, case).await;
+        Ok(linked)
     }
 
     /// Unlinks incidents from a case; unlinking one that is not linked changes nothing.
@@ -137,6 +139,8 @@ impl IncidentMutation {
         let (case, ids) = (case_id(&input.case_id)?, input.incident_ids()?);
         let mut tx = db(ctx)?.begin().await?;
         let result = incident::unlink(&mut tx.conn(), actor, case, &ids).await;
-        Ok(tx.finish(result).await?)
+        let unlinked = tx.finish(result).await?;
+        committed(ctx, &actor.tenant, case).await;
+        Ok(unlinked)
     }
 }

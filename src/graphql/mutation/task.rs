@@ -2,13 +2,13 @@ use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, SimpleObje
 
 use super::{case_id, clearable, unclearable};
 use crate::auth::Permission;
-use crate::domain::case::Case;
+use crate::domain::case::{Case, CaseId};
 use crate::domain::task::{self, NewTask, Task, TaskChanges, TaskId};
 use crate::domain::values::{CasePriority, TaskStatus};
 use crate::error::{AppError, AppResult, GqlResult};
 use crate::graphql::directive::requires_permission;
 use crate::graphql::scalars::{DateTime, numeric_id, optional_time};
-use crate::graphql::{db, loaders, principal};
+use crate::graphql::{committed, db, loaders, principal};
 
 /// A task to add to a case.
 #[derive(InputObject)]
@@ -99,7 +99,9 @@ impl TaskMutation {
         };
         let mut tx = db(ctx)?.begin().await?;
         let result = task::create(&mut tx.conn(), actor, new).await;
-        Ok(tx.finish(result).await?)
+        let task = tx.finish(result).await?;
+        committed(ctx, &actor.tenant, CaseId(task.case_id)).await;
+        Ok(task)
     }
 
     /// Changes a task; each change is audited on its case.
@@ -124,7 +126,9 @@ impl TaskMutation {
         };
         let mut tx = db(ctx)?.begin().await?;
         let result = task::update(&mut tx.conn(), actor, id, changes).await;
-        Ok(tx.finish(result).await?)
+        let task = tx.finish(result).await?;
+        committed(ctx, &actor.tenant, CaseId(task.case_id)).await;
+        Ok(task)
     }
 
     /// Removes a task; the case's audit keeps its history.
@@ -139,6 +143,7 @@ impl TaskMutation {
         let mut tx = db(ctx)?.begin().await?;
         let result = task::delete(&mut tx.conn(), actor, id).await;
         let case_id = tx.finish(result).await?;
+        committed(ctx, &actor.tenant, case_id).await;
         let case = loaders(ctx)?.cases.load_one(case_id.0).await?;
         let case = case.ok_or_else(|| AppError::not_found("case", case_id))?;
         Ok(DeleteTaskPayload {

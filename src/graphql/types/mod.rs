@@ -10,7 +10,7 @@ mod task;
 mod user;
 mod viewer;
 
-pub use activity::Comment;
+pub use activity::{ActivityEvent, Comment};
 pub use case::CaseConnection;
 pub use connection::{PageInfo, split_page};
 pub use incident::{IncidentConnection, IncidentEdge};

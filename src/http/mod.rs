@@ -1,6 +1,8 @@
 //! The HTTP surface: `/graphql` (POST, and GET for queries), GraphiQL at `/`,
 //! `/healthz` and `/readyz`.
 
+mod ws;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,7 +12,7 @@ use async_graphql::parser::types::OperationType;
 use async_graphql_axum::GraphQLResponse;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, RawQuery, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -20,7 +22,9 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{Auth, Principal, TokenVerifier};
+use crate::config::DatabaseUrl;
 use crate::db::Db;
+use crate::events::ActivityBus;
 use crate::domain::{tenant, user};
 use crate::error::{AppError, ErrorCode};
 use crate::graphql::CasebookSchema;
@@ -37,21 +41,42 @@ pub struct AppState {
 struct Inner {
     schema: CasebookSchema,
     db: Db,
+    bus: ActivityBus,
     verifier: TokenVerifier,
     seen: SeenUsers,
+    ws: ws::WsSettings,
 }
 
 impl AppState {
-    pub fn new(db: Db, verifier: TokenVerifier) -> Self {
-        let schema = crate::graphql::build_schema(Some(db.clone()));
+    pub fn new(db: Db, database_url: &DatabaseUrl, verifier: TokenVerifier) -> Self {
+        let bus = ActivityBus::start(db.clone(), database_url);
+        let schema = crate::graphql::build_schema(Some((db.clone(), bus.clone())));
         AppState {
             inner: Arc::new(Inner {
                 schema,
                 db,
+                bus,
                 verifier,
                 seen: SeenUsers::default(),
+                ws: ws::WsSettings::default(),
             }),
         }
+    }
+
+    /// How long a WebSocket may wait before `connection_init` (default 10 s).
+    pub fn with_init_timeout(mut self, timeout: Duration) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.ws.init_timeout = timeout;
+        }
+        self
+    }
+
+    pub fn bus(&self) -> &ActivityBus {
+        &self.inner.bus
+    }
+
+    pub(crate) fn verifier(&self) -> &TokenVerifier {
+        &self.inner.verifier
     }
 
     pub fn schema(&self) -> &CasebookSchema {
@@ -74,7 +99,7 @@ impl AppState {
     /// Records the caller in its tenant (creating the tenant with its default
     /// statuses) the first time this process sees it, or when its token's name
     /// or email changed.
-    async fn record(&self, principal: &Principal) -> Result<(), AppError> {
+    pub(crate) async fn record(&self, principal: &Principal) -> Result<(), AppError> {
         if self.inner.seen.contains(principal) {
             return Ok(());
         }
@@ -137,7 +162,7 @@ pub fn app(state: AppState) -> Router {
         .max_age(Duration::from_secs(3600));
     Router::new()
         .route("/", get(graphiql))
-        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/graphql", get(graphql_get_or_ws).post(graphql_post))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -195,6 +220,16 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: B
         }
     };
     execute(&state, &headers, request).await
+}
+
+/// GET is a query, or a WebSocket upgrade for subscriptions.
+async fn graphql_get_or_ws(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+    let (mut parts, _) = request.into_parts();
+    if ws::is_upgrade(&parts.headers) {
+        return ws::upgrade(state, &mut parts).await;
+    }
+    let query = RawQuery::from_request_parts(&mut parts, &state).await.unwrap_or(RawQuery(None));
+    graphql_get(State(state), parts.headers, query).await
 }
 
 /// GET: queries only; a mutation (or subscription) must not ride on a link.

@@ -1,0 +1,96 @@
+//! PostgreSQL `LISTEN/NOTIFY`: how one replica's commits reach the feeds of all.
+
+use std::sync::Weak;
+use std::time::Duration;
+
+use diesel::sql_types::Text;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use super::Inner;
+use crate::db::Conn;
+use crate::domain::case::CaseId;
+use crate::error::AppResult;
+
+/// The notification channel.
+pub const CHANNEL: &str = "casebook_activity";
+
+#[derive(Serialize, Deserialize)]
+struct Notice {
+    /// tenant
+    t: String,
+    /// case id
+    c: i64,
+}
+
+/// Announces, inside the change's transaction, that a case's activity grew.
+/// PostgreSQL delivers it to every listener only if the transaction commits.
+/// On SQLite there are no other processes: the bus is told after commit.
+pub async fn announce(conn: &mut Conn<'_>, tenant: &str, case_id: CaseId) -> AppResult<()> {
+    if let Conn::Postgres(c) = conn {
+        let payload = serde_json::to_string(&Notice { t: tenant.to_owned(), c: case_id.0 })
+            .map_err(|e| crate::error::AppError::internal(format!("encoding a notice: {e}")))?;
+        diesel::sql_query("SELECT pg_notify($1, $2)")
+            .bind::<Text, _>(CHANNEL)
+            .bind::<Text, _>(payload)
+            .execute(&mut **c)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Keeps one listening connection open for the life of the bus, reconnecting
+/// (and resynchronising every feed) when it drops.
+pub(super) async fn run(url: String, bus: Weak<Inner>) {
+    let url = with_application_name(&url);
+    let mut backoff = Duration::from_millis(100);
+    let mut first = true;
+    loop {
+        match AsyncPgConnection::establish(&url).await {
+            Ok(mut conn) => match conn.batch_execute(&format!("LISTEN {CHANNEL}")).await {
+                Ok(()) => {
+                    backoff = Duration::from_millis(100);
+                    if !first {
+                        tracing::info!("activity listener reconnected");
+                        // Whatever was announced while we were away is in the log.
+                        match bus.upgrade() {
+                            Some(bus) => bus.resync_all().await,
+                            None => return,
+                        }
+                    }
+                    first = false;
+                    let mut notifications = std::pin::pin!(conn.notifications_stream());
+                    while let Some(notification) = notifications.next().await {
+                        let Some(bus) = bus.upgrade() else { return };
+                        match notification.map(|n| serde_json::from_str::<Notice>(&n.payload)) {
+                            Ok(Ok(notice)) => bus.changed(&notice.t, notice.c).await,
+                            Ok(Err(e)) => tracing::warn!(error = %e, "malformed activity notice"),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "activity listener failed");
+                                break;
+                            }
+                        }
+                    }
+                    tracing::warn!("activity listener connection closed");
+                }
+                Err(e) => tracing::warn!(error = %e, "LISTEN failed"),
+            },
+            Err(e) => tracing::warn!(error = %e, "activity listener cannot connect"),
+        }
+        if bus.strong_count() == 0 {
+            return;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Names the listener's session, so operators (and tests) can find it.
+fn with_application_name(url: &str) -> String {
+    if url.contains("application_name=") {
+        return url.to_owned();
+    }
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}application_name=casebook_listener")
+}

@@ -1,0 +1,190 @@
+//! The activity bus: delivers each case's new activity entries to the
+//! subscriptions watching it, in order, none twice, none missing.
+//!
+//! One feed per watched case per process: when a case changes, the feed
+//! fetches the new entries once and broadcasts them to every watcher of that
+//! case. A change reaches the feeds in-process (SQLite, one process) or through
+//! PostgreSQL `LISTEN/NOTIFY` (several replicas; the `NOTIFY` is sent inside
+//! the change's transaction, so only committed changes are announced).
+//!
+//! Watchers check sequence numbers: a gap (a lagging watcher, a lost
+//! notification, a reconnecting listener) is filled from the log, a repeat is
+//! dropped. Entries of a case commit in sequence order (the sequence is taken
+//! under the case's row lock), so "everything after my last sequence" is
+//! always complete.
+
+mod listener;
+mod watch;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::broadcast;
+
+use crate::db::{Backend, Conn, Db};
+use crate::domain::activity::{self, Activity};
+use crate::domain::case::CaseId;
+use crate::error::AppResult;
+
+pub use listener::{CHANNEL, announce};
+pub use watch::WatchStream;
+
+/// Entries a feed keeps for watchers that are briefly behind; further behind,
+/// a watcher catches up from the log.
+const FEED_CAPACITY: usize = 256;
+/// Rows one catch-up query reads.
+const FETCH_BATCH: i64 = 500;
+
+type FeedKey = (Arc<str>, i64);
+
+/// One watched case in this process.
+struct Feed {
+    sender: broadcast::Sender<Arc<Activity>>,
+    /// The newest sequence broadcast (unknown until the first watcher reads
+    /// it); the lock also serialises fetches.
+    last_sent: tokio::sync::Mutex<Option<i64>>,
+}
+
+/// The process's activity bus; clone freely.
+#[derive(Clone)]
+pub struct ActivityBus {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    feeds: Mutex<HashMap<FeedKey, Arc<Feed>>>,
+    listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Ok(mut listener) = self.listener.lock()
+            && let Some(task) = listener.take()
+        {
+            task.abort();
+        }
+    }
+}
+
+impl ActivityBus {
+    /// A bus for this database; on PostgreSQL it starts this process's listener.
+    pub fn start(db: Db, database_url: &crate::config::DatabaseUrl) -> Self {
+        let bus = ActivityBus {
+            inner: Arc::new(Inner { db, feeds: Mutex::new(HashMap::new()), listener: Mutex::new(None) }),
+        };
+        if let crate::config::DatabaseUrl::Postgres(url) = database_url {
+            let task = tokio::spawn(listener::run(url.clone(), Arc::downgrade(&bus.inner)));
+            if let Ok(mut slot) = bus.inner.listener.lock() {
+                *slot = Some(task);
+            }
+        }
+        bus
+    }
+
+    /// Tells the bus a case's activity grew. After commit, in-process; with
+    /// PostgreSQL the listener does this for every replica instead.
+    pub async fn committed(&self, tenant: &str, case_id: CaseId) {
+        if self.inner.db.backend() == Backend::Sqlite {
+            self.inner.changed(tenant, case_id.0).await;
+        }
+    }
+
+    /// Watches a case's activity after sequence `after` (oldest first, then
+    /// live), or only what comes next when `after` is `None`. `None` when the
+    /// case does not exist in the tenant.
+    pub async fn watch(&self, tenant: &str, case_id: CaseId, after: Option<i64>) -> AppResult<Option<WatchStream>> {
+        let feed = self.inner.feed(tenant, case_id.0);
+        // Subscribe before reading where the log stands, so nothing falls between.
+        let receiver = feed.sender.subscribe();
+        let mut pooled = self.inner.db.get().await?;
+        let Some(current) = activity::last_seq(&mut pooled.conn(), tenant, case_id).await? else {
+            return Ok(None);
+        };
+        drop(pooled);
+        {
+            let mut last_sent = feed.last_sent.lock().await;
+            if last_sent.is_none() {
+                *last_sent = Some(current);
+            }
+        }
+        let start = after.unwrap_or(current);
+        Ok(Some(WatchStream::new(self.inner.db.clone(), tenant.into(), case_id, start, receiver)))
+    }
+
+    /// How many cases this process currently feeds (for diagnostics and tests).
+    pub fn watched_cases(&self) -> usize {
+        self.inner.feeds.lock().map(|f| f.values().filter(|f| f.sender.receiver_count() > 0).count()).unwrap_or(0)
+    }
+}
+
+impl Inner {
+    fn feed(&self, tenant: &str, case_id: i64) -> Arc<Feed> {
+        let mut feeds = self.feeds.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let key: FeedKey = (tenant.into(), case_id);
+        feeds
+            .entry(key)
+            .or_insert_with(|| {
+                Arc::new(Feed {
+                    sender: broadcast::channel(FEED_CAPACITY).0,
+                    last_sent: tokio::sync::Mutex::new(None),
+                })
+            })
+            .clone()
+    }
+
+    /// A case changed: its feed, if anyone watches, fetches and broadcasts the new entries.
+    async fn changed(&self, tenant: &str, case_id: i64) {
+        let feed = {
+            let mut feeds = self.feeds.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let key: FeedKey = (tenant.into(), case_id);
+            match feeds.get(&key) {
+                Some(feed) if feed.sender.receiver_count() == 0 => {
+                    feeds.remove(&key);
+                    return;
+                }
+                Some(feed) => feed.clone(),
+                None => return,
+            }
+        };
+        if let Err(e) = self.fetch_and_send(tenant, case_id, &feed).await {
+            // Watchers notice the gap with the next entry and read the log themselves.
+            tracing::warn!(error = %e, tenant, case_id, "activity feed fetch failed");
+        }
+    }
+
+    async fn fetch_and_send(&self, tenant: &str, case_id: i64, feed: &Feed) -> AppResult<()> {
+        let mut guard = feed.last_sent.lock().await;
+        // Not yet known: the first watcher is still reading where the log
+        // stands; it fills any gap itself.
+        let Some(last) = guard.as_mut() else { return Ok(()) };
+        let mut pooled = self.db.get().await?;
+        loop {
+            let rows = fetch(&mut pooled.conn(), tenant, case_id, *last).await?;
+            let done = (rows.len() as i64) < FETCH_BATCH;
+            for row in rows {
+                *last = row.seq;
+                // No receiver left is fine: nobody to deliver to.
+                let _ = feed.sender.send(Arc::new(row));
+            }
+            if done {
+                return Ok(());
+            }
+        }
+    }
+
+    /// After the listener reconnects: whatever was announced meanwhile is fetched now.
+    async fn resync_all(&self) {
+        let keys: Vec<FeedKey> = match self.feeds.lock() {
+            Ok(feeds) => feeds.keys().cloned().collect(),
+            Err(_) => return,
+        };
+        for (tenant, case_id) in keys {
+            self.changed(&tenant, case_id).await;
+        }
+    }
+}
+
+async fn fetch(conn: &mut Conn<'_>, tenant: &str, case_id: i64, after: i64) -> AppResult<Vec<Activity>> {
+    activity::since(conn, tenant, CaseId(case_id), after, FETCH_BATCH).await
+}

@@ -1,0 +1,42 @@
+//! Subscription root: live activity of a case.
+
+use async_graphql::{Context, ID, Subscription as SubscriptionObject};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+
+use crate::auth::Permission;
+use crate::domain::case::CaseId;
+use crate::error::{AppError, GqlError, GqlResult};
+use crate::events::ActivityBus;
+use crate::graphql::cursor::{self, ActivityCursor};
+use crate::graphql::directive::requires_permission;
+use crate::graphql::principal;
+use crate::graphql::scalars::numeric_id;
+use crate::graphql::types::ActivityEvent;
+
+/// Watch the tenant's data change.
+#[derive(Default)]
+pub struct Subscription;
+
+#[SubscriptionObject]
+impl Subscription {
+    /// A case's activity as it commits, whichever replica made the change.
+    /// With `after` (an activity cursor, as `Case.activity` edges carry), first
+    /// replays every entry after it, oldest first; then streams new ones, in
+    /// order, none twice, none missing.
+    #[graphql(directive = requires_permission::apply(Permission::SecurityDataRead))]
+    async fn case_activity(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The case number.")] case_id: ID,
+        #[graphql(desc = "Resume after this activity cursor.")] after: Option<String>,
+    ) -> Result<BoxStream<'static, GqlResult<ActivityEvent>>, GqlError> {
+        let tenant = &principal(ctx)?.tenant;
+        let bus = ctx.data_opt::<ActivityBus>().ok_or_else(|| AppError::internal("the schema has no activity bus"))?;
+        let not_found = || AppError::not_found("case", case_id.as_str());
+        let case = numeric_id(&case_id).map(CaseId).ok_or_else(not_found)?;
+        let after = after.as_deref().map(|a| cursor::decode::<ActivityCursor>("after", a)).transpose()?;
+        let stream = bus.watch(tenant, case, after.map(|a| a.seq)).await?.ok_or_else(not_found)?;
+        Ok(stream.map(|entry| entry.map(ActivityEvent::from).map_err(GqlError::from)).boxed())
+    }
+}
