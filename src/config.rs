@@ -18,11 +18,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "casebook",
-    version,
-    about = "GraphQL API for security-operations case management"
-)]
+#[command(name = "casebook", version, about = "GraphQL API for security-operations case management")]
 pub struct Cli {
     /// Log filter, `RUST_LOG` syntax.
     #[arg(long, env = "CASEBOOK_LOG", default_value = "info", global = true)]
@@ -51,11 +47,7 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
     /// `sqlite://PATH` (embedded) or `postgres://...`.
-    #[arg(
-        long = "database-url",
-        env = "CASEBOOK_DATABASE_URL",
-        default_value = "sqlite://casebook.db"
-    )]
+    #[arg(long = "database-url", env = "CASEBOOK_DATABASE_URL", default_value = "sqlite://casebook.db")]
     pub url: DatabaseUrl,
 }
 
@@ -76,11 +68,7 @@ pub struct ServeArgs {
 #[derive(Debug, Clone, Default, Args)]
 pub struct JwtArgs {
     /// HS256 secret for verifying tokens.
-    #[arg(
-        long = "jwt-secret",
-        env = "CASEBOOK_JWT_SECRET",
-        hide_env_values = true
-    )]
+    #[arg(long = "jwt-secret", env = "CASEBOOK_JWT_SECRET", hide_env_values = true)]
     pub secret: Option<Secret>,
     /// PEM public key (RS256 or ES256) of an identity provider.
     #[arg(long = "jwt-public-key", env = "CASEBOOK_JWT_PUBLIC_KEY")]
@@ -112,11 +100,7 @@ pub struct TokenArgs {
     /// Lifetime, such as `30m`, `8h` or `7d`.
     #[arg(long, default_value = "8h", value_parser = parse_duration)]
     pub ttl: Duration,
-    #[arg(
-        long = "jwt-secret",
-        env = "CASEBOOK_JWT_SECRET",
-        hide_env_values = true
-    )]
+    #[arg(long = "jwt-secret", env = "CASEBOOK_JWT_SECRET", hide_env_values = true)]
     pub secret: Option<Secret>,
     #[arg(long = "jwt-issuer", env = "CASEBOOK_JWT_ISSUER")]
     pub issuer: Option<String>,
@@ -176,10 +160,7 @@ pub enum DatabaseUrl {
 impl FromStr for DatabaseUrl {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if let Some(path) = s
-            .strip_prefix("sqlite://")
-            .or_else(|| s.strip_prefix("sqlite:"))
-        {
+        if let Some(path) = s.strip_prefix("sqlite://").or_else(|| s.strip_prefix("sqlite:")) {
             if path.is_empty() || path == ":memory:" {
                 // each pooled connection would get its own empty database
                 return Err("sqlite needs a file path, such as sqlite://casebook.db".into());
@@ -188,9 +169,7 @@ impl FromStr for DatabaseUrl {
         } else if s.starts_with("postgres://") || s.starts_with("postgresql://") {
             Ok(DatabaseUrl::Postgres(s.to_owned()))
         } else {
-            Err(format!(
-                "unsupported database URL {s:?}: use sqlite://PATH or postgres://..."
-            ))
+            Err(format!("unsupported database URL {s:?}: use sqlite://PATH or postgres://..."))
         }
     }
 }
@@ -213,9 +192,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (digits, unit) = s.split_at(split);
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("invalid duration {s:?}"))?;
+    let n: u64 = digits.parse().map_err(|_| format!("invalid duration {s:?}"))?;
     let seconds = match unit {
         "" | "s" => n,
         "m" => n * 60,
@@ -235,18 +212,9 @@ mod tests {
 
     #[test]
     fn database_urls_parse_by_scheme() {
-        assert_eq!(
-            "sqlite://casebook.db".parse::<DatabaseUrl>(),
-            Ok(DatabaseUrl::Sqlite("casebook.db".into()))
-        );
-        assert_eq!(
-            "sqlite:///var/lib/cb.db".parse::<DatabaseUrl>(),
-            Ok(DatabaseUrl::Sqlite("/var/lib/cb.db".into()))
-        );
-        assert!(matches!(
-            "postgres://u:p@h/db".parse(),
-            Ok(DatabaseUrl::Postgres(_))
-        ));
+        assert_eq!("sqlite://casebook.db".parse::<DatabaseUrl>(), Ok(DatabaseUrl::Sqlite("casebook.db".into())));
+        assert_eq!("sqlite:///var/lib/cb.db".parse::<DatabaseUrl>(), Ok(DatabaseUrl::Sqlite("/var/lib/cb.db".into())));
+        assert!(matches!("postgres://u:p@h/db".parse(), Ok(DatabaseUrl::Postgres(_))));
         assert!("mysql://h/db".parse::<DatabaseUrl>().is_err());
         assert!("sqlite://:memory:".parse::<DatabaseUrl>().is_err());
     }

@@ -52,17 +52,11 @@ pub enum AppError {
 
 impl AppError {
     pub fn not_found(entity: &'static str, id: impl ToString) -> Self {
-        AppError::NotFound {
-            entity,
-            id: id.to_string(),
-        }
+        AppError::NotFound { entity, id: id.to_string() }
     }
 
     pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
-        AppError::BadInput {
-            field: field.into(),
-            message: message.into(),
-        }
+        AppError::BadInput { field: field.into(), message: message.into() }
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
@@ -76,10 +70,9 @@ impl AppError {
             AppError::NotFound { .. } => ErrorCode::NotFound,
             AppError::BadInput { .. } => ErrorCode::BadUserInput,
             AppError::Conflict(_) => ErrorCode::Conflict,
-            AppError::Database(_)
-            | AppError::Connection(_)
-            | AppError::Pool(_)
-            | AppError::Internal(_) => ErrorCode::Internal,
+            AppError::Database(_) | AppError::Connection(_) | AppError::Pool(_) | AppError::Internal(_) => {
+                ErrorCode::Internal
+            }
         }
     }
 
@@ -108,8 +101,7 @@ impl ErrorExtensions for AppError {
         if self.code() == ErrorCode::Internal {
             tracing::error!(error = %self, "request failed");
         }
-        async_graphql::Error::new(self.public_message())
-            .extend_with(|_, ext| ext.set("code", self.code().as_str()))
+        async_graphql::Error::new(self.public_message()).extend_with(|_, ext| ext.set("code", self.code().as_str()))
     }
 }
 
@@ -153,37 +145,23 @@ mod tests {
 
     #[test]
     fn each_variant_maps_to_its_code() {
-        assert_eq!(
-            code_of(AppError::Unauthenticated("no token".into())),
-            "UNAUTHENTICATED"
-        );
-        assert_eq!(
-            code_of(AppError::Forbidden(Permission::AlertsManage)),
-            "FORBIDDEN"
-        );
+        assert_eq!(code_of(AppError::Unauthenticated("no token".into())), "UNAUTHENTICATED");
+        assert_eq!(code_of(AppError::Forbidden(Permission::AlertsManage)), "FORBIDDEN");
         assert_eq!(code_of(AppError::not_found("case", 1000)), "NOT_FOUND");
-        assert_eq!(
-            code_of(AppError::bad_input("title", "must not be blank")),
-            "BAD_USER_INPUT"
-        );
+        assert_eq!(code_of(AppError::bad_input("title", "must not be blank")), "BAD_USER_INPUT");
         assert_eq!(code_of(AppError::Conflict("stale".into())), "CONFLICT");
-        assert_eq!(
-            code_of(AppError::Database(diesel::result::Error::NotFound)),
-            "INTERNAL"
-        );
+        assert_eq!(code_of(AppError::Database(diesel::result::Error::NotFound)), "INTERNAL");
     }
 
     #[test]
     fn internal_details_are_not_sent() {
-        let gql: async_graphql::Error =
-            GqlError::from(AppError::internal("password=hunter2 leaked")).into();
+        let gql: async_graphql::Error = GqlError::from(AppError::internal("password=hunter2 leaked")).into();
         assert_eq!(gql.message, "internal error");
     }
 
     #[test]
     fn bad_input_names_the_field() {
-        let gql: async_graphql::Error =
-            GqlError::from(AppError::bad_input("title", "must not be blank")).into();
+        let gql: async_graphql::Error = GqlError::from(AppError::bad_input("title", "must not be blank")).into();
         assert_eq!(gql.message, "title: must not be blank");
     }
 }

@@ -24,10 +24,7 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&cli.log)
-                .context("invalid CASEBOOK_LOG filter")?,
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).context("invalid CASEBOOK_LOG filter")?)
         .with_writer(std::io::stderr)
         .init();
 
@@ -40,10 +37,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{applied} migration(s) applied to {}", database.url);
         }
         Command::Token(args) => {
-            let secret = args
-                .secret
-                .as_ref()
-                .context("set CASEBOOK_JWT_SECRET to sign tokens")?;
+            let secret = args.secret.as_ref().context("set CASEBOOK_JWT_SECRET to sign tokens")?;
             let token = issue_token(
                 secret.expose(),
                 &TokenRequest {
@@ -62,14 +56,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => {
             let jwt = server::jwt_config(&args)?;
             let state = server::prepare(&args.database.url, &jwt).await?;
-            let listener = TcpListener::bind(args.listen)
-                .await
-                .with_context(|| format!("listening on {}", args.listen))?;
+            let listener =
+                TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
             let addr = listener.local_addr()?;
             if args.dev {
-                println!(
-                    "casebook (dev) on http://{addr}/  (GraphiQL; API at http://{addr}/graphql)"
-                );
+                println!("casebook (dev) on http://{addr}/  (GraphiQL; API at http://{addr}/graphql)");
                 for dev in server::dev_tokens(&jwt)? {
                     println!("\n{} token:\n{}", dev.role, dev.token);
                 }

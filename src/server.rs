@@ -34,10 +34,7 @@ pub fn jwt_config(args: &ServeArgs) -> anyhow::Result<JwtArgs> {
 
 /// Tokens for each role in tenant `default`, signed with the HS256 secret.
 pub fn dev_tokens(jwt: &JwtArgs) -> anyhow::Result<Vec<DevToken>> {
-    let secret = jwt
-        .secret
-        .as_ref()
-        .context("dev tokens need an HS256 secret")?;
+    let secret = jwt.secret.as_ref().context("dev tokens need an HS256 secret")?;
     ROLES
         .iter()
         .map(|role| {
@@ -65,9 +62,7 @@ pub fn dev_tokens(jwt: &JwtArgs) -> anyhow::Result<Vec<DevToken>> {
 /// Migrates the database and builds the application state.
 pub async fn prepare(url: &DatabaseUrl, jwt: &JwtArgs) -> anyhow::Result<AppState> {
     let verifier = TokenVerifier::from_config(jwt)?.context("no token key configured")?;
-    let applied = run_migrations(url)
-        .await
-        .with_context(|| format!("migrating {url}"))?;
+    let applied = run_migrations(url).await.with_context(|| format!("migrating {url}"))?;
     tracing::info!(database = %url, applied, "database ready");
     let db = Db::connect(url)?;
     Ok(AppState::new(db, url, verifier))
@@ -75,9 +70,7 @@ pub async fn prepare(url: &DatabaseUrl, jwt: &JwtArgs) -> anyhow::Result<AppStat
 
 /// Serves until ctrl-c (or SIGTERM).
 pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await?;
     Ok(())
 }
 

@@ -11,54 +11,29 @@ async fn calls_without_a_valid_token_are_unauthenticated(backend: Backend) {
     let server = TestServer::start(backend).await;
     let expired = {
         let claims = json!({ "sub": "old", "roles": ["admin"], "exp": jsonwebtoken::get_current_timestamp() - 3600 });
-        jsonwebtoken::encode(
-            &Default::default(),
-            &claims,
-            &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
-        )
-        .unwrap()
+        jsonwebtoken::encode(&Default::default(), &claims, &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()))
+            .unwrap()
     };
     let no_exp = {
         let claims = json!({ "sub": "forever", "roles": ["admin"] });
-        jsonwebtoken::encode(
-            &Default::default(),
-            &claims,
-            &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
-        )
-        .unwrap()
+        jsonwebtoken::encode(&Default::default(), &claims, &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()))
+            .unwrap()
     };
     let foreign = {
         let claims = json!({ "sub": "eve", "roles": ["admin"], "exp": jsonwebtoken::get_current_timestamp() + 3600 });
-        jsonwebtoken::encode(
-            &Default::default(),
-            &claims,
-            &jsonwebtoken::EncodingKey::from_secret(b"not-ours"),
-        )
-        .unwrap()
+        jsonwebtoken::encode(&Default::default(), &claims, &jsonwebtoken::EncodingKey::from_secret(b"not-ours"))
+            .unwrap()
     };
     for query in ["{ me { tenant } }", "{ statuses { id } }"] {
         assert_code(&server.gql(None, query, json!({})).await, "UNAUTHENTICATED");
-        for bad in [
-            "garbage",
-            expired.as_str(),
-            no_exp.as_str(),
-            foreign.as_str(),
-        ] {
+        for bad in ["garbage", expired.as_str(), no_exp.as_str(), foreign.as_str()] {
             let body = server.gql(Some(bad), query, json!({})).await;
             assert_code(&body, "UNAUTHENTICATED");
             assert!(body["data"].is_null(), "no data leaks: {body}");
         }
     }
-    let body = server
-        .gql(Some(&expired), "{ me { tenant } }", json!({}))
-        .await;
-    assert!(
-        body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("expired"),
-        "{body}"
-    );
+    let body = server.gql(Some(&expired), "{ me { tenant } }", json!({})).await;
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("expired"), "{body}");
 }
 
 async fn me_shows_the_tenant_and_the_role_permissions(backend: Backend) {
@@ -67,27 +42,17 @@ async fn me_shows_the_tenant_and_the_role_permissions(backend: Backend) {
     let me = server.ok(&reader("acme"), query, json!({})).await;
     assert_eq!(me["me"]["tenant"], "acme");
     assert_eq!(me["me"]["permissions"], json!(["SECURITY_DATA_READ"]));
-    assert_eq!(
-        me["me"]["user"],
-        json!({ "id": "rita", "displayName": "User rita", "email": "rita@example.com" })
-    );
+    assert_eq!(me["me"]["user"], json!({ "id": "rita", "displayName": "User rita", "email": "rita@example.com" }));
     let me = server.ok(&admin("acme"), query, json!({})).await;
     assert_eq!(
         me["me"]["permissions"],
-        json!([
-            "SECURITY_DATA_READ",
-            "ALERTS_MANAGE",
-            "CORE_SECURITY_SETTINGS_MANAGE"
-        ])
+        json!(["SECURITY_DATA_READ", "ALERTS_MANAGE", "CORE_SECURITY_SETTINGS_MANAGE"])
     );
     // No tid claim means tenant `default`; no roles means no permissions, but `me` still answers.
     let claims = json!({ "sub": "nobody", "exp": jsonwebtoken::get_current_timestamp() + 600 });
-    let plain = jsonwebtoken::encode(
-        &Default::default(),
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
-    )
-    .unwrap();
+    let plain =
+        jsonwebtoken::encode(&Default::default(), &claims, &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()))
+            .unwrap();
     let me = server.ok(&plain, query, json!({})).await;
     assert_eq!(me["me"]["tenant"], "default");
     assert_eq!(me["me"]["permissions"], json!([]));
@@ -96,85 +61,35 @@ async fn me_shows_the_tenant_and_the_role_permissions(backend: Backend) {
 async fn users_are_recorded_in_their_tenant_on_first_call(backend: Backend) {
     let server = TestServer::start(backend).await;
     let users = "{ users { id displayName } }";
-    server
-        .ok(
-            &token("kim", "acme", &["reader"]),
-            "{ me { tenant } }",
-            json!({}),
-        )
-        .await;
-    server
-        .ok(
-            &token("lee", "globex", &["reader"]),
-            "{ me { tenant } }",
-            json!({}),
-        )
-        .await;
+    server.ok(&token("kim", "acme", &["reader"]), "{ me { tenant } }", json!({})).await;
+    server.ok(&token("lee", "globex", &["reader"]), "{ me { tenant } }", json!({})).await;
     let acme = server.ok(&admin("acme"), users, json!({})).await;
-    let ids: Vec<&str> = acme["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["id"].as_str().unwrap())
-        .collect();
+    let ids: Vec<&str> = acme["users"].as_array().unwrap().iter().map(|u| u["id"].as_str().unwrap()).collect();
     assert!(ids.contains(&"kim") && ids.contains(&"adam"), "{acme}");
-    assert!(
-        !ids.contains(&"lee"),
-        "another tenant's user leaked: {acme}"
-    );
+    assert!(!ids.contains(&"lee"), "another tenant's user leaked: {acme}");
 
-    let found = server
-        .ok(
-            &admin("acme"),
-            "{ users(search: \"KI\") { id } }",
-            json!({}),
-        )
-        .await;
+    let found = server.ok(&admin("acme"), "{ users(search: \"KI\") { id } }", json!({})).await;
     assert_eq!(found["users"], json!([{ "id": "kim" }]));
 }
 
 async fn admins_upsert_users_and_null_clears_a_field(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let upsert =
-        "mutation($input: UpsertUserInput!) { upsertUser(input: $input) { id displayName email } }";
+    let upsert = "mutation($input: UpsertUserInput!) { upsertUser(input: $input) { id displayName email } }";
     let created = server
-        .ok(&admin("acme"), upsert, json!({ "input": { "id": "sam", "displayName": "Sam Spade", "email": "sam@acme.test" } }))
-        .await;
-    assert_eq!(created["upsertUser"]["displayName"], "Sam Spade");
-    let changed = server
         .ok(
             &admin("acme"),
             upsert,
-            json!({ "input": { "id": "sam", "email": null } }),
+            json!({ "input": { "id": "sam", "displayName": "Sam Spade", "email": "sam@acme.test" } }),
         )
         .await;
-    assert_eq!(
-        changed["upsertUser"],
-        json!({ "id": "sam", "displayName": "Sam Spade", "email": null })
-    );
+    assert_eq!(created["upsertUser"]["displayName"], "Sam Spade");
+    let changed = server.ok(&admin("acme"), upsert, json!({ "input": { "id": "sam", "email": null } })).await;
+    assert_eq!(changed["upsertUser"], json!({ "id": "sam", "displayName": "Sam Spade", "email": null }));
 
-    let bad = server
-        .gql(
-            Some(&admin("acme")),
-            upsert,
-            json!({ "input": { "id": "x", "email": "no-at-sign" } }),
-        )
-        .await;
+    let bad = server.gql(Some(&admin("acme")), upsert, json!({ "input": { "id": "x", "email": "no-at-sign" } })).await;
     assert_code(&bad, "BAD_USER_INPUT");
-    assert!(
-        bad["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("email"),
-        "{bad}"
-    );
-    let forbidden = server
-        .gql(
-            Some(&analyst("acme")),
-            upsert,
-            json!({ "input": { "id": "y" } }),
-        )
-        .await;
+    assert!(bad["errors"][0]["message"].as_str().unwrap().contains("email"), "{bad}");
+    let forbidden = server.gql(Some(&analyst("acme")), upsert, json!({ "input": { "id": "y" } })).await;
     assert_code(&forbidden, "FORBIDDEN");
 }
 

@@ -19,10 +19,7 @@ async fn get_serves_queries_and_refuses_mutations(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.json::<Value>().await.unwrap()["data"]["me"]["tenant"],
-        "acme"
-    );
+    assert_eq!(response.json::<Value>().await.unwrap()["data"]["me"]["tenant"], "acme");
 
     let mutation = r#"mutation { createStatus(input: {name: "Via GET", category: OPEN}) { id } }"#;
     let response = server
@@ -36,10 +33,7 @@ async fn get_serves_queries_and_refuses_mutations(backend: Backend) {
     assert_eq!(response.status(), 405);
     assert_code(&response.json::<Value>().await.unwrap(), "BAD_USER_INPUT");
     // Selecting the mutation by name out of a document is refused too.
-    let document = format!(
-        "query Q {{ me {{ tenant }} }} {}",
-        mutation.replacen("mutation", "mutation M", 1)
-    );
+    let document = format!("query Q {{ me {{ tenant }} }} {}", mutation.replacen("mutation", "mutation M", 1));
     let response = server
         .client
         .get(server.url("/graphql"))
@@ -50,21 +44,15 @@ async fn get_serves_queries_and_refuses_mutations(backend: Backend) {
         .unwrap();
     assert_eq!(response.status(), 405);
     let statuses = server.ok(&token, "{ statuses { name } }", json!({})).await;
-    assert!(
-        !statuses.to_string().contains("Via GET"),
-        "nothing was created"
-    );
+    assert!(!statuses.to_string().contains("Via GET"), "nothing was created");
 }
 
 async fn simple_content_types_batches_and_huge_bodies_are_refused(backend: Backend) {
     let server = TestServer::start(backend).await;
     let token = admin("acme");
-    let body = json!({ "query": r#"mutation { createStatus(input: {name: "CSRF", category: OPEN}) { id } }"# }).to_string();
-    for content_type in [
-        "text/plain",
-        "application/x-www-form-urlencoded",
-        "multipart/form-data; boundary=x",
-    ] {
+    let body =
+        json!({ "query": r#"mutation { createStatus(input: {name: "CSRF", category: OPEN}) { id } }"# }).to_string();
+    for content_type in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"] {
         let response = server
             .client
             .post(server.url("/graphql"))
@@ -78,33 +66,16 @@ async fn simple_content_types_batches_and_huge_bodies_are_refused(backend: Backe
         assert_code(&response.json::<Value>().await.unwrap(), "BAD_USER_INPUT");
     }
     let batch = json!([{ "query": "{ me { tenant } }" }, { "query": "{ me { tenant } }" }]);
-    let response = server
-        .client
-        .post(server.url("/graphql"))
-        .bearer_auth(&token)
-        .json(&batch)
-        .send()
-        .await
-        .unwrap();
+    let response = server.client.post(server.url("/graphql")).bearer_auth(&token).json(&batch).send().await.unwrap();
     assert_eq!(response.status(), 400);
     assert_code(&response.json::<Value>().await.unwrap(), "BAD_USER_INPUT");
 
     let huge = json!({ "query": "{ me { tenant } }", "variables": { "pad": "x".repeat(2 * 1024 * 1024) } });
-    let response = server
-        .client
-        .post(server.url("/graphql"))
-        .bearer_auth(&token)
-        .json(&huge)
-        .send()
-        .await
-        .unwrap();
+    let response = server.client.post(server.url("/graphql")).bearer_auth(&token).json(&huge).send().await.unwrap();
     assert_eq!(response.status(), 413);
 
     let statuses = server.ok(&token, "{ statuses { name } }", json!({})).await;
-    assert!(
-        !statuses.to_string().contains("CSRF"),
-        "nothing was created"
-    );
+    assert!(!statuses.to_string().contains("CSRF"), "nothing was created");
     // A JSON POST with an Apollo preflight header is fine.
     let response = server
         .client
@@ -115,44 +86,16 @@ async fn simple_content_types_batches_and_huge_bodies_are_refused(backend: Backe
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        response.json::<Value>().await.unwrap()["data"]["me"]["tenant"],
-        "acme"
-    );
+    assert_eq!(response.json::<Value>().await.unwrap()["data"]["me"]["tenant"], "acme");
 }
 
 async fn health_and_readiness(backend: Backend) {
     let server = TestServer::start(backend).await;
-    assert_eq!(
-        server
-            .client
-            .get(server.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        server
-            .client
-            .get(server.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(server.client.get(server.url("/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(server.client.get(server.url("/readyz")).send().await.unwrap().status(), 200);
     let graphiql = server.client.get(server.url("/")).send().await.unwrap();
     assert_eq!(graphiql.status(), 200);
-    assert!(
-        graphiql
-            .text()
-            .await
-            .unwrap()
-            .to_lowercase()
-            .contains("graphiql")
-    );
+    assert!(graphiql.text().await.unwrap().to_lowercase().contains("graphiql"));
 }
 
 /// A server whose database does not answer is alive but not ready.
@@ -166,32 +109,14 @@ async fn readyz_is_503_when_the_database_does_not_answer(backend: Backend) {
         }
     };
     let db = casebook::db::Db::connect(&url).unwrap();
-    let verifier = casebook::auth::TokenVerifier::from_config(&jwt())
-        .unwrap()
-        .unwrap();
+    let verifier = casebook::auth::TokenVerifier::from_config(&jwt()).unwrap().unwrap();
     let state = casebook::AppState::new(db, &url, verifier);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, casebook::app(state)).await });
     let client = reqwest::Client::new();
-    assert_eq!(
-        client
-            .get(format!("http://{addr}/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        client
-            .get(format!("http://{addr}/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        503
-    );
+    assert_eq!(client.get(format!("http://{addr}/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(client.get(format!("http://{addr}/readyz")).send().await.unwrap().status(), 503);
     // A request that needs the database fails cleanly with INTERNAL, details withheld.
     let body: Value = client
         .post(format!("http://{addr}/graphql"))

@@ -12,18 +12,11 @@ use serde_json::{Value, json};
 async fn each_role_gets_exactly_its_mutations(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = admin("acme");
-    server
-        .ok(&analyst("acme"), "{ me { tenant } }", json!({}))
-        .await;
-    let roles = [
-        ("reader", reader("acme")),
-        ("analyst", analyst("acme")),
-        ("admin", admin.clone()),
-    ];
+    server.ok(&analyst("acme"), "{ me { tenant } }", json!({})).await;
+    let roles = [("reader", reader("acme")), ("analyst", analyst("acme")), ("admin", admin.clone())];
     for (role, token) in &roles {
         // Fresh objects per role, made by the admin.
-        let case =
-            create_case(&server, &admin, &format!("{role}'s case"), json!({})).await["id"].clone();
+        let case = create_case(&server, &admin, &format!("{role}'s case"), json!({})).await["id"].clone();
         let task = server
             .ok(
                 &admin,
@@ -32,9 +25,7 @@ async fn each_role_gets_exactly_its_mutations(backend: Backend) {
             )
             .await["createTask"]["id"]
             .clone();
-        let incident = create_incident(&server, &admin, &format!("{role}'s incident"), "LOW").await
-            ["id"]
-            .clone();
+        let incident = create_incident(&server, &admin, &format!("{role}'s incident"), "LOW").await["id"].clone();
         let status = server
             .ok(
                 &admin,
@@ -142,13 +133,7 @@ async fn each_role_gets_exactly_its_mutations(backend: Backend) {
         assert_eq!(read["case"]["id"], case);
     }
     // A refused mutation changed nothing: the reader's case is as the admin left it.
-    let untouched = server
-        .ok(
-            &admin,
-            "{ case(id: \"1000\") { priority version } }",
-            json!({}),
-        )
-        .await;
+    let untouched = server.ok(&admin, "{ case(id: \"1000\") { priority version } }", json!({})).await;
     assert_eq!(untouched["case"], json!({ "priority": null, "version": 2 }));
 }
 

@@ -16,9 +16,8 @@ fn document() -> ServiceDocument {
 
 #[test]
 fn checked_in_schema_matches_the_code() {
-    let checked_in =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql"))
-            .expect("schema.graphql at the top level");
+    let checked_in = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schema.graphql"))
+        .expect("schema.graphql at the top level");
     let generated = casebook::graphql::sdl();
     assert!(
         checked_in == generated,
@@ -46,10 +45,7 @@ fn every_type_field_and_argument_is_described() {
                     }
                     for arg in &field.node.arguments {
                         if arg.node.description.is_none() {
-                            missing.push(format!(
-                                "{name}.{}({})",
-                                field.node.name.node, arg.node.name.node
-                            ));
+                            missing.push(format!("{name}.{}({})", field.node.name.node, arg.node.name.node));
                         }
                     }
                 }
@@ -78,10 +74,7 @@ fn every_type_field_and_argument_is_described() {
             _ => {}
         }
     }
-    assert!(
-        missing.is_empty(),
-        "undocumented in the schema: {missing:#?}"
-    );
+    assert!(missing.is_empty(), "undocumented in the schema: {missing:#?}");
 }
 
 /// Each root field with the permission its SDL declaration names (`None`: only `me`).
@@ -107,11 +100,7 @@ fn root_fields() -> Vec<(&'static str, String, Option<String>)> {
                 .directives
                 .iter()
                 .find(|d| d.node.name.node == "requiresPermission")
-                .and_then(|d| {
-                    d.node
-                        .get_argument("permission")
-                        .map(|v| v.node.to_string())
-                });
+                .and_then(|d| d.node.get_argument("permission").map(|v| v.node.to_string()));
             fields.push((keyword, field.node.name.node.to_string(), permission));
         }
     }
@@ -125,30 +114,19 @@ fn every_root_field_but_me_declares_its_permission() {
     for (keyword, name, permission) in &fields {
         match name.as_str() {
             "me" => assert_eq!(permission, &None, "me needs only a valid token"),
-            _ => assert!(
-                permission.is_some(),
-                "{keyword} field {name} lacks @requiresPermission"
-            ),
+            _ => assert!(permission.is_some(), "{keyword} field {name} lacks @requiresPermission"),
         }
     }
     let sdl = casebook::graphql::sdl();
-    assert!(
-        sdl.contains("directive @requiresPermission(permission: Permission!) on FIELD_DEFINITION")
-    );
+    assert!(sdl.contains("directive @requiresPermission(permission: Permission!) on FIELD_DEFINITION"));
 }
 
 /// The weakest role holding `permission`, and a token holding everything but it.
 fn tokens_around(permission: &str) -> (String, String) {
     match permission {
         "SECURITY_DATA_READ" => (token("r", "acme", &["reader"]), token("n", "acme", &[])),
-        "ALERTS_MANAGE" => (
-            token("a", "acme", &["analyst"]),
-            token("r", "acme", &["reader"]),
-        ),
-        "CORE_SECURITY_SETTINGS_MANAGE" => (
-            token("d", "acme", &["admin"]),
-            token("a", "acme", &["analyst"]),
-        ),
+        "ALERTS_MANAGE" => (token("a", "acme", &["analyst"]), token("r", "acme", &["reader"])),
+        "CORE_SECURITY_SETTINGS_MANAGE" => (token("d", "acme", &["admin"]), token("a", "acme", &["analyst"])),
         other => panic!("unknown permission {other}"),
     }
 }
@@ -161,34 +139,20 @@ async fn sdl_permission_is_the_enforced_permission(backend: Backend) {
     for (keyword, name, permission) in root_fields() {
         let operation = format!("{keyword} {{ {name} {{ __typename }} }}");
         let Some(permission) = permission else {
-            assert_code(
-                &server.gql(None, &operation, json!({})).await,
-                "UNAUTHENTICATED",
-            );
+            assert_code(&server.gql(None, &operation, json!({})).await, "UNAUTHENTICATED");
             continue;
         };
         let (holder, lacker) = tokens_around(&permission);
         let denied = server.gql(Some(&lacker), &operation, json!({})).await;
         assert_code(&denied, "FORBIDDEN");
-        assert!(
-            denied["errors"][0]["message"]
-                .as_str()
-                .unwrap()
-                .contains(&permission),
-            "{denied}"
-        );
+        assert!(denied["errors"][0]["message"].as_str().unwrap().contains(&permission), "{denied}");
         let allowed = server.gql(Some(&holder), &operation, json!({})).await;
         let codes = error_codes(&allowed);
         assert!(
-            !codes
-                .iter()
-                .any(|c| c == "FORBIDDEN" || c == "UNAUTHENTICATED"),
+            !codes.iter().any(|c| c == "FORBIDDEN" || c == "UNAUTHENTICATED"),
             "{name} refused a holder of {permission}: {allowed}"
         );
-        assert_code(
-            &server.gql(None, &operation, json!({})).await,
-            "UNAUTHENTICATED",
-        );
+        assert_code(&server.gql(None, &operation, json!({})).await, "UNAUTHENTICATED");
     }
 }
 

@@ -27,19 +27,9 @@ async fn another_tenants_objects_do_not_exist(backend: Backend) {
     let server = TestServer::start(backend).await;
     // acme's objects
     let acme = analyst("acme");
-    let case = create_case(
-        &server,
-        &acme,
-        "Acme secret",
-        json!({ "assigneeId": "anna" }),
-    )
-    .await;
+    let case = create_case(&server, &acme, "Acme secret", json!({ "assigneeId": "anna" })).await;
     let task = server
-        .ok(
-            &acme,
-            "mutation { createTask(input: { caseId: \"1000\", title: \"Acme task\" }) { id } }",
-            json!({}),
-        )
+        .ok(&acme, "mutation { createTask(input: { caseId: \"1000\", title: \"Acme task\" }) { id } }", json!({}))
         .await["createTask"]["id"]
         .clone();
     let incident = create_incident(&server, &acme, "Acme incident", "HIGH").await["id"].clone();
@@ -51,11 +41,7 @@ async fn another_tenants_objects_do_not_exist(backend: Backend) {
         )
         .await;
     server
-        .ok(
-            &acme,
-            "mutation { addComment(input: { caseId: \"1000\", body: \"acme only\" }) { id } }",
-            json!({}),
-        )
+        .ok(&acme, "mutation { addComment(input: { caseId: \"1000\", body: \"acme only\" }) { id } }", json!({}))
         .await;
     let acme_status = status_id(&server, &acme, "Open").await;
 
@@ -77,23 +63,19 @@ async fn another_tenants_objects_do_not_exist(backend: Backend) {
         );
     }
     let own = server
-        .ok(
-            &globex,
-            "{ case(id: \"1000\") { title incidents { id } activity { totalCount } } }",
-            json!({}),
-        )
+        .ok(&globex, "{ case(id: \"1000\") { title incidents { id } activity { totalCount } } }", json!({}))
         .await;
     assert_eq!(own["case"]["title"], "Globex case");
     assert_eq!(own["case"]["incidents"], json!([]));
-    assert_eq!(
-        own["case"]["activity"]["totalCount"], 1,
-        "only globex's own CASE_CREATED"
-    );
-    let queue = server.ok(&globex, "query($i: ID!) { cases(filter: { incidentId: $i }) { totalCount } incidents { totalCount } }", json!({ "i": incident })).await;
-    assert_eq!(
-        queue,
-        json!({ "cases": { "totalCount": 0 }, "incidents": { "totalCount": 0 } })
-    );
+    assert_eq!(own["case"]["activity"]["totalCount"], 1, "only globex's own CASE_CREATED");
+    let queue = server
+        .ok(
+            &globex,
+            "query($i: ID!) { cases(filter: { incidentId: $i }) { totalCount } incidents { totalCount } }",
+            json!({ "i": incident }),
+        )
+        .await;
+    assert_eq!(queue, json!({ "cases": { "totalCount": 0 }, "incidents": { "totalCount": 0 } }));
     let people = server.ok(&globex, "{ users { id } }", json!({})).await;
     assert_eq!(people["users"], json!([{ "id": "gina" }]));
 
@@ -126,43 +108,28 @@ async fn another_tenants_objects_do_not_exist(backend: Backend) {
         ),
     ];
     for (query, foreign, absent) in mutations {
-        let a = server
-            .gql(Some(&globex), query, json!({ "i": foreign }))
-            .await;
-        let b = server
-            .gql(Some(&globex), query, json!({ "i": absent }))
-            .await;
+        let a = server.gql(Some(&globex), query, json!({ "i": foreign })).await;
+        let b = server.gql(Some(&globex), query, json!({ "i": absent })).await;
         assert_code(&a, "NOT_FOUND");
-        assert_eq!(
-            shape(&a, &foreign["id"]),
-            shape(&b, &absent["id"]),
-            "{query}"
-        );
+        assert_eq!(shape(&a, &foreign["id"]), shape(&b, &absent["id"]), "{query}");
     }
     // Acme's case 1000 is globex's own 1000: acting on "1000" from globex touches globex's case only.
     server
+        .ok(&globex, "mutation { addComment(input: { caseId: \"1000\", body: \"globex note\" }) { id } }", json!({}))
+        .await;
+    let acme_view = server
         .ok(
-            &globex,
-            "mutation { addComment(input: { caseId: \"1000\", body: \"globex note\" }) { id } }",
+            &acme,
+            "{ case(id: \"1000\") { title activity(kinds: [COMMENT]) { nodes { ... on Comment { body } } } } }",
             json!({}),
         )
         .await;
-    let acme_view = server.ok(&acme, "{ case(id: \"1000\") { title activity(kinds: [COMMENT]) { nodes { ... on Comment { body } } } } }", json!({})).await;
-    assert_eq!(
-        acme_view["case"]["activity"]["nodes"],
-        json!([{ "body": "acme only" }])
-    );
+    assert_eq!(acme_view["case"]["activity"]["nodes"], json!([{ "body": "acme only" }]));
     // Case-scoped mutations naming a case only acme has.
     create_case(&server, &acme, "Acme second", json!({})).await; // acme 1001; globex has no 1001
     for (query, input) in [
-        (
-            "mutation($i: CreateTaskInput!) { createTask(input: $i) { id } }",
-            json!({ "caseId": "1001", "title": "x" }),
-        ),
-        (
-            "mutation($i: AddCommentInput!) { addComment(input: $i) { id } }",
-            json!({ "caseId": "1001", "body": "x" }),
-        ),
+        ("mutation($i: CreateTaskInput!) { createTask(input: $i) { id } }", json!({ "caseId": "1001", "title": "x" })),
+        ("mutation($i: AddCommentInput!) { addComment(input: $i) { id } }", json!({ "caseId": "1001", "body": "x" })),
         (
             "mutation($i: CaseIncidentsInput!) { linkIncidents(input: $i) { id } }",
             json!({ "caseId": "1001", "incidentIds": [] }),
@@ -172,12 +139,7 @@ async fn another_tenants_objects_do_not_exist(backend: Backend) {
             json!({ "caseId": "1001", "incidentIds": [] }),
         ),
     ] {
-        assert_code(
-            &server
-                .gql(Some(&globex), query, json!({ "i": input }))
-                .await,
-            "NOT_FOUND",
-        );
+        assert_code(&server.gql(Some(&globex), query, json!({ "i": input })).await, "NOT_FOUND");
     }
     // Ids named inside an input: another tenant's status, user or incident is unknown.
     let refs: Vec<(&str, Value, &str)> = vec![
@@ -203,25 +165,13 @@ async fn another_tenants_objects_do_not_exist(backend: Backend) {
         ),
     ];
     for (query, input, field) in refs {
-        let body = server
-            .gql(Some(&globex), query, json!({ "i": input }))
-            .await;
+        let body = server.gql(Some(&globex), query, json!({ "i": input })).await;
         assert_code(&body, "BAD_USER_INPUT");
-        assert!(
-            body["errors"][0]["message"]
-                .as_str()
-                .unwrap()
-                .starts_with(field),
-            "{body}"
-        );
+        assert!(body["errors"][0]["message"].as_str().unwrap().starts_with(field), "{body}");
     }
     // Nothing of acme's changed.
     let after = server
-        .ok(
-            &acme,
-            "{ case(id: \"1000\") { title version tasks { title } incidents { title } } }",
-            json!({}),
-        )
+        .ok(&acme, "{ case(id: \"1000\") { title version tasks { title } incidents { title } } }", json!({}))
         .await;
     assert_eq!(
         after["case"],

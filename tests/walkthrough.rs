@@ -20,17 +20,19 @@ async fn a_threat_hunt_from_open_to_closed(backend: Backend) {
     }
 
     // The admin adds two statuses to the workflow.
-    let create_status =
-        "mutation($input: CreateStatusInput!) { createStatus(input: $input) { id name } }";
+    let create_status = "mutation($input: CreateStatusInput!) { createStatus(input: $input) { id name } }";
     let research = server
+        .ok(&lead, create_status, json!({ "input": { "name": "Research phase", "category": "OPEN", "position": 2 } }))
+        .await["createStatus"]["id"]
+        .clone();
+    let hypothesis = server
         .ok(
             &lead,
             create_status,
-            json!({ "input": { "name": "Research phase", "category": "OPEN", "position": 2 } }),
+            json!({ "input": { "name": "Generating hypothesis", "category": "OPEN", "position": 3 } }),
         )
         .await["createStatus"]["id"]
         .clone();
-    let hypothesis = server.ok(&lead, create_status, json!({ "input": { "name": "Generating hypothesis", "category": "OPEN", "position": 3 } })).await["createStatus"]["id"].clone();
 
     // The hunter opens the case.
     let case = create_case(
@@ -50,12 +52,7 @@ async fn a_threat_hunt_from_open_to_closed(backend: Backend) {
 
     // It moves through the workflow.
     for status in [&research, &hypothesis] {
-        let body = update_case(
-            &server,
-            &hunter,
-            json!({ "id": case_id, "statusId": status }),
-        )
-        .await;
+        let body = update_case(&server, &hunter, json!({ "id": case_id, "statusId": status })).await;
         assert!(body.get("errors").is_none(), "{body}");
     }
 
@@ -63,28 +60,18 @@ async fn a_threat_hunt_from_open_to_closed(backend: Backend) {
     let create_task = "mutation($input: CreateTaskInput!) { createTask(input: $input) { id title status owner { id } case { id version } } }";
     let collect = server.ok(&hunter, create_task, json!({ "input": { "caseId": case_id, "title": "Collect SMB logs", "ownerId": "hana", "priority": "MEDIUM" } })).await["createTask"].clone();
     assert_eq!(collect["status"], "NEW");
-    assert_eq!(
-        collect["case"]["version"], 4,
-        "a task change is a change of its case"
-    );
+    assert_eq!(collect["case"]["version"], 4, "a task change is a change of its case");
     let sweep = server
-        .ok(
-            &hunter,
-            create_task,
-            json!({ "input": { "caseId": case_id, "title": "Sweep hosts for the implant" } }),
-        )
+        .ok(&hunter, create_task, json!({ "input": { "caseId": case_id, "title": "Sweep hosts for the implant" } }))
         .await["createTask"]
         .clone();
-    let update_task = "mutation($input: UpdateTaskInput!) { updateTask(input: $input) { id status closingNotes owner { id } } }";
+    let update_task =
+        "mutation($input: UpdateTaskInput!) { updateTask(input: $input) { id status closingNotes owner { id } } }";
     let done = server.ok(&hunter, update_task, json!({ "input": { "id": collect["id"], "status": "COMPLETED", "closingNotes": "Logs archived to the evidence store." } })).await["updateTask"].clone();
     assert_eq!(done["status"], "COMPLETED");
     assert_eq!(done["closingNotes"], "Logs archived to the evidence store.");
     server
-        .ok(
-            &hunter,
-            update_task,
-            json!({ "input": { "id": sweep["id"], "ownerId": "lars", "status": "IN_PROGRESS" } }),
-        )
+        .ok(&hunter, update_task, json!({ "input": { "id": sweep["id"], "ownerId": "lars", "status": "IN_PROGRESS" } }))
         .await;
 
     // Two incidents are linked; one is unlinked again.
@@ -92,73 +79,31 @@ async fn a_threat_hunt_from_open_to_closed(backend: Backend) {
     let dns = create_incident(&server, &hunter, "DNS beaconing", "MEDIUM").await;
     let link = "mutation($input: CaseIncidentsInput!) { linkIncidents(input: $input) { id incidents { id title } } }";
     let linked = server
-        .ok(
-            &hunter,
-            link,
-            json!({ "input": { "caseId": case_id, "incidentIds": [smb["id"], dns["id"]] } }),
-        )
+        .ok(&hunter, link, json!({ "input": { "caseId": case_id, "incidentIds": [smb["id"], dns["id"]] } }))
         .await;
-    assert_eq!(
-        linked["linkIncidents"]["incidents"]
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(linked["linkIncidents"]["incidents"].as_array().unwrap().len(), 2);
     // Linking twice is one link.
-    let again = server
-        .ok(
-            &hunter,
-            link,
-            json!({ "input": { "caseId": case_id, "incidentIds": [smb["id"]] } }),
-        )
-        .await;
-    assert_eq!(
-        again["linkIncidents"]["incidents"]
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
+    let again = server.ok(&hunter, link, json!({ "input": { "caseId": case_id, "incidentIds": [smb["id"]] } })).await;
+    assert_eq!(again["linkIncidents"]["incidents"].as_array().unwrap().len(), 2);
     let unlink = "mutation($input: CaseIncidentsInput!) { unlinkIncidents(input: $input) { id incidents { title } } }";
-    let unlinked = server
-        .ok(
-            &hunter,
-            unlink,
-            json!({ "input": { "caseId": case_id, "incidentIds": [dns["id"]] } }),
-        )
-        .await;
-    assert_eq!(
-        unlinked["unlinkIncidents"]["incidents"],
-        json!([{ "title": "Suspicious SMB tunnel" }])
-    );
+    let unlinked =
+        server.ok(&hunter, unlink, json!({ "input": { "caseId": case_id, "incidentIds": [dns["id"]] } })).await;
+    assert_eq!(unlinked["unlinkIncidents"]["incidents"], json!([{ "title": "Suspicious SMB tunnel" }]));
     // Seen from the incidents' side.
     let sides = server
         .ok(&reader, "query($a: ID!, $b: ID!) { a: incident(id: $a) { cases { id title } } b: incident(id: $b) { cases { id } } }", json!({ "a": smb["id"], "b": dns["id"] }))
         .await;
-    assert_eq!(
-        sides["a"]["cases"],
-        json!([{ "id": "1000", "title": "Burrowing attack" }])
-    );
+    assert_eq!(sides["a"]["cases"], json!([{ "id": "1000", "title": "Burrowing attack" }]));
     assert_eq!(sides["b"]["cases"], json!([]));
 
     // Comments beside the audit trail.
-    let comment = "mutation($input: AddCommentInput!) { addComment(input: $input) { id body actor { id } case { id } } }";
-    server
-        .ok(
-            &hunter,
-            comment,
-            json!({ "input": { "caseId": case_id, "body": "Implant found on two hosts." } }),
-        )
-        .await;
+    let comment =
+        "mutation($input: AddCommentInput!) { addComment(input: $input) { id body actor { id } case { id } } }";
+    server.ok(&hunter, comment, json!({ "input": { "caseId": case_id, "body": "Implant found on two hosts." } })).await;
     let closed = status_id(&server, &lead, "Closed").await;
     update_case(&server, &lead, json!({ "id": case_id, "statusId": closed })).await;
     server
-        .ok(
-            &lead,
-            comment,
-            json!({ "input": { "caseId": case_id, "body": "Closing: contained and eradicated." } }),
-        )
+        .ok(&lead, comment, json!({ "input": { "caseId": case_id, "body": "Closing: contained and eradicated." } }))
         .await;
 
     let log = "query($id: ID!, $kinds: [ActivityKind!]) { case(id: $id) { status { name } version activity(kinds: $kinds) { totalCount edges { cursor node { __typename actor { id } ... on Comment { body } ... on AuditEvent { action changes { field oldValue newValue } task { title } incident { title } } } } } } }";
@@ -169,10 +114,7 @@ async fn a_threat_hunt_from_open_to_closed(backend: Backend) {
         .iter()
         .map(|e| {
             let node = &e["node"];
-            node["action"].as_str().map_or_else(
-                || format!("COMMENT {}", node["body"].as_str().unwrap()),
-                str::to_owned,
-            )
+            node["action"].as_str().map_or_else(|| format!("COMMENT {}", node["body"].as_str().unwrap()), str::to_owned)
         })
         .collect();
     assert_eq!(
@@ -214,10 +156,7 @@ async fn a_threat_hunt_from_open_to_closed(backend: Backend) {
     assert_eq!(entries[3]["node"]["incident"]["title"], "DNS beaconing");
     let created = &entries[12]["node"]["changes"];
     assert!(
-        created
-            .as_array()
-            .unwrap()
-            .contains(&json!({ "field": "priority", "oldValue": null, "newValue": "High" })),
+        created.as_array().unwrap().contains(&json!({ "field": "priority", "oldValue": null, "newValue": "High" })),
         "{created}"
     );
     assert!(
@@ -229,45 +168,26 @@ async fn a_threat_hunt_from_open_to_closed(backend: Backend) {
     );
 
     // Filter by kind.
-    let comments = server
-        .ok(&reader, log, json!({ "id": case_id, "kinds": ["COMMENT"] }))
-        .await;
-    let kinds: Vec<&Value> = comments["case"]["activity"]["edges"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| &e["node"]["__typename"])
-        .collect();
+    let comments = server.ok(&reader, log, json!({ "id": case_id, "kinds": ["COMMENT"] })).await;
+    let kinds: Vec<&Value> =
+        comments["case"]["activity"]["edges"].as_array().unwrap().iter().map(|e| &e["node"]["__typename"]).collect();
     assert_eq!(kinds, [&json!("Comment"), &json!("Comment")]);
-    let audits = server
-        .ok(&reader, log, json!({ "id": case_id, "kinds": ["AUDIT"] }))
-        .await;
+    let audits = server.ok(&reader, log, json!({ "id": case_id, "kinds": ["AUDIT"] })).await;
     assert_eq!(audits["case"]["activity"]["totalCount"], 11);
 
     // Pages of the log cover it once, newest first.
     let page = "query($id: ID!, $after: String) { case(id: $id) { activity(first: 5, after: $after) { edges { cursor node { id } } pageInfo { hasNextPage endCursor } } } }";
     let (mut seen, mut after) = (Vec::new(), Value::Null);
     loop {
-        let data = server
-            .ok(&reader, page, json!({ "id": case_id, "after": after }))
-            .await;
+        let data = server.ok(&reader, page, json!({ "id": case_id, "after": after })).await;
         let activity = &data["case"]["activity"];
-        seen.extend(
-            activity["edges"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|e| e["node"]["id"].clone()),
-        );
+        seen.extend(activity["edges"].as_array().unwrap().iter().map(|e| e["node"]["id"].clone()));
         if activity["pageInfo"]["hasNextPage"] != true {
             break;
         }
         after = activity["pageInfo"]["endCursor"].clone();
     }
-    let expected: Vec<Value> = entries
-        .iter()
-        .map(|e| e["node"]["id"].clone())
-        .collect::<Vec<_>>();
+    let expected: Vec<Value> = entries.iter().map(|e| e["node"]["id"].clone()).collect::<Vec<_>>();
     let all_ids = server
         .ok(
             &reader,
@@ -275,36 +195,22 @@ async fn a_threat_hunt_from_open_to_closed(backend: Backend) {
             json!({ "id": case_id }),
         )
         .await;
-    let all_ids: Vec<Value> = all_ids["case"]["activity"]["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["id"].clone())
-        .collect();
+    let all_ids: Vec<Value> =
+        all_ids["case"]["activity"]["nodes"].as_array().unwrap().iter().map(|n| n["id"].clone()).collect();
     assert_eq!(seen, all_ids);
     assert_eq!(seen.len(), expected.len());
 
     // Deleting a task keeps its history.
-    let delete = "mutation($input: DeleteTaskInput!) { deleteTask(input: $input) { deletedTaskId case { tasks { title } } } }";
-    let deleted = server
-        .ok(&hunter, delete, json!({ "input": { "id": sweep["id"] } }))
-        .await;
-    assert_eq!(
-        deleted["deleteTask"]["case"]["tasks"],
-        json!([{ "title": "Collect SMB logs" }])
-    );
+    let delete =
+        "mutation($input: DeleteTaskInput!) { deleteTask(input: $input) { deletedTaskId case { tasks { title } } } }";
+    let deleted = server.ok(&hunter, delete, json!({ "input": { "id": sweep["id"] } })).await;
+    assert_eq!(deleted["deleteTask"]["case"]["tasks"], json!([{ "title": "Collect SMB logs" }]));
     let latest = server.ok(&reader, "query($id: ID!) { case(id: $id) { activity(first: 1) { nodes { ... on AuditEvent { action task { id } changes { field oldValue newValue } } } } } }", json!({ "id": case_id })).await;
     assert_eq!(
         latest["case"]["activity"]["nodes"][0],
         json!({ "action": "TASK_DELETED", "task": null, "changes": [{ "field": "title", "oldValue": "Sweep hosts for the implant", "newValue": null }] })
     );
-    let gone = server
-        .ok(
-            &reader,
-            "query($id: ID!) { task(id: $id) { id } }",
-            json!({ "id": sweep["id"] }),
-        )
-        .await;
+    let gone = server.ok(&reader, "query($id: ID!) { task(id: $id) { id } }", json!({ "id": sweep["id"] })).await;
     assert_eq!(gone["task"], Value::Null);
 }
 

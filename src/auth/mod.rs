@@ -44,20 +44,16 @@ impl Auth {
         match self {
             Auth::Authenticated(p) => Ok(p),
             Auth::Invalid(reason) => Err(AppError::Unauthenticated(reason.clone())),
-            Auth::Anonymous => Err(AppError::Unauthenticated(
-                "a bearer token is required (Authorization: Bearer <JWT>)".into(),
-            )),
+            Auth::Anonymous => {
+                Err(AppError::Unauthenticated("a bearer token is required (Authorization: Bearer <JWT>)".into()))
+            }
         }
     }
 
     /// Checks a permission, authenticating first.
     pub fn require(&self, permission: Permission) -> Result<&Principal, AppError> {
         let principal = self.principal()?;
-        if principal.has(permission) {
-            Ok(principal)
-        } else {
-            Err(AppError::Forbidden(permission))
-        }
+        if principal.has(permission) { Ok(principal) } else { Err(AppError::Forbidden(permission)) }
     }
 
     /// Reads an `Authorization` value (`Bearer <JWT>`).

@@ -15,11 +15,8 @@ pub enum Permission {
 }
 
 impl Permission {
-    pub const ALL: [Permission; 3] = [
-        Permission::SecurityDataRead,
-        Permission::AlertsManage,
-        Permission::CoreSecuritySettingsManage,
-    ];
+    pub const ALL: [Permission; 3] =
+        [Permission::SecurityDataRead, Permission::AlertsManage, Permission::CoreSecuritySettingsManage];
 
     /// The name the schema uses.
     pub fn as_str(self) -> &'static str {

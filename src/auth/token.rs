@@ -3,9 +3,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use jsonwebtoken::{
-    Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header,
-};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header};
 use serde::{Deserialize, Serialize};
 
 use super::{Permission, Principal, role_permissions};
@@ -45,12 +43,8 @@ impl TokenVerifier {
             keys.push((key, validation(Algorithm::HS256, jwt)));
         }
         if let Some(path) = &jwt.public_key {
-            let pem = std::fs::read(path).map_err(|e| {
-                AppError::internal(format!(
-                    "reading CASEBOOK_JWT_PUBLIC_KEY {}: {e}",
-                    path.display()
-                ))
-            })?;
+            let pem = std::fs::read(path)
+                .map_err(|e| AppError::internal(format!("reading CASEBOOK_JWT_PUBLIC_KEY {}: {e}", path.display())))?;
             if let Ok(key) = DecodingKey::from_rsa_pem(&pem) {
                 keys.push((key, validation(Algorithm::RS256, jwt)));
             } else if let Ok(key) = DecodingKey::from_ec_pem(&pem) {
@@ -67,17 +61,10 @@ impl TokenVerifier {
 
     /// Verifies the token and builds its principal.
     pub fn verify(&self, token: &str) -> Result<Principal, AppError> {
-        let header = decode_header(token)
-            .map_err(|_| AppError::Unauthenticated("the token is malformed".into()))?;
-        let (key, validation) = self
-            .keys
-            .iter()
-            .find(|(_, v)| v.algorithms.contains(&header.alg))
-            .ok_or_else(|| {
-                AppError::Unauthenticated(format!(
-                    "tokens signed with {:?} are not accepted",
-                    header.alg
-                ))
+        let header = decode_header(token).map_err(|_| AppError::Unauthenticated("the token is malformed".into()))?;
+        let (key, validation) =
+            self.keys.iter().find(|(_, v)| v.algorithms.contains(&header.alg)).ok_or_else(|| {
+                AppError::Unauthenticated(format!("tokens signed with {:?} are not accepted", header.alg))
             })?;
         let claims = decode::<Claims>(token, key, validation)
             .map_err(|e| {
@@ -86,9 +73,7 @@ impl TokenVerifier {
                     ErrorKind::ExpiredSignature => "the token has expired",
                     ErrorKind::InvalidIssuer => "the token's issuer is not accepted",
                     ErrorKind::InvalidAudience => "the token's audience is not accepted",
-                    ErrorKind::MissingRequiredClaim(_) => {
-                        "the token lacks a required claim (sub, exp)"
-                    }
+                    ErrorKind::MissingRequiredClaim(_) => "the token lacks a required claim (sub, exp)",
                     ErrorKind::InvalidSignature => "the token's signature is invalid",
                     _ => "the token is invalid",
                 };
@@ -145,12 +130,8 @@ pub fn issue_token(secret: &str, request: &TokenRequest<'_>) -> Result<String, A
         iss: request.issuer.map(str::to_owned),
         aud: request.audience.map(str::to_owned),
     };
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .map_err(|e| AppError::internal(format!("signing the token: {e}")))
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes()))
+        .map_err(|e| AppError::internal(format!("signing the token: {e}")))
 }
 
 impl Principal {
@@ -159,12 +140,7 @@ impl Principal {
         if user_id.is_empty() {
             return Err(AppError::Unauthenticated("the token's sub is empty".into()));
         }
-        let tenant = claims
-            .tid
-            .as_deref()
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .unwrap_or("default");
+        let tenant = claims.tid.as_deref().map(str::trim).filter(|t| !t.is_empty()).unwrap_or("default");
         let permissions: BTreeSet<Permission> = BTreeSet::new();
         let mut permissions = permissions;
         for role in &claims.roles {
@@ -187,10 +163,7 @@ mod tests {
     use crate::config::Secret;
 
     fn config(secret: &str) -> JwtArgs {
-        JwtArgs {
-            secret: Some(Secret::new(secret.into())),
-            ..Default::default()
-        }
+        JwtArgs { secret: Some(Secret::new(secret.into())), ..Default::default() }
     }
 
     fn request<'a>(roles: &'a [String]) -> TokenRequest<'a> {
@@ -210,9 +183,7 @@ mod tests {
     fn issued_tokens_verify_into_a_principal() {
         let roles = vec!["analyst".to_owned()];
         let token = issue_token("s3cret", &request(&roles)).unwrap();
-        let verifier = TokenVerifier::from_config(&config("s3cret"))
-            .unwrap()
-            .unwrap();
+        let verifier = TokenVerifier::from_config(&config("s3cret")).unwrap().unwrap();
         let principal = verifier.verify(&token).unwrap();
         assert_eq!(principal.user_id, "alice");
         assert_eq!(principal.tenant, "acme");
@@ -223,9 +194,7 @@ mod tests {
     #[test]
     fn a_token_signed_with_another_secret_is_refused() {
         let token = issue_token("other", &request(&[])).unwrap();
-        let verifier = TokenVerifier::from_config(&config("s3cret"))
-            .unwrap()
-            .unwrap();
+        let verifier = TokenVerifier::from_config(&config("s3cret")).unwrap().unwrap();
         let err = verifier.verify(&token).unwrap_err();
         assert!(matches!(err, AppError::Unauthenticated(_)));
     }
@@ -241,10 +210,6 @@ mod tests {
 
     #[test]
     fn no_key_means_no_verifier() {
-        assert!(
-            TokenVerifier::from_config(&JwtArgs::default())
-                .unwrap()
-                .is_none()
-        );
+        assert!(TokenVerifier::from_config(&JwtArgs::default()).unwrap().is_none());
     }
 }

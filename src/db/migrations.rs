@@ -20,18 +20,15 @@ pub async fn run_migrations(url: &DatabaseUrl) -> Result<usize, AppError> {
         DatabaseUrl::Postgres(url) => {
             // The lock is held by its own session while another connection migrates.
             let mut lock = AsyncPgConnection::establish(url).await?;
-            lock.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
-                .await?;
+            lock.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).await?;
             let url = url.clone();
             let applied = tokio::task::spawn_blocking(move || {
-                let mut conn =
-                    <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(&url)?;
+                let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(&url)?;
                 apply(&mut conn, POSTGRES)
             })
             .await
             .map_err(|e| AppError::internal(format!("migration task failed: {e}")))??;
-            lock.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
-                .await?;
+            lock.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).await?;
             Ok(applied)
         }
         DatabaseUrl::Sqlite(path) => {
@@ -54,9 +51,8 @@ fn apply<B: diesel::backend::Backend>(
     conn: &mut impl MigrationHarness<B>,
     migrations: EmbeddedMigrations,
 ) -> Result<usize, AppError> {
-    let applied = conn
-        .run_pending_migrations(migrations)
-        .map_err(|e| AppError::internal(format!("applying migrations: {e}")))?;
+    let applied =
+        conn.run_pending_migrations(migrations).map_err(|e| AppError::internal(format!("applying migrations: {e}")))?;
     for version in &applied {
         tracing::info!(%version, "migration applied");
     }

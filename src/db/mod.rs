@@ -77,9 +77,7 @@ impl Db {
                     .create_timeout(Some(Duration::from_secs(10)))
                     .runtime(deadpool::Runtime::Tokio1)
                     .build()
-                    .map_err(|e| {
-                        AppError::internal(format!("building the PostgreSQL pool: {e}"))
-                    })?;
+                    .map_err(|e| AppError::internal(format!("building the PostgreSQL pool: {e}")))?;
                 Ok(Db::Postgres(pool))
             }
             DatabaseUrl::Sqlite(path) => {
@@ -95,10 +93,8 @@ impl Db {
                     }
                     .boxed()
                 });
-                let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(
-                    path.to_string_lossy(),
-                    config,
-                );
+                let manager =
+                    AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path.to_string_lossy(), config);
                 // WAL lets readers run beside the one writer; more connections than
                 // cores only add contention on the blocking pool.
                 let pool = Pool::builder(manager)
@@ -133,16 +129,10 @@ impl Db {
         let mut pooled = self.get().await?;
         match &mut pooled {
             PooledConn::Postgres(c) => {
-                <AsyncPgConnection as AsyncConnection>::TransactionManager::begin_transaction(
-                    &mut **c,
-                )
-                .await?
+                <AsyncPgConnection as AsyncConnection>::TransactionManager::begin_transaction(&mut **c).await?
             }
             PooledConn::Sqlite(c) => {
-                c.spawn_blocking(|c| {
-                    AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")
-                })
-                .await?
+                c.spawn_blocking(|c| AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")).await?
             }
         }
         Ok(WriteTx { pooled })
@@ -191,8 +181,7 @@ impl WriteTx {
             Ok(value) => {
                 match &mut self.pooled {
                     PooledConn::Postgres(c) => {
-                        <AsyncPgConnection as AsyncConnection>::TransactionManager::commit_transaction(&mut **c)
-                            .await?
+                        <AsyncPgConnection as AsyncConnection>::TransactionManager::commit_transaction(&mut **c).await?
                     }
                     PooledConn::Sqlite(c) => {
                         <SqliteConn as AsyncConnection>::TransactionManager::commit_transaction(&mut **c).await?
@@ -203,8 +192,7 @@ impl WriteTx {
             Err(error) => {
                 let rollback = match &mut self.pooled {
                     PooledConn::Postgres(c) => {
-                        <AsyncPgConnection as AsyncConnection>::TransactionManager::rollback_transaction(&mut **c)
-                            .await
+                        <AsyncPgConnection as AsyncConnection>::TransactionManager::rollback_transaction(&mut **c).await
                     }
                     PooledConn::Sqlite(c) => {
                         <SqliteConn as AsyncConnection>::TransactionManager::rollback_transaction(&mut **c).await

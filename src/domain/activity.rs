@@ -59,11 +59,7 @@ pub struct FieldChange {
 
 impl FieldChange {
     pub fn new(field: &str, old_value: Option<String>, new_value: Option<String>) -> Self {
-        FieldChange {
-            field: field.to_owned(),
-            old_value,
-            new_value,
-        }
+        FieldChange { field: field.to_owned(), old_value, new_value }
     }
 }
 
@@ -73,13 +69,7 @@ pub struct Changes(pub Vec<FieldChange>);
 
 impl Changes {
     /// Records `field` when `old != new`.
-    pub fn track<T: PartialEq>(
-        &mut self,
-        field: &str,
-        old: &T,
-        new: &T,
-        show: impl Fn(&T) -> Option<String>,
-    ) {
+    pub fn track<T: PartialEq>(&mut self, field: &str, old: &T, new: &T, show: impl Fn(&T) -> Option<String>) {
         if old != new {
             self.0.push(FieldChange::new(field, show(old), show(new)));
         }
@@ -120,30 +110,20 @@ pub struct Activity {
 
 #[derive(Debug, Clone)]
 pub enum Entry {
-    Comment {
-        body: String,
-    },
-    Audit {
-        action: AuditAction,
-        changes: Vec<FieldChange>,
-        task_id: Option<i64>,
-        incident_id: Option<i64>,
-    },
+    Comment { body: String },
+    Audit { action: AuditAction, changes: Vec<FieldChange>, task_id: Option<i64>, incident_id: Option<i64> },
 }
 
 impl TryFrom<ActivityRow> for Activity {
     type Error = AppError;
     fn try_from(row: ActivityRow) -> AppResult<Self> {
         let entry = match ActivityKind::from_db(&row.kind)? {
-            ActivityKind::Comment => Entry::Comment {
-                body: row.body.unwrap_or_default(),
-            },
+            ActivityKind::Comment => Entry::Comment { body: row.body.unwrap_or_default() },
             ActivityKind::Audit => Entry::Audit {
                 action: AuditAction::from_db(row.action.as_deref().unwrap_or_default())?,
                 changes: match row.changes.as_deref() {
-                    Some(json) => serde_json::from_str(json).map_err(|e| {
-                        AppError::internal(format!("activity {} changes: {e}", row.id))
-                    })?,
+                    Some(json) => serde_json::from_str(json)
+                        .map_err(|e| AppError::internal(format!("activity {} changes: {e}", row.id)))?,
                     None => Vec::new(),
                 },
                 task_id: row.task_id,
@@ -172,12 +152,7 @@ pub struct NewAudit {
 
 impl NewAudit {
     pub fn new(action: AuditAction, changes: Vec<FieldChange>) -> Self {
-        NewAudit {
-            action,
-            changes,
-            task_id: None,
-            incident_id: None,
-        }
+        NewAudit { action, changes, task_id: None, incident_id: None }
     }
 }
 
@@ -215,21 +190,13 @@ pub async fn record_audits(
 pub const MAX_COMMENT_BYTES: usize = 16 * 1024;
 
 /// Adds a plain-text comment to a case. Call inside a write transaction.
-pub async fn add_comment(
-    conn: &mut Conn<'_>,
-    actor: &Principal,
-    case_id: CaseId,
-    body: &str,
-) -> AppResult<Activity> {
+pub async fn add_comment(conn: &mut Conn<'_>, actor: &Principal, case_id: CaseId, body: &str) -> AppResult<Activity> {
     let body = body.trim();
     if body.is_empty() {
         return Err(AppError::bad_input("body", "must not be blank"));
     }
     if body.len() > MAX_COMMENT_BYTES {
-        return Err(AppError::bad_input(
-            "body",
-            format!("must be at most {MAX_COMMENT_BYTES} bytes"),
-        ));
+        return Err(AppError::bad_input("body", format!("must be at most {MAX_COMMENT_BYTES} bytes")));
     }
     let seq = case::reserve_activity(conn, &actor.tenant, case_id, 1)
         .await?
@@ -284,12 +251,7 @@ pub async fn page(
 }
 
 /// How many entries of these kinds a case has.
-pub async fn count(
-    conn: &mut Conn<'_>,
-    tenant: &str,
-    case_id: CaseId,
-    kinds: &[ActivityKind],
-) -> AppResult<i64> {
+pub async fn count(conn: &mut Conn<'_>, tenant: &str, case_id: CaseId, kinds: &[ActivityKind]) -> AppResult<i64> {
     let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
     let count = with_conn!(conn, c => {
         let mut query = activity::table
@@ -328,11 +290,7 @@ pub async fn since(
 }
 
 /// The newest sequence number of a case (0 when its log is empty).
-pub async fn last_seq(
-    conn: &mut Conn<'_>,
-    tenant: &str,
-    case_id: CaseId,
-) -> AppResult<Option<i64>> {
+pub async fn last_seq(conn: &mut Conn<'_>, tenant: &str, case_id: CaseId) -> AppResult<Option<i64>> {
     let seq = with_conn!(conn, c => {
         cases::table
             .find((tenant, case_id.0))

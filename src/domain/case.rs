@@ -18,8 +18,7 @@ use crate::db::schema::{cases, tenants};
 use crate::domain::activity::{self, AuditAction, Changes, FieldChange, NewAudit};
 use crate::domain::status::{self, StatusId};
 use crate::domain::values::{
-    CasePriority, MAX_TEXT_CHARS, MAX_TITLE_CHARS, optional_text, required_text, search_text,
-    time_label,
+    CasePriority, MAX_TEXT_CHARS, MAX_TITLE_CHARS, optional_text, required_text, search_text, time_label,
 };
 use crate::domain::{now, user};
 use crate::error::{AppError, AppResult};
@@ -123,20 +122,9 @@ pub async fn create(conn: &mut Conn<'_>, actor: &Principal, input: NewCase) -> A
         ("assignee", assignee.map(|u| u.label())),
         ("dueOn", input.due_on.map(time_label)),
     ];
-    changes.extend(
-        optional
-            .into_iter()
-            .filter(|(_, v)| v.is_some())
-            .map(|(f, v)| FieldChange::new(f, None, v)),
-    );
-    activity::record_audits(
-        conn,
-        actor,
-        case.case_id(),
-        1,
-        vec![NewAudit::new(AuditAction::CaseCreated, changes)],
-    )
-    .await?;
+    changes.extend(optional.into_iter().filter(|(_, v)| v.is_some()).map(|(f, v)| FieldChange::new(f, None, v)));
+    activity::record_audits(conn, actor, case.case_id(), 1, vec![NewAudit::new(AuditAction::CaseCreated, changes)])
+        .await?;
     Ok(case)
 }
 
@@ -165,16 +153,9 @@ pub struct CaseChanges {
 
 /// Changes a case. A change that changes nothing writes nothing. Call inside a
 /// write transaction.
-pub async fn update(
-    conn: &mut Conn<'_>,
-    actor: &Principal,
-    id: CaseId,
-    input: CaseChanges,
-) -> AppResult<Case> {
+pub async fn update(conn: &mut Conn<'_>, actor: &Principal, id: CaseId, input: CaseChanges) -> AppResult<Case> {
     let tenant = actor.tenant.as_str();
-    let current = lock(conn, tenant, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("case", id))?;
+    let current = lock(conn, tenant, id).await?.ok_or_else(|| AppError::not_found("case", id))?;
     if let Some(expected) = input.expected_version
         && expected != current.version
     {
@@ -195,27 +176,16 @@ pub async fn update(
         Some(d) => optional_text("description", d.as_deref(), MAX_TEXT_CHARS)?,
         None => current.description.clone(),
     };
-    changes.track(
-        "description",
-        &current.description,
-        &description,
-        Clone::clone,
-    );
+    changes.track("description", &current.description, &description, Clone::clone);
 
     let priority = input.priority.unwrap_or(current.parsed_priority());
-    changes.track("priority", &current.parsed_priority(), &priority, |p| {
-        p.map(|p| p.label().to_owned())
-    });
+    changes.track("priority", &current.parsed_priority(), &priority, |p| p.map(|p| p.label().to_owned()));
 
     let status_id = match input.status_id {
         Some(id) if id.0 != current.status_id => {
             let old = status::find(conn, tenant, StatusId(current.status_id)).await?;
             let new = status::assignable(conn, tenant, "statusId", id).await?;
-            changes.0.push(FieldChange::new(
-                "status",
-                old.map(|s| s.name),
-                Some(new.name),
-            ));
+            changes.0.push(FieldChange::new("status", old.map(|s| s.name), Some(new.name)));
             new.id.0
         }
         _ => current.status_id,
@@ -224,17 +194,11 @@ pub async fn update(
     let assignee_id = match &input.assignee_id {
         Some(new) if *new != current.assignee_id => {
             let new_label = match new {
-                Some(id) => Some(
-                    user::require_known(conn, tenant, "assigneeId", id)
-                        .await?
-                        .label(),
-                ),
+                Some(id) => Some(user::require_known(conn, tenant, "assigneeId", id).await?.label()),
                 None => None,
             };
             let old_label = user::label_of(conn, tenant, current.assignee_id.as_deref()).await?;
-            changes
-                .0
-                .push(FieldChange::new("assignee", old_label, new_label));
+            changes.0.push(FieldChange::new("assignee", old_label, new_label));
             new.clone()
         }
         _ => current.assignee_id.clone(),
@@ -259,14 +223,7 @@ pub async fn update(
     let target = cases::table.find((tenant, id.0));
     with_conn!(conn, c => diesel::update(target).set(values).execute(c).await)?;
     let (case, seq) = touch(conn, actor, id, 1).await?;
-    activity::record_audits(
-        conn,
-        actor,
-        id,
-        seq,
-        vec![NewAudit::new(AuditAction::CaseUpdated, changes.0)],
-    )
-    .await?;
+    activity::record_audits(conn, actor, id, seq, vec![NewAudit::new(AuditAction::CaseUpdated, changes.0)]).await?;
     Ok(case)
 }
 
@@ -287,12 +244,7 @@ pub async fn lock(conn: &mut Conn<'_>, tenant: &str, id: CaseId) -> AppResult<Op
 /// Records a change of the case (or of its tasks or links) by `actor`: bumps
 /// the version, stamps who and when, and reserves `events` activity sequence
 /// numbers. Returns the case and the first reserved number.
-pub async fn touch(
-    conn: &mut Conn<'_>,
-    actor: &Principal,
-    id: CaseId,
-    events: i64,
-) -> AppResult<(Case, i64)> {
+pub async fn touch(conn: &mut Conn<'_>, actor: &Principal, id: CaseId, events: i64) -> AppResult<(Case, i64)> {
     let target = cases::table.find((actor.tenant.as_str(), id.0));
     let values = (
         cases::version.eq(cases::version + 1),
@@ -310,12 +262,7 @@ pub async fn touch(
 
 /// Reserves `events` activity sequence numbers without counting as a change
 /// (comments). Returns the first, or `None` when the case does not exist.
-pub async fn reserve_activity(
-    conn: &mut Conn<'_>,
-    tenant: &str,
-    id: CaseId,
-    events: i64,
-) -> AppResult<Option<i64>> {
+pub async fn reserve_activity(conn: &mut Conn<'_>, tenant: &str, id: CaseId, events: i64) -> AppResult<Option<i64>> {
     let target = cases::table.find((tenant, id.0));
     let seq: Option<i64> = with_conn!(conn, c => {
         diesel::update(target)

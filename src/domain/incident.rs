@@ -61,17 +61,12 @@ pub struct NewIncident {
 }
 
 fn parse_external_id(value: Option<&str>) -> AppResult<Option<String>> {
-    value
-        .map(|v| required_text("externalId", v, MAX_TITLE_CHARS))
-        .transpose()
+    value.map(|v| required_text("externalId", v, MAX_TITLE_CHARS)).transpose()
 }
 
 fn external_id_conflict(error: AppError, external_id: Option<&str>) -> AppError {
     if error.is_unique_violation() {
-        AppError::Conflict(format!(
-            "an incident with externalId {:?} already exists",
-            external_id.unwrap_or_default()
-        ))
+        AppError::Conflict(format!("an incident with externalId {:?} already exists", external_id.unwrap_or_default()))
     } else {
         error
     }
@@ -106,15 +101,8 @@ pub struct IncidentChanges {
     pub status: Option<IncidentStatus>,
 }
 
-pub async fn update(
-    conn: &mut Conn<'_>,
-    tenant: &str,
-    id: IncidentId,
-    input: IncidentChanges,
-) -> AppResult<Incident> {
-    let current = find(conn, tenant, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("incident", id))?;
+pub async fn update(conn: &mut Conn<'_>, tenant: &str, id: IncidentId, input: IncidentChanges) -> AppResult<Incident> {
+    let current = find(conn, tenant, id).await?.ok_or_else(|| AppError::not_found("incident", id))?;
     let title = match &input.title {
         Some(t) => required_text("title", t, MAX_TITLE_CHARS)?,
         None => current.title,
@@ -127,12 +115,8 @@ pub async fn update(
         incidents::external_id.eq(&external_id),
         incidents::title.eq(&title),
         incidents::search_text.eq(search_text(&[Some(&title), external_id.as_deref()])),
-        incidents::severity.eq(input
-            .severity
-            .map_or(current.severity, |s| s.as_str().to_owned())),
-        incidents::status.eq(input
-            .status
-            .map_or(current.status, |s| s.as_str().to_owned())),
+        incidents::severity.eq(input.severity.map_or(current.severity, |s| s.as_str().to_owned())),
+        incidents::status.eq(input.status.map_or(current.status, |s| s.as_str().to_owned())),
         incidents::updated_at.eq(now()),
     );
     with_conn!(conn, c => {
@@ -141,19 +125,11 @@ pub async fn update(
     .map_err(|e| external_id_conflict(e.into(), external_id.as_deref()))
 }
 
-pub async fn find(
-    conn: &mut Conn<'_>,
-    tenant: &str,
-    id: IncidentId,
-) -> AppResult<Option<Incident>> {
+pub async fn find(conn: &mut Conn<'_>, tenant: &str, id: IncidentId) -> AppResult<Option<Incident>> {
     Ok(find_many(conn, tenant, &[id]).await?.pop())
 }
 
-pub async fn find_many(
-    conn: &mut Conn<'_>,
-    tenant: &str,
-    ids: &[IncidentId],
-) -> AppResult<Vec<Incident>> {
+pub async fn find_many(conn: &mut Conn<'_>, tenant: &str, ids: &[IncidentId]) -> AppResult<Vec<Incident>> {
     let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
     let found = with_conn!(conn, c => {
         incidents::table
@@ -180,9 +156,7 @@ pub struct IncidentFilter {
 macro_rules! filtered_incidents {
     ($tenant:expr, $filter:expr, $words:expr) => {{
         let filter: &IncidentFilter = $filter;
-        let mut query = incidents::table
-            .filter(incidents::tenant_id.eq($tenant))
-            .into_boxed();
+        let mut query = incidents::table.filter(incidents::tenant_id.eq($tenant)).into_boxed();
         if !filter.severities.is_empty() {
             let severities: Vec<&str> = filter.severities.iter().map(|s| s.as_str()).collect();
             query = query.filter(incidents::severity.eq_any(severities));
@@ -192,11 +166,7 @@ macro_rules! filtered_incidents {
             query = query.filter(incidents::status.eq_any(statuses));
         }
         for word in $words {
-            query = query.filter(
-                incidents::search_text
-                    .like(format!("%{}%", escape_like(word)))
-                    .escape('\\'),
-            );
+            query = query.filter(incidents::search_text.like(format!("%{}%", escape_like(word))).escape('\\'));
         }
         if let Some(case_id) = filter.case_id {
             query = query.filter(
@@ -247,32 +217,18 @@ pub async fn count(conn: &mut Conn<'_>, tenant: &str, filter: &IncidentFilter) -
 }
 
 /// The ids an input names, each one of the tenant's incidents.
-async fn require_incidents(
-    conn: &mut Conn<'_>,
-    tenant: &str,
-    ids: &[IncidentId],
-) -> AppResult<Vec<Incident>> {
+async fn require_incidents(conn: &mut Conn<'_>, tenant: &str, ids: &[IncidentId]) -> AppResult<Vec<Incident>> {
     let found = find_many(conn, tenant, ids).await?;
     if let Some(missing) = ids.iter().find(|id| !found.iter().any(|i| i.id == id.0)) {
-        return Err(AppError::bad_input(
-            "incidentIds",
-            format!("incident {missing} does not exist"),
-        ));
+        return Err(AppError::bad_input("incidentIds", format!("incident {missing} does not exist")));
     }
     Ok(found)
 }
 
 /// Links incidents to a case; linking a linked incident again changes nothing.
-pub async fn link(
-    conn: &mut Conn<'_>,
-    actor: &Principal,
-    case_id: CaseId,
-    ids: &[IncidentId],
-) -> AppResult<Case> {
+pub async fn link(conn: &mut Conn<'_>, actor: &Principal, case_id: CaseId, ids: &[IncidentId]) -> AppResult<Case> {
     let tenant = actor.tenant.as_str();
-    let current = case::lock(conn, tenant, case_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("case", case_id))?;
+    let current = case::lock(conn, tenant, case_id).await?.ok_or_else(|| AppError::not_found("case", case_id))?;
     let wanted = require_incidents(conn, tenant, ids).await?;
     let linked = linked_ids(conn, tenant, case_id).await?;
     let new: Vec<&Incident> = wanted.iter().filter(|i| !linked.contains(&i.id)).collect();
@@ -282,10 +238,7 @@ pub async fn link(
     if linked.len() as i64 + new.len() as i64 > MAX_LINKS_PER_CASE {
         return Err(AppError::bad_input(
             "incidentIds",
-            format!(
-                "a case links at most {MAX_LINKS_PER_CASE} incidents; this one has {}",
-                linked.len()
-            ),
+            format!("a case links at most {MAX_LINKS_PER_CASE} incidents; this one has {}", linked.len()),
         ));
     }
     let now = now();
@@ -313,16 +266,9 @@ pub async fn link(
 }
 
 /// Unlinks incidents from a case; unlinking one that is not linked changes nothing.
-pub async fn unlink(
-    conn: &mut Conn<'_>,
-    actor: &Principal,
-    case_id: CaseId,
-    ids: &[IncidentId],
-) -> AppResult<Case> {
+pub async fn unlink(conn: &mut Conn<'_>, actor: &Principal, case_id: CaseId, ids: &[IncidentId]) -> AppResult<Case> {
     let tenant = actor.tenant.as_str();
-    let current = case::lock(conn, tenant, case_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("case", case_id))?;
+    let current = case::lock(conn, tenant, case_id).await?.ok_or_else(|| AppError::not_found("case", case_id))?;
     let wanted = require_incidents(conn, tenant, ids).await?;
     let linked = linked_ids(conn, tenant, case_id).await?;
     let gone: Vec<&Incident> = wanted.iter().filter(|i| linked.contains(&i.id)).collect();
@@ -348,12 +294,7 @@ pub async fn unlink(
     record(conn, actor, case_id, audits).await
 }
 
-async fn record(
-    conn: &mut Conn<'_>,
-    actor: &Principal,
-    case_id: CaseId,
-    audits: Vec<NewAudit>,
-) -> AppResult<Case> {
+async fn record(conn: &mut Conn<'_>, actor: &Principal, case_id: CaseId, audits: Vec<NewAudit>) -> AppResult<Case> {
     let (case, seq) = case::touch(conn, actor, case_id, audits.len() as i64).await?;
     activity::record_audits(conn, actor, case_id, seq, audits).await?;
     Ok(case)
@@ -372,11 +313,7 @@ async fn linked_ids(conn: &mut Conn<'_>, tenant: &str, case_id: CaseId) -> AppRe
 }
 
 /// (case id, incident) pairs for these cases, in link order.
-pub async fn of_cases(
-    conn: &mut Conn<'_>,
-    tenant: &str,
-    case_ids: &[CaseId],
-) -> AppResult<Vec<(i64, Incident)>> {
+pub async fn of_cases(conn: &mut Conn<'_>, tenant: &str, case_ids: &[CaseId]) -> AppResult<Vec<(i64, Incident)>> {
     let ids: Vec<i64> = case_ids.iter().map(|id| id.0).collect();
     let pairs = with_conn!(conn, c => {
         case_incidents::table
@@ -392,11 +329,7 @@ pub async fn of_cases(
 }
 
 /// (incident id, case id) pairs for these incidents, newest case first.
-pub async fn case_ids_of(
-    conn: &mut Conn<'_>,
-    tenant: &str,
-    incident_ids: &[IncidentId],
-) -> AppResult<Vec<(i64, i64)>> {
+pub async fn case_ids_of(conn: &mut Conn<'_>, tenant: &str, incident_ids: &[IncidentId]) -> AppResult<Vec<(i64, i64)>> {
     let ids: Vec<i64> = incident_ids.iter().map(|id| id.0).collect();
     let pairs = with_conn!(conn, c => {
         case_incidents::table

@@ -17,28 +17,17 @@ use chrono::{NaiveDateTime, Timelike, Utc};
 /// compare equal to what was written.
 pub fn now() -> NaiveDateTime {
     let now = Utc::now().naive_utc();
-    now.with_nanosecond(now.nanosecond() / 1_000 * 1_000)
-        .unwrap_or(now)
+    now.with_nanosecond(now.nanosecond() / 1_000 * 1_000).unwrap_or(now)
 }
 
 /// Trims `value` and checks its length in characters; `field` names it in the error.
-pub fn parse_text(
-    field: &str,
-    value: &str,
-    max_chars: usize,
-) -> Result<String, crate::error::AppError> {
+pub fn parse_text(field: &str, value: &str, max_chars: usize) -> Result<String, crate::error::AppError> {
     let trimmed = value.trim();
     if trimmed.is_empty() {
-        return Err(crate::error::AppError::bad_input(
-            field,
-            "must not be blank",
-        ));
+        return Err(crate::error::AppError::bad_input(field, "must not be blank"));
     }
     if trimmed.chars().count() > max_chars {
-        return Err(crate::error::AppError::bad_input(
-            field,
-            format!("must be at most {max_chars} characters"),
-        ));
+        return Err(crate::error::AppError::bad_input(field, format!("must be at most {max_chars} characters")));
     }
     Ok(trimmed.to_owned())
 }

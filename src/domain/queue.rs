@@ -112,11 +112,7 @@ impl CaseKey {
             CaseOrderField::DueOn => case.due_on.map_or(SortValue::Null, SortValue::Time),
             CaseOrderField::Title => SortValue::Text(case.title.to_lowercase()),
         };
-        CaseKey {
-            field,
-            value,
-            id: case.id,
-        }
+        CaseKey { field, value, id: case.id }
     }
 }
 
@@ -130,19 +126,13 @@ macro_rules! filtered_cases {
     ($tenant:expr, $filter:expr, $words:expr, $now:expr) => {{
         let tenant: &str = $tenant;
         let filter: &CaseFilter = $filter;
-        let mut query = cases::table
-            .filter(cases::tenant_id.eq(tenant))
-            .into_boxed();
+        let mut query = cases::table.filter(cases::tenant_id.eq(tenant)).into_boxed();
         if !filter.status_ids.is_empty() {
             let ids: Vec<i64> = filter.status_ids.iter().map(|s| s.0).collect();
             query = query.filter(cases::status_id.eq_any(ids));
         }
         if !filter.status_categories.is_empty() {
-            let categories: Vec<&str> = filter
-                .status_categories
-                .iter()
-                .map(|c| c.as_str())
-                .collect();
+            let categories: Vec<&str> = filter.status_categories.iter().map(|c| c.as_str()).collect();
             query = query.filter(
                 cases::status_id.eq_any(
                     statuses::table
@@ -153,11 +143,7 @@ macro_rules! filtered_cases {
             );
         }
         if !filter.priorities.is_empty() {
-            let ranks: Vec<i32> = filter
-                .priorities
-                .iter()
-                .map(|p| CasePriority::rank(Some(*p)))
-                .collect();
+            let ranks: Vec<i32> = filter.priorities.iter().map(|p| CasePriority::rank(Some(*p))).collect();
             query = query.filter(cases::priority.eq_any(ranks));
         }
         match (filter.assignee_ids.is_empty(), filter.unassigned) {
@@ -165,15 +151,10 @@ macro_rules! filtered_cases {
             (true, Some(true)) => query = query.filter(cases::assignee_id.is_null()),
             (true, Some(false)) => query = query.filter(cases::assignee_id.is_not_null()),
             (false, Some(true)) => {
-                query = query.filter(
-                    cases::assignee_id
-                        .eq_any(filter.assignee_ids.clone())
-                        .or(cases::assignee_id.is_null()),
-                )
+                query = query
+                    .filter(cases::assignee_id.eq_any(filter.assignee_ids.clone()).or(cases::assignee_id.is_null()))
             }
-            (false, _) => {
-                query = query.filter(cases::assignee_id.eq_any(filter.assignee_ids.clone()))
-            }
+            (false, _) => query = query.filter(cases::assignee_id.eq_any(filter.assignee_ids.clone())),
         }
         if !filter.created_by_ids.is_empty() {
             query = query.filter(cases::created_by.eq_any(filter.created_by_ids.clone()));
@@ -190,16 +171,10 @@ macro_rules! filtered_cases {
                 .filter(statuses::category.eq(StatusCategory::Closed.as_str()))
                 .select(statuses::id);
             if overdue {
-                query = query
-                    .filter(cases::due_on.lt($now))
-                    .filter(cases::status_id.ne_all(closed));
+                query = query.filter(cases::due_on.lt($now)).filter(cases::status_id.ne_all(closed));
             } else {
-                query = query.filter(
-                    cases::due_on
-                        .is_null()
-                        .or(cases::due_on.ge($now))
-                        .or(cases::status_id.eq_any(closed)),
-                );
+                query = query
+                    .filter(cases::due_on.is_null().or(cases::due_on.ge($now)).or(cases::status_id.eq_any(closed)));
             }
         }
         if let Some(incident) = filter.incident_id {
@@ -213,11 +188,7 @@ macro_rules! filtered_cases {
             );
         }
         for word in $words {
-            query = query.filter(
-                cases::search_text
-                    .like(format!("%{}%", escape_like(word)))
-                    .escape('\\'),
-            );
+            query = query.filter(cases::search_text.like(format!("%{}%", escape_like(word))).escape('\\'));
         }
         query
     }};
@@ -240,15 +211,9 @@ macro_rules! ordered_after {
                 if let Some(after) = after {
                     let v = $value(&after.value).ok_or_else(bad_cursor)?;
                     query = if asc {
-                        query.filter(
-                            $key.gt(v.clone())
-                                .or($key.eq(v).and(cases::id.gt(after.id))),
-                        )
+                        query.filter($key.gt(v.clone()).or($key.eq(v).and(cases::id.gt(after.id))))
                     } else {
-                        query.filter(
-                            $key.lt(v.clone())
-                                .or($key.eq(v).and(cases::id.lt(after.id))),
-                        )
+                        query.filter($key.lt(v.clone()).or($key.eq(v).and(cases::id.lt(after.id))))
                     };
                 }
             }};
@@ -267,41 +232,24 @@ macro_rules! ordered_after {
         };
         match $field {
             CaseOrderField::Id => {
-                query = if asc {
-                    query.order(cases::id.asc())
-                } else {
-                    query.order(cases::id.desc())
-                };
+                query = if asc { query.order(cases::id.asc()) } else { query.order(cases::id.desc()) };
                 if let Some(after) = after {
                     let v = int(&after.value).ok_or_else(bad_cursor)?;
-                    query = if asc {
-                        query.filter(cases::id.gt(v))
-                    } else {
-                        query.filter(cases::id.lt(v))
-                    };
+                    query = if asc { query.filter(cases::id.gt(v)) } else { query.filter(cases::id.lt(v)) };
                 }
             }
             CaseOrderField::CreatedAt => keyed!(cases::created_at, time),
             CaseOrderField::UpdatedAt => keyed!(cases::updated_at, time),
             CaseOrderField::Priority => {
-                keyed!(cases::priority, |v: &SortValue| int(v)
-                    .and_then(|i| i32::try_from(i).ok()))
+                keyed!(cases::priority, |v: &SortValue| int(v).and_then(|i| i32::try_from(i).ok()))
             }
             CaseOrderField::Title => keyed!(cases::title_key, text),
             CaseOrderField::DueOn => {
                 // Nulls last ascending, first descending: order by "is null" first.
                 query = if asc {
-                    query.order((
-                        cases::due_on.is_null().asc(),
-                        cases::due_on.asc(),
-                        cases::id.asc(),
-                    ))
+                    query.order((cases::due_on.is_null().asc(), cases::due_on.asc(), cases::id.asc()))
                 } else {
-                    query.order((
-                        cases::due_on.is_null().desc(),
-                        cases::due_on.desc(),
-                        cases::id.desc(),
-                    ))
+                    query.order((cases::due_on.is_null().desc(), cases::due_on.desc(), cases::id.desc()))
                 };
                 match after.map(|a| (&a.value, a.id)) {
                     None => {}
@@ -322,11 +270,7 @@ macro_rules! ordered_after {
                                     .or(cases::due_on.is_null()),
                             )
                         } else {
-                            query.filter(
-                                cases::due_on
-                                    .lt(v)
-                                    .or(cases::due_on.eq(v).and(cases::id.lt(id))),
-                            )
+                            query.filter(cases::due_on.lt(v).or(cases::due_on.eq(v).and(cases::id.lt(id))))
                         };
                     }
                     Some(_) => return Err(bad_cursor()),

@@ -50,9 +50,7 @@ impl StatusCategory {
             "NEW" => Ok(StatusCategory::New),
             "OPEN" => Ok(StatusCategory::Open),
             "CLOSED" => Ok(StatusCategory::Closed),
-            other => Err(AppError::internal(format!(
-                "unknown status category {other:?} in the database"
-            ))),
+            other => Err(AppError::internal(format!("unknown status category {other:?} in the database"))),
         }
     }
 }
@@ -135,11 +133,7 @@ pub async fn seed_defaults(conn: &mut Conn<'_>, tenant: &str) -> AppResult<()> {
 }
 
 /// The tenant's statuses in workflow order.
-pub async fn list(
-    conn: &mut Conn<'_>,
-    tenant: &str,
-    include_archived: bool,
-) -> AppResult<Vec<Status>> {
+pub async fn list(conn: &mut Conn<'_>, tenant: &str, include_archived: bool) -> AppResult<Vec<Status>> {
     let rows = with_conn!(conn, c => {
         let mut query = statuses::table
             .filter(statuses::tenant_id.eq(tenant))
@@ -160,11 +154,7 @@ pub async fn find(conn: &mut Conn<'_>, tenant: &str, id: StatusId) -> AppResult<
 }
 
 /// The statuses of the tenant with these ids (for loaders); unknown ids are skipped.
-pub async fn find_many(
-    conn: &mut Conn<'_>,
-    tenant: &str,
-    ids: &[StatusId],
-) -> AppResult<Vec<Status>> {
+pub async fn find_many(conn: &mut Conn<'_>, tenant: &str, ids: &[StatusId]) -> AppResult<Vec<Status>> {
     let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
     let rows = with_conn!(conn, c => {
         statuses::table
@@ -193,21 +183,12 @@ pub async fn default_status(conn: &mut Conn<'_>, tenant: &str) -> AppResult<Stat
 }
 
 /// A status a case may be given: one of the tenant's, not archived.
-pub async fn assignable(
-    conn: &mut Conn<'_>,
-    tenant: &str,
-    field: &str,
-    id: StatusId,
-) -> AppResult<Status> {
+pub async fn assignable(conn: &mut Conn<'_>, tenant: &str, field: &str, id: StatusId) -> AppResult<Status> {
     match find(conn, tenant, id).await? {
-        None => Err(AppError::bad_input(
-            field,
-            format!("status {id} does not exist"),
-        )),
-        Some(status) if status.archived => Err(AppError::bad_input(
-            field,
-            format!("status {:?} is archived", status.name),
-        )),
+        None => Err(AppError::bad_input(field, format!("status {id} does not exist"))),
+        Some(status) if status.archived => {
+            Err(AppError::bad_input(field, format!("status {:?} is archived", status.name)))
+        }
         Some(status) => Ok(status),
     }
 }
@@ -269,20 +250,9 @@ pub struct StatusChanges {
 }
 
 /// Changes a status. Call inside a write transaction.
-pub async fn update(
-    conn: &mut Conn<'_>,
-    tenant: &str,
-    id: StatusId,
-    changes: StatusChanges,
-) -> AppResult<Status> {
-    let current = find(conn, tenant, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("status", id))?;
-    let name = changes
-        .name
-        .as_deref()
-        .map(|n| parse_text("name", n, MAX_NAME_CHARS))
-        .transpose()?;
+pub async fn update(conn: &mut Conn<'_>, tenant: &str, id: StatusId, changes: StatusChanges) -> AppResult<Status> {
+    let current = find(conn, tenant, id).await?.ok_or_else(|| AppError::not_found("status", id))?;
+    let name = changes.name.as_deref().map(|n| parse_text("name", n, MAX_NAME_CHARS)).transpose()?;
     let position = changes.position.map(parse_position).transpose()?;
     let archived = changes.archived.unwrap_or(current.archived);
     let is_default = changes.is_default.unwrap_or(current.is_default);
@@ -293,15 +263,8 @@ pub async fn update(
         ));
     }
     if is_default && archived {
-        let field = if changes.archived == Some(true) {
-            "archived"
-        } else {
-            "isDefault"
-        };
-        return Err(AppError::bad_input(
-            field,
-            "the default status cannot be archived",
-        ));
+        let field = if changes.archived == Some(true) { "archived" } else { "isDefault" };
+        return Err(AppError::bad_input(field, "the default status cannot be archived"));
     }
     if is_default && !current.is_default {
         clear_default(conn, tenant).await?;
@@ -328,9 +291,7 @@ pub async fn update(
         statuses::archived.eq(archived),
         statuses::updated_at.eq(now()),
     );
-    let target = statuses::table
-        .filter(statuses::tenant_id.eq(tenant))
-        .find(id.0);
+    let target = statuses::table.filter(statuses::tenant_id.eq(tenant)).find(id.0);
     let row = with_conn!(conn, c => {
         diesel::update(target).set(changes).returning(StatusRow::as_returning()).get_result(c).await
     })
@@ -339,22 +300,12 @@ pub async fn update(
 }
 
 fn parse_position(position: i32) -> AppResult<i32> {
-    if position >= 1 {
-        Ok(position)
-    } else {
-        Err(AppError::bad_input("position", "must be 1 or more"))
-    }
+    if position >= 1 { Ok(position) } else { Err(AppError::bad_input("position", "must be 1 or more")) }
 }
 
 /// Moves the statuses at positions `from..=to` by `by`, making room for (or
 /// closing the gap of) a status placed or moved in the workflow.
-async fn shift_positions(
-    conn: &mut Conn<'_>,
-    tenant: &str,
-    from: i32,
-    to: i32,
-    by: i32,
-) -> AppResult<()> {
+async fn shift_positions(conn: &mut Conn<'_>, tenant: &str, from: i32, to: i32, by: i32) -> AppResult<()> {
     if from > to {
         return Ok(());
     }
@@ -367,9 +318,7 @@ async fn shift_positions(
 }
 
 async fn last_position(conn: &mut Conn<'_>, tenant: &str) -> AppResult<i32> {
-    let query = statuses::table
-        .filter(statuses::tenant_id.eq(tenant))
-        .select(diesel::dsl::max(statuses::position));
+    let query = statuses::table.filter(statuses::tenant_id.eq(tenant)).select(diesel::dsl::max(statuses::position));
     let max: Option<i32> = with_conn!(conn, c => query.first(c).await)?;
     Ok(max.unwrap_or(0))
 }
@@ -378,19 +327,14 @@ async fn clear_default(conn: &mut Conn<'_>, tenant: &str) -> AppResult<()> {
     let query = diesel::update(statuses::table)
         .filter(statuses::tenant_id.eq(tenant))
         .filter(statuses::is_default.eq(true))
-        .set((
-            statuses::is_default.eq(false),
-            statuses::updated_at.eq(now()),
-        ));
+        .set((statuses::is_default.eq(false), statuses::updated_at.eq(now())));
     with_conn!(conn, c => query.execute(c).await)?;
     Ok(())
 }
 
 fn name_conflict(error: AppError, name: &str) -> AppError {
     if error.is_unique_violation() {
-        AppError::Conflict(format!(
-            "a status named {name:?} already exists (names ignore case)"
-        ))
+        AppError::Conflict(format!("a status named {name:?} already exists (names ignore case)"))
     } else {
         error
     }

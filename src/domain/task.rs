@@ -13,8 +13,7 @@ use crate::db::schema::tasks;
 use crate::domain::activity::{self, AuditAction, Changes, FieldChange, NewAudit};
 use crate::domain::case::{self, CaseId};
 use crate::domain::values::{
-    CasePriority, MAX_TEXT_CHARS, MAX_TITLE_CHARS, TaskStatus, optional_text, required_text,
-    time_label,
+    CasePriority, MAX_TEXT_CHARS, MAX_TITLE_CHARS, TaskStatus, optional_text, required_text, time_label,
 };
 use crate::domain::{now, user};
 use crate::error::{AppError, AppResult};
@@ -72,16 +71,10 @@ pub struct NewTask {
 /// Adds a task to a case. Call inside a write transaction.
 pub async fn create(conn: &mut Conn<'_>, actor: &Principal, input: NewTask) -> AppResult<Task> {
     let tenant = actor.tenant.as_str();
-    case::lock(conn, tenant, input.case_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("case", input.case_id))?;
+    case::lock(conn, tenant, input.case_id).await?.ok_or_else(|| AppError::not_found("case", input.case_id))?;
     let title = required_text("title", &input.title, MAX_TITLE_CHARS)?;
     let description = optional_text("description", input.description.as_deref(), MAX_TEXT_CHARS)?;
-    let closing_notes = optional_text(
-        "closingNotes",
-        input.closing_notes.as_deref(),
-        MAX_TEXT_CHARS,
-    )?;
+    let closing_notes = optional_text("closingNotes", input.closing_notes.as_deref(), MAX_TEXT_CHARS)?;
     let status = input.status.unwrap_or(TaskStatus::New);
     let owner = match &input.owner_id {
         Some(id) => Some(user::require_known(conn, tenant, "ownerId", id).await?),
@@ -106,10 +99,8 @@ pub async fn create(conn: &mut Conn<'_>, actor: &Principal, input: NewTask) -> A
     let task = with_conn!(conn, c => {
         diesel::insert_into(tasks::table).values(values).returning(Task::as_returning()).get_result(c).await
     })?;
-    let mut changes = vec![
-        FieldChange::new("title", None, Some(title)),
-        FieldChange::new("status", None, Some(status.label())),
-    ];
+    let mut changes =
+        vec![FieldChange::new("title", None, Some(title)), FieldChange::new("status", None, Some(status.label()))];
     let optional = [
         ("description", description),
         ("priority", input.priority.map(|p| p.label().to_owned())),
@@ -117,21 +108,8 @@ pub async fn create(conn: &mut Conn<'_>, actor: &Principal, input: NewTask) -> A
         ("dueOn", input.due_on.map(time_label)),
         ("closingNotes", closing_notes),
     ];
-    changes.extend(
-        optional
-            .into_iter()
-            .filter(|(_, v)| v.is_some())
-            .map(|(f, v)| FieldChange::new(f, None, v)),
-    );
-    audit(
-        conn,
-        actor,
-        input.case_id,
-        task.id,
-        AuditAction::TaskCreated,
-        changes,
-    )
-    .await?;
+    changes.extend(optional.into_iter().filter(|(_, v)| v.is_some()).map(|(f, v)| FieldChange::new(f, None, v)));
+    audit(conn, actor, input.case_id, task.id, AuditAction::TaskCreated, changes).await?;
     Ok(task)
 }
 
@@ -148,16 +126,9 @@ pub struct TaskChanges {
 }
 
 /// Changes a task. Call inside a write transaction.
-pub async fn update(
-    conn: &mut Conn<'_>,
-    actor: &Principal,
-    id: TaskId,
-    input: TaskChanges,
-) -> AppResult<Task> {
+pub async fn update(conn: &mut Conn<'_>, actor: &Principal, id: TaskId, input: TaskChanges) -> AppResult<Task> {
     let tenant = actor.tenant.as_str();
-    let current = find(conn, tenant, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("task", id))?;
+    let current = find(conn, tenant, id).await?.ok_or_else(|| AppError::not_found("task", id))?;
     let case_id = CaseId(current.case_id);
     case::lock(conn, tenant, case_id).await?;
     let mut changes = Changes::default();
@@ -171,34 +142,19 @@ pub async fn update(
         Some(d) => optional_text("description", d.as_deref(), MAX_TEXT_CHARS)?,
         None => current.description.clone(),
     };
-    changes.track(
-        "description",
-        &current.description,
-        &description,
-        Clone::clone,
-    );
+    changes.track("description", &current.description, &description, Clone::clone);
     let status = input.status.unwrap_or(current.parsed_status()?);
-    changes.track("status", &current.parsed_status()?, &status, |s| {
-        Some(s.label())
-    });
+    changes.track("status", &current.parsed_status()?, &status, |s| Some(s.label()));
     let priority = input.priority.unwrap_or(current.parsed_priority());
-    changes.track("priority", &current.parsed_priority(), &priority, |p| {
-        p.map(|p| p.label().to_owned())
-    });
+    changes.track("priority", &current.parsed_priority(), &priority, |p| p.map(|p| p.label().to_owned()));
     let owner_id = match &input.owner_id {
         Some(new) if *new != current.owner_id => {
             let new_label = match new {
-                Some(id) => Some(
-                    user::require_known(conn, tenant, "ownerId", id)
-                        .await?
-                        .label(),
-                ),
+                Some(id) => Some(user::require_known(conn, tenant, "ownerId", id).await?.label()),
                 None => None,
             };
             let old_label = user::label_of(conn, tenant, current.owner_id.as_deref()).await?;
-            changes
-                .0
-                .push(FieldChange::new("owner", old_label, new_label));
+            changes.0.push(FieldChange::new("owner", old_label, new_label));
             new.clone()
         }
         _ => current.owner_id.clone(),
@@ -209,12 +165,7 @@ pub async fn update(
         Some(n) => optional_text("closingNotes", n.as_deref(), MAX_TEXT_CHARS)?,
         None => current.closing_notes.clone(),
     };
-    changes.track(
-        "closingNotes",
-        &current.closing_notes,
-        &closing_notes,
-        Clone::clone,
-    );
+    changes.track("closingNotes", &current.closing_notes, &closing_notes, Clone::clone);
 
     if changes.is_empty() {
         return Ok(current);
@@ -233,37 +184,19 @@ pub async fn update(
     let task = with_conn!(conn, c => {
         diesel::update(tasks::table.find(id.0)).set(values).returning(Task::as_returning()).get_result(c).await
     })?;
-    audit(
-        conn,
-        actor,
-        case_id,
-        task.id,
-        AuditAction::TaskUpdated,
-        changes.0,
-    )
-    .await?;
+    audit(conn, actor, case_id, task.id, AuditAction::TaskUpdated, changes.0).await?;
     Ok(task)
 }
 
 /// Removes a task; its audit trail stays on the case. Returns the case id.
 pub async fn delete(conn: &mut Conn<'_>, actor: &Principal, id: TaskId) -> AppResult<CaseId> {
     let tenant = actor.tenant.as_str();
-    let current = find(conn, tenant, id)
-        .await?
-        .ok_or_else(|| AppError::not_found("task", id))?;
+    let current = find(conn, tenant, id).await?.ok_or_else(|| AppError::not_found("task", id))?;
     let case_id = CaseId(current.case_id);
     case::lock(conn, tenant, case_id).await?;
     with_conn!(conn, c => diesel::delete(tasks::table.find(id.0)).execute(c).await)?;
     let changes = vec![FieldChange::new("title", Some(current.title), None)];
-    audit(
-        conn,
-        actor,
-        case_id,
-        current.id,
-        AuditAction::TaskDeleted,
-        changes,
-    )
-    .await?;
+    audit(conn, actor, case_id, current.id, AuditAction::TaskDeleted, changes).await?;
     Ok(case_id)
 }
 
@@ -276,10 +209,7 @@ async fn audit(
     changes: Vec<FieldChange>,
 ) -> AppResult<()> {
     let (_, seq) = case::touch(conn, actor, case_id, 1).await?;
-    let audit = NewAudit {
-        task_id: Some(task_id),
-        ..NewAudit::new(action, changes)
-    };
+    let audit = NewAudit { task_id: Some(task_id), ..NewAudit::new(action, changes) };
     activity::record_audits(conn, actor, case_id, seq, vec![audit]).await
 }
 
@@ -301,11 +231,7 @@ pub async fn find_many(conn: &mut Conn<'_>, tenant: &str, ids: &[TaskId]) -> App
 }
 
 /// The tasks of these cases, in creation order.
-pub async fn of_cases(
-    conn: &mut Conn<'_>,
-    tenant: &str,
-    case_ids: &[CaseId],
-) -> AppResult<Vec<Task>> {
+pub async fn of_cases(conn: &mut Conn<'_>, tenant: &str, case_ids: &[CaseId]) -> AppResult<Vec<Task>> {
     let ids: Vec<i64> = case_ids.iter().map(|id| id.0).collect();
     let tasks = with_conn!(conn, c => {
         tasks::table

@@ -41,29 +41,16 @@ impl User {
 }
 
 /// A user that `field` may name: one known in the tenant.
-pub async fn require_known(
-    conn: &mut Conn<'_>,
-    tenant: &str,
-    field: &str,
-    id: &str,
-) -> AppResult<User> {
-    find(conn, tenant, id).await?.ok_or_else(|| {
-        AppError::bad_input(field, format!("user {id:?} is not known in this tenant"))
-    })
+pub async fn require_known(conn: &mut Conn<'_>, tenant: &str, field: &str, id: &str) -> AppResult<User> {
+    find(conn, tenant, id)
+        .await?
+        .ok_or_else(|| AppError::bad_input(field, format!("user {id:?} is not known in this tenant")))
 }
 
 /// The audit label of an optional user id.
-pub async fn label_of(
-    conn: &mut Conn<'_>,
-    tenant: &str,
-    id: Option<&str>,
-) -> AppResult<Option<String>> {
+pub async fn label_of(conn: &mut Conn<'_>, tenant: &str, id: Option<&str>) -> AppResult<Option<String>> {
     Ok(match id {
-        Some(id) => Some(
-            find(conn, tenant, id)
-                .await?
-                .map_or_else(|| id.to_owned(), |u| u.label()),
-        ),
+        Some(id) => Some(find(conn, tenant, id).await?.map_or_else(|| id.to_owned(), |u| u.label())),
         None => None,
     })
 }
@@ -132,19 +119,13 @@ pub async fn upsert(conn: &mut Conn<'_>, tenant: &str, input: UserUpsert) -> App
             with_conn!(conn, c => query.execute(c).await)?;
         }
     }
-    find(conn, tenant, &id)
-        .await?
-        .ok_or_else(|| AppError::not_found("user", &id))
+    find(conn, tenant, &id).await?.ok_or_else(|| AppError::not_found("user", &id))
 }
 
 fn parse_email(value: &str) -> AppResult<String> {
     let email = parse_text("email", value, 320)?;
     match email.split_once('@') {
-        Some((local, domain))
-            if !local.is_empty() && !domain.is_empty() && !email.contains(' ') =>
-        {
-            Ok(email)
-        }
+        Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !email.contains(' ') => Ok(email),
         _ => Err(AppError::bad_input("email", "is not an email address")),
     }
 }
@@ -170,16 +151,9 @@ pub async fn find_many(conn: &mut Conn<'_>, tenant: &str, ids: &[String]) -> App
 }
 
 /// Users whose id, name or email contains `search` (ignoring case), by name.
-pub async fn search(
-    conn: &mut Conn<'_>,
-    tenant: &str,
-    search: Option<&str>,
-    limit: i64,
-) -> AppResult<Vec<User>> {
-    let pattern = search
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|term| format!("%{}%", escape_like(&term.to_lowercase())));
+pub async fn search(conn: &mut Conn<'_>, tenant: &str, search: Option<&str>, limit: i64) -> AppResult<Vec<User>> {
+    let pattern =
+        search.map(str::trim).filter(|s| !s.is_empty()).map(|term| format!("%{}%", escape_like(&term.to_lowercase())));
     // Boxed queries are typed per backend, so the query is built inside each arm.
     let users = with_conn!(conn, c => {
         let mut query = users::table

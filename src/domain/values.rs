@@ -139,11 +139,7 @@ pub fn required_text(field: &str, value: &str, max_chars: usize) -> AppResult<St
 }
 
 /// Optional plain text: trimmed; blank means none.
-pub fn optional_text(
-    field: &str,
-    value: Option<&str>,
-    max_chars: usize,
-) -> AppResult<Option<String>> {
+pub fn optional_text(field: &str, value: Option<&str>, max_chars: usize) -> AppResult<Option<String>> {
     match value.map(str::trim) {
         None | Some("") => Ok(None),
         Some(text) => super::parse_text(field, text, max_chars).map(Some),
@@ -152,19 +148,12 @@ pub fn optional_text(
 
 /// RFC 3339, as the schema's `DateTime` shows it, for the audit trail.
 pub fn time_label(value: NaiveDateTime) -> String {
-    value
-        .and_utc()
-        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+    value.and_utc().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
 /// Lower-cased words of title and description: what `search` matches.
 pub fn search_text(parts: &[Option<&str>]) -> String {
-    parts
-        .iter()
-        .flatten()
-        .map(|p| p.to_lowercase())
-        .collect::<Vec<_>>()
-        .join("\n")
+    parts.iter().flatten().map(|p| p.to_lowercase()).collect::<Vec<_>>().join("\n")
 }
 
 /// The words of a search, lower-cased; at most 16 words.

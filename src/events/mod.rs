@@ -125,10 +125,7 @@ impl Inner {
         feeds
             .entry(key)
             .or_insert_with(|| {
-                Arc::new(Feed {
-                    sender: broadcast::channel(FEED_CAPACITY).0,
-                    last_sent: tokio::sync::Mutex::new(None),
-                })
+                Arc::new(Feed { sender: broadcast::channel(FEED_CAPACITY).0, last_sent: tokio::sync::Mutex::new(None) })
             })
             .clone()
     }

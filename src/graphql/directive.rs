@@ -10,9 +10,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest,
-};
+use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest};
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 use async_graphql::registry::Registry;
 use async_graphql::{Pos, Request, ServerError, ServerResult, TypeDirective, Value, Variables};
@@ -36,14 +34,13 @@ pub enum Requirement {
 /// applied directive. `None` when the field does not exist.
 pub fn requirement(registry: &Registry, root_type: &str, field: &str) -> Option<Requirement> {
     let field = registry.types.get(root_type)?.field_by_name(field)?;
-    let permission = field
-        .directive_invocations
-        .iter()
-        .find(|d| d.name == "requiresPermission")
-        .and_then(|d| match d.args.get("permission") {
-            Some(Value::Enum(name)) => Permission::from_name(name.as_str()),
-            _ => None,
-        });
+    let permission = field.directive_invocations.iter().find(|d| d.name == "requiresPermission").and_then(|d| match d
+        .args
+        .get("permission")
+    {
+        Some(Value::Enum(name)) => Permission::from_name(name.as_str()),
+        _ => None,
+    });
     Some(permission.map_or(Requirement::Authenticated, Requirement::Permission))
 }
 
@@ -52,9 +49,7 @@ pub struct PermissionCheck;
 
 impl ExtensionFactory for PermissionCheck {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(PermissionCheckExtension {
-            operation_name: Mutex::new(None),
-        })
+        Arc::new(PermissionCheckExtension { operation_name: Mutex::new(None) })
     }
 }
 
@@ -87,12 +82,7 @@ impl Extension for PermissionCheckExtension {
         let document = next.run(ctx, query, variables).await?;
         let operation_name = self.operation_name.lock().ok().and_then(|n| n.clone());
         let auth = ctx.data_opt::<Auth>().unwrap_or(&Auth::Anonymous);
-        check_document(
-            &ctx.schema_env.registry,
-            &document,
-            operation_name.as_deref(),
-            auth,
-        )?;
+        check_document(&ctx.schema_env.registry, &document, operation_name.as_deref(), auth)?;
         Ok(document)
     }
 }
@@ -106,10 +96,7 @@ fn check_document(
 ) -> ServerResult<()> {
     // An unknown operation is left to the executor, which reports it.
     let operation = match operation_name {
-        Some(name) => document
-            .operations
-            .iter()
-            .find(|(n, _)| n.is_some_and(|n| n.as_str() == name)),
+        Some(name) => document.operations.iter().find(|(n, _)| n.is_some_and(|n| n.as_str() == name)),
         None => document.operations.iter().next(),
     };
     let Some((_, operation)) = operation else {
@@ -160,12 +147,7 @@ fn collect_root_fields<'d>(
             }
             Selection::FragmentSpread(spread) => {
                 if let Some(fragment) = document.fragments.get(&spread.node.fragment_name.node) {
-                    collect_root_fields(
-                        document,
-                        &fragment.node.selection_set.node,
-                        out,
-                        depth + 1,
-                    );
+                    collect_root_fields(document, &fragment.node.selection_set.node, out, depth + 1);
                 }
             }
         }

@@ -35,10 +35,7 @@ pub struct Loaders {
 
 impl Loaders {
     pub fn new(db: Db, tenant: &str) -> Self {
-        let scope = Scope {
-            db,
-            tenant: tenant.into(),
-        };
+        let scope = Scope { db, tenant: tenant.into() };
         Loaders {
             statuses: DataLoader::new(StatusLoader(scope.clone()), tokio::spawn),
             users: DataLoader::new(UserLoader(scope.clone()), tokio::spawn),
@@ -53,10 +50,7 @@ impl Loaders {
 }
 
 impl Scope {
-    async fn run<T>(
-        &self,
-        f: impl AsyncFnOnce(&mut crate::db::Conn<'_>, &str) -> AppResult<T>,
-    ) -> Result<T, GqlError> {
+    async fn run<T>(&self, f: impl AsyncFnOnce(&mut crate::db::Conn<'_>, &str) -> AppResult<T>) -> Result<T, GqlError> {
         let mut pooled = self.db.get().await?;
         Ok(f(&mut pooled.conn(), &self.tenant).await?)
     }
@@ -73,61 +67,21 @@ macro_rules! by_id_loader {
 
             async fn load(&self, keys: &[$key]) -> Result<HashMap<$key, $value>, GqlError> {
                 let ids: Vec<_> = keys.iter().cloned().map($wrap).collect();
-                let found = self
-                    .0
-                    .run(async |c, tenant| $load(c, tenant, &ids).await)
-                    .await?;
+                let found = self.0.run(async |c, tenant| $load(c, tenant, &ids).await).await?;
                 Ok(found.into_iter().map(|v| ($key_of(&v), v)).collect())
             }
         }
     };
 }
 
-by_id_loader!(
-    StatusLoader,
-    i64,
-    Status,
-    status::find_many,
-    StatusId,
-    |s: &Status| s.id.0
-);
-by_id_loader!(
-    UserLoader,
-    String,
-    User,
-    user::find_many,
-    |id: String| id,
-    |u: &User| u.id.clone()
-);
-by_id_loader!(
-    CaseLoader,
-    i64,
-    Case,
-    case::find_many,
-    CaseId,
-    |c: &Case| c.id
-);
-by_id_loader!(
-    TaskLoader,
-    i64,
-    Task,
-    task::find_many,
-    TaskId,
-    |t: &Task| t.id
-);
-by_id_loader!(
-    IncidentLoader,
-    i64,
-    Incident,
-    incident::find_many,
-    IncidentId,
-    |i: &Incident| i.id
-);
+by_id_loader!(StatusLoader, i64, Status, status::find_many, StatusId, |s: &Status| s.id.0);
+by_id_loader!(UserLoader, String, User, user::find_many, |id: String| id, |u: &User| u.id.clone());
+by_id_loader!(CaseLoader, i64, Case, case::find_many, CaseId, |c: &Case| c.id);
+by_id_loader!(TaskLoader, i64, Task, task::find_many, TaskId, |t: &Task| t.id);
+by_id_loader!(IncidentLoader, i64, Incident, incident::find_many, IncidentId, |i: &Incident| i.id);
 
 /// Groups `(key, value)` pairs by key, keeping their order.
-fn group<K: std::hash::Hash + Eq, V>(
-    pairs: impl IntoIterator<Item = (K, V)>,
-) -> HashMap<K, Vec<V>> {
+fn group<K: std::hash::Hash + Eq, V>(pairs: impl IntoIterator<Item = (K, V)>) -> HashMap<K, Vec<V>> {
     let mut groups: HashMap<K, Vec<V>> = HashMap::new();
     for (key, value) in pairs {
         groups.entry(key).or_default().push(value);
@@ -144,10 +98,7 @@ impl Loader<i64> for TasksByCase {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<Task>>, GqlError> {
         let ids: Vec<CaseId> = keys.iter().copied().map(CaseId).collect();
-        let tasks = self
-            .0
-            .run(async |c, tenant| task::of_cases(c, tenant, &ids).await)
-            .await?;
+        let tasks = self.0.run(async |c, tenant| task::of_cases(c, tenant, &ids).await).await?;
         Ok(group(tasks.into_iter().map(|t| (t.case_id, t))))
     }
 }
@@ -161,10 +112,7 @@ impl Loader<i64> for IncidentsByCase {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<Incident>>, GqlError> {
         let ids: Vec<CaseId> = keys.iter().copied().map(CaseId).collect();
-        let pairs = self
-            .0
-            .run(async |c, tenant| incident::of_cases(c, tenant, &ids).await)
-            .await?;
+        let pairs = self.0.run(async |c, tenant| incident::of_cases(c, tenant, &ids).await).await?;
         Ok(group(pairs))
     }
 }
@@ -178,10 +126,7 @@ impl Loader<i64> for CaseIdsByIncident {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<i64>>, GqlError> {
         let ids: Vec<IncidentId> = keys.iter().copied().map(IncidentId).collect();
-        let pairs = self
-            .0
-            .run(async |c, tenant| incident::case_ids_of(c, tenant, &ids).await)
-            .await?;
+        let pairs = self.0.run(async |c, tenant| incident::case_ids_of(c, tenant, &ids).await).await?;
         Ok(group(pairs))
     }
 }

@@ -35,7 +35,7 @@ pub const MAX_PAGE: i32 = 100;
 
 /// Builds the schema. The services are absent only for printing the SDL.
 pub fn build_schema(services: Option<(Db, ActivityBus)>) -> CasebookSchema {
-    let mut builder = Schema::build(Query::default(), Mutation::default(), Subscription::default())
+    let mut builder = Schema::build(Query::default(), Mutation::default(), Subscription)
         .extension(errors::ErrorCodes)
         .extension(directive::PermissionCheck)
         .limit_depth(16)
@@ -55,23 +55,16 @@ pub fn sdl() -> String {
 
 /// The authenticated caller (the directive already checked the permission).
 pub(crate) fn principal<'a>(ctx: &Context<'a>) -> AppResult<&'a Principal> {
-    ctx.data_opt::<Auth>()
-        .unwrap_or(&Auth::Anonymous)
-        .principal()
+    ctx.data_opt::<Auth>().unwrap_or(&Auth::Anonymous).principal()
 }
 
 /// The request's loaders, scoped to the caller's tenant.
 pub(crate) fn loaders<'a>(ctx: &Context<'a>) -> AppResult<&'a Loaders> {
-    ctx.data_opt::<Loaders>()
-        .ok_or_else(|| AppError::internal("the request has no loaders"))
+    ctx.data_opt::<Loaders>().ok_or_else(|| AppError::internal("the request has no loaders"))
 }
 
 /// The data a request executes with: who calls, and loaders for their tenant.
-pub fn request_data(
-    request: async_graphql::Request,
-    db: &Db,
-    auth: Auth,
-) -> async_graphql::Request {
+pub fn request_data(request: async_graphql::Request, db: &Db, auth: Auth) -> async_graphql::Request {
     let request = match &auth {
         Auth::Authenticated(principal) => request.data(Loaders::new(db.clone(), &principal.tenant)),
         _ => request,
@@ -80,8 +73,7 @@ pub fn request_data(
 }
 
 pub(crate) fn db<'a>(ctx: &Context<'a>) -> AppResult<&'a Db> {
-    ctx.data_opt::<Db>()
-        .ok_or_else(|| AppError::internal("the schema has no database"))
+    ctx.data_opt::<Db>().ok_or_else(|| AppError::internal("the schema has no database"))
 }
 
 /// Tells this process's subscribers that a case's activity grew; call after commit.
@@ -96,9 +88,6 @@ pub(crate) fn page_size(first: Option<i32>) -> AppResult<i64> {
     match first {
         None => Ok(DEFAULT_PAGE.into()),
         Some(n) if (0..=MAX_PAGE).contains(&n) => Ok(n.into()),
-        Some(_) => Err(AppError::bad_input(
-            "first",
-            format!("must be between 0 and {MAX_PAGE}"),
-        )),
+        Some(_) => Err(AppError::bad_input("first", format!("must be between 0 and {MAX_PAGE}"))),
     }
 }

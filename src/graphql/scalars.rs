@@ -31,9 +31,7 @@ impl ScalarType for DateTime {
 
     fn to_value(&self) -> Value {
         match self {
-            DateTime::Valid(instant) => {
-                Value::String(instant.to_rfc3339_opts(SecondsFormat::AutoSi, true))
-            }
+            DateTime::Valid(instant) => Value::String(instant.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
             DateTime::Invalid(text) => Value::String(text.clone()),
         }
     }

@@ -24,9 +24,9 @@ use tower_http::trace::TraceLayer;
 use crate::auth::{Auth, Principal, TokenVerifier};
 use crate::config::DatabaseUrl;
 use crate::db::Db;
-use crate::events::ActivityBus;
 use crate::domain::{tenant, user};
 use crate::error::{AppError, ErrorCode};
+use crate::events::ActivityBus;
 use crate::graphql::CasebookSchema;
 
 /// Requests larger than this are refused with 413.
@@ -140,10 +140,7 @@ impl SeenUsers {
             if seen.len() >= Self::CAPACITY {
                 seen.clear();
             }
-            seen.insert(
-                (p.tenant.clone(), p.user_id.clone()),
-                (p.display_name.clone(), p.email.clone()),
-            );
+            seen.insert((p.tenant.clone(), p.user_id.clone()), (p.display_name.clone(), p.email.clone()));
         }
     }
 }
@@ -173,12 +170,7 @@ pub fn app(state: AppState) -> Router {
 }
 
 async fn graphiql() -> Html<String> {
-    Html(
-        GraphiQLSource::build()
-            .endpoint("/graphql")
-            .subscription_endpoint("/graphql")
-            .finish(),
-    )
+    Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql").finish())
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
@@ -233,11 +225,7 @@ async fn graphql_get_or_ws(State(state): State<AppState>, request: axum::extract
 }
 
 /// GET: queries only; a mutation (or subscription) must not ride on a link.
-async fn graphql_get(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
+async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
     let request = match parse_get(query.as_deref().unwrap_or_default()) {
         Ok(request) => request,
         Err(message) => {
@@ -252,31 +240,19 @@ async fn graphql_get(
             ErrorCode::BadUserInput,
             &format!("{kind} operations are not allowed over GET: use POST"),
         );
-        response
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
     execute(&state, &headers, request).await
 }
 
-async fn execute(
-    state: &AppState,
-    headers: &HeaderMap,
-    request: async_graphql::Request,
-) -> Response {
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+async fn execute(state: &AppState, headers: &HeaderMap, request: async_graphql::Request) -> Response {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let auth = match state.authenticate(authorization).await {
         Ok(auth) => auth,
         Err(e) => {
             tracing::error!(error = %e, "recording the caller failed");
-            return error_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                ErrorCode::Internal,
-                "internal error",
-            );
+            return error_response(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "internal error");
         }
     };
     let request = crate::graphql::request_data(request, state.db(), auth);
@@ -295,12 +271,9 @@ struct GetParams {
 }
 
 fn parse_get(query_string: &str) -> Result<async_graphql::Request, String> {
-    let params: GetParams = serde_urlencoded::from_str(query_string)
-        .map_err(|e| format!("invalid query string: {e}"))?;
-    let query = params
-        .query
-        .filter(|q| !q.trim().is_empty())
-        .ok_or("the `query` parameter is required")?;
+    let params: GetParams =
+        serde_urlencoded::from_str(query_string).map_err(|e| format!("invalid query string: {e}"))?;
+    let query = params.query.filter(|q| !q.trim().is_empty()).ok_or("the `query` parameter is required")?;
     let mut request = async_graphql::Request::new(query);
     if let Some(name) = params.operation_name.filter(|n| !n.is_empty()) {
         request = request.operation_name(name);
@@ -310,8 +283,7 @@ fn parse_get(query_string: &str) -> Result<async_graphql::Request, String> {
         request = request.variables(async_graphql::Variables::from_json(json));
     }
     if let Some(extensions) = params.extensions.filter(|e| !e.is_empty()) {
-        request.extensions =
-            serde_json::from_str(&extensions).map_err(|e| format!("extensions: {e}"))?;
+        request.extensions = serde_json::from_str(&extensions).map_err(|e| format!("extensions: {e}"))?;
     }
     Ok(request)
 }
@@ -320,10 +292,7 @@ fn parse_get(query_string: &str) -> Result<async_graphql::Request, String> {
 fn operation_type(request: &async_graphql::Request) -> Option<OperationType> {
     let document = async_graphql::parser::parse_query(&request.query).ok()?;
     let operation = match &request.operation_name {
-        Some(name) => document
-            .operations
-            .iter()
-            .find(|(n, _)| n.is_some_and(|n| n.as_str() == name)),
+        Some(name) => document.operations.iter().find(|(n, _)| n.is_some_and(|n| n.as_str() == name)),
         None => document.operations.iter().next(),
     }?;
     Some(operation.1.node.ty)
@@ -345,7 +314,6 @@ fn has_preflight_header(headers: &HeaderMap) -> bool {
 }
 
 fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Response {
-    let body =
-        json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] });
+    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] });
     (status, axum::Json(body)).into_response()
 }

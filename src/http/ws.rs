@@ -52,16 +52,10 @@ pub(super) async fn upgrade(state: AppState, parts: &mut Parts) -> Response {
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
     };
-    let offered = parts
-        .headers
-        .get(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let protocol = offered
-        .split(',')
-        .map(str::trim)
-        .find_map(|p| p.parse::<Protocols>().ok())
-        .unwrap_or(Protocols::GraphQLWS);
+    let offered =
+        parts.headers.get(axum::http::header::SEC_WEBSOCKET_PROTOCOL).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let protocol =
+        offered.split(',').map(str::trim).find_map(|p| p.parse::<Protocols>().ok()).unwrap_or(Protocols::GraphQLWS);
     upgrade
         .protocols(PROTOCOLS)
         // Small buffers: an idle subscription should cost kilobytes, not the 128 KiB default.
@@ -151,7 +145,10 @@ async fn serve(state: AppState, socket: Socket, protocol: Protocols) {
 enum Admit {
     /// Pass the message to the protocol; with the principal when it completed the handshake.
     Forward(Option<Principal>),
-    Refuse { notice: Option<Value>, close: Close },
+    Refuse {
+        notice: Option<Value>,
+        close: Close,
+    },
 }
 
 /// Decides what happens to a client message.

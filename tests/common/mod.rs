@@ -49,10 +49,8 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 fn unique_name() -> String {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
     format!("casebook_test_{}_{}_{}", std::process::id(), n, nanos)
 }
 
@@ -73,30 +71,17 @@ impl TestDatabase {
         match backend {
             Backend::Sqlite => {
                 let path = std::env::temp_dir().join(format!("{name}.db"));
-                TestDatabase {
-                    url: DatabaseUrl::Sqlite(path.clone()),
-                    cleanup: Cleanup::File(path),
-                }
+                TestDatabase { url: DatabaseUrl::Sqlite(path.clone()), cleanup: Cleanup::File(path) }
             }
             Backend::Postgres => {
                 let admin_url = postgres_admin_url();
                 let mut admin = AsyncPgConnection::establish(&admin_url)
                     .await
-                    .unwrap_or_else(|e| {
-                        panic!("PostgreSQL at {admin_url} is required for the tests: {e}")
-                    });
-                admin
-                    .batch_execute(&format!("CREATE DATABASE {name}"))
-                    .await
-                    .expect("create database");
-                let base = admin_url
-                    .rsplit_once('/')
-                    .map_or(admin_url.as_str(), |(base, _)| base);
+                    .unwrap_or_else(|e| panic!("PostgreSQL at {admin_url} is required for the tests: {e}"));
+                admin.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create database");
+                let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
                 let url = format!("{base}/{name}");
-                TestDatabase {
-                    url: DatabaseUrl::Postgres(url),
-                    cleanup: Cleanup::Postgres { admin_url, name },
-                }
+                TestDatabase { url: DatabaseUrl::Postgres(url), cleanup: Cleanup::Postgres { admin_url, name } }
             }
         }
     }
@@ -114,19 +99,12 @@ impl Drop for TestDatabase {
                 let (admin_url, name) = (admin_url.clone(), name.clone());
                 // Drop runs inside the test's runtime; a thread with its own runtime may block.
                 let _ = std::thread::spawn(move || {
-                    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                    else {
+                    let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
                         return;
                     };
                     rt.block_on(async {
                         if let Ok(mut admin) = AsyncPgConnection::establish(&admin_url).await {
-                            let _ = admin
-                                .batch_execute(&format!(
-                                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                                ))
-                                .await;
+                            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
                         }
                     });
                 })
@@ -149,10 +127,7 @@ pub struct TestServer {
 }
 
 pub fn jwt() -> JwtArgs {
-    JwtArgs {
-        secret: Some(Secret::new(SECRET.into())),
-        ..Default::default()
-    }
+    JwtArgs { secret: Some(Secret::new(SECRET.into())), ..Default::default() }
 }
 
 impl TestServer {
@@ -161,32 +136,34 @@ impl TestServer {
         TestServer::start_on(backend, database).await
     }
 
+    /// A server whose state is adjusted first (timeouts, say).
+    pub async fn start_with(
+        backend: Backend,
+        adjust: impl FnOnce(casebook::AppState) -> casebook::AppState,
+    ) -> TestServer {
+        let database = std::sync::Arc::new(TestDatabase::create(backend).await);
+        TestServer::start_adjusted(backend, database, adjust).await
+    }
+
     /// Another server (a replica) on the same database.
     pub async fn start_on(backend: Backend, database: std::sync::Arc<TestDatabase>) -> TestServer {
-        let state = casebook::server::prepare(&database.url, &jwt())
-            .await
-            .expect("prepare server");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        TestServer::start_adjusted(backend, database, |state| state).await
+    }
+
+    async fn start_adjusted(
+        backend: Backend,
+        database: std::sync::Arc<TestDatabase>,
+        adjust: impl FnOnce(casebook::AppState) -> casebook::AppState,
+    ) -> TestServer {
+        let state = adjust(casebook::server::prepare(&database.url, &jwt()).await.expect("prepare server"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let app = casebook::app(state.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()
-            .expect("client");
-        TestServer {
-            addr,
-            base: format!("http://{addr}"),
-            backend,
-            client,
-            state,
-            task,
-            database,
-        }
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
+        TestServer { addr, base: format!("http://{addr}"), backend, client, state, task, database }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -195,10 +172,8 @@ impl TestServer {
 
     /// POSTs a GraphQL request and returns the JSON body.
     pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
-        let mut request = self
-            .client
-            .post(self.url("/graphql"))
-            .json(&json!({ "query": query, "variables": variables }));
+        let mut request =
+            self.client.post(self.url("/graphql")).json(&json!({ "query": query, "variables": variables }));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -209,10 +184,7 @@ impl TestServer {
     /// Like [`gql`](Self::gql) but panics on any error and returns `data`.
     pub async fn ok(&self, token: &str, query: &str, variables: Value) -> Value {
         let body = self.gql(Some(token), query, variables).await;
-        assert!(
-            body.get("errors").is_none(),
-            "unexpected errors: {body:#}\nquery: {query}"
-        );
+        assert!(body.get("errors").is_none(), "unexpected errors: {body:#}\nquery: {query}");
         body["data"].clone()
     }
 }
@@ -256,17 +228,7 @@ pub fn admin(tenant: &str) -> String {
 pub fn error_codes(body: &Value) -> Vec<String> {
     body["errors"]
         .as_array()
-        .map(|errors| {
-            errors
-                .iter()
-                .map(|e| {
-                    e["extensions"]["code"]
-                        .as_str()
-                        .unwrap_or("<none>")
-                        .to_owned()
-                })
-                .collect()
-        })
+        .map(|errors| errors.iter().map(|e| e["extensions"]["code"].as_str().unwrap_or("<none>").to_owned()).collect())
         .unwrap_or_default()
 }
 
@@ -274,10 +236,7 @@ pub fn error_codes(body: &Value) -> Vec<String> {
 #[track_caller]
 pub fn assert_code(body: &Value, code: &str) {
     let codes = error_codes(body);
-    assert!(
-        !codes.is_empty() && codes.iter().all(|c| c == code),
-        "expected {code}, got {body:#}"
-    );
+    assert!(!codes.is_empty() && codes.iter().all(|c| c == code), "expected {code}, got {body:#}");
 }
 
 pub const CASE_FIELDS: &str = "id title description priority version dueOn status { id name } assignee { id displayName } createdBy { id } updatedBy { id } createdAt updatedAt";
@@ -288,54 +247,160 @@ pub async fn create_case(server: &TestServer, token: &str, title: &str, extra: V
     if let (Some(input), Some(extra)) = (input.as_object_mut(), extra.as_object()) {
         input.extend(extra.clone());
     }
-    let query = format!(
-        "mutation($input: CreateCaseInput!) {{ createCase(input: $input) {{ {CASE_FIELDS} }} }}"
-    );
+    let query = format!("mutation($input: CreateCaseInput!) {{ createCase(input: $input) {{ {CASE_FIELDS} }} }}");
     server.ok(token, &query, json!({ "input": input })).await["createCase"].clone()
 }
 
 /// Runs an `updateCase` and returns the whole response.
 pub async fn update_case(server: &TestServer, token: &str, input: Value) -> Value {
-    let query = format!(
-        "mutation($input: UpdateCaseInput!) {{ updateCase(input: $input) {{ {CASE_FIELDS} }} }}"
-    );
-    server
-        .gql(Some(token), &query, json!({ "input": input }))
-        .await
+    let query = format!("mutation($input: UpdateCaseInput!) {{ updateCase(input: $input) {{ {CASE_FIELDS} }} }}");
+    server.gql(Some(token), &query, json!({ "input": input })).await
 }
 
 /// The id of the tenant's status with this name.
 pub async fn status_id(server: &TestServer, token: &str, name: &str) -> Value {
-    let data = server
-        .ok(
-            token,
-            "{ statuses(includeArchived: true) { id name } }",
-            json!({}),
-        )
-        .await;
-    data["statuses"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == name)
-        .map(|s| s["id"].clone())
-        .unwrap()
+    let data = server.ok(token, "{ statuses(includeArchived: true) { id name } }", json!({})).await;
+    data["statuses"].as_array().unwrap().iter().find(|s| s["name"] == name).map(|s| s["id"].clone()).unwrap()
 }
 
 /// Records an incident and returns it.
-pub async fn create_incident(
-    server: &TestServer,
-    token: &str,
-    title: &str,
-    severity: &str,
-) -> Value {
+pub async fn create_incident(server: &TestServer, token: &str, title: &str, severity: &str) -> Value {
     let query = "mutation($input: CreateIncidentInput!) { createIncident(input: $input) { id title severity status externalId } }";
+    server.ok(token, query, json!({ "input": { "title": title, "severity": severity } })).await["createIncident"]
+        .clone()
+}
+
+/// A GraphQL-over-WebSocket client speaking either subprotocol.
+pub struct WsClient {
+    stream: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    pub protocol: &'static str,
+}
+
+/// What the server sent next.
+#[derive(Debug)]
+pub enum WsEvent {
+    Message(Value),
+    Closed(u16, String),
+}
+
+impl TestServer {
+    /// Opens a WebSocket to `/graphql` with this subprotocol.
+    pub async fn ws(&self, protocol: &'static str) -> WsClient {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = format!("ws://{}/graphql", self.addr).into_client_request().unwrap();
+        request.headers_mut().insert("sec-websocket-protocol", protocol.parse().unwrap());
+        let (stream, response) = tokio_tungstenite::connect_async(request).await.expect("websocket connects");
+        assert_eq!(response.headers()["sec-websocket-protocol"], protocol);
+        WsClient { stream, protocol }
+    }
+}
+
+impl WsClient {
+    pub async fn send(&mut self, message: Value) {
+        use futures_util::SinkExt;
+        self.stream
+            .send(tokio_tungstenite::tungstenite::Message::Text(message.to_string().into()))
+            .await
+            .expect("send");
+    }
+
+    /// The next message or close, within `secs` seconds.
+    pub async fn next(&mut self, secs: u64) -> WsEvent {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(secs), self.stream.next())
+                .await
+                .expect("the server answers in time");
+            match frame {
+                Some(Ok(Message::Text(text))) => {
+                    let message: Value = serde_json::from_str(&text).unwrap();
+                    if message["type"] == "ka" || message["type"] == "ping" || message["type"] == "pong" {
+                        continue;
+                    }
+                    return WsEvent::Message(message);
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return frame.map_or(WsEvent::Closed(1005, String::new()), |f| {
+                        WsEvent::Closed(f.code.into(), f.reason.to_string())
+                    });
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return WsEvent::Closed(1006, String::new()),
+            }
+        }
+    }
+
+    /// Sends `connection_init` with this token and expects the ack.
+    pub async fn init(&mut self, token: &str) {
+        self.send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }))
+            .await;
+        match self.next(10).await {
+            WsEvent::Message(m) if m["type"] == "connection_ack" => {}
+            other => panic!("expected connection_ack, got {other:?}"),
+        }
+    }
+
+    /// Starts a subscription.
+    pub async fn subscribe(&mut self, id: &str, query: &str, variables: Value) {
+        let kind = if self.protocol == "graphql-ws" { "start" } else { "subscribe" };
+        self.send(json!({ "id": id, "type": kind, "payload": { "query": query, "variables": variables } })).await;
+    }
+
+    /// The next payload of a subscription (`next`/`data` message).
+    pub async fn payload(&mut self, secs: u64) -> Value {
+        match self.next(secs).await {
+            WsEvent::Message(m) if m["type"] == "next" || m["type"] == "data" => m["payload"].clone(),
+            other => panic!("expected a subscription payload, got {other:?}"),
+        }
+    }
+
+    /// Expects the server to close with this code.
+    pub async fn expect_close(&mut self, code: u16, secs: u64) {
+        loop {
+            match self.next(secs).await {
+                WsEvent::Closed(c, reason) => {
+                    assert_eq!(c, code, "closed with {c} ({reason}), expected {code}");
+                    return;
+                }
+                WsEvent::Message(m)
+                    if m["type"] == "connection_error" || m["type"] == "complete" || m["type"] == "error" => {}
+                WsEvent::Message(m) => panic!("expected close {code}, got {m}"),
+            }
+        }
+    }
+}
+
+/// The subscription every live test uses: each entry's cursor-relevant id and text.
+pub const WATCH: &str = "subscription($caseId: ID!, $after: String) {
+  caseActivity(caseId: $caseId, after: $after) {
+    __typename id createdAt actor { id }
+    ... on Comment { body }
+    ... on AuditEvent { action changes { field newValue } }
+  }
+}";
+
+/// Adds a comment as this user.
+pub async fn comment(server: &TestServer, token: &str, case_id: &str, body: &str) -> Value {
     server
         .ok(
             token,
-            query,
-            json!({ "input": { "title": title, "severity": severity } }),
+            "mutation($i: AddCommentInput!) { addComment(input: $i) { id body } }",
+            json!({ "i": { "caseId": case_id, "body": body } }),
         )
-        .await["createIncident"]
+        .await["addComment"]
         .clone()
+}
+
+/// The cursor of a case's newest activity entry: subscribing after it sees
+/// everything that comes next, however late the subscription is registered.
+pub async fn latest_cursor(server: &TestServer, token: &str, case_id: &str) -> Value {
+    let log = server
+        .ok(
+            token,
+            "query($id: ID!) { case(id: $id) { activity(first: 1) { edges { cursor } } } }",
+            json!({ "id": case_id }),
+        )
+        .await;
+    log["case"]["activity"]["edges"][0]["cursor"].clone()
 }

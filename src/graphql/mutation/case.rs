@@ -72,11 +72,7 @@ impl CaseMutation {
             title: input.title,
             description: input.description,
             priority: input.priority,
-            status_id: input
-                .status_id
-                .as_ref()
-                .map(|id| status_ref("statusId", id))
-                .transpose()?,
+            status_id: input.status_id.as_ref().map(|id| status_ref("statusId", id)).transpose()?,
             assignee_id: input.assignee_id.map(|id| id.0),
             due_on: optional_time("dueOn", input.due_on.as_ref())?,
         };
@@ -101,13 +97,9 @@ impl CaseMutation {
             title: unclearable("title", input.title)?,
             description: clearable(input.description),
             priority: clearable(input.priority),
-            status_id: unclearable("statusId", input.status_id)?
-                .map(|id| status_ref("statusId", &id))
-                .transpose()?,
+            status_id: unclearable("statusId", input.status_id)?.map(|id| status_ref("statusId", &id)).transpose()?,
             assignee_id: clearable(input.assignee_id).map(|a| a.map(|id| id.0)),
-            due_on: clearable(input.due_on)
-                .map(|d| optional_time("dueOn", d.as_ref()))
-                .transpose()?,
+            due_on: clearable(input.due_on).map(|d| optional_time("dueOn", d.as_ref())).transpose()?,
         };
         let mut tx = db(ctx)?.begin().await?;
         let result = case::update(&mut tx.conn(), actor, id, changes).await;

@@ -56,10 +56,7 @@ impl CaseIncidentsInput {
             .iter()
             .map(|id| {
                 numeric_id(id).map(IncidentId).ok_or_else(|| {
-                    AppError::bad_input(
-                        "incidentIds",
-                        format!("incident {} does not exist", id.as_str()),
-                    )
+                    AppError::bad_input("incidentIds", format!("incident {} does not exist", id.as_str()))
                 })
             })
             .collect()
@@ -98,9 +95,8 @@ impl IncidentMutation {
         #[graphql(desc = "The incident and its changes.")] input: UpdateIncidentInput,
     ) -> GqlResult<Incident> {
         let tenant = &principal(ctx)?.tenant;
-        let id = numeric_id(&input.id)
-            .map(IncidentId)
-            .ok_or_else(|| AppError::not_found("incident", input.id.as_str()))?;
+        let id =
+            numeric_id(&input.id).map(IncidentId).ok_or_else(|| AppError::not_found("incident", input.id.as_str()))?;
         let changes = IncidentChanges {
             external_id: clearable(input.external_id),
             title: unclearable("title", input.title)?,

@@ -27,9 +27,7 @@ pub struct Mutation(
 
 /// The case a mutation acts on: a number, else it cannot exist.
 pub(crate) fn case_id(id: &ID) -> AppResult<CaseId> {
-    numeric_id(id)
-        .map(CaseId)
-        .ok_or_else(|| AppError::not_found("case", id.as_str()))
+    numeric_id(id).map(CaseId).ok_or_else(|| AppError::not_found("case", id.as_str()))
 }
 
 /// For a field that can be changed but not cleared: absent leaves it alone,

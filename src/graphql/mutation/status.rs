@@ -72,8 +72,7 @@ impl StatusMutation {
         #[graphql(desc = "The status and its changes.")] input: UpdateStatusInput,
     ) -> GqlResult<Status> {
         let tenant = &principal(ctx)?.tenant;
-        let id = numeric_id(&input.id)
-            .ok_or_else(|| AppError::not_found("status", input.id.as_str()))?;
+        let id = numeric_id(&input.id).ok_or_else(|| AppError::not_found("status", input.id.as_str()))?;
         let changes = StatusChanges {
             name: unclearable("name", input.name)?,
             category: unclearable("category", input.category)?,

@@ -69,9 +69,7 @@ pub struct DeleteTaskPayload {
 }
 
 fn task_id(id: &ID) -> AppResult<TaskId> {
-    numeric_id(id)
-        .map(TaskId)
-        .ok_or_else(|| AppError::not_found("task", id.as_str()))
+    numeric_id(id).map(TaskId).ok_or_else(|| AppError::not_found("task", id.as_str()))
 }
 
 #[derive(Default)]
@@ -119,9 +117,7 @@ impl TaskMutation {
             status: unclearable("status", input.status)?,
             priority: clearable(input.priority),
             owner_id: clearable(input.owner_id).map(|o| o.map(|id| id.0)),
-            due_on: clearable(input.due_on)
-                .map(|d| optional_time("dueOn", d.as_ref()))
-                .transpose()?,
+            due_on: clearable(input.due_on).map(|d| optional_time("dueOn", d.as_ref())).transpose()?,
             closing_notes: clearable(input.closing_notes),
         };
         let mut tx = db(ctx)?.begin().await?;
@@ -146,9 +142,6 @@ impl TaskMutation {
         committed(ctx, &actor.tenant, case_id).await;
         let case = loaders(ctx)?.cases.load_one(case_id.0).await?;
         let case = case.ok_or_else(|| AppError::not_found("case", case_id))?;
-        Ok(DeleteTaskPayload {
-            deleted_task_id: input.id,
-            case,
-        })
+        Ok(DeleteTaskPayload { deleted_task_id: input.id, case })
     }
 }

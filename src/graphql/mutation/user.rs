@@ -31,11 +31,8 @@ impl UserMutation {
         #[graphql(desc = "The user and its details.")] input: UpsertUserInput,
     ) -> GqlResult<User> {
         let tenant = &principal(ctx)?.tenant;
-        let upsert = UserUpsert {
-            id: input.id.0,
-            display_name: clearable(input.display_name),
-            email: clearable(input.email),
-        };
+        let upsert =
+            UserUpsert { id: input.id.0, display_name: clearable(input.display_name), email: clearable(input.email) };
         let mut tx = db(ctx)?.begin().await?;
         let result = user::upsert(&mut tx.conn(), tenant, upsert).await;
         Ok(tx.finish(result).await?)

@@ -48,19 +48,13 @@ impl CaseFilterInput {
             ids.unwrap_or_default()
                 .iter()
                 .map(|id| {
-                    numeric_id(id).ok_or_else(|| {
-                        AppError::bad_input(field, format!("{:?} is not an id", id.as_str()))
-                    })
+                    numeric_id(id).ok_or_else(|| AppError::bad_input(field, format!("{:?} is not an id", id.as_str())))
                 })
                 .collect()
         };
-        let strings =
-            |ids: Option<Vec<ID>>| ids.unwrap_or_default().into_iter().map(|id| id.0).collect();
+        let strings = |ids: Option<Vec<ID>>| ids.unwrap_or_default().into_iter().map(|id| id.0).collect();
         Ok(CaseFilter {
-            status_ids: ids("filter.statusIds", self.status_ids)?
-                .into_iter()
-                .map(StatusId)
-                .collect(),
+            status_ids: ids("filter.statusIds", self.status_ids)?.into_iter().map(StatusId).collect(),
             status_categories: self.status_categories.unwrap_or_default(),
             priorities: self.priorities.unwrap_or_default(),
             assignee_ids: strings(self.assignee_ids),
@@ -70,9 +64,7 @@ impl CaseFilterInput {
             due_after: optional_time("filter.dueAfter", self.due_after.as_ref())?,
             overdue: self.overdue,
             // an id that cannot exist matches nothing
-            incident_id: self
-                .incident_id
-                .map(|id| IncidentId(numeric_id(&id).unwrap_or(-1))),
+            incident_id: self.incident_id.map(|id| IncidentId(numeric_id(&id).unwrap_or(-1))),
             search: self.search,
         })
     }
@@ -94,11 +86,7 @@ pub struct CaseQuery;
 impl CaseQuery {
     /// One case by number; null when it does not exist in the caller's tenant.
     #[graphql(directive = requires_permission::apply(Permission::SecurityDataRead))]
-    async fn case(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The case number.")] id: ID,
-    ) -> GqlResult<Option<Case>> {
+    async fn case(&self, ctx: &Context<'_>, #[graphql(desc = "The case number.")] id: ID) -> GqlResult<Option<Case>> {
         match numeric_id(&id) {
             Some(id) => Ok(loaders(ctx)?.cases.load_one(CaseId(id).0).await?),
             None => Ok(None),
@@ -111,39 +99,18 @@ impl CaseQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Which cases (all when absent).")] filter: Option<CaseFilterInput>,
-        #[graphql(desc = "Sort order (default: ID DESC, newest first).")] order_by: Option<
-            CaseOrder,
-        >,
+        #[graphql(desc = "Sort order (default: ID DESC, newest first).")] order_by: Option<CaseOrder>,
         #[graphql(desc = "Page size (default 25, at most 100).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the case this page follows.")] after: Option<String>,
     ) -> GqlResult<CaseConnection> {
         let tenant = &principal(ctx)?.tenant;
         let limit = page_size(first)?;
         let filter = filter.unwrap_or_default().into_domain()?;
-        let (field, direction) = order_by.map_or((CaseOrderField::Id, OrderDirection::Desc), |o| {
-            (o.field, o.direction)
-        });
-        let after = after
-            .as_deref()
-            .map(|a| cursor::decode::<CaseKey>("after", a))
-            .transpose()?;
+        let (field, direction) =
+            order_by.map_or((CaseOrderField::Id, OrderDirection::Desc), |o| (o.field, o.direction));
+        let after = after.as_deref().map(|a| cursor::decode::<CaseKey>("after", a)).transpose()?;
         let mut conn = crate::graphql::db(ctx)?.get().await?;
-        let cases = queue::page(
-            &mut conn.conn(),
-            tenant,
-            &filter,
-            field,
-            direction,
-            after.as_ref(),
-            limit + 1,
-        )
-        .await?;
-        Ok(CaseConnection::new(
-            cases,
-            limit,
-            field,
-            after.is_some(),
-            filter,
-        ))
+        let cases = queue::page(&mut conn.conn(), tenant, &filter, field, direction, after.as_ref(), limit + 1).await?;
+        Ok(CaseConnection::new(cases, limit, field, after.is_some(), filter))
     }
 }

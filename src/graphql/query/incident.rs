@@ -60,36 +60,17 @@ impl IncidentQuery {
             statuses: input.statuses.unwrap_or_default(),
             search: input.search,
             // an id that cannot exist matches nothing
-            case_id: input
-                .case_id
-                .map(|id| CaseId(numeric_id(&id).unwrap_or(-1))),
+            case_id: input.case_id.map(|id| CaseId(numeric_id(&id).unwrap_or(-1))),
         };
-        let after = after
-            .as_deref()
-            .map(|a| cursor::decode::<IncidentCursor>("after", a))
-            .transpose()?;
+        let after = after.as_deref().map(|a| cursor::decode::<IncidentCursor>("after", a)).transpose()?;
         let mut conn = db(ctx)?.get().await?;
-        let mut rows = incident::list(
-            &mut conn.conn(),
-            tenant,
-            &filter,
-            after.map(|a| a.id),
-            limit + 1,
-        )
-        .await?;
+        let mut rows = incident::list(&mut conn.conn(), tenant, &filter, after.map(|a| a.id), limit + 1).await?;
         let has_next = split_page(&mut rows, limit);
         let edges: Vec<IncidentEdge> = rows
             .into_iter()
-            .map(|i| IncidentEdge {
-                cursor: cursor::encode(&IncidentCursor { id: i.id }),
-                node: i,
-            })
+            .map(|i| IncidentEdge { cursor: cursor::encode(&IncidentCursor { id: i.id }), node: i })
             .collect();
         let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();
-        Ok(IncidentConnection {
-            page_info: PageInfo::new(&cursors, has_next, after.is_some()),
-            edges,
-            filter,
-        })
+        Ok(IncidentConnection { page_info: PageInfo::new(&cursors, has_next, after.is_some()), edges, filter })
     }
 }

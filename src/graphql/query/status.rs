@@ -16,8 +16,7 @@ impl StatusQuery {
     async fn statuses(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Include archived statuses.", default_with = "Some(false)")]
-        include_archived: Option<bool>,
+        #[graphql(desc = "Include archived statuses.", default_with = "Some(false)")] include_archived: Option<bool>,
     ) -> GqlResult<Vec<Status>> {
         let tenant = &principal(ctx)?.tenant;
         let mut conn = db(ctx)?.get().await?;

@@ -14,11 +14,7 @@ pub struct TaskQuery;
 impl TaskQuery {
     /// One task; null when it does not exist in the caller's tenant.
     #[graphql(directive = requires_permission::apply(Permission::SecurityDataRead))]
-    async fn task(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "The task's id.")] id: ID,
-    ) -> GqlResult<Option<Task>> {
+    async fn task(&self, ctx: &Context<'_>, #[graphql(desc = "The task's id.")] id: ID) -> GqlResult<Option<Task>> {
         match numeric_id(&id) {
             Some(id) => Ok(loaders(ctx)?.tasks.load_one(id).await?),
             None => Ok(None),

@@ -17,9 +17,7 @@ impl UserQuery {
     async fn users(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Part of an id, display name or email, ignoring case.")] search: Option<
-            String,
-        >,
+        #[graphql(desc = "Part of an id, display name or email, ignoring case.")] search: Option<String>,
         #[graphql(desc = "At most this many (default 25, at most 100).")] first: Option<i32>,
     ) -> GqlResult<Vec<User>> {
         let tenant = &principal(ctx)?.tenant;

@@ -14,10 +14,11 @@ use crate::graphql::principal;
 use crate::graphql::scalars::numeric_id;
 use crate::graphql::types::ActivityEvent;
 
-/// Watch the tenant's data change.
+/// The subscription root.
 #[derive(Default)]
 pub struct Subscription;
 
+/// Watch the tenant's data change.
 #[SubscriptionObject]
 impl Subscription {
     /// A case's activity as it commits, whichever replica made the change.

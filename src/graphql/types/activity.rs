@@ -15,21 +15,9 @@ use crate::graphql::{db, loaders, principal};
 #[derive(Interface)]
 #[graphql(
     field(name = "id", ty = "ID", desc = "Stable identifier."),
-    field(
-        name = "case",
-        ty = "GqlResult<Case>",
-        desc = "The case whose log holds the entry."
-    ),
-    field(
-        name = "actor",
-        ty = "GqlResult<User>",
-        desc = "Who wrote the comment or made the change."
-    ),
-    field(
-        name = "created_at",
-        ty = "DateTime",
-        desc = "When the entry was written."
-    )
+    field(name = "case", ty = "GqlResult<Case>", desc = "The case whose log holds the entry."),
+    field(name = "actor", ty = "GqlResult<User>", desc = "Who wrote the comment or made the change."),
+    field(name = "created_at", ty = "DateTime", desc = "When the entry was written.")
 )]
 pub enum ActivityEvent {
     Comment(Comment),
@@ -88,12 +76,7 @@ pub struct AuditEvent(pub Activity);
 impl AuditEvent {
     fn audit(&self) -> (AuditAction, &[FieldChange], Option<i64>, Option<i64>) {
         match &self.0.entry {
-            Entry::Audit {
-                action,
-                changes,
-                task_id,
-                incident_id,
-            } => (*action, changes, *task_id, *incident_id),
+            Entry::Audit { action, changes, task_id, incident_id } => (*action, changes, *task_id, *incident_id),
             Entry::Comment { .. } => (AuditAction::CaseUpdated, &[], None, None),
         }
     }

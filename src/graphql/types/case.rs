@@ -72,47 +72,27 @@ impl Case {
     }
     /// The case's tasks, oldest first.
     async fn tasks(&self, ctx: &Context<'_>) -> GqlResult<Vec<Task>> {
-        Ok(loaders(ctx)?
-            .tasks_by_case
-            .load_one(self.id)
-            .await?
-            .unwrap_or_default())
+        Ok(loaders(ctx)?.tasks_by_case.load_one(self.id).await?.unwrap_or_default())
     }
     /// The incidents linked to the case, in link order.
     async fn incidents(&self, ctx: &Context<'_>) -> GqlResult<Vec<Incident>> {
-        Ok(loaders(ctx)?
-            .incidents_by_case
-            .load_one(self.id)
-            .await?
-            .unwrap_or_default())
+        Ok(loaders(ctx)?.incidents_by_case.load_one(self.id).await?.unwrap_or_default())
     }
     /// The case's activity log, newest first: comments and audit events.
     async fn activity(
         &self,
         ctx: &Context<'_>,
-        #[graphql(desc = "Only these kinds (all when absent or empty).")] kinds: Option<
-            Vec<ActivityKind>,
-        >,
+        #[graphql(desc = "Only these kinds (all when absent or empty).")] kinds: Option<Vec<ActivityKind>>,
         #[graphql(desc = "Page size (default 25, at most 100).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the entry this page follows.")] after: Option<String>,
     ) -> GqlResult<ActivityConnection> {
         let tenant = &principal(ctx)?.tenant;
         let limit = page_size(first)?;
-        let before = after
-            .as_deref()
-            .map(|a| cursor::decode::<ActivityCursor>("after", a))
-            .transpose()?;
+        let before = after.as_deref().map(|a| cursor::decode::<ActivityCursor>("after", a)).transpose()?;
         let kinds = kinds.unwrap_or_default();
         let mut conn = db(ctx)?.get().await?;
-        let mut rows = activity::page(
-            &mut conn.conn(),
-            tenant,
-            self.case_id(),
-            &kinds,
-            before.map(|b| b.seq),
-            limit + 1,
-        )
-        .await?;
+        let mut rows =
+            activity::page(&mut conn.conn(), tenant, self.case_id(), &kinds, before.map(|b| b.seq), limit + 1).await?;
         let has_next = split_page(&mut rows, limit);
         let edges: Vec<ActivityEdge> = rows
             .into_iter()
@@ -173,26 +153,13 @@ impl CaseConnection {
 }
 
 impl CaseConnection {
-    pub fn new(
-        mut cases: Vec<Case>,
-        limit: i64,
-        field: CaseOrderField,
-        after_given: bool,
-        filter: CaseFilter,
-    ) -> Self {
+    pub fn new(mut cases: Vec<Case>, limit: i64, field: CaseOrderField, after_given: bool, filter: CaseFilter) -> Self {
         let has_next = split_page(&mut cases, limit);
         let edges: Vec<CaseEdge> = cases
             .into_iter()
-            .map(|case| CaseEdge {
-                cursor: cursor::encode(&CaseKey::of(&case, field)),
-                node: case,
-            })
+            .map(|case| CaseEdge { cursor: cursor::encode(&CaseKey::of(&case, field)), node: case })
             .collect();
         let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();
-        CaseConnection {
-            page_info: PageInfo::new(&cursors, has_next, after_given),
-            edges,
-            filter,
-        }
+        CaseConnection { page_info: PageInfo::new(&cursors, has_next, after_given), edges, filter }
     }
 }

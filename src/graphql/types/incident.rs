@@ -42,11 +42,7 @@ impl Incident {
     /// The cases it is linked to, newest first.
     async fn cases(&self, ctx: &Context<'_>) -> GqlResult<Vec<Case>> {
         let loaders = loaders(ctx)?;
-        let ids = loaders
-            .cases_by_incident
-            .load_one(self.id)
-            .await?
-            .unwrap_or_default();
+        let ids = loaders.cases_by_incident.load_one(self.id).await?.unwrap_or_default();
         let mut found = loaders.cases.load_many(ids.iter().copied()).await?;
         Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
     }
