@@ -69,8 +69,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(%addr, "serving");
             server::serve(listener, state).await?;
         }
-        Command::Demo(_args) => {
-            anyhow::bail!("demo data seeding is not available yet");
+        Command::Demo(args) => {
+            casebook::db::run_migrations(&args.database.url).await?;
+            let db = casebook::db::Db::connect(&args.database.url)?;
+            let bar = indicatif::ProgressBar::new(args.cases.into());
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} cases  {per_sec}  eta {eta}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let started = std::time::Instant::now();
+            let size = casebook::demo::DemoSize { cases: args.cases, fixed: None };
+            let summary = casebook::demo::seed(&db, &args.tenant, &size, |done| bar.set_position(done)).await?;
+            bar.finish_and_clear();
+            println!(
+                "seeded tenant {:?} in {}: {} cases, {} tasks, {} incidents, {} activity entries ({:.1}s)",
+                args.tenant,
+                args.database.url,
+                summary.cases,
+                summary.tasks,
+                summary.incidents,
+                summary.activity,
+                started.elapsed().as_secs_f64()
+            );
         }
     }
     Ok(())

@@ -48,6 +48,51 @@ macro_rules! with_conn {
     };
 }
 
+/// Inserts many rows in one statement, optionally returning one column of each.
+/// diesel-async cannot batch-insert on SQLite (diesel_async#277), so the SQLite
+/// arm runs diesel's synchronous insert on the connection's blocking thread.
+/// Row types need `#[diesel(treat_none_as_default_value = false)]`.
+#[macro_export]
+macro_rules! bulk_insert {
+    ($conn:expr, $table:expr, $rows:expr) => {{
+        let rows = $rows.to_vec();
+        match $conn {
+            $crate::db::Conn::Postgres(c) => {
+                ::diesel_async::RunQueryDsl::execute(::diesel::insert_into($table).values(rows), &mut **c)
+                    .await
+                    .map(|_| ())
+            }
+            $crate::db::Conn::Sqlite(c) => {
+                c.spawn_blocking(move |c| {
+                    ::diesel::RunQueryDsl::execute(::diesel::insert_into($table).values(&rows), c).map(|_| ())
+                })
+                .await
+            }
+        }
+    }};
+    ($conn:expr, $table:expr, $rows:expr, returning $column:expr) => {{
+        let rows = $rows.to_vec();
+        match $conn {
+            $crate::db::Conn::Postgres(c) => {
+                ::diesel_async::RunQueryDsl::get_results(
+                    ::diesel::insert_into($table).values(rows).returning($column),
+                    &mut **c,
+                )
+                .await
+            }
+            $crate::db::Conn::Sqlite(c) => {
+                c.spawn_blocking(move |c| {
+                    ::diesel::RunQueryDsl::get_results(
+                        ::diesel::insert_into($table).values(&rows).returning($column),
+                        c,
+                    )
+                })
+                .await
+            }
+        }
+    }};
+}
+
 /// Which backend a database URL names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

@@ -141,6 +141,63 @@ impl TryFrom<ActivityRow> for Activity {
     }
 }
 
+/// A whole activity row, for bulk loading (the demo data set).
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = activity, treat_none_as_default_value = false)]
+pub struct ActivityInsert {
+    pub tenant_id: String,
+    pub case_id: i64,
+    pub seq: i64,
+    pub kind: String,
+    pub actor_id: String,
+    pub created_at: NaiveDateTime,
+    pub body: Option<String>,
+    pub action: Option<String>,
+    pub changes: Option<String>,
+    pub task_id: Option<i64>,
+    pub incident_id: Option<i64>,
+}
+
+impl ActivityInsert {
+    pub fn comment(tenant: &str, case_id: i64, seq: i64, actor: &str, at: NaiveDateTime, body: &str) -> Self {
+        ActivityInsert {
+            tenant_id: tenant.to_owned(),
+            case_id,
+            seq,
+            kind: ActivityKind::Comment.as_str().to_owned(),
+            actor_id: actor.to_owned(),
+            created_at: at,
+            body: Some(body.to_owned()),
+            action: None,
+            changes: None,
+            task_id: None,
+            incident_id: None,
+        }
+    }
+
+    pub fn audit(tenant: &str, case_id: i64, seq: i64, actor: &str, at: NaiveDateTime, audit: NewAudit) -> Self {
+        ActivityInsert {
+            tenant_id: tenant.to_owned(),
+            case_id,
+            seq,
+            kind: ActivityKind::Audit.as_str().to_owned(),
+            actor_id: actor.to_owned(),
+            created_at: at,
+            body: None,
+            action: Some(audit.action.as_str().to_owned()),
+            changes: serde_json::to_string(&audit.changes).ok(),
+            task_id: audit.task_id,
+            incident_id: audit.incident_id,
+        }
+    }
+}
+
+/// Inserts prepared entries in one statement (bulk loading only: no notice).
+pub async fn insert_rows(conn: &mut Conn<'_>, rows: &[ActivityInsert]) -> AppResult<()> {
+    crate::bulk_insert!(conn, activity::table, rows)?;
+    Ok(())
+}
+
 /// An audit event to record.
 #[derive(Debug)]
 pub struct NewAudit {

@@ -66,6 +66,43 @@ impl Case {
     }
 }
 
+/// A whole case row, for bulk loading (the demo data set).
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = cases, treat_none_as_default_value = false)]
+pub struct CaseRow {
+    pub tenant_id: String,
+    pub id: i64,
+    pub title: String,
+    pub title_key: String,
+    pub description: Option<String>,
+    pub priority: i32,
+    pub status_id: i64,
+    pub assignee_id: Option<String>,
+    pub due_on: Option<NaiveDateTime>,
+    pub search_text: String,
+    pub created_by: String,
+    pub created_at: NaiveDateTime,
+    pub updated_by: String,
+    pub updated_at: NaiveDateTime,
+    pub version: i32,
+    pub activity_seq: i64,
+}
+
+/// Inserts prepared case rows in one statement (bulk loading only: no audit).
+pub async fn insert_rows(conn: &mut Conn<'_>, rows: &[CaseRow]) -> AppResult<()> {
+    crate::bulk_insert!(conn, cases::table, rows)?;
+    Ok(())
+}
+
+/// Takes `count` consecutive case ids from the tenant's counter; returns the first.
+pub async fn reserve_ids(conn: &mut Conn<'_>, tenant: &str, count: i64) -> AppResult<i64> {
+    let query = diesel::update(tenants::table.find(tenant))
+        .set(tenants::next_case_id.eq(tenants::next_case_id + count))
+        .returning(tenants::next_case_id);
+    let next: i64 = with_conn!(conn, c => query.get_result(c).await)?;
+    Ok(next - count)
+}
+
 /// A case to open.
 #[derive(Debug, Default)]
 pub struct NewCase {
@@ -131,11 +168,7 @@ pub async fn create(conn: &mut Conn<'_>, actor: &Principal, input: NewCase) -> A
 /// Takes the next id from the tenant's counter; the row lock it takes makes
 /// concurrent creates of one tenant queue, and a rollback gives the id back.
 async fn next_case_id(conn: &mut Conn<'_>, tenant: &str) -> AppResult<i64> {
-    let query = diesel::update(tenants::table.find(tenant))
-        .set(tenants::next_case_id.eq(tenants::next_case_id + 1))
-        .returning(tenants::next_case_id);
-    let next: i64 = with_conn!(conn, c => query.get_result(c).await)?;
-    Ok(next - 1)
+    reserve_ids(conn, tenant, 1).await
 }
 
 /// A change to a case: `None` leaves a field alone, `Some(None)` clears it.

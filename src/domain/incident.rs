@@ -52,6 +52,42 @@ impl Incident {
     }
 }
 
+/// A whole incident row, for bulk loading (the demo data set).
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = incidents, treat_none_as_default_value = false)]
+pub struct IncidentRow {
+    pub tenant_id: String,
+    pub external_id: Option<String>,
+    pub title: String,
+    pub search_text: String,
+    pub severity: String,
+    pub status: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A case-incident link row, for bulk loading.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = case_incidents, treat_none_as_default_value = false)]
+pub struct LinkRow {
+    pub tenant_id: String,
+    pub case_id: i64,
+    pub incident_id: i64,
+    pub linked_by: String,
+    pub linked_at: NaiveDateTime,
+}
+
+/// Inserts prepared incidents in one statement; returns their ids in order.
+pub async fn insert_rows(conn: &mut Conn<'_>, rows: &[IncidentRow]) -> AppResult<Vec<i64>> {
+    Ok(crate::bulk_insert!(conn, incidents::table, rows, returning incidents::id)?)
+}
+
+/// Inserts prepared links in one statement (no audit: bulk loading only).
+pub async fn insert_links(conn: &mut Conn<'_>, rows: &[LinkRow]) -> AppResult<()> {
+    crate::bulk_insert!(conn, case_incidents::table, rows)?;
+    Ok(())
+}
+
 #[derive(Debug)]
 pub struct NewIncident {
     pub external_id: Option<String>,

@@ -55,6 +55,30 @@ impl Task {
     }
 }
 
+/// A whole task row, for bulk loading (the demo data set).
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = tasks, treat_none_as_default_value = false)]
+pub struct TaskRow {
+    pub tenant_id: String,
+    pub case_id: i64,
+    pub title: String,
+    pub description: Option<String>,
+    pub status: String,
+    pub priority: i32,
+    pub owner_id: Option<String>,
+    pub due_on: Option<NaiveDateTime>,
+    pub closing_notes: Option<String>,
+    pub created_by: String,
+    pub created_at: NaiveDateTime,
+    pub updated_by: String,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Inserts prepared task rows in one statement; returns their ids in order.
+pub async fn insert_rows(conn: &mut Conn<'_>, rows: &[TaskRow]) -> AppResult<Vec<i64>> {
+    Ok(crate::bulk_insert!(conn, tasks::table, rows, returning tasks::id)?)
+}
+
 /// A task to add to a case.
 #[derive(Debug)]
 pub struct NewTask {

@@ -1,0 +1,388 @@
+//! `casebook demo`: a realistic data set (people, a customised workflow,
+//! incidents, cases with tasks, links, comments and audit history), loaded in
+//! batches so 100,000 cases take seconds, not hours.
+
+use chrono::{Duration, NaiveDateTime};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::auth::Principal;
+use crate::db::{Conn, Db};
+use crate::domain::activity::{self, ActivityInsert, AuditAction, FieldChange, NewAudit};
+use crate::domain::case::{self, CaseRow};
+use crate::domain::incident::{self, IncidentRow, LinkRow};
+use crate::domain::status::{self, NewStatus, Status, StatusCategory};
+use crate::domain::task::{self, TaskRow};
+use crate::domain::values::{IncidentSeverity, IncidentStatus, TaskStatus, search_text};
+use crate::domain::{now, tenant, user};
+use crate::error::AppResult;
+
+/// How much to seed.
+#[derive(Debug, Clone)]
+pub struct DemoSize {
+    pub cases: u32,
+    /// Exactly this many tasks, incident links and comments per case; random
+    /// (0-10, 0-3, 0-8) when `None`.
+    pub fixed: Option<PerCase>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PerCase {
+    pub tasks: usize,
+    pub incidents: usize,
+    pub comments: usize,
+}
+
+/// What was seeded.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DemoSummary {
+    pub cases: u64,
+    pub tasks: u64,
+    pub incidents: u64,
+    pub activity: u64,
+}
+
+const PEOPLE: [(&str, &str); 12] = [
+    ("ava.chen", "Ava Chen"),
+    ("ben.okafor", "Ben Okafor"),
+    ("carla.diaz", "Carla Díaz"),
+    ("dmitri.volkov", "Dmitri Volkov"),
+    ("emma.larsen", "Emma Larsen"),
+    ("farid.haddad", "Farid Haddad"),
+    ("grace.kim", "Grace Kim"),
+    ("hugo.martin", "Hugo Martin"),
+    ("ines.silva", "Inês Silva"),
+    ("jonas.weber", "Jonas Weber"),
+    ("keiko.sato", "Keiko Sato"),
+    ("liam.brennan", "Liam Brennan"),
+];
+
+const THREATS: [&str; 16] = [
+    "Burrowing attack",
+    "Phishing wave",
+    "Credential stuffing",
+    "Ransomware precursor",
+    "Lateral movement",
+    "Suspicious PowerShell",
+    "DNS tunnelling",
+    "Insider exfiltration",
+    "Brute force on VPN",
+    "Cobalt Strike beacon",
+    "Privilege escalation",
+    "Malicious OAuth app",
+    "Impossible travel",
+    "Web shell",
+    "Kerberoasting",
+    "Data staging",
+];
+
+const PLACES: [&str; 10] = [
+    "FS01",
+    "the DMZ",
+    "HR laptops",
+    "the build farm",
+    "Exchange",
+    "the VPN",
+    "SQL02",
+    "Azure AD",
+    "the CFO's mailbox",
+    "DC03",
+];
+
+const TASKS: [&str; 10] = [
+    "Collect logs",
+    "Isolate host",
+    "Reset credentials",
+    "Sweep for IOCs",
+    "Interview user",
+    "Block indicators",
+    "Image disk",
+    "Review firewall rules",
+    "Notify data owner",
+    "Write timeline",
+];
+
+const COMMENTS: [&str; 8] = [
+    "Confirmed the alert is not a false positive.",
+    "Escalating to tier 2: scope is wider than one host.",
+    "Indicators added to the blocklist.",
+    "User confirmed they did not sign in from there.",
+    "Waiting for the disk image from IT.",
+    "Timeline drafted, see the task notes.",
+    "No further activity in the last 24 hours.",
+    "Handing over to the night shift.",
+];
+
+/// Cases per transaction.
+const BATCH: usize = 500;
+/// Rows per insert statement (under both backends' bind limits).
+const CHUNK: usize = 2000;
+
+/// Seeds `tenant` with `size` cases; `progress` is told how many cases are done.
+pub async fn seed(db: &Db, tenant_id: &str, size: &DemoSize, progress: impl Fn(u64)) -> AppResult<DemoSummary> {
+    let mut rng = StdRng::seed_from_u64(0xCA5E_B00C);
+    let mut summary = DemoSummary::default();
+    let lead = Principal {
+        user_id: PEOPLE[0].0.to_owned(),
+        tenant: tenant_id.to_owned(),
+        display_name: Some(PEOPLE[0].1.to_owned()),
+        email: None,
+        permissions: Default::default(),
+        expires_at: 0,
+    };
+
+    // People, workflow and incidents.
+    let mut tx = db.begin().await?;
+    let result = setup(&mut tx.conn(), &lead).await;
+    let statuses = tx.finish(result).await?;
+    let incident_count = (size.cases as usize / 2).max(10);
+    let mut incidents = Vec::with_capacity(incident_count);
+    for chunk_start in (0..incident_count).step_by(CHUNK) {
+        let rows: Vec<IncidentRow> = (chunk_start..(chunk_start + CHUNK).min(incident_count))
+            .map(|n| incident_row(&mut rng, tenant_id, n))
+            .collect();
+        let mut tx = db.begin().await?;
+        let result = incident::insert_rows(&mut tx.conn(), &rows).await;
+        let ids = tx.finish(result).await?;
+        incidents.extend(ids.into_iter().zip(rows.into_iter().map(|r| r.title)));
+    }
+    summary.incidents = incidents.len() as u64;
+
+    // Cases, in batches of one transaction each.
+    let mut done = 0usize;
+    while done < size.cases as usize {
+        let count = BATCH.min(size.cases as usize - done);
+        let mut tx = db.begin().await?;
+        let result = seed_batch(&mut tx.conn(), &mut rng, &lead, &statuses, &incidents, count, size.fixed).await;
+        let batch = tx.finish(result).await?;
+        summary.cases += batch.cases;
+        summary.tasks += batch.tasks;
+        summary.activity += batch.activity;
+        done += count;
+        progress(done as u64);
+    }
+    Ok(summary)
+}
+
+async fn setup(conn: &mut Conn<'_>, lead: &Principal) -> AppResult<Vec<Status>> {
+    let tenant_id = lead.tenant.as_str();
+    tenant::ensure(conn, tenant_id).await?;
+    for (id, name) in PEOPLE {
+        let email = format!("{id}@soc.example");
+        let upsert =
+            user::UserUpsert { id: id.to_owned(), display_name: Some(Some(name.to_owned())), email: Some(Some(email)) };
+        user::upsert(conn, tenant_id, upsert).await?;
+    }
+    let existing = status::list(conn, tenant_id, true).await?;
+    for (position, name) in [(2, "Research phase"), (3, "Generating hypothesis"), (4, "Containment")] {
+        if !existing.iter().any(|s| s.name.eq_ignore_ascii_case(name)) {
+            let new = NewStatus {
+                name: name.to_owned(),
+                category: StatusCategory::Open,
+                position: Some(position),
+                is_default: false,
+            };
+            status::create(conn, tenant_id, new).await?;
+        }
+    }
+    status::list(conn, tenant_id, false).await
+}
+
+fn incident_row(rng: &mut StdRng, tenant_id: &str, n: usize) -> IncidentRow {
+    let title =
+        format!("{} on {}", THREATS[rng.random_range(0..THREATS.len())], PLACES[rng.random_range(0..PLACES.len())]);
+    let external_id = format!("DET-{}-{n:06}", rng.random_range(1000..9999));
+    let created = now() - Duration::minutes(rng.random_range(0..90 * 24 * 60));
+    let severity = IncidentSeverity::ALL[rng.random_range(0..IncidentSeverity::ALL.len())];
+    let status = IncidentStatus::ALL[rng.random_range(0..IncidentStatus::ALL.len())];
+    IncidentRow {
+        tenant_id: tenant_id.to_owned(),
+        search_text: search_text(&[Some(&title), Some(&external_id)]),
+        external_id: Some(external_id),
+        title,
+        severity: severity.as_str().to_owned(),
+        status: status.as_str().to_owned(),
+        created_at: created,
+        updated_at: created,
+    }
+}
+
+async fn seed_batch(
+    conn: &mut Conn<'_>,
+    rng: &mut StdRng,
+    lead: &Principal,
+    statuses: &[Status],
+    incidents: &[(i64, String)],
+    count: usize,
+    fixed: Option<PerCase>,
+) -> AppResult<DemoSummary> {
+    let tenant_id = lead.tenant.as_str();
+    let first_id = case::reserve_ids(conn, tenant_id, count as i64).await?;
+    let mut cases = Vec::with_capacity(count);
+    let mut tasks = Vec::new();
+    let mut plans = Vec::with_capacity(count);
+    for n in 0..count {
+        let plan = CasePlan::draw(rng, statuses, incidents.len(), fixed);
+        let id = first_id + n as i64;
+        let title =
+            format!("{} on {}", THREATS[rng.random_range(0..THREATS.len())], PLACES[rng.random_range(0..PLACES.len())]);
+        let description =
+            rng.random_bool(0.8).then(|| format!("Raised by detection; see the linked incidents. Ref {id}."));
+        let status = &statuses[plan.status];
+        let assignee = rng.random_bool(0.85).then(|| PEOPLE[rng.random_range(0..PEOPLE.len())].0.to_owned());
+        let due_on = rng.random_bool(0.6).then(|| plan.created + Duration::days(rng.random_range(1..30)));
+        for t in 0..plan.tasks {
+            let done = rng.random_bool(0.4);
+            tasks.push(TaskRow {
+                tenant_id: tenant_id.to_owned(),
+                case_id: id,
+                title: TASKS[(t + n) % TASKS.len()].to_owned(),
+                description: None,
+                status: if done { TaskStatus::Completed } else { TaskStatus::ALL[rng.random_range(0..3)] }
+                    .as_str()
+                    .to_owned(),
+                priority: rng.random_range(0..=5),
+                owner_id: rng.random_bool(0.7).then(|| PEOPLE[rng.random_range(0..PEOPLE.len())].0.to_owned()),
+                due_on: None,
+                closing_notes: done.then(|| "Done; evidence attached.".to_owned()),
+                created_by: lead.user_id.clone(),
+                created_at: plan.created,
+                updated_by: lead.user_id.clone(),
+                updated_at: plan.created,
+            });
+        }
+        cases.push(CaseRow {
+            tenant_id: tenant_id.to_owned(),
+            id,
+            title_key: title.to_lowercase(),
+            search_text: search_text(&[Some(&title), description.as_deref()]),
+            title,
+            description,
+            priority: rng.random_range(0..=5),
+            status_id: status.id.0,
+            assignee_id: assignee,
+            due_on,
+            created_by: lead.user_id.clone(),
+            created_at: plan.created,
+            updated_by: lead.user_id.clone(),
+            updated_at: plan.updated,
+            version: 1 + plan.tasks as i32 + plan.links.len() as i32 + i32::from(plan.status != 0),
+            activity_seq: plan.entries() as i64,
+        });
+        plans.push(plan);
+    }
+    case::insert_rows(conn, &cases).await?;
+    let mut task_ids = Vec::with_capacity(tasks.len());
+    for chunk in tasks.chunks(CHUNK) {
+        task_ids.extend(task::insert_rows(conn, chunk).await?);
+    }
+
+    // Links and the audit trail that would have recorded all of it.
+    let mut links = Vec::new();
+    let mut entries = Vec::new();
+    let mut task_cursor = 0usize;
+    for (case, plan) in cases.iter().zip(&plans) {
+        let mut seq = 0;
+        let mut next = || {
+            seq += 1;
+            seq
+        };
+        let at = case.created_at;
+        let created =
+            NewAudit::new(AuditAction::CaseCreated, vec![FieldChange::new("title", None, Some(case.title.clone()))]);
+        entries.push(ActivityInsert::audit(tenant_id, case.id, next(), &lead.user_id, at, created));
+        for task in &tasks[task_cursor..task_cursor + plan.tasks] {
+            let audit = NewAudit {
+                task_id: Some(task_ids[task_cursor]),
+                ..NewAudit::new(
+                    AuditAction::TaskCreated,
+                    vec![FieldChange::new("title", None, Some(task.title.clone()))],
+                )
+            };
+            entries.push(ActivityInsert::audit(tenant_id, case.id, next(), &lead.user_id, at, audit));
+            task_cursor += 1;
+        }
+        for &link in &plan.links {
+            let (incident_id, title) = &incidents[link];
+            links.push(LinkRow {
+                tenant_id: tenant_id.to_owned(),
+                case_id: case.id,
+                incident_id: *incident_id,
+                linked_by: lead.user_id.clone(),
+                linked_at: at,
+            });
+            let audit = NewAudit {
+                incident_id: Some(*incident_id),
+                ..NewAudit::new(
+                    AuditAction::IncidentLinked,
+                    vec![FieldChange::new("incident", None, Some(title.clone()))],
+                )
+            };
+            entries.push(ActivityInsert::audit(tenant_id, case.id, next(), &lead.user_id, at, audit));
+        }
+        if plan.status != 0 {
+            let change =
+                FieldChange::new("status", Some(statuses[0].name.clone()), Some(statuses[plan.status].name.clone()));
+            let audit = NewAudit::new(AuditAction::CaseUpdated, vec![change]);
+            entries.push(ActivityInsert::audit(tenant_id, case.id, next(), &lead.user_id, case.updated_at, audit));
+        }
+        for c in 0..plan.comments {
+            let author = PEOPLE[(c + case.id as usize) % PEOPLE.len()].0;
+            let body = COMMENTS[(c + case.id as usize) % COMMENTS.len()];
+            entries.push(ActivityInsert::comment(tenant_id, case.id, next(), author, case.updated_at, body));
+        }
+    }
+    for chunk in links.chunks(CHUNK) {
+        incident::insert_links(conn, chunk).await?;
+    }
+    for chunk in entries.chunks(CHUNK) {
+        activity::insert_rows(conn, chunk).await?;
+    }
+    Ok(DemoSummary {
+        cases: cases.len() as u64,
+        tasks: tasks.len() as u64,
+        incidents: 0,
+        activity: entries.len() as u64,
+    })
+}
+
+/// What one demo case will hold.
+struct CasePlan {
+    status: usize,
+    tasks: usize,
+    links: Vec<usize>,
+    comments: usize,
+    created: NaiveDateTime,
+    updated: NaiveDateTime,
+}
+
+impl CasePlan {
+    fn draw(rng: &mut StdRng, statuses: &[Status], incident_count: usize, fixed: Option<PerCase>) -> Self {
+        let per_case = fixed.unwrap_or_else(|| PerCase {
+            tasks: rng.random_range(0..=10),
+            incidents: rng.random_range(0..=3),
+            comments: rng.random_range(0..=8),
+        });
+        let mut links: Vec<usize> = Vec::with_capacity(per_case.incidents);
+        while links.len() < per_case.incidents.min(incident_count) {
+            let pick = rng.random_range(0..incident_count);
+            if !links.contains(&pick) {
+                links.push(pick);
+            }
+        }
+        let created = now() - Duration::minutes(rng.random_range(60..90 * 24 * 60));
+        let updated = created + Duration::minutes(rng.random_range(0..60));
+        CasePlan {
+            status: rng.random_range(0..statuses.len()),
+            tasks: per_case.tasks,
+            links,
+            comments: per_case.comments,
+            created,
+            updated,
+        }
+    }
+
+    fn entries(&self) -> usize {
+        1 + self.tasks + self.links.len() + usize::from(self.status != 0) + self.comments
+    }
+}

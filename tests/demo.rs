@@ -1,0 +1,48 @@
+//! The demo data set is consistent with what the API would have written.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+mod common;
+
+use casebook::demo::{DemoSize, PerCase, seed};
+use common::*;
+use serde_json::json;
+
+async fn demo_data_reads_back_consistently(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let size = DemoSize { cases: 1200, fixed: None };
+    let summary = seed(server.state.db(), "acme", &size, |_| {}).await.unwrap();
+    assert_eq!(summary.cases, 1200);
+    let t = reader("acme");
+    let data = server
+        .ok(&t, "{ cases(first: 3) { totalCount nodes { id version tasks { id } incidents { id cases { id } } activity { totalCount nodes { __typename } } } } statuses { name } users { id } }", json!({}))
+        .await;
+    assert_eq!(data["cases"]["totalCount"], 1200);
+    assert_eq!(data["cases"]["nodes"][0]["id"], "2199", "ids from 1000, consecutive");
+    let statuses: Vec<&str> =
+        data["statuses"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["New", "Research phase", "Generating hypothesis", "Containment", "Open", "Closed"]);
+    assert!(data["users"].as_array().unwrap().len() >= 12);
+    for case in data["cases"]["nodes"].as_array().unwrap() {
+        let tasks = case["tasks"].as_array().unwrap().len() as i64;
+        let links = case["incidents"].as_array().unwrap().len() as i64;
+        assert!(case["activity"]["totalCount"].as_i64().unwrap() >= 1 + tasks + links);
+        for incident in case["incidents"].as_array().unwrap() {
+            assert!(incident["cases"].as_array().unwrap().iter().any(|c| c["id"] == case["id"]));
+        }
+    }
+    // The API goes on from where the demo stopped: next id, next sequence.
+    let created = create_case(&server, &analyst("acme"), "After the demo", json!({})).await;
+    assert_eq!(created["id"], "2200");
+    let comment = comment(&server, &analyst("acme"), "2199", "a new comment").await;
+    assert_eq!(comment["body"], "a new comment");
+
+    // Fixed shape, as the dashboard benchmark uses.
+    let fixed = DemoSize { cases: 10, fixed: Some(PerCase { tasks: 10, incidents: 3, comments: 5 }) };
+    seed(server.state.db(), "globex", &fixed, |_| {}).await.unwrap();
+    let g = server.ok(&reader("globex"), "{ case(id: \"1005\") { tasks { id } incidents { id } } }", json!({})).await;
+    assert_eq!(g["case"]["tasks"].as_array().unwrap().len(), 10);
+    assert_eq!(g["case"]["incidents"].as_array().unwrap().len(), 3);
+}
+
+both_backends!(demo_data_reads_back_consistently);
