@@ -4,12 +4,14 @@
 mod migrations;
 pub mod schema;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use diesel::SqliteConnection;
-use diesel::connection::AnsiTransactionManager;
+use diesel::connection::{AnsiTransactionManager, Instrumentation, InstrumentationEvent};
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection, TransactionManager};
 use futures_util::FutureExt;
@@ -100,11 +102,36 @@ pub enum Backend {
     Sqlite,
 }
 
-/// The connection pool of the configured backend.
+/// The connection pool of the configured backend, and a count of the SQL
+/// statements its connections ran (so tests can hold the N+1 line).
 #[derive(Clone)]
-pub enum Db {
+pub struct Db {
+    pool: Pools,
+    statements: StatementCounter,
+}
+
+#[derive(Clone)]
+enum Pools {
     Postgres(Pool<AsyncPgConnection>),
     Sqlite(Pool<SqliteConn>),
+}
+
+/// Counts statements through diesel's instrumentation.
+#[derive(Clone, Default)]
+pub struct StatementCounter(Arc<AtomicU64>);
+
+impl StatementCounter {
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl Instrumentation for StatementCounter {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        if let InstrumentationEvent::StartQuery { .. } = event {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
@@ -113,9 +140,24 @@ const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = O
 impl Db {
     /// Builds the pool; connections open lazily, so this does not touch the database.
     pub fn connect(url: &DatabaseUrl) -> Result<Self, AppError> {
-        match url {
+        let statements = StatementCounter::default();
+        let pool = match url {
             DatabaseUrl::Postgres(url) => {
-                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(url.as_str());
+                let counter = statements.clone();
+                let mut config = ManagerConfig::<AsyncPgConnection>::default();
+                config.custom_setup = Box::new(move |url: &str| {
+                    let (url, counter) = (url.to_owned(), counter.clone());
+                    async move {
+                        let mut conn = AsyncPgConnection::establish(&url).await?;
+                        conn.set_instrumentation(counter);
+                        Ok(conn)
+                    }
+                    .boxed()
+                });
+                // A broken connection shows on first use; a test query on every
+                // checkout would cost a round trip per request.
+                config.recycling_method = RecyclingMethod::Fast;
+                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url.as_str(), config);
                 let pool = Pool::builder(manager)
                     .max_size(16)
                     .wait_timeout(Some(Duration::from_secs(10)))
@@ -123,21 +165,24 @@ impl Db {
                     .runtime(deadpool::Runtime::Tokio1)
                     .build()
                     .map_err(|e| AppError::internal(format!("building the PostgreSQL pool: {e}")))?;
-                Ok(Db::Postgres(pool))
+                Pools::Postgres(pool)
             }
             DatabaseUrl::Sqlite(path) => {
+                let counter = statements.clone();
                 let mut config = ManagerConfig::<SqliteConn>::default();
-                config.custom_setup = Box::new(|path: &str| {
-                    let path = path.to_owned();
+                config.custom_setup = Box::new(move |path: &str| {
+                    let (path, counter) = (path.to_owned(), counter.clone());
                     async move {
                         let mut conn = SqliteConn::establish(&path).await?;
                         conn.batch_execute(SQLITE_PRAGMAS)
                             .await
                             .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+                        conn.set_instrumentation(counter);
                         Ok(conn)
                     }
                     .boxed()
                 });
+                config.recycling_method = RecyclingMethod::Fast;
                 let manager =
                     AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path.to_string_lossy(), config);
                 // WAL lets readers run beside the one writer; more connections than
@@ -148,23 +193,29 @@ impl Db {
                     .runtime(deadpool::Runtime::Tokio1)
                     .build()
                     .map_err(|e| AppError::internal(format!("building the SQLite pool: {e}")))?;
-                Ok(Db::Sqlite(pool))
+                Pools::Sqlite(pool)
             }
-        }
+        };
+        Ok(Db { pool, statements })
     }
 
     pub fn backend(&self) -> Backend {
-        match self {
-            Db::Postgres(_) => Backend::Postgres,
-            Db::Sqlite(_) => Backend::Sqlite,
+        match self.pool {
+            Pools::Postgres(_) => Backend::Postgres,
+            Pools::Sqlite(_) => Backend::Sqlite,
         }
+    }
+
+    /// SQL statements run so far through this pool's connections.
+    pub fn statements(&self) -> u64 {
+        self.statements.get()
     }
 
     /// Takes a connection from the pool.
     pub async fn get(&self) -> Result<PooledConn, AppError> {
-        Ok(match self {
-            Db::Postgres(pool) => PooledConn::Postgres(pool.get().await?),
-            Db::Sqlite(pool) => PooledConn::Sqlite(pool.get().await?),
+        Ok(match &self.pool {
+            Pools::Postgres(pool) => PooledConn::Postgres(pool.get().await?),
+            Pools::Sqlite(pool) => PooledConn::Sqlite(pool.get().await?),
         })
     }
 

@@ -6,6 +6,7 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
 use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 
@@ -80,7 +81,7 @@ impl Changes {
     }
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = activity, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 struct ActivityRow {
     id: i64,
@@ -305,6 +306,91 @@ pub async fn page(
         query.load(c).await
     })?;
     rows.into_iter().map(Activity::try_from).collect()
+}
+
+/// The newest `limit` entries of each case, newest first per case, in one
+/// statement. Sequences are dense per case (taken and written in the same
+/// transaction), so for all kinds "newest N" is "seq above the case's last
+/// minus N", an index range; for some kinds, a window function ranks them.
+pub async fn newest_of_cases(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    case_ids: &[CaseId],
+    kinds: &[ActivityKind],
+    limit: i64,
+) -> AppResult<Vec<Activity>> {
+    let ids: Vec<i64> = case_ids.iter().map(|id| id.0).collect();
+    if ids.is_empty() || limit <= 0 {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<ActivityRow> = if kinds.is_empty() {
+        with_conn!(conn, c => {
+            activity::table
+                .inner_join(cases::table.on(cases::tenant_id.eq(activity::tenant_id).and(cases::id.eq(activity::case_id))))
+                .filter(activity::tenant_id.eq(tenant))
+                .filter(activity::case_id.eq_any(&ids))
+                .filter(activity::seq.gt(cases::activity_seq - limit))
+                .order((activity::case_id.asc(), activity::seq.desc()))
+                .select(ActivityRow::as_select())
+                .load(c)
+                .await
+        })?
+    } else {
+        let postgres = matches!(conn, Conn::Postgres(_));
+        let sql = ranked_sql(postgres, ids.len(), kinds.len());
+        with_conn!(conn, c => {
+            let mut query = diesel::sql_query(sql.as_str()).into_boxed().bind::<Text, _>(tenant.to_owned());
+            for id in &ids {
+                query = query.bind::<BigInt, _>(*id);
+            }
+            for kind in kinds {
+                query = query.bind::<Text, _>(kind.as_str());
+            }
+            query.bind::<BigInt, _>(limit).load::<ActivityRow>(c).await
+        })?
+    };
+    rows.into_iter().map(Activity::try_from).collect()
+}
+
+/// Ranks each case's entries of some kinds, newest first, and keeps the top.
+/// Binds: tenant, the case ids, the kinds, the limit.
+fn ranked_sql(postgres: bool, cases: usize, kinds: usize) -> String {
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        if postgres { format!("${n}") } else { "?".to_owned() }
+    };
+    let tenant = next();
+    let case_list: Vec<String> = (0..cases).map(|_| next()).collect();
+    let kind_list: Vec<String> = (0..kinds).map(|_| next()).collect();
+    let limit = next();
+    format!(
+        "SELECT id, case_id, seq, kind, actor_id, created_at, body, action, changes, task_id, incident_id FROM (\
+           SELECT a.*, ROW_NUMBER() OVER (PARTITION BY a.case_id ORDER BY a.seq DESC) AS rank \
+           FROM activity a WHERE a.tenant_id = {tenant} AND a.case_id IN ({}) AND a.kind IN ({})\
+         ) ranked WHERE rank <= {limit} ORDER BY case_id, seq DESC",
+        case_list.join(", "),
+        kind_list.join(", ")
+    )
+}
+
+/// How many entries of each kind each case has: (case, kind, count).
+pub async fn counts_of_cases(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    case_ids: &[CaseId],
+) -> AppResult<Vec<(i64, String, i64)>> {
+    let ids: Vec<i64> = case_ids.iter().map(|id| id.0).collect();
+    let counts = with_conn!(conn, c => {
+        activity::table
+            .filter(activity::tenant_id.eq(tenant))
+            .filter(activity::case_id.eq_any(&ids))
+            .group_by((activity::case_id, activity::kind))
+            .select((activity::case_id, activity::kind, diesel::dsl::count_star()))
+            .load::<(i64, String, i64)>(c)
+            .await
+    })?;
+    Ok(counts)
 }
 
 /// How many entries of these kinds a case has.

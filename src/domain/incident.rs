@@ -8,7 +8,7 @@ use diesel_async::RunQueryDsl;
 
 use crate::auth::Principal;
 use crate::db::Conn;
-use crate::db::schema::{case_incidents, incidents};
+use crate::db::schema::{case_incidents, cases, incidents};
 use crate::domain::activity::{self, AuditAction, FieldChange, NewAudit};
 use crate::domain::case::{self, Case, CaseId};
 use crate::domain::now;
@@ -364,15 +364,16 @@ pub async fn of_cases(conn: &mut Conn<'_>, tenant: &str, case_ids: &[CaseId]) ->
     Ok(pairs)
 }
 
-/// (incident id, case id) pairs for these incidents, newest case first.
-pub async fn case_ids_of(conn: &mut Conn<'_>, tenant: &str, incident_ids: &[IncidentId]) -> AppResult<Vec<(i64, i64)>> {
+/// (incident id, case) pairs for these incidents, newest case first.
+pub async fn cases_of(conn: &mut Conn<'_>, tenant: &str, incident_ids: &[IncidentId]) -> AppResult<Vec<(i64, Case)>> {
     let ids: Vec<i64> = incident_ids.iter().map(|id| id.0).collect();
     let pairs = with_conn!(conn, c => {
         case_incidents::table
+            .inner_join(cases::table.on(cases::tenant_id.eq(case_incidents::tenant_id).and(cases::id.eq(case_incidents::case_id))))
             .filter(case_incidents::tenant_id.eq(tenant))
             .filter(case_incidents::incident_id.eq_any(&ids))
             .order(case_incidents::case_id.desc())
-            .select((case_incidents::incident_id, case_incidents::case_id))
+            .select((case_incidents::incident_id, Case::as_select()))
             .load(c)
             .await
     })?;

@@ -4,9 +4,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 
 use crate::db::Db;
+use crate::domain::activity::{self, Activity, ActivityKind};
 use crate::domain::case::{self, Case, CaseId};
 use crate::domain::incident::{self, Incident, IncidentId};
 use crate::domain::status::{self, Status, StatusId};
@@ -21,31 +22,61 @@ pub struct Scope {
     tenant: Arc<str>,
 }
 
-/// The loaders of one request.
+type Cached<T> = DataLoader<T, HashMapCache>;
+
+/// The loaders of one request. They cache for the request, so what a list
+/// resolver prefetched for a whole page (see `prefetch`) is served to each
+/// item without another statement.
 pub struct Loaders {
-    pub statuses: DataLoader<StatusLoader>,
-    pub users: DataLoader<UserLoader>,
-    pub cases: DataLoader<CaseLoader>,
-    pub tasks: DataLoader<TaskLoader>,
-    pub incidents: DataLoader<IncidentLoader>,
-    pub tasks_by_case: DataLoader<TasksByCase>,
-    pub incidents_by_case: DataLoader<IncidentsByCase>,
-    pub cases_by_incident: DataLoader<CaseIdsByIncident>,
+    pub statuses: Cached<StatusLoader>,
+    pub users: Cached<UserLoader>,
+    pub cases: Cached<CaseLoader>,
+    pub tasks: Cached<TaskLoader>,
+    pub incidents: Cached<IncidentLoader>,
+    pub tasks_by_case: Cached<TasksByCase>,
+    pub incidents_by_case: Cached<IncidentsByCase>,
+    pub cases_by_incident: Cached<CasesByIncident>,
+    pub recent_activity: Cached<RecentActivity>,
+    pub activity_counts: Cached<ActivityCounts>,
 }
 
 impl Loaders {
     pub fn new(db: Db, tenant: &str) -> Self {
         let scope = Scope { db, tenant: tenant.into() };
         Loaders {
-            statuses: DataLoader::new(StatusLoader(scope.clone()), tokio::spawn),
-            users: DataLoader::new(UserLoader(scope.clone()), tokio::spawn),
-            cases: DataLoader::new(CaseLoader(scope.clone()), tokio::spawn),
-            tasks: DataLoader::new(TaskLoader(scope.clone()), tokio::spawn),
-            incidents: DataLoader::new(IncidentLoader(scope.clone()), tokio::spawn),
-            tasks_by_case: DataLoader::new(TasksByCase(scope.clone()), tokio::spawn),
-            incidents_by_case: DataLoader::new(IncidentsByCase(scope.clone()), tokio::spawn),
-            cases_by_incident: DataLoader::new(CaseIdsByIncident(scope), tokio::spawn),
+            statuses: cached(StatusLoader(scope.clone())),
+            users: cached(UserLoader(scope.clone())),
+            cases: cached(CaseLoader(scope.clone())),
+            tasks: cached(TaskLoader(scope.clone())),
+            incidents: cached(IncidentLoader(scope.clone())),
+            tasks_by_case: cached(TasksByCase(scope.clone())),
+            incidents_by_case: cached(IncidentsByCase(scope.clone())),
+            cases_by_incident: cached(CasesByIncident(scope.clone())),
+            recent_activity: cached(RecentActivity(scope.clone())),
+            activity_counts: cached(ActivityCounts(scope)),
         }
+    }
+}
+
+fn cached<T: Send + Sync + 'static>(loader: T) -> Cached<T> {
+    DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default())
+}
+
+impl Loaders {
+    /// A WebSocket connection lives long: its loaders batch but never cache,
+    /// so each event reads current data.
+    pub fn without_cache(self) -> Self {
+        self.statuses.enable_all_cache(false);
+        self.users.enable_all_cache(false);
+        self.cases.enable_all_cache(false);
+        self.tasks.enable_all_cache(false);
+        self.incidents.enable_all_cache(false);
+        self.tasks_by_case.enable_all_cache(false);
+        self.incidents_by_case.enable_all_cache(false);
+        self.cases_by_incident.enable_all_cache(false);
+        self.recent_activity.enable_all_cache(false);
+        self.activity_counts.enable_all_cache(false);
+        self
     }
 }
 
@@ -117,16 +148,68 @@ impl Loader<i64> for IncidentsByCase {
     }
 }
 
-/// The ids of the cases each incident is linked to.
-pub struct CaseIdsByIncident(Scope);
+/// The cases each incident is linked to, newest first.
+pub struct CasesByIncident(Scope);
 
-impl Loader<i64> for CaseIdsByIncident {
-    type Value = Vec<i64>;
+impl Loader<i64> for CasesByIncident {
+    type Value = Vec<Case>;
     type Error = GqlError;
 
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<i64>>, GqlError> {
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<Case>>, GqlError> {
         let ids: Vec<IncidentId> = keys.iter().copied().map(IncidentId).collect();
-        let pairs = self.0.run(async |c, tenant| incident::case_ids_of(c, tenant, &ids).await).await?;
+        let pairs = self.0.run(async |c, tenant| incident::cases_of(c, tenant, &ids).await).await?;
         Ok(group(pairs))
+    }
+}
+
+/// The first page of a case's activity log: the newest `limit` entries of `kinds`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RecentKey {
+    pub case_id: i64,
+    /// Sorted, without repeats; empty for all kinds.
+    pub kinds: Vec<ActivityKind>,
+    pub limit: i64,
+}
+
+/// First pages of activity logs: one statement per distinct (kinds, limit).
+pub struct RecentActivity(Scope);
+
+impl Loader<RecentKey> for RecentActivity {
+    type Value = Vec<Activity>;
+    type Error = GqlError;
+
+    async fn load(&self, keys: &[RecentKey]) -> Result<HashMap<RecentKey, Vec<Activity>>, GqlError> {
+        let shapes = group(keys.iter().map(|k| ((k.kinds.clone(), k.limit), CaseId(k.case_id))));
+        let mut pages = HashMap::new();
+        for ((kinds, limit), case_ids) in shapes {
+            let rows = self
+                .0
+                .run(async |c, tenant| activity::newest_of_cases(c, tenant, &case_ids, &kinds, limit).await)
+                .await?;
+            let mut by_case = group(rows.into_iter().map(|a| (a.case_id.0, a)));
+            for case_id in case_ids {
+                let key = RecentKey { case_id: case_id.0, kinds: kinds.clone(), limit };
+                pages.insert(key, by_case.remove(&case_id.0).unwrap_or_default());
+            }
+        }
+        Ok(pages)
+    }
+}
+
+/// How many entries of each kind a case's log holds.
+pub struct ActivityCounts(Scope);
+
+impl Loader<i64> for ActivityCounts {
+    type Value = HashMap<String, i64>;
+    type Error = GqlError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, HashMap<String, i64>>, GqlError> {
+        let ids: Vec<CaseId> = keys.iter().copied().map(CaseId).collect();
+        let counts = self.0.run(async |c, tenant| activity::counts_of_cases(c, tenant, &ids).await).await?;
+        let mut by_case: HashMap<i64, HashMap<String, i64>> = HashMap::new();
+        for (case_id, kind, count) in counts {
+            by_case.entry(case_id).or_default().insert(kind, count);
+        }
+        Ok(by_case)
     }
 }

@@ -6,6 +6,7 @@ mod directive;
 mod errors;
 mod loaders;
 mod mutation;
+mod prefetch;
 mod query;
 mod scalars;
 mod subscription;

@@ -177,7 +177,7 @@ async fn admit(
                         return Admit::Refuse { notice: None, close: Close::new(4500, "Internal error") };
                     }
                     let mut data = Data::default();
-                    data.insert(Loaders::new(state.db().clone(), &principal.tenant));
+                    data.insert(Loaders::new(state.db().clone(), &principal.tenant).without_cache());
                     data.insert(Auth::Authenticated(principal.clone()));
                     if let Ok(mut slot) = handshake.lock() {
                         *slot = Some(data);

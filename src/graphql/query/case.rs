@@ -11,7 +11,7 @@ use crate::graphql::cursor;
 use crate::graphql::directive::requires_permission;
 use crate::graphql::scalars::{DateTime, numeric_id, optional_time};
 use crate::graphql::types::CaseConnection;
-use crate::graphql::{loaders, page_size, principal};
+use crate::graphql::{loaders, page_size, prefetch, principal};
 
 /// Which cases the queue shows; every given criterion must hold.
 #[derive(InputObject, Default)]
@@ -87,10 +87,12 @@ impl CaseQuery {
     /// One case by number; null when it does not exist in the caller's tenant.
     #[graphql(directive = requires_permission::apply(Permission::SecurityDataRead))]
     async fn case(&self, ctx: &Context<'_>, #[graphql(desc = "The case number.")] id: ID) -> GqlResult<Option<Case>> {
-        match numeric_id(&id) {
-            Some(id) => Ok(loaders(ctx)?.cases.load_one(CaseId(id).0).await?),
-            None => Ok(None),
+        let Some(id) = numeric_id(&id) else { return Ok(None) };
+        let case = loaders(ctx)?.cases.load_one(CaseId(id).0).await?;
+        if let Some(case) = &case {
+            prefetch::cases(ctx, &ctx.look_ahead(), std::slice::from_ref(case)).await?;
         }
+        Ok(case)
     }
 
     /// The case queue: filtered, sorted, paginated with cursors.
@@ -111,6 +113,11 @@ impl CaseQuery {
         let after = after.as_deref().map(|a| cursor::decode::<CaseKey>("after", a)).transpose()?;
         let mut conn = crate::graphql::db(ctx)?.get().await?;
         let cases = queue::page(&mut conn.conn(), tenant, &filter, field, direction, after.as_ref(), limit + 1).await?;
+        drop(conn);
+        let page = &cases[..cases.len().min(limit as usize)];
+        for nodes in prefetch::connection_nodes(&ctx.look_ahead()) {
+            prefetch::cases(ctx, &nodes, page).await?;
+        }
         Ok(CaseConnection::new(cases, limit, field, after.is_some(), filter))
     }
 }

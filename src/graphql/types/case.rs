@@ -12,6 +12,8 @@ use crate::domain::user::User;
 use crate::domain::values::CasePriority;
 use crate::error::{AppError, GqlResult};
 use crate::graphql::cursor::{self, ActivityCursor};
+use crate::graphql::loaders::RecentKey;
+use crate::graphql::prefetch::normalize_kinds;
 use crate::graphql::scalars::{DateTime, utc};
 use crate::graphql::{db, loaders, page_size, principal};
 
@@ -86,13 +88,21 @@ impl Case {
         #[graphql(desc = "Page size (default 25, at most 100).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the entry this page follows.")] after: Option<String>,
     ) -> GqlResult<ActivityConnection> {
-        let tenant = &principal(ctx)?.tenant;
         let limit = page_size(first)?;
         let before = after.as_deref().map(|a| cursor::decode::<ActivityCursor>("after", a)).transpose()?;
-        let kinds = kinds.unwrap_or_default();
-        let mut conn = db(ctx)?.get().await?;
-        let mut rows =
-            activity::page(&mut conn.conn(), tenant, self.case_id(), &kinds, before.map(|b| b.seq), limit + 1).await?;
+        let kinds = normalize_kinds(kinds.unwrap_or_default());
+        let mut rows = match before {
+            // First pages (dashboards) are batched across cases.
+            None => {
+                let key = RecentKey { case_id: self.id, kinds: kinds.clone(), limit: limit + 1 };
+                loaders(ctx)?.recent_activity.load_one(key).await?.unwrap_or_default()
+            }
+            Some(before) => {
+                let tenant = &principal(ctx)?.tenant;
+                let mut conn = db(ctx)?.get().await?;
+                activity::page(&mut conn.conn(), tenant, self.case_id(), &kinds, Some(before.seq), limit + 1).await?
+            }
+        };
         let has_next = split_page(&mut rows, limit);
         let edges: Vec<ActivityEdge> = rows
             .into_iter()
@@ -106,6 +116,8 @@ impl Case {
             page_info: PageInfo::new(&cursors, has_next, before.is_some()),
             edges,
             case_id: self.case_id(),
+            // Sequences are dense: the newest is the count of all entries.
+            total_if_all_kinds: self.activity_seq,
             kinds,
         })
     }

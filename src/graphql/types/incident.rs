@@ -6,7 +6,7 @@ use crate::domain::incident::{self, Incident, IncidentFilter};
 use crate::domain::values::{IncidentSeverity, IncidentStatus};
 use crate::error::GqlResult;
 use crate::graphql::scalars::{DateTime, utc};
-use crate::graphql::{db, loaders, principal};
+use crate::graphql::{db, loaders, prefetch, principal};
 
 /// Something detection raised, which cases investigate.
 #[Object]
@@ -41,10 +41,9 @@ impl Incident {
     }
     /// The cases it is linked to, newest first.
     async fn cases(&self, ctx: &Context<'_>) -> GqlResult<Vec<Case>> {
-        let loaders = loaders(ctx)?;
-        let ids = loaders.cases_by_incident.load_one(self.id).await?.unwrap_or_default();
-        let mut found = loaders.cases.load_many(ids.iter().copied()).await?;
-        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+        let cases = loaders(ctx)?.cases_by_incident.load_one(self.id).await?.unwrap_or_default();
+        prefetch::cases(ctx, &ctx.look_ahead(), &cases).await?;
+        Ok(cases)
     }
 }
 

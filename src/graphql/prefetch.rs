@@ -1,0 +1,154 @@
+//! Eager loading for lists: when a resolver has a page of cases, it looks
+//! ahead at what the query selects below them and loads each relation for the
+//! whole page in one statement, into the request's loader caches. The items'
+//! own resolvers then find everything cached. Unlike a DataLoader's batching
+//! window, this does not depend on timing, so a page costs the same few
+//! statements for 10 cases as for 100, every time, with no added delay.
+
+use std::collections::BTreeSet;
+
+use async_graphql::{Context, Lookahead, Value};
+
+use crate::domain::activity::{Activity, ActivityKind, Entry};
+use crate::domain::case::Case;
+use crate::domain::task::Task;
+use crate::error::GqlResult;
+use crate::graphql::loaders::RecentKey;
+use crate::graphql::{loaders, page_size};
+
+/// Nesting levels of cases under cases (incident.cases) that are prefetched.
+const MAX_DEPTH: usize = 2;
+
+/// The ways a connection selects its nodes.
+pub(crate) fn connection_nodes<'a>(connection: &Lookahead<'a>) -> [Lookahead<'a>; 2] {
+    [connection.field("nodes"), connection.field("edges").field("node")]
+}
+
+/// Normalises an activity `kinds` argument: sorted, no repeats, empty for all.
+pub(crate) fn normalize_kinds(mut kinds: Vec<ActivityKind>) -> Vec<ActivityKind> {
+    kinds.sort_by_key(|k| k.as_str());
+    kinds.dedup();
+    if kinds.len() == ActivityKind::ALL.len() {
+        kinds.clear();
+    }
+    kinds
+}
+
+/// Loads what `selection` (the fields selected on each case) needs for `cases`.
+pub(crate) async fn cases(ctx: &Context<'_>, selection: &Lookahead<'_>, cases: &[Case]) -> GqlResult<()> {
+    prefetch_cases(ctx, selection, cases, 0).await
+}
+
+async fn prefetch_cases(ctx: &Context<'_>, selection: &Lookahead<'_>, cases: &[Case], depth: usize) -> GqlResult<()> {
+    if cases.is_empty() || !selection.exists() || depth > MAX_DEPTH {
+        return Ok(());
+    }
+    let loaders = loaders(ctx)?;
+    loaders.cases.feed_many(cases.iter().map(|c| (c.id, c.clone()))).await;
+    let ids: Vec<i64> = cases.iter().map(|c| c.id).collect();
+    let mut users = BTreeSet::new();
+
+    if selection.field("status").exists() {
+        loaders.statuses.load_many(cases.iter().map(|c| c.status_id)).await?;
+    }
+    if selection.field("assignee").exists() {
+        users.extend(cases.iter().filter_map(|c| c.assignee_id.clone()));
+    }
+    if selection.field("createdBy").exists() {
+        users.extend(cases.iter().map(|c| c.created_by.clone()));
+    }
+    if selection.field("updatedBy").exists() {
+        users.extend(cases.iter().map(|c| c.updated_by.clone()));
+    }
+
+    let tasks = selection.field("tasks");
+    if tasks.exists() {
+        let by_case = loaders.tasks_by_case.load_many(ids.iter().copied()).await?;
+        let all: Vec<&Task> = by_case.values().flatten().collect();
+        loaders.tasks.feed_many(all.iter().map(|t| (t.id, (*t).clone()))).await;
+        task_users(&tasks, &all, &mut users);
+    }
+
+    let incidents = selection.field("incidents");
+    if incidents.exists() {
+        let by_case = loaders.incidents_by_case.load_many(ids.iter().copied()).await?;
+        let all: Vec<_> = by_case.values().flatten().cloned().collect();
+        loaders.incidents.feed_many(all.iter().map(|i| (i.id, i.clone()))).await;
+        let linked_cases = incidents.field("cases");
+        if linked_cases.exists() && depth < MAX_DEPTH {
+            let by_incident = loaders.cases_by_incident.load_many(all.iter().map(|i| i.id)).await?;
+            let mut nested: Vec<Case> = by_incident.into_values().flatten().collect();
+            nested.sort_by_key(|c| c.id);
+            nested.dedup_by_key(|c| c.id);
+            Box::pin(prefetch_cases(ctx, &linked_cases, &nested, depth + 1)).await?;
+        }
+    }
+
+    for field in selection.field("activity").selection_fields() {
+        let Ok(arguments) = field.arguments() else { continue }; // the resolver reports it
+        let argument = |name: &str| arguments.iter().find(|(n, _)| n.as_str() == name).map(|(_, v)| v);
+        // Later pages (with `after`) are one case's business, not a dashboard's.
+        if argument("after").is_some_and(|v| *v != Value::Null) {
+            continue;
+        }
+        let first = match argument("first") {
+            Some(Value::Number(n)) => n.as_i64().and_then(|n| i32::try_from(n).ok()),
+            _ => None,
+        };
+        let Ok(limit) = page_size(first) else { continue }; // the resolver reports it
+        let kinds = match argument("kinds") {
+            Some(Value::List(values)) => values
+                .iter()
+                .filter_map(|v| match v {
+                    Value::Enum(name) => ActivityKind::ALL.iter().copied().find(|k| k.as_str() == name.as_str()),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let kinds = normalize_kinds(kinds);
+        let keys = ids.iter().map(|&case_id| RecentKey { case_id, kinds: kinds.clone(), limit: limit + 1 });
+        let pages = loaders.recent_activity.load_many(keys).await?;
+        let entries: Vec<&Activity> = pages.values().flatten().collect();
+        let log = Lookahead::from(field);
+        if log.field("totalCount").exists() && !kinds.is_empty() {
+            loaders.activity_counts.load_many(ids.iter().copied()).await?;
+        }
+        for node in connection_nodes(&log) {
+            if node.field("actor").exists() {
+                users.extend(entries.iter().map(|a| a.actor_id.clone()));
+            }
+            let (mut task_ids, mut incident_ids) = (BTreeSet::new(), BTreeSet::new());
+            for entry in &entries {
+                if let Entry::Audit { task_id, incident_id, .. } = &entry.entry {
+                    task_ids.extend(*task_id);
+                    incident_ids.extend(*incident_id);
+                }
+            }
+            if node.field("task").exists() && !task_ids.is_empty() {
+                loaders.tasks.load_many(task_ids).await?;
+            }
+            if node.field("incident").exists() && !incident_ids.is_empty() {
+                loaders.incidents.load_many(incident_ids).await?;
+            }
+        }
+    }
+
+    if !users.is_empty() {
+        loaders.users.load_many(users).await?;
+    }
+    Ok(())
+}
+
+/// The users a selection of tasks shows.
+fn task_users(selection: &Lookahead<'_>, tasks: &[&Task], users: &mut BTreeSet<String>) {
+    if selection.field("owner").exists() {
+        users.extend(tasks.iter().filter_map(|t| t.owner_id.clone()));
+    }
+    if selection.field("createdBy").exists() {
+        users.extend(tasks.iter().map(|t| t.created_by.clone()));
+    }
+    if selection.field("updatedBy").exists() {
+        users.extend(tasks.iter().map(|t| t.updated_by.clone()));
+    }
+}

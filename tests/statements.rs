@@ -1,0 +1,63 @@
+//! Nested reads go through loaders: a dashboard page costs the same handful of
+//! SQL statements for 10 cases as for 100. Counted with diesel's
+//! instrumentation; the test fails when an N+1 comes back.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+mod common;
+
+use casebook::demo::{DemoSize, PerCase, seed};
+use common::*;
+use serde_json::json;
+
+/// The dashboard: a page of cases with everything nested.
+pub const DASHBOARD: &str = "query($first: Int) {
+  cases(first: $first, orderBy: { field: UPDATED_AT, direction: DESC }) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      id title priority dueOn updatedAt version
+      status { id name category }
+      assignee { id displayName }
+      createdBy { id displayName }
+      tasks { id title status owner { id displayName } }
+      incidents { id title severity cases { id } }
+      activity(first: 5) {
+        totalCount
+        nodes { __typename id createdAt actor { id displayName } ... on Comment { body } ... on AuditEvent { action changes { field oldValue newValue } } }
+      }
+    }
+  }
+}";
+
+async fn statements_for(server: &TestServer, token: &str, query: &str, variables: serde_json::Value) -> u64 {
+    let before = server.state.db().statements();
+    let body = server.gql(Some(token), query, variables).await;
+    assert!(body.get("errors").is_none(), "{body}");
+    server.state.db().statements() - before
+}
+
+async fn a_dashboard_page_costs_the_same_few_statements_for_10_and_100_cases(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let size = DemoSize { cases: 120, fixed: Some(PerCase { tasks: 10, incidents: 3, comments: 5 }) };
+    seed(server.state.db(), "acme", &size, |_| {}).await.unwrap();
+    let token = reader("acme");
+    server.ok(&token, "{ me { tenant } }", json!({})).await; // records the caller once
+
+    let ten = statements_for(&server, &token, DASHBOARD, json!({ "first": 10 })).await;
+    let hundred = statements_for(&server, &token, DASHBOARD, json!({ "first": 100 })).await;
+    assert!(hundred <= 8, "a dashboard page of 100 cases ran {hundred} statements");
+    assert_eq!(ten, hundred, "the cost must not grow with the page");
+
+    // Case detail, and filtered activity with counts, stay constant too.
+    let detail = "query($id: ID!) { case(id: $id) { id tasks { owner { id } } incidents { id } activity(first: 100) { totalCount nodes { id actor { id } ... on AuditEvent { task { id } incident { id } } } } } }";
+    let one = statements_for(&server, &token, detail, json!({ "id": "1050" })).await;
+    assert!(one <= 8, "case detail ran {one} statements");
+    let kinds = "query($first: Int) { cases(first: $first) { nodes { activity(kinds: [COMMENT], first: 2) { totalCount nodes { id } } } } }";
+    let few = statements_for(&server, &token, kinds, json!({ "first": 10 })).await;
+    let many = statements_for(&server, &token, kinds, json!({ "first": 100 })).await;
+    assert_eq!(few, many, "filtered activity pages are batched too");
+    assert!(many <= 4, "{many}");
+}
+
+both_backends!(a_dashboard_page_costs_the_same_few_statements_for_10_and_100_cases);
