@@ -161,6 +161,8 @@ pub async fn seed(db: &Db, tenant_id: &str, size: &DemoSize, progress: impl Fn(u
         done += count;
         progress(done as u64);
     }
+    // Fresh statistics, or the planner guesses from empty tables.
+    db.analyze().await?;
     Ok(summary)
 }
 

@@ -234,6 +234,13 @@ impl Db {
         Ok(WriteTx { pooled })
     }
 
+    /// Refreshes the planner's statistics (after bulk loads).
+    pub async fn analyze(&self) -> Result<(), AppError> {
+        let mut pooled = self.get().await?;
+        with_conn!(pooled.conn(), c => c.batch_execute("ANALYZE").await)?;
+        Ok(())
+    }
+
     /// Checks that the database answers (for `/readyz`).
     pub async fn ping(&self) -> Result<(), AppError> {
         let mut pooled = self.get().await?;

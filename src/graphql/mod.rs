@@ -61,7 +61,9 @@ pub(crate) fn principal<'a>(ctx: &Context<'a>) -> AppResult<&'a Principal> {
 
 /// The request's loaders, scoped to the caller's tenant.
 pub(crate) fn loaders<'a>(ctx: &Context<'a>) -> AppResult<&'a Loaders> {
-    ctx.data_opt::<Loaders>().ok_or_else(|| AppError::internal("the request has no loaders"))
+    ctx.data_opt::<Loaders>()
+        .or_else(|| ctx.data_opt::<std::sync::Arc<Loaders>>().map(AsRef::as_ref))
+        .ok_or_else(|| AppError::internal("the request has no loaders"))
 }
 
 /// The data a request executes with: who calls, and loaders for their tenant.

@@ -27,7 +27,7 @@ use crate::db::Db;
 use crate::domain::{tenant, user};
 use crate::error::{AppError, ErrorCode};
 use crate::events::ActivityBus;
-use crate::graphql::CasebookSchema;
+use crate::graphql::{CasebookSchema, Loaders};
 
 /// Requests larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -45,6 +45,10 @@ struct Inner {
     verifier: TokenVerifier,
     seen: SeenUsers,
     ws: ws::WsSettings,
+    /// Per tenant, shared by all WebSocket connections: they never cache, so
+    /// sharing is safe, costs one set per tenant instead of one per socket,
+    /// and batches the lookups of many watchers resolving the same event.
+    subscription_loaders: Mutex<HashMap<String, Arc<Loaders>>>,
 }
 
 impl AppState {
@@ -59,6 +63,7 @@ impl AppState {
                 verifier,
                 seen: SeenUsers::default(),
                 ws: ws::WsSettings::default(),
+                subscription_loaders: Mutex::default(),
             }),
         }
     }
@@ -73,6 +78,14 @@ impl AppState {
 
     pub fn bus(&self) -> &ActivityBus {
         &self.inner.bus
+    }
+
+    pub(crate) fn subscription_loaders(&self, tenant: &str) -> Arc<Loaders> {
+        let mut shared = self.inner.subscription_loaders.lock().unwrap_or_else(|p| p.into_inner());
+        shared
+            .entry(tenant.to_owned())
+            .or_insert_with(|| Arc::new(Loaders::new(self.inner.db.clone(), tenant).without_cache()))
+            .clone()
     }
 
     pub(crate) fn verifier(&self) -> &TokenVerifier {

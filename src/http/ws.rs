@@ -25,7 +25,6 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::AppState;
 use crate::auth::{Auth, Principal};
-use crate::graphql::Loaders;
 
 pub(crate) struct WsSettings {
     pub init_timeout: Duration,
@@ -59,7 +58,7 @@ pub(super) async fn upgrade(state: AppState, parts: &mut Parts) -> Response {
     upgrade
         .protocols(PROTOCOLS)
         // Small buffers: an idle subscription should cost kilobytes, not the 128 KiB default.
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(1024)
         .write_buffer_size(0)
         .max_message_size(super::MAX_BODY_BYTES)
         .on_upgrade(move |socket| serve(state, socket, protocol))
@@ -177,7 +176,7 @@ async fn admit(
                         return Admit::Refuse { notice: None, close: Close::new(4500, "Internal error") };
                     }
                     let mut data = Data::default();
-                    data.insert(Loaders::new(state.db().clone(), &principal.tenant).without_cache());
+                    data.insert(state.subscription_loaders(&principal.tenant));
                     data.insert(Auth::Authenticated(principal.clone()));
                     if let Ok(mut slot) = handshake.lock() {
                         *slot = Some(data);

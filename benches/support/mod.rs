@@ -1,0 +1,138 @@
+//! Shared by the benchmarks: a real `casebook serve` process, tokens, figures.
+#![allow(dead_code, clippy::unwrap_used, clippy::print_stdout)]
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use casebook::auth::{TokenRequest, issue_token};
+
+pub const SECRET: &str = "casebook-bench-secret";
+
+/// A server process; killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub addr: String,
+}
+
+impl Server {
+    /// Starts `casebook serve` on a free port against `database_url` and waits until it is ready.
+    pub fn start(database_url: &str) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = Command::new(env!("CARGO_BIN_EXE_casebook"))
+            .args(["serve", "--listen", &addr, "--database-url", database_url])
+            .env("CASEBOOK_JWT_SECRET", SECRET)
+            .env("CASEBOOK_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start casebook serve");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(&addr).is_err() {
+            assert!(started.elapsed() < Duration::from_secs(60), "the server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Server { child, addr }
+    }
+
+    /// Resident memory of the server process, in KiB.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// CPU time the server process used so far (user + system), in seconds.
+    pub fn cpu_seconds(&self) -> f64 {
+        cpu_seconds_of(self.child.id())
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// CPU seconds (user + system) of a process, from /proc.
+pub fn cpu_seconds_of(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start after ')'.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the whole line, 11 and 12 here.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// CPU seconds of every PostgreSQL backend process (for per-request database cost).
+pub fn postgres_cpu_seconds() -> f64 {
+    let mut total = 0.0;
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            if comm.trim() == "postgres" {
+                total += cpu_seconds_of(pid);
+            }
+        }
+    }
+    total
+}
+
+pub fn token(tenant: &str, role: &str) -> String {
+    let roles = [role.to_owned()];
+    issue_token(
+        SECRET,
+        &TokenRequest {
+            sub: &format!("bench-{role}"),
+            name: Some("Bench"),
+            email: None,
+            tenant,
+            roles: &roles,
+            ttl: Duration::from_secs(6 * 3600),
+            issuer: None,
+            audience: None,
+        },
+    )
+    .unwrap()
+}
+
+/// The p-th percentile (0-100) of sorted durations, in milliseconds.
+pub fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)].as_secs_f64() * 1000.0
+}
+
+/// A temp SQLite URL (removed by the caller) and PostgreSQL URLs from the environment.
+pub fn sqlite_url(name: &str) -> (String, std::path::PathBuf) {
+    let path = std::env::temp_dir().join(format!("casebook-bench-{name}-{}.db", std::process::id()));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    (format!("sqlite://{}", path.display()), path)
+}
+
+/// A fresh PostgreSQL database on the server `CASEBOOK_BENCH_POSTGRES_URL` names.
+pub async fn postgres_url(name: &str) -> Option<String> {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+    let admin = std::env::var("CASEBOOK_BENCH_POSTGRES_URL").ok()?;
+    let db = format!("casebook_bench_{name}_{}", std::process::id());
+    let mut conn = AsyncPgConnection::establish(&admin).await.expect("CASEBOOK_BENCH_POSTGRES_URL connects");
+    conn.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await.unwrap();
+    conn.batch_execute(&format!("CREATE DATABASE {db}")).await.unwrap();
+    let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b).to_owned();
+    Some(format!("{base}/{db}"))
+}
+
+/// A number from the environment, or the default.
+pub fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
