@@ -224,18 +224,15 @@ pub async fn update(conn: &mut Conn<'_>, actor: &Principal, id: CaseId, input: C
         _ => current.status_id,
     };
 
-    let assignee_id = match &input.assignee_id {
-        Some(new) if *new != current.assignee_id => {
-            let new_label = match new {
-                Some(id) => Some(user::require_known(conn, tenant, "assigneeId", id).await?.label()),
-                None => None,
-            };
-            let old_label = user::label_of(conn, tenant, current.assignee_id.as_deref()).await?;
-            changes.0.push(FieldChange::new("assignee", old_label, new_label));
-            new.clone()
-        }
-        _ => current.assignee_id.clone(),
-    };
+    let assignee_id = user::reassign(
+        conn,
+        tenant,
+        ("assigneeId", "assignee"),
+        &current.assignee_id,
+        &input.assignee_id,
+        &mut changes,
+    )
+    .await?;
 
     let due_on = input.due_on.unwrap_or(current.due_on);
     changes.track("dueOn", &current.due_on, &due_on, |d| d.map(time_label));

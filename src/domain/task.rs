@@ -171,18 +171,8 @@ pub async fn update(conn: &mut Conn<'_>, actor: &Principal, id: TaskId, input: T
     changes.track("status", &current.parsed_status()?, &status, |s| Some(s.label()));
     let priority = input.priority.unwrap_or(current.parsed_priority());
     changes.track("priority", &current.parsed_priority(), &priority, |p| p.map(|p| p.label().to_owned()));
-    let owner_id = match &input.owner_id {
-        Some(new) if *new != current.owner_id => {
-            let new_label = match new {
-                Some(id) => Some(user::require_known(conn, tenant, "ownerId", id).await?.label()),
-                None => None,
-            };
-            let old_label = user::label_of(conn, tenant, current.owner_id.as_deref()).await?;
-            changes.0.push(FieldChange::new("owner", old_label, new_label));
-            new.clone()
-        }
-        _ => current.owner_id.clone(),
-    };
+    let owner_id =
+        user::reassign(conn, tenant, ("ownerId", "owner"), &current.owner_id, &input.owner_id, &mut changes).await?;
     let due_on = input.due_on.unwrap_or(current.due_on);
     changes.track("dueOn", &current.due_on, &due_on, |d| d.map(time_label));
     let closing_notes = match &input.closing_notes {

@@ -9,6 +9,7 @@ use diesel_async::RunQueryDsl;
 use crate::auth::Principal;
 use crate::db::Conn;
 use crate::db::schema::users;
+use crate::domain::activity::{Changes, FieldChange};
 use crate::domain::{now, parse_text};
 use crate::error::{AppError, AppResult};
 use crate::with_conn;
@@ -45,6 +46,27 @@ pub async fn require_known(conn: &mut Conn<'_>, tenant: &str, field: &str, id: &
     find(conn, tenant, id)
         .await?
         .ok_or_else(|| AppError::bad_input(field, format!("user {id:?} is not known in this tenant")))
+}
+
+/// Applies a change of a user reference (an assignee, an owner): the new user
+/// must be known in the tenant; the audit shows both by name. `fields` are the
+/// input field (for errors) and the audited field. Returns the resulting id.
+pub async fn reassign(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    (input_field, audit_field): (&str, &str),
+    current: &Option<String>,
+    change: &Option<Option<String>>,
+    changes: &mut Changes,
+) -> AppResult<Option<String>> {
+    let Some(new) = change.as_ref().filter(|new| *new != current) else { return Ok(current.clone()) };
+    let new_label = match new {
+        Some(id) => Some(require_known(conn, tenant, input_field, id).await?.label()),
+        None => None,
+    };
+    let old_label = label_of(conn, tenant, current.as_deref()).await?;
+    changes.0.push(FieldChange::new(audit_field, old_label, new_label));
+    Ok(new.clone())
 }
 
 /// The audit label of an optional user id.
