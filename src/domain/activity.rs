@@ -10,7 +10,7 @@ use diesel::sql_types::{BigInt, Text};
 use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 
-use super::values::text_enum;
+use super::values::{self, text_enum};
 use crate::auth::Principal;
 use crate::db::Conn;
 use crate::db::schema::{activity, cases};
@@ -78,6 +78,38 @@ impl Changes {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// A required text field: validated when given, recorded when it changed.
+    pub fn required_text(
+        &mut self,
+        field: &str,
+        new: Option<&str>,
+        current: &str,
+        max_chars: usize,
+    ) -> AppResult<String> {
+        let value = match new {
+            Some(text) => values::required_text(field, text, max_chars)?,
+            None => current.to_owned(),
+        };
+        self.track(field, &current.to_owned(), &value, |t| Some(t.clone()));
+        Ok(value)
+    }
+
+    /// An optional text field (blank clears it): validated when given, recorded when it changed.
+    pub fn optional_text(
+        &mut self,
+        field: &str,
+        new: Option<Option<&str>>,
+        current: &Option<String>,
+        max_chars: usize,
+    ) -> AppResult<Option<String>> {
+        let value = match new {
+            Some(text) => values::optional_text(field, text, max_chars)?,
+            None => current.clone(),
+        };
+        self.track(field, current, &value, Clone::clone);
+        Ok(value)
     }
 }
 

@@ -199,17 +199,13 @@ pub async fn update(conn: &mut Conn<'_>, actor: &Principal, id: CaseId, input: C
     }
     let mut changes = Changes::default();
 
-    let title = match &input.title {
-        Some(title) => required_text("title", title, MAX_TITLE_CHARS)?,
-        None => current.title.clone(),
-    };
-    changes.track("title", &current.title, &title, |t| Some(t.clone()));
-
-    let description = match &input.description {
-        Some(d) => optional_text("description", d.as_deref(), MAX_TEXT_CHARS)?,
-        None => current.description.clone(),
-    };
-    changes.track("description", &current.description, &description, Clone::clone);
+    let title = changes.required_text("title", input.title.as_deref(), &current.title, MAX_TITLE_CHARS)?;
+    let description = changes.optional_text(
+        "description",
+        input.description.as_ref().map(Option::as_deref),
+        &current.description,
+        MAX_TEXT_CHARS,
+    )?;
 
     let priority = input.priority.unwrap_or(current.parsed_priority());
     changes.track("priority", &current.parsed_priority(), &priority, |p| p.map(|p| p.label().to_owned()));

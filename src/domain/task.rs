@@ -157,16 +157,13 @@ pub async fn update(conn: &mut Conn<'_>, actor: &Principal, id: TaskId, input: T
     case::lock(conn, tenant, case_id).await?;
     let mut changes = Changes::default();
 
-    let title = match &input.title {
-        Some(title) => required_text("title", title, MAX_TITLE_CHARS)?,
-        None => current.title.clone(),
-    };
-    changes.track("title", &current.title, &title, |t| Some(t.clone()));
-    let description = match &input.description {
-        Some(d) => optional_text("description", d.as_deref(), MAX_TEXT_CHARS)?,
-        None => current.description.clone(),
-    };
-    changes.track("description", &current.description, &description, Clone::clone);
+    let title = changes.required_text("title", input.title.as_deref(), &current.title, MAX_TITLE_CHARS)?;
+    let description = changes.optional_text(
+        "description",
+        input.description.as_ref().map(Option::as_deref),
+        &current.description,
+        MAX_TEXT_CHARS,
+    )?;
     let status = input.status.unwrap_or(current.parsed_status()?);
     changes.track("status", &current.parsed_status()?, &status, |s| Some(s.label()));
     let priority = input.priority.unwrap_or(current.parsed_priority());
@@ -175,11 +172,12 @@ pub async fn update(conn: &mut Conn<'_>, actor: &Principal, id: TaskId, input: T
         user::reassign(conn, tenant, ("ownerId", "owner"), &current.owner_id, &input.owner_id, &mut changes).await?;
     let due_on = input.due_on.unwrap_or(current.due_on);
     changes.track("dueOn", &current.due_on, &due_on, |d| d.map(time_label));
-    let closing_notes = match &input.closing_notes {
-        Some(n) => optional_text("closingNotes", n.as_deref(), MAX_TEXT_CHARS)?,
-        None => current.closing_notes.clone(),
-    };
-    changes.track("closingNotes", &current.closing_notes, &closing_notes, Clone::clone);
+    let closing_notes = changes.optional_text(
+        "closingNotes",
+        input.closing_notes.as_ref().map(Option::as_deref),
+        &current.closing_notes,
+        MAX_TEXT_CHARS,
+    )?;
 
     if changes.is_empty() {
         return Ok(current);

@@ -207,5 +207,7 @@ async fn admit(
 /// When the token stops being valid, as an instant.
 fn expiry(principal: &Principal) -> Instant {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    Instant::now() + Duration::from_secs(principal.expires_at.saturating_sub(now))
+    // Capped: a far-future `exp` must not overflow the clock.
+    let left = Duration::from_secs(principal.expires_at.saturating_sub(now).min(366 * 86_400));
+    Instant::now() + left
 }
