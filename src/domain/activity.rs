@@ -425,23 +425,6 @@ pub async fn counts_of_cases(
     Ok(counts)
 }
 
-/// How many entries of these kinds a case has.
-pub async fn count(conn: &mut Conn<'_>, tenant: &str, case_id: CaseId, kinds: &[ActivityKind]) -> AppResult<i64> {
-    let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
-    let count = with_conn!(conn, c => {
-        let mut query = activity::table
-            .filter(activity::tenant_id.eq(tenant))
-            .filter(activity::case_id.eq(case_id.0))
-            .count()
-            .into_boxed();
-        if !kinds.is_empty() {
-            query = query.filter(activity::kind.eq_any(&kinds));
-        }
-        query.get_result(c).await
-    })?;
-    Ok(count)
-}
-
 /// Entries after `after_seq`, oldest first (replay for subscriptions).
 pub async fn since(
     conn: &mut Conn<'_>,

@@ -301,13 +301,6 @@ pub async fn reserve_activity(conn: &mut Conn<'_>, tenant: &str, id: CaseId, eve
     Ok(seq.map(|last| last - events + 1))
 }
 
-pub async fn find(conn: &mut Conn<'_>, tenant: &str, id: CaseId) -> AppResult<Option<Case>> {
-    let case = with_conn!(conn, c => {
-        cases::table.find((tenant, id.0)).select(Case::as_select()).first(c).await.optional()
-    })?;
-    Ok(case)
-}
-
 /// The tenant's cases with these ids; unknown ids are skipped.
 pub async fn find_many(conn: &mut Conn<'_>, tenant: &str, ids: &[CaseId]) -> AppResult<Vec<Case>> {
     let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();

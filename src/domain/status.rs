@@ -11,6 +11,7 @@ use diesel_async::RunQueryDsl;
 
 use crate::db::Conn;
 use crate::db::schema::statuses;
+use crate::domain::values::text_enum;
 use crate::domain::{now, parse_text};
 use crate::error::{AppError, AppResult};
 use crate::with_conn;
@@ -25,33 +26,15 @@ impl fmt::Display for StatusId {
     }
 }
 
-/// The phase of work a status stands for, whatever its name.
-#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum StatusCategory {
-    /// Not yet worked on.
-    New,
-    /// Being worked on.
-    Open,
-    /// Done.
-    Closed,
-}
-
-impl StatusCategory {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StatusCategory::New => "NEW",
-            StatusCategory::Open => "OPEN",
-            StatusCategory::Closed => "CLOSED",
-        }
-    }
-
-    fn from_db(value: &str) -> AppResult<Self> {
-        match value {
-            "NEW" => Ok(StatusCategory::New),
-            "OPEN" => Ok(StatusCategory::Open),
-            "CLOSED" => Ok(StatusCategory::Closed),
-            other => Err(AppError::internal(format!("unknown status category {other:?} in the database"))),
-        }
+text_enum! {
+    /// The phase of work a status stands for, whatever its name.
+    pub enum StatusCategory {
+        /// Not yet worked on.
+        New => "NEW",
+        /// Being worked on.
+        Open => "OPEN",
+        /// Done.
+        Closed => "CLOSED",
     }
 }
 
