@@ -120,17 +120,22 @@ fn group<K: std::hash::Hash + Eq, V>(pairs: impl IntoIterator<Item = (K, V)>) ->
     groups
 }
 
+/// Like [`group`], shared: a cached list is handed out without copying its rows.
+fn group_shared<K: std::hash::Hash + Eq, V>(pairs: impl IntoIterator<Item = (K, V)>) -> HashMap<K, Arc<Vec<V>>> {
+    group(pairs).into_iter().map(|(k, v)| (k, Arc::new(v))).collect()
+}
+
 /// The tasks of each case.
 pub struct TasksByCase(Scope);
 
 impl Loader<i64> for TasksByCase {
-    type Value = Vec<Task>;
+    type Value = Arc<Vec<Task>>;
     type Error = GqlError;
 
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<Task>>, GqlError> {
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Arc<Vec<Task>>>, GqlError> {
         let ids: Vec<CaseId> = keys.iter().copied().map(CaseId).collect();
         let tasks = self.0.run(async |c, tenant| task::of_cases(c, tenant, &ids).await).await?;
-        Ok(group(tasks.into_iter().map(|t| (t.case_id, t))))
+        Ok(group_shared(tasks.into_iter().map(|t| (t.case_id, t))))
     }
 }
 
@@ -138,13 +143,13 @@ impl Loader<i64> for TasksByCase {
 pub struct IncidentsByCase(Scope);
 
 impl Loader<i64> for IncidentsByCase {
-    type Value = Vec<Incident>;
+    type Value = Arc<Vec<Incident>>;
     type Error = GqlError;
 
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<Incident>>, GqlError> {
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Arc<Vec<Incident>>>, GqlError> {
         let ids: Vec<CaseId> = keys.iter().copied().map(CaseId).collect();
         let pairs = self.0.run(async |c, tenant| incident::of_cases(c, tenant, &ids).await).await?;
-        Ok(group(pairs))
+        Ok(group_shared(pairs))
     }
 }
 
@@ -152,13 +157,13 @@ impl Loader<i64> for IncidentsByCase {
 pub struct CasesByIncident(Scope);
 
 impl Loader<i64> for CasesByIncident {
-    type Value = Vec<Case>;
+    type Value = Arc<Vec<Case>>;
     type Error = GqlError;
 
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<Case>>, GqlError> {
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Arc<Vec<Case>>>, GqlError> {
         let ids: Vec<IncidentId> = keys.iter().copied().map(IncidentId).collect();
         let pairs = self.0.run(async |c, tenant| incident::cases_of(c, tenant, &ids).await).await?;
-        Ok(group(pairs))
+        Ok(group_shared(pairs))
     }
 }
 

@@ -44,7 +44,10 @@ async fn prefetch_cases(ctx: &Context<'_>, selection: &Lookahead<'_>, cases: &[C
         return Ok(());
     }
     let loaders = loaders(ctx)?;
-    loaders.cases.feed_many(cases.iter().map(|c| (c.id, c.clone()))).await;
+    if depth == 0 {
+        // Tasks and activity entries name their case; serve those from here.
+        loaders.cases.feed_many(cases.iter().map(|c| (c.id, c.clone()))).await;
+    }
     let ids: Vec<i64> = cases.iter().map(|c| c.id).collect();
     let mut users = BTreeSet::new();
 
@@ -64,7 +67,7 @@ async fn prefetch_cases(ctx: &Context<'_>, selection: &Lookahead<'_>, cases: &[C
     let tasks = selection.field("tasks");
     if tasks.exists() {
         let by_case = loaders.tasks_by_case.load_many(ids.iter().copied()).await?;
-        let all: Vec<&Task> = by_case.values().flatten().collect();
+        let all: Vec<&Task> = by_case.values().flat_map(|tasks| tasks.iter()).collect();
         loaders.tasks.feed_many(all.iter().map(|t| (t.id, (*t).clone()))).await;
         task_users(&tasks, &all, &mut users);
     }
@@ -72,15 +75,17 @@ async fn prefetch_cases(ctx: &Context<'_>, selection: &Lookahead<'_>, cases: &[C
     let incidents = selection.field("incidents");
     if incidents.exists() {
         let by_case = loaders.incidents_by_case.load_many(ids.iter().copied()).await?;
-        let all: Vec<_> = by_case.values().flatten().cloned().collect();
+        let all: Vec<_> = by_case.values().flat_map(|incidents| incidents.iter()).cloned().collect();
         loaders.incidents.feed_many(all.iter().map(|i| (i.id, i.clone()))).await;
         let linked_cases = incidents.field("cases");
-        if linked_cases.exists() && depth < MAX_DEPTH {
+        if linked_cases.exists() {
             let by_incident = loaders.cases_by_incident.load_many(all.iter().map(|i| i.id)).await?;
-            let mut nested: Vec<Case> = by_incident.into_values().flatten().collect();
-            nested.sort_by_key(|c| c.id);
-            nested.dedup_by_key(|c| c.id);
-            Box::pin(prefetch_cases(ctx, &linked_cases, &nested, depth + 1)).await?;
+            if has_relations(&linked_cases) && depth < MAX_DEPTH {
+                let mut nested: Vec<Case> = by_incident.values().flat_map(|cases| cases.iter()).cloned().collect();
+                nested.sort_by_key(|c| c.id);
+                nested.dedup_by_key(|c| c.id);
+                Box::pin(prefetch_cases(ctx, &linked_cases, &nested, depth + 1)).await?;
+            }
         }
     }
 
@@ -138,6 +143,13 @@ async fn prefetch_cases(ctx: &Context<'_>, selection: &Lookahead<'_>, cases: &[C
         loaders.users.load_many(users).await?;
     }
     Ok(())
+}
+
+/// Whether a selection on cases reaches beyond their own columns.
+fn has_relations(selection: &Lookahead<'_>) -> bool {
+    ["status", "assignee", "createdBy", "updatedBy", "tasks", "incidents", "activity"]
+        .iter()
+        .any(|field| selection.field(field).exists())
 }
 
 /// The users a selection of tasks shows.

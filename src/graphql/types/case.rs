@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject};
 
 use super::activity::{ActivityConnection, ActivityEdge, ActivityEvent};
@@ -73,11 +75,11 @@ impl Case {
         self.version
     }
     /// The case's tasks, oldest first.
-    async fn tasks(&self, ctx: &Context<'_>) -> GqlResult<Vec<Task>> {
+    async fn tasks(&self, ctx: &Context<'_>) -> GqlResult<Arc<Vec<Task>>> {
         Ok(loaders(ctx)?.tasks_by_case.load_one(self.id).await?.unwrap_or_default())
     }
     /// The incidents linked to the case, in link order.
-    async fn incidents(&self, ctx: &Context<'_>) -> GqlResult<Vec<Incident>> {
+    async fn incidents(&self, ctx: &Context<'_>) -> GqlResult<Arc<Vec<Incident>>> {
         Ok(loaders(ctx)?.incidents_by_case.load_one(self.id).await?.unwrap_or_default())
     }
     /// The case's activity log, newest first: comments and audit events.

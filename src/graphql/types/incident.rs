@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use async_graphql::{Context, ID, Object, SimpleObject};
 
 use super::connection::PageInfo;
@@ -40,7 +42,7 @@ impl Incident {
         utc(self.updated_at)
     }
     /// The cases it is linked to, newest first.
-    async fn cases(&self, ctx: &Context<'_>) -> GqlResult<Vec<Case>> {
+    async fn cases(&self, ctx: &Context<'_>) -> GqlResult<Arc<Vec<Case>>> {
         let cases = loaders(ctx)?.cases_by_incident.load_one(self.id).await?.unwrap_or_default();
         prefetch::cases(ctx, &ctx.look_ahead(), &cases).await?;
         Ok(cases)
