@@ -35,9 +35,10 @@ pub async fn run_migrations(url: &DatabaseUrl) -> Result<usize, AppError> {
             let path = path.to_string_lossy().into_owned();
             tokio::task::spawn_blocking(move || {
                 let mut conn = SqliteConnection::establish(&path)?;
+                // Timeout first: switching to WAL waits for locks other connections hold.
                 diesel::connection::SimpleConnection::batch_execute(
                     &mut conn,
-                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 10000;",
+                    "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;",
                 )?;
                 apply(&mut conn, SQLITE)
             })

@@ -134,8 +134,9 @@ impl Instrumentation for StatementCounter {
     }
 }
 
-const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
-     PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL;";
+// busy_timeout first: switching to WAL itself waits for a lock another connection may hold.
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
+     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
 
 impl Db {
     /// Builds the pool; connections open lazily, so this does not touch the database.
