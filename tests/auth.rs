@@ -99,3 +99,71 @@ both_backends!(
     users_are_recorded_in_their_tenant_on_first_call,
     admins_upsert_users_and_null_clears_a_field,
 );
+
+/// A server that trusts an identity provider's public key (and checks issuer and audience).
+async fn provider_keys_verify_rs256_and_es256_tokens(backend: Backend) {
+    let database = std::sync::Arc::new(TestDatabase::create(backend).await);
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    for (alg, private, public) in [
+        (jsonwebtoken::Algorithm::RS256, "rs256-private.pem", "rs256-public.pem"),
+        (jsonwebtoken::Algorithm::ES256, "es256-private.pem", "es256-public.pem"),
+    ] {
+        let jwt = casebook::config::JwtArgs {
+            public_key: Some(format!("{fixtures}/{public}").into()),
+            issuer: Some("https://idp.example".into()),
+            audience: Some("casebook".into()),
+            ..Default::default()
+        };
+        let state = casebook::server::prepare(&database.url, &jwt).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move { axum::serve(listener, casebook::app(state)).await });
+        let pem = std::fs::read(format!("{fixtures}/{private}")).unwrap();
+        let key = match alg {
+            jsonwebtoken::Algorithm::RS256 => jsonwebtoken::EncodingKey::from_rsa_pem(&pem).unwrap(),
+            _ => jsonwebtoken::EncodingKey::from_ec_pem(&pem).unwrap(),
+        };
+        let sign =
+            |claims: serde_json::Value| jsonwebtoken::encode(&jsonwebtoken::Header::new(alg), &claims, &key).unwrap();
+        let exp = jsonwebtoken::get_current_timestamp() + 600;
+        let good = sign(
+            json!({ "sub": "idp-user", "tid": "acme", "roles": ["reader"], "exp": exp, "iss": "https://idp.example", "aud": "casebook" }),
+        );
+        let wrong_issuer = sign(
+            json!({ "sub": "idp-user", "roles": ["reader"], "exp": exp, "iss": "https://evil.example", "aud": "casebook" }),
+        );
+        let wrong_audience = sign(
+            json!({ "sub": "idp-user", "roles": ["reader"], "exp": exp, "iss": "https://idp.example", "aud": "other" }),
+        );
+        // An HS256 token is not accepted by a server that only trusts the provider's key.
+        let hs256 = token("idp-user", "acme", &["admin"]);
+        let client = reqwest::Client::new();
+        let ask = |token: String| {
+            let client = client.clone();
+            async move {
+                client
+                    .post(format!("http://{addr}/graphql"))
+                    .bearer_auth(token)
+                    .json(&json!({ "query": "{ me { tenant permissions } }" }))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json::<serde_json::Value>()
+                    .await
+                    .unwrap()
+            }
+        };
+        let ok = ask(good).await;
+        assert_eq!(
+            ok["data"]["me"],
+            json!({ "tenant": "acme", "permissions": ["SECURITY_DATA_READ"] }),
+            "{alg:?}: {ok}"
+        );
+        for refused in [wrong_issuer, wrong_audience, hs256] {
+            assert_code(&ask(refused).await, "UNAUTHENTICATED");
+        }
+        server.abort();
+    }
+}
+
+both_backends!(provider_keys_verify_rs256_and_es256_tokens);

@@ -205,3 +205,56 @@ both_backends!(
     every_ordering_pages_through_each_case_once,
     page_sizes_default_to_25_and_stop_at_100,
 );
+
+async fn incidents_filter_and_page(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let t = analyst("acme");
+    let create = "mutation($i: CreateIncidentInput!) { createIncident(input: $i) { id } }";
+    for (n, (severity, status)) in
+        [("HIGH", "ACTIVE"), ("LOW", "RESOLVED"), ("HIGH", "RESOLVED"), ("MEDIUM", "IN_PROGRESS"), ("HIGH", "ACTIVE")]
+            .iter()
+            .enumerate()
+    {
+        let title = if n % 2 == 0 { format!("SMB tunnel {n}") } else { format!("DNS beacon {n}") };
+        server.ok(&t, create, json!({ "i": { "title": title, "severity": severity, "status": status, "externalId": format!("DET-{n}") } })).await;
+    }
+    let list = "query($f: IncidentFilter, $first: Int, $after: String) { incidents(filter: $f, first: $first, after: $after) { totalCount nodes { title } pageInfo { hasNextPage endCursor } } }";
+    let titles = |data: &Value| -> Vec<String> {
+        data["incidents"]["nodes"].as_array().unwrap().iter().map(|n| n["title"].as_str().unwrap().to_owned()).collect()
+    };
+    let high = server.ok(&t, list, json!({ "f": { "severities": ["HIGH"] } })).await;
+    assert_eq!(titles(&high), ["SMB tunnel 4", "SMB tunnel 2", "SMB tunnel 0"], "newest first");
+    let open_high = server.ok(&t, list, json!({ "f": { "severities": ["HIGH"], "statuses": ["ACTIVE"] } })).await;
+    assert_eq!(open_high["incidents"]["totalCount"], 2);
+    let search = server.ok(&t, list, json!({ "f": { "search": "dns" } })).await;
+    assert_eq!(titles(&search), ["DNS beacon 3", "DNS beacon 1"]);
+    let by_external = server.ok(&t, list, json!({ "f": { "search": "det-3" } })).await;
+    assert_eq!(titles(&by_external), ["DNS beacon 3"]);
+    // Pages cover every incident once.
+    let (mut seen, mut after) = (Vec::new(), Value::Null);
+    loop {
+        let page = server.ok(&t, list, json!({ "first": 2, "after": after })).await;
+        seen.extend(titles(&page));
+        if page["incidents"]["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = page["incidents"]["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(seen.len(), 5);
+    // A changed external id that collides is a conflict, and changes nothing.
+    let ids = server.ok(&t, "{ incidents(filter: { search: \"det-0\" }) { nodes { id } } }", json!({})).await;
+    let id = ids["incidents"]["nodes"][0]["id"].clone();
+    let body = server
+        .gql(
+            Some(&t),
+            "mutation($i: UpdateIncidentInput!) { updateIncident(input: $i) { id } }",
+            json!({ "i": { "id": id, "externalId": "DET-1" } }),
+        )
+        .await;
+    assert_code(&body, "CONFLICT");
+    // Bad cursors and page sizes name their field.
+    assert_code(&server.gql(Some(&t), list, json!({ "after": "nope" })).await, "BAD_USER_INPUT");
+    assert_code(&server.gql(Some(&t), list, json!({ "first": 101 })).await, "BAD_USER_INPUT");
+}
+
+both_backends!(incidents_filter_and_page);
