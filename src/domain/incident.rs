@@ -261,76 +261,72 @@ async fn require_incidents(conn: &mut Conn<'_>, tenant: &str, ids: &[IncidentId]
     Ok(found)
 }
 
-/// Links incidents to a case; linking a linked incident again changes nothing.
-pub async fn link(conn: &mut Conn<'_>, actor: &Principal, case_id: CaseId, ids: &[IncidentId]) -> AppResult<Case> {
+/// Which way a link change goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkChange {
+    Link,
+    Unlink,
+}
+
+/// Links incidents to a case, or unlinks them. Linking a linked incident (or
+/// unlinking one that is not) changes nothing; each real change is audited.
+pub async fn change_links(
+    conn: &mut Conn<'_>,
+    actor: &Principal,
+    case_id: CaseId,
+    ids: &[IncidentId],
+    change: LinkChange,
+) -> AppResult<Case> {
     let tenant = actor.tenant.as_str();
     let current = case::lock(conn, tenant, case_id).await?.ok_or_else(|| AppError::not_found("case", case_id))?;
     let wanted = require_incidents(conn, tenant, ids).await?;
     let linked = linked_ids(conn, tenant, case_id).await?;
-    let new: Vec<&Incident> = wanted.iter().filter(|i| !linked.contains(&i.id)).collect();
-    if new.is_empty() {
+    let affected: Vec<&Incident> =
+        wanted.iter().filter(|i| linked.contains(&i.id) == (change == LinkChange::Unlink)).collect();
+    if affected.is_empty() {
         return Ok(current);
     }
-    if linked.len() as i64 + new.len() as i64 > MAX_LINKS_PER_CASE {
-        return Err(AppError::bad_input(
-            "incidentIds",
-            format!("a case links at most {MAX_LINKS_PER_CASE} incidents; this one has {}", linked.len()),
-        ));
+    let affected_ids: Vec<i64> = affected.iter().map(|i| i.id).collect();
+    match change {
+        LinkChange::Link => {
+            if (linked.len() + affected.len()) as i64 > MAX_LINKS_PER_CASE {
+                return Err(AppError::bad_input(
+                    "incidentIds",
+                    format!("a case links at most {MAX_LINKS_PER_CASE} incidents; this one has {}", linked.len()),
+                ));
+            }
+            let now = now();
+            let rows: Vec<LinkRow> = affected_ids
+                .iter()
+                .map(|&incident_id| LinkRow {
+                    tenant_id: tenant.to_owned(),
+                    case_id: case_id.0,
+                    incident_id,
+                    linked_by: actor.user_id.clone(),
+                    linked_at: now,
+                })
+                .collect();
+            insert_links(conn, &rows).await?;
+        }
+        LinkChange::Unlink => {
+            let target = case_incidents::table
+                .filter(case_incidents::tenant_id.eq(tenant))
+                .filter(case_incidents::case_id.eq(case_id.0))
+                .filter(case_incidents::incident_id.eq_any(&affected_ids));
+            with_conn!(conn, c => diesel::delete(target).execute(c).await)?;
+        }
     }
-    let now = now();
-    for incident in &new {
-        let values = (
-            case_incidents::tenant_id.eq(tenant),
-            case_incidents::case_id.eq(case_id.0),
-            case_incidents::incident_id.eq(incident.id),
-            case_incidents::linked_by.eq(&actor.user_id),
-            case_incidents::linked_at.eq(now),
-        );
-        with_conn!(conn, c => diesel::insert_into(case_incidents::table).values(values).execute(c).await)?;
-    }
-    let audits = new
+    let audits: Vec<NewAudit> = affected
         .iter()
-        .map(|i| NewAudit {
-            incident_id: Some(i.id),
-            ..NewAudit::new(
-                AuditAction::IncidentLinked,
-                vec![FieldChange::new("incident", None, Some(i.title.clone()))],
-            )
+        .map(|i| {
+            let title = Some(i.title.clone());
+            let (action, old, new) = match change {
+                LinkChange::Link => (AuditAction::IncidentLinked, None, title),
+                LinkChange::Unlink => (AuditAction::IncidentUnlinked, title, None),
+            };
+            NewAudit { incident_id: Some(i.id), ..NewAudit::new(action, vec![FieldChange::new("incident", old, new)]) }
         })
-        .collect::<Vec<_>>();
-    record(conn, actor, case_id, audits).await
-}
-
-/// Unlinks incidents from a case; unlinking one that is not linked changes nothing.
-pub async fn unlink(conn: &mut Conn<'_>, actor: &Principal, case_id: CaseId, ids: &[IncidentId]) -> AppResult<Case> {
-    let tenant = actor.tenant.as_str();
-    let current = case::lock(conn, tenant, case_id).await?.ok_or_else(|| AppError::not_found("case", case_id))?;
-    let wanted = require_incidents(conn, tenant, ids).await?;
-    let linked = linked_ids(conn, tenant, case_id).await?;
-    let gone: Vec<&Incident> = wanted.iter().filter(|i| linked.contains(&i.id)).collect();
-    if gone.is_empty() {
-        return Ok(current);
-    }
-    let gone_ids: Vec<i64> = gone.iter().map(|i| i.id).collect();
-    let target = case_incidents::table
-        .filter(case_incidents::tenant_id.eq(tenant))
-        .filter(case_incidents::case_id.eq(case_id.0))
-        .filter(case_incidents::incident_id.eq_any(&gone_ids));
-    with_conn!(conn, c => diesel::delete(target).execute(c).await)?;
-    let audits = gone
-        .iter()
-        .map(|i| NewAudit {
-            incident_id: Some(i.id),
-            ..NewAudit::new(
-                AuditAction::IncidentUnlinked,
-                vec![FieldChange::new("incident", Some(i.title.clone()), None)],
-            )
-        })
-        .collect::<Vec<_>>();
-    record(conn, actor, case_id, audits).await
-}
-
-async fn record(conn: &mut Conn<'_>, actor: &Principal, case_id: CaseId, audits: Vec<NewAudit>) -> AppResult<Case> {
+        .collect();
     let (case, seq) = case::touch(conn, actor, case_id, audits.len() as i64).await?;
     activity::record_audits(conn, actor, case_id, seq, audits).await?;
     Ok(case)

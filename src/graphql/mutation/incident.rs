@@ -3,7 +3,7 @@ use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 use super::{case_id, clearable, unclearable};
 use crate::auth::Permission;
 use crate::domain::case::Case;
-use crate::domain::incident::{self, Incident, IncidentChanges, IncidentId, NewIncident};
+use crate::domain::incident::{self, Incident, IncidentChanges, IncidentId, LinkChange, NewIncident};
 use crate::domain::values::{IncidentSeverity, IncidentStatus};
 use crate::error::{AppError, AppResult, GqlResult};
 use crate::graphql::directive::requires_permission;
@@ -115,13 +115,7 @@ impl IncidentMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The case and the incidents.")] input: CaseIncidentsInput,
     ) -> GqlResult<Case> {
-        let actor = principal(ctx)?;
-        let (case, ids) = (case_id(&input.case_id)?, input.incident_ids()?);
-        let mut tx = db(ctx)?.begin().await?;
-        let result = incident::link(&mut tx.conn(), actor, case, &ids).await;
-        let linked = tx.finish(result).await?;
-        committed(ctx, &actor.tenant, case).await;
-        Ok(linked)
+        change_links(ctx, input, LinkChange::Link).await
     }
 
     /// Unlinks incidents from a case; unlinking one that is not linked changes nothing.
@@ -131,12 +125,16 @@ impl IncidentMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The case and the incidents.")] input: CaseIncidentsInput,
     ) -> GqlResult<Case> {
-        let actor = principal(ctx)?;
-        let (case, ids) = (case_id(&input.case_id)?, input.incident_ids()?);
-        let mut tx = db(ctx)?.begin().await?;
-        let result = incident::unlink(&mut tx.conn(), actor, case, &ids).await;
-        let unlinked = tx.finish(result).await?;
-        committed(ctx, &actor.tenant, case).await;
-        Ok(unlinked)
+        change_links(ctx, input, LinkChange::Unlink).await
     }
+}
+
+async fn change_links(ctx: &Context<'_>, input: CaseIncidentsInput, change: LinkChange) -> GqlResult<Case> {
+    let actor = principal(ctx)?;
+    let (case, ids) = (case_id(&input.case_id)?, input.incident_ids()?);
+    let mut tx = db(ctx)?.begin().await?;
+    let result = incident::change_links(&mut tx.conn(), actor, case, &ids, change).await;
+    let changed = tx.finish(result).await?;
+    committed(ctx, &actor.tenant, case).await;
+    Ok(changed)
 }
