@@ -71,7 +71,10 @@ async fn simple_content_types_batches_and_huge_bodies_are_refused(backend: Backe
     assert_code(&response.json::<Value>().await.unwrap(), "BAD_USER_INPUT");
 
     let huge = json!({ "query": "{ me { tenant } }", "variables": { "pad": "x".repeat(2 * 1024 * 1024) } });
-    let response = server.client.post(server.url("/graphql")).bearer_auth(&token).json(&huge).send().await.unwrap();
+    // Its own client: the server closes a connection whose body it did not
+    // read, and the shared client might otherwise reuse it for the next call.
+    let response =
+        reqwest::Client::new().post(server.url("/graphql")).bearer_auth(&token).json(&huge).send().await.unwrap();
     assert_eq!(response.status(), 413);
 
     let statuses = server.ok(&token, "{ statuses { name } }", json!({})).await;

@@ -2,18 +2,15 @@
 //! enforced from that same declaration.
 //!
 //! The directive is applied with `#[graphql(directive = requires_permission::apply(..))]`,
-//! which puts it in the schema registry (and so in the SDL). [`PermissionCheck`]
-//! reads it back from the registry before an operation executes, so a field
-//! cannot show one permission and check another. Checking once per operation,
-//! before execution, also rejects a subscription at subscribe time instead of
-//! on every event.
+//! which puts it in the schema registry (and so in the SDL). The executor
+//! ([`super::executor`]) reads it back from a registry built from the same root
+//! types before an operation executes, so a field cannot show one permission
+//! and check another. Checking once per operation, before execution, also
+//! rejects a subscription at subscribe time instead of on every event.
 
-use std::sync::{Arc, Mutex};
-
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextPrepareRequest};
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 use async_graphql::registry::Registry;
-use async_graphql::{Pos, Request, ServerError, ServerResult, TypeDirective, Value, Variables};
+use async_graphql::{ObjectType, Pos, ServerError, ServerResult, SubscriptionType, TypeDirective, Value};
 
 use crate::auth::{Auth, Permission};
 use crate::error::{AppError, GqlError};
@@ -44,52 +41,34 @@ pub fn requirement(registry: &Registry, root_type: &str, field: &str) -> Option<
     Some(permission.map_or(Requirement::Authenticated, Requirement::Permission))
 }
 
-/// The extension that enforces the directive.
-pub struct PermissionCheck;
+/// The root types' fields with their directives: the part of the schema
+/// registry the check reads.
+pub struct RootFields {
+    registry: Registry,
+    query: String,
+    mutation: String,
+    subscription: String,
+}
 
-impl ExtensionFactory for PermissionCheck {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(PermissionCheckExtension { operation_name: Mutex::new(None) })
+impl RootFields {
+    /// Registers the root types the way the schema builder does.
+    pub fn of<Q: ObjectType, M: ObjectType, S: SubscriptionType>() -> Self {
+        let mut registry = Registry::default();
+        Q::create_type_info(&mut registry);
+        M::create_type_info(&mut registry);
+        S::create_type_info(&mut registry);
+        let (query, mutation, subscription) = (Q::type_name(), M::type_name(), S::type_name());
+        RootFields { registry, query: query.into_owned(), mutation: mutation.into_owned(), subscription: subscription.into_owned() }
+    }
+
+    /// Checks every root field the selected operation asks for.
+    pub fn check(&self, document: &ExecutableDocument, operation_name: Option<&str>, auth: &Auth) -> ServerResult<()> {
+        check_document(self, document, operation_name, auth)
     }
 }
 
-struct PermissionCheckExtension {
-    /// Remembered from the request: `parse_query` does not see it.
-    operation_name: Mutex<Option<String>>,
-}
-
-#[async_trait::async_trait]
-impl Extension for PermissionCheckExtension {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        if let Ok(mut name) = self.operation_name.lock() {
-            name.clone_from(&request.operation_name);
-        }
-        next.run(ctx, request).await
-    }
-
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        let operation_name = self.operation_name.lock().ok().and_then(|n| n.clone());
-        let auth = ctx.data_opt::<Auth>().unwrap_or(&Auth::Anonymous);
-        check_document(&ctx.schema_env.registry, &document, operation_name.as_deref(), auth)?;
-        Ok(document)
-    }
-}
-
-/// Checks every root field the selected operation asks for.
 fn check_document(
-    registry: &Registry,
+    roots: &RootFields,
     document: &ExecutableDocument,
     operation_name: Option<&str>,
     auth: &Auth,
@@ -103,13 +82,14 @@ fn check_document(
         return Ok(());
     };
     let root_type = match operation.node.ty {
-        OperationType::Query => Some(registry.query_type.as_str()),
-        OperationType::Mutation => registry.mutation_type.as_deref(),
-        OperationType::Subscription => registry.subscription_type.as_deref(),
+        OperationType::Query => &roots.query,
+        OperationType::Mutation => &roots.mutation,
+        OperationType::Subscription => &roots.subscription,
     };
-    let Some(root_type) = root_type else {
-        return Ok(());
-    };
+    // Fail closed: without the root type, no field could be checked.
+    if !roots.registry.types.contains_key(root_type) {
+        return Err(into_server_error(AppError::internal(format!("no root type {root_type}")), operation.pos));
+    }
     let mut fields = Vec::new();
     collect_root_fields(document, &operation.node.selection_set.node, &mut fields, 0);
     for (name, pos) in fields {
@@ -117,7 +97,7 @@ fn check_document(
         if name.starts_with("__") {
             continue;
         }
-        let result = match requirement(registry, root_type, name) {
+        let result = match requirement(&roots.registry, root_type, name) {
             None => Ok(()), // unknown field: validation reports it
             Some(Requirement::Authenticated) => auth.principal().map(|_| ()),
             Some(Requirement::Permission(p)) => auth.require(p).map(|_| ()),

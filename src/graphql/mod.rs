@@ -1,9 +1,10 @@
 //! The GraphQL layer: schema building, resolvers (thin: they call the domain),
-//! the permission directive, and the error-code extension.
+//! the permission directive, and the executor that checks it and codes errors.
 
 mod cursor;
 mod directive;
 mod errors;
+mod executor;
 mod loaders;
 mod mutation;
 mod prefetch;
@@ -20,6 +21,7 @@ use crate::error::{AppError, AppResult};
 
 pub use directive::{Requirement, requirement};
 pub use errors::ensure_code;
+pub use executor::CasebookExecutor;
 pub use loaders::Loaders;
 pub use mutation::Mutation;
 pub use query::Query;
@@ -37,8 +39,6 @@ pub const MAX_PAGE: i32 = 100;
 /// Builds the schema. The services are absent only for printing the SDL.
 pub fn build_schema(services: Option<(Db, ActivityBus)>) -> CasebookSchema {
     let mut builder = Schema::build(Query::default(), Mutation::default(), Subscription)
-        .extension(errors::ErrorCodes)
-        .extension(directive::PermissionCheck)
         .limit_depth(16)
         .limit_complexity(5_000)
         .limit_recursive_depth(32)

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use async_graphql::Executor;
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
 use async_graphql_axum::GraphQLResponse;
@@ -27,7 +28,7 @@ use crate::db::Db;
 use crate::domain::{tenant, user};
 use crate::error::{AppError, ErrorCode};
 use crate::events::ActivityBus;
-use crate::graphql::{CasebookSchema, Loaders};
+use crate::graphql::{CasebookExecutor, Loaders};
 
 /// Requests larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -39,7 +40,7 @@ pub struct AppState {
 }
 
 struct Inner {
-    schema: CasebookSchema,
+    executor: CasebookExecutor,
     db: Db,
     bus: ActivityBus,
     verifier: TokenVerifier,
@@ -54,10 +55,10 @@ struct Inner {
 impl AppState {
     pub fn new(db: Db, database_url: &DatabaseUrl, verifier: TokenVerifier) -> Self {
         let bus = ActivityBus::start(db.clone(), database_url);
-        let schema = crate::graphql::build_schema(Some((db.clone(), bus.clone())));
+        let executor = CasebookExecutor::new(crate::graphql::build_schema(Some((db.clone(), bus.clone()))));
         AppState {
             inner: Arc::new(Inner {
-                schema,
+                executor,
                 db,
                 bus,
                 verifier,
@@ -92,8 +93,8 @@ impl AppState {
         &self.inner.verifier
     }
 
-    pub fn schema(&self) -> &CasebookSchema {
-        &self.inner.schema
+    pub fn executor(&self) -> &CasebookExecutor {
+        &self.inner.executor
     }
 
     pub fn db(&self) -> &Db {
@@ -269,7 +270,7 @@ async fn execute(state: &AppState, headers: &HeaderMap, request: async_graphql::
         }
     };
     let request = crate::graphql::request_data(request, state.db(), auth);
-    GraphQLResponse::from(state.schema().execute(request).await).into_response()
+    GraphQLResponse::from(state.executor().execute(request).await).into_response()
 }
 
 /// GraphQL over HTTP's GET parameters. (async-graphql's own parser expects
