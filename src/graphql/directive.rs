@@ -58,7 +58,12 @@ impl RootFields {
         M::create_type_info(&mut registry);
         S::create_type_info(&mut registry);
         let (query, mutation, subscription) = (Q::type_name(), M::type_name(), S::type_name());
-        RootFields { registry, query: query.into_owned(), mutation: mutation.into_owned(), subscription: subscription.into_owned() }
+        RootFields {
+            registry,
+            query: query.into_owned(),
+            mutation: mutation.into_owned(),
+            subscription: subscription.into_owned(),
+        }
     }
 
     /// Checks every root field the selected operation asks for.

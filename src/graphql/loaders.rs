@@ -62,6 +62,28 @@ fn cached<T: Send + Sync + 'static>(loader: T) -> Cached<T> {
     DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default())
 }
 
+/// Loads `keys` at once, into `loader`'s cache, and returns what was found.
+/// A list resolver knows every key up front, so it skips the batching window
+/// `load_many` waits for (a timer hop per call, which added up to
+/// milliseconds for a page that loads its relations one after another).
+pub async fn load_now<K, T>(
+    loader: &Cached<T>,
+    keys: impl IntoIterator<Item = K>,
+) -> Result<HashMap<K, T::Value>, GqlError>
+where
+    K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+    T: Loader<K, Error = GqlError>,
+{
+    let mut unique = std::collections::HashSet::new();
+    let keys: Vec<K> = keys.into_iter().filter(|k| unique.insert(k.clone())).collect();
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let found = loader.loader().load(&keys).await?;
+    loader.feed_many(found.iter().map(|(k, v)| (k.clone(), v.clone()))).await;
+    Ok(found)
+}
+
 impl Loaders {
     /// A WebSocket connection lives long: its loaders batch but never cache,
     /// so each event reads current data.

@@ -13,7 +13,7 @@ use crate::domain::activity::{Activity, ActivityKind, Entry};
 use crate::domain::case::Case;
 use crate::domain::task::Task;
 use crate::error::GqlResult;
-use crate::graphql::loaders::RecentKey;
+use crate::graphql::loaders::{RecentKey, load_now};
 use crate::graphql::{loaders, page_size};
 
 /// Nesting levels of cases under cases (incident.cases) that are prefetched.
@@ -40,7 +40,8 @@ pub(crate) async fn cases(ctx: &Context<'_>, selection: &Lookahead<'_>, cases: &
 }
 
 async fn prefetch_cases(ctx: &Context<'_>, selection: &Lookahead<'_>, cases: &[Case], depth: usize) -> GqlResult<()> {
-    if cases.is_empty() || !selection.exists() || depth > MAX_DEPTH {
+    // Cases shown by their own columns only (such as `incident.cases { id }`) need nothing.
+    if cases.is_empty() || depth > MAX_DEPTH || !has_relations(selection) {
         return Ok(());
     }
     let loaders = loaders(ctx)?;
@@ -52,7 +53,7 @@ async fn prefetch_cases(ctx: &Context<'_>, selection: &Lookahead<'_>, cases: &[C
     let mut users = BTreeSet::new();
 
     if selection.field("status").exists() {
-        loaders.statuses.load_many(cases.iter().map(|c| c.status_id)).await?;
+        load_now(&loaders.statuses, cases.iter().map(|c| c.status_id)).await?;
     }
     if selection.field("assignee").exists() {
         users.extend(cases.iter().filter_map(|c| c.assignee_id.clone()));
@@ -66,7 +67,7 @@ async fn prefetch_cases(ctx: &Context<'_>, selection: &Lookahead<'_>, cases: &[C
 
     let tasks = selection.field("tasks");
     if tasks.exists() {
-        let by_case = loaders.tasks_by_case.load_many(ids.iter().copied()).await?;
+        let by_case = load_now(&loaders.tasks_by_case, ids.iter().copied()).await?;
         let all: Vec<&Task> = by_case.values().flat_map(|tasks| tasks.iter()).collect();
         loaders.tasks.feed_many(all.iter().map(|t| (t.id, (*t).clone()))).await;
         task_users(&tasks, &all, &mut users);
@@ -74,12 +75,12 @@ async fn prefetch_cases(ctx: &Context<'_>, selection: &Lookahead<'_>, cases: &[C
 
     let incidents = selection.field("incidents");
     if incidents.exists() {
-        let by_case = loaders.incidents_by_case.load_many(ids.iter().copied()).await?;
+        let by_case = load_now(&loaders.incidents_by_case, ids.iter().copied()).await?;
         let all: Vec<_> = by_case.values().flat_map(|incidents| incidents.iter()).cloned().collect();
         loaders.incidents.feed_many(all.iter().map(|i| (i.id, i.clone()))).await;
         let linked_cases = incidents.field("cases");
         if linked_cases.exists() {
-            let by_incident = loaders.cases_by_incident.load_many(all.iter().map(|i| i.id)).await?;
+            let by_incident = load_now(&loaders.cases_by_incident, all.iter().map(|i| i.id)).await?;
             if has_relations(&linked_cases) && depth < MAX_DEPTH {
                 let mut nested: Vec<Case> = by_incident.values().flat_map(|cases| cases.iter()).cloned().collect();
                 nested.sort_by_key(|c| c.id);
@@ -113,11 +114,11 @@ async fn prefetch_cases(ctx: &Context<'_>, selection: &Lookahead<'_>, cases: &[C
         };
         let kinds = normalize_kinds(kinds);
         let keys = ids.iter().map(|&case_id| RecentKey { case_id, kinds: kinds.clone(), limit: limit + 1 });
-        let pages = loaders.recent_activity.load_many(keys).await?;
+        let pages = load_now(&loaders.recent_activity, keys).await?;
         let entries: Vec<&Activity> = pages.values().flatten().collect();
         let log = Lookahead::from(field);
         if log.field("totalCount").exists() && !kinds.is_empty() {
-            loaders.activity_counts.load_many(ids.iter().copied()).await?;
+            load_now(&loaders.activity_counts, ids.iter().copied()).await?;
         }
         for node in connection_nodes(&log) {
             if node.field("actor").exists() {
@@ -131,16 +132,16 @@ async fn prefetch_cases(ctx: &Context<'_>, selection: &Lookahead<'_>, cases: &[C
                 }
             }
             if node.field("task").exists() && !task_ids.is_empty() {
-                loaders.tasks.load_many(task_ids).await?;
+                load_now(&loaders.tasks, task_ids).await?;
             }
             if node.field("incident").exists() && !incident_ids.is_empty() {
-                loaders.incidents.load_many(incident_ids).await?;
+                load_now(&loaders.incidents, incident_ids).await?;
             }
         }
     }
 
     if !users.is_empty() {
-        loaders.users.load_many(users).await?;
+        load_now(&loaders.users, users).await?;
     }
     Ok(())
 }

@@ -82,12 +82,11 @@ async fn serve(state: AppState, socket: Socket, protocol: Protocols) {
     // The data the handshake proved, handed to the library's init callback.
     let handshake: Arc<Mutex<Option<Data>>> = Arc::default();
     let slot = handshake.clone();
-    let mut lib = WebSocket::new(state.executor().clone(), ReceiverStream::new(lib_input), protocol).on_connection_init(
-        move |_payload| {
+    let mut lib = WebSocket::new(state.executor().clone(), ReceiverStream::new(lib_input), protocol)
+        .on_connection_init(move |_payload| {
             let data = slot.lock().ok().and_then(|mut d| d.take());
             async move { data.ok_or_else(|| async_graphql::Error::new("unauthorized")) }
-        },
-    );
+        });
 
     let init_deadline = Instant::now() + state.inner.ws.init_timeout;
     let mut expires_at: Option<Instant> = None;
