@@ -33,7 +33,7 @@ const DASHBOARD: &str = "query Dashboard {
       status { id name category }
       assignee { id displayName }
       tasks { id title status owner { id displayName } }
-      incidents { id title severity status cases { id } }
+      incidents { id title severity status }
       activity(first: 5) {
         totalCount
         nodes { __typename id createdAt actor { id displayName } ... on Comment { body } ... on AuditEvent { action changes { field oldValue newValue } } }

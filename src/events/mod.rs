@@ -108,8 +108,10 @@ impl ActivityBus {
                 *last_sent = Some(current);
             }
         }
+        // Without a cursor the watcher starts where the log stands: nothing to replay,
+        // and whatever commits from here on arrives through the feed.
         let start = after.unwrap_or(current);
-        Ok(Some(WatchStream::new(self.inner.db.clone(), tenant.into(), case_id, start, receiver)))
+        Ok(Some(WatchStream::new(self.inner.db.clone(), tenant.into(), case_id, start, after.is_some(), receiver)))
     }
 
     /// How many cases this process currently feeds (for diagnostics and tests).

@@ -40,6 +40,7 @@ impl WatchStream {
         tenant: Arc<str>,
         case_id: CaseId,
         after: i64,
+        replay: bool,
         receiver: broadcast::Receiver<Arc<Activity>>,
     ) -> Self {
         WatchStream {
@@ -50,7 +51,7 @@ impl WatchStream {
             pending: VecDeque::new(),
             live: BroadcastStream::new(receiver),
             reading: None,
-            replaying: true,
+            replaying: replay,
             failed: false,
         }
     }

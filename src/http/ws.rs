@@ -99,7 +99,9 @@ async fn serve(state: AppState, socket: Socket, protocol: Protocols) {
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                     Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break None,
                 };
-                match admit(&state, protocol, &bytes, expires_at.is_some(), &handshake).await {
+                // Boxed: the handshake's future (token check, recording the user) is
+                // large and short-lived; inline, every idle connection would keep its room.
+                match Box::pin(admit(&state, protocol, &bytes, expires_at.is_some(), &handshake)).await {
                     Admit::Forward(principal) => {
                         if let Some(principal) = principal {
                             expires_at = Some(expiry(&principal));

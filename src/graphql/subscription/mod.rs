@@ -37,7 +37,11 @@ impl Subscription {
         let not_found = || AppError::not_found("case", case_id.as_str());
         let case = numeric_id(&case_id).map(CaseId).ok_or_else(not_found)?;
         let after = after.as_deref().map(|a| cursor::decode::<ActivityCursor>("after", a)).transpose()?;
-        let stream = bus.watch(tenant, case, after.map(|a| a.seq)).await?.ok_or_else(not_found)?;
+        // Boxed: async-graphql keeps the resolver's future inline in each
+        // subscription's stream for its whole life; the watch setup (a pool
+        // checkout and a query) would otherwise cost every idle watcher kilobytes.
+        let watch = Box::pin(bus.watch(tenant, case, after.map(|a| a.seq)));
+        let stream = watch.await?.ok_or_else(not_found)?;
         Ok(stream.map(|entry| entry.map(ActivityEvent::from).map_err(GqlError::from)).boxed())
     }
 }
