@@ -4,10 +4,11 @@
 
 use chrono::{Duration, NaiveDateTime};
 use rand::rngs::StdRng;
+use futures_util::StreamExt;
 use rand::{Rng, SeedableRng};
 
 use crate::auth::Principal;
-use crate::db::{Conn, Db};
+use crate::db::{Backend, Conn, Db};
 use crate::domain::activity::{self, ActivityInsert, AuditAction, FieldChange, NewAudit};
 use crate::domain::case::{self, CaseRow};
 use crate::domain::incident::{self, IncidentRow, LinkRow};
@@ -148,18 +149,35 @@ pub async fn seed(db: &Db, tenant_id: &str, size: &DemoSize, progress: impl Fn(u
     }
     summary.incidents = incidents.len() as u64;
 
-    // Cases, in batches of one transaction each.
-    let mut done = 0usize;
-    while done < size.cases as usize {
-        let count = BATCH.min(size.cases as usize - done);
-        let mut tx = db.begin().await?;
-        let result = seed_batch(&mut tx.conn(), &mut rng, &lead, &statuses, &incidents, count, size.fixed).await;
-        let batch = tx.finish(result).await?;
+    // Cases, in batches of one transaction each. Their numbers are reserved
+    // at once, so batches need not queue on the tenant's counter row and
+    // PostgreSQL can take two at a time (one per core here; SQLite has one
+    // writer). Each batch draws from its own seeded generator, so the data
+    // set is the same however batches interleave.
+    let total = size.cases as usize;
+    let mut tx = db.begin().await?;
+    let result = case::reserve_ids(&mut tx.conn(), tenant_id, total as i64).await;
+    let first_id = tx.finish(result).await?;
+    let parallel = if db.backend() == Backend::Postgres { 2 } else { 1 };
+    let world = &World { lead: &lead, statuses: &statuses, incidents: &incidents, fixed: size.fixed };
+    let mut batches = futures_util::stream::iter((0..total).step_by(BATCH))
+        .map(|start| async move {
+            let count = BATCH.min(total - start);
+            let mut rng = StdRng::seed_from_u64(0xCA5E_B00C ^ start as u64);
+            let first = first_id + start as i64;
+            let mut tx = db.begin().await?;
+            let result = seed_batch(&mut tx.conn(), &mut rng, world, first, count).await;
+            tx.finish(result).await
+        })
+        .buffer_unordered(parallel);
+    let mut done = 0;
+    while let Some(batch) = batches.next().await {
+        let batch = batch?;
         summary.cases += batch.cases;
         summary.tasks += batch.tasks;
         summary.activity += batch.activity;
-        done += count;
-        progress(done as u64);
+        done += batch.cases;
+        progress(done);
     }
     // Fresh statistics, or the planner guesses from empty tables.
     db.analyze().await?;
@@ -209,17 +227,23 @@ fn incident_row(rng: &mut StdRng, tenant_id: &str, n: usize) -> IncidentRow {
     }
 }
 
+/// What every batch of cases draws from.
+struct World<'a> {
+    lead: &'a Principal,
+    statuses: &'a [Status],
+    incidents: &'a [(i64, String)],
+    fixed: Option<PerCase>,
+}
+
 async fn seed_batch(
     conn: &mut Conn<'_>,
     rng: &mut StdRng,
-    lead: &Principal,
-    statuses: &[Status],
-    incidents: &[(i64, String)],
+    world: &World<'_>,
+    first_id: i64,
     count: usize,
-    fixed: Option<PerCase>,
 ) -> AppResult<DemoSummary> {
+    let World { lead, statuses, incidents, fixed } = *world;
     let tenant_id = lead.tenant.as_str();
-    let first_id = case::reserve_ids(conn, tenant_id, count as i64).await?;
     let mut cases = Vec::with_capacity(count);
     let mut tasks = Vec::new();
     let mut plans = Vec::with_capacity(count);

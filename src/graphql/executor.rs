@@ -11,7 +11,7 @@ use std::any::TypeId;
 use std::sync::Arc;
 
 use async_graphql::futures_util::stream::{self, BoxStream};
-use async_graphql::{Data, Executor, Request, Response};
+use async_graphql::{Data, Executor, Request, Response, ServerError};
 use futures_util::StreamExt;
 
 use super::directive::RootFields;
@@ -32,11 +32,11 @@ impl CasebookExecutor {
 
     /// Parses the request (the schema reuses the parsed document) and checks
     /// the caller may use every root field the operation selects.
-    fn admit(&self, request: &mut Request, session: Option<&Data>) -> Result<(), Response> {
+    fn admit(&self, request: &mut Request, session: Option<&Data>) -> Result<(), Vec<ServerError>> {
         let auth = auth_in(&request.data).or_else(|| session.and_then(auth_in)).cloned().unwrap_or(Auth::Anonymous);
         let operation_name = request.operation_name.clone();
-        let document = request.parsed_query().map_err(|e| Response::from_errors(vec![e]))?;
-        self.roots.check(document, operation_name.as_deref(), &auth).map_err(|e| Response::from_errors(vec![e]))
+        let document = request.parsed_query().map_err(|e| vec![e])?;
+        self.roots.check(document, operation_name.as_deref(), &auth).map_err(|e| vec![e])
     }
 }
 
@@ -46,15 +46,15 @@ fn auth_in(data: &Data) -> Option<&Auth> {
 
 impl Executor for CasebookExecutor {
     async fn execute(&self, mut request: Request) -> Response {
-        if let Err(refused) = self.admit(&mut request, None) {
-            return with_codes(refused);
+        if let Err(errors) = self.admit(&mut request, None) {
+            return with_codes(Response::from_errors(errors));
         }
         with_codes(self.schema.execute(request).await)
     }
 
     fn execute_stream(&self, mut request: Request, session: Option<Arc<Data>>) -> BoxStream<'static, Response> {
-        if let Err(refused) = self.admit(&mut request, session.as_deref()) {
-            return stream::once(async move { with_codes(refused) }).boxed();
+        if let Err(errors) = self.admit(&mut request, session.as_deref()) {
+            return stream::once(async move { with_codes(Response::from_errors(errors)) }).boxed();
         }
         self.schema.execute_stream_with_session_data(request, session.unwrap_or_default()).map(with_codes).boxed()
     }
