@@ -149,9 +149,7 @@ async fn floor_dashboard(db: &Db, tenant: &str) -> bool {
         let status_ids: Vec<StatusId> = cases.iter().map(|c| StatusId(c.status_id)).collect();
         status::find_many(conn, tenant, &status_ids).await?;
         let tasks = task::of_cases(conn, tenant, &ids).await?;
-        let incidents = incident::of_cases(conn, tenant, &ids).await?;
-        let incident_ids: Vec<_> = incidents.iter().map(|(_, i)| incident::IncidentId(i.id)).collect();
-        incident::cases_of(conn, tenant, &incident_ids).await?;
+        incident::of_cases(conn, tenant, &ids).await?;
         let entries = activity::newest_of_cases(conn, tenant, &ids, &[], 6).await?;
         let mut users: Vec<String> = cases.iter().filter_map(|c| c.assignee_id.clone()).collect();
         users.extend(tasks.iter().filter_map(|t| t.owner_id.clone()));
