@@ -3,8 +3,8 @@
 //! batches so 100,000 cases take seconds, not hours.
 
 use chrono::{Duration, NaiveDateTime};
-use rand::rngs::StdRng;
 use futures_util::StreamExt;
+use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::auth::Principal;
