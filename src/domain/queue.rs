@@ -11,6 +11,7 @@ use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 
 use crate::db::Conn;
+use crate::db::explain::{PgExplain, SqliteExplain};
 use crate::db::schema::{case_incidents, cases, statuses};
 use crate::domain::case::Case;
 use crate::domain::incident::IncidentId;
@@ -306,6 +307,41 @@ pub async fn page(
         query.limit(limit).select(Case::as_select()).load(c).await
     })?;
     Ok(cases)
+}
+
+/// The plan the database chooses for the first page of the queue, one line
+/// per step: the same statement [`page`] runs, under `EXPLAIN`.
+pub async fn first_page_plan(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    filter: &CaseFilter,
+    field: CaseOrderField,
+    direction: OrderDirection,
+    limit: i64,
+) -> AppResult<Vec<String>> {
+    filter.validate()?;
+    let words = match &filter.search {
+        Some(s) => search_words("filter.search", s)?,
+        None => Vec::new(),
+    };
+    let now = now();
+    let plan = match conn {
+        Conn::Postgres(c) => {
+            let c: &mut diesel_async::AsyncPgConnection = c;
+            let query = filtered_cases!(tenant, filter, &words, now);
+            let query = ordered_after!(query, field, direction, None);
+            PgExplain(query.limit(limit).select(Case::as_select())).load::<String>(c).await?
+        }
+        Conn::Sqlite(c) => {
+            let c: &mut crate::db::SqliteConn = c;
+            let query = filtered_cases!(tenant, filter, &words, now);
+            let query = ordered_after!(query, field, direction, None);
+            let rows: Vec<(i32, i32, i32, String)> =
+                SqliteExplain(query.limit(limit).select(Case::as_select())).load(c).await?;
+            rows.into_iter().map(|(_, _, _, detail)| detail).collect()
+        }
+    };
+    Ok(plan)
 }
 
 /// How many cases match the filter.
