@@ -8,6 +8,7 @@
 //! | `CASEBOOK_JWT_PUBLIC_KEY` | path of a PEM public key (RS256 or ES256) | none |
 //! | `CASEBOOK_JWT_ISSUER`, `CASEBOOK_JWT_AUDIENCE` | checked when set | none |
 //! | `CASEBOOK_LOG` | log filter, `RUST_LOG` syntax | `info` |
+//! | `CASEBOOK_DB_POOL_SIZE` | database connections per process (`serve`) | 16 PostgreSQL, 8 SQLite |
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -58,6 +59,10 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
     #[command(flatten)]
     pub database: DatabaseArgs,
+    /// Database connections per process (default: 16 on PostgreSQL, 8 on SQLite).
+    /// Replicas share one PostgreSQL: keep replicas x size under its max_connections.
+    #[arg(long = "db-pool-size", env = "CASEBOOK_DB_POOL_SIZE", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub pool_size: Option<u16>,
     /// Development mode: a random secret when none is set, and ready-made tokens.
     #[arg(long)]
     pub dev: bool,
@@ -232,5 +237,18 @@ mod tests {
         assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(7 * 86_400)));
         assert!(parse_duration("8 weeks").is_err());
         assert!(parse_duration("0s").is_err());
+    }
+
+    #[test]
+    fn pool_size_is_optional_and_bounded() {
+        let serve = |args: &[&str]| {
+            Cli::try_parse_from([&["casebook", "serve"], args].concat()).map(|cli| match cli.command {
+                Command::Serve(args) => args.pool_size,
+                _ => unreachable!("serve parses as serve"),
+            })
+        };
+        assert_eq!(serve(&["--db-pool-size", "4"]).unwrap(), Some(4));
+        assert!(serve(&["--db-pool-size", "0"]).is_err());
+        assert!(serve(&["--db-pool-size", "many"]).is_err());
     }
 }

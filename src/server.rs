@@ -60,11 +60,11 @@ pub fn dev_tokens(jwt: &JwtArgs) -> anyhow::Result<Vec<DevToken>> {
 }
 
 /// Migrates the database and builds the application state.
-pub async fn prepare(url: &DatabaseUrl, jwt: &JwtArgs) -> anyhow::Result<AppState> {
+pub async fn prepare(url: &DatabaseUrl, jwt: &JwtArgs, pool_size: Option<u16>) -> anyhow::Result<AppState> {
     let verifier = TokenVerifier::from_config(jwt)?.context("no token key configured")?;
     let applied = run_migrations(url).await.with_context(|| format!("migrating {url}"))?;
     tracing::info!(database = %url, applied, "database ready");
-    let db = Db::connect(url)?;
+    let db = Db::connect_with_pool_size(url, pool_size.map(usize::from))?;
     Ok(AppState::new(db, url, verifier))
 }
 

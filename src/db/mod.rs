@@ -140,8 +140,17 @@ const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode =
      PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
 
 impl Db {
-    /// Builds the pool; connections open lazily, so this does not touch the database.
+    /// Builds the pool with the default size for the backend.
     pub fn connect(url: &DatabaseUrl) -> Result<Self, AppError> {
+        Db::connect_with_pool_size(url, None)
+    }
+
+    /// Builds the pool; connections open lazily, so this does not touch the database.
+    /// Without a size: 16 connections on PostgreSQL (a request's statements run
+    /// one after another on one connection, so 16 serve 16 concurrent requests),
+    /// 8 on SQLite (WAL: readers beside the one writer; more only queue on
+    /// tokio's blocking threads).
+    pub fn connect_with_pool_size(url: &DatabaseUrl, pool_size: Option<usize>) -> Result<Self, AppError> {
         let statements = StatementCounter::default();
         let pool = match url {
             DatabaseUrl::Postgres(url) => {
@@ -161,7 +170,7 @@ impl Db {
                 config.recycling_method = RecyclingMethod::Fast;
                 let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url.as_str(), config);
                 let pool = Pool::builder(manager)
-                    .max_size(16)
+                    .max_size(pool_size.unwrap_or(16))
                     .wait_timeout(Some(Duration::from_secs(10)))
                     .create_timeout(Some(Duration::from_secs(10)))
                     .runtime(deadpool::Runtime::Tokio1)
@@ -187,10 +196,8 @@ impl Db {
                 config.recycling_method = RecyclingMethod::Fast;
                 let manager =
                     AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path.to_string_lossy(), config);
-                // WAL lets readers run beside the one writer; more connections than
-                // cores only add contention on the blocking pool.
                 let pool = Pool::builder(manager)
-                    .max_size(8)
+                    .max_size(pool_size.unwrap_or(8))
                     .wait_timeout(Some(Duration::from_secs(10)))
                     .runtime(deadpool::Runtime::Tokio1)
                     .build()

@@ -155,7 +155,7 @@ impl TestServer {
         database: std::sync::Arc<TestDatabase>,
         adjust: impl FnOnce(casebook::AppState) -> casebook::AppState,
     ) -> TestServer {
-        let state = adjust(casebook::server::prepare(&database.url, &jwt()).await.expect("prepare server"));
+        let state = adjust(casebook::server::prepare(&database.url, &jwt(), None).await.expect("prepare server"));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let app = casebook::app(state.clone());
