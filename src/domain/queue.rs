@@ -43,6 +43,15 @@ pub struct CaseFilter {
 }
 
 impl CaseFilter {
+    /// Validates the filter and returns its search words, lowercased.
+    fn checked_words(&self) -> AppResult<Vec<String>> {
+        self.validate()?;
+        match &self.search {
+            Some(s) => search_words("filter.search", s),
+            None => Ok(Vec::new()),
+        }
+    }
+
     /// Refuses oversized lists before they reach SQL.
     pub fn validate(&self) -> AppResult<()> {
         let sizes = [
@@ -292,14 +301,10 @@ pub async fn page(
     after: Option<&CaseKey>,
     limit: i64,
 ) -> AppResult<Vec<Case>> {
-    filter.validate()?;
+    let words = filter.checked_words()?;
     if after.is_some_and(|a| a.field != field) {
         return Err(bad_cursor());
     }
-    let words = match &filter.search {
-        Some(s) => search_words("filter.search", s)?,
-        None => Vec::new(),
-    };
     let now = now();
     let cases = with_conn!(conn, c => {
         let query = filtered_cases!(tenant, filter, &words, now);
@@ -319,11 +324,7 @@ pub async fn first_page_plan(
     direction: OrderDirection,
     limit: i64,
 ) -> AppResult<Vec<String>> {
-    filter.validate()?;
-    let words = match &filter.search {
-        Some(s) => search_words("filter.search", s)?,
-        None => Vec::new(),
-    };
+    let words = filter.checked_words()?;
     let now = now();
     let plan = match conn {
         Conn::Postgres(c) => {
@@ -346,11 +347,7 @@ pub async fn first_page_plan(
 
 /// How many cases match the filter.
 pub async fn count(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter) -> AppResult<i64> {
-    filter.validate()?;
-    let words = match &filter.search {
-        Some(s) => search_words("filter.search", s)?,
-        None => Vec::new(),
-    };
+    let words = filter.checked_words()?;
     let now = now();
     let count = with_conn!(conn, c => filtered_cases!(tenant, filter, &words, now).count().get_result(c).await)?;
     Ok(count)
