@@ -41,6 +41,39 @@ async fn comments_arrive_live_in_order(backend: Backend) {
     }
 }
 
+async fn a_watch_without_a_cursor_starts_at_the_present(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let analyst = analyst("acme");
+    create_case(&server, &analyst, "Watched", json!({})).await;
+    comment(&server, &analyst, "1000", "before").await;
+    let mut ws = server.ws("graphql-transport-ws").await;
+    ws.init(&reader("acme")).await;
+    ws.subscribe("1", WATCH, json!({ "caseId": "1000" })).await;
+    // The watch is set up asynchronously: probe until one comment arrives.
+    let mut probes = 0;
+    let first = loop {
+        comment(&server, &analyst, "1000", &format!("probe {probes}")).await;
+        probes += 1;
+        if let Some(payload) = ws.try_payload(500).await {
+            break body_of(&payload);
+        }
+        assert!(probes < 20, "no comment arrived");
+    };
+    let seen: usize = first.strip_prefix("probe ").and_then(|n| n.parse().ok()).expect("nothing from before the watch");
+    for n in 0..3 {
+        comment(&server, &analyst, "1000", &format!("live {n}")).await;
+    }
+    // From the first delivered entry on, every later one, in order, once.
+    let expected: Vec<String> =
+        (seen + 1..probes).map(|n| format!("probe {n}")).chain((0..3).map(|n| format!("live {n}"))).collect();
+    let mut got = Vec::new();
+    for _ in 0..expected.len() {
+        got.push(body_of(&ws.payload(10).await));
+    }
+    assert_eq!(got, expected);
+    assert!(ws.try_payload(300).await.is_none(), "nothing more");
+}
+
 async fn a_resumed_subscription_replays_then_streams_without_gap_or_duplicate(backend: Backend) {
     let server = TestServer::start(backend).await;
     let analyst = analyst("acme");
@@ -221,6 +254,7 @@ async fn concurrent_writers_and_a_reconnecting_watcher_lose_nothing(backend: Bac
 
 both_backends!(
     comments_arrive_live_in_order,
+    a_watch_without_a_cursor_starts_at_the_present,
     a_resumed_subscription_replays_then_streams_without_gap_or_duplicate,
     subscriptions_are_authenticated_and_tenant_scoped,
     an_expiring_token_ends_the_connection,

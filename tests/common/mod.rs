@@ -355,6 +355,15 @@ impl WsClient {
         }
     }
 
+    /// The next payload, or `None` when none comes within `millis`.
+    pub async fn try_payload(&mut self, millis: u64) -> Option<Value> {
+        let next = tokio::time::timeout(Duration::from_millis(millis), self.next(60)).await.ok()?;
+        match next {
+            WsEvent::Message(m) if m["type"] == "next" || m["type"] == "data" => Some(m["payload"].clone()),
+            other => panic!("expected a subscription payload, got {other:?}"),
+        }
+    }
+
     /// Expects the server to close with this code.
     pub async fn expect_close(&mut self, code: u16, secs: u64) {
         loop {
