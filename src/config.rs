@@ -9,6 +9,10 @@
 //! | `CASEBOOK_JWT_ISSUER`, `CASEBOOK_JWT_AUDIENCE` | checked when set | none |
 //! | `CASEBOOK_LOG` | log filter, `RUST_LOG` syntax | `info` |
 //! | `CASEBOOK_DB_POOL_SIZE` | database connections per process (`serve`) | 16 PostgreSQL, 8 SQLite |
+//! | `CASEBOOK_RATE_LIMIT` | cost points per caller per minute (0: off) | 1000 |
+//! | `CASEBOOK_MAX_SUBSCRIPTIONS_PER_SOCKET` | live subscriptions on one WebSocket | 100 |
+//! | `CASEBOOK_MAX_SUBSCRIPTIONS_PER_CALLER` | live subscriptions of one caller per process | 500 |
+//! | `CASEBOOK_REQUEST_TIMEOUT` | seconds an HTTP request may run | 30 |
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -63,6 +67,21 @@ pub struct ServeArgs {
     /// Replicas share one PostgreSQL: keep replicas x size under its max_connections.
     #[arg(long = "db-pool-size", env = "CASEBOOK_DB_POOL_SIZE", value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub pool_size: Option<u16>,
+    /// Cost points each caller may spend per minute (0 turns rate limiting off).
+    #[arg(long = "rate-limit", env = "CASEBOOK_RATE_LIMIT", default_value_t = 1_000)]
+    pub rate_limit: u64,
+    /// Live subscriptions allowed on one WebSocket.
+    #[arg(long = "max-subscriptions-per-socket", env = "CASEBOOK_MAX_SUBSCRIPTIONS_PER_SOCKET", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_subscriptions_per_socket: u32,
+    /// Live subscriptions allowed per caller (tenant and user) in one process.
+    #[arg(long = "max-subscriptions-per-caller", env = "CASEBOOK_MAX_SUBSCRIPTIONS_PER_CALLER", default_value_t = 500,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_subscriptions_per_caller: u32,
+    /// Seconds an HTTP request may run before it is stopped.
+    #[arg(long = "request-timeout", env = "CASEBOOK_REQUEST_TIMEOUT", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout: u64,
     /// Development mode: a random secret when none is set, and ready-made tokens.
     #[arg(long)]
     pub dev: bool,

@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::auth::Principal;
+use crate::auth::{ManageSettings, Permission, Principal};
 use crate::db::{Backend, Conn, Db};
 use crate::domain::activity::{self, ActivityInsert, AuditAction, FieldChange, NewAudit};
 use crate::domain::case::{self, CaseRow};
@@ -128,7 +128,7 @@ pub async fn seed(db: &Db, tenant_id: &str, size: &DemoSize, progress: impl Fn(u
         tenant: tenant_id.to_owned(),
         display_name: Some(PEOPLE[0].1.to_owned()),
         email: None,
-        permissions: Default::default(),
+        permissions: Permission::ALL.into_iter().collect(),
         expires_at: 0,
     };
 
@@ -191,7 +191,7 @@ async fn setup(conn: &mut Conn<'_>, lead: &Principal) -> AppResult<Vec<Status>> 
         let email = format!("{id}@soc.example");
         let upsert =
             user::UserUpsert { id: id.to_owned(), display_name: Some(Some(name.to_owned())), email: Some(Some(email)) };
-        user::upsert(conn, tenant_id, upsert).await?;
+        user::upsert(conn, &lead.grant::<ManageSettings>()?, upsert).await?;
     }
     let existing = status::list(conn, tenant_id, true).await?;
     for (position, name) in [(2, "Research phase"), (3, "Generating hypothesis"), (4, "Containment")] {
@@ -202,7 +202,7 @@ async fn setup(conn: &mut Conn<'_>, lead: &Principal) -> AppResult<Vec<Status>> 
                 position: Some(position),
                 is_default: false,
             };
-            status::create(conn, tenant_id, new).await?;
+            status::create(conn, &lead.grant::<ManageSettings>()?, new).await?;
         }
     }
     status::list(conn, tenant_id, false).await

@@ -12,6 +12,7 @@ pub enum ErrorCode {
     NotFound,
     BadUserInput,
     Conflict,
+    RateLimited,
     Internal,
 }
 
@@ -23,6 +24,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::BadUserInput => "BAD_USER_INPUT",
             ErrorCode::Conflict => "CONFLICT",
+            ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -34,6 +36,18 @@ pub enum AppError {
     Unauthenticated(String),
     #[error("this requires the permission {0}")]
     Forbidden(Permission),
+    /// A root field whose requirement cannot be read: refused, never guessed.
+    #[error("{0}; refused")]
+    Undeclared(String),
+    #[error(
+        "rate limit exceeded: this operation costs {cost} points and {remaining} of {limit} per minute remain; retry in {retry_after_secs} s"
+    )]
+    RateLimited { cost: u64, remaining: u64, limit: u64, retry_after_secs: u64 },
+    /// The pool had no connection in time: the service is saturated.
+    #[error("the service is busy (no database connection within {0} s); retry shortly")]
+    Busy(u64),
+    #[error("the request took longer than {0} s and was stopped")]
+    TimedOut(u64),
     #[error("{entity} {id} does not exist")]
     NotFound { entity: &'static str, id: String },
     #[error("{field}: {message}")]
@@ -45,7 +59,7 @@ pub enum AppError {
     #[error("database connection error: {0}")]
     Connection(#[from] diesel::ConnectionError),
     #[error("database pool error: {0}")]
-    Pool(#[from] diesel_async::pooled_connection::deadpool::PoolError),
+    Pool(diesel_async::pooled_connection::deadpool::PoolError),
     #[error("{0}")]
     Internal(String),
 }
@@ -66,20 +80,26 @@ impl AppError {
     pub fn code(&self) -> ErrorCode {
         match self {
             AppError::Unauthenticated(_) => ErrorCode::Unauthenticated,
-            AppError::Forbidden(_) => ErrorCode::Forbidden,
+            AppError::Forbidden(_) | AppError::Undeclared(_) => ErrorCode::Forbidden,
+            AppError::RateLimited { .. } => ErrorCode::RateLimited,
             AppError::NotFound { .. } => ErrorCode::NotFound,
             AppError::BadInput { .. } => ErrorCode::BadUserInput,
             AppError::Conflict(_) => ErrorCode::Conflict,
-            AppError::Database(_) | AppError::Connection(_) | AppError::Pool(_) | AppError::Internal(_) => {
-                ErrorCode::Internal
-            }
+            AppError::Database(_)
+            | AppError::Connection(_)
+            | AppError::Pool(_)
+            | AppError::Busy(_)
+            | AppError::TimedOut(_)
+            | AppError::Internal(_) => ErrorCode::Internal,
         }
     }
 
     /// What the client may read: internal details stay in the log.
     fn public_message(&self) -> String {
-        match self.code() {
-            ErrorCode::Internal => "internal error".to_owned(),
+        match self {
+            // Saturation and time limits say so: they are the client's cue to retry.
+            AppError::Busy(_) | AppError::TimedOut(_) => self.to_string(),
+            _ if self.code() == ErrorCode::Internal => "internal error".to_owned(),
             _ => self.to_string(),
         }
     }
@@ -96,12 +116,28 @@ impl AppError {
     }
 }
 
+impl From<diesel_async::pooled_connection::deadpool::PoolError> for AppError {
+    fn from(error: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
+        match error {
+            deadpool::managed::PoolError::Timeout(deadpool::managed::TimeoutType::Wait) => {
+                AppError::Busy(crate::db::POOL_WAIT.as_secs())
+            }
+            other => AppError::Pool(other),
+        }
+    }
+}
+
 impl ErrorExtensions for AppError {
     fn extend(&self) -> async_graphql::Error {
         if self.code() == ErrorCode::Internal {
             tracing::error!(error = %self, "request failed");
         }
-        async_graphql::Error::new(self.public_message()).extend_with(|_, ext| ext.set("code", self.code().as_str()))
+        async_graphql::Error::new(self.public_message()).extend_with(|_, ext| {
+            ext.set("code", self.code().as_str());
+            if let AppError::RateLimited { retry_after_secs, .. } = self {
+                ext.set("retryAfter", *retry_after_secs);
+            }
+        })
     }
 }
 

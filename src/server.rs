@@ -6,7 +6,7 @@ use tokio::net::TcpListener;
 use crate::auth::{ROLES, TokenRequest, TokenVerifier, issue_token};
 use crate::config::{DatabaseUrl, JwtArgs, Secret, ServeArgs};
 use crate::db::{Db, run_migrations};
-use crate::http::{AppState, app};
+use crate::http::{AppState, Settings, app};
 
 /// A token printed by `serve --dev`.
 pub struct DevToken {
@@ -59,13 +59,29 @@ pub fn dev_tokens(jwt: &JwtArgs) -> anyhow::Result<Vec<DevToken>> {
         .collect()
 }
 
+/// The limits `serve` runs with, from its flags and environment.
+pub fn settings(args: &ServeArgs) -> Settings {
+    Settings {
+        rate_limit_per_minute: args.rate_limit,
+        subscriptions_per_socket: args.max_subscriptions_per_socket as usize,
+        subscriptions_per_caller: args.max_subscriptions_per_caller as usize,
+        request_timeout: std::time::Duration::from_secs(args.request_timeout),
+        ..Settings::default()
+    }
+}
+
 /// Migrates the database and builds the application state.
-pub async fn prepare(url: &DatabaseUrl, jwt: &JwtArgs, pool_size: Option<u16>) -> anyhow::Result<AppState> {
+pub async fn prepare(
+    url: &DatabaseUrl,
+    jwt: &JwtArgs,
+    pool_size: Option<u16>,
+    settings: Settings,
+) -> anyhow::Result<AppState> {
     let verifier = TokenVerifier::from_config(jwt)?.context("no token key configured")?;
     let applied = run_migrations(url).await.with_context(|| format!("migrating {url}"))?;
     tracing::info!(database = %url, applied, "database ready");
     let db = Db::connect_with_pool_size(url, pool_size.map(usize::from))?;
-    Ok(AppState::new(db, url, verifier))
+    Ok(AppState::with_settings(db, url, verifier, settings))
 }
 
 /// Serves until ctrl-c (or SIGTERM).

@@ -114,7 +114,7 @@ async fn provider_keys_verify_rs256_and_es256_tokens(backend: Backend) {
             audience: Some("casebook".into()),
             ..Default::default()
         };
-        let state = casebook::server::prepare(&database.url, &jwt, None).await.unwrap();
+        let state = casebook::server::prepare(&database.url, &jwt, None, Default::default()).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let server = tokio::spawn(async move { axum::serve(listener, casebook::app(state)).await });

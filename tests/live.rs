@@ -117,7 +117,7 @@ async fn a_resumed_subscription_replays_then_streams_without_gap_or_duplicate(ba
 }
 
 async fn subscriptions_are_authenticated_and_tenant_scoped(backend: Backend) {
-    let server = TestServer::start_with(backend, |state| state.with_init_timeout(Duration::from_millis(500))).await;
+    let server = TestServer::start_with(backend, |s| s.init_timeout = Duration::from_millis(500)).await;
     create_case(&server, &analyst("acme"), "Acme only", json!({})).await;
 
     // No connection_init in time: 4408.

@@ -21,7 +21,7 @@ pub const DASHBOARD: &str = "query($first: Int) {
       assignee { id displayName }
       createdBy { id displayName }
       tasks { id title status owner { id displayName } }
-      incidents { id title severity cases { id } }
+      incidents { id title severity }
       activity(first: 5) {
         totalCount
         nodes { __typename id createdAt actor { id displayName } ... on Comment { body } ... on AuditEvent { action changes { field oldValue newValue } } }
@@ -48,6 +48,13 @@ async fn a_dashboard_page_costs_the_same_few_statements_for_10_and_100_cases(bac
     let hundred = statements_for(&server, &token, DASHBOARD, json!({ "first": 100 })).await;
     assert!(hundred <= 8, "a dashboard page of 100 cases ran {hundred} statements");
     assert_eq!(ten, hundred, "the cost must not grow with the page");
+
+    // Each linked incident's cases (bounded by the node limit to smaller pages).
+    let linked = "query($first: Int) { cases(first: $first) { nodes { id incidents { id cases { id title } } } } }";
+    let ten = statements_for(&server, &token, linked, json!({ "first": 10 })).await;
+    let forty = statements_for(&server, &token, linked, json!({ "first": 40 })).await;
+    assert_eq!(ten, forty, "incident cases are batched");
+    assert!(forty <= 4, "{forty}");
 
     // Case detail, and filtered activity with counts, stay constant too.
     let detail = "query($id: ID!) { case(id: $id) { id tasks { owner { id } } incidents { id } activity(first: 100) { totalCount nodes { id actor { id } ... on AuditEvent { task { id } incident { id } } } } } }";

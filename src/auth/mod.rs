@@ -1,10 +1,12 @@
 //! Who is calling: token verification, the principal, permissions and roles.
 
+mod grant;
 mod permission;
 mod token;
 
 use std::collections::BTreeSet;
 
+pub use grant::{Capability, Granted, ManageAlerts, ManageSettings, ReadData};
 pub use permission::{Permission, ROLES, role_permissions};
 pub use token::{Claims, TokenRequest, TokenVerifier, issue_token};
 
@@ -54,6 +56,11 @@ impl Auth {
     pub fn require(&self, permission: Permission) -> Result<&Principal, AppError> {
         let principal = self.principal()?;
         if principal.has(permission) { Ok(principal) } else { Err(AppError::Forbidden(permission)) }
+    }
+
+    /// The proof that the caller holds `C`'s permission, authenticating first.
+    pub fn grant<C: Capability>(&self) -> Result<Granted<'_, C>, AppError> {
+        self.principal()?.grant()
     }
 
     /// Reads an `Authorization` value (`Bearer <JWT>`).

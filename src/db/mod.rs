@@ -27,23 +27,67 @@ pub use migrations::run_migrations;
 pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
 
 /// A borrowed connection of either backend. Domain code receives this and
-/// runs each query through [`with_conn!`].
-pub enum Conn<'a> {
+/// runs each query through [`with_conn!`]. Inside a write transaction it also
+/// records which cases the change touched (see [`Conn::changed`]).
+pub struct Conn<'a> {
+    pub link: Link<'a>,
+    changed: Option<&'a mut ChangedCases>,
+}
+
+/// The concrete connection behind a [`Conn`].
+pub enum Link<'a> {
     Postgres(&'a mut AsyncPgConnection),
     Sqlite(&'a mut SqliteConn),
 }
+
+impl<'a> Conn<'a> {
+    fn new(link: Link<'a>, changed: Option<&'a mut ChangedCases>) -> Self {
+        Conn { link, changed }
+    }
+
+    /// Records that this transaction added to a case's activity log, so
+    /// watchers hear of it once the transaction commits. Fails outside a write
+    /// transaction: an entry written there would reach nobody.
+    pub fn changed(&mut self, tenant: &str, case_id: i64) -> Result<(), AppError> {
+        let changed = self
+            .changed
+            .as_deref_mut()
+            .ok_or_else(|| AppError::internal("activity was written outside a write transaction"))?;
+        if !changed.iter().any(|c| c.case_id == case_id && *c.tenant == *tenant) {
+            changed.push(ChangedCase { tenant: tenant.into(), case_id });
+        }
+        Ok(())
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.link, Link::Postgres(_))
+    }
+}
+
+/// A case whose activity grew in a committed transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedCase {
+    pub tenant: std::sync::Arc<str>,
+    pub case_id: i64,
+}
+
+type ChangedCases = Vec<ChangedCase>;
+
+/// The PostgreSQL channel a write transaction notifies for each case it
+/// changed; every replica listens on it.
+pub const ACTIVITY_CHANNEL: &str = "casebook_activity";
 
 /// Runs `$body` with `$c` bound to the concrete connection of whichever backend
 /// `$conn` holds. The body is compiled once per backend.
 #[macro_export]
 macro_rules! with_conn {
     ($conn:expr, $c:ident => $body:expr) => {
-        match $conn {
-            $crate::db::Conn::Postgres(inner) => {
+        match &mut ($conn).link {
+            $crate::db::Link::Postgres(inner) => {
                 let $c: &mut ::diesel_async::AsyncPgConnection = inner;
                 $body
             }
-            $crate::db::Conn::Sqlite(inner) => {
+            $crate::db::Link::Sqlite(inner) => {
                 let $c: &mut $crate::db::SqliteConn = inner;
                 $body
             }
@@ -59,13 +103,13 @@ macro_rules! with_conn {
 macro_rules! bulk_insert {
     ($conn:expr, $table:expr, $rows:expr) => {{
         let rows = $rows.to_vec();
-        match $conn {
-            $crate::db::Conn::Postgres(c) => {
+        match &mut ($conn).link {
+            $crate::db::Link::Postgres(c) => {
                 ::diesel_async::RunQueryDsl::execute(::diesel::insert_into($table).values(rows), &mut **c)
                     .await
                     .map(|_| ())
             }
-            $crate::db::Conn::Sqlite(c) => {
+            $crate::db::Link::Sqlite(c) => {
                 c.spawn_blocking(move |c| {
                     ::diesel::RunQueryDsl::execute(::diesel::insert_into($table).values(&rows), c).map(|_| ())
                 })
@@ -75,15 +119,15 @@ macro_rules! bulk_insert {
     }};
     ($conn:expr, $table:expr, $rows:expr, returning $column:expr) => {{
         let rows = $rows.to_vec();
-        match $conn {
-            $crate::db::Conn::Postgres(c) => {
+        match &mut ($conn).link {
+            $crate::db::Link::Postgres(c) => {
                 ::diesel_async::RunQueryDsl::get_results(
                     ::diesel::insert_into($table).values(rows).returning($column),
                     &mut **c,
                 )
                 .await
             }
-            $crate::db::Conn::Sqlite(c) => {
+            $crate::db::Link::Sqlite(c) => {
                 c.spawn_blocking(move |c| {
                     ::diesel::RunQueryDsl::get_results(
                         ::diesel::insert_into($table).values(&rows).returning($column),
@@ -109,6 +153,22 @@ pub enum Backend {
 pub struct Db {
     pool: Pools,
     statements: StatementCounter,
+    commits: CommitSubscribers,
+}
+
+/// Who hears, in this process, of the cases each committed write transaction
+/// changed. (On PostgreSQL, replicas hear of them through `NOTIFY` instead.)
+#[derive(Clone, Default)]
+struct CommitSubscribers(Arc<std::sync::Mutex<Vec<tokio::sync::mpsc::UnboundedSender<ChangedCase>>>>);
+
+impl CommitSubscribers {
+    fn publish(&self, changed: &[ChangedCase]) {
+        if changed.is_empty() {
+            return;
+        }
+        let mut subscribers = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        subscribers.retain(|s| changed.iter().all(|c| s.send(c.clone()).is_ok()));
+    }
 }
 
 #[derive(Clone)]
@@ -135,6 +195,12 @@ impl Instrumentation for StatementCounter {
     }
 }
 
+/// How long a request waits for a pooled connection before it is told the
+/// service is busy (instead of hanging).
+pub const POOL_WAIT: Duration = Duration::from_secs(5);
+/// The longest one PostgreSQL statement may run.
+pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
+
 // busy_timeout first: switching to WAL itself waits for a lock another connection may hold.
 const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL; \
      PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;";
@@ -160,6 +226,10 @@ impl Db {
                     let (url, counter) = (url.to_owned(), counter.clone());
                     async move {
                         let mut conn = AsyncPgConnection::establish(&url).await?;
+                        let timeout = format!("SET statement_timeout = {}", STATEMENT_TIMEOUT.as_millis());
+                        conn.batch_execute(&timeout)
+                            .await
+                            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
                         conn.set_instrumentation(counter);
                         Ok(conn)
                     }
@@ -171,7 +241,7 @@ impl Db {
                 let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url.as_str(), config);
                 let pool = Pool::builder(manager)
                     .max_size(pool_size.unwrap_or(16))
-                    .wait_timeout(Some(Duration::from_secs(10)))
+                    .wait_timeout(Some(POOL_WAIT))
                     .create_timeout(Some(Duration::from_secs(10)))
                     .runtime(deadpool::Runtime::Tokio1)
                     .build()
@@ -198,14 +268,14 @@ impl Db {
                     AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path.to_string_lossy(), config);
                 let pool = Pool::builder(manager)
                     .max_size(pool_size.unwrap_or(8))
-                    .wait_timeout(Some(Duration::from_secs(10)))
+                    .wait_timeout(Some(POOL_WAIT))
                     .runtime(deadpool::Runtime::Tokio1)
                     .build()
                     .map_err(|e| AppError::internal(format!("building the SQLite pool: {e}")))?;
                 Pools::Sqlite(pool)
             }
         };
-        Ok(Db { pool, statements })
+        Ok(Db { pool, statements, commits: CommitSubscribers::default() })
     }
 
     pub fn backend(&self) -> Backend {
@@ -213,6 +283,13 @@ impl Db {
             Pools::Postgres(_) => Backend::Postgres,
             Pools::Sqlite(_) => Backend::Sqlite,
         }
+    }
+
+    /// The cases each write transaction changed, sent after it commits.
+    pub fn commits(&self) -> tokio::sync::mpsc::UnboundedReceiver<ChangedCase> {
+        let (sender, receiver) = tokio::sync::mpsc::unbounded_channel();
+        self.commits.0.lock().unwrap_or_else(|p| p.into_inner()).push(sender);
+        receiver
     }
 
     /// SQL statements run so far through this pool's connections.
@@ -240,7 +317,7 @@ impl Db {
                 c.spawn_blocking(|c| AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")).await?
             }
         }
-        Ok(WriteTx { pooled })
+        Ok(WriteTx { pooled, changed: Vec::new(), commits: self.commits.clone() })
     }
 
     /// Refreshes the planner's statistics (after bulk loads).
@@ -269,8 +346,8 @@ pub enum PooledConn {
 impl PooledConn {
     pub fn conn(&mut self) -> Conn<'_> {
         match self {
-            PooledConn::Postgres(c) => Conn::Postgres(c),
-            PooledConn::Sqlite(c) => Conn::Sqlite(c),
+            PooledConn::Postgres(c) => Conn::new(Link::Postgres(c), None),
+            PooledConn::Sqlite(c) => Conn::new(Link::Sqlite(c), None),
         }
     }
 }
@@ -278,17 +355,47 @@ impl PooledConn {
 /// An open write transaction. Finish it with [`WriteTx::finish`]; if it is
 /// dropped unfinished (a cancelled request), the pool sees the open
 /// transaction and discards the connection, which rolls it back.
+///
+/// It owns telling watchers: the cases its writes changed are announced with
+/// `NOTIFY` inside the transaction on PostgreSQL (delivered only on commit),
+/// and published in-process after commit on SQLite. No caller has to remember.
 pub struct WriteTx {
     pooled: PooledConn,
+    changed: ChangedCases,
+    commits: CommitSubscribers,
 }
 
 impl WriteTx {
     pub fn conn(&mut self) -> Conn<'_> {
-        self.pooled.conn()
+        let changed = Some(&mut self.changed);
+        match &mut self.pooled {
+            PooledConn::Postgres(c) => Conn::new(Link::Postgres(c), changed),
+            PooledConn::Sqlite(c) => Conn::new(Link::Sqlite(c), changed),
+        }
+    }
+
+    /// `NOTIFY` for each changed case, inside the transaction.
+    async fn notify(&mut self) -> Result<(), AppError> {
+        use diesel::sql_types::Text;
+        use diesel_async::RunQueryDsl;
+        let PooledConn::Postgres(c) = &mut self.pooled else { return Ok(()) };
+        for case in &self.changed {
+            let payload = serde_json::json!({ "t": &*case.tenant, "c": case.case_id }).to_string();
+            diesel::sql_query("SELECT pg_notify($1, $2)")
+                .bind::<Text, _>(ACTIVITY_CHANNEL)
+                .bind::<Text, _>(payload)
+                .execute(&mut **c)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Commits when `result` is `Ok`, rolls back otherwise; returns `result`.
     pub async fn finish<T>(mut self, result: Result<T, AppError>) -> Result<T, AppError> {
+        let result = match result {
+            Ok(value) => self.notify().await.map(|()| value),
+            Err(error) => Err(error),
+        };
         match result {
             Ok(value) => {
                 match &mut self.pooled {
@@ -296,7 +403,8 @@ impl WriteTx {
                         <AsyncPgConnection as AsyncConnection>::TransactionManager::commit_transaction(&mut **c).await?
                     }
                     PooledConn::Sqlite(c) => {
-                        <SqliteConn as AsyncConnection>::TransactionManager::commit_transaction(&mut **c).await?
+                        <SqliteConn as AsyncConnection>::TransactionManager::commit_transaction(&mut **c).await?;
+                        self.commits.publish(&self.changed);
                     }
                 }
                 Ok(value)

@@ -11,7 +11,7 @@ use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 
 use super::values::{self, text_enum};
-use crate::auth::Principal;
+use crate::auth::{Granted, ManageAlerts, Principal};
 use crate::db::Conn;
 use crate::db::schema::{activity, cases};
 use crate::domain::case::{self, CaseId};
@@ -246,6 +246,10 @@ impl NewAudit {
     }
 }
 
+/// The most field changes one audit event lists (every audited entity has
+/// fewer fields; it bounds `AuditEvent.changes`).
+pub const MAX_CHANGES_PER_EVENT: usize = 16;
+
 /// Appends audit events with the sequence numbers `first_seq..`; the caller
 /// holds the case lock and has reserved them. Call in the change's transaction.
 pub async fn record_audits(
@@ -257,6 +261,9 @@ pub async fn record_audits(
 ) -> AppResult<()> {
     let now = now();
     for (seq, audit) in (first_seq..).zip(audits) {
+        if audit.changes.len() > MAX_CHANGES_PER_EVENT {
+            return Err(AppError::internal(format!("an audit event with {} changes", audit.changes.len())));
+        }
         let changes = serde_json::to_string(&audit.changes)
             .map_err(|e| AppError::internal(format!("encoding audit changes: {e}")))?;
         let values = (
@@ -273,14 +280,19 @@ pub async fn record_audits(
         );
         with_conn!(conn, c => diesel::insert_into(activity::table).values(values).execute(c).await)?;
     }
-    crate::events::announce(conn, &actor.tenant, case_id).await
+    conn.changed(&actor.tenant, case_id.0)
 }
 
 /// Longest comment, in bytes.
 pub const MAX_COMMENT_BYTES: usize = 16 * 1024;
 
 /// Adds a plain-text comment to a case. Call inside a write transaction.
-pub async fn add_comment(conn: &mut Conn<'_>, actor: &Principal, case_id: CaseId, body: &str) -> AppResult<Activity> {
+pub async fn add_comment(
+    conn: &mut Conn<'_>,
+    actor: &Granted<'_, ManageAlerts>,
+    case_id: CaseId,
+    body: &str,
+) -> AppResult<Activity> {
     let body = body.trim();
     if body.is_empty() {
         return Err(AppError::bad_input("body", "must not be blank"));
@@ -307,7 +319,7 @@ pub async fn add_comment(conn: &mut Conn<'_>, actor: &Principal, case_id: CaseId
             .get_result(c)
             .await
     })?;
-    crate::events::announce(conn, &actor.tenant, case_id).await?;
+    conn.changed(&actor.tenant, case_id.0)?;
     row.try_into()
 }
 
@@ -368,7 +380,7 @@ pub async fn newest_of_cases(
                 .await
         })?
     } else {
-        let postgres = matches!(conn, Conn::Postgres(_));
+        let postgres = conn.is_postgres();
         let sql = ranked_sql(postgres, ids.len(), kinds.len());
         with_conn!(conn, c => {
             let mut query = diesel::sql_query(sql.as_str()).into_boxed().bind::<Text, _>(tenant.to_owned());

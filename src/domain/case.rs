@@ -12,7 +12,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use crate::auth::Principal;
+use crate::auth::{Granted, ManageAlerts, Principal};
 use crate::db::Conn;
 use crate::db::schema::{cases, tenants};
 use crate::domain::activity::{self, AuditAction, Changes, FieldChange, NewAudit};
@@ -116,7 +116,7 @@ pub struct NewCase {
 }
 
 /// Opens a case. Call inside a write transaction.
-pub async fn create(conn: &mut Conn<'_>, actor: &Principal, input: NewCase) -> AppResult<Case> {
+pub async fn create(conn: &mut Conn<'_>, actor: &Granted<'_, ManageAlerts>, input: NewCase) -> AppResult<Case> {
     let tenant = actor.tenant.as_str();
     let title = required_text("title", &input.title, MAX_TITLE_CHARS)?;
     let description = optional_text("description", input.description.as_deref(), MAX_TEXT_CHARS)?;
@@ -186,7 +186,12 @@ pub struct CaseChanges {
 
 /// Changes a case. A change that changes nothing writes nothing. Call inside a
 /// write transaction.
-pub async fn update(conn: &mut Conn<'_>, actor: &Principal, id: CaseId, input: CaseChanges) -> AppResult<Case> {
+pub async fn update(
+    conn: &mut Conn<'_>,
+    actor: &Granted<'_, ManageAlerts>,
+    id: CaseId,
+    input: CaseChanges,
+) -> AppResult<Case> {
     let tenant = actor.tenant.as_str();
     let current = lock(conn, tenant, id).await?.ok_or_else(|| AppError::not_found("case", id))?;
     if let Some(expected) = input.expected_version

@@ -6,7 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use crate::auth::Principal;
+use crate::auth::{Granted, ManageAlerts};
 use crate::db::Conn;
 use crate::db::schema::{case_incidents, cases, incidents};
 use crate::domain::activity::{self, AuditAction, FieldChange, NewAudit};
@@ -21,6 +21,9 @@ use crate::with_conn;
 
 /// The most incidents one case links (the product limit).
 pub const MAX_LINKS_PER_CASE: i64 = 100;
+/// The most cases one incident is linked to (the product limit; it bounds
+/// `Incident.cases`, which has no pages).
+pub const MAX_CASES_PER_INCIDENT: i64 = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IncidentId(pub i64);
@@ -108,7 +111,8 @@ fn external_id_conflict(error: AppError, external_id: Option<&str>) -> AppError 
     }
 }
 
-pub async fn create(conn: &mut Conn<'_>, tenant: &str, input: NewIncident) -> AppResult<Incident> {
+pub async fn create(conn: &mut Conn<'_>, actor: &Granted<'_, ManageAlerts>, input: NewIncident) -> AppResult<Incident> {
+    let tenant = actor.tenant();
     let title = required_text("title", &input.title, MAX_TITLE_CHARS)?;
     let external_id = parse_external_id(input.external_id.as_deref())?;
     let now = now();
@@ -137,7 +141,13 @@ pub struct IncidentChanges {
     pub status: Option<IncidentStatus>,
 }
 
-pub async fn update(conn: &mut Conn<'_>, tenant: &str, id: IncidentId, input: IncidentChanges) -> AppResult<Incident> {
+pub async fn update(
+    conn: &mut Conn<'_>,
+    actor: &Granted<'_, ManageAlerts>,
+    id: IncidentId,
+    input: IncidentChanges,
+) -> AppResult<Incident> {
+    let tenant = actor.tenant();
     let current = find(conn, tenant, id).await?.ok_or_else(|| AppError::not_found("incident", id))?;
     let title = match &input.title {
         Some(t) => required_text("title", t, MAX_TITLE_CHARS)?,
@@ -272,7 +282,7 @@ pub enum LinkChange {
 /// unlinking one that is not) changes nothing; each real change is audited.
 pub async fn change_links(
     conn: &mut Conn<'_>,
-    actor: &Principal,
+    actor: &Granted<'_, ManageAlerts>,
     case_id: CaseId,
     ids: &[IncidentId],
     change: LinkChange,
@@ -293,6 +303,16 @@ pub async fn change_links(
                 return Err(AppError::bad_input(
                     "incidentIds",
                     format!("a case links at most {MAX_LINKS_PER_CASE} incidents; this one has {}", linked.len()),
+                ));
+            }
+            let full = incidents_with_cases_at_least(conn, tenant, &affected_ids, MAX_CASES_PER_INCIDENT).await?;
+            if let Some(incident) = affected.iter().find(|i| full.contains(&i.id)) {
+                return Err(AppError::bad_input(
+                    "incidentIds",
+                    format!(
+                        "incident {} is already linked to {MAX_CASES_PER_INCIDENT} cases, the most one incident links",
+                        incident.id
+                    ),
                 ));
             }
             let now = now();
@@ -330,6 +350,25 @@ pub async fn change_links(
     let (case, seq) = case::touch(conn, actor, case_id, audits.len() as i64).await?;
     activity::record_audits(conn, actor, case_id, seq, audits).await?;
     Ok(case)
+}
+
+/// Those of `ids` already linked to `limit` cases or more.
+async fn incidents_with_cases_at_least(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    ids: &[i64],
+    limit: i64,
+) -> AppResult<Vec<i64>> {
+    let counts: Vec<(i64, i64)> = with_conn!(conn, c => {
+        case_incidents::table
+            .filter(case_incidents::tenant_id.eq(tenant))
+            .filter(case_incidents::incident_id.eq_any(ids))
+            .group_by(case_incidents::incident_id)
+            .select((case_incidents::incident_id, diesel::dsl::count_star()))
+            .load(c)
+            .await
+    })?;
+    Ok(counts.into_iter().filter(|&(_, n)| n >= limit).map(|(id, _)| id).collect())
 }
 
 async fn linked_ids(conn: &mut Conn<'_>, tenant: &str, case_id: CaseId) -> AppResult<Vec<i64>> {

@@ -10,9 +10,9 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 
-use crate::db::Conn;
 use crate::db::explain::{PgExplain, SqliteExplain};
 use crate::db::schema::{case_incidents, cases, statuses};
+use crate::db::{Conn, Link};
 use crate::domain::case::Case;
 use crate::domain::incident::IncidentId;
 use crate::domain::now;
@@ -326,14 +326,14 @@ pub async fn first_page_plan(
 ) -> AppResult<Vec<String>> {
     let words = filter.checked_words()?;
     let now = now();
-    let plan = match conn {
-        Conn::Postgres(c) => {
+    let plan = match &mut conn.link {
+        Link::Postgres(c) => {
             let c: &mut diesel_async::AsyncPgConnection = c;
             let query = filtered_cases!(tenant, filter, &words, now);
             let query = ordered_after!(query, field, direction, None);
             PgExplain(query.limit(limit).select(Case::as_select())).load::<String>(c).await?
         }
-        Conn::Sqlite(c) => {
+        Link::Sqlite(c) => {
             let c: &mut crate::db::SqliteConn = c;
             let query = filtered_cases!(tenant, filter, &words, now);
             let query = ordered_after!(query, field, direction, None);

@@ -9,6 +9,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+use crate::auth::{Granted, ManageSettings};
 use crate::db::Conn;
 use crate::db::schema::statuses;
 use crate::domain::values::text_enum;
@@ -85,6 +86,8 @@ fn into_statuses(rows: Vec<StatusRow>) -> AppResult<Vec<Status>> {
 }
 
 const MAX_NAME_CHARS: usize = 64;
+/// The most statuses a tenant has, archived ones included (it bounds `statuses`).
+pub const MAX_STATUSES_PER_TENANT: i64 = 50;
 
 fn name_key(name: &str) -> String {
     name.to_lowercase()
@@ -188,9 +191,13 @@ pub struct NewStatus {
 }
 
 /// Creates a status. Call inside a write transaction.
-pub async fn create(conn: &mut Conn<'_>, tenant: &str, input: NewStatus) -> AppResult<Status> {
+pub async fn create(conn: &mut Conn<'_>, actor: &Granted<'_, ManageSettings>, input: NewStatus) -> AppResult<Status> {
+    let tenant = actor.tenant();
     let name = parse_text("name", &input.name, MAX_NAME_CHARS)?;
     let last = last_position(conn, tenant).await?;
+    if i64::from(last) >= MAX_STATUSES_PER_TENANT {
+        return Err(AppError::bad_input("name", format!("a tenant has at most {MAX_STATUSES_PER_TENANT} statuses")));
+    }
     let position = match input.position {
         Some(position) => parse_position(position)?.min(last + 1),
         None => last + 1,
@@ -233,7 +240,13 @@ pub struct StatusChanges {
 }
 
 /// Changes a status. Call inside a write transaction.
-pub async fn update(conn: &mut Conn<'_>, tenant: &str, id: StatusId, changes: StatusChanges) -> AppResult<Status> {
+pub async fn update(
+    conn: &mut Conn<'_>,
+    actor: &Granted<'_, ManageSettings>,
+    id: StatusId,
+    changes: StatusChanges,
+) -> AppResult<Status> {
+    let tenant = actor.tenant();
     let current = find(conn, tenant, id).await?.ok_or_else(|| AppError::not_found("status", id))?;
     let name = changes.name.as_deref().map(|n| parse_text("name", n, MAX_NAME_CHARS)).transpose()?;
     let position = changes.position.map(parse_position).transpose()?;

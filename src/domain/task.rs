@@ -7,7 +7,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use crate::auth::Principal;
+use crate::auth::{Granted, ManageAlerts, Principal};
 use crate::db::Conn;
 use crate::db::schema::tasks;
 use crate::domain::activity::{self, AuditAction, Changes, FieldChange, NewAudit};
@@ -92,10 +92,25 @@ pub struct NewTask {
     pub closing_notes: Option<String>,
 }
 
+/// The most tasks one case holds (the product limit; it bounds `Case.tasks`,
+/// which has no pages).
+pub const MAX_TASKS_PER_CASE: i64 = 200;
+
 /// Adds a task to a case. Call inside a write transaction.
-pub async fn create(conn: &mut Conn<'_>, actor: &Principal, input: NewTask) -> AppResult<Task> {
+pub async fn create(conn: &mut Conn<'_>, actor: &Granted<'_, ManageAlerts>, input: NewTask) -> AppResult<Task> {
     let tenant = actor.tenant.as_str();
     case::lock(conn, tenant, input.case_id).await?.ok_or_else(|| AppError::not_found("case", input.case_id))?;
+    let existing: i64 = with_conn!(conn, c => {
+        tasks::table
+            .filter(tasks::tenant_id.eq(tenant))
+            .filter(tasks::case_id.eq(input.case_id.0))
+            .count()
+            .get_result(c)
+            .await
+    })?;
+    if existing >= MAX_TASKS_PER_CASE {
+        return Err(AppError::bad_input("caseId", format!("a case holds at most {MAX_TASKS_PER_CASE} tasks")));
+    }
     let title = required_text("title", &input.title, MAX_TITLE_CHARS)?;
     let description = optional_text("description", input.description.as_deref(), MAX_TEXT_CHARS)?;
     let closing_notes = optional_text("closingNotes", input.closing_notes.as_deref(), MAX_TEXT_CHARS)?;
@@ -150,7 +165,12 @@ pub struct TaskChanges {
 }
 
 /// Changes a task. Call inside a write transaction.
-pub async fn update(conn: &mut Conn<'_>, actor: &Principal, id: TaskId, input: TaskChanges) -> AppResult<Task> {
+pub async fn update(
+    conn: &mut Conn<'_>,
+    actor: &Granted<'_, ManageAlerts>,
+    id: TaskId,
+    input: TaskChanges,
+) -> AppResult<Task> {
     let tenant = actor.tenant.as_str();
     let current = find(conn, tenant, id).await?.ok_or_else(|| AppError::not_found("task", id))?;
     let case_id = CaseId(current.case_id);
@@ -201,7 +221,7 @@ pub async fn update(conn: &mut Conn<'_>, actor: &Principal, id: TaskId, input: T
 }
 
 /// Removes a task; its audit trail stays on the case. Returns the case id.
-pub async fn delete(conn: &mut Conn<'_>, actor: &Principal, id: TaskId) -> AppResult<CaseId> {
+pub async fn delete(conn: &mut Conn<'_>, actor: &Granted<'_, ManageAlerts>, id: TaskId) -> AppResult<CaseId> {
     let tenant = actor.tenant.as_str();
     let current = find(conn, tenant, id).await?.ok_or_else(|| AppError::not_found("task", id))?;
     let case_id = CaseId(current.case_id);

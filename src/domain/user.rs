@@ -6,7 +6,7 @@ use diesel::sql_types::{Nullable, Text};
 use diesel::upsert::excluded;
 use diesel_async::RunQueryDsl;
 
-use crate::auth::Principal;
+use crate::auth::{Granted, ManageSettings, Principal};
 use crate::db::Conn;
 use crate::db::schema::users;
 use crate::domain::activity::{Changes, FieldChange};
@@ -108,7 +108,8 @@ pub struct UserUpsert {
 }
 
 /// Creates or changes a user of the tenant.
-pub async fn upsert(conn: &mut Conn<'_>, tenant: &str, input: UserUpsert) -> AppResult<User> {
+pub async fn upsert(conn: &mut Conn<'_>, actor: &Granted<'_, ManageSettings>, input: UserUpsert) -> AppResult<User> {
+    let tenant = actor.tenant();
     let id = parse_text("id", &input.id, 256)?;
     let display_name = match input.display_name {
         Some(Some(name)) => Some(Some(parse_text("displayName", &name, 256)?)),

@@ -3,41 +3,20 @@
 use std::sync::Weak;
 use std::time::Duration;
 
-use diesel::sql_types::Text;
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::Inner;
-use crate::db::Conn;
-use crate::domain::case::CaseId;
-use crate::error::AppResult;
+use crate::db::ACTIVITY_CHANNEL as CHANNEL;
 
-/// The notification channel.
-pub const CHANNEL: &str = "casebook_activity";
-
-#[derive(Serialize, Deserialize)]
+/// What a write transaction's `NOTIFY` carries (see `db::WriteTx`).
+#[derive(Deserialize)]
 struct Notice {
     /// tenant
     t: String,
     /// case id
     c: i64,
-}
-
-/// Announces, inside the change's transaction, that a case's activity grew.
-/// PostgreSQL delivers it to every listener only if the transaction commits.
-/// On SQLite there are no other processes: the bus is told after commit.
-pub async fn announce(conn: &mut Conn<'_>, tenant: &str, case_id: CaseId) -> AppResult<()> {
-    if let Conn::Postgres(c) = conn {
-        let payload = serde_json::to_string(&Notice { t: tenant.to_owned(), c: case_id.0 })
-            .map_err(|e| crate::error::AppError::internal(format!("encoding a notice: {e}")))?;
-        diesel::sql_query("SELECT pg_notify($1, $2)")
-            .bind::<Text, _>(CHANNEL)
-            .bind::<Text, _>(payload)
-            .execute(&mut **c)
-            .await?;
-    }
-    Ok(())
 }
 
 /// Keeps one listening connection open for the life of the bus, reconnecting

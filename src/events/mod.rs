@@ -17,16 +17,15 @@ mod listener;
 mod watch;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use tokio::sync::broadcast;
 
-use crate::db::{Backend, Conn, Db};
+use crate::db::{ChangedCase, Conn, Db};
 use crate::domain::activity::{self, Activity};
 use crate::domain::case::CaseId;
 use crate::error::AppResult;
 
-pub use listener::{CHANNEL, announce};
 pub use watch::WatchStream;
 
 /// Entries a feed keeps for watchers that are briefly behind; further behind,
@@ -73,21 +72,19 @@ impl ActivityBus {
         let bus = ActivityBus {
             inner: Arc::new(Inner { db, feeds: Mutex::new(HashMap::new()), listener: Mutex::new(None) }),
         };
-        if let crate::config::DatabaseUrl::Postgres(url) = database_url {
-            let task = tokio::spawn(listener::run(url.clone(), Arc::downgrade(&bus.inner)));
-            if let Ok(mut slot) = bus.inner.listener.lock() {
-                *slot = Some(task);
+        let task = match database_url {
+            crate::config::DatabaseUrl::Postgres(url) => {
+                tokio::spawn(listener::run(url.clone(), Arc::downgrade(&bus.inner)))
             }
+            // One process: the write transactions tell the bus after commit.
+            crate::config::DatabaseUrl::Sqlite(_) => {
+                tokio::spawn(follow_commits(bus.inner.db.commits(), Arc::downgrade(&bus.inner)))
+            }
+        };
+        if let Ok(mut slot) = bus.inner.listener.lock() {
+            *slot = Some(task);
         }
         bus
-    }
-
-    /// Tells the bus a case's activity grew. After commit, in-process; with
-    /// PostgreSQL the listener does this for every replica instead.
-    pub async fn committed(&self, tenant: &str, case_id: CaseId) {
-        if self.inner.db.backend() == Backend::Sqlite {
-            self.inner.changed(tenant, case_id.0).await;
-        }
     }
 
     /// Watches a case's activity after sequence `after` (oldest first, then
@@ -181,6 +178,15 @@ impl Inner {
         for (tenant, case_id) in keys {
             self.changed(&tenant, case_id).await;
         }
+    }
+}
+
+/// Feeds the cases that committed transactions changed, each in its own task
+/// (the feed's lock keeps one case's fetches in order).
+async fn follow_commits(mut commits: tokio::sync::mpsc::UnboundedReceiver<ChangedCase>, bus: Weak<Inner>) {
+    while let Some(changed) = commits.recv().await {
+        let Some(bus) = bus.upgrade() else { return };
+        tokio::spawn(async move { bus.changed(&changed.tenant, changed.case_id).await });
     }
 }
 

@@ -1,6 +1,7 @@
 //! Every operation, over HTTP or WebSocket, runs through [`CasebookExecutor`]:
-//! it checks `@requiresPermission` once, before execution, and gives every
-//! error a code.
+//! admission first (limits, `@requiresPermission`, cost; see
+//! [`super::admission`]), then the caller's rate budget, then execution; every
+//! error leaves with a code.
 //!
 //! These are not async-graphql extensions on purpose: as soon as a schema has
 //! one extension, async-graphql wraps the resolution of every field of every
@@ -9,52 +10,114 @@
 
 use std::any::TypeId;
 use std::sync::Arc;
+use std::time::UNIX_EPOCH;
 
 use async_graphql::futures_util::stream::{self, BoxStream};
 use async_graphql::{Data, Executor, Request, Response, ServerError};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use futures_util::StreamExt;
 
-use super::directive::RootFields;
+use super::admission::{Admission, LIMITS, RateLimiter, RateStatus};
 use super::errors::with_codes;
 use super::{CasebookSchema, Mutation, Query, Subscription};
 use crate::auth::Auth;
+use crate::error::AppError;
 
 #[derive(Clone)]
 pub struct CasebookExecutor {
     schema: CasebookSchema,
-    roots: Arc<RootFields>,
+    admission: Arc<Admission>,
+    limiter: Arc<RateLimiter>,
+}
+
+/// Why an operation does not run: the errors, and the rate headers to send.
+struct Refused {
+    errors: Vec<ServerError>,
+    rate: Option<RateStatus>,
 }
 
 impl CasebookExecutor {
-    pub fn new(schema: CasebookSchema) -> Self {
-        CasebookExecutor { schema, roots: Arc::new(RootFields::of::<Query, Mutation, Subscription>()) }
+    pub fn new(schema: CasebookSchema, limiter: RateLimiter) -> Self {
+        CasebookExecutor {
+            schema,
+            admission: Arc::new(Admission::of::<Query, Mutation, Subscription>(LIMITS)),
+            limiter: Arc::new(limiter),
+        }
     }
 
-    /// Parses the request (the schema reuses the parsed document) and checks
-    /// the caller may use every root field the operation selects.
-    fn admit(&self, request: &mut Request, session: Option<&Data>) -> Result<(), Vec<ServerError>> {
+    /// Admits the request and charges the caller's budget. The request keeps
+    /// the parsed document and the caller's rate status (for `rateLimit`).
+    fn admit(&self, request: &mut Request, session: Option<&Data>) -> Result<Option<RateStatus>, Refused> {
         let auth = auth_in(&request.data).or_else(|| session.and_then(auth_in)).cloned().unwrap_or(Auth::Anonymous);
-        let operation_name = request.operation_name.clone();
-        let document = request.parsed_query().map_err(|e| vec![e])?;
-        self.roots.check(document, operation_name.as_deref(), &auth).map_err(|e| vec![e])
+        let cost = self
+            .admission
+            .admit(request, &auth)
+            .map_err(|refusal| Refused { errors: vec![refusal.into_server_error()], rate: None })?;
+        let principal = auth.principal().map_err(|e| Refused { errors: vec![server_error(e)], rate: None })?;
+        let Some(status) = self.limiter.charge(principal, cost.points()) else {
+            return Ok(None);
+        };
+        if let Some(wait) = status.retry_after {
+            let error = AppError::RateLimited {
+                cost: status.cost,
+                remaining: status.remaining,
+                limit: status.limit,
+                retry_after_secs: wait.as_secs_f64().ceil() as u64,
+            };
+            return Err(Refused { errors: vec![server_error(error)], rate: Some(status) });
+        }
+        request.data.insert(status);
+        Ok(Some(status))
     }
+}
+
+fn server_error(error: AppError) -> ServerError {
+    super::admission::Refusal::new(error).into_server_error()
 }
 
 fn auth_in(data: &Data) -> Option<&Auth> {
     data.get(&TypeId::of::<Auth>()).and_then(|d| d.downcast_ref::<Auth>())
 }
 
+/// GitHub's `x-ratelimit-*` headers, and `retry-after` when refused.
+fn rate_headers(headers: &mut HeaderMap, status: &RateStatus) {
+    let reset = status.reset_at.duration_since(UNIX_EPOCH).map(|d| d.as_secs().max(1)).unwrap_or_default();
+    let mut set = |name: &'static str, value: u64| {
+        headers.insert(HeaderName::from_static(name), HeaderValue::from(value));
+    };
+    set("x-ratelimit-limit", status.limit);
+    set("x-ratelimit-remaining", status.remaining);
+    set("x-ratelimit-used", status.limit.saturating_sub(status.remaining));
+    set("x-ratelimit-reset", reset);
+    set("x-ratelimit-cost", status.cost);
+    if let Some(wait) = status.retry_after {
+        set("retry-after", wait.as_secs_f64().ceil() as u64);
+    }
+}
+
 impl Executor for CasebookExecutor {
     async fn execute(&self, mut request: Request) -> Response {
-        if let Err(errors) = self.admit(&mut request, None) {
-            return with_codes(Response::from_errors(errors));
+        match self.admit(&mut request, None) {
+            Err(refused) => {
+                let mut response = with_codes(Response::from_errors(refused.errors));
+                if let Some(status) = &refused.rate {
+                    rate_headers(&mut response.http_headers, status);
+                }
+                response
+            }
+            Ok(rate) => {
+                let mut response = with_codes(self.schema.execute(request).await);
+                if let Some(status) = &rate {
+                    rate_headers(&mut response.http_headers, status);
+                }
+                response
+            }
         }
-        with_codes(self.schema.execute(request).await)
     }
 
     fn execute_stream(&self, mut request: Request, session: Option<Arc<Data>>) -> BoxStream<'static, Response> {
-        if let Err(errors) = self.admit(&mut request, session.as_deref()) {
-            return stream::once(async move { with_codes(Response::from_errors(errors)) }).boxed();
+        if let Err(refused) = self.admit(&mut request, session.as_deref()) {
+            return stream::once(async move { with_codes(Response::from_errors(refused.errors)) }).boxed();
         }
         self.schema.execute_stream_with_session_data(request, session.unwrap_or_default()).map(with_codes).boxed()
     }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 
+use crate::auth::{Granted, ReadData};
 use crate::db::Db;
 use crate::domain::activity::{self, Activity, ActivityKind};
 use crate::domain::case::{self, Case, CaseId};
@@ -41,8 +42,10 @@ pub struct Loaders {
 }
 
 impl Loaders {
-    pub fn new(db: Db, tenant: &str) -> Self {
-        let scope = Scope { db, tenant: tenant.into() };
+    /// Loaders read the tenant's data, so only a caller checked for
+    /// `SECURITY_DATA_READ` gets them.
+    pub fn new(db: Db, reader: &Granted<'_, ReadData>) -> Self {
+        let scope = Scope { db, tenant: reader.tenant().into() };
         Loaders {
             statuses: cached(StatusLoader(scope.clone())),
             users: cached(UserLoader(scope.clone())),

@@ -1,6 +1,7 @@
 //! The GraphQL layer: schema building, resolvers (thin: they call the domain),
 //! the permission directive, and the executor that checks it and codes errors.
 
+pub mod admission;
 mod cursor;
 mod directive;
 mod errors;
@@ -15,11 +16,10 @@ mod types;
 
 use async_graphql::{Context, Schema};
 
-use crate::auth::{Auth, Principal};
+use crate::auth::{Auth, Capability, Granted, Principal, ReadData};
 use crate::db::Db;
 use crate::error::{AppError, AppResult};
 
-pub use directive::{Requirement, requirement};
 pub use errors::ensure_code;
 pub use executor::CasebookExecutor;
 pub use loaders::Loaders;
@@ -27,7 +27,6 @@ pub use mutation::Mutation;
 pub use query::Query;
 pub use subscription::Subscription;
 
-use crate::domain::case::CaseId;
 use crate::events::ActivityBus;
 
 pub type CasebookSchema = Schema<Query, Mutation, Subscription>;
@@ -54,9 +53,16 @@ pub fn sdl() -> String {
     build_schema(None).sdl()
 }
 
-/// The authenticated caller (the directive already checked the permission).
+/// The authenticated caller.
 pub(crate) fn principal<'a>(ctx: &Context<'a>) -> AppResult<&'a Principal> {
     ctx.data_opt::<Auth>().unwrap_or(&Auth::Anonymous).principal()
+}
+
+/// The proof that the caller holds `C`'s permission. The executor already
+/// checked the field's `@requiresPermission`; this is the domain's own guard,
+/// so a resolver that lost its directive still cannot read or write.
+pub(crate) fn grant<'a, C: Capability>(ctx: &Context<'a>) -> AppResult<Granted<'a, C>> {
+    ctx.data_opt::<Auth>().unwrap_or(&Auth::Anonymous).grant()
 }
 
 /// The request's loaders, scoped to the caller's tenant.
@@ -68,22 +74,15 @@ pub(crate) fn loaders<'a>(ctx: &Context<'a>) -> AppResult<&'a Loaders> {
 
 /// The data a request executes with: who calls, and loaders for their tenant.
 pub fn request_data(request: async_graphql::Request, db: &Db, auth: Auth) -> async_graphql::Request {
-    let request = match &auth {
-        Auth::Authenticated(principal) => request.data(Loaders::new(db.clone(), &principal.tenant)),
-        _ => request,
+    let request = match auth.grant::<ReadData>() {
+        Ok(reader) => request.data(Loaders::new(db.clone(), &reader)),
+        Err(_) => request,
     };
     request.data(auth)
 }
 
 pub(crate) fn db<'a>(ctx: &Context<'a>) -> AppResult<&'a Db> {
     ctx.data_opt::<Db>().ok_or_else(|| AppError::internal("the schema has no database"))
-}
-
-/// Tells this process's subscribers that a case's activity grew; call after commit.
-pub(crate) async fn committed(ctx: &Context<'_>, tenant: &str, case_id: CaseId) {
-    if let Some(bus) = ctx.data_opt::<ActivityBus>() {
-        bus.committed(tenant, case_id).await;
-    }
 }
 
 /// Validates `first` against the contract's page limits.

@@ -22,16 +22,45 @@ use tower_http::cors::CorsLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::auth::{Auth, Principal, TokenVerifier};
+use crate::auth::{Auth, Granted, Principal, ReadData, TokenVerifier};
 use crate::config::DatabaseUrl;
 use crate::db::Db;
 use crate::domain::{tenant, user};
 use crate::error::{AppError, ErrorCode};
 use crate::events::ActivityBus;
+use crate::graphql::admission::RateLimiter;
 use crate::graphql::{CasebookExecutor, Loaders};
 
 /// Requests larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The service's limits (README, "Limits"); `serve` reads them from its
+/// configuration, tests adjust them.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Cost points each caller may spend per minute (0: no limit).
+    pub rate_limit_per_minute: u64,
+    /// Live subscriptions on one WebSocket.
+    pub subscriptions_per_socket: usize,
+    /// Live subscriptions of one caller (tenant and user) across this process's sockets.
+    pub subscriptions_per_caller: usize,
+    /// How long a WebSocket may wait before `connection_init`.
+    pub init_timeout: Duration,
+    /// The longest an HTTP request may run.
+    pub request_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            rate_limit_per_minute: 1_000,
+            subscriptions_per_socket: 100,
+            subscriptions_per_caller: 500,
+            init_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -45,7 +74,8 @@ struct Inner {
     bus: ActivityBus,
     verifier: TokenVerifier,
     seen: SeenUsers,
-    ws: ws::WsSettings,
+    settings: Settings,
+    subscriptions: ws::SubscriptionCounts,
     /// Per tenant, shared by all WebSocket connections: they never cache, so
     /// sharing is safe, costs one set per tenant instead of one per socket,
     /// and batches the lookups of many watchers resolving the same event.
@@ -54,8 +84,13 @@ struct Inner {
 
 impl AppState {
     pub fn new(db: Db, database_url: &DatabaseUrl, verifier: TokenVerifier) -> Self {
+        AppState::with_settings(db, database_url, verifier, Settings::default())
+    }
+
+    pub fn with_settings(db: Db, database_url: &DatabaseUrl, verifier: TokenVerifier, settings: Settings) -> Self {
         let bus = ActivityBus::start(db.clone(), database_url);
-        let executor = CasebookExecutor::new(crate::graphql::build_schema(Some((db.clone(), bus.clone()))));
+        let limiter = RateLimiter::new(settings.rate_limit_per_minute);
+        let executor = CasebookExecutor::new(crate::graphql::build_schema(Some((db.clone(), bus.clone()))), limiter);
         AppState {
             inner: Arc::new(Inner {
                 executor,
@@ -63,29 +98,26 @@ impl AppState {
                 bus,
                 verifier,
                 seen: SeenUsers::default(),
-                ws: ws::WsSettings::default(),
+                settings,
+                subscriptions: ws::SubscriptionCounts::default(),
                 subscription_loaders: Mutex::default(),
             }),
         }
     }
 
-    /// How long a WebSocket may wait before `connection_init` (default 10 s).
-    pub fn with_init_timeout(mut self, timeout: Duration) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.ws.init_timeout = timeout;
-        }
-        self
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
     }
 
     pub fn bus(&self) -> &ActivityBus {
         &self.inner.bus
     }
 
-    pub(crate) fn subscription_loaders(&self, tenant: &str) -> Arc<Loaders> {
+    pub(crate) fn subscription_loaders(&self, reader: &Granted<'_, ReadData>) -> Arc<Loaders> {
         let mut shared = self.inner.subscription_loaders.lock().unwrap_or_else(|p| p.into_inner());
         shared
-            .entry(tenant.to_owned())
-            .or_insert_with(|| Arc::new(Loaders::new(self.inner.db.clone(), tenant).without_cache()))
+            .entry(reader.tenant().to_owned())
+            .or_insert_with(|| Arc::new(Loaders::new(self.inner.db.clone(), reader).without_cache()))
             .clone()
     }
 

@@ -5,8 +5,16 @@
 //! `connection_init` and closes with the protocol's codes, which the library
 //! does not: 4400 for an unreadable message, 4401 for a subscribe before the
 //! handshake, 4403 for a refused or expired token, 4408 when no
-//! `connection_init` comes in time.
+//! `connection_init` comes in time, 4409 for a second subscription with an id
+//! already in use.
+//!
+//! It also keeps one socket from hurting others: subscriptions per socket and
+//! per caller are capped (past a cap the `subscribe` gets an `error`, the
+//! socket and its other subscriptions stay), a client that stops reading is
+//! disconnected instead of stalling its subscriptions, and a burst of messages
+//! waits on the socket (TCP back-pressure) instead of on the protocol.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -24,16 +32,123 @@ use tokio::time::{Instant, sleep_until};
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::AppState;
-use crate::auth::{Auth, Principal};
+use crate::auth::{Auth, Principal, ReadData};
 
-pub(crate) struct WsSettings {
-    pub init_timeout: Duration,
+/// How long one outgoing message may wait for a client that does not read.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Live subscriptions per caller (tenant, user) in this process.
+#[derive(Default)]
+pub(crate) struct SubscriptionCounts(Mutex<HashMap<(String, String), usize>>);
+
+impl SubscriptionCounts {
+    /// Takes one of the caller's `limit` places, if one is free.
+    fn take(&self, caller: &(String, String), limit: usize) -> bool {
+        let mut counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let count = counts.entry(caller.clone()).or_default();
+        if *count >= limit {
+            return false;
+        }
+        *count += 1;
+        true
+    }
+
+    fn give_back(&self, caller: &(String, String), places: usize) {
+        let mut counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = counts.get_mut(caller) {
+            *count = count.saturating_sub(places);
+            if *count == 0 {
+                counts.remove(caller);
+            }
+        }
+    }
 }
 
-impl Default for WsSettings {
-    fn default() -> Self {
-        WsSettings { init_timeout: Duration::from_secs(10) }
+/// The subscriptions one socket runs, and the caller's places they hold.
+struct Live {
+    protocol: Protocols,
+    caller: Option<(String, String)>,
+    ids: HashSet<String>,
+}
+
+impl Live {
+    fn end(&mut self, state: &AppState, id: &str) {
+        if self.ids.remove(id)
+            && let Some(caller) = &self.caller
+        {
+            state.inner.subscriptions.give_back(caller, 1);
+        }
     }
+
+    fn end_all(&mut self, state: &AppState) {
+        if let Some(caller) = &self.caller {
+            state.inner.subscriptions.give_back(caller, self.ids.len());
+        }
+        self.ids.clear();
+    }
+
+    /// Keeps the books on what the library tells the client: a `complete` or
+    /// an `error` ends that subscription.
+    fn observe_outgoing(&mut self, state: &AppState, text: &str) {
+        // async-graphql writes the tag first; only the rare endings are parsed.
+        let ends = ["{\"type\":\"complete\"", "{\"type\":\"error\""].iter().any(|p| text.starts_with(p));
+        if ends
+            && let Ok(message) = serde_json::from_str::<Value>(text)
+            && let Some(id) = message["id"].as_str()
+        {
+            self.end(state, id);
+        }
+    }
+
+    /// Decides on a client message once the handshake is done.
+    fn admit(&mut self, state: &AppState, message: &Value) -> Option<Refusal> {
+        let id = message["id"].as_str().unwrap_or_default();
+        match message["type"].as_str().unwrap_or_default() {
+            "subscribe" | "start" => {
+                if self.ids.contains(id) {
+                    return match self.protocol {
+                        Protocols::GraphQLWS => {
+                            Some(Refusal::Close(Close::new(4409, format!("Subscriber for {id} already exists"))))
+                        }
+                        Protocols::SubscriptionsTransportWS => Some(Refusal::Error(self.error(
+                            id,
+                            "BAD_USER_INPUT",
+                            format!("subscription id {id} is already in use"),
+                        ))),
+                    };
+                }
+                let settings = state.settings();
+                if self.ids.len() >= settings.subscriptions_per_socket {
+                    let limit = settings.subscriptions_per_socket;
+                    let text = format!("too many live subscriptions on this socket (the limit is {limit})");
+                    return Some(Refusal::Error(self.error(id, "RATE_LIMITED", text)));
+                }
+                let Some(caller) = &self.caller else { return None };
+                if !state.inner.subscriptions.take(caller, settings.subscriptions_per_caller) {
+                    let limit = settings.subscriptions_per_caller;
+                    let text = format!("too many live subscriptions for this user (the limit is {limit})");
+                    return Some(Refusal::Error(self.error(id, "RATE_LIMITED", text)));
+                }
+                self.ids.insert(id.to_owned());
+                None
+            }
+            "complete" | "stop" => {
+                self.end(state, id);
+                None
+            }
+            _ => None,
+        }
+    }
+
+    fn error(&self, id: &str, code: &str, message: String) -> Value {
+        json!({ "type": "error", "id": id, "payload": [{ "message": message, "extensions": { "code": code } }] })
+    }
+}
+
+/// What happens to a refused message: the socket closes, or the client is told.
+enum Refusal {
+    Close(Close),
+    Error(Value),
 }
 
 /// The subprotocols, modern first.
@@ -77,6 +192,12 @@ impl Close {
 }
 
 async fn serve(state: AppState, socket: Socket, protocol: Protocols) {
+    let mut live = Live { protocol, caller: None, ids: HashSet::new() };
+    run(&state, socket, protocol, &mut live).await;
+    live.end_all(&state);
+}
+
+async fn run(state: &AppState, socket: Socket, protocol: Protocols, live: &mut Live) {
     let (mut sink, mut source) = socket.split();
     let (forward, lib_input) = mpsc::channel::<Vec<u8>>(16);
     // The data the handshake proved, handed to the library's init callback.
@@ -88,11 +209,13 @@ async fn serve(state: AppState, socket: Socket, protocol: Protocols) {
             async move { data.ok_or_else(|| async_graphql::Error::new("unauthorized")) }
         });
 
-    let init_deadline = Instant::now() + state.inner.ws.init_timeout;
+    let init_deadline = Instant::now() + state.settings().init_timeout;
     let mut expires_at: Option<Instant> = None;
     let close = loop {
         tokio::select! {
-            incoming = source.next() => {
+            // Read only while the protocol can take the message: a burst waits on
+            // the socket, and the protocol (polled below) keeps serving.
+            incoming = source.next(), if forward.capacity() > 0 => {
                 let bytes = match incoming {
                     Some(Ok(Message::Text(text))) => text.as_bytes().to_vec(),
                     Some(Ok(Message::Binary(bytes))) => bytes.to_vec(),
@@ -101,18 +224,31 @@ async fn serve(state: AppState, socket: Socket, protocol: Protocols) {
                 };
                 // Boxed: the handshake's future (token check, recording the user) is
                 // large and short-lived; inline, every idle connection would keep its room.
-                match Box::pin(admit(&state, protocol, &bytes, expires_at.is_some(), &handshake)).await {
-                    Admit::Forward(principal) => {
+                match Box::pin(admit(state, protocol, &bytes, expires_at.is_some(), &handshake)).await {
+                    Admit::Forward(principal, message) => {
                         if let Some(principal) = principal {
                             expires_at = Some(expiry(&principal));
+                            live.caller = Some((principal.tenant.clone(), principal.user_id.clone()));
                         }
-                        if forward.send(bytes).await.is_err() {
+                        if expires_at.is_some() {
+                            match live.admit(state, &message) {
+                                None => {}
+                                Some(Refusal::Close(close)) => break Some(close),
+                                Some(Refusal::Error(notice)) => {
+                                    if !send(&mut sink, Message::Text(notice.to_string().into())).await {
+                                        break None;
+                                    }
+                                    continue;
+                                }
+                            }
+                        }
+                        if forward.try_send(bytes).is_err() {
                             break None;
                         }
                     }
                     Admit::Refuse { notice, close } => {
                         if let Some(notice) = notice {
-                            let _ = sink.send(Message::Text(notice.to_string().into())).await;
+                            send(&mut sink, Message::Text(notice.to_string().into())).await;
                         }
                         break Some(close);
                     }
@@ -120,7 +256,8 @@ async fn serve(state: AppState, socket: Socket, protocol: Protocols) {
             }
             outgoing = lib.next() => match outgoing {
                 Some(WsMessage::Text(text)) => {
-                    if sink.send(Message::Text(text.into())).await.is_err() {
+                    live.observe_outgoing(state, &text);
+                    if !send(&mut sink, Message::Text(text.into())).await {
                         break None;
                     }
                 }
@@ -137,14 +274,20 @@ async fn serve(state: AppState, socket: Socket, protocol: Protocols) {
     };
     if let Some(Close { code, reason }) = close {
         let frame = CloseFrame { code, reason: reason.into() };
-        let _ = sink.send(Message::Close(Some(frame))).await;
+        send(&mut sink, Message::Close(Some(frame))).await;
     }
-    let _ = sink.close().await;
+    let _ = tokio::time::timeout(SEND_TIMEOUT, sink.close()).await;
+}
+
+/// Sends one message; false when the client is gone or has not read for
+/// [`SEND_TIMEOUT`] (then the connection is dropped rather than left to stall).
+async fn send(sink: &mut futures_util::stream::SplitSink<Socket, Message>, message: Message) -> bool {
+    matches!(tokio::time::timeout(SEND_TIMEOUT, sink.send(message)).await, Ok(Ok(())))
 }
 
 enum Admit {
     /// Pass the message to the protocol; with the principal when it completed the handshake.
-    Forward(Option<Principal>),
+    Forward(Option<Principal>, Value),
     Refuse {
         notice: Option<Value>,
         close: Close,
@@ -162,11 +305,11 @@ async fn admit(
     let Ok(message) = serde_json::from_slice::<Value>(bytes) else {
         return Admit::Refuse { notice: None, close: Close::new(4400, "Invalid message received") };
     };
-    let kind = message["type"].as_str().unwrap_or_default();
+    let kind = message["type"].as_str().unwrap_or_default().to_owned();
     if initialised {
-        return Admit::Forward(None);
+        return Admit::Forward(None, message);
     }
-    match kind {
+    match kind.as_str() {
         "connection_init" => {
             let payload = &message["payload"];
             let authorization = payload["Authorization"].as_str().or_else(|| payload["authorization"].as_str());
@@ -177,12 +320,14 @@ async fn admit(
                         return Admit::Refuse { notice: None, close: Close::new(4500, "Internal error") };
                     }
                     let mut data = Data::default();
-                    data.insert(state.subscription_loaders(&principal.tenant));
+                    if let Ok(reader) = principal.grant::<ReadData>() {
+                        data.insert(state.subscription_loaders(&reader));
+                    }
                     data.insert(Auth::Authenticated(principal.clone()));
                     if let Ok(mut slot) = handshake.lock() {
                         *slot = Some(data);
                     }
-                    Admit::Forward(Some(principal))
+                    Admit::Forward(Some(principal), message)
                 }
                 refused => {
                     let reason = match refused.principal() {
@@ -201,7 +346,7 @@ async fn admit(
             }
         }
         "subscribe" | "start" => Admit::Refuse { notice: None, close: Close::new(4401, "Unauthorized") },
-        _ => Admit::Forward(None),
+        _ => Admit::Forward(None, message),
     }
 }
 

@@ -136,26 +136,25 @@ impl TestServer {
         TestServer::start_on(backend, database).await
     }
 
-    /// A server whose state is adjusted first (timeouts, say).
-    pub async fn start_with(
-        backend: Backend,
-        adjust: impl FnOnce(casebook::AppState) -> casebook::AppState,
-    ) -> TestServer {
+    /// A server whose settings are adjusted first (timeouts, limits).
+    pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut casebook::http::Settings)) -> TestServer {
         let database = std::sync::Arc::new(TestDatabase::create(backend).await);
         TestServer::start_adjusted(backend, database, adjust).await
     }
 
     /// Another server (a replica) on the same database.
     pub async fn start_on(backend: Backend, database: std::sync::Arc<TestDatabase>) -> TestServer {
-        TestServer::start_adjusted(backend, database, |state| state).await
+        TestServer::start_adjusted(backend, database, |_| {}).await
     }
 
     async fn start_adjusted(
         backend: Backend,
         database: std::sync::Arc<TestDatabase>,
-        adjust: impl FnOnce(casebook::AppState) -> casebook::AppState,
+        adjust: impl FnOnce(&mut casebook::http::Settings),
     ) -> TestServer {
-        let state = adjust(casebook::server::prepare(&database.url, &jwt(), None).await.expect("prepare server"));
+        let mut settings = casebook::http::Settings::default();
+        adjust(&mut settings);
+        let state = casebook::server::prepare(&database.url, &jwt(), None, settings).await.expect("prepare server");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let app = casebook::app(state.clone());

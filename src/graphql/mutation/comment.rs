@@ -1,12 +1,12 @@
 use async_graphql::{Context, ID, InputObject, Object};
 
 use super::case_id;
-use crate::auth::Permission;
+use crate::auth::{ManageAlerts, Permission};
 use crate::domain::activity;
 use crate::error::GqlResult;
 use crate::graphql::directive::requires_permission;
 use crate::graphql::types::Comment;
-use crate::graphql::{committed, db, principal};
+use crate::graphql::{db, grant};
 
 /// A comment to add to a case's activity log.
 #[derive(InputObject)]
@@ -29,12 +29,11 @@ impl CommentMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The case and the text.")] input: AddCommentInput,
     ) -> GqlResult<Comment> {
-        let actor = principal(ctx)?;
+        let actor = grant::<ManageAlerts>(ctx)?;
         let case = case_id(&input.case_id)?;
         let mut tx = db(ctx)?.begin().await?;
-        let result = activity::add_comment(&mut tx.conn(), actor, case, &input.body).await;
+        let result = activity::add_comment(&mut tx.conn(), &actor, case, &input.body).await;
         let comment = tx.finish(result).await?;
-        committed(ctx, &actor.tenant, case).await;
         Ok(Comment(comment))
     }
 }

@@ -1,14 +1,14 @@
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 
 use super::{case_id, clearable, unclearable};
-use crate::auth::Permission;
+use crate::auth::{ManageAlerts, Permission};
 use crate::domain::case::Case;
 use crate::domain::incident::{self, Incident, IncidentChanges, IncidentId, LinkChange, NewIncident};
 use crate::domain::values::{IncidentSeverity, IncidentStatus};
 use crate::error::{AppError, AppResult, GqlResult};
 use crate::graphql::directive::requires_permission;
 use crate::graphql::scalars::numeric_id;
-use crate::graphql::{committed, db, principal};
+use crate::graphql::{db, grant};
 
 /// An incident to record.
 #[derive(InputObject)]
@@ -75,7 +75,7 @@ impl IncidentMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The new incident.")] input: CreateIncidentInput,
     ) -> GqlResult<Incident> {
-        let tenant = &principal(ctx)?.tenant;
+        let actor = grant::<ManageAlerts>(ctx)?;
         let new = NewIncident {
             external_id: input.external_id,
             title: input.title,
@@ -83,7 +83,7 @@ impl IncidentMutation {
             status: input.status,
         };
         let mut tx = db(ctx)?.begin().await?;
-        let result = incident::create(&mut tx.conn(), tenant, new).await;
+        let result = incident::create(&mut tx.conn(), &actor, new).await;
         Ok(tx.finish(result).await?)
     }
 
@@ -94,7 +94,7 @@ impl IncidentMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The incident and its changes.")] input: UpdateIncidentInput,
     ) -> GqlResult<Incident> {
-        let tenant = &principal(ctx)?.tenant;
+        let actor = grant::<ManageAlerts>(ctx)?;
         let id =
             numeric_id(&input.id).map(IncidentId).ok_or_else(|| AppError::not_found("incident", input.id.as_str()))?;
         let changes = IncidentChanges {
@@ -104,7 +104,7 @@ impl IncidentMutation {
             status: unclearable("status", input.status)?,
         };
         let mut tx = db(ctx)?.begin().await?;
-        let result = incident::update(&mut tx.conn(), tenant, id, changes).await;
+        let result = incident::update(&mut tx.conn(), &actor, id, changes).await;
         Ok(tx.finish(result).await?)
     }
 
@@ -130,11 +130,10 @@ impl IncidentMutation {
 }
 
 async fn change_links(ctx: &Context<'_>, input: CaseIncidentsInput, change: LinkChange) -> GqlResult<Case> {
-    let actor = principal(ctx)?;
+    let actor = grant::<ManageAlerts>(ctx)?;
     let (case, ids) = (case_id(&input.case_id)?, input.incident_ids()?);
     let mut tx = db(ctx)?.begin().await?;
-    let result = incident::change_links(&mut tx.conn(), actor, case, &ids, change).await;
+    let result = incident::change_links(&mut tx.conn(), &actor, case, &ids, change).await;
     let changed = tx.finish(result).await?;
-    committed(ctx, &actor.tenant, case).await;
     Ok(changed)
 }

@@ -1,12 +1,12 @@
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 
 use super::unclearable;
-use crate::auth::Permission;
+use crate::auth::{ManageSettings, Permission};
 use crate::domain::status::{self, NewStatus, Status, StatusCategory, StatusChanges, StatusId};
 use crate::error::{AppError, GqlResult};
 use crate::graphql::directive::requires_permission;
 use crate::graphql::scalars::numeric_id;
-use crate::graphql::{db, principal};
+use crate::graphql::{db, grant};
 
 /// A new status of the workflow.
 #[derive(InputObject)]
@@ -52,7 +52,7 @@ impl StatusMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The new status.")] input: CreateStatusInput,
     ) -> GqlResult<Status> {
-        let tenant = &principal(ctx)?.tenant;
+        let actor = grant::<ManageSettings>(ctx)?;
         let new = NewStatus {
             name: input.name,
             category: input.category,
@@ -60,7 +60,7 @@ impl StatusMutation {
             is_default: input.is_default,
         };
         let mut tx = db(ctx)?.begin().await?;
-        let result = status::create(&mut tx.conn(), tenant, new).await;
+        let result = status::create(&mut tx.conn(), &actor, new).await;
         Ok(tx.finish(result).await?)
     }
 
@@ -71,7 +71,7 @@ impl StatusMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The status and its changes.")] input: UpdateStatusInput,
     ) -> GqlResult<Status> {
-        let tenant = &principal(ctx)?.tenant;
+        let actor = grant::<ManageSettings>(ctx)?;
         let id = numeric_id(&input.id).ok_or_else(|| AppError::not_found("status", input.id.as_str()))?;
         let changes = StatusChanges {
             name: unclearable("name", input.name)?,
@@ -81,7 +81,7 @@ impl StatusMutation {
             archived: unclearable("archived", input.archived)?,
         };
         let mut tx = db(ctx)?.begin().await?;
-        let result = status::update(&mut tx.conn(), tenant, StatusId(id), changes).await;
+        let result = status::update(&mut tx.conn(), &actor, StatusId(id), changes).await;
         Ok(tx.finish(result).await?)
     }
 }

@@ -1,14 +1,14 @@
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, SimpleObject};
 
 use super::{case_id, clearable, unclearable};
-use crate::auth::Permission;
-use crate::domain::case::{Case, CaseId};
+use crate::auth::{ManageAlerts, Permission};
+use crate::domain::case::Case;
 use crate::domain::task::{self, NewTask, Task, TaskChanges, TaskId};
 use crate::domain::values::{CasePriority, TaskStatus};
 use crate::error::{AppError, AppResult, GqlResult};
 use crate::graphql::directive::requires_permission;
 use crate::graphql::scalars::{DateTime, numeric_id, optional_time};
-use crate::graphql::{committed, db, loaders, principal};
+use crate::graphql::{db, grant, loaders};
 
 /// A task to add to a case.
 #[derive(InputObject)]
@@ -84,7 +84,7 @@ impl TaskMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The new task.")] input: CreateTaskInput,
     ) -> GqlResult<Task> {
-        let actor = principal(ctx)?;
+        let actor = grant::<ManageAlerts>(ctx)?;
         let new = NewTask {
             case_id: case_id(&input.case_id)?,
             title: input.title,
@@ -96,9 +96,8 @@ impl TaskMutation {
             closing_notes: input.closing_notes,
         };
         let mut tx = db(ctx)?.begin().await?;
-        let result = task::create(&mut tx.conn(), actor, new).await;
+        let result = task::create(&mut tx.conn(), &actor, new).await;
         let task = tx.finish(result).await?;
-        committed(ctx, &actor.tenant, CaseId(task.case_id)).await;
         Ok(task)
     }
 
@@ -109,7 +108,7 @@ impl TaskMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The task and its changes.")] input: UpdateTaskInput,
     ) -> GqlResult<Task> {
-        let actor = principal(ctx)?;
+        let actor = grant::<ManageAlerts>(ctx)?;
         let id = task_id(&input.id)?;
         let changes = TaskChanges {
             title: unclearable("title", input.title)?,
@@ -121,9 +120,8 @@ impl TaskMutation {
             closing_notes: clearable(input.closing_notes),
         };
         let mut tx = db(ctx)?.begin().await?;
-        let result = task::update(&mut tx.conn(), actor, id, changes).await;
+        let result = task::update(&mut tx.conn(), &actor, id, changes).await;
         let task = tx.finish(result).await?;
-        committed(ctx, &actor.tenant, CaseId(task.case_id)).await;
         Ok(task)
     }
 
@@ -134,12 +132,11 @@ impl TaskMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The task to remove.")] input: DeleteTaskInput,
     ) -> GqlResult<DeleteTaskPayload> {
-        let actor = principal(ctx)?;
+        let actor = grant::<ManageAlerts>(ctx)?;
         let id = task_id(&input.id)?;
         let mut tx = db(ctx)?.begin().await?;
-        let result = task::delete(&mut tx.conn(), actor, id).await;
+        let result = task::delete(&mut tx.conn(), &actor, id).await;
         let case_id = tx.finish(result).await?;
-        committed(ctx, &actor.tenant, case_id).await;
         let case = loaders(ctx)?.cases.load_one(case_id.0).await?;
         let case = case.ok_or_else(|| AppError::not_found("case", case_id))?;
         Ok(DeleteTaskPayload { deleted_task_id: input.id, case })

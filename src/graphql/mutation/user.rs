@@ -1,11 +1,11 @@
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 
 use super::clearable;
-use crate::auth::Permission;
+use crate::auth::{ManageSettings, Permission};
 use crate::domain::user::{self, User, UserUpsert};
 use crate::error::GqlResult;
 use crate::graphql::directive::requires_permission;
-use crate::graphql::{db, principal};
+use crate::graphql::{db, grant};
 
 /// A user to record ahead of their first call (to assign them work), or to correct.
 #[derive(InputObject)]
@@ -30,11 +30,11 @@ impl UserMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The user and its details.")] input: UpsertUserInput,
     ) -> GqlResult<User> {
-        let tenant = &principal(ctx)?.tenant;
+        let actor = grant::<ManageSettings>(ctx)?;
         let upsert =
             UserUpsert { id: input.id.0, display_name: clearable(input.display_name), email: clearable(input.email) };
         let mut tx = db(ctx)?.begin().await?;
-        let result = user::upsert(&mut tx.conn(), tenant, upsert).await;
+        let result = user::upsert(&mut tx.conn(), &actor, upsert).await;
         Ok(tx.finish(result).await?)
     }
 }

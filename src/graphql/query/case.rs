@@ -1,6 +1,6 @@
 use async_graphql::{Context, ID, InputObject, Object};
 
-use crate::auth::Permission;
+use crate::auth::{Permission, ReadData};
 use crate::domain::case::{Case, CaseId};
 use crate::domain::incident::IncidentId;
 use crate::domain::queue::{self, CaseFilter, CaseKey, CaseOrderField, OrderDirection};
@@ -12,7 +12,7 @@ use crate::graphql::directive::requires_permission;
 use crate::graphql::loaders::load_now;
 use crate::graphql::scalars::{DateTime, numeric_id, optional_time};
 use crate::graphql::types::CaseConnection;
-use crate::graphql::{loaders, page_size, prefetch, principal};
+use crate::graphql::{grant, loaders, page_size, prefetch};
 
 /// Which cases the queue shows; every given criterion must hold.
 #[derive(InputObject, Default)]
@@ -106,7 +106,7 @@ impl CaseQuery {
         #[graphql(desc = "Page size (default 25, at most 100).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the case this page follows.")] after: Option<String>,
     ) -> GqlResult<CaseConnection> {
-        let tenant = &principal(ctx)?.tenant;
+        let tenant = grant::<ReadData>(ctx)?.tenant();
         let limit = page_size(first)?;
         let filter = filter.unwrap_or_default().into_domain()?;
         let (field, direction) =

@@ -1,6 +1,6 @@
 use async_graphql::{Context, ID, InputObject, Object};
 
-use crate::auth::Permission;
+use crate::auth::{Permission, ReadData};
 use crate::domain::case::CaseId;
 use crate::domain::incident::{self, Incident, IncidentFilter};
 use crate::domain::values::{IncidentSeverity, IncidentStatus};
@@ -9,7 +9,7 @@ use crate::graphql::cursor::{self, IncidentCursor};
 use crate::graphql::directive::requires_permission;
 use crate::graphql::scalars::numeric_id;
 use crate::graphql::types::{IncidentConnection, IncidentEdge, PageInfo, split_page};
-use crate::graphql::{db, loaders, page_size, principal};
+use crate::graphql::{db, grant, loaders, page_size};
 
 /// Which incidents to list; every given criterion must hold.
 #[derive(InputObject, Default)]
@@ -52,7 +52,7 @@ impl IncidentQuery {
         #[graphql(desc = "Page size (default 25, at most 100).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the incident this page follows.")] after: Option<String>,
     ) -> GqlResult<IncidentConnection> {
-        let tenant = &principal(ctx)?.tenant;
+        let tenant = grant::<ReadData>(ctx)?.tenant();
         let limit = page_size(first)?;
         let input = filter.unwrap_or_default();
         let filter = IncidentFilter {

@@ -3,6 +3,7 @@
 mod case;
 mod incident;
 mod me;
+mod rate_limit;
 mod status;
 mod task;
 mod user;
@@ -18,4 +19,5 @@ pub struct Query(
     incident::IncidentQuery,
     status::StatusQuery,
     user::UserQuery,
+    rate_limit::RateLimitQuery,
 );

@@ -1,10 +1,10 @@
 use async_graphql::{Context, Object};
 
-use crate::auth::Permission;
+use crate::auth::{Permission, ReadData};
 use crate::domain::status::{self, Status};
 use crate::error::GqlResult;
 use crate::graphql::directive::requires_permission;
-use crate::graphql::{db, principal};
+use crate::graphql::{db, grant};
 
 #[derive(Default)]
 pub struct StatusQuery;
@@ -18,7 +18,7 @@ impl StatusQuery {
         ctx: &Context<'_>,
         #[graphql(desc = "Include archived statuses.", default_with = "Some(false)")] include_archived: Option<bool>,
     ) -> GqlResult<Vec<Status>> {
-        let tenant = &principal(ctx)?.tenant;
+        let tenant = grant::<ReadData>(ctx)?.tenant();
         let mut conn = db(ctx)?.get().await?;
         Ok(status::list(&mut conn.conn(), tenant, include_archived.unwrap_or(false)).await?)
     }

@@ -4,13 +4,13 @@ use async_graphql::{Context, ID, Subscription as SubscriptionObject};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
-use crate::auth::Permission;
+use crate::auth::{Permission, ReadData};
 use crate::domain::case::CaseId;
 use crate::error::{AppError, GqlError, GqlResult};
 use crate::events::ActivityBus;
 use crate::graphql::cursor::{self, ActivityCursor};
 use crate::graphql::directive::requires_permission;
-use crate::graphql::principal;
+use crate::graphql::grant;
 use crate::graphql::scalars::numeric_id;
 use crate::graphql::types::ActivityEvent;
 
@@ -32,7 +32,7 @@ impl Subscription {
         #[graphql(desc = "The case number.")] case_id: ID,
         #[graphql(desc = "Resume after this activity cursor.")] after: Option<String>,
     ) -> Result<BoxStream<'static, GqlResult<ActivityEvent>>, GqlError> {
-        let tenant = &principal(ctx)?.tenant;
+        let tenant = grant::<ReadData>(ctx)?.tenant();
         let bus = ctx.data_opt::<ActivityBus>().ok_or_else(|| AppError::internal("the schema has no activity bus"))?;
         let not_found = || AppError::not_found("case", case_id.as_str());
         let case = numeric_id(&case_id).map(CaseId).ok_or_else(not_found)?;

@@ -4,6 +4,7 @@ use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject};
 
 use super::activity::{ActivityConnection, ActivityEdge, ActivityEvent};
 use super::connection::{PageInfo, split_page};
+use crate::auth::ReadData;
 use crate::domain::activity::{self, ActivityKind};
 use crate::domain::case::Case;
 use crate::domain::incident::Incident;
@@ -17,7 +18,7 @@ use crate::graphql::cursor::{self, ActivityCursor};
 use crate::graphql::loaders::RecentKey;
 use crate::graphql::prefetch::normalize_kinds;
 use crate::graphql::scalars::{DateTime, utc};
-use crate::graphql::{db, loaders, page_size, principal};
+use crate::graphql::{db, grant, loaders, page_size};
 
 /// An investigation: a threat hunt, an escalation. Numbered per tenant from 1000.
 #[Object]
@@ -100,7 +101,7 @@ impl Case {
                 loaders(ctx)?.recent_activity.load_one(key).await?.unwrap_or_default()
             }
             Some(before) => {
-                let tenant = &principal(ctx)?.tenant;
+                let tenant = grant::<ReadData>(ctx)?.tenant();
                 let mut conn = db(ctx)?.get().await?;
                 activity::page(&mut conn.conn(), tenant, self.case_id(), &kinds, Some(before.seq), limit + 1).await?
             }
@@ -160,7 +161,7 @@ impl CaseConnection {
     }
     /// How many cases match the filter, over all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> GqlResult<i64> {
-        let tenant = &principal(ctx)?.tenant;
+        let tenant = grant::<ReadData>(ctx)?.tenant();
         let mut conn = db(ctx)?.get().await?;
         Ok(queue::count(&mut conn.conn(), tenant, &self.filter).await?)
     }

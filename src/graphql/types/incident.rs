@@ -3,12 +3,13 @@ use std::sync::Arc;
 use async_graphql::{Context, ID, Object, SimpleObject};
 
 use super::connection::PageInfo;
+use crate::auth::ReadData;
 use crate::domain::case::Case;
 use crate::domain::incident::{self, Incident, IncidentFilter};
 use crate::domain::values::{IncidentSeverity, IncidentStatus};
 use crate::error::GqlResult;
 use crate::graphql::scalars::{DateTime, utc};
-use crate::graphql::{db, loaders, prefetch, principal};
+use crate::graphql::{db, grant, loaders, prefetch};
 
 /// Something detection raised, which cases investigate.
 #[Object]
@@ -78,7 +79,7 @@ impl IncidentConnection {
     }
     /// How many incidents match the filter, over all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> GqlResult<i64> {
-        let tenant = &principal(ctx)?.tenant;
+        let tenant = grant::<ReadData>(ctx)?.tenant();
         let mut conn = db(ctx)?.get().await?;
         Ok(incident::count(&mut conn.conn(), tenant, &self.filter).await?)
     }
