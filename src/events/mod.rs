@@ -19,6 +19,7 @@ mod watch;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
+use futures_util::future::BoxFuture;
 use tokio::sync::broadcast;
 
 use crate::db::{ChangedCase, Conn, Db};
@@ -94,11 +95,12 @@ impl ActivityBus {
         let feed = self.inner.feed(tenant, case_id.0);
         // Subscribe before reading where the log stands, so nothing falls between.
         let receiver = feed.sender.subscribe();
-        let mut pooled = self.inner.db.get().await?;
-        let Some(current) = activity::last_seq(&mut pooled.conn(), tenant, case_id).await? else {
+        let read = detached(self.inner.db.clone(), tenant.into(), move |conn, tenant| {
+            Box::pin(async move { activity::last_seq(conn, &tenant, case_id).await })
+        });
+        let Some(current) = read.await? else {
             return Ok(None);
         };
-        drop(pooled);
         {
             let mut last_sent = feed.last_sent.lock().await;
             if last_sent.is_none() {
@@ -188,6 +190,21 @@ async fn follow_commits(mut commits: tokio::sync::mpsc::UnboundedReceiver<Change
         let Some(bus) = bus.upgrade() else { return };
         tokio::spawn(async move { bus.changed(&changed.tenant, changed.case_id).await });
     }
+}
+
+/// Runs a read on a pooled connection in a task of its own, so it completes
+/// and gives the connection back even if whoever waits for it (a WebSocket
+/// that stopped being polled) never looks again.
+pub(crate) async fn detached<T: Send + 'static>(
+    db: Db,
+    tenant: Arc<str>,
+    read: impl for<'c> FnOnce(&'c mut Conn<'_>, Arc<str>) -> BoxFuture<'c, AppResult<T>> + Send + 'static,
+) -> AppResult<T> {
+    let task = tokio::spawn(async move {
+        let mut pooled = db.get().await?;
+        read(&mut pooled.conn(), tenant).await
+    });
+    task.await.map_err(|e| crate::error::AppError::internal(format!("a log read failed: {e}")))?
 }
 
 async fn fetch(conn: &mut Conn<'_>, tenant: &str, case_id: i64, after: i64) -> AppResult<Vec<Activity>> {

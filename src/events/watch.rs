@@ -58,10 +58,9 @@ impl WatchStream {
 
     fn read_log(&mut self) {
         let (db, tenant, case_id, after) = (self.db.clone(), self.tenant.clone(), self.case_id, self.last);
-        self.reading = Some(Box::pin(async move {
-            let mut pooled = db.get().await?;
-            fetch(&mut pooled.conn(), &tenant, case_id.0, after).await
-        }));
+        self.reading = Some(Box::pin(super::detached(db, tenant, move |conn, tenant| {
+            Box::pin(async move { fetch(conn, &tenant, case_id.0, after).await })
+        })));
     }
 }
 

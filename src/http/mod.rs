@@ -1,6 +1,7 @@
 //! The HTTP surface: `/graphql` (POST, and GET for queries), GraphiQL at `/`,
 //! `/healthz` and `/readyz`.
 
+mod media;
 mod ws;
 
 use std::collections::HashMap;
@@ -10,7 +11,6 @@ use std::time::Duration;
 use async_graphql::Executor;
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
-use async_graphql_axum::GraphQLResponse;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, RawQuery, State};
@@ -28,7 +28,7 @@ use crate::db::Db;
 use crate::domain::{tenant, user};
 use crate::error::{AppError, ErrorCode};
 use crate::events::ActivityBus;
-use crate::graphql::admission::RateLimiter;
+use crate::graphql::admission::{RateLimiter, Refusal};
 use crate::graphql::{CasebookExecutor, Loaders};
 
 /// Requests larger than this are refused with 413.
@@ -293,6 +293,13 @@ async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, RawQuery
 }
 
 async fn execute(state: &AppState, headers: &HeaderMap, request: async_graphql::Request) -> Response {
+    let Some(media) = media::negotiate(headers) else {
+        return error_response(
+            StatusCode::NOT_ACCEPTABLE,
+            ErrorCode::BadUserInput,
+            "Accept: the server answers application/graphql-response+json or application/json",
+        );
+    };
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let auth = match state.authenticate(authorization).await {
         Ok(auth) => auth,
@@ -302,7 +309,16 @@ async fn execute(state: &AppState, headers: &HeaderMap, request: async_graphql::
         }
     };
     let request = crate::graphql::request_data(request, state.db(), auth);
-    GraphQLResponse::from(state.executor().execute(request).await).into_response()
+    let limit = state.settings().request_timeout;
+    // On time-out the execution is dropped: an open write transaction rolls back.
+    let response = match tokio::time::timeout(limit, state.executor().execute(request)).await {
+        Ok(response) => response,
+        Err(_) => {
+            let error = Refusal::new(AppError::TimedOut(limit.as_secs())).into_server_error();
+            async_graphql::Response::from_errors(vec![error])
+        }
+    };
+    media::respond(media, response)
 }
 
 /// GraphQL over HTTP's GET parameters. (async-graphql's own parser expects
