@@ -6,31 +6,11 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
 use serde_json::json;
 
-static INSTALL: std::sync::Once = std::sync::Once::new();
-
-fn ensure_client() {
-    INSTALL.call_once(install_client);
-}
-
-fn install_client() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js");
-    if !std::path::Path::new(dir).join("node_modules/graphql-ws").exists() {
-        let status = Command::new("npm")
-            .args(["install", "--no-audit", "--no-fund", "--no-package-lock", "--silent"])
-            .current_dir(dir)
-            .status()
-            .expect("npm is needed for the graphql-ws client test");
-        assert!(status.success(), "npm install failed");
-    }
-}
-
 async fn the_graphql_ws_client_subscribes_with_connection_params(backend: Backend) {
-    tokio::task::spawn_blocking(ensure_client).await.unwrap();
+    tokio::task::spawn_blocking(ensure_js_tooling).await.unwrap();
     let server = TestServer::start(backend).await;
     let analyst = analyst("acme");
     create_case(&server, &analyst, "Watched from a browser", json!({})).await;

@@ -116,9 +116,47 @@ impl Executor for CasebookExecutor {
     }
 
     fn execute_stream(&self, mut request: Request, session: Option<Arc<Data>>) -> BoxStream<'static, Response> {
-        if let Err(refused) = self.admit(&mut request, session.as_deref()) {
-            return stream::once(async move { with_codes(Response::from_errors(refused.errors)) }).boxed();
+        let on_end = session
+            .as_deref()
+            .and_then(|d| d.get(&TypeId::of::<OnSubscriptionEnd>()))
+            .and_then(|d| d.downcast_ref::<OnSubscriptionEnd>())
+            .cloned();
+        let stream = if let Err(refused) = self.admit(&mut request, session.as_deref()) {
+            stream::once(async move { with_codes(Response::from_errors(refused.errors)) }).boxed()
+        } else {
+            self.schema.execute_stream_with_session_data(request, session.unwrap_or_default()).map(with_codes).boxed()
+        };
+        match on_end {
+            Some(on_end) => Ended { stream, on_end }.boxed(),
+            None => stream,
         }
-        self.schema.execute_stream_with_session_data(request, session.unwrap_or_default()).map(with_codes).boxed()
+    }
+}
+
+/// Called when a subscription's stream is dropped, however it ended: the
+/// WebSocket layer gives back the place the subscription held.
+#[derive(Clone)]
+pub struct OnSubscriptionEnd(pub Arc<dyn Fn() + Send + Sync>);
+
+/// A subscription stream that calls [`OnSubscriptionEnd`] when dropped.
+struct Ended {
+    stream: BoxStream<'static, Response>,
+    on_end: OnSubscriptionEnd,
+}
+
+impl futures_util::Stream for Ended {
+    type Item = Response;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Response>> {
+        self.stream.poll_next_unpin(cx)
+    }
+}
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        (self.on_end.0)();
     }
 }

@@ -21,7 +21,7 @@ use crate::db::Db;
 use crate::error::{AppError, AppResult};
 
 pub use errors::ensure_code;
-pub use executor::CasebookExecutor;
+pub use executor::{CasebookExecutor, OnSubscriptionEnd};
 pub use loaders::Loaders;
 pub use mutation::Mutation;
 pub use query::Query;
@@ -65,8 +65,10 @@ pub(crate) fn grant<'a, C: Capability>(ctx: &Context<'a>) -> AppResult<Granted<'
     ctx.data_opt::<Auth>().unwrap_or(&Auth::Anonymous).grant()
 }
 
-/// The request's loaders, scoped to the caller's tenant.
+/// The request's loaders, scoped to the caller's tenant; only for a caller
+/// who may read it.
 pub(crate) fn loaders<'a>(ctx: &Context<'a>) -> AppResult<&'a Loaders> {
+    grant::<ReadData>(ctx)?;
     ctx.data_opt::<Loaders>()
         .or_else(|| ctx.data_opt::<std::sync::Arc<Loaders>>().map(AsRef::as_ref))
         .ok_or_else(|| AppError::internal("the request has no loaders"))

@@ -75,7 +75,7 @@ struct Inner {
     verifier: TokenVerifier,
     seen: SeenUsers,
     settings: Settings,
-    subscriptions: ws::SubscriptionCounts,
+    subscriptions: Arc<ws::SubscriptionCounts>,
     /// Per tenant, shared by all WebSocket connections: they never cache, so
     /// sharing is safe, costs one set per tenant instead of one per socket,
     /// and batches the lookups of many watchers resolving the same event.
@@ -99,7 +99,7 @@ impl AppState {
                 verifier,
                 seen: SeenUsers::default(),
                 settings,
-                subscriptions: ws::SubscriptionCounts::default(),
+                subscriptions: Arc::default(),
                 subscription_loaders: Mutex::default(),
             }),
         }
@@ -247,17 +247,38 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: B
             "batched requests are not supported: send one operation per request",
         );
     }
-    let request: async_graphql::Request = match serde_json::from_slice(&body) {
-        Ok(request) => request,
-        Err(e) => {
-            return error_response(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::BadUserInput,
-                &format!("the body is not a GraphQL request: {e}"),
-            );
-        }
-    };
-    execute(&state, &headers, request).await
+    match parse_post(&body) {
+        Ok(request) => execute(&state, &headers, request).await,
+        Err(message) => error_response(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, &message),
+    }
+}
+
+/// A POST body: `query` a string, `operationName` a string or null,
+/// `variables` and `extensions` maps or null; other keys are ignored.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PostBody {
+    query: Option<String>,
+    operation_name: Option<String>,
+    variables: Option<serde_json::Map<String, serde_json::Value>>,
+    extensions: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+fn parse_post(body: &[u8]) -> Result<async_graphql::Request, String> {
+    let body: PostBody = serde_json::from_slice(body).map_err(|e| format!("the body is not a GraphQL request: {e}"))?;
+    let query = body.query.ok_or("query: the body has no `query` string")?;
+    let mut request = async_graphql::Request::new(query);
+    if let Some(name) = body.operation_name {
+        request = request.operation_name(name);
+    }
+    if let Some(variables) = body.variables {
+        request = request.variables(async_graphql::Variables::from_json(serde_json::Value::Object(variables)));
+    }
+    if let Some(extensions) = body.extensions {
+        request.extensions =
+            serde_json::from_value(serde_json::Value::Object(extensions)).map_err(|e| format!("extensions: {e}"))?;
+    }
+    Ok(request)
 }
 
 /// GET is a query, or a WebSocket upgrade for subscriptions.

@@ -15,6 +15,7 @@
 //! waits on the socket (TCP back-pressure) instead of on the protocol.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -33,6 +34,7 @@ use tokio_stream::wrappers::ReceiverStream;
 
 use super::AppState;
 use crate::auth::{Auth, Principal, ReadData};
+use crate::graphql::OnSubscriptionEnd;
 
 /// How long one outgoing message may wait for a client that does not read.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -53,10 +55,10 @@ impl SubscriptionCounts {
         true
     }
 
-    fn give_back(&self, caller: &(String, String), places: usize) {
+    fn give_back(&self, caller: &(String, String)) {
         let mut counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(count) = counts.get_mut(caller) {
-            *count = count.saturating_sub(places);
+            *count = count.saturating_sub(1);
             if *count == 0 {
                 counts.remove(caller);
             }
@@ -64,39 +66,38 @@ impl SubscriptionCounts {
     }
 }
 
-/// The subscriptions one socket runs, and the caller's places they hold.
+/// One socket's subscriptions. A place (on the socket and of the caller) is
+/// taken here when a `subscribe` is let through, and given back when the
+/// library drops that subscription's stream, whatever ended it (see
+/// [`OnSubscriptionEnd`]), so the counts cannot drift.
 struct Live {
     protocol: Protocols,
     caller: Option<(String, String)>,
+    /// Places this socket holds.
+    places: Arc<AtomicUsize>,
+    /// Ids in use, for 4409 (best effort: an id is free again once the
+    /// client or the server completed it).
     ids: HashSet<String>,
 }
 
 impl Live {
-    fn end(&mut self, state: &AppState, id: &str) {
-        if self.ids.remove(id)
-            && let Some(caller) = &self.caller
-        {
-            state.inner.subscriptions.give_back(caller, 1);
-        }
+    /// What the session data carries so the executor can give places back.
+    fn on_end(&self, state: &AppState, caller: (String, String)) -> OnSubscriptionEnd {
+        let (places, counts) = (self.places.clone(), state.inner.subscriptions.clone());
+        OnSubscriptionEnd(Arc::new(move || {
+            places.fetch_sub(1, Ordering::Relaxed);
+            counts.give_back(&caller);
+        }))
     }
 
-    fn end_all(&mut self, state: &AppState) {
-        if let Some(caller) = &self.caller {
-            state.inner.subscriptions.give_back(caller, self.ids.len());
-        }
-        self.ids.clear();
-    }
-
-    /// Keeps the books on what the library tells the client: a `complete` or
-    /// an `error` ends that subscription.
-    fn observe_outgoing(&mut self, state: &AppState, text: &str) {
+    /// The library told the client a subscription completed: its id is free.
+    fn observe_outgoing(&mut self, text: &str) {
         // async-graphql writes the tag first; only the rare endings are parsed.
-        let ends = ["{\"type\":\"complete\"", "{\"type\":\"error\""].iter().any(|p| text.starts_with(p));
-        if ends
+        if text.starts_with("{\"type\":\"complete\"")
             && let Ok(message) = serde_json::from_str::<Value>(text)
             && let Some(id) = message["id"].as_str()
         {
-            self.end(state, id);
+            self.ids.remove(id);
         }
     }
 
@@ -106,43 +107,45 @@ impl Live {
         match message["type"].as_str().unwrap_or_default() {
             "subscribe" | "start" => {
                 if self.ids.contains(id) {
-                    return match self.protocol {
+                    return Some(match self.protocol {
                         Protocols::GraphQLWS => {
-                            Some(Refusal::Close(Close::new(4409, format!("Subscriber for {id} already exists"))))
+                            Refusal::Close(Close::new(4409, format!("Subscriber for {id} already exists")))
                         }
-                        Protocols::SubscriptionsTransportWS => Some(Refusal::Error(self.error(
+                        Protocols::SubscriptionsTransportWS => Refusal::Error(error(
                             id,
                             "BAD_USER_INPUT",
                             format!("subscription id {id} is already in use"),
-                        ))),
-                    };
+                        )),
+                    });
                 }
                 let settings = state.settings();
-                if self.ids.len() >= settings.subscriptions_per_socket {
+                if self.places.load(Ordering::Relaxed) >= settings.subscriptions_per_socket {
                     let limit = settings.subscriptions_per_socket;
                     let text = format!("too many live subscriptions on this socket (the limit is {limit})");
-                    return Some(Refusal::Error(self.error(id, "RATE_LIMITED", text)));
+                    return Some(Refusal::Error(error(id, "RATE_LIMITED", text)));
                 }
-                let Some(caller) = &self.caller else { return None };
+                let caller = self.caller.as_ref()?;
                 if !state.inner.subscriptions.take(caller, settings.subscriptions_per_caller) {
                     let limit = settings.subscriptions_per_caller;
                     let text = format!("too many live subscriptions for this user (the limit is {limit})");
-                    return Some(Refusal::Error(self.error(id, "RATE_LIMITED", text)));
+                    return Some(Refusal::Error(error(id, "RATE_LIMITED", text)));
                 }
+                self.places.fetch_add(1, Ordering::Relaxed);
                 self.ids.insert(id.to_owned());
                 None
             }
             "complete" | "stop" => {
-                self.end(state, id);
+                self.ids.remove(id);
                 None
             }
             _ => None,
         }
     }
+}
 
-    fn error(&self, id: &str, code: &str, message: String) -> Value {
-        json!({ "type": "error", "id": id, "payload": [{ "message": message, "extensions": { "code": code } }] })
-    }
+/// The protocol's `error` message for one subscription.
+fn error(id: &str, code: &str, message: String) -> Value {
+    json!({ "type": "error", "id": id, "payload": [{ "message": message, "extensions": { "code": code } }] })
 }
 
 /// What happens to a refused message: the socket closes, or the client is told.
@@ -192,9 +195,8 @@ impl Close {
 }
 
 async fn serve(state: AppState, socket: Socket, protocol: Protocols) {
-    let mut live = Live { protocol, caller: None, ids: HashSet::new() };
+    let mut live = Live { protocol, caller: None, places: Arc::default(), ids: HashSet::new() };
     run(&state, socket, protocol, &mut live).await;
-    live.end_all(&state);
 }
 
 async fn run(state: &AppState, socket: Socket, protocol: Protocols, live: &mut Live) {
@@ -228,7 +230,14 @@ async fn run(state: &AppState, socket: Socket, protocol: Protocols, live: &mut L
                     Admit::Forward(principal, message) => {
                         if let Some(principal) = principal {
                             expires_at = Some(expiry(&principal));
-                            live.caller = Some((principal.tenant.clone(), principal.user_id.clone()));
+                            let caller = (principal.tenant.clone(), principal.user_id.clone());
+                            let on_end = live.on_end(state, caller.clone());
+                            live.caller = Some(caller);
+                            if let Ok(mut slot) = handshake.lock()
+                                && let Some(data) = slot.as_mut()
+                            {
+                                data.insert(on_end);
+                            }
                         }
                         if expires_at.is_some() {
                             match live.admit(state, &message) {
@@ -256,7 +265,7 @@ async fn run(state: &AppState, socket: Socket, protocol: Protocols, live: &mut L
             }
             outgoing = lib.next() => match outgoing {
                 Some(WsMessage::Text(text)) => {
-                    live.observe_outgoing(state, &text);
+                    live.observe_outgoing(&text);
                     if !send(&mut sink, Message::Text(text.into())).await {
                         break None;
                     }

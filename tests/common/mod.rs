@@ -412,3 +412,24 @@ pub async fn latest_cursor(server: &TestServer, token: &str, case_id: &str) -> V
         .await;
     log["case"]["activity"]["edges"][0]["cursor"].clone()
 }
+
+static JS_TOOLING: std::sync::Once = std::sync::Once::new();
+
+/// Installs the JavaScript clients in `tests/js` (graphql-ws, graphql-http)
+/// with npm, once per test binary, when any is missing.
+pub fn ensure_js_tooling() {
+    JS_TOOLING.call_once(|| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
+        let installed = ["graphql-ws", "graphql-http", "graphql", "ws"]
+            .iter()
+            .all(|package| dir.join("node_modules").join(package).join("package.json").exists());
+        if !installed {
+            let status = std::process::Command::new("npm")
+                .args(["install", "--no-audit", "--no-fund", "--no-package-lock", "--silent"])
+                .current_dir(&dir)
+                .status()
+                .expect("npm is needed for the JavaScript client tests");
+            assert!(status.success(), "npm install in tests/js failed");
+        }
+    });
+}

@@ -109,9 +109,10 @@ pub fn requirement(
     }
     let root = roots.name(ty);
     let root_type = registry.types.get(root).ok_or_else(|| AppError::internal(format!("no root type {root}")))?;
-    let meta = root_type
-        .field_by_name(field)
-        .ok_or_else(|| AppError::bad_input("query", format!("unknown field `{field}` on type `{root}`")))?;
+    let meta = root_type.field_by_name(field).ok_or_else(|| {
+        let known = root_type.fields().map(|f| f.keys().map(String::as_str).collect()).unwrap_or_default();
+        AppError::bad_input("query", format!("unknown field `{field}` on type `{root}`{}", suggestion(field, known)))
+    })?;
     let mut declared = meta.directive_invocations.iter().filter(|d| d.name == "requiresPermission");
     match (declared.next(), declared.next()) {
         (Some(directive), None) => match directive.args.get("permission") {
@@ -123,6 +124,23 @@ pub fn requirement(
         (None, _) if TOKEN_ONLY.contains(&(ty, field)) => Ok(Requirement::Authenticated),
         (None, _) => Err(AppError::Undeclared(format!("`{field}` declares no required permission"))),
         (Some(_), Some(_)) => Err(AppError::Undeclared(format!("`{field}` declares more than one permission"))),
+    }
+}
+
+/// "Did you mean ...?" for a misspelt field (only callers with a token get
+/// this far, so the schema is theirs to see).
+fn suggestion(wanted: &str, known: Vec<&str>) -> String {
+    let mut close: Vec<(usize, &str)> = known
+        .into_iter()
+        .map(|name| (strsim::levenshtein(wanted, name), name))
+        .filter(|&(distance, name)| distance <= (name.len().max(wanted.len()) / 3).max(1))
+        .collect();
+    close.sort();
+    let names: Vec<String> = close.iter().take(3).map(|(_, name)| format!("\"{name}\"")).collect();
+    match names.as_slice() {
+        [] => String::new(),
+        [one] => format!(". Did you mean {one}?"),
+        [rest @ .., last] => format!(". Did you mean {} or {last}?", rest.join(", ")),
     }
 }
 

@@ -87,6 +87,9 @@ impl Admission {
             let pos = error.locations.first().copied();
             Refusal { error: AppError::bad_input("query", error.message), pos }
         })?;
+        // Who asks comes first: a caller without a valid token learns nothing
+        // of the schema, not even which operations a document names.
+        auth.principal().map_err(Refusal::new)?;
         let operation = access::select_operation(&document, request.operation_name.as_deref())?;
         access::check(&self.registry, &self.roots, &document, operation, auth)?;
         let root_type = match operation.node.ty {
