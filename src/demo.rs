@@ -316,7 +316,7 @@ async fn seed_batch(
         let at = case.created_at;
         let created =
             NewAudit::new(AuditAction::CaseCreated, vec![FieldChange::new("title", None, Some(case.title.clone()))]);
-        entries.push(ActivityInsert::audit(tenant_id, case.id, next(), &lead.user_id, at, created));
+        entries.push(ActivityInsert::audit(tenant_id, case.id, next(), &lead.user_id, at, created)?);
         for task in &tasks[task_cursor..task_cursor + plan.tasks] {
             let audit = NewAudit {
                 task_id: Some(task_ids[task_cursor]),
@@ -325,7 +325,7 @@ async fn seed_batch(
                     vec![FieldChange::new("title", None, Some(task.title.clone()))],
                 )
             };
-            entries.push(ActivityInsert::audit(tenant_id, case.id, next(), &lead.user_id, at, audit));
+            entries.push(ActivityInsert::audit(tenant_id, case.id, next(), &lead.user_id, at, audit)?);
             task_cursor += 1;
         }
         for &link in &plan.links {
@@ -344,13 +344,13 @@ async fn seed_batch(
                     vec![FieldChange::new("incident", None, Some(title.clone()))],
                 )
             };
-            entries.push(ActivityInsert::audit(tenant_id, case.id, next(), &lead.user_id, at, audit));
+            entries.push(ActivityInsert::audit(tenant_id, case.id, next(), &lead.user_id, at, audit)?);
         }
         if plan.status != 0 {
             let change =
                 FieldChange::new("status", Some(statuses[0].name.clone()), Some(statuses[plan.status].name.clone()));
             let audit = NewAudit::new(AuditAction::CaseUpdated, vec![change]);
-            entries.push(ActivityInsert::audit(tenant_id, case.id, next(), &lead.user_id, case.updated_at, audit));
+            entries.push(ActivityInsert::audit(tenant_id, case.id, next(), &lead.user_id, case.updated_at, audit)?);
         }
         for c in 0..plan.comments {
             let author = PEOPLE[(c + case.id as usize) % PEOPLE.len()].0;

@@ -208,8 +208,15 @@ impl ActivityInsert {
         }
     }
 
-    pub fn audit(tenant: &str, case_id: i64, seq: i64, actor: &str, at: NaiveDateTime, audit: NewAudit) -> Self {
-        ActivityInsert {
+    pub fn audit(
+        tenant: &str,
+        case_id: i64,
+        seq: i64,
+        actor: &str,
+        at: NaiveDateTime,
+        audit: NewAudit,
+    ) -> AppResult<Self> {
+        Ok(ActivityInsert {
             tenant_id: tenant.to_owned(),
             case_id,
             seq,
@@ -218,11 +225,17 @@ impl ActivityInsert {
             created_at: at,
             body: None,
             action: Some(audit.action.as_str().to_owned()),
-            changes: serde_json::to_string(&audit.changes).ok(),
+            changes: Some(encode_changes(&audit.changes)?),
             task_id: audit.task_id,
             incident_id: audit.incident_id,
-        }
+        })
     }
+}
+
+/// An audit event's changes as stored. An audit that cannot record its
+/// changes fails its change: it never stores an event without them.
+fn encode_changes(changes: &[FieldChange]) -> AppResult<String> {
+    serde_json::to_string(changes).map_err(|e| AppError::internal(format!("encoding audit changes: {e}")))
 }
 
 /// Inserts prepared entries in one statement (bulk loading only: no notice).
@@ -264,8 +277,7 @@ pub async fn record_audits(
         if audit.changes.len() > MAX_CHANGES_PER_EVENT {
             return Err(AppError::internal(format!("an audit event with {} changes", audit.changes.len())));
         }
-        let changes = serde_json::to_string(&audit.changes)
-            .map_err(|e| AppError::internal(format!("encoding audit changes: {e}")))?;
+        let changes = encode_changes(&audit.changes)?;
         let values = (
             activity::tenant_id.eq(&actor.tenant),
             activity::case_id.eq(case_id.0),
