@@ -420,7 +420,34 @@ async fn timed_query(server: &TestServer) -> Duration {
     started.elapsed()
 }
 
+/// NUL cannot be stored by PostgreSQL and would be kept by SQLite: both
+/// refuse it alike, naming the field, wherever it hides.
+async fn nul_characters_are_refused_naming_the_field(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = analyst("acme");
+    let create = "mutation($input: CreateCaseInput!) { createCase(input: $input) { id } }";
+    let attempts = [
+        (create, json!({ "input": { "title": "a\0b" } }), "title"),
+        (create, json!({ "input": { "title": "ok", "description": "\0" } }), "description"),
+        (create, json!({ "input": { "title": "ok", "assigneeId": "anna\0" } }), "assigneeId"),
+        ("query($s: String) { cases(filter: { search: $s }) { totalCount } }", json!({ "s": "smb\0" }), "s"),
+        ("{ cases(filter: { search: \"smb\\u0000\" }) { totalCount } }", json!({}), "search"),
+        ("{ cases(filter: { assigneeIds: [\"a\\u0000\"] }) { totalCount } }", json!({}), "assigneeIds"),
+        ("mutation { createCase(input: { title: \"x\\u0000\" }) { id } }", json!({}), "title"),
+        ("{ users(search: \"\\u0000\") { id } }", json!({}), "search"),
+    ];
+    for (query, variables, field) in attempts {
+        let body = server.gql(Some(&token), query, variables).await;
+        assert_code(&body, "BAD_USER_INPUT");
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert!(message.starts_with(&format!("{field}: must not contain NUL")), "{message}");
+    }
+    let count = server.ok(&token, "{ cases { totalCount } }", json!({})).await;
+    assert_eq!(count["cases"]["totalCount"], 0, "nothing was stored");
+}
+
 both_backends!(
+    nul_characters_are_refused_naming_the_field,
     the_fragment_bypass_and_its_variants_are_refused,
     the_domain_refuses_what_the_check_never_saw,
     anonymous_callers_learn_nothing_of_the_schema,

@@ -140,6 +140,10 @@ impl Principal {
         if user_id.is_empty() {
             return Err(AppError::Unauthenticated("the token's sub is empty".into()));
         }
+        let texts = [Some(&claims.sub), claims.tid.as_ref(), claims.name.as_ref(), claims.email.as_ref()];
+        if texts.into_iter().flatten().any(|t| t.contains('\0')) {
+            return Err(AppError::Unauthenticated("the token's claims contain a NUL character".into()));
+        }
         let tenant = claims.tid.as_deref().map(str::trim).filter(|t| !t.is_empty()).unwrap_or("default");
         let permissions: BTreeSet<Permission> = BTreeSet::new();
         let mut permissions = permissions;

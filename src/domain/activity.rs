@@ -305,6 +305,7 @@ pub async fn add_comment(
     case_id: CaseId,
     body: &str,
 ) -> AppResult<Activity> {
+    super::refuse_nul("body", body)?;
     let body = body.trim();
     if body.is_empty() {
         return Err(AppError::bad_input("body", "must not be blank"));

@@ -22,6 +22,7 @@ pub fn now() -> NaiveDateTime {
 
 /// Trims `value` and checks its length in characters; `field` names it in the error.
 pub fn parse_text(field: &str, value: &str, max_chars: usize) -> Result<String, crate::error::AppError> {
+    refuse_nul(field, value)?;
     let trimmed = value.trim();
     if trimmed.is_empty() {
         return Err(crate::error::AppError::bad_input(field, "must not be blank"));
@@ -30,4 +31,13 @@ pub fn parse_text(field: &str, value: &str, max_chars: usize) -> Result<String, 
         return Err(crate::error::AppError::bad_input(field, format!("must be at most {max_chars} characters")));
     }
     Ok(trimmed.to_owned())
+}
+
+/// PostgreSQL cannot store NUL in text and SQLite would keep it silently:
+/// both refuse it the same way, naming the field.
+pub fn refuse_nul(field: &str, value: &str) -> Result<(), crate::error::AppError> {
+    if value.contains('\0') {
+        return Err(crate::error::AppError::bad_input(field, "must not contain NUL characters"));
+    }
+    Ok(())
 }

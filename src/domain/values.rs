@@ -158,6 +158,7 @@ pub fn search_text(parts: &[Option<&str>]) -> String {
 
 /// The words of a search, lower-cased; at most 16 words.
 pub fn search_words(field: &str, search: &str) -> AppResult<Vec<String>> {
+    super::refuse_nul(field, search)?;
     let words: Vec<String> = search.split_whitespace().map(str::to_lowercase).collect();
     if words.len() > 16 {
         return Err(AppError::bad_input(field, "at most 16 words"));

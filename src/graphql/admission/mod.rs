@@ -13,6 +13,7 @@ pub mod cost;
 pub mod lexer;
 pub mod rate;
 
+use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::registry::Registry;
 use async_graphql::{ObjectType, Pos, Request, ServerError, SubscriptionType};
 
@@ -90,6 +91,7 @@ impl Admission {
         // Who asks comes first: a caller without a valid token learns nothing
         // of the schema, not even which operations a document names.
         auth.principal().map_err(Refusal::new)?;
+        refuse_nul(&document, request)?;
         let operation = access::select_operation(&document, request.operation_name.as_deref())?;
         access::check(&self.registry, &self.roots, &document, operation, auth)?;
         let root_type = match operation.node.ty {
@@ -100,6 +102,85 @@ impl Admission {
         let cost = cost::estimate(&self.registry, root_type, &document, operation, &request.variables, &self.limits)?;
         request.set_parsed_query(document);
         Ok(cost)
+    }
+}
+
+/// No string in a request may hold NUL (PostgreSQL cannot store it and SQLite
+/// would keep it silently): refused here once, for document literals and
+/// variables alike, naming the input field (or argument, or variable) that
+/// holds it. The domain's text rules say the same for the fields they own.
+fn refuse_nul(document: &ExecutableDocument, request: &Request) -> Result<(), Refusal> {
+    let refuse = |field: &str| Refusal::new(AppError::bad_input(field, "must not contain NUL characters"));
+    if request.operation_name.as_deref().is_some_and(|n| n.contains('\0')) {
+        return Err(refuse("operationName"));
+    }
+    for (name, value) in request.variables.iter() {
+        if let Some(field) = nul::in_const(name.as_str(), value) {
+            return Err(refuse(field));
+        }
+    }
+    nul::in_document(document).map_or(Ok(()), |field| Err(refuse(field)))
+}
+
+mod nul {
+    //! Where a NUL hides in a request: the innermost name that holds it.
+
+    use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+    use async_graphql::{Positioned, Value as ConstValue};
+    use async_graphql_value::Value;
+
+    pub fn in_const<'v>(name: &'v str, value: &'v ConstValue) -> Option<&'v str> {
+        match value {
+            ConstValue::String(s) => s.contains('\0').then_some(name),
+            ConstValue::List(items) => items.iter().find_map(|item| in_const(name, item)),
+            ConstValue::Object(fields) => fields
+                .iter()
+                .find_map(|(key, item)| if key.contains('\0') { Some(name) } else { in_const(key.as_str(), item) }),
+            _ => None,
+        }
+    }
+
+    fn in_value<'v>(name: &'v str, value: &'v Value) -> Option<&'v str> {
+        match value {
+            Value::String(s) => s.contains('\0').then_some(name),
+            Value::List(items) => items.iter().find_map(|item| in_value(name, item)),
+            Value::Object(fields) => fields
+                .iter()
+                .find_map(|(key, item)| if key.contains('\0') { Some(name) } else { in_value(key.as_str(), item) }),
+            _ => None,
+        }
+    }
+
+    fn in_arguments<'v>(arguments: &'v [(Positioned<async_graphql::Name>, Positioned<Value>)]) -> Option<&'v str> {
+        arguments.iter().find_map(|(name, value)| in_value(name.node.as_str(), &value.node))
+    }
+
+    fn in_selections(set: &SelectionSet) -> Option<&str> {
+        set.items.iter().find_map(|selection| match &selection.node {
+            Selection::Field(field) => in_arguments(&field.node.arguments)
+                .or_else(|| field.node.directives.iter().find_map(|d| in_arguments(&d.node.arguments)))
+                .or_else(|| in_selections(&field.node.selection_set.node)),
+            Selection::InlineFragment(fragment) => fragment
+                .node
+                .directives
+                .iter()
+                .find_map(|d| in_arguments(&d.node.arguments))
+                .or_else(|| in_selections(&fragment.node.selection_set.node)),
+            Selection::FragmentSpread(spread) => {
+                spread.node.directives.iter().find_map(|d| in_arguments(&d.node.arguments))
+            }
+        })
+    }
+
+    pub fn in_document(document: &ExecutableDocument) -> Option<&str> {
+        let operations = document.operations.iter().find_map(|(_, operation)| {
+            let defaults = operation.node.variable_definitions.iter().find_map(|definition| {
+                let name = definition.node.name.node.as_str();
+                definition.node.default_value.as_ref().and_then(|v| in_const(name, &v.node))
+            });
+            defaults.or_else(|| in_selections(&operation.node.selection_set.node))
+        });
+        operations.or_else(|| document.fragments.values().find_map(|f| in_selections(&f.node.selection_set.node)))
     }
 }
 
