@@ -104,16 +104,30 @@ impl AppError {
         }
     }
 
-    /// True for a unique-constraint violation, which callers turn into `CONFLICT`.
-    pub fn is_unique_violation(&self) -> bool {
-        matches!(
-            self,
-            AppError::Database(diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::UniqueViolation,
-                _
-            ))
-        )
+    /// True when this is a violation of exactly this unique constraint: by its
+    /// name on PostgreSQL, by its columns on SQLite (which names only those),
+    /// so a race on another constraint is not mistaken for it.
+    pub fn violates(&self, constraint: &UniqueConstraint) -> bool {
+        let AppError::Database(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            info,
+        )) = self
+        else {
+            return false;
+        };
+        match info.constraint_name() {
+            Some(name) => name == constraint.name,
+            None => info.message().strip_prefix("UNIQUE constraint failed: ") == Some(constraint.sqlite_columns),
+        }
     }
+}
+
+/// A unique constraint as each backend reports it.
+pub struct UniqueConstraint {
+    /// Its name in the PostgreSQL migrations.
+    pub name: &'static str,
+    /// What SQLite says instead: `table.column, table.column`.
+    pub sqlite_columns: &'static str,
 }
 
 impl From<diesel_async::pooled_connection::deadpool::PoolError> for AppError {

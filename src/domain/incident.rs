@@ -16,7 +16,7 @@ use crate::domain::user::escape_like;
 use crate::domain::values::{
     IncidentSeverity, IncidentStatus, MAX_TITLE_CHARS, required_text, search_text, search_words,
 };
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, UniqueConstraint};
 use crate::with_conn;
 
 /// The most incidents one case links (the product limit).
@@ -103,8 +103,13 @@ fn parse_external_id(value: Option<&str>) -> AppResult<Option<String>> {
     value.map(|v| required_text("externalId", v, MAX_TITLE_CHARS)).transpose()
 }
 
+const EXTERNAL_ID_UNIQUE: UniqueConstraint = UniqueConstraint {
+    name: "incidents_external_id_unique",
+    sqlite_columns: "incidents.tenant_id, incidents.external_id",
+};
+
 fn external_id_conflict(error: AppError, external_id: Option<&str>) -> AppError {
-    if error.is_unique_violation() {
+    if error.violates(&EXTERNAL_ID_UNIQUE) {
         AppError::Conflict(format!("an incident with externalId {:?} already exists", external_id.unwrap_or_default()))
     } else {
         error

@@ -14,7 +14,7 @@ use crate::db::Conn;
 use crate::db::schema::statuses;
 use crate::domain::values::text_enum;
 use crate::domain::{now, parse_text};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, UniqueConstraint};
 use crate::with_conn;
 
 /// A status's database id.
@@ -328,8 +328,11 @@ async fn clear_default(conn: &mut Conn<'_>, tenant: &str) -> AppResult<()> {
     Ok(())
 }
 
+const NAME_UNIQUE: UniqueConstraint =
+    UniqueConstraint { name: "statuses_name_unique", sqlite_columns: "statuses.tenant_id, statuses.name_key" };
+
 fn name_conflict(error: AppError, name: &str) -> AppError {
-    if error.is_unique_violation() {
+    if error.violates(&NAME_UNIQUE) {
         AppError::Conflict(format!("a status named {name:?} already exists (names ignore case)"))
     } else {
         error
