@@ -303,6 +303,12 @@ impl WsClient {
             .expect("send");
     }
 
+    /// Sends unless the server has closed the connection; false then.
+    pub async fn try_send(&mut self, message: Value) -> bool {
+        use futures_util::SinkExt;
+        self.stream.send(tokio_tungstenite::tungstenite::Message::Text(message.to_string().into())).await.is_ok()
+    }
+
     /// The next message or close, within `secs` seconds.
     pub async fn next(&mut self, secs: u64) -> WsEvent {
         use futures_util::StreamExt;
