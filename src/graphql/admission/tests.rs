@@ -297,3 +297,4 @@ fn every_list_of_objects_has_a_known_size() {
         }
     }
 }
+
