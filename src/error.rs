@@ -210,6 +210,20 @@ mod tests {
     }
 
     #[test]
+    fn a_pool_that_has_no_connection_in_time_says_the_service_is_busy() {
+        use deadpool::managed::{PoolError, TimeoutType};
+        let error = AppError::from(PoolError::Timeout(TimeoutType::Wait));
+        assert!(matches!(error, AppError::Busy(_)));
+        let gql: async_graphql::Error = GqlError::from(error).into();
+        assert_eq!(gql.message, "the service is busy (no database connection within 5 s); retry shortly");
+        assert_eq!(code_of(AppError::from(PoolError::Timeout(TimeoutType::Create))), "INTERNAL");
+        assert_eq!(
+            code_of(AppError::RateLimited { cost: 1, remaining: 0, limit: 5, retry_after_secs: 12 }),
+            "RATE_LIMITED"
+        );
+    }
+
+    #[test]
     fn bad_input_names_the_field() {
         let gql: async_graphql::Error = GqlError::from(AppError::bad_input("title", "must not be blank")).into();
         assert_eq!(gql.message, "title: must not be blank");

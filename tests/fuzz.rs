@@ -20,15 +20,90 @@ use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
 const NAMES: &[&str] = &[
-    "me", "case", "cases", "task", "incident", "incidents", "statuses", "users", "rateLimit", "createCase", "updateCase",
-    "createTask", "updateTask", "deleteTask", "createIncident", "updateIncident", "linkIncidents", "unlinkIncidents",
-    "addComment", "createStatus", "updateStatus", "upsertUser", "caseActivity", "id", "title", "description", "priority",
-    "status", "assignee", "tasks", "activity", "nodes", "edges", "node", "cursor", "pageInfo", "hasNextPage",
-    "endCursor", "totalCount", "owner", "actor", "body", "changes", "field", "oldValue", "newValue", "tenant", "user",
-    "permissions", "displayName", "__typename", "__schema", "__type", "types", "name", "fields", "ofType", "version",
-    "input", "filter", "first", "after", "orderBy", "search", "kinds", "caseId", "incidentIds", "nope", "",
+    "me",
+    "case",
+    "cases",
+    "task",
+    "incident",
+    "incidents",
+    "statuses",
+    "users",
+    "rateLimit",
+    "createCase",
+    "updateCase",
+    "createTask",
+    "updateTask",
+    "deleteTask",
+    "createIncident",
+    "updateIncident",
+    "linkIncidents",
+    "unlinkIncidents",
+    "addComment",
+    "createStatus",
+    "updateStatus",
+    "upsertUser",
+    "caseActivity",
+    "id",
+    "title",
+    "description",
+    "priority",
+    "status",
+    "assignee",
+    "tasks",
+    "activity",
+    "nodes",
+    "edges",
+    "node",
+    "cursor",
+    "pageInfo",
+    "hasNextPage",
+    "endCursor",
+    "totalCount",
+    "owner",
+    "actor",
+    "body",
+    "changes",
+    "field",
+    "oldValue",
+    "newValue",
+    "tenant",
+    "user",
+    "permissions",
+    "displayName",
+    "__typename",
+    "__schema",
+    "__type",
+    "types",
+    "name",
+    "fields",
+    "ofType",
+    "version",
+    "input",
+    "filter",
+    "first",
+    "after",
+    "orderBy",
+    "search",
+    "kinds",
+    "caseId",
+    "incidentIds",
+    "nope",
+    "",
 ];
-const ARGUMENTS: &[&str] = &["id", "first", "after", "filter", "input", "orderBy", "search", "kinds", "caseId", "includeArchived", "name", "if"];
+const ARGUMENTS: &[&str] = &[
+    "id",
+    "first",
+    "after",
+    "filter",
+    "input",
+    "orderBy",
+    "search",
+    "kinds",
+    "caseId",
+    "includeArchived",
+    "name",
+    "if",
+];
 
 struct Gen {
     rng: StdRng,
@@ -44,21 +119,28 @@ impl Gen {
     }
 
     fn string(&mut self) -> String {
-        let alphabet = ["a", "Z", "0", " ", "\\\"", "\\\\", "\\u0000", "é", "🦀", "\\n", "{", "}", "$", "...", "#", "\\u00e9"];
+        let alphabet =
+            ["a", "Z", "0", " ", "\\\"", "\\\\", "\\u0000", "é", "🦀", "\\n", "{", "}", "$", "...", "#", "\\u00e9"];
         (0..self.rng.random_range(0..12)).map(|_| self.pick(&alphabet)).collect()
     }
 
     fn value(&mut self, depth: u32) -> String {
         match self.rng.random_range(0..11) {
             0 => self.rng.random_range(-3i64..200).to_string(),
-            1 => ["2147483648", "-2147483649", "99999999999999999999", "1e400", "0.5", "-0"][self.rng.random_range(0..6)].into(),
+            1 => ["2147483648", "-2147483649", "99999999999999999999", "1e400", "0.5", "-0"]
+                [self.rng.random_range(0..6)]
+            .into(),
             2 => format!("\"{}\"", self.string()),
             3 => ["true", "false", "null"][self.rng.random_range(0..3)].into(),
             4 => ["HIGH", "OPEN", "COMMENT", "UPDATED_AT", "DESC", "NOPE"][self.rng.random_range(0..6)].into(),
-            5 if depth < 4 => format!("[{}]", (0..self.rng.random_range(0..4)).map(|_| self.value(depth + 1)).collect::<Vec<_>>().join(", ")),
+            5 if depth < 4 => format!(
+                "[{}]",
+                (0..self.rng.random_range(0..4)).map(|_| self.value(depth + 1)).collect::<Vec<_>>().join(", ")
+            ),
             6 if depth < 4 => {
-                let fields: Vec<String> =
-                    (0..self.rng.random_range(0..4)).map(|_| format!("{}: {}", self.pick(NAMES), self.value(depth + 1))).collect();
+                let fields: Vec<String> = (0..self.rng.random_range(0..4))
+                    .map(|_| format!("{}: {}", self.pick(NAMES), self.value(depth + 1)))
+                    .collect();
                 format!("{{ {} }}", fields.join(", "))
             }
             7 => format!("${}", self.pick(&["v", "first", "id", "x"])),
@@ -71,7 +153,11 @@ impl Gen {
         let mut items = Vec::new();
         for _ in 0..self.rng.random_range(1..5) {
             let item = match self.rng.random_range(0..10) {
-                0 if depth < 6 => format!("... on {} {}", self.pick(&["Case", "Query", "Mutation", "Comment", "AuditEvent", "Nope"]), self.selection_set(depth + 1)),
+                0 if depth < 6 => format!(
+                    "... on {} {}",
+                    self.pick(&["Case", "Query", "Mutation", "Comment", "AuditEvent", "Nope"]),
+                    self.selection_set(depth + 1)
+                ),
                 1 if depth < 6 => format!("... {}", self.selection_set(depth + 1)),
                 2 => format!("...F{}", self.rng.random_range(0..3)),
                 _ => {
@@ -87,7 +173,11 @@ impl Gen {
                         field.push_str(&format!("({})", args.join(", ")));
                     }
                     if self.chance(10) {
-                        field.push_str(&format!(" @{}(if: {})", self.pick(&["include", "skip", "nope"]), self.value(0)));
+                        field.push_str(&format!(
+                            " @{}(if: {})",
+                            self.pick(&["include", "skip", "nope"]),
+                            self.value(0)
+                        ));
                     }
                     if depth < 7 && self.chance(50) {
                         field.push(' ');
@@ -104,7 +194,15 @@ impl Gen {
     fn document(&mut self) -> String {
         let mut document = String::new();
         for _ in 0..self.rng.random_range(1..3) {
-            let keyword = self.pick(&["", "query", "mutation", "subscription", "query Q", "mutation M", "query($v: Int, $x: String)"]);
+            let keyword = self.pick(&[
+                "",
+                "query",
+                "mutation",
+                "subscription",
+                "query Q",
+                "mutation M",
+                "query($v: Int, $x: String)",
+            ]);
             document.push_str(&format!("{keyword} {}\n", self.selection_set(0)));
         }
         for i in 0..self.rng.random_range(0..3) {
@@ -132,9 +230,9 @@ impl Gen {
             2 => json!(self.chance(50)),
             3 => Value::Null,
             4 if depth < 5 => Value::Array((0..self.rng.random_range(0..4)).map(|_| self.json(depth + 1)).collect()),
-            5 if depth < 5 => {
-                Value::Object((0..self.rng.random_range(0..4)).map(|_| (self.pick(NAMES).to_owned(), self.json(depth + 1))).collect())
-            }
+            5 if depth < 5 => Value::Object(
+                (0..self.rng.random_range(0..4)).map(|_| (self.pick(NAMES).to_owned(), self.json(depth + 1))).collect(),
+            ),
             6 => json!(1e300),
             _ => json!(format!("{}", self.rng.random_range(995..1010))),
         }
@@ -162,11 +260,17 @@ async fn random_requests_get_clean_answers(backend: Backend) {
     let mut generator = Gen { rng: StdRng::seed_from_u64(seed) };
     for case in 0..cases {
         let document = generator.document();
-        let variables = if generator.chance(70) { generator.json(0) } else { json!({ "v": generator.json(0), "first": 3 }) };
+        let variables =
+            if generator.chance(70) { generator.json(0) } else { json!({ "v": generator.json(0), "first": 3 }) };
         let what = format!("case {case} (seed {seed}): {document:?} {variables}");
         let request = match generator.rng.random_range(0..6) {
-            0 => client.get(server.url("/graphql")).query(&[("query", document.as_str()), ("variables", &variables.to_string())]),
-            1 => client.post(server.url("/graphql")).header("content-type", "application/json").body(generator.json(0).to_string()),
+            0 => client
+                .get(server.url("/graphql"))
+                .query(&[("query", document.as_str()), ("variables", &variables.to_string())]),
+            1 => client
+                .post(server.url("/graphql"))
+                .header("content-type", "application/json")
+                .body(generator.json(0).to_string()),
             2 => {
                 let bytes: Vec<u8> = (0..generator.rng.random_range(0..300)).map(|_| generator.rng.random()).collect();
                 client.post(server.url("/graphql")).header("content-type", "application/json").body(bytes)
@@ -175,9 +279,12 @@ async fn random_requests_get_clean_answers(backend: Backend) {
                 .post(server.url("/graphql"))
                 .header("accept", "application/graphql-response+json")
                 .json(&json!({ "query": document, "variables": variables })),
-            _ => client.post(server.url("/graphql")).json(&json!({ "query": document, "variables": variables, "operationName": generator.pick(&["Q", "M"]) })),
+            _ => client.post(server.url("/graphql")).json(
+                &json!({ "query": document, "variables": variables, "operationName": generator.pick(&["Q", "M"]) }),
+            ),
         };
-        let response = request.bearer_auth(&admin).send().await.unwrap_or_else(|e| panic!("no answer ({e}) for {what}"));
+        let response =
+            request.bearer_auth(&admin).send().await.unwrap_or_else(|e| panic!("no answer ({e}) for {what}"));
         let status = response.status().as_u16();
         let body = response.text().await.unwrap();
         check_answer(status, &body, &what);
@@ -189,10 +296,16 @@ async fn random_requests_get_clean_answers(backend: Backend) {
         ws.init(&admin).await;
         for n in 0..10 {
             let frame = match generator.rng.random_range(0..5) {
-                0 => json!({ "type": "subscribe", "id": format!("{n}"), "payload": { "query": generator.document(), "variables": generator.json(0) } }),
-                1 => json!({ "type": generator.pick(&["start", "stop", "complete", "ping", "pong", "connection_init", "nope"]), "id": generator.json(0) }),
+                0 => {
+                    json!({ "type": "subscribe", "id": format!("{n}"), "payload": { "query": generator.document(), "variables": generator.json(0) } })
+                }
+                1 => {
+                    json!({ "type": generator.pick(&["start", "stop", "complete", "ping", "pong", "connection_init", "nope"]), "id": generator.json(0) })
+                }
                 2 => generator.json(0),
-                3 => json!({ "type": "subscribe", "id": "dup", "payload": { "query": "subscription { caseActivity(caseId: \"1000\") { id } }" } }),
+                3 => {
+                    json!({ "type": "subscribe", "id": "dup", "payload": { "query": "subscription { caseActivity(caseId: \"1000\") { id } }" } })
+                }
                 _ => json!({ "type": "subscribe", "id": format!("{n}"), "payload": generator.json(0) }),
             };
             if !ws.try_send(frame).await {
@@ -203,10 +316,15 @@ async fn random_requests_get_clean_answers(backend: Backend) {
         while let Ok(event) = tokio::time::timeout(Duration::from_millis(300), ws.next(5)).await {
             match event {
                 WsEvent::Closed(code, reason) => {
-                    assert!([1000, 1005, 1006, 4400, 4401, 4403, 4409, 4429].contains(&code) || code == 1002, "closed {code} {reason} (round {round}, seed {seed})");
+                    assert!(
+                        [1000, 1005, 1006, 4400, 4401, 4403, 4409, 4429].contains(&code) || code == 1002,
+                        "closed {code} {reason} (round {round}, seed {seed})"
+                    );
                     break;
                 }
-                WsEvent::Message(m) => assert!(!m.to_string().contains("\"INTERNAL\""), "{m} (round {round}, seed {seed})"),
+                WsEvent::Message(m) => {
+                    assert!(!m.to_string().contains("\"INTERNAL\""), "{m} (round {round}, seed {seed})")
+                }
             }
         }
     }

@@ -202,6 +202,18 @@ pub fn app(state: AppState) -> Router {
             header::HeaderName::from_static("apollo-require-preflight"),
             header::HeaderName::from_static("x-apollo-operation-name"),
         ])
+        // Browsers show these to a page only when listed.
+        .expose_headers(
+            [
+                "x-ratelimit-limit",
+                "x-ratelimit-remaining",
+                "x-ratelimit-used",
+                "x-ratelimit-reset",
+                "x-ratelimit-cost",
+                "retry-after",
+            ]
+            .map(header::HeaderName::from_static),
+        )
         .max_age(Duration::from_secs(3600));
     Router::new()
         .route("/", get(graphiql))

@@ -297,4 +297,3 @@ fn every_list_of_objects_has_a_known_size() {
         }
     }
 }
-
