@@ -151,7 +151,7 @@ mod nul {
         }
     }
 
-    fn in_arguments<'v>(arguments: &'v [(Positioned<async_graphql::Name>, Positioned<Value>)]) -> Option<&'v str> {
+    fn in_arguments(arguments: &[(Positioned<async_graphql::Name>, Positioned<Value>)]) -> Option<&str> {
         arguments.iter().find_map(|(name, value)| in_value(name.node.as_str(), &value.node))
     }
 
