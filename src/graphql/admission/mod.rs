@@ -119,7 +119,7 @@ fn refuse_nul(document: &ExecutableDocument, request: &Request) -> Result<(), Re
             return Err(refuse(field));
         }
     }
-    nul::in_document(document).map_or(Ok(()), |field| Err(refuse(field)))
+    nul::in_document(document).map_or(Ok(()), |field| Err(refuse(&field)))
 }
 
 mod nul {
@@ -140,22 +140,15 @@ mod nul {
         }
     }
 
-    fn in_value<'v>(name: &'v str, value: &'v Value) -> Option<&'v str> {
-        match value {
-            Value::String(s) => s.contains('\0').then_some(name),
-            Value::List(items) => items.iter().find_map(|item| in_value(name, item)),
-            Value::Object(fields) => fields
-                .iter()
-                .find_map(|(key, item)| if key.contains('\0') { Some(name) } else { in_value(key.as_str(), item) }),
-            _ => None,
-        }
+    fn in_arguments(arguments: &[(Positioned<async_graphql::Name>, Positioned<Value>)]) -> Option<String> {
+        arguments.iter().find_map(|(name, value)| {
+            // Variables stand in as null: their values are checked on their own.
+            let value = value.node.clone().into_const_with(|_| Ok::<_, ()>(ConstValue::Null)).ok()?;
+            in_const(name.node.as_str(), &value).map(str::to_owned)
+        })
     }
 
-    fn in_arguments(arguments: &[(Positioned<async_graphql::Name>, Positioned<Value>)]) -> Option<&str> {
-        arguments.iter().find_map(|(name, value)| in_value(name.node.as_str(), &value.node))
-    }
-
-    fn in_selections(set: &SelectionSet) -> Option<&str> {
+    fn in_selections(set: &SelectionSet) -> Option<String> {
         set.items.iter().find_map(|selection| match &selection.node {
             Selection::Field(field) => in_arguments(&field.node.arguments)
                 .or_else(|| field.node.directives.iter().find_map(|d| in_arguments(&d.node.arguments)))
@@ -172,11 +165,11 @@ mod nul {
         })
     }
 
-    pub fn in_document(document: &ExecutableDocument) -> Option<&str> {
+    pub fn in_document(document: &ExecutableDocument) -> Option<String> {
         let operations = document.operations.iter().find_map(|(_, operation)| {
             let defaults = operation.node.variable_definitions.iter().find_map(|definition| {
                 let name = definition.node.name.node.as_str();
-                definition.node.default_value.as_ref().and_then(|v| in_const(name, &v.node))
+                definition.node.default_value.as_ref().and_then(|v| in_const(name, &v.node)).map(str::to_owned)
             });
             defaults.or_else(|| in_selections(&operation.node.selection_set.node))
         });
