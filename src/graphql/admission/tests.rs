@@ -297,3 +297,30 @@ fn every_list_of_objects_has_a_known_size() {
         }
     }
 }
+
+#[test]
+fn every_operation_in_the_readme_is_admitted() {
+    let readme = include_str!("../../../README.md");
+    let mut operations = Vec::new();
+    for block in readme.split("```graphql").skip(1).filter_map(|rest| rest.split("```").next()) {
+        // One document per operation: blocks list several, one per line start.
+        let mut current = String::new();
+        for line in block.lines() {
+            let starts = ["query", "mutation", "subscription", "{"].iter().any(|k| line.starts_with(k));
+            if starts && !current.trim().is_empty() {
+                operations.push(std::mem::take(&mut current));
+            }
+            current.push_str(line);
+            current.push('\n');
+        }
+        if !current.trim().is_empty() {
+            operations.push(current);
+        }
+    }
+    assert!(operations.len() >= 15, "found {} operations", operations.len());
+    for operation in operations {
+        if let Err(refusal) = admit(&admin(), &operation) {
+            panic!("{operation}\nrefused: {}", refusal.error);
+        }
+    }
+}
