@@ -124,7 +124,10 @@ impl Live {
                     let text = format!("too many live subscriptions on this socket (the limit is {limit})");
                     return Some(Refusal::Error(error(id, "RATE_LIMITED", text)));
                 }
-                let caller = self.caller.as_ref()?;
+                // Fail closed: past the handshake there is always a caller.
+                let Some(caller) = self.caller.as_ref() else {
+                    return Some(Refusal::Close(Close::new(4401, "Unauthorized")));
+                };
                 if !state.inner.subscriptions.take(caller, settings.subscriptions_per_caller) {
                     let limit = settings.subscriptions_per_caller;
                     let text = format!("too many live subscriptions for this user (the limit is {limit})");
