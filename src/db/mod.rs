@@ -64,10 +64,13 @@ impl<'a> Conn<'a> {
     }
 }
 
-/// A case whose activity grew in a committed transaction.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A case whose activity grew in a committed transaction. Also the payload of
+/// the `NOTIFY` that tells other replicas (short keys: it is sent per change).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ChangedCase {
+    #[serde(rename = "t")]
     pub tenant: std::sync::Arc<str>,
+    #[serde(rename = "c")]
     pub case_id: i64,
 }
 
@@ -380,7 +383,8 @@ impl WriteTx {
         use diesel_async::RunQueryDsl;
         let PooledConn::Postgres(c) = &mut self.pooled else { return Ok(()) };
         for case in &self.changed {
-            let payload = serde_json::json!({ "t": &*case.tenant, "c": case.case_id }).to_string();
+            let payload =
+                serde_json::to_string(case).map_err(|e| AppError::internal(format!("encoding a notice: {e}")))?;
             diesel::sql_query("SELECT pg_notify($1, $2)")
                 .bind::<Text, _>(ACTIVITY_CHANNEL)
                 .bind::<Text, _>(payload)

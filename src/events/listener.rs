@@ -5,19 +5,9 @@ use std::time::Duration;
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use futures_util::StreamExt;
-use serde::Deserialize;
 
 use super::Inner;
-use crate::db::ACTIVITY_CHANNEL as CHANNEL;
-
-/// What a write transaction's `NOTIFY` carries (see `db::WriteTx`).
-#[derive(Deserialize)]
-struct Notice {
-    /// tenant
-    t: String,
-    /// case id
-    c: i64,
-}
+use crate::db::{ACTIVITY_CHANNEL as CHANNEL, ChangedCase};
 
 /// Keeps one listening connection open for the life of the bus, reconnecting
 /// (and resynchronising every feed) when it drops.
@@ -42,8 +32,8 @@ pub(super) async fn run(url: String, bus: Weak<Inner>) {
                     let mut notifications = std::pin::pin!(conn.notifications_stream());
                     while let Some(notification) = notifications.next().await {
                         let Some(bus) = bus.upgrade() else { return };
-                        match notification.map(|n| serde_json::from_str::<Notice>(&n.payload)) {
-                            Ok(Ok(notice)) => bus.changed(&notice.t, notice.c).await,
+                        match notification.map(|n| serde_json::from_str::<ChangedCase>(&n.payload)) {
+                            Ok(Ok(notice)) => bus.changed(&notice.tenant, notice.case_id).await,
                             Ok(Err(e)) => tracing::warn!(error = %e, "malformed activity notice"),
                             Err(e) => {
                                 tracing::warn!(error = %e, "activity listener failed");
