@@ -45,6 +45,18 @@ async fn get_serves_queries_and_refuses_mutations(backend: Backend) {
     assert_eq!(response.status(), 405);
     let statuses = server.ok(&token, "{ statuses { name } }", json!({})).await;
     assert!(!statuses.to_string().contains("Via GET"), "nothing was created");
+    // Variables are a JSON map (or null), over GET as in a POST body.
+    for (variables, status) in [("[1]", 400), ("\"x\"", 400), ("null", 200), ("{\"n\":1}", 200)] {
+        let response = server
+            .client
+            .get(server.url("/graphql"))
+            .query(&[("query", "{ me { tenant } }"), ("variables", variables)])
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "variables={variables}");
+    }
 }
 
 async fn simple_content_types_batches_and_huge_bodies_are_refused(backend: Backend) {

@@ -279,14 +279,26 @@ struct PostBody {
 fn parse_post(body: &[u8]) -> Result<async_graphql::Request, String> {
     let body: PostBody = serde_json::from_slice(body).map_err(|e| format!("the body is not a GraphQL request: {e}"))?;
     let query = body.query.ok_or("query: the body has no `query` string")?;
+    graphql_request(query, body.operation_name, body.variables, body.extensions)
+}
+
+type JsonMap = serde_json::Map<String, serde_json::Value>;
+
+/// A request from its parts, the same for POST and GET.
+fn graphql_request(
+    query: String,
+    operation_name: Option<String>,
+    variables: Option<JsonMap>,
+    extensions: Option<JsonMap>,
+) -> Result<async_graphql::Request, String> {
     let mut request = async_graphql::Request::new(query);
-    if let Some(name) = body.operation_name {
+    if let Some(name) = operation_name {
         request = request.operation_name(name);
     }
-    if let Some(variables) = body.variables {
+    if let Some(variables) = variables {
         request = request.variables(async_graphql::Variables::from_json(serde_json::Value::Object(variables)));
     }
-    if let Some(extensions) = body.extensions {
+    if let Some(extensions) = extensions {
         request.extensions =
             serde_json::from_value(serde_json::Value::Object(extensions)).map_err(|e| format!("extensions: {e}"))?;
     }
@@ -369,18 +381,14 @@ fn parse_get(query_string: &str) -> Result<async_graphql::Request, String> {
     let params: GetParams =
         serde_urlencoded::from_str(query_string).map_err(|e| format!("invalid query string: {e}"))?;
     let query = params.query.filter(|q| !q.trim().is_empty()).ok_or("the `query` parameter is required")?;
-    let mut request = async_graphql::Request::new(query);
-    if let Some(name) = params.operation_name.filter(|n| !n.is_empty()) {
-        request = request.operation_name(name);
-    }
-    if let Some(variables) = params.variables.filter(|v| !v.is_empty()) {
-        let json = serde_json::from_str(&variables).map_err(|e| format!("variables: {e}"))?;
-        request = request.variables(async_graphql::Variables::from_json(json));
-    }
-    if let Some(extensions) = params.extensions.filter(|e| !e.is_empty()) {
-        request.extensions = serde_json::from_str(&extensions).map_err(|e| format!("extensions: {e}"))?;
-    }
-    Ok(request)
+    // Empty (or null) parameters count as absent; others must be JSON maps, as in a POST body.
+    let map = |name: &str, text: Option<String>| -> Result<Option<JsonMap>, String> {
+        let parsed = text.filter(|t| !t.is_empty()).map(|t| serde_json::from_str::<Option<JsonMap>>(&t));
+        parsed.transpose().map(Option::flatten).map_err(|e| format!("{name}: {e}"))
+    };
+    let variables = map("variables", params.variables)?;
+    let extensions = map("extensions", params.extensions)?;
+    graphql_request(query, params.operation_name.filter(|n| !n.is_empty()), variables, extensions)
 }
 
 /// The type of the operation the request would run, when it parses.
