@@ -145,9 +145,16 @@ fn group<K: std::hash::Hash + Eq, V>(pairs: impl IntoIterator<Item = (K, V)>) ->
     groups
 }
 
-/// Like [`group`], shared: a cached list is handed out without copying its rows.
-fn group_shared<K: std::hash::Hash + Eq, V>(pairs: impl IntoIterator<Item = (K, V)>) -> HashMap<K, Arc<Vec<V>>> {
-    group(pairs).into_iter().map(|(k, v)| (k, Arc::new(v))).collect()
+/// Like [`group`], shared (a cached list is handed out without copying its
+/// rows), with an empty list for every key that has none: a key missing from
+/// the answer is not cached, and each item asking for it again would cost
+/// another statement.
+fn group_shared<K: std::hash::Hash + Eq + Clone, V>(
+    keys: &[K],
+    pairs: impl IntoIterator<Item = (K, V)>,
+) -> HashMap<K, Arc<Vec<V>>> {
+    let mut groups = group(pairs);
+    keys.iter().map(|k| (k.clone(), Arc::new(groups.remove(k).unwrap_or_default()))).collect()
 }
 
 /// The tasks of each case.
@@ -160,7 +167,7 @@ impl Loader<i64> for TasksByCase {
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Arc<Vec<Task>>>, GqlError> {
         let ids: Vec<CaseId> = keys.iter().copied().map(CaseId).collect();
         let tasks = self.0.run(async |c, tenant| task::of_cases(c, tenant, &ids).await).await?;
-        Ok(group_shared(tasks.into_iter().map(|t| (t.case_id, t))))
+        Ok(group_shared(keys, tasks.into_iter().map(|t| (t.case_id, t))))
     }
 }
 
@@ -174,7 +181,7 @@ impl Loader<i64> for IncidentsByCase {
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Arc<Vec<Incident>>>, GqlError> {
         let ids: Vec<CaseId> = keys.iter().copied().map(CaseId).collect();
         let pairs = self.0.run(async |c, tenant| incident::of_cases(c, tenant, &ids).await).await?;
-        Ok(group_shared(pairs))
+        Ok(group_shared(keys, pairs))
     }
 }
 
@@ -188,7 +195,7 @@ impl Loader<i64> for CasesByIncident {
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Arc<Vec<Case>>>, GqlError> {
         let ids: Vec<IncidentId> = keys.iter().copied().map(IncidentId).collect();
         let pairs = self.0.run(async |c, tenant| incident::cases_of(c, tenant, &ids).await).await?;
-        Ok(group_shared(pairs))
+        Ok(group_shared(keys, pairs))
     }
 }
 
@@ -236,7 +243,7 @@ impl Loader<i64> for ActivityCounts {
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, HashMap<String, i64>>, GqlError> {
         let ids: Vec<CaseId> = keys.iter().copied().map(CaseId).collect();
         let counts = self.0.run(async |c, tenant| activity::counts_of_cases(c, tenant, &ids).await).await?;
-        let mut by_case: HashMap<i64, HashMap<String, i64>> = HashMap::new();
+        let mut by_case: HashMap<i64, HashMap<String, i64>> = keys.iter().map(|&k| (k, HashMap::new())).collect();
         for (case_id, kind, count) in counts {
             by_case.entry(case_id).or_default().insert(kind, count);
         }
