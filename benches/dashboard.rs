@@ -150,7 +150,9 @@ async fn floor_dashboard(db: &Db, tenant: &str) -> bool {
         status::find_many(conn, tenant, &status_ids).await?;
         let tasks = task::of_cases(conn, tenant, &ids).await?;
         incident::of_cases(conn, tenant, &ids).await?;
-        let entries = activity::newest_of_cases(conn, tenant, &ids, &[], 6).await?;
+        let heads: Vec<activity::LogHead> =
+            cases.iter().map(|c| activity::LogHead { case_id: CaseId(c.id), newest_seq: c.activity_seq }).collect();
+        let entries = activity::newest_of_cases(conn, tenant, &heads, &[], 6).await?;
         let mut users: Vec<String> = cases.iter().filter_map(|c| c.assignee_id.clone()).collect();
         users.extend(tasks.iter().filter_map(|t| t.owner_id.clone()));
         users.extend(entries.iter().map(|e| e.actor_id.clone()));

@@ -365,40 +365,47 @@ pub async fn page(
     rows.into_iter().map(Activity::try_from).collect()
 }
 
+/// A case's log as the page's case row saw it: the case and its newest sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LogHead {
+    pub case_id: CaseId,
+    pub newest_seq: i64,
+}
+
 /// The newest `limit` entries of each case, newest first per case, in one
 /// statement. Sequences are dense per case (taken and written in the same
-/// transaction), so for all kinds "newest N" is "seq above the case's last
-/// minus N", an index range; for some kinds, a window function ranks them.
+/// transaction), so for all kinds "newest N" is "seq above the case's newest
+/// minus N", one index range per case, given from the case rows the caller
+/// already holds (joining `cases` here made the planner hash the tenant's
+/// every case). Entries written since the caller read its cases come too:
+/// the caller keeps the newest `limit`. For some kinds, a window function
+/// ranks them.
 pub async fn newest_of_cases(
     conn: &mut Conn<'_>,
     tenant: &str,
-    case_ids: &[CaseId],
+    logs: &[LogHead],
     kinds: &[ActivityKind],
     limit: i64,
 ) -> AppResult<Vec<Activity>> {
-    let ids: Vec<i64> = case_ids.iter().map(|id| id.0).collect();
-    if ids.is_empty() || limit <= 0 {
+    if logs.is_empty() || limit <= 0 {
         return Ok(Vec::new());
     }
+    let postgres = conn.is_postgres();
     let rows: Vec<ActivityRow> = if kinds.is_empty() {
+        let sql = newest_sql(postgres, logs.len());
         with_conn!(conn, c => {
-            activity::table
-                .inner_join(cases::table.on(cases::tenant_id.eq(activity::tenant_id).and(cases::id.eq(activity::case_id))))
-                .filter(activity::tenant_id.eq(tenant))
-                .filter(activity::case_id.eq_any(&ids))
-                .filter(activity::seq.gt(cases::activity_seq - limit))
-                .order((activity::case_id.asc(), activity::seq.desc()))
-                .select(ActivityRow::as_select())
-                .load(c)
-                .await
+            let mut query = diesel::sql_query(sql.as_str()).into_boxed();
+            for log in logs {
+                query = query.bind::<BigInt, _>(log.case_id.0).bind::<BigInt, _>(log.newest_seq - limit);
+            }
+            query.bind::<Text, _>(tenant.to_owned()).load::<ActivityRow>(c).await
         })?
     } else {
-        let postgres = conn.is_postgres();
-        let sql = ranked_sql(postgres, ids.len(), kinds.len());
+        let sql = ranked_sql(postgres, logs.len(), kinds.len());
         with_conn!(conn, c => {
             let mut query = diesel::sql_query(sql.as_str()).into_boxed().bind::<Text, _>(tenant.to_owned());
-            for id in &ids {
-                query = query.bind::<BigInt, _>(*id);
+            for log in logs {
+                query = query.bind::<BigInt, _>(log.case_id.0);
             }
             for kind in kinds {
                 query = query.bind::<Text, _>(kind.as_str());
@@ -409,14 +416,34 @@ pub async fn newest_of_cases(
     rows.into_iter().map(Activity::try_from).collect()
 }
 
+/// Placeholders for `newest_sql` and `ranked_sql`, numbered on PostgreSQL.
+fn placeholders(postgres: bool) -> impl FnMut() -> String {
+    let mut n = 0;
+    move || {
+        n += 1;
+        if postgres { format!("${n}") } else { "?".to_owned() }
+    }
+}
+
+/// Each case's entries above a sequence. Binds, in the order SQLite's `?`
+/// appear: (case id, sequence) per case, then the tenant.
+fn newest_sql(postgres: bool, cases: usize) -> String {
+    let mut next = placeholders(postgres);
+    let heads: Vec<String> = (0..cases).map(|_| format!("({}, {})", next(), next())).collect();
+    let tenant = next();
+    format!(
+        "WITH heads (case_id, above) AS (VALUES {}) \
+         SELECT a.id, a.case_id, a.seq, a.kind, a.actor_id, a.created_at, a.body, a.action, a.changes, a.task_id, a.incident_id \
+         FROM heads JOIN activity a ON a.tenant_id = {tenant} AND a.case_id = heads.case_id AND a.seq > heads.above \
+         ORDER BY a.case_id, a.seq DESC",
+        heads.join(", ")
+    )
+}
+
 /// Ranks each case's entries of some kinds, newest first, and keeps the top.
 /// Binds: tenant, the case ids, the kinds, the limit.
 fn ranked_sql(postgres: bool, cases: usize, kinds: usize) -> String {
-    let mut n = 0;
-    let mut next = || {
-        n += 1;
-        if postgres { format!("${n}") } else { "?".to_owned() }
-    };
+    let mut next = placeholders(postgres);
     let tenant = next();
     let case_list: Vec<String> = (0..cases).map(|_| next()).collect();
     let kind_list: Vec<String> = (0..kinds).map(|_| next()).collect();

@@ -8,7 +8,7 @@ use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 
 use crate::auth::{Granted, ReadData};
 use crate::db::Db;
-use crate::domain::activity::{self, Activity, ActivityKind};
+use crate::domain::activity::{self, Activity, ActivityKind, LogHead};
 use crate::domain::case::{self, Case, CaseId};
 use crate::domain::incident::{self, Incident, IncidentId};
 use crate::domain::status::{self, Status, StatusId};
@@ -203,6 +203,8 @@ impl Loader<i64> for CasesByIncident {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RecentKey {
     pub case_id: i64,
+    /// The case row's `activity_seq`, where its log's first page starts.
+    pub newest_seq: i64,
     /// Sorted, without repeats; empty for all kinds.
     pub kinds: Vec<ActivityKind>,
     pub limit: i64,
@@ -216,17 +218,20 @@ impl Loader<RecentKey> for RecentActivity {
     type Error = GqlError;
 
     async fn load(&self, keys: &[RecentKey]) -> Result<HashMap<RecentKey, Vec<Activity>>, GqlError> {
-        let shapes = group(keys.iter().map(|k| ((k.kinds.clone(), k.limit), CaseId(k.case_id))));
+        let head = |k: &RecentKey| LogHead { case_id: CaseId(k.case_id), newest_seq: k.newest_seq };
+        let shapes = group(keys.iter().map(|k| ((k.kinds.clone(), k.limit), head(k))));
         let mut pages = HashMap::new();
-        for ((kinds, limit), case_ids) in shapes {
-            let rows = self
-                .0
-                .run(async |c, tenant| activity::newest_of_cases(c, tenant, &case_ids, &kinds, limit).await)
-                .await?;
+        for ((kinds, limit), heads) in shapes {
+            let rows =
+                self.0.run(async |c, tenant| activity::newest_of_cases(c, tenant, &heads, &kinds, limit).await).await?;
             let mut by_case = group(rows.into_iter().map(|a| (a.case_id.0, a)));
-            for case_id in case_ids {
-                let key = RecentKey { case_id: case_id.0, kinds: kinds.clone(), limit };
-                pages.insert(key, by_case.remove(&case_id.0).unwrap_or_default());
+            for head in heads {
+                let mut page = by_case.remove(&head.case_id.0).unwrap_or_default();
+                // Entries written after the case row was read come too; the page is the newest.
+                page.truncate(limit as usize);
+                let key =
+                    RecentKey { case_id: head.case_id.0, newest_seq: head.newest_seq, kinds: kinds.clone(), limit };
+                pages.insert(key, page);
             }
         }
         Ok(pages)

@@ -113,7 +113,12 @@ async fn prefetch_cases(ctx: &Context<'_>, selection: &Lookahead<'_>, cases: &[C
             _ => Vec::new(),
         };
         let kinds = normalize_kinds(kinds);
-        let keys = ids.iter().map(|&case_id| RecentKey { case_id, kinds: kinds.clone(), limit: limit + 1 });
+        let keys = cases.iter().map(|c| RecentKey {
+            case_id: c.id,
+            newest_seq: c.activity_seq,
+            kinds: kinds.clone(),
+            limit: limit + 1,
+        });
         let pages = load_now(&loaders.recent_activity, keys).await?;
         let entries: Vec<&Activity> = pages.values().flatten().collect();
         let log = Lookahead::from(field);

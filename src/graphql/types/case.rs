@@ -97,7 +97,12 @@ impl Case {
         let mut rows = match before {
             // First pages (dashboards) are batched across cases.
             None => {
-                let key = RecentKey { case_id: self.id, kinds: kinds.clone(), limit: limit + 1 };
+                let key = RecentKey {
+                    case_id: self.id,
+                    newest_seq: self.activity_seq,
+                    kinds: kinds.clone(),
+                    limit: limit + 1,
+                };
                 loaders(ctx)?.recent_activity.load_one(key).await?.unwrap_or_default()
             }
             Some(before) => {
