@@ -15,7 +15,7 @@ use crate::domain::incident::{self, IncidentRow, LinkRow};
 use crate::domain::status::{self, NewStatus, Status, StatusCategory};
 use crate::domain::task::{self, TaskRow};
 use crate::domain::values::{IncidentSeverity, IncidentStatus, TaskStatus, search_text};
-use crate::domain::{now, tenant, user};
+use crate::domain::{counts, now, tenant, user};
 use crate::error::AppResult;
 
 /// How much to seed.
@@ -298,6 +298,8 @@ async fn seed_batch(
         plans.push(plan);
     }
     case::insert_rows(conn, &cases).await?;
+    // A row per case became a delta row per case: merge them by group.
+    counts::fold(conn, lead.tenant.as_str()).await?;
     let mut task_ids = Vec::with_capacity(tasks.len());
     for chunk in tasks.chunks(CHUNK) {
         task_ids.extend(task::insert_rows(conn, chunk).await?);

@@ -115,6 +115,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    case_counts (id) {
+        id -> BigInt,
+        tenant_id -> Text,
+        status_id -> BigInt,
+        priority -> Integer,
+        assignee_id -> Nullable<Text>,
+        n -> BigInt,
+    }
+}
+
 diesel::joinable!(case_incidents -> incidents (incident_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -125,5 +136,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     tasks,
     incidents,
     case_incidents,
-    activity
+    activity,
+    case_counts
 );

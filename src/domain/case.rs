@@ -20,7 +20,7 @@ use crate::domain::status::{self, StatusId};
 use crate::domain::values::{
     CasePriority, MAX_TEXT_CHARS, MAX_TITLE_CHARS, optional_text, required_text, search_text, time_label,
 };
-use crate::domain::{now, user};
+use crate::domain::{counts, now, user};
 use crate::error::{AppError, AppResult};
 use crate::with_conn;
 
@@ -151,6 +151,7 @@ pub async fn create(conn: &mut Conn<'_>, actor: &Granted<'_, ManageAlerts>, inpu
     let case = with_conn!(conn, c => {
         diesel::insert_into(cases::table).values(values).returning(Case::as_returning()).get_result(c).await
     })?;
+    counts::fold_now_and_then(conn, tenant).await?;
     let mut changes = vec![FieldChange::new("title", None, Some(title))];
     let optional = [
         ("description", description),
@@ -253,6 +254,7 @@ pub async fn update(
     );
     let target = cases::table.find((tenant, id.0));
     with_conn!(conn, c => diesel::update(target).set(values).execute(c).await)?;
+    counts::fold_now_and_then(conn, tenant).await?;
     let (case, seq) = touch(conn, actor, id, 1).await?;
     activity::record_audits(conn, actor, id, seq, vec![NewAudit::new(AuditAction::CaseUpdated, changes.0)]).await?;
     Ok(case)

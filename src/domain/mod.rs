@@ -3,6 +3,7 @@
 
 pub mod activity;
 pub mod case;
+pub mod counts;
 pub mod incident;
 pub mod queue;
 pub mod status;

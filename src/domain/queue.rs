@@ -348,7 +348,15 @@ pub async fn first_page_plan(
 /// How many cases match the filter.
 pub async fn count(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter) -> AppResult<i64> {
     let words = filter.checked_words()?;
+    if let Some(count) = super::counts::count(conn, tenant, filter).await? {
+        return Ok(count);
+    }
+    plain_count(conn, tenant, filter, &words).await
+}
+
+/// Counts the matching cases one by one: for filters the group counters do not cover.
+async fn plain_count(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter, words: &[String]) -> AppResult<i64> {
     let now = now();
-    let count = with_conn!(conn, c => filtered_cases!(tenant, filter, &words, now).count().get_result(c).await)?;
+    let count = with_conn!(conn, c => filtered_cases!(tenant, filter, words, now).count().get_result(c).await)?;
     Ok(count)
 }

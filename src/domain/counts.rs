@@ -1,0 +1,133 @@
+//! Exact case counts that do not grow with the tenant. Triggers keep
+//! `case_counts` (see its migration): delta rows per (status, priority,
+//! assignee), written in the same transaction as each change. A count sums the
+//! rows of the groups a filter selects, so it costs the number of groups and of
+//! not yet folded deltas, never the number of cases; `fold` merges a tenant's
+//! deltas into one row per group.
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use super::queue::CaseFilter;
+use super::values::CasePriority;
+use crate::db::Conn;
+use crate::db::schema::{case_counts, statuses};
+use crate::error::AppResult;
+use crate::with_conn;
+
+/// One write in this many folds its tenant's deltas: the rows a count sums
+/// stay near one per group plus a few dozen deltas, and writers rarely meet
+/// in a fold.
+const FOLD_ONE_WRITE_IN: u32 = 32;
+
+/// Whether `filter` selects whole groups, so [`count`] can answer it. Other
+/// criteria (creator, due dates, overdue, incident, search) need the cases.
+pub fn answers(filter: &CaseFilter) -> bool {
+    let CaseFilter {
+        status_ids: _,
+        status_categories: _,
+        priorities: _,
+        assignee_ids: _,
+        unassigned: _,
+        created_by_ids,
+        due_before,
+        due_after,
+        overdue,
+        incident_id,
+        search,
+    } = filter;
+    created_by_ids.is_empty()
+        && due_before.is_none()
+        && due_after.is_none()
+        && overdue.is_none()
+        && incident_id.is_none()
+        && search.is_none()
+}
+
+/// The delta rows of the groups `filter` selects, for the backend of the
+/// connection it runs on (a boxed query is typed by its backend).
+macro_rules! deltas_of_groups {
+    ($tenant:expr, $filter:expr) => {{
+        let (tenant, filter): (&str, &CaseFilter) = ($tenant, $filter);
+        let mut query =
+            case_counts::table.filter(case_counts::tenant_id.eq(tenant)).select(case_counts::n).into_boxed();
+        if !filter.status_ids.is_empty() {
+            let ids: Vec<i64> = filter.status_ids.iter().map(|s| s.0).collect();
+            query = query.filter(case_counts::status_id.eq_any(ids));
+        }
+        if !filter.status_categories.is_empty() {
+            let categories: Vec<&str> = filter.status_categories.iter().map(|c| c.as_str()).collect();
+            query = query.filter(
+                case_counts::status_id.eq_any(
+                    statuses::table
+                        .filter(statuses::tenant_id.eq(tenant))
+                        .filter(statuses::category.eq_any(categories))
+                        .select(statuses::id),
+                ),
+            );
+        }
+        if !filter.priorities.is_empty() {
+            let ranks: Vec<i32> = filter.priorities.iter().map(|p| CasePriority::rank(Some(*p))).collect();
+            query = query.filter(case_counts::priority.eq_any(ranks));
+        }
+        match (filter.assignee_ids.is_empty(), filter.unassigned) {
+            (true, None) => {}
+            (true, Some(true)) => query = query.filter(case_counts::assignee_id.is_null()),
+            (true, Some(false)) => query = query.filter(case_counts::assignee_id.is_not_null()),
+            (false, Some(true)) => {
+                query = query.filter(
+                    case_counts::assignee_id.eq_any(filter.assignee_ids.clone()).or(case_counts::assignee_id.is_null()),
+                )
+            }
+            (false, _) => query = query.filter(case_counts::assignee_id.eq_any(filter.assignee_ids.clone())),
+        }
+        query
+    }};
+}
+
+/// How many of the tenant's cases `filter` matches; `None` when the filter is
+/// not one [`answers`] covers.
+pub async fn count(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter) -> AppResult<Option<i64>> {
+    if !answers(filter) {
+        return Ok(None);
+    }
+    // Summed here: SQL's SUM of a BIGINT is a NUMERIC on PostgreSQL.
+    let deltas: Vec<i64> = with_conn!(conn, c => deltas_of_groups!(tenant, filter).load(c).await)?;
+    Ok(Some(deltas.iter().sum()))
+}
+
+/// Folds the tenant's deltas now and then (see [`FOLD_ONE_WRITE_IN`]). Call
+/// after a write that changed a case's group, in its transaction.
+pub async fn fold_now_and_then(conn: &mut Conn<'_>, tenant: &str) -> AppResult<()> {
+    if rand::random_ratio(1, FOLD_ONE_WRITE_IN) { fold(conn, tenant).await } else { Ok(()) }
+}
+
+/// Replaces the tenant's deltas by one row per group that still has cases.
+pub async fn fold(conn: &mut Conn<'_>, tenant: &str) -> AppResult<()> {
+    // PostgreSQL: one statement. Concurrent folds each delete (and re-add)
+    // only the rows they locked; deltas committed meanwhile stay as they are.
+    const POSTGRES: &str = "WITH gone AS (DELETE FROM case_counts WHERE tenant_id = $1 \
+         RETURNING status_id, priority, assignee_id, n) \
+         INSERT INTO case_counts (tenant_id, status_id, priority, assignee_id, n) \
+         SELECT $1, status_id, priority, assignee_id, SUM(n)::BIGINT FROM gone \
+         GROUP BY status_id, priority, assignee_id HAVING SUM(n) <> 0";
+    // SQLite: writers take turns (write transactions begin IMMEDIATE), so the
+    // rows summed are the rows deleted.
+    const SQLITE: &str = "INSERT INTO case_counts (tenant_id, status_id, priority, assignee_id, n) \
+         SELECT tenant_id, status_id, priority, assignee_id, SUM(n) FROM case_counts \
+         WHERE tenant_id = ? AND id <= ? GROUP BY status_id, priority, assignee_id HAVING SUM(n) <> 0";
+    use diesel::sql_types::{BigInt, Text};
+    match &mut conn.link {
+        crate::db::Link::Postgres(c) => {
+            diesel::sql_query(POSTGRES).bind::<Text, _>(tenant).execute(c).await?;
+        }
+        crate::db::Link::Sqlite(c) => {
+            let of_tenant = case_counts::table.filter(case_counts::tenant_id.eq(tenant));
+            let newest: Option<i64> = of_tenant.select(diesel::dsl::max(case_counts::id)).get_result(c).await?;
+            let Some(newest) = newest else { return Ok(()) };
+            diesel::sql_query(SQLITE).bind::<Text, _>(tenant).bind::<BigInt, _>(newest).execute(c).await?;
+            diesel::delete(of_tenant.filter(case_counts::id.le(newest))).execute(c).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! `totalCount` of the case queue answers from group counters for the common
+//! filters (status, category, priority, assignee, unassigned). Each shortcut
+//! must equal a plain count: random cases, random changes, random filters,
+//! compared with the cases the same filter lists.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+mod common;
+
+use common::*;
+use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+
+const PRIORITIES: [&str; 5] = ["VERY_LOW", "LOW", "MEDIUM", "HIGH", "CRITICAL"];
+const CATEGORIES: [&str; 3] = ["NEW", "OPEN", "CLOSED"];
+const PEOPLE: [&str; 3] = ["anna", "ben", "cleo"];
+
+struct Tenant {
+    statuses: Vec<Value>,
+    cases: Vec<String>,
+}
+
+/// A random value for one of a case's grouped fields (null clears it).
+fn random_change(rng: &mut StdRng, tenant: &Tenant) -> Value {
+    match rng.random_range(0..3) {
+        0 => json!({ "statusId": tenant.statuses.choose(rng).unwrap() }),
+        1 => {
+            json!({ "priority": if rng.random_bool(0.2) { Value::Null } else { json!(PRIORITIES.choose(rng).unwrap()) } })
+        }
+        _ => {
+            json!({ "assigneeId": if rng.random_bool(0.3) { Value::Null } else { json!(PEOPLE.choose(rng).unwrap()) } })
+        }
+    }
+}
+
+/// A filter over the grouped fields only: one, two or three criteria.
+fn random_filter(rng: &mut StdRng, tenant: &Tenant) -> Value {
+    let mut filter = serde_json::Map::new();
+    for _ in 0..rng.random_range(0..=3) {
+        let few = |rng: &mut StdRng, from: &[Value]| -> Value {
+            let n = rng.random_range(1..=from.len().min(2));
+            json!(from.choose_multiple(rng, n).cloned().collect::<Vec<_>>())
+        };
+        let (key, value) = match rng.random_range(0..5) {
+            0 => ("statusIds", few(rng, &tenant.statuses)),
+            1 => ("statusCategories", few(rng, &CATEGORIES.map(|c| json!(c)))),
+            2 => ("priorities", few(rng, &PRIORITIES.map(|p| json!(p)))),
+            3 => ("assigneeIds", few(rng, &PEOPLE.map(|p| json!(p)))),
+            _ => ("unassigned", json!(rng.random_bool(0.5))),
+        };
+        filter.insert(key.to_owned(), value);
+    }
+    Value::Object(filter)
+}
+
+async fn counts_match_the_cases_listed(server: &TestServer, token: &str, filter: &Value, what: &str) {
+    let query = "query($filter: CaseFilter) { cases(filter: $filter, first: 100) { totalCount nodes { id } } }";
+    let data = server.ok(token, query, json!({ "filter": filter })).await;
+    let listed = data["cases"]["nodes"].as_array().unwrap().len();
+    assert!(listed < 100, "the test keeps every match on one page");
+    assert_eq!(data["cases"]["totalCount"], json!(listed), "{what}: filter {filter}");
+}
+
+async fn group_counts_equal_plain_counts_through_random_changes(backend: Backend) {
+    let seed: u64 = std::env::var("CASEBOOK_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0xC0_FFEE);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let server = TestServer::start(backend).await;
+    for person in PEOPLE {
+        server.ok(&token(person, "acme", &["analyst"]), "{ me { tenant } }", json!({})).await;
+    }
+    let analyst = analyst("acme");
+    let statuses = server.ok(&analyst, "{ statuses { id } }", json!({})).await["statuses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].clone())
+        .collect();
+    let mut tenant = Tenant { statuses, cases: Vec::new() };
+    // Another tenant's cases must never count.
+    create_case(&server, &admin("other"), "Elsewhere", json!({})).await;
+
+    for step in 0..120 {
+        if tenant.cases.len() < 40 || rng.random_bool(0.2) {
+            let mut extra = random_change(&mut rng, &tenant);
+            extra.as_object_mut().unwrap().extend(random_change(&mut rng, &tenant).as_object().unwrap().clone());
+            let case = create_case(&server, &analyst, &format!("Case {step}"), extra).await;
+            tenant.cases.push(case["id"].as_str().unwrap().to_owned());
+        } else {
+            let id = tenant.cases.choose(&mut rng).unwrap().clone();
+            let mut input = random_change(&mut rng, &tenant);
+            input["id"] = json!(id);
+            let body = update_case(&server, &analyst, input).await;
+            assert!(body.get("errors").is_none(), "{body}");
+        }
+        if step % 10 == 9 {
+            for _ in 0..6 {
+                let filter = random_filter(&mut rng, &tenant);
+                counts_match_the_cases_listed(&server, &analyst, &filter, &format!("seed {seed}, step {step}")).await;
+            }
+            counts_match_the_cases_listed(&server, &analyst, &json!({}), "all").await;
+        }
+    }
+}
+
+both_backends!(group_counts_equal_plain_counts_through_random_changes);
