@@ -179,6 +179,10 @@ pub async fn seed(db: &Db, tenant_id: &str, size: &DemoSize, progress: impl Fn(u
         done += batch.cases;
         progress(done);
     }
+    // Every case added a delta row to the counts: merge them by group.
+    let mut tx = db.begin().await?;
+    let result = counts::fold(&mut tx.conn(), tenant_id).await;
+    tx.finish(result).await?;
     // Fresh statistics, or the planner guesses from empty tables.
     db.analyze().await?;
     Ok(summary)
@@ -298,8 +302,6 @@ async fn seed_batch(
         plans.push(plan);
     }
     case::insert_rows(conn, &cases).await?;
-    // A row per case became a delta row per case: merge them by group.
-    counts::fold(conn, lead.tenant.as_str()).await?;
     let mut task_ids = Vec::with_capacity(tasks.len());
     for chunk in tasks.chunks(CHUNK) {
         task_ids.extend(task::insert_rows(conn, chunk).await?);

@@ -122,7 +122,7 @@ diesel::table! {
         status_id -> BigInt,
         priority -> Integer,
         assignee_id -> Nullable<Text>,
-        n -> BigInt,
+        n -> Integer,
     }
 }
 

@@ -44,13 +44,15 @@ pub fn answers(filter: &CaseFilter) -> bool {
         && search.is_none()
 }
 
-/// The delta rows of the groups `filter` selects, for the backend of the
+/// The sum of the delta rows of the groups `filter` selects, for the backend of the
 /// connection it runs on (a boxed query is typed by its backend).
-macro_rules! deltas_of_groups {
+macro_rules! summed_groups {
     ($tenant:expr, $filter:expr) => {{
         let (tenant, filter): (&str, &CaseFilter) = ($tenant, $filter);
-        let mut query =
-            case_counts::table.filter(case_counts::tenant_id.eq(tenant)).select(case_counts::n).into_boxed();
+        let mut query = case_counts::table
+            .filter(case_counts::tenant_id.eq(tenant))
+            .select(diesel::dsl::sum(case_counts::n))
+            .into_boxed();
         if !filter.status_ids.is_empty() {
             let ids: Vec<i64> = filter.status_ids.iter().map(|s| s.0).collect();
             query = query.filter(case_counts::status_id.eq_any(ids));
@@ -91,9 +93,8 @@ pub async fn count(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter) -> Ap
     if !answers(filter) {
         return Ok(None);
     }
-    // Summed here: SQL's SUM of a BIGINT is a NUMERIC on PostgreSQL.
-    let deltas: Vec<i64> = with_conn!(conn, c => deltas_of_groups!(tenant, filter).load(c).await)?;
-    Ok(Some(deltas.iter().sum()))
+    let sum: Option<i64> = with_conn!(conn, c => summed_groups!(tenant, filter).get_result(c).await)?;
+    Ok(Some(sum.unwrap_or(0)))
 }
 
 /// Folds the tenant's deltas now and then (see [`FOLD_ONE_WRITE_IN`]). Call
@@ -109,7 +110,7 @@ pub async fn fold(conn: &mut Conn<'_>, tenant: &str) -> AppResult<()> {
     const POSTGRES: &str = "WITH gone AS (DELETE FROM case_counts WHERE tenant_id = $1 \
          RETURNING status_id, priority, assignee_id, n) \
          INSERT INTO case_counts (tenant_id, status_id, priority, assignee_id, n) \
-         SELECT $1, status_id, priority, assignee_id, SUM(n)::BIGINT FROM gone \
+         SELECT $1, status_id, priority, assignee_id, SUM(n)::INTEGER FROM gone \
          GROUP BY status_id, priority, assignee_id HAVING SUM(n) <> 0";
     // SQLite: writers take turns (write transactions begin IMMEDIATE), so the
     // rows summed are the rows deleted.

@@ -9,7 +9,8 @@ CREATE TABLE case_counts (
     status_id     BIGINT NOT NULL,
     priority      INTEGER NOT NULL,
     assignee_id   TEXT,
-    n             BIGINT NOT NULL
+    -- a delta (+1, -1) or a folded group's count; INTEGER so SUM is a BIGINT on both
+    n             INTEGER NOT NULL
 );
 CREATE INDEX case_counts_by_tenant ON case_counts (tenant_id, status_id, priority);
 
