@@ -390,18 +390,8 @@ pub async fn newest_of_cases(
     if logs.is_empty() || limit <= 0 {
         return Ok(Vec::new());
     }
-    let postgres = conn.is_postgres();
-    let rows: Vec<ActivityRow> = if kinds.is_empty() {
-        let sql = newest_sql(postgres, logs.len());
-        with_conn!(conn, c => {
-            let mut query = diesel::sql_query(sql.as_str()).into_boxed();
-            for log in logs {
-                query = query.bind::<BigInt, _>(log.case_id.0).bind::<BigInt, _>(log.newest_seq - limit);
-            }
-            query.bind::<Text, _>(tenant.to_owned()).load::<ActivityRow>(c).await
-        })?
-    } else {
-        let sql = ranked_sql(postgres, logs.len(), kinds.len());
+    let rows: Vec<ActivityRow> = if !kinds.is_empty() {
+        let sql = ranked_sql(conn.is_postgres(), logs.len(), kinds.len());
         with_conn!(conn, c => {
             let mut query = diesel::sql_query(sql.as_str()).into_boxed().bind::<Text, _>(tenant.to_owned());
             for log in logs {
@@ -412,6 +402,17 @@ pub async fn newest_of_cases(
             }
             query.bind::<BigInt, _>(limit).load::<ActivityRow>(c).await
         })?
+    } else {
+        match &mut conn.link {
+            crate::db::Link::Postgres(c) => NewestOnPostgres::of(tenant, logs, limit).load(c).await?,
+            crate::db::Link::Sqlite(c) => {
+                let mut query = diesel::sql_query(newest_sql(logs.len())).into_boxed();
+                for log in logs {
+                    query = query.bind::<BigInt, _>(log.case_id.0).bind::<BigInt, _>(log.newest_seq - limit);
+                }
+                query.bind::<Text, _>(tenant.to_owned()).load::<ActivityRow>(c).await?
+            }
+        }
     };
     rows.into_iter().map(Activity::try_from).collect()
 }
@@ -425,10 +426,58 @@ fn placeholders(postgres: bool) -> impl FnMut() -> String {
     }
 }
 
-/// Each case's entries above a sequence. Binds, in the order SQLite's `?`
+/// Each case's entries above a sequence, on PostgreSQL: one statement text
+/// whatever the number of cases (the cases come as arrays), so it is prepared
+/// once per connection and not parsed and planned for every page.
+struct NewestOnPostgres<'a> {
+    tenant: &'a str,
+    case_ids: Vec<i64>,
+    above: Vec<i64>,
+}
+
+impl<'a> NewestOnPostgres<'a> {
+    fn of(tenant: &'a str, logs: &[LogHead], limit: i64) -> Self {
+        NewestOnPostgres {
+            tenant,
+            case_ids: logs.iter().map(|log| log.case_id.0).collect(),
+            above: logs.iter().map(|log| log.newest_seq - limit).collect(),
+        }
+    }
+}
+
+/// The statement's identity in the prepared-statement cache.
+struct NewestOnPostgresId;
+
+impl diesel::query_builder::QueryId for NewestOnPostgres<'_> {
+    type QueryId = NewestOnPostgresId;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::Query for NewestOnPostgres<'_> {
+    type SqlType = diesel::dsl::SqlTypeOf<diesel::dsl::AsSelect<ActivityRow, diesel::pg::Pg>>;
+}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for NewestOnPostgres<'_> {
+    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
+        use diesel::sql_types::Array;
+        out.push_sql(
+            "SELECT a.id, a.case_id, a.seq, a.kind, a.actor_id, a.created_at, a.body, a.action, a.changes, \
+             a.task_id, a.incident_id FROM unnest(",
+        );
+        out.push_bind_param::<Array<BigInt>, _>(&self.case_ids)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<BigInt>, _>(&self.above)?;
+        out.push_sql(") AS heads (case_id, above) JOIN activity a ON a.tenant_id = ");
+        out.push_bind_param::<Text, _>(&self.tenant)?;
+        out.push_sql(" AND a.case_id = heads.case_id AND a.seq > heads.above ORDER BY a.case_id, a.seq DESC");
+        Ok(())
+    }
+}
+
+/// Each case's entries above a sequence (SQLite). Binds, in the order `?`
 /// appear: (case id, sequence) per case, then the tenant.
-fn newest_sql(postgres: bool, cases: usize) -> String {
-    let mut next = placeholders(postgres);
+fn newest_sql(cases: usize) -> String {
+    let mut next = placeholders(false);
     let heads: Vec<String> = (0..cases).map(|_| format!("({}, {})", next(), next())).collect();
     let tenant = next();
     format!(
