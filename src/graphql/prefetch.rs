@@ -69,18 +69,16 @@ async fn prefetch_cases(ctx: &Context<'_>, selection: &Lookahead<'_>, cases: &[C
     if tasks.exists() {
         let by_case = load_now(&loaders.tasks_by_case, ids.iter().copied()).await?;
         let all: Vec<&Task> = by_case.values().flat_map(|tasks| tasks.iter()).collect();
-        loaders.tasks.feed_many(all.iter().map(|t| (t.id, (*t).clone()))).await;
         task_users(&tasks, &all, &mut users);
     }
 
     let incidents = selection.field("incidents");
     if incidents.exists() {
         let by_case = load_now(&loaders.incidents_by_case, ids.iter().copied()).await?;
-        let all: Vec<_> = by_case.values().flat_map(|incidents| incidents.iter()).cloned().collect();
-        loaders.incidents.feed_many(all.iter().map(|i| (i.id, i.clone()))).await;
         let linked_cases = incidents.field("cases");
         if linked_cases.exists() {
-            let by_incident = load_now(&loaders.cases_by_incident, all.iter().map(|i| i.id)).await?;
+            let linked: Vec<i64> = by_case.values().flat_map(|incidents| incidents.iter().map(|i| i.id)).collect();
+            let by_incident = load_now(&loaders.cases_by_incident, linked).await?;
             if has_relations(&linked_cases) && depth < MAX_DEPTH {
                 let mut nested: Vec<Case> = by_incident.values().flat_map(|cases| cases.iter()).cloned().collect();
                 nested.sort_by_key(|c| c.id);
@@ -120,7 +118,7 @@ async fn prefetch_cases(ctx: &Context<'_>, selection: &Lookahead<'_>, cases: &[C
             limit: limit + 1,
         });
         let pages = load_now(&loaders.recent_activity, keys).await?;
-        let entries: Vec<&Activity> = pages.values().flatten().collect();
+        let entries: Vec<&Activity> = pages.values().flat_map(|page| page.iter()).collect();
         let log = Lookahead::from(field);
         if log.field("totalCount").exists() && !kinds.is_empty() {
             load_now(&loaders.activity_counts, ids.iter().copied()).await?;
