@@ -214,10 +214,10 @@ pub struct RecentKey {
 pub struct RecentActivity(Scope);
 
 impl Loader<RecentKey> for RecentActivity {
-    type Value = Vec<Activity>;
+    type Value = Arc<Vec<Activity>>;
     type Error = GqlError;
 
-    async fn load(&self, keys: &[RecentKey]) -> Result<HashMap<RecentKey, Vec<Activity>>, GqlError> {
+    async fn load(&self, keys: &[RecentKey]) -> Result<HashMap<RecentKey, Arc<Vec<Activity>>>, GqlError> {
         let head = |k: &RecentKey| LogHead { case_id: CaseId(k.case_id), newest_seq: k.newest_seq };
         let shapes = group(keys.iter().map(|k| ((k.kinds.clone(), k.limit), head(k))));
         let mut pages = HashMap::new();
@@ -231,7 +231,7 @@ impl Loader<RecentKey> for RecentActivity {
                 page.truncate(limit as usize);
                 let key =
                     RecentKey { case_id: head.case_id.0, newest_seq: head.newest_seq, kinds: kinds.clone(), limit };
-                pages.insert(key, page);
+                pages.insert(key, Arc::new(page));
             }
         }
         Ok(pages)

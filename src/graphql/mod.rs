@@ -2,6 +2,7 @@
 //! the permission directive, and the executor that checks it and codes errors.
 
 pub mod admission;
+mod compiled;
 mod cursor;
 mod directive;
 mod errors;
@@ -20,6 +21,7 @@ use crate::auth::{Auth, Capability, Granted, Principal, ReadData};
 use crate::db::Db;
 use crate::error::{AppError, AppResult};
 
+pub use compiled::{CompiledReads, compiled_answers, response_json};
 pub use errors::ensure_code;
 pub use executor::{CasebookExecutor, OnSubscriptionEnd};
 pub use loaders::Loaders;

@@ -87,7 +87,7 @@ pub fn respond(media: Media, mut response: async_graphql::Response) -> Response 
     let body = if not_executed {
         serde_json::to_vec(&serde_json::json!({ "errors": response.errors }))
     } else {
-        serde_json::to_vec(&response)
+        crate::graphql::response_json(&response)
     };
     let body = match body {
         Ok(body) => body,

@@ -147,7 +147,8 @@ impl TestServer {
         TestServer::start_adjusted(backend, database, |_| {}).await
     }
 
-    async fn start_adjusted(
+    /// A server with adjusted settings on a given database (a replica that differs).
+    pub async fn start_adjusted(
         backend: Backend,
         database: std::sync::Arc<TestDatabase>,
         adjust: impl FnOnce(&mut casebook::http::Settings),

@@ -14,6 +14,7 @@ use crate::domain::task::Task;
 use crate::domain::user::User;
 use crate::domain::values::CasePriority;
 use crate::error::{AppError, GqlResult};
+use crate::graphql::compiled::CaseList;
 use crate::graphql::cursor::{self, ActivityCursor};
 use crate::graphql::loaders::RecentKey;
 use crate::graphql::prefetch::normalize_kinds;
@@ -103,7 +104,7 @@ impl Case {
                     kinds: kinds.clone(),
                     limit: limit + 1,
                 };
-                loaders(ctx)?.recent_activity.load_one(key).await?.unwrap_or_default()
+                loaders(ctx)?.recent_activity.load_one(key).await?.map(|page| page.to_vec()).unwrap_or_default()
             }
             Some(before) => {
                 let tenant = grant::<ReadData>(ctx)?.tenant();
@@ -161,8 +162,8 @@ pub struct CaseConnection {
 #[ComplexObject]
 impl CaseConnection {
     /// The cases of this page.
-    async fn nodes(&self) -> Vec<&Case> {
-        self.edges.iter().map(|e| &e.node).collect()
+    async fn nodes(&self) -> CaseList<'_> {
+        CaseList(self.edges.iter().map(|e| &e.node).collect())
     }
     /// How many cases match the filter, over all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> GqlResult<i64> {
