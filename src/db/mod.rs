@@ -326,7 +326,8 @@ impl Db {
     /// Refreshes the planner's statistics (after bulk loads).
     pub async fn analyze(&self) -> Result<(), AppError> {
         let mut pooled = self.get().await?;
-        with_conn!(pooled.conn(), c => c.batch_execute("ANALYZE").await)?;
+        // PostgreSQL: VACUUM too, so a bulk load's dead rows (folded counts) are not scanned.
+        with_conn!(pooled.conn(), c => c.batch_execute(if matches!(self.backend(), Backend::Postgres) { "VACUUM ANALYZE" } else { "ANALYZE" }).await)?;
         Ok(())
     }
 

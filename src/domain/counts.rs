@@ -105,18 +105,28 @@ pub async fn fold_now_and_then(conn: &mut Conn<'_>, tenant: &str) -> AppResult<(
 
 /// Replaces the tenant's deltas by one row per group that still has cases.
 pub async fn fold(conn: &mut Conn<'_>, tenant: &str) -> AppResult<()> {
+    // Only groups with more than one row are rewritten: a fold leaves as few
+    // dead rows behind as there were deltas, not one per group.
     // PostgreSQL: one statement. Concurrent folds each delete (and re-add)
     // only the rows they locked; deltas committed meanwhile stay as they are.
-    const POSTGRES: &str = "WITH gone AS (DELETE FROM case_counts WHERE tenant_id = $1 \
-         RETURNING status_id, priority, assignee_id, n) \
+    const POSTGRES: &str = "WITH split AS (SELECT status_id, priority, assignee_id FROM case_counts \
+         WHERE tenant_id = $1 GROUP BY status_id, priority, assignee_id HAVING COUNT(*) > 1), \
+         gone AS (DELETE FROM case_counts c USING split s WHERE c.tenant_id = $1 \
+         AND c.status_id = s.status_id AND c.priority = s.priority AND c.assignee_id IS NOT DISTINCT FROM s.assignee_id \
+         RETURNING c.status_id, c.priority, c.assignee_id, c.n) \
          INSERT INTO case_counts (tenant_id, status_id, priority, assignee_id, n) \
          SELECT $1, status_id, priority, assignee_id, SUM(n)::INTEGER FROM gone \
          GROUP BY status_id, priority, assignee_id HAVING SUM(n) <> 0";
     // SQLite: writers take turns (write transactions begin IMMEDIATE), so the
-    // rows summed are the rows deleted.
-    const SQLITE: &str = "INSERT INTO case_counts (tenant_id, status_id, priority, assignee_id, n) \
-         SELECT tenant_id, status_id, priority, assignee_id, SUM(n) FROM case_counts \
-         WHERE tenant_id = ? AND id <= ? GROUP BY status_id, priority, assignee_id HAVING SUM(n) <> 0";
+    // rows summed (up to the newest) are the rows deleted.
+    const SQLITE: [&str; 2] = [
+        "INSERT INTO case_counts (tenant_id, status_id, priority, assignee_id, n) \
+         SELECT tenant_id, status_id, priority, assignee_id, SUM(n) FROM case_counts WHERE tenant_id = ? AND id <= ? \
+         GROUP BY status_id, priority, assignee_id HAVING COUNT(*) > 1 AND SUM(n) <> 0",
+        "DELETE FROM case_counts AS c WHERE c.tenant_id = ? AND c.id <= ? AND EXISTS (SELECT 1 FROM case_counts d \
+         WHERE d.tenant_id = c.tenant_id AND d.id <= ? AND d.id <> c.id AND d.status_id = c.status_id \
+         AND d.priority = c.priority AND d.assignee_id IS c.assignee_id)",
+    ];
     use diesel::sql_types::{BigInt, Text};
     match &mut conn.link {
         crate::db::Link::Postgres(c) => {
@@ -126,8 +136,9 @@ pub async fn fold(conn: &mut Conn<'_>, tenant: &str) -> AppResult<()> {
             let of_tenant = case_counts::table.filter(case_counts::tenant_id.eq(tenant));
             let newest: Option<i64> = of_tenant.select(diesel::dsl::max(case_counts::id)).get_result(c).await?;
             let Some(newest) = newest else { return Ok(()) };
-            diesel::sql_query(SQLITE).bind::<Text, _>(tenant).bind::<BigInt, _>(newest).execute(c).await?;
-            diesel::delete(of_tenant.filter(case_counts::id.le(newest))).execute(c).await?;
+            diesel::sql_query(SQLITE[0]).bind::<Text, _>(tenant).bind::<BigInt, _>(newest).execute(c).await?;
+            let delete = diesel::sql_query(SQLITE[1]).bind::<Text, _>(tenant).bind::<BigInt, _>(newest);
+            delete.bind::<BigInt, _>(newest).execute(c).await?;
         }
     }
     Ok(())
