@@ -41,12 +41,7 @@ impl Server {
 
     /// Resident memory of the server process, in KiB.
     pub fn rss_kib(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
+        rss_kib_of(self.child.id())
     }
 
     /// CPU time the server process used so far (user + system), in seconds.
@@ -62,15 +57,30 @@ impl Drop for Server {
     }
 }
 
-/// CPU seconds (user + system) of a process, from /proc.
-pub fn cpu_seconds_of(pid: u32) -> f64 {
+/// Clock ticks of /proc/PID/stat fields, by their index after the command name.
+fn stat_seconds(pid: u32, fields: [usize; 2]) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name (which may hold spaces) start after ')'.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let values: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| values.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(fields[0]) + ticks(fields[1])) / 100.0
+}
+
+/// CPU seconds (user + system) of a process, from /proc.
+pub fn cpu_seconds_of(pid: u32) -> f64 {
     // utime and stime are fields 14 and 15 of the whole line, 11 and 12 here.
-    (ticks(11) + ticks(12)) / 100.0
+    stat_seconds(pid, [11, 12])
+}
+
+/// Resident memory of a process, in KiB.
+pub fn rss_kib_of(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
 }
 
 /// CPU seconds of every PostgreSQL backend process (for per-request database cost).
