@@ -535,7 +535,10 @@ async fn main() {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
     match postgres_url("dashboard").await {
-        Some(url) => bench("PostgreSQL", &url, cases, secs, &peers).await,
+        Some(url) => {
+            bench("PostgreSQL", &url, cases, secs, &peers).await;
+            drop_postgres(&url).await;
+        }
         None if !peers.is_empty() => panic!("CASEBOOK_BENCH_PEER needs CASEBOOK_BENCH_POSTGRES_URL"),
         None => println!(
             "\n(set CASEBOOK_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres to run on PostgreSQL too)"

@@ -280,7 +280,10 @@ async fn main() {
         let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
     }
     match postgres_url("live").await {
-        Some(url) => bench("PostgreSQL", &url).await,
+        Some(url) => {
+            bench("PostgreSQL", &url).await;
+            drop_postgres(&url).await;
+        }
         None => println!(
             "\n(set CASEBOOK_BENCH_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres to run on PostgreSQL too)"
         ),

@@ -146,6 +146,17 @@ pub async fn postgres_url(name: &str) -> Option<String> {
     Some(format!("{base}/{db}"))
 }
 
+/// Drops a database `postgres_url` made (the benchmarks' data is large).
+pub async fn drop_postgres(url: &str) {
+    use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+    let (Ok(admin), Some((_, db))) = (std::env::var("CASEBOOK_BENCH_POSTGRES_URL"), url.rsplit_once('/')) else {
+        return;
+    };
+    if let Ok(mut conn) = AsyncPgConnection::establish(&admin).await {
+        let _ = conn.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")).await;
+    }
+}
+
 /// A number from the environment, or the default.
 pub fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
