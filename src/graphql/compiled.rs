@@ -33,6 +33,7 @@ use async_graphql::{ContextSelectionSet, Name, OutputType, Positioned, ScalarTyp
 use chrono::NaiveDateTime;
 use serde::Serialize;
 
+use crate::auth::{Auth, ReadData};
 use crate::domain::activity::{Activity, ActivityKind, Entry};
 use crate::domain::case::Case;
 use crate::domain::incident::Incident;
@@ -94,7 +95,11 @@ impl OutputType for CaseList<'_> {
     }
 
     async fn resolve(&self, ctx: &ContextSelectionSet<'_>, field: &Positioned<Field>) -> ServerResult<Value> {
-        if ctx.data_opt::<CompiledReads>().is_some()
+        // The loaders exist only for readers; the grant is checked again here,
+        // as `graphql::loaders` does for the generic resolvers.
+        let reader = ctx.data_opt::<Auth>().is_some_and(|auth| auth.grant::<ReadData>().is_ok());
+        if reader
+            && ctx.data_opt::<CompiledReads>().is_some()
             && let Some(loaders) = ctx.data_opt::<Loaders>()
         {
             let mut out = Vec::with_capacity(64 * 1024);
