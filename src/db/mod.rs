@@ -327,7 +327,8 @@ impl Db {
     pub async fn analyze(&self) -> Result<(), AppError> {
         let mut pooled = self.get().await?;
         // PostgreSQL: VACUUM too, so a bulk load's dead rows (folded counts) are not scanned.
-        with_conn!(pooled.conn(), c => c.batch_execute(if matches!(self.backend(), Backend::Postgres) { "VACUUM ANALYZE" } else { "ANALYZE" }).await)?;
+        let sql = if matches!(self.backend(), Backend::Postgres) { "VACUUM ANALYZE" } else { "ANALYZE" };
+        with_conn!(pooled.conn(), c => c.batch_execute(sql).await)?;
         Ok(())
     }
 
