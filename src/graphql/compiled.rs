@@ -34,7 +34,7 @@ use chrono::NaiveDateTime;
 use serde::Serialize;
 
 use crate::auth::{Auth, ReadData};
-use crate::domain::activity::{Activity, ActivityKind, Entry};
+use crate::domain::activity::{Activity, Entry};
 use crate::domain::case::Case;
 use crate::domain::incident::Incident;
 use crate::domain::status::Status;
@@ -43,8 +43,7 @@ use crate::domain::user::User;
 use crate::domain::values::CasePriority;
 use crate::graphql::cursor::{self, ActivityCursor};
 use crate::graphql::loaders::{Loaders, RecentKey};
-use crate::graphql::page_size;
-use crate::graphql::prefetch::normalize_kinds;
+use crate::graphql::prefetch::{ActivityPage, activity_page};
 use crate::graphql::scalars::utc;
 
 /// Request data: the response will be written by [`response_json`], so lists
@@ -487,14 +486,10 @@ impl<'q> Walk<'_, 'q> {
     /// `activity(first, kinds, after)`'s page size when it asks for the first
     /// page of all kinds, the one a page of cases prefetches.
     fn first_page_size(&self, field: &'q Positioned<Field>) -> Option<i64> {
-        let field = self.ctx.with_field(field);
-        let (_, first) = field.param_value::<Option<i32>>("first", None).ok()?;
-        let (_, after) = field.param_value::<Option<String>>("after", None).ok()?;
-        let (_, kinds) = field.param_value::<Option<Vec<ActivityKind>>>("kinds", None).ok()?;
-        if after.is_some() || !normalize_kinds(kinds.unwrap_or_default()).is_empty() {
-            return None;
+        match activity_page(&self.ctx.with_field(field).field())? {
+            ActivityPage { limit, kinds, after_given: false } if kinds.is_empty() => Some(limit),
+            _ => None,
         }
-        page_size(first).ok()
     }
 
     /// Writes a list of entries (of the `ActivityEvent` interface).

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use async_graphql::{Context, Lookahead, Value};
+use async_graphql::{Context, InputType, Lookahead, SelectionField};
 
 use crate::domain::activity::{Activity, ActivityKind, Entry};
 use crate::domain::case::Case;
@@ -32,6 +32,29 @@ pub(crate) fn normalize_kinds(mut kinds: Vec<ActivityKind>) -> Vec<ActivityKind>
         kinds.clear();
     }
     kinds
+}
+
+/// The page a `Case.activity(kinds, first, after)` selection asks for.
+pub(crate) struct ActivityPage {
+    pub limit: i64,
+    /// Normalised (see [`normalize_kinds`]).
+    pub kinds: Vec<ActivityKind>,
+    pub after_given: bool,
+}
+
+/// Reads an `activity` selection's arguments with the types the resolver
+/// declares (variables resolved); `None` where the resolver would refuse them.
+pub(crate) fn activity_page(field: &SelectionField<'_>) -> Option<ActivityPage> {
+    let arguments = field.arguments().ok()?;
+    let argument = |name: &str| arguments.iter().find(|(n, _)| n.as_str() == name).map(|(_, v)| v.clone());
+    let first = <Option<i32> as InputType>::parse(argument("first")).ok()?;
+    let kinds = <Option<Vec<ActivityKind>> as InputType>::parse(argument("kinds")).ok()?;
+    let after = <Option<String> as InputType>::parse(argument("after")).ok()?;
+    Some(ActivityPage {
+        limit: page_size(first).ok()?,
+        kinds: normalize_kinds(kinds.unwrap_or_default()),
+        after_given: after.is_some(),
+    })
 }
 
 /// Loads what `selection` (the fields selected on each case) needs for `cases`.
@@ -89,28 +112,9 @@ async fn prefetch_cases(ctx: &Context<'_>, selection: &Lookahead<'_>, cases: &[C
     }
 
     for field in selection.field("activity").selection_fields() {
-        let Ok(arguments) = field.arguments() else { continue }; // the resolver reports it
-        let argument = |name: &str| arguments.iter().find(|(n, _)| n.as_str() == name).map(|(_, v)| v);
-        // Later pages (with `after`) are one case's business, not a dashboard's.
-        if argument("after").is_some_and(|v| *v != Value::Null) {
-            continue;
-        }
-        let first = match argument("first") {
-            Some(Value::Number(n)) => n.as_i64().and_then(|n| i32::try_from(n).ok()),
-            _ => None,
-        };
-        let Ok(limit) = page_size(first) else { continue }; // the resolver reports it
-        let kinds = match argument("kinds") {
-            Some(Value::List(values)) => values
-                .iter()
-                .filter_map(|v| match v {
-                    Value::Enum(name) => ActivityKind::ALL.iter().copied().find(|k| k.as_str() == name.as_str()),
-                    _ => None,
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
-        let kinds = normalize_kinds(kinds);
+        // The resolver reports arguments it refuses; later pages (with
+        // `after`) are one case's business, not a dashboard's.
+        let Some(ActivityPage { limit, kinds, after_given: false }) = activity_page(&field) else { continue };
         let keys = cases.iter().map(|c| RecentKey {
             case_id: c.id,
             newest_seq: c.activity_seq,
