@@ -8,10 +8,9 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::queue::CaseFilter;
-use super::values::CasePriority;
+use super::queue::{CaseFilter, by_group};
 use crate::db::Conn;
-use crate::db::schema::{case_counts, statuses};
+use crate::db::schema::case_counts;
 use crate::error::AppResult;
 use crate::with_conn;
 
@@ -48,42 +47,12 @@ pub fn answers(filter: &CaseFilter) -> bool {
 /// connection it runs on (a boxed query is typed by its backend).
 macro_rules! summed_groups {
     ($tenant:expr, $filter:expr) => {{
-        let (tenant, filter): (&str, &CaseFilter) = ($tenant, $filter);
-        let mut query = case_counts::table
+        let tenant: &str = $tenant;
+        let query = case_counts::table
             .filter(case_counts::tenant_id.eq(tenant))
             .select(diesel::dsl::sum(case_counts::n))
             .into_boxed();
-        if !filter.status_ids.is_empty() {
-            let ids: Vec<i64> = filter.status_ids.iter().map(|s| s.0).collect();
-            query = query.filter(case_counts::status_id.eq_any(ids));
-        }
-        if !filter.status_categories.is_empty() {
-            let categories: Vec<&str> = filter.status_categories.iter().map(|c| c.as_str()).collect();
-            query = query.filter(
-                case_counts::status_id.eq_any(
-                    statuses::table
-                        .filter(statuses::tenant_id.eq(tenant))
-                        .filter(statuses::category.eq_any(categories))
-                        .select(statuses::id),
-                ),
-            );
-        }
-        if !filter.priorities.is_empty() {
-            let ranks: Vec<i32> = filter.priorities.iter().map(|p| CasePriority::rank(Some(*p))).collect();
-            query = query.filter(case_counts::priority.eq_any(ranks));
-        }
-        match (filter.assignee_ids.is_empty(), filter.unassigned) {
-            (true, None) => {}
-            (true, Some(true)) => query = query.filter(case_counts::assignee_id.is_null()),
-            (true, Some(false)) => query = query.filter(case_counts::assignee_id.is_not_null()),
-            (false, Some(true)) => {
-                query = query.filter(
-                    case_counts::assignee_id.eq_any(filter.assignee_ids.clone()).or(case_counts::assignee_id.is_null()),
-                )
-            }
-            (false, _) => query = query.filter(case_counts::assignee_id.eq_any(filter.assignee_ids.clone())),
-        }
-        query
+        by_group!(query, case_counts, tenant, $filter)
     }};
 }
 

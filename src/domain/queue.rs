@@ -130,21 +130,21 @@ fn bad_cursor() -> AppError {
     AppError::bad_input("after", "is not a cursor of this ordering")
 }
 
-/// The tenant's cases matching the filter, as a boxed query of the
-/// surrounding backend (expanded inside each arm of `with_conn!`).
-macro_rules! filtered_cases {
-    ($tenant:expr, $filter:expr, $words:expr, $now:expr) => {{
-        let tenant: &str = $tenant;
-        let filter: &CaseFilter = $filter;
-        let mut query = cases::table.filter(cases::tenant_id.eq(tenant)).into_boxed();
+/// Applies the filter's criteria on the columns cases are counted by (status,
+/// priority, assignee; see `counts`) to a boxed query on `$table`, which has
+/// those columns: the queue's cases and the count's groups select alike.
+macro_rules! by_group {
+    ($query:expr, $table:ident, $tenant:expr, $filter:expr) => {{
+        use $crate::db::schema::statuses;
+        let (mut query, tenant, filter): (_, &str, &CaseFilter) = ($query, $tenant, $filter);
         if !filter.status_ids.is_empty() {
             let ids: Vec<i64> = filter.status_ids.iter().map(|s| s.0).collect();
-            query = query.filter(cases::status_id.eq_any(ids));
+            query = query.filter($table::status_id.eq_any(ids));
         }
         if !filter.status_categories.is_empty() {
             let categories: Vec<&str> = filter.status_categories.iter().map(|c| c.as_str()).collect();
             query = query.filter(
-                cases::status_id.eq_any(
+                $table::status_id.eq_any(
                     statuses::table
                         .filter(statuses::tenant_id.eq(tenant))
                         .filter(statuses::category.eq_any(categories))
@@ -153,19 +153,33 @@ macro_rules! filtered_cases {
             );
         }
         if !filter.priorities.is_empty() {
-            let ranks: Vec<i32> = filter.priorities.iter().map(|p| CasePriority::rank(Some(*p))).collect();
-            query = query.filter(cases::priority.eq_any(ranks));
+            let ranks: Vec<i32> =
+                filter.priorities.iter().map(|p| $crate::domain::values::CasePriority::rank(Some(*p))).collect();
+            query = query.filter($table::priority.eq_any(ranks));
         }
         match (filter.assignee_ids.is_empty(), filter.unassigned) {
             (true, None) => {}
-            (true, Some(true)) => query = query.filter(cases::assignee_id.is_null()),
-            (true, Some(false)) => query = query.filter(cases::assignee_id.is_not_null()),
+            (true, Some(true)) => query = query.filter($table::assignee_id.is_null()),
+            (true, Some(false)) => query = query.filter($table::assignee_id.is_not_null()),
             (false, Some(true)) => {
                 query = query
-                    .filter(cases::assignee_id.eq_any(filter.assignee_ids.clone()).or(cases::assignee_id.is_null()))
+                    .filter($table::assignee_id.eq_any(filter.assignee_ids.clone()).or($table::assignee_id.is_null()))
             }
-            (false, _) => query = query.filter(cases::assignee_id.eq_any(filter.assignee_ids.clone())),
+            (false, _) => query = query.filter($table::assignee_id.eq_any(filter.assignee_ids.clone())),
         }
+        query
+    }};
+}
+pub(crate) use by_group;
+
+/// The tenant's cases matching the filter, as a boxed query of the
+/// surrounding backend (expanded inside each arm of `with_conn!`).
+macro_rules! filtered_cases {
+    ($tenant:expr, $filter:expr, $words:expr, $now:expr) => {{
+        let tenant: &str = $tenant;
+        let filter: &CaseFilter = $filter;
+        let mut query = cases::table.filter(cases::tenant_id.eq(tenant)).into_boxed();
+        query = by_group!(query, cases, tenant, filter);
         if !filter.created_by_ids.is_empty() {
             query = query.filter(cases::created_by.eq_any(filter.created_by_ids.clone()));
         }
