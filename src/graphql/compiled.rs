@@ -332,15 +332,7 @@ impl<'q> Walk<'_, 'q> {
         field: &mut dyn FnMut(&mut Out, &Key<'q>, &T) -> Option<()>,
     ) -> Option<()> {
         let keys = self.children(parent, ty)?;
-        out.push(b'[');
-        for (n, item) in items.iter().enumerate() {
-            if n > 0 {
-                out.push(b',');
-            }
-            self.object(out, &keys, ty, &mut |out, key| field(out, key, item))?;
-        }
-        out.push(b']');
-        Some(())
+        array(out, items, |out, item| self.object(out, &keys, ty, &mut |out, key| field(out, key, item)))
     }
 
     /// Writes the list of cases `field` (a `[Case!]!`) selects.
@@ -354,14 +346,14 @@ impl<'q> Walk<'_, 'q> {
             "id" => id(out, case.id),
             "title" => string(out, &case.title),
             "description" => optional(out, case.description.as_deref()),
-            "priority" => priority(out, case.priority),
+            "priority" => priority(out, case.priority)?,
             "status" => self.status(out, key, self.rows.statuses.get(&case.status_id)?)?,
             "assignee" => self.optional_user(out, key, case.assignee_id.as_deref())?,
-            "dueOn" => optional_time(out, case.due_on),
+            "dueOn" => optional_time(out, case.due_on)?,
             "createdBy" => self.user(out, key, &case.created_by)?,
-            "createdAt" => time(out, case.created_at),
+            "createdAt" => time(out, case.created_at)?,
             "updatedBy" => self.user(out, key, &case.updated_by)?,
-            "updatedAt" => time(out, case.updated_at),
+            "updatedAt" => time(out, case.updated_at)?,
             "version" => number(out, case.version),
             "tasks" => {
                 let tasks = self.rows.tasks.get(&case.id)?;
@@ -385,12 +377,12 @@ impl<'q> Walk<'_, 'q> {
             match key.field.node.name.node.as_str() {
                 "id" => id(out, status.id.0),
                 "name" => string(out, &status.name),
-                "category" => enumeration(out, status.category),
+                "category" => enumeration(out, status.category)?,
                 "position" => number(out, status.position),
                 "isDefault" => boolean(out, status.is_default),
                 "archived" => boolean(out, status.archived),
-                "createdAt" => time(out, status.created_at),
-                "updatedAt" => time(out, status.updated_at),
+                "createdAt" => time(out, status.created_at)?,
+                "updatedAt" => time(out, status.updated_at)?,
                 _ => return None,
             }
             Some(())
@@ -414,10 +406,7 @@ impl<'q> Walk<'_, 'q> {
     fn optional_user(&self, out: &mut Out, parent: &Key<'q>, user_id: Option<&str>) -> Option<()> {
         match user_id {
             Some(user_id) => self.user(out, parent, user_id),
-            None => {
-                out.extend_from_slice(b"null");
-                Some(())
-            }
+            None => null(out),
         }
     }
 
@@ -426,15 +415,15 @@ impl<'q> Walk<'_, 'q> {
             "id" => id(out, task.id),
             "title" => string(out, &task.title),
             "description" => optional(out, task.description.as_deref()),
-            "status" => enumeration(out, task.parsed_status().ok()?),
-            "priority" => priority(out, task.priority),
+            "status" => enumeration(out, task.parsed_status().ok()?)?,
+            "priority" => priority(out, task.priority)?,
             "owner" => self.optional_user(out, key, task.owner_id.as_deref())?,
-            "dueOn" => optional_time(out, task.due_on),
+            "dueOn" => optional_time(out, task.due_on)?,
             "closingNotes" => optional(out, task.closing_notes.as_deref()),
             "createdBy" => self.user(out, key, &task.created_by)?,
-            "createdAt" => time(out, task.created_at),
+            "createdAt" => time(out, task.created_at)?,
             "updatedBy" => self.user(out, key, &task.updated_by)?,
-            "updatedAt" => time(out, task.updated_at),
+            "updatedAt" => time(out, task.updated_at)?,
             _ => return None,
         }
         Some(())
@@ -443,8 +432,7 @@ impl<'q> Walk<'_, 'q> {
     /// The first page of the case's log, all kinds, as prefetched.
     fn activity(&self, out: &mut Out, key: &Key<'q>, case: &Case) -> Option<()> {
         let limit = (*key.page_size.get_or_init(|| self.first_page_size(key.field)))?;
-        let page = RecentKey { case_id: case.id, newest_seq: case.activity_seq, kinds: Vec::new(), limit: limit + 1 };
-        let rows = self.rows.activity.get(&page)?;
+        let rows = self.rows.activity.get(&RecentKey::first_page(case, Vec::new(), limit))?;
         let shown = &rows[..rows.len().min(limit as usize)];
         let has_next = rows.len() > shown.len();
         let cursor = |entry: &Activity| cursor::encode(&ActivityCursor { seq: entry.seq });
@@ -496,15 +484,7 @@ impl<'q> Walk<'_, 'q> {
     fn entries(&self, out: &mut Out, parent: &Key<'q>, entries: &[Activity]) -> Option<()> {
         let comment = self.children(parent, Type::Comment)?;
         let audit = self.children(parent, Type::AuditEvent)?;
-        out.push(b'[');
-        for (n, entry) in entries.iter().enumerate() {
-            if n > 0 {
-                out.push(b',');
-            }
-            self.entry(out, (&comment, &audit), entry)?;
-        }
-        out.push(b']');
-        Some(())
+        array(out, entries, |out, entry| self.entry(out, (&comment, &audit), entry))
     }
 
     /// Writes one entry with the keys collected for its concrete type.
@@ -520,9 +500,9 @@ impl<'q> Walk<'_, 'q> {
         match (key.field.node.name.node.as_str(), &entry.entry) {
             ("id", _) => id(out, entry.id),
             ("actor", _) => self.user(out, key, &entry.actor_id)?,
-            ("createdAt", _) => time(out, entry.created_at),
+            ("createdAt", _) => time(out, entry.created_at)?,
             ("body", Entry::Comment { body }) => string(out, body),
-            ("action", Entry::Audit { action, .. }) => enumeration(out, *action),
+            ("action", Entry::Audit { action, .. }) => enumeration(out, *action)?,
             ("changes", Entry::Audit { changes, .. }) => {
                 self.list(out, key, Type::FieldChange, changes, &mut |out, key, change| {
                     match key.field.node.name.node.as_str() {
@@ -552,10 +532,10 @@ fn incident_field(out: &mut Out, key: &Key<'_>, incident: &Incident) -> Option<(
         "id" => id(out, incident.id),
         "externalId" => optional(out, incident.external_id.as_deref()),
         "title" => string(out, &incident.title),
-        "severity" => enumeration(out, incident.parsed_severity().ok()?),
-        "status" => enumeration(out, incident.parsed_status().ok()?),
-        "createdAt" => time(out, incident.created_at),
-        "updatedAt" => time(out, incident.updated_at),
+        "severity" => enumeration(out, incident.parsed_severity().ok()?)?,
+        "status" => enumeration(out, incident.parsed_status().ok()?)?,
+        "createdAt" => time(out, incident.created_at)?,
+        "updatedAt" => time(out, incident.updated_at)?,
         _ => return None,
     }
     Some(())
@@ -588,33 +568,48 @@ fn optional(out: &mut Out, text: Option<&str>) {
     }
 }
 
-/// An enum value by its GraphQL name.
-fn enumeration<T: EnumType>(out: &mut Out, value: T) {
-    match T::items().iter().find(|item| item.value == value) {
-        Some(item) => string(out, item.name),
-        None => out.extend_from_slice(b"null"), // every value is an item: unreachable
-    }
+/// An enum value by its GraphQL name; `None` (the generic path answers) for
+/// a value the type does not list.
+fn enumeration<T: EnumType>(out: &mut Out, value: T) -> Option<()> {
+    string(out, T::items().iter().find(|item| item.value == value)?.name);
+    Some(())
 }
 
-fn time(out: &mut Out, at: NaiveDateTime) {
-    match ScalarType::to_value(&utc(at)) {
-        Value::String(text) => string(out, &text),
-        other => {
-            let _ = serde_json::to_writer(&mut *out, &other);
-        }
-    }
+/// A `DateTime` as its scalar writes it; `None` if that ever is not a string.
+fn time(out: &mut Out, at: NaiveDateTime) -> Option<()> {
+    let Value::String(text) = ScalarType::to_value(&utc(at)) else { return None };
+    string(out, &text);
+    Some(())
 }
 
-fn optional_time(out: &mut Out, at: Option<NaiveDateTime>) {
+fn optional_time(out: &mut Out, at: Option<NaiveDateTime>) -> Option<()> {
     match at {
         Some(at) => time(out, at),
-        None => out.extend_from_slice(b"null"),
+        None => null(out),
     }
 }
 
-fn priority(out: &mut Out, rank: i32) {
+fn priority(out: &mut Out, rank: i32) -> Option<()> {
     match CasePriority::from_rank(rank) {
         Some(priority) => enumeration(out, priority),
-        None => out.extend_from_slice(b"null"),
+        None => null(out),
     }
+}
+
+fn null(out: &mut Out) -> Option<()> {
+    out.extend_from_slice(b"null");
+    Some(())
+}
+
+/// Writes `items` as a JSON array, each by `item`.
+fn array<T>(out: &mut Out, items: &[T], mut item: impl FnMut(&mut Out, &T) -> Option<()>) -> Option<()> {
+    out.push(b'[');
+    for (n, value) in items.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        item(out, value)?;
+    }
+    out.push(b']');
+    Some(())
 }

@@ -210,6 +210,14 @@ pub struct RecentKey {
     pub limit: i64,
 }
 
+impl RecentKey {
+    /// The first page of `case`'s log of `kinds` (normalised), `page_size`
+    /// entries shown: one more is fetched to tell whether others follow.
+    pub fn first_page(case: &Case, kinds: Vec<ActivityKind>, page_size: i64) -> Self {
+        RecentKey { case_id: case.id, newest_seq: case.activity_seq, kinds, limit: page_size + 1 }
+    }
+}
+
 /// First pages of activity logs: one statement per distinct (kinds, limit).
 pub struct RecentActivity(Scope);
 

@@ -115,12 +115,7 @@ async fn prefetch_cases(ctx: &Context<'_>, selection: &Lookahead<'_>, cases: &[C
         // The resolver reports arguments it refuses; later pages (with
         // `after`) are one case's business, not a dashboard's.
         let Some(ActivityPage { limit, kinds, after_given: false }) = activity_page(&field) else { continue };
-        let keys = cases.iter().map(|c| RecentKey {
-            case_id: c.id,
-            newest_seq: c.activity_seq,
-            kinds: kinds.clone(),
-            limit: limit + 1,
-        });
+        let keys = cases.iter().map(|case| RecentKey::first_page(case, kinds.clone(), limit));
         let pages = load_now(&loaders.recent_activity, keys).await?;
         let entries: Vec<&Activity> = pages.values().flat_map(|page| page.iter()).collect();
         let log = Lookahead::from(field);

@@ -98,12 +98,7 @@ impl Case {
         let mut rows = match before {
             // First pages (dashboards) are batched across cases.
             None => {
-                let key = RecentKey {
-                    case_id: self.id,
-                    newest_seq: self.activity_seq,
-                    kinds: kinds.clone(),
-                    limit: limit + 1,
-                };
+                let key = RecentKey::first_page(self, kinds.clone(), limit);
                 loaders(ctx)?.recent_activity.load_one(key).await?.map(|page| page.to_vec()).unwrap_or_default()
             }
             Some(before) => {
