@@ -417,14 +417,10 @@ pub async fn newest_of_cases(
     rows.into_iter().map(Activity::try_from).collect()
 }
 
-/// Placeholders for `newest_sql` and `ranked_sql`, numbered on PostgreSQL.
-fn placeholders(postgres: bool) -> impl FnMut() -> String {
-    let mut n = 0;
-    move || {
-        n += 1;
-        if postgres { format!("${n}") } else { "?".to_owned() }
-    }
-}
+/// The columns of `ActivityRow`, in its order, from `activity a` (both
+/// backends' newest-entries statements).
+const NEWEST_SELECT: &str = "SELECT a.id, a.case_id, a.seq, a.kind, a.actor_id, a.created_at, a.body, a.action, \
+     a.changes, a.task_id, a.incident_id";
 
 /// Each case's entries above a sequence, on PostgreSQL: one statement text
 /// whatever the number of cases (the cases come as arrays), so it is prepared
@@ -460,10 +456,8 @@ impl diesel::query_builder::Query for NewestOnPostgres<'_> {
 impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for NewestOnPostgres<'_> {
     fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>) -> QueryResult<()> {
         use diesel::sql_types::Array;
-        out.push_sql(
-            "SELECT a.id, a.case_id, a.seq, a.kind, a.actor_id, a.created_at, a.body, a.action, a.changes, \
-             a.task_id, a.incident_id FROM unnest(",
-        );
+        out.push_sql(NEWEST_SELECT);
+        out.push_sql(" FROM unnest(");
         out.push_bind_param::<Array<BigInt>, _>(&self.case_ids)?;
         out.push_sql(", ");
         out.push_bind_param::<Array<BigInt>, _>(&self.above)?;
@@ -477,22 +471,21 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for NewestOnPostgres<'
 /// Each case's entries above a sequence (SQLite). Binds, in the order `?`
 /// appear: (case id, sequence) per case, then the tenant.
 fn newest_sql(cases: usize) -> String {
-    let mut next = placeholders(false);
-    let heads: Vec<String> = (0..cases).map(|_| format!("({}, {})", next(), next())).collect();
-    let tenant = next();
     format!(
-        "WITH heads (case_id, above) AS (VALUES {}) \
-         SELECT a.id, a.case_id, a.seq, a.kind, a.actor_id, a.created_at, a.body, a.action, a.changes, a.task_id, a.incident_id \
-         FROM heads JOIN activity a ON a.tenant_id = {tenant} AND a.case_id = heads.case_id AND a.seq > heads.above \
-         ORDER BY a.case_id, a.seq DESC",
-        heads.join(", ")
+        "WITH heads (case_id, above) AS (VALUES {}) {NEWEST_SELECT} FROM heads JOIN activity a \
+         ON a.tenant_id = ? AND a.case_id = heads.case_id AND a.seq > heads.above ORDER BY a.case_id, a.seq DESC",
+        vec!["(?, ?)"; cases].join(", ")
     )
 }
 
 /// Ranks each case's entries of some kinds, newest first, and keeps the top.
 /// Binds: tenant, the case ids, the kinds, the limit.
 fn ranked_sql(postgres: bool, cases: usize, kinds: usize) -> String {
-    let mut next = placeholders(postgres);
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        if postgres { format!("${n}") } else { "?".to_owned() }
+    };
     let tenant = next();
     let case_list: Vec<String> = (0..cases).map(|_| next()).collect();
     let kind_list: Vec<String> = (0..kinds).map(|_| next()).collect();
