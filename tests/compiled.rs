@@ -118,10 +118,9 @@ impl Gen {
         let field = *Self::fields_of(ty).choose(&mut self.rng).unwrap();
         let mut text = match field.split_once(':') {
             None => field.to_owned(),
-            Some((name, _)) if depth == 0 => {
+            Some(_) if depth == 0 => {
                 // Too deep for a relation: a scalar of the type instead.
                 let scalar = Self::fields_of(ty).iter().find(|f| !f.contains(':')).copied().unwrap_or("__typename");
-                let _ = name;
                 scalar.to_owned()
             }
             Some((name, of)) if name == "activity" => {
