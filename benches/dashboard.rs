@@ -274,7 +274,11 @@ async fn floor_dashboard(db: &Db) -> bool {
     let conn = &mut pooled.conn();
     let result: casebook::error::AppResult<()> = async {
         let order = (CaseOrderField::UpdatedAt, OrderDirection::Desc);
-        let cases = queue::page(conn, TENANT, &CaseFilter::default(), order.0, order.1, None, 51).await?;
+        let cases: Vec<_> = queue::page(conn, TENANT, &CaseFilter::default(), order.0, order.1, None, 51)
+            .await?
+            .into_iter()
+            .map(|(case, _)| case)
+            .collect();
         queue::count(conn, TENANT, &CaseFilter::default()).await?;
         let ids: Vec<CaseId> = cases.iter().map(|c| CaseId(c.id)).collect();
         let status_ids: Vec<StatusId> = cases.iter().map(|c| StatusId(c.status_id)).collect();

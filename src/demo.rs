@@ -12,6 +12,7 @@ use crate::db::{Backend, Conn, Db};
 use crate::domain::activity::{self, ActivityInsert, AuditAction, FieldChange, NewAudit};
 use crate::domain::case::{self, CaseRow};
 use crate::domain::incident::{self, IncidentRow, LinkRow};
+use crate::domain::search::{self, EntryRow, SearchKind};
 use crate::domain::status::{self, NewStatus, Status, StatusCategory};
 use crate::domain::task::{self, TaskRow};
 use crate::domain::values::{IncidentSeverity, IncidentStatus, TaskStatus, search_text};
@@ -113,6 +114,111 @@ const COMMENTS: [&str; 8] = [
     "No further activity in the last 24 hours.",
     "Handing over to the night shift.",
 ];
+
+/// Tools and techniques a description or comment names.
+const TOOLS: [&str; 16] = [
+    "mimikatz.exe",
+    "PsExec",
+    "rclone.exe",
+    "AdFind.exe",
+    "procdump64.exe",
+    "certutil -urlcache",
+    "rundll32 comsvcs.dll MiniDump",
+    "SharpHound",
+    "ngrok",
+    "AnyDesk",
+    "powershell -enc",
+    "nltest /domain_trusts",
+    "bitsadmin /transfer",
+    "wmic process call create",
+    "Impacket smbexec",
+    "plink.exe",
+];
+
+const BEHAVIOURS: [&str; 10] = [
+    "dumped LSASS memory",
+    "created a scheduled task for persistence",
+    "opened an SMB tunnel to a staging host",
+    "beaconed every 60 seconds over HTTPS",
+    "enumerated domain admins",
+    "disabled Windows Defender real-time protection",
+    "exfiltrated an archive to cloud storage",
+    "spawned from a macro-enabled Office document",
+    "queried DNS TXT records at high volume",
+    "moved laterally with stolen service-account credentials",
+];
+
+const DOMAINS: [&str; 8] = [
+    "login-micros0ft.com",
+    "cdn-update-service.net",
+    "evil-corp.example",
+    "paste.example.org",
+    "files-share.io",
+    "office365-auth.info",
+    "telemetry-sync.cc",
+    "vpn-gateway-check.com",
+];
+
+/// A host name of the demo's estate: `ws-0421.corp.example`, `srv-fs01`...
+fn host(rng: &mut StdRng) -> String {
+    let kind = ["ws", "lt", "srv", "dc", "vdi"][rng.random_range(0..5)];
+    format!("{kind}-{:04}.corp.example", rng.random_range(0..5000))
+}
+
+fn ip(rng: &mut StdRng) -> String {
+    if rng.random_bool(0.6) {
+        format!("10.{}.{}.{}", rng.random_range(0..32), rng.random_range(0..256), rng.random_range(1..255))
+    } else {
+        format!(
+            "{}.{}.{}.{}",
+            rng.random_range(23..223),
+            rng.random_range(0..256),
+            rng.random_range(0..256),
+            rng.random_range(1..255)
+        )
+    }
+}
+
+/// What detection said about a case: a host, an address, a tool, what it did.
+fn case_description(rng: &mut StdRng, id: i64) -> String {
+    let tool = TOOLS[rng.random_range(0..TOOLS.len())];
+    let behaviour = BEHAVIOURS[rng.random_range(0..BEHAVIOURS.len())];
+    let mut text = format!(
+        "Detection flagged {} ({}): {tool} {behaviour}. Outbound traffic to {} and {}.",
+        host(rng),
+        ip(rng),
+        ip(rng),
+        DOMAINS[rng.random_range(0..DOMAINS.len())],
+    );
+    if rng.random_bool(0.3) {
+        let hash: String = (0..64).map(|_| char::from(b"0123456789abcdef"[rng.random_range(0..16)])).collect();
+        text.push_str(&format!(" Dropped file SHA256 {hash}."));
+    }
+    text.push_str(&format!(" Ref {id}."));
+    text
+}
+
+/// A comment: one of the stock notes, or a finding about a host.
+fn comment_body(rng: &mut StdRng, n: usize) -> String {
+    if rng.random_bool(0.5) {
+        return COMMENTS[n % COMMENTS.len()].to_owned();
+    }
+    let tool = TOOLS[rng.random_range(0..TOOLS.len())];
+    match rng.random_range(0..3) {
+        0 => format!("Found {tool} on {} as well; isolating it.", host(rng)),
+        1 => format!(
+            "Blocked {} at the proxy; {} still resolves it.",
+            DOMAINS[rng.random_range(0..DOMAINS.len())],
+            host(rng)
+        ),
+        _ => format!(
+            "Firewall shows {} talking to {} over port {}.",
+            host(rng),
+            ip(rng),
+            [22, 443, 445, 3389, 8443][rng.random_range(0..5)]
+        ),
+    }
+}
 
 /// Cases per transaction.
 const BATCH: usize = 500;
@@ -256,8 +362,7 @@ async fn seed_batch(
         let id = first_id + n as i64;
         let title =
             format!("{} on {}", THREATS[rng.random_range(0..THREATS.len())], PLACES[rng.random_range(0..PLACES.len())]);
-        let description =
-            rng.random_bool(0.8).then(|| format!("Raised by detection; see the linked incidents. Ref {id}."));
+        let description = rng.random_bool(0.8).then(|| case_description(rng, id));
         let status = &statuses[plan.status];
         let assignee = rng.random_bool(0.85).then(|| PEOPLE[rng.random_range(0..PEOPLE.len())].0.to_owned());
         let due_on = rng.random_bool(0.6).then(|| plan.created + Duration::days(rng.random_range(1..30)));
@@ -285,7 +390,6 @@ async fn seed_batch(
             tenant_id: tenant_id.to_owned(),
             id,
             title_key: title.to_lowercase(),
-            search_text: search_text(&[Some(&title), description.as_deref()]),
             title,
             description,
             priority: rng.random_range(0..=5),
@@ -358,15 +462,52 @@ async fn seed_batch(
         }
         for c in 0..plan.comments {
             let author = PEOPLE[(c + case.id as usize) % PEOPLE.len()].0;
-            let body = COMMENTS[(c + case.id as usize) % COMMENTS.len()];
-            entries.push(ActivityInsert::comment(tenant_id, case.id, next(), author, case.updated_at, body));
+            let body = comment_body(rng, c + case.id as usize);
+            entries.push(ActivityInsert::comment(tenant_id, case.id, next(), author, case.updated_at, &body));
         }
     }
     for chunk in links.chunks(CHUNK) {
         incident::insert_links(conn, chunk).await?;
     }
+    let mut entry_ids = std::collections::HashMap::with_capacity(entries.len());
     for chunk in entries.chunks(CHUNK) {
-        activity::insert_rows(conn, chunk).await?;
+        entry_ids
+            .extend(activity::insert_rows(conn, chunk).await?.into_iter().map(|(id, case, seq)| ((case, seq), id)));
+    }
+
+    // What search finds: every case, task and comment.
+    let mut found = Vec::with_capacity(cases.len() + tasks.len() + entries.len());
+    for case in &cases {
+        found.push(EntryRow::new(
+            tenant_id,
+            SearchKind::Case,
+            case.id,
+            case.id,
+            &case.title,
+            &[case.description.as_deref()],
+        ));
+    }
+    for (task, id) in tasks.iter().zip(&task_ids) {
+        found.push(EntryRow::new(
+            tenant_id,
+            SearchKind::Task,
+            *id,
+            task.case_id,
+            &task.title,
+            &[task.description.as_deref()],
+        ));
+    }
+    for entry in entries.iter().filter(|e| e.body.is_some()) {
+        let id = entry_ids.get(&(entry.case_id, entry.seq)).copied().ok_or_else(|| {
+            crate::error::AppError::internal(format!(
+                "comment {} of case {} was not inserted",
+                entry.seq, entry.case_id
+            ))
+        })?;
+        found.push(EntryRow::new(tenant_id, SearchKind::Comment, id, entry.case_id, "", &[entry.body.as_deref()]));
+    }
+    for chunk in found.chunks(CHUNK) {
+        search::index_new(conn, chunk).await?;
     }
     Ok(DemoSummary {
         cases: cases.len() as u64,

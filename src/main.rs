@@ -38,7 +38,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{}", casebook::graphql::sdl());
         }
         Command::Migrate { database } => {
-            let applied = casebook::db::run_migrations(&database.url).await?;
+            let applied = casebook::server::migrate(&database.url).await?;
             println!("{applied} migration(s) applied to {}", database.url);
         }
         Command::Token(args) => {
@@ -75,7 +75,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             server::serve(listener, state).await?;
         }
         Command::Demo(args) => {
-            casebook::db::run_migrations(&args.database.url).await?;
+            casebook::server::migrate(&args.database.url).await?;
             let db = casebook::db::Db::connect(&args.database.url)?;
             let bar = indicatif::ProgressBar::new(args.cases.into());
             bar.set_style(

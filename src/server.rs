@@ -5,7 +5,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::{ROLES, TokenRequest, TokenVerifier, issue_token};
 use crate::config::{DatabaseUrl, JwtArgs, Secret, ServeArgs};
-use crate::db::{Db, run_migrations};
+use crate::db::{Db, SEARCH_MIGRATION, run_migrations};
 use crate::http::{AppState, Settings, app};
 
 /// A token printed by `serve --dev`.
@@ -70,6 +70,30 @@ pub fn settings(args: &ServeArgs) -> Settings {
     }
 }
 
+/// Applies pending migrations and brings data written before them up to
+/// date (search entries of a database that predates search); returns how
+/// many migrations ran.
+pub async fn migrate(url: &DatabaseUrl) -> anyhow::Result<usize> {
+    let applied = run_migrations(url).await.with_context(|| format!("migrating {url}"))?;
+    if applied.iter().any(|v| v.replace('-', "") == SEARCH_MIGRATION) {
+        let db = Db::connect(url)?;
+        let mut indexed = 0;
+        loop {
+            let mut tx = db.begin().await?;
+            let result = crate::domain::search::index_missing(&mut tx.conn()).await;
+            let batch = tx.finish(result).await.context("indexing existing data for search")?;
+            if batch == 0 {
+                break;
+            }
+            indexed += batch;
+        }
+        if indexed > 0 {
+            tracing::info!(indexed, "existing cases, tasks and comments indexed for search");
+        }
+    }
+    Ok(applied.len())
+}
+
 /// Migrates the database and builds the application state.
 pub async fn prepare(
     url: &DatabaseUrl,
@@ -78,7 +102,7 @@ pub async fn prepare(
     settings: Settings,
 ) -> anyhow::Result<AppState> {
     let verifier = TokenVerifier::from_config(jwt)?.context("no token key configured")?;
-    let applied = run_migrations(url).await.with_context(|| format!("migrating {url}"))?;
+    let applied = migrate(url).await?;
     tracing::info!(database = %url, applied, "database ready");
     let db = Db::connect_with_pool_size(url, pool_size.map(usize::from))?;
     Ok(AppState::with_settings(db, url, verifier, settings))

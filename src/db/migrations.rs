@@ -14,8 +14,12 @@ const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 /// Any fixed number: replicas starting together take turns migrating.
 const MIGRATION_LOCK: i64 = 0x6361_7365_626f_6f6b;
 
-/// Applies pending migrations and returns how many ran.
-pub async fn run_migrations(url: &DatabaseUrl) -> Result<usize, AppError> {
+/// The migration that added search: a database that had data before it
+/// must have that data indexed (see `server::migrate`).
+pub const SEARCH_MIGRATION: &str = "20261127000004";
+
+/// Applies pending migrations and returns the versions that ran.
+pub async fn run_migrations(url: &DatabaseUrl) -> Result<Vec<String>, AppError> {
     match url {
         DatabaseUrl::Postgres(url) => {
             // The lock is held by its own session while another connection migrates.
@@ -51,11 +55,11 @@ pub async fn run_migrations(url: &DatabaseUrl) -> Result<usize, AppError> {
 fn apply<B: diesel::backend::Backend>(
     conn: &mut impl MigrationHarness<B>,
     migrations: EmbeddedMigrations,
-) -> Result<usize, AppError> {
+) -> Result<Vec<String>, AppError> {
     let applied =
         conn.run_pending_migrations(migrations).map_err(|e| AppError::internal(format!("applying migrations: {e}")))?;
     for version in &applied {
         tracing::info!(%version, "migration applied");
     }
-    Ok(applied.len())
+    Ok(applied.into_iter().map(|v| v.to_string()).collect())
 }

@@ -20,7 +20,7 @@ use futures_util::FutureExt;
 use crate::config::DatabaseUrl;
 use crate::error::AppError;
 
-pub use migrations::run_migrations;
+pub use migrations::{SEARCH_MIGRATION, run_migrations};
 
 /// The embedded backend's connection: diesel's synchronous SQLite connection,
 /// driven on tokio's blocking pool.

@@ -45,7 +45,6 @@ diesel::table! {
         status_id -> BigInt,
         assignee_id -> Nullable<Text>,
         due_on -> Nullable<Timestamp>,
-        search_text -> Text,
         created_by -> Text,
         created_at -> Timestamp,
         updated_by -> Text,
@@ -126,6 +125,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// What search matches: one row per case, task and comment (PostgreSQL
+    /// adds the `vector` it keeps from these columns; SQLite indexes them in
+    /// `search_fts`).
+    search_entries (id) {
+        id -> BigInt,
+        tenant_id -> Text,
+        kind -> Text,
+        entity_id -> BigInt,
+        case_id -> BigInt,
+        title_terms -> Text,
+        title_words -> Text,
+        body_terms -> Text,
+        body_words -> Text,
+    }
+}
+
 diesel::joinable!(case_incidents -> incidents (incident_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -137,5 +153,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     incidents,
     case_incidents,
     activity,
-    case_counts
+    case_counts,
+    search_entries
 );

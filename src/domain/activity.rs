@@ -16,6 +16,7 @@ use crate::db::Conn;
 use crate::db::schema::{activity, cases};
 use crate::domain::case::{self, CaseId};
 use crate::domain::now;
+use crate::domain::search::{self, EntryRow, SearchKind};
 use crate::error::{AppError, AppResult};
 use crate::with_conn;
 
@@ -238,10 +239,11 @@ fn encode_changes(changes: &[FieldChange]) -> AppResult<String> {
     serde_json::to_string(changes).map_err(|e| AppError::internal(format!("encoding audit changes: {e}")))
 }
 
-/// Inserts prepared entries in one statement (bulk loading only: no notice).
-pub async fn insert_rows(conn: &mut Conn<'_>, rows: &[ActivityInsert]) -> AppResult<()> {
-    crate::bulk_insert!(conn, activity::table, rows)?;
-    Ok(())
+/// Inserts prepared entries in one statement (bulk loading only: no notice);
+/// returns `(id, case_id, seq)` of each, in no particular order.
+pub async fn insert_rows(conn: &mut Conn<'_>, rows: &[ActivityInsert]) -> AppResult<Vec<(i64, i64, i64)>> {
+    let returning = (activity::id, activity::case_id, activity::seq);
+    Ok(crate::bulk_insert!(conn, activity::table, rows, returning returning)?)
 }
 
 /// An audit event to record.
@@ -333,6 +335,8 @@ pub async fn add_comment(
             .await
     })?;
     conn.changed(&actor.tenant, case_id.0)?;
+    let entry = EntryRow::new(&actor.tenant, SearchKind::Comment, row.id, case_id.0, "", &[Some(body)]);
+    search::index(conn, entry).await?;
     row.try_into()
 }
 
@@ -534,6 +538,20 @@ pub async fn since(
             .filter(activity::seq.gt(after_seq))
             .order(activity::seq.asc())
             .limit(limit)
+            .select(ActivityRow::as_select())
+            .load(c)
+            .await
+    })?;
+    rows.into_iter().map(Activity::try_from).collect()
+}
+
+/// The tenant's comments with these ids; other ids are skipped.
+pub async fn find_comments(conn: &mut Conn<'_>, tenant: &str, ids: &[i64]) -> AppResult<Vec<Activity>> {
+    let rows = with_conn!(conn, c => {
+        activity::table
+            .filter(activity::id.eq_any(ids))
+            .filter(activity::tenant_id.eq(tenant))
+            .filter(activity::kind.eq(ActivityKind::Comment.as_str()))
             .select(ActivityRow::as_select())
             .load(c)
             .await

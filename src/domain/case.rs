@@ -16,10 +16,9 @@ use crate::auth::{Granted, ManageAlerts, Principal};
 use crate::db::Conn;
 use crate::db::schema::{cases, tenants};
 use crate::domain::activity::{self, AuditAction, Changes, FieldChange, NewAudit};
+use crate::domain::search::{self, EntryRow, SearchKind};
 use crate::domain::status::{self, StatusId};
-use crate::domain::values::{
-    CasePriority, MAX_TEXT_CHARS, MAX_TITLE_CHARS, optional_text, required_text, search_text, time_label,
-};
+use crate::domain::values::{CasePriority, MAX_TEXT_CHARS, MAX_TITLE_CHARS, optional_text, required_text, time_label};
 use crate::domain::{counts, now, user};
 use crate::error::{AppError, AppResult};
 use crate::with_conn;
@@ -79,7 +78,6 @@ pub struct CaseRow {
     pub status_id: i64,
     pub assignee_id: Option<String>,
     pub due_on: Option<NaiveDateTime>,
-    pub search_text: String,
     pub created_by: String,
     pub created_at: NaiveDateTime,
     pub updated_by: String,
@@ -140,7 +138,6 @@ pub async fn create(conn: &mut Conn<'_>, actor: &Granted<'_, ManageAlerts>, inpu
         cases::status_id.eq(status.id.0),
         cases::assignee_id.eq(assignee.as_ref().map(|u| u.id.as_str())),
         cases::due_on.eq(input.due_on),
-        cases::search_text.eq(search_text(&[Some(&title), description.as_deref()])),
         cases::created_by.eq(&actor.user_id),
         cases::created_at.eq(now),
         cases::updated_by.eq(&actor.user_id),
@@ -152,6 +149,7 @@ pub async fn create(conn: &mut Conn<'_>, actor: &Granted<'_, ManageAlerts>, inpu
         diesel::insert_into(cases::table).values(values).returning(Case::as_returning()).get_result(c).await
     })?;
     counts::fold_now_and_then(conn, tenant).await?;
+    search::index(conn, EntryRow::new(tenant, SearchKind::Case, id, id, &title, &[description.as_deref()])).await?;
     let mut changes = vec![FieldChange::new("title", None, Some(title))];
     let optional = [
         ("description", description),
@@ -250,11 +248,14 @@ pub async fn update(
         cases::status_id.eq(status_id),
         cases::assignee_id.eq(&assignee_id),
         cases::due_on.eq(due_on),
-        cases::search_text.eq(search_text(&[Some(&title), description.as_deref()])),
     );
     let target = cases::table.find((tenant, id.0));
     with_conn!(conn, c => diesel::update(target).set(values).execute(c).await)?;
     counts::fold_now_and_then(conn, tenant).await?;
+    if title != current.title || description != current.description {
+        let entry = EntryRow::new(tenant, SearchKind::Case, id.0, id.0, &title, &[description.as_deref()]);
+        search::index(conn, entry).await?;
+    }
     let (case, seq) = touch(conn, actor, id, 1).await?;
     activity::record_audits(conn, actor, id, seq, vec![NewAudit::new(AuditAction::CaseUpdated, changes.0)]).await?;
     Ok(case)

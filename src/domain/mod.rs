@@ -6,6 +6,7 @@ pub mod case;
 pub mod counts;
 pub mod incident;
 pub mod queue;
+pub mod search;
 pub mod status;
 pub mod task;
 pub mod tenant;

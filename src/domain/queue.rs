@@ -16,9 +16,9 @@ use crate::db::{Conn, Link};
 use crate::domain::case::Case;
 use crate::domain::incident::IncidentId;
 use crate::domain::now;
+use crate::domain::search::{Matcher, Scope, SearchQuery, ranks_from};
 use crate::domain::status::{StatusCategory, StatusId};
-use crate::domain::user::escape_like;
-use crate::domain::values::{CasePriority, search_words};
+use crate::domain::values::CasePriority;
 use crate::error::{AppError, AppResult};
 use crate::with_conn;
 
@@ -38,18 +38,16 @@ pub struct CaseFilter {
     /// Due in the past and not in a CLOSED status (or, `false`, the opposite).
     pub overdue: Option<bool>,
     pub incident_id: Option<IncidentId>,
-    /// Words that must each appear in the title or description, ignoring case.
+    /// A search of the case's title and description (see `search::query`).
     pub search: Option<String>,
 }
 
 impl CaseFilter {
-    /// Validates the filter and returns its search words, lowercased.
-    fn checked_words(&self) -> AppResult<Vec<String>> {
+    /// Validates the filter and returns its search, written for `conn`'s database.
+    fn checked_search(&self, conn: &Conn<'_>) -> AppResult<Option<Matcher>> {
         self.validate()?;
-        match &self.search {
-            Some(s) => search_words("filter.search", s),
-            None => Ok(Vec::new()),
-        }
+        let Some(text) = &self.search else { return Ok(None) };
+        Ok(SearchQuery::parse("filter.search", text)?.map(|query| Matcher::new(query, conn)))
     }
 
     /// Refuses oversized lists before they reach SQL.
@@ -83,6 +81,10 @@ pub enum CaseOrderField {
     DueOn,
     /// Title, ignoring case.
     Title,
+    /// How well the case matches `filter.search`: cases whose title alone
+    /// matches come first (descending), then the others; the same answers on
+    /// every database. Without a search every case ranks the same.
+    Relevance,
 }
 
 /// Sort direction.
@@ -112,9 +114,10 @@ pub struct CaseKey {
 }
 
 impl CaseKey {
-    /// The key of `case` under `field`.
-    pub fn of(case: &Case, field: CaseOrderField) -> CaseKey {
+    /// The key of `case` under `field`; `rank` is its relevance rank.
+    pub fn of(case: &Case, field: CaseOrderField, rank: i32) -> CaseKey {
         let value = match field {
+            CaseOrderField::Relevance => SortValue::Int(rank.into()),
             CaseOrderField::Id => SortValue::Int(case.id),
             CaseOrderField::CreatedAt => SortValue::Time(case.created_at),
             CaseOrderField::UpdatedAt => SortValue::Time(case.updated_at),
@@ -175,7 +178,7 @@ pub(crate) use by_group;
 /// The tenant's cases matching the filter, as a boxed query of the
 /// surrounding backend (expanded inside each arm of `with_conn!`).
 macro_rules! filtered_cases {
-    ($tenant:expr, $filter:expr, $words:expr, $now:expr) => {{
+    ($tenant:expr, $filter:expr, $search:expr, $now:expr) => {{
         let tenant: &str = $tenant;
         let filter: &CaseFilter = $filter;
         let mut query = cases::table.filter(cases::tenant_id.eq(tenant)).into_boxed();
@@ -211,8 +214,9 @@ macro_rules! filtered_cases {
                 ),
             );
         }
-        for word in $words {
-            query = query.filter(cases::search_text.like(format!("%{}%", escape_like(word))).escape('\\'));
+        let search: Option<&Matcher> = $search;
+        if let Some(search) = search {
+            query = query.filter(search.cases(tenant, Scope::Everywhere));
         }
         query
     }};
@@ -268,6 +272,8 @@ macro_rules! ordered_after {
                 keyed!(cases::priority, |v: &SortValue| int(v).and_then(|i| i32::try_from(i).ok()))
             }
             CaseOrderField::Title => keyed!(cases::title_key, text),
+            // Pages by relevance go rank by rank, each ordered by id (see `page`).
+            CaseOrderField::Relevance => return Err(AppError::internal("relevance is ordered rank by rank")),
             CaseOrderField::DueOn => {
                 // Nulls last ascending, first descending: order by "is null" first.
                 query = if asc {
@@ -305,7 +311,7 @@ macro_rules! ordered_after {
     }};
 }
 
-/// One page of the queue: up to `limit` cases after `after`.
+/// One page of the queue: up to `limit` cases after `after`, with their keys.
 pub async fn page(
     conn: &mut Conn<'_>,
     tenant: &str,
@@ -314,22 +320,63 @@ pub async fn page(
     direction: OrderDirection,
     after: Option<&CaseKey>,
     limit: i64,
-) -> AppResult<Vec<Case>> {
-    let words = filter.checked_words()?;
+) -> AppResult<Vec<(Case, CaseKey)>> {
+    let search = filter.checked_search(conn)?;
     if after.is_some_and(|a| a.field != field) {
         return Err(bad_cursor());
     }
     let now = now();
-    let cases = with_conn!(conn, c => {
-        let query = filtered_cases!(tenant, filter, &words, now);
-        let query = ordered_after!(query, field, direction, after);
-        query.limit(limit).select(Case::as_select()).load(c).await
-    })?;
-    Ok(cases)
+    if field != CaseOrderField::Relevance {
+        let cases = with_conn!(conn, c => {
+            let query = filtered_cases!(tenant, filter, search.as_ref(), now);
+            let query = ordered_after!(query, field, direction, after);
+            query.limit(limit).select(Case::as_select()).load(c).await
+        })?;
+        return Ok(cases
+            .into_iter()
+            .map(|case| {
+                let key = CaseKey::of(&case, field, 0);
+                (case, key)
+            })
+            .collect());
+    }
+    let after = match after {
+        Some(CaseKey { value: SortValue::Int(rank), id, .. }) => {
+            Some((i32::try_from(*rank).map_err(|_| bad_cursor())?, *id))
+        }
+        Some(_) => return Err(bad_cursor()),
+        None => None,
+    };
+    let mut out = Vec::new();
+    for (rank, after_id) in ranks_from(direction == OrderDirection::Desc, after) {
+        let left = limit - out.len() as i64;
+        if left <= 0 {
+            break;
+        }
+        if search.is_none() && rank == 1 {
+            continue; // without a search no title matches it
+        }
+        let after = after_id.map(|id| CaseKey { field: CaseOrderField::Id, value: SortValue::Int(id), id });
+        let cases = with_conn!(conn, c => {
+            let mut query = filtered_cases!(tenant, filter, search.as_ref(), now);
+            if let Some(search) = &search {
+                let title = search.cases(tenant, Scope::Title);
+                query = if rank == 1 { query.filter(title) } else { query.filter(diesel::dsl::not(title)) };
+            }
+            let query = ordered_after!(query, CaseOrderField::Id, direction, after.as_ref());
+            query.limit(left).select(Case::as_select()).load(c).await
+        })?;
+        out.extend(cases.into_iter().map(|case| {
+            let key = CaseKey::of(&case, field, rank);
+            (case, key)
+        }));
+    }
+    Ok(out)
 }
 
 /// The plan the database chooses for the first page of the queue, one line
-/// per step: the same statement [`page`] runs, under `EXPLAIN`.
+/// per step: the same statement [`page`] runs first, under `EXPLAIN` (by
+/// relevance: the statement of the best rank).
 pub async fn first_page_plan(
     conn: &mut Conn<'_>,
     tenant: &str,
@@ -338,21 +385,29 @@ pub async fn first_page_plan(
     direction: OrderDirection,
     limit: i64,
 ) -> AppResult<Vec<String>> {
-    let words = filter.checked_words()?;
+    let search = filter.checked_search(conn)?;
     let now = now();
+    macro_rules! first_statement {
+        () => {{
+            let mut query = filtered_cases!(tenant, filter, search.as_ref(), now);
+            let mut field = field;
+            if field == CaseOrderField::Relevance {
+                if let Some(search) = &search {
+                    query = query.filter(search.cases(tenant, Scope::Title));
+                }
+                field = CaseOrderField::Id;
+            }
+            ordered_after!(query, field, direction, None).limit(limit).select(Case::as_select())
+        }};
+    }
     let plan = match &mut conn.link {
         Link::Postgres(c) => {
             let c: &mut diesel_async::AsyncPgConnection = c;
-            let query = filtered_cases!(tenant, filter, &words, now);
-            let query = ordered_after!(query, field, direction, None);
-            PgExplain(query.limit(limit).select(Case::as_select())).load::<String>(c).await?
+            PgExplain(first_statement!()).load::<String>(c).await?
         }
         Link::Sqlite(c) => {
             let c: &mut crate::db::SqliteConn = c;
-            let query = filtered_cases!(tenant, filter, &words, now);
-            let query = ordered_after!(query, field, direction, None);
-            let rows: Vec<(i32, i32, i32, String)> =
-                SqliteExplain(query.limit(limit).select(Case::as_select())).load(c).await?;
+            let rows: Vec<(i32, i32, i32, String)> = SqliteExplain(first_statement!()).load(c).await?;
             rows.into_iter().map(|(_, _, _, detail)| detail).collect()
         }
     };
@@ -361,16 +416,12 @@ pub async fn first_page_plan(
 
 /// How many cases match the filter.
 pub async fn count(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter) -> AppResult<i64> {
-    let words = filter.checked_words()?;
+    let search = filter.checked_search(conn)?;
     if let Some(count) = super::counts::count(conn, tenant, filter).await? {
         return Ok(count);
     }
-    plain_count(conn, tenant, filter, &words).await
-}
-
-/// Counts the matching cases one by one: for filters the group counters do not cover.
-async fn plain_count(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter, words: &[String]) -> AppResult<i64> {
     let now = now();
-    let count = with_conn!(conn, c => filtered_cases!(tenant, filter, words, now).count().get_result(c).await)?;
+    let count =
+        with_conn!(conn, c => filtered_cases!(tenant, filter, search.as_ref(), now).count().get_result(c).await)?;
     Ok(count)
 }

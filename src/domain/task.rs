@@ -12,6 +12,7 @@ use crate::db::Conn;
 use crate::db::schema::tasks;
 use crate::domain::activity::{self, AuditAction, Changes, FieldChange, NewAudit};
 use crate::domain::case::{self, CaseId};
+use crate::domain::search::{self, EntryRow, SearchKind};
 use crate::domain::values::{
     CasePriority, MAX_TEXT_CHARS, MAX_TITLE_CHARS, TaskStatus, optional_text, required_text, time_label,
 };
@@ -138,6 +139,7 @@ pub async fn create(conn: &mut Conn<'_>, actor: &Granted<'_, ManageAlerts>, inpu
     let task = with_conn!(conn, c => {
         diesel::insert_into(tasks::table).values(values).returning(Task::as_returning()).get_result(c).await
     })?;
+    search::index(conn, indexed(tenant, &task)).await?;
     let mut changes =
         vec![FieldChange::new("title", None, Some(title)), FieldChange::new("status", None, Some(status.label()))];
     let optional = [
@@ -216,8 +218,16 @@ pub async fn update(
     let task = with_conn!(conn, c => {
         diesel::update(tasks::table.find(id.0)).set(values).returning(Task::as_returning()).get_result(c).await
     })?;
+    if task.title != current.title || task.description != current.description {
+        search::index(conn, indexed(tenant, &task)).await?;
+    }
     audit(conn, actor, case_id, task.id, AuditAction::TaskUpdated, changes.0).await?;
     Ok(task)
+}
+
+/// What search holds of a task.
+fn indexed(tenant: &str, task: &Task) -> EntryRow {
+    EntryRow::new(tenant, SearchKind::Task, task.id, task.case_id, &task.title, &[task.description.as_deref()])
 }
 
 /// Removes a task; its audit trail stays on the case. Returns the case id.
@@ -227,6 +237,7 @@ pub async fn delete(conn: &mut Conn<'_>, actor: &Granted<'_, ManageAlerts>, id: 
     let case_id = CaseId(current.case_id);
     case::lock(conn, tenant, case_id).await?;
     with_conn!(conn, c => diesel::delete(tasks::table.find(id.0)).execute(c).await)?;
+    search::remove(conn, tenant, SearchKind::Task, current.id).await?;
     let changes = vec![FieldChange::new("title", Some(current.title), None)];
     audit(conn, actor, case_id, current.id, AuditAction::TaskDeleted, changes).await?;
     Ok(case_id)

@@ -395,6 +395,16 @@ pub const WATCH: &str = "subscription($caseId: ID!, $after: String) {
   }
 }";
 
+/// Adds a task (with `extra` input fields) to a case and returns its id.
+pub async fn create_task(server: &TestServer, token: &str, case_id: &str, title: &str, extra: Value) -> String {
+    let mut input = json!({ "caseId": case_id, "title": title });
+    if let (Some(input), Some(extra)) = (input.as_object_mut(), extra.as_object()) {
+        input.extend(extra.clone());
+    }
+    let query = "mutation($i: CreateTaskInput!) { createTask(input: $i) { id } }";
+    server.ok(token, query, json!({ "i": input })).await["createTask"]["id"].as_str().unwrap().to_owned()
+}
+
 /// Adds a comment as this user.
 pub async fn comment(server: &TestServer, token: &str, case_id: &str, body: &str) -> Value {
     server

@@ -68,6 +68,8 @@ pub fn list_bound(parent: &str, field: &str) -> Option<(u64, bool)> {
         ("Incident", "cases") => (incident::MAX_CASES_PER_INCIDENT, true),
         ("AuditEvent", "changes") => (activity::MAX_CHANGES_PER_EVENT as i64, false),
         ("Query", "statuses") => (status::MAX_STATUSES_PER_TENANT, true),
+        // An excerpt of at most 200 characters holds at most 100 words.
+        ("Snippet", "highlights") => (100, false),
         _ => return None,
     };
     Some((u64::try_from(bound).ok()?, fetched))

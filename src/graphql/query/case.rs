@@ -39,7 +39,11 @@ pub struct CaseFilterInput {
     pub overdue: Option<bool>,
     /// Linked to this incident.
     pub incident_id: Option<ID>,
-    /// Words that must each appear in the title or description, ignoring case.
+    /// A search of the title and description: every word must match (an
+    /// English word also in other forms: `tunnel` finds "tunnelling"),
+    /// `"quoted phrases"` in order, `a OR b` either, `-word` excludes, and the
+    /// last word also matches as a prefix (`smb tun`). Punctuation splits
+    /// words, so `10.0.0.5` or `evil-corp.com` match as phrases of their parts.
     pub search: Option<String>,
 }
 
@@ -115,10 +119,11 @@ impl CaseQuery {
         let mut conn = crate::graphql::db(ctx)?.get().await?;
         let cases = queue::page(&mut conn.conn(), tenant, &filter, field, direction, after.as_ref(), limit + 1).await?;
         drop(conn);
+        let (cases, keys): (Vec<Case>, Vec<CaseKey>) = cases.into_iter().unzip();
         let page = &cases[..cases.len().min(limit as usize)];
         for nodes in prefetch::connection_nodes(&ctx.look_ahead()) {
             prefetch::cases(ctx, &nodes, page).await?;
         }
-        Ok(CaseConnection::new(cases, limit, field, after.is_some(), filter))
+        Ok(CaseConnection::new(cases, &keys, limit, after.is_some(), filter))
     }
 }

@@ -4,6 +4,7 @@ mod case;
 mod incident;
 mod me;
 mod rate_limit;
+mod search;
 mod status;
 mod task;
 mod user;
@@ -19,5 +20,6 @@ pub struct Query(
     incident::IncidentQuery,
     status::StatusQuery,
     user::UserQuery,
+    search::SearchQuery,
     rate_limit::RateLimitQuery,
 );

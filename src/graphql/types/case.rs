@@ -8,7 +8,7 @@ use crate::auth::ReadData;
 use crate::domain::activity::{self, ActivityKind};
 use crate::domain::case::Case;
 use crate::domain::incident::Incident;
-use crate::domain::queue::{self, CaseFilter, CaseKey, CaseOrderField};
+use crate::domain::queue::{self, CaseFilter, CaseKey};
 use crate::domain::status::Status;
 use crate::domain::task::Task;
 use crate::domain::user::User;
@@ -169,11 +169,13 @@ impl CaseConnection {
 }
 
 impl CaseConnection {
-    pub fn new(mut cases: Vec<Case>, limit: i64, field: CaseOrderField, after_given: bool, filter: CaseFilter) -> Self {
+    /// `keys[i]` is the sort key of `cases[i]`.
+    pub fn new(mut cases: Vec<Case>, keys: &[CaseKey], limit: i64, after_given: bool, filter: CaseFilter) -> Self {
         let has_next = split_page(&mut cases, limit);
         let edges: Vec<CaseEdge> = cases
             .into_iter()
-            .map(|case| CaseEdge { cursor: cursor::encode(&CaseKey::of(&case, field)), node: case })
+            .zip(keys)
+            .map(|(case, key)| CaseEdge { cursor: cursor::encode(key), node: case })
             .collect();
         let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();
         CaseConnection { page_info: PageInfo::new(&cursors, has_next, after_given), edges, filter }

@@ -1,0 +1,397 @@
+//! Full-text search over cases, tasks and comments: the entries it matches,
+//! written in the same transaction as each change, and the statements that
+//! find them on either database (FTS5 on SQLite, a GIN-indexed `tsvector` on
+//! PostgreSQL) with the same answers.
+//!
+//! Relevance has two ranks, the same on both databases: entries whose title
+//! alone matches the search (every word or phrase, ignoring exclusions) come
+//! first, then the others; the id breaks ties, newest first. Each rank is its
+//! own indexed statement, so a page never sorts more than its own rank.
+
+pub mod query;
+pub mod snippet;
+pub mod text;
+
+use diesel::dsl::{AsExprOf, sql};
+use diesel::expression::{SqlLiteral, UncheckedBind};
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Text};
+use diesel_async::RunQueryDsl;
+
+pub use query::{Scope, SearchQuery};
+use text::Indexed;
+
+use crate::db::Conn;
+use crate::db::schema::search_entries;
+use crate::domain::activity::{self, Activity, Entry};
+use crate::domain::case::{self, Case, CaseId};
+use crate::domain::task::{self, Task, TaskId};
+use crate::domain::values::text_enum;
+use crate::error::{AppError, AppResult};
+use crate::{bulk_insert, with_conn};
+
+text_enum! {
+    /// What a search hit is.
+    pub enum SearchKind {
+        /// A case: its title and description matched.
+        Case => "CASE",
+        /// A task: its title and description matched.
+        Task => "TASK",
+        /// A comment: its body matched.
+        Comment => "COMMENT",
+    }
+}
+
+/// One indexed case, task or comment.
+#[derive(Insertable, Debug, Clone)]
+#[diesel(table_name = search_entries)]
+#[diesel(treat_none_as_default_value = false)]
+pub struct EntryRow {
+    pub tenant_id: String,
+    pub kind: String,
+    pub entity_id: i64,
+    pub case_id: i64,
+    pub title_terms: String,
+    pub title_words: String,
+    pub body_terms: String,
+    pub body_words: String,
+}
+
+impl EntryRow {
+    /// The entry of a `kind` entity of case `case_id`, from its title and body texts.
+    pub fn new(
+        tenant: &str,
+        kind: SearchKind,
+        entity_id: i64,
+        case_id: i64,
+        title: &str,
+        body: &[Option<&str>],
+    ) -> Self {
+        let title = Indexed::of(&[Some(title)]);
+        let body = Indexed::of(body);
+        EntryRow {
+            tenant_id: tenant.to_owned(),
+            kind: kind.as_str().to_owned(),
+            entity_id,
+            case_id,
+            title_terms: title.terms,
+            title_words: title.words,
+            body_terms: body.terms,
+            body_words: body.words,
+        }
+    }
+}
+
+/// Indexes an entity, replacing what its entry held. Call in the write
+/// transaction that changed its text.
+pub async fn index(conn: &mut Conn<'_>, row: EntryRow) -> AppResult<()> {
+    use search_entries::dsl as e;
+    let changed = (
+        e::title_terms.eq(row.title_terms.clone()),
+        e::title_words.eq(row.title_words.clone()),
+        e::body_terms.eq(row.body_terms.clone()),
+        e::body_words.eq(row.body_words.clone()),
+    );
+    with_conn!(conn, c => {
+        diesel::insert_into(search_entries::table)
+            .values(row.clone())
+            .on_conflict((e::tenant_id, e::kind, e::entity_id))
+            .do_update()
+            .set(changed.clone())
+            .execute(c)
+            .await
+    })?;
+    Ok(())
+}
+
+/// Indexes many new entities in one statement (the demo's batches).
+pub async fn index_new(conn: &mut Conn<'_>, rows: &[EntryRow]) -> AppResult<()> {
+    if !rows.is_empty() {
+        bulk_insert!(conn, search_entries::table, rows)?;
+    }
+    Ok(())
+}
+
+/// Drops an entity's entry (a deleted task).
+pub async fn remove(conn: &mut Conn<'_>, tenant: &str, kind: SearchKind, entity_id: i64) -> AppResult<()> {
+    use search_entries::dsl as e;
+    let target = e::search_entries
+        .filter(e::tenant_id.eq(tenant))
+        .filter(e::kind.eq(kind.as_str()))
+        .filter(e::entity_id.eq(entity_id));
+    with_conn!(conn, c => diesel::delete(target).execute(c).await)?;
+    Ok(())
+}
+
+/// A SQL condition with two bound texts: backend-neutral, so one boxed
+/// query of either backend can take it.
+pub type Condition = SqlLiteral<
+    Bool,
+    UncheckedBind<SqlLiteral<Bool, UncheckedBind<SqlLiteral<Bool>, AsExprOf<String, Text>>>, AsExprOf<String, Text>>,
+>;
+
+/// A parsed search, written for one database.
+#[derive(Debug, Clone)]
+pub struct Matcher {
+    pub query: SearchQuery,
+    postgres: bool,
+}
+
+impl Matcher {
+    pub fn new(query: SearchQuery, conn: &Conn<'_>) -> Self {
+        Matcher { query, postgres: conn.is_postgres() }
+    }
+
+    /// `(before, query, after)`: the entry's match, around the bound query.
+    fn matches(&self, scope: Scope) -> (&'static str, String, &'static str) {
+        if self.postgres {
+            (" AND search_entries.vector @@ ", self.query.tsquery(scope), "::tsquery")
+        } else {
+            (
+                " AND search_entries.id IN (SELECT rowid FROM search_fts WHERE search_fts MATCH ",
+                self.query.fts5(scope),
+                ")",
+            )
+        }
+    }
+
+    /// On `search_entries`: the tenant's entries that match in `scope`.
+    pub fn entries(&self, tenant: &str, scope: Scope) -> Condition {
+        let (before, query, after) = self.matches(scope);
+        sql::<Bool>("search_entries.tenant_id = ")
+            .bind::<Text, _>(tenant.to_owned())
+            .sql(before)
+            .bind::<Text, _>(query)
+            .sql(after)
+    }
+
+    /// On `cases`: the cases whose own entry matches in `scope`.
+    pub fn cases(&self, tenant: &str, scope: Scope) -> Condition {
+        let (before, query, after) = self.matches(scope);
+        sql::<Bool>("cases.id IN (SELECT search_entries.entity_id FROM search_entries WHERE search_entries.kind = 'CASE' AND search_entries.tenant_id = ")
+            .bind::<Text, _>(tenant.to_owned())
+            .sql(before)
+            .bind::<Text, _>(query)
+            .sql(&format!("{after})"))
+    }
+}
+
+/// The order relevance pages go through: each rank in turn (best first when
+/// descending), starting at the cursor's rank and id.
+pub fn ranks_from(descending: bool, after: Option<(i32, i64)>) -> Vec<(i32, Option<i64>)> {
+    let ranks: [i32; 2] = if descending { [1, 0] } else { [0, 1] };
+    let start = after.map_or(0, |(rank, _)| ranks.iter().position(|r| *r == rank).unwrap_or(ranks.len()));
+    ranks[start.min(ranks.len())..]
+        .iter()
+        .enumerate()
+        .map(|(i, rank)| (*rank, if i == 0 { after.map(|(_, id)| id) } else { None }))
+        .collect()
+}
+
+/// One match of the top-level search.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = search_entries)]
+#[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct EntryHit {
+    pub id: i64,
+    pub kind: String,
+    pub entity_id: i64,
+    pub case_id: i64,
+}
+
+/// A hit with its rank (1: the title matched).
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub entry: EntryHit,
+    pub kind: SearchKind,
+    pub rank: i32,
+}
+
+fn kind_names(kinds: &[SearchKind]) -> Vec<&'static str> {
+    let kinds = if kinds.is_empty() { SearchKind::ALL } else { kinds };
+    kinds.iter().map(|k| k.as_str()).collect()
+}
+
+/// Up to `limit` of the tenant's entries of these kinds (all when empty) that
+/// match, best first, after the cursor `(rank, entry id)`.
+pub async fn hits(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    matcher: &Matcher,
+    kinds: &[SearchKind],
+    after: Option<(i32, i64)>,
+    limit: i64,
+) -> AppResult<Vec<Hit>> {
+    use search_entries::dsl as e;
+    let kinds = kind_names(kinds);
+    let mut out = Vec::new();
+    for (rank, after_id) in ranks_from(true, after) {
+        let left = limit - out.len() as i64;
+        if left <= 0 {
+            break;
+        }
+        let entries: Vec<EntryHit> = with_conn!(conn, c => {
+            let mut query = e::search_entries
+                .filter(matcher.entries(tenant, Scope::Everywhere))
+                .filter(e::kind.eq_any(kinds.clone()))
+                .into_boxed();
+            let title = matcher.entries(tenant, Scope::Title);
+            query = if rank == 1 { query.filter(title) } else { query.filter(diesel::dsl::not(title)) };
+            if let Some(id) = after_id {
+                query = query.filter(e::id.lt(id));
+            }
+            query.order(e::id.desc()).limit(left).select(EntryHit::as_select()).load(c).await
+        })?;
+        for entry in entries {
+            let kind = SearchKind::from_db(&entry.kind)?;
+            out.push(Hit { entry, kind, rank });
+        }
+    }
+    Ok(out)
+}
+
+/// How many of the tenant's entries of these kinds match.
+pub async fn count_hits(conn: &mut Conn<'_>, tenant: &str, matcher: &Matcher, kinds: &[SearchKind]) -> AppResult<i64> {
+    use search_entries::dsl as e;
+    let kinds = kind_names(kinds);
+    let count = with_conn!(conn, c => {
+        e::search_entries
+            .filter(matcher.entries(tenant, Scope::Everywhere))
+            .filter(e::kind.eq_any(kinds))
+            .count()
+            .get_result(c)
+            .await
+    })?;
+    Ok(count)
+}
+
+/// What a hit found, loaded.
+#[derive(Debug, Clone)]
+pub enum Subject {
+    Case,
+    Task(Task),
+    Comment(Activity),
+}
+
+/// A hit with its case, what it found, and an excerpt of the matching text.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub hit: Hit,
+    pub case: Case,
+    pub subject: Subject,
+    pub snippet: snippet::Snippet,
+}
+
+/// [`hits`], each with what it found (three statements more, whatever the
+/// page size). A hit whose entity went away in between is left out.
+pub async fn find(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    matcher: &Matcher,
+    kinds: &[SearchKind],
+    after: Option<(i32, i64)>,
+    limit: i64,
+) -> AppResult<Vec<Found>> {
+    let hits = hits(conn, tenant, matcher, kinds, after, limit).await?;
+    let ids_of =
+        |kind: SearchKind| -> Vec<i64> { hits.iter().filter(|h| h.kind == kind).map(|h| h.entry.entity_id).collect() };
+    let (task_ids, comment_ids) = (ids_of(SearchKind::Task), ids_of(SearchKind::Comment));
+    let case_ids: Vec<CaseId> = hits.iter().map(|h| CaseId(h.entry.case_id)).collect();
+    let cases = case::find_many(conn, tenant, &case_ids).await?;
+    let tasks = if task_ids.is_empty() {
+        Vec::new()
+    } else {
+        task::find_many(conn, tenant, &task_ids.into_iter().map(TaskId).collect::<Vec<_>>()).await?
+    };
+    let comments =
+        if comment_ids.is_empty() { Vec::new() } else { activity::find_comments(conn, tenant, &comment_ids).await? };
+    let query = &matcher.query;
+    let mut found = Vec::with_capacity(hits.len());
+    for hit in hits {
+        let Some(case) = cases.iter().find(|c| c.id == hit.entry.case_id) else { continue };
+        let id = hit.entry.entity_id;
+        let (subject, snippet) = match hit.kind {
+            SearchKind::Case => {
+                (Subject::Case, snippet::excerpt(query, &[case.description.as_deref().unwrap_or(""), &case.title]))
+            }
+            SearchKind::Task => {
+                let Some(task) = tasks.iter().find(|t| t.id == id) else { continue };
+                let excerpt = snippet::excerpt(query, &[task.description.as_deref().unwrap_or(""), &task.title]);
+                (Subject::Task(task.clone()), excerpt)
+            }
+            SearchKind::Comment => {
+                let Some(comment) = comments.iter().find(|c| c.id == id) else { continue };
+                let body = match &comment.entry {
+                    Entry::Comment { body } => body.as_str(),
+                    Entry::Audit { .. } => "",
+                };
+                (Subject::Comment(comment.clone()), snippet::excerpt(query, &[body]))
+            }
+        };
+        found.push(Found { hit, case: case.clone(), subject, snippet });
+    }
+    Ok(found)
+}
+
+/// Rows indexed per statement when a database that predates search catches up.
+const CATCH_UP_BATCH: i64 = 1000;
+
+/// Indexes up to [`CATCH_UP_BATCH`] cases, tasks and comments that have no
+/// entry yet (of a database migrated to search with data in it); returns
+/// how many it indexed. Call until it returns 0.
+pub async fn index_missing(conn: &mut Conn<'_>) -> AppResult<usize> {
+    use crate::db::schema::{activity as a, cases as c, search_entries as e, tasks as t};
+    use diesel::dsl::{exists, not};
+    let kind = |k: SearchKind| e::kind.eq(k.as_str());
+    let mut rows = Vec::new();
+    let cases: Vec<(String, i64, String, Option<String>)> = with_conn!(conn, conn => {
+        c::table
+            .filter(not(exists(
+                e::table.filter(e::tenant_id.eq(c::tenant_id)).filter(kind(SearchKind::Case)).filter(e::entity_id.eq(c::id)),
+            )))
+            .select((c::tenant_id, c::id, c::title, c::description))
+            .limit(CATCH_UP_BATCH)
+            .load(conn)
+            .await
+    })?;
+    rows.extend(cases.iter().map(|(tenant, id, title, description)| {
+        EntryRow::new(tenant, SearchKind::Case, *id, *id, title, &[description.as_deref()])
+    }));
+    let tasks: Vec<(String, i64, i64, String, Option<String>)> = with_conn!(conn, conn => {
+        t::table
+            .filter(not(exists(
+                e::table.filter(e::tenant_id.eq(t::tenant_id)).filter(kind(SearchKind::Task)).filter(e::entity_id.eq(t::id)),
+            )))
+            .select((t::tenant_id, t::id, t::case_id, t::title, t::description))
+            .limit(CATCH_UP_BATCH)
+            .load(conn)
+            .await
+    })?;
+    rows.extend(tasks.iter().map(|(tenant, id, case_id, title, description)| {
+        EntryRow::new(tenant, SearchKind::Task, *id, *case_id, title, &[description.as_deref()])
+    }));
+    let comments: Vec<(String, i64, i64, Option<String>)> = with_conn!(conn, conn => {
+        a::table
+            .filter(a::kind.eq(activity::ActivityKind::Comment.as_str()))
+            .filter(not(exists(
+                e::table.filter(e::tenant_id.eq(a::tenant_id)).filter(kind(SearchKind::Comment)).filter(e::entity_id.eq(a::id)),
+            )))
+            .select((a::tenant_id, a::id, a::case_id, a::body))
+            .limit(CATCH_UP_BATCH)
+            .load(conn)
+            .await
+    })?;
+    rows.extend(comments.iter().map(|(tenant, id, case_id, body)| {
+        EntryRow::new(tenant, SearchKind::Comment, *id, *case_id, "", &[body.as_deref()])
+    }));
+    for chunk in rows.chunks(2000) {
+        index_new(conn, chunk).await?;
+    }
+    Ok(rows.len())
+}
+
+/// Parses the text of a search field; `BAD_USER_INPUT` naming `field` when
+/// it has nothing to find.
+pub fn required(field: &str, text: &str) -> AppResult<SearchQuery> {
+    SearchQuery::parse(field, text)?.ok_or_else(|| AppError::bad_input(field, "needs at least one word to find"))
+}

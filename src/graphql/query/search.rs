@@ -1,0 +1,59 @@
+use async_graphql::{Context, Object};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{Permission, ReadData};
+use crate::domain::search::{self, Matcher, SearchKind};
+use crate::error::GqlResult;
+use crate::graphql::cursor;
+use crate::graphql::directive::requires_permission;
+use crate::graphql::types::{PageInfo, SearchConnection, SearchEdge, split_page};
+use crate::graphql::{grant, page_size};
+
+/// Where a page of hits starts: after the hit of this rank and entry.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct HitKey {
+    rank: i32,
+    entry: i64,
+}
+
+#[derive(Default)]
+pub struct SearchQuery;
+
+#[Object]
+impl SearchQuery {
+    /// Searches the tenant's cases (title, description), tasks (title,
+    /// description) and comments, best first: hits whose title alone matches,
+    /// then the others, newest first within each. The language is that of
+    /// `CaseFilter.search`.
+    #[graphql(directive = requires_permission::apply(Permission::SecurityDataRead))]
+    async fn search(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "What to find: words, \"phrases\", a OR b, -excluded; the last word also as a prefix.")]
+        query: String,
+        #[graphql(desc = "Only hits of these kinds (all when absent or empty).")] kinds: Option<Vec<SearchKind>>,
+        #[graphql(desc = "Page size (default 25, at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the hit this page follows.")] after: Option<String>,
+    ) -> GqlResult<SearchConnection> {
+        let tenant = grant::<ReadData>(ctx)?.tenant();
+        let limit = page_size(first)?;
+        let parsed = search::required("query", &query)?;
+        let after = after.as_deref().map(|a| cursor::decode::<HitKey>("after", a)).transpose()?;
+        let kinds = kinds.unwrap_or_default();
+        let mut conn = crate::graphql::db(ctx)?.get().await?;
+        let mut conn = conn.conn();
+        let matcher = Matcher::new(parsed, &conn);
+        let mut found =
+            search::find(&mut conn, tenant, &matcher, &kinds, after.map(|a| (a.rank, a.entry)), limit + 1).await?;
+        let has_next = split_page(&mut found, limit);
+        let edges: Vec<SearchEdge> = found
+            .into_iter()
+            .map(|f| SearchEdge {
+                cursor: cursor::encode(&HitKey { rank: f.hit.rank, entry: f.hit.entry.id }),
+                node: f.into(),
+            })
+            .collect();
+        let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();
+        Ok(SearchConnection { page_info: PageInfo::new(&cursors, has_next, after.is_some()), edges, matcher, kinds })
+    }
+}

@@ -1,0 +1,284 @@
+//! Full-text search: one language, the same answers in the same order on
+//! both databases (every row of the table runs on each), relevance ranks,
+//! the top-level `search` across cases, tasks and comments, and an index
+//! that follows every change.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+const QUEUE: &str = "query($filter: CaseFilter, $orderBy: CaseOrder, $first: Int, $after: String) {
+  cases(filter: $filter, orderBy: $orderBy, first: $first, after: $after) {
+    totalCount
+    nodes { id }
+    pageInfo { hasNextPage endCursor }
+  }
+}";
+
+const SEARCH: &str = "query($q: String!, $kinds: [SearchKind!], $first: Int, $after: String) {
+  search(query: $q, kinds: $kinds, first: $first, after: $after) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    nodes {
+      __typename titleMatched case { id }
+      snippet { text html highlights { start end } }
+      ... on TaskHit { task { id title } }
+      ... on CommentHit { comment { id body } }
+    }
+  }
+}";
+
+/// The seeded cases, by number: titles and descriptions full of the tokens
+/// analysts paste (hosts, IPs, hashes, file and domain names).
+const CASES: [(&str, Option<&str>); 7] = [
+    ("SMB tunnelling from WS-0421", Some(r"Beacon to 10.0.0.5:445 over smb. Tool: mimikatz.exe dropped in C:\Temp")),
+    ("Phishing wave", Some("User clicked a login-micros0ft.com link; credentials phished")),
+    ("DNS tunnel suspected", Some("High volume of TXT queries from srv-fs01.corp.example to evil-corp.example")),
+    (
+        "Ransomware precursor on FS01",
+        Some("Shadow copies deleted with vssadmin before a tunnel opened; hash D41D8CD98F00B204E9800998ECF8427E"),
+    ),
+    ("False positive: admin tunnel", Some("Approved SSH tunnel, test only")),
+    ("Lateral movement", Some("PsExec from 10.0.0.50 to 10.0.1.7 with stolen creds")),
+    ("Wiper on the build farm", None),
+];
+
+/// Seeds [`CASES`] (numbers 1000-1006), two tasks and two comments.
+async fn seed(server: &TestServer) -> String {
+    let analyst = analyst("acme");
+    for (title, description) in CASES {
+        create_case(server, &analyst, title, json!({ "description": description })).await;
+    }
+    create_task(server, &analyst, "1005", "Check SMB shares on FS01", json!({})).await;
+    create_task(server, &analyst, "1006", "Collect tunnelling evidence", json!({ "description": "pcap from DC03" }))
+        .await;
+    comment(server, &analyst, "1001", "Blocked login-micros0ft.com at the proxy").await;
+    comment(server, &analyst, "1003", "Found mimikatz on WS-0421 as well").await;
+    analyst
+}
+
+async fn queue(server: &TestServer, token: &str, search: &str, direction: &str, first: i64) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let variables = json!({
+            "filter": { "search": search },
+            "orderBy": { "field": "RELEVANCE", "direction": direction },
+            "first": first,
+            "after": after,
+        });
+        let page = server.ok(token, QUEUE, variables).await["cases"].clone();
+        ids.extend(page["nodes"].as_array().unwrap().iter().map(|n| n["id"].as_str().unwrap().to_owned()));
+        assert!(ids.len() as i64 <= page["totalCount"].as_i64().unwrap(), "{search:?}: more cases than counted");
+        if page["pageInfo"]["hasNextPage"] != true {
+            assert_eq!(ids.len() as i64, page["totalCount"].as_i64().unwrap(), "{search:?}: totalCount");
+            return ids;
+        }
+        after = page["pageInfo"]["endCursor"].clone();
+    }
+}
+
+/// Each search, and the cases it finds by relevance (titles that match first, then by number, newest first).
+const TABLE: &[(&str, &[&str])] = &[
+    ("smb", &["1000"]),
+    ("tunnel", &["1004", "1002", "1000", "1003"]),
+    ("TUNNEL", &["1004", "1002", "1000", "1003"]),
+    ("tunnels", &["1004", "1002", "1000", "1003"]),
+    ("smb tun", &["1000"]),
+    ("smb tunnell", &["1000"]),
+    ("\"ssh tunnel\"", &["1004"]),
+    ("\"tunnel ssh\"", &[]),
+    ("tunnel -test", &["1002", "1000", "1003"]),
+    ("tunnel -\"test only\" -vssadmin", &["1002", "1000"]),
+    ("phishing OR ransomware", &["1003", "1001"]),
+    ("wiper OR phished tunnel", &[]),
+    ("phished", &["1001"]),
+    ("10.0.0.5", &["1005", "1000"]),
+    ("\"10.0.0.5\"", &["1000"]),
+    ("10.0.1.7", &["1005"]),
+    ("d41d8cd98f00b204e9800998ecf8427e", &["1003"]),
+    ("D41D8CD9", &["1003"]),
+    ("mimikatz.exe", &["1000"]),
+    ("mimikatz", &["1000"]),
+    ("ws-0421", &["1000"]),
+    ("evil-corp.example", &["1002"]),
+    ("srv-fs01.corp.example", &["1002"]),
+    ("fs01", &["1003", "1002"]),
+    ("C:\\Temp", &["1000"]),
+    ("lateral movement", &["1005"]),
+    ("movement lateral", &["1005"]),
+    ("\"movement lateral\"", &[]),
+    ("nomatchword", &[]),
+    ("wip", &["1006"]),
+    ("100%", &[]),
+];
+
+async fn one_language_the_same_answers(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = seed(&server).await;
+    for (search, expected) in TABLE {
+        assert_eq!(queue(&server, &token, search, "DESC", 100).await, *expected, "{search:?}, by relevance");
+        let mut ascending: Vec<&str> = expected.to_vec();
+        ascending.reverse();
+        assert_eq!(queue(&server, &token, search, "ASC", 2).await, ascending, "{search:?}, ascending, by twos");
+    }
+    // Pages of one cross from the titles that match to the others without a gap.
+    assert_eq!(queue(&server, &token, "tunnel", "DESC", 1).await, ["1004", "1002", "1000", "1003"]);
+    // Without a search every case ranks the same: by number.
+    let all = server.ok(&token, QUEUE, json!({ "orderBy": { "field": "RELEVANCE", "direction": "DESC" } })).await;
+    let ids: Vec<&str> = all["cases"]["nodes"].as_array().unwrap().iter().map(|n| n["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["1006", "1005", "1004", "1003", "1002", "1001", "1000"]);
+}
+
+async fn bad_searches_are_refused_by_name(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = seed(&server).await;
+    for (search, expected) in [("-tunnel", "filter.search"), ("a\u{0}b", "search")] {
+        let body = server.gql(Some(&token), QUEUE, json!({ "filter": { "search": search } })).await;
+        assert_code(&body, "BAD_USER_INPUT");
+        assert!(body["errors"][0]["message"].as_str().unwrap().contains(expected), "{body}");
+    }
+    let long = "word ".repeat(40);
+    assert_code(&server.gql(Some(&token), QUEUE, json!({ "filter": { "search": long } })).await, "BAD_USER_INPUT");
+    for query in ["", " ... ", "-tunnel"] {
+        let body = server.gql(Some(&token), SEARCH, json!({ "q": query })).await;
+        assert_code(&body, "BAD_USER_INPUT");
+        assert!(body["errors"][0]["message"].as_str().unwrap().contains("query"), "{body}");
+    }
+    // Punctuation alone searches for nothing: the filter is left out.
+    assert_eq!(queue(&server, &token, " - ", "DESC", 100).await.len(), CASES.len());
+}
+
+fn hits(data: &Value) -> Vec<String> {
+    let nodes = data["search"]["nodes"].as_array().unwrap();
+    nodes
+        .iter()
+        .map(|n| {
+            let what = match n["__typename"].as_str().unwrap() {
+                "TaskHit" => format!("task {}", n["task"]["title"].as_str().unwrap()),
+                "CommentHit" => format!("comment {}", n["comment"]["body"].as_str().unwrap()),
+                other => other.to_owned(),
+            };
+            format!("{} {what}", n["case"]["id"].as_str().unwrap())
+        })
+        .collect()
+}
+
+async fn search_finds_cases_tasks_and_comments(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    seed(&server).await;
+    let reader = reader("acme");
+    let found = server.ok(&reader, SEARCH, json!({ "q": "mimikatz" })).await;
+    assert_eq!(hits(&found), ["1003 comment Found mimikatz on WS-0421 as well", "1000 CaseHit"]);
+    assert_eq!(found["search"]["totalCount"], 2);
+    let comment = &found["search"]["nodes"][0];
+    assert_eq!(comment["titleMatched"], false);
+    assert_eq!(comment["snippet"]["html"], "Found <mark>mimikatz</mark> on WS-0421 as well");
+    assert_eq!(comment["snippet"]["highlights"], json!([{ "start": 6, "end": 14 }]));
+    assert!(found["search"]["nodes"][1]["snippet"]["text"].as_str().unwrap().contains("mimikatz.exe"));
+
+    // Titles that match rank first, newest first; then the rest.
+    let smb = server.ok(&reader, SEARCH, json!({ "q": "smb" })).await;
+    assert_eq!(hits(&smb), ["1005 task Check SMB shares on FS01", "1000 CaseHit"]);
+    assert_eq!(smb["search"]["nodes"][0]["titleMatched"], true);
+    let tunnel = server.ok(&reader, SEARCH, json!({ "q": "tunnel", "kinds": ["TASK", "CASE"] })).await;
+    assert_eq!(
+        hits(&tunnel),
+        ["1006 task Collect tunnelling evidence", "1004 CaseHit", "1002 CaseHit", "1000 CaseHit", "1003 CaseHit"]
+    );
+    let comments = server.ok(&reader, SEARCH, json!({ "q": "login-micros0ft.com", "kinds": ["COMMENT"] })).await;
+    assert_eq!(hits(&comments), ["1001 comment Blocked login-micros0ft.com at the proxy"]);
+
+    // Pages follow the same order.
+    let mut paged = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let page = server.ok(&reader, SEARCH, json!({ "q": "tunnel", "first": 2, "after": after })).await;
+        paged.extend(hits(&page));
+        if page["search"]["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = page["search"]["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(paged, hits(&server.ok(&reader, SEARCH, json!({ "q": "tunnel" })).await));
+
+    // Another tenant's data is not there; no token, no search.
+    let other = server.ok(&common::reader("globex"), SEARCH, json!({ "q": "tunnel" })).await;
+    assert_eq!(other["search"]["totalCount"], 0);
+    assert_code(&server.gql(None, SEARCH, json!({ "q": "tunnel" })).await, "UNAUTHENTICATED");
+}
+
+async fn the_index_follows_every_change(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = seed(&server).await;
+    update_case(&server, &token, json!({ "id": "1006", "title": "Wiper on DC03", "description": "shamoon variant" }))
+        .await;
+    assert_eq!(queue(&server, &token, "shamoon", "DESC", 10).await, ["1006"]);
+    assert!(queue(&server, &token, "farm", "DESC", 10).await.is_empty(), "the old title is gone");
+    update_case(&server, &token, json!({ "id": "1006", "description": null })).await;
+    assert!(queue(&server, &token, "shamoon", "DESC", 10).await.is_empty(), "a cleared description is gone");
+
+    let task = create_task(&server, &token, "1002", "Sinkhole the domain", json!({})).await;
+    let find = |q: &'static str| {
+        let server = &server;
+        async move { hits(&server.ok(&reader("acme"), SEARCH, json!({ "q": q })).await) }
+    };
+    assert_eq!(find("sinkhole").await, ["1002 task Sinkhole the domain"]);
+    let rename = "mutation($i: UpdateTaskInput!) { updateTask(input: $i) { id } }";
+    server.ok(&token, rename, json!({ "i": { "id": task, "title": "Takedown request" } })).await;
+    assert!(find("sinkhole").await.is_empty());
+    assert_eq!(find("takedown").await, ["1002 task Takedown request"]);
+    let delete = "mutation($i: DeleteTaskInput!) { deleteTask(input: $i) { deletedTaskId } }";
+    let deleted = server.gql(Some(&token), delete, json!({ "i": { "id": task } })).await;
+    assert!(deleted.get("errors").is_none(), "{deleted}");
+    assert!(find("takedown").await.is_empty(), "a deleted task is gone");
+
+    comment(&server, &token, "1004", "Closing: the tunnel was the backup job").await;
+    assert_eq!(find("backup job").await, ["1004 comment Closing: the tunnel was the backup job"]);
+}
+
+/// Takes the database back to before search: the search migration undone
+/// (its entries with it), as a database of an earlier release would be.
+async fn undo_search_migration(database: &TestDatabase) {
+    const FORGET: &str = "DELETE FROM __diesel_schema_migrations WHERE version = '20261127000004';";
+    match &database.url {
+        casebook::config::DatabaseUrl::Postgres(url) => {
+            use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+            let mut conn = diesel_async::AsyncPgConnection::establish(url).await.unwrap();
+            conn.batch_execute(include_str!("../migrations/postgres/2026-11-27-000004_search/down.sql")).await.unwrap();
+            conn.batch_execute(FORGET).await.unwrap();
+        }
+        casebook::config::DatabaseUrl::Sqlite(path) => {
+            use diesel::Connection;
+            use diesel::connection::SimpleConnection;
+            let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+            conn.batch_execute(include_str!("../migrations/sqlite/2026-11-27-000004_search/down.sql")).unwrap();
+            conn.batch_execute(FORGET).unwrap();
+        }
+    }
+}
+
+async fn data_from_before_search_is_indexed_when_migrating(backend: Backend) {
+    let database = std::sync::Arc::new(TestDatabase::create(backend).await);
+    drop(seed(&TestServer::start_on(backend, database.clone()).await).await);
+    undo_search_migration(&database).await;
+    let server = TestServer::start_on(backend, database).await;
+    let token = analyst("acme");
+    for (search, expected) in TABLE.iter().take(12) {
+        assert_eq!(queue(&server, &token, search, "DESC", 100).await, *expected, "{search:?}, after the upgrade");
+    }
+    let found = server.ok(&token, SEARCH, json!({ "q": "mimikatz OR smb" })).await;
+    assert_eq!(
+        hits(&found),
+        ["1005 task Check SMB shares on FS01", "1000 CaseHit", "1003 comment Found mimikatz on WS-0421 as well"]
+    );
+}
+
+both_backends!(one_language_the_same_answers);
+both_backends!(data_from_before_search_is_indexed_when_migrating);
+both_backends!(bad_searches_are_refused_by_name);
+both_backends!(search_finds_cases_tasks_and_comments);
+both_backends!(the_index_follows_every_change);
