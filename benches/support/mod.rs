@@ -17,9 +17,14 @@ pub struct Server {
 impl Server {
     /// Starts `casebook serve` on a free port against `database_url` and waits until it is ready.
     pub fn start(database_url: &str) -> Server {
+        Server::start_binary(env!("CARGO_BIN_EXE_casebook"), database_url)
+    }
+
+    /// [`Server::start`] with another `casebook` binary (an earlier build).
+    pub fn start_binary(binary: &str, database_url: &str) -> Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let addr = format!("127.0.0.1:{port}");
-        let child = Command::new(env!("CARGO_BIN_EXE_casebook"))
+        let child = Command::new(binary)
             .args(["serve", "--listen", &addr, "--database-url", database_url])
             .env("CASEBOOK_JWT_SECRET", SECRET)
             .env("CASEBOOK_LOG", "warn")
