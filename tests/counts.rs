@@ -1,5 +1,5 @@
 //! `totalCount` of the case queue answers from group counters for the common
-//! filters (status, category, priority, assignee, unassigned). Each shortcut
+//! filters (status, category, priority, assignee, unassigned, overdue). Each shortcut
 //! must equal a plain count: random cases, random changes, random filters,
 //! compared with the cases the same filter lists.
 
@@ -22,9 +22,20 @@ struct Tenant {
     cases: Vec<String>,
 }
 
-/// A random value for one of a case's grouped fields (null clears it).
+/// A random due date: none, days or a minute ago, within the hour, days ahead.
+fn random_due(rng: &mut StdRng) -> Value {
+    let now = chrono::Utc::now();
+    let offsets = [None, Some(-3 * 24 * 60), Some(-1), Some(1), Some(60), Some(3 * 24 * 60)];
+    match offsets.choose(rng).unwrap() {
+        Some(minutes) => json!((now + chrono::Duration::minutes(*minutes)).to_rfc3339()),
+        None => Value::Null,
+    }
+}
+
+/// A random value for one of a case's counted fields (null clears it).
 fn random_change(rng: &mut StdRng, tenant: &Tenant) -> Value {
-    match rng.random_range(0..3) {
+    match rng.random_range(0..4) {
+        3 => json!({ "dueOn": random_due(rng) }),
         0 => json!({ "statusId": tenant.statuses.choose(rng).unwrap() }),
         1 => {
             json!({ "priority": if rng.random_bool(0.2) { Value::Null } else { json!(PRIORITIES.choose(rng).unwrap()) } })
@@ -43,7 +54,8 @@ fn random_filter(rng: &mut StdRng, tenant: &Tenant) -> Value {
             let n = rng.random_range(1..=from.len().min(2));
             json!(from.choose_multiple(rng, n).cloned().collect::<Vec<_>>())
         };
-        let (key, value) = match rng.random_range(0..5) {
+        let (key, value) = match rng.random_range(0..6) {
+            5 => ("overdue", json!(rng.random_bool(0.5))),
             0 => ("statusIds", few(rng, &tenant.statuses)),
             1 => ("statusCategories", few(rng, &CATEGORIES.map(|c| json!(c)))),
             2 => ("priorities", few(rng, &PRIORITIES.map(|p| json!(p)))),
@@ -112,6 +124,10 @@ async fn group_counts_equal_plain_counts_through_random_changes(backend: Backend
                     counts_match_the_cases_listed(&server, &analyst, &filter, &what).await;
                 }
                 counts_match_the_cases_listed(&server, &analyst, &json!({}), "all").await;
+                for overdue in [true, false] {
+                    let filter = json!({ "overdue": overdue });
+                    counts_match_the_cases_listed(&server, &analyst, &filter, "overdue alone").await;
+                }
             }
         }
     }

@@ -126,6 +126,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    case_due_counts (id) {
+        id -> BigInt,
+        tenant_id -> Text,
+        status_id -> BigInt,
+        due_day -> Text,
+        n -> Integer,
+    }
+}
+
+diesel::table! {
     /// What search matches: one row per case, task and comment (PostgreSQL
     /// adds the `vector` it keeps from these columns; SQLite indexes them in
     /// `search_fts`).
@@ -154,5 +164,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     case_incidents,
     activity,
     case_counts,
+    case_due_counts,
     search_entries
 );

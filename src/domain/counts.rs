@@ -3,14 +3,17 @@
 //! assignee), written in the same transaction as each change. A count sums the
 //! rows of the groups a filter selects, so it costs the number of groups and of
 //! not yet folded deltas, never the number of cases; `fold` merges a tenant's
-//! deltas into one row per group.
+//! deltas into one row per group. `case_due_counts` does the same per (status,
+//! due day) for `overdue`: the days before today are summed, today's cases
+//! looked at one by one.
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::queue::{CaseFilter, by_group};
 use crate::db::Conn;
-use crate::db::schema::case_counts;
+use crate::db::schema::{case_counts, case_due_counts, cases, statuses};
+use crate::domain::status::StatusCategory;
 use crate::error::AppResult;
 use crate::with_conn;
 
@@ -19,15 +22,23 @@ use crate::with_conn;
 /// in a fold.
 const FOLD_ONE_WRITE_IN: u32 = 32;
 
-/// Whether `filter` selects whole groups, so [`count`] can answer it. Other
-/// criteria (creator, due dates, overdue, incident, search) need the cases.
-pub fn answers(filter: &CaseFilter) -> bool {
+/// Which shortcut answers a filter's count.
+enum Shortcut {
+    /// Whole (status, priority, assignee) groups.
+    Groups,
+    /// Overdue alone (`true`) or not overdue alone (`false`).
+    Overdue(bool),
+}
+
+/// The shortcut for `filter`, if any. Other criteria (creator, due dates,
+/// incident, search, overdue with anything else) need the cases.
+fn shortcut(filter: &CaseFilter) -> Option<Shortcut> {
     let CaseFilter {
-        status_ids: _,
-        status_categories: _,
-        priorities: _,
-        assignee_ids: _,
-        unassigned: _,
+        status_ids,
+        status_categories,
+        priorities,
+        assignee_ids,
+        unassigned,
         created_by_ids,
         due_before,
         due_after,
@@ -35,12 +46,21 @@ pub fn answers(filter: &CaseFilter) -> bool {
         incident_id,
         search,
     } = filter;
-    created_by_ids.is_empty()
-        && due_before.is_none()
-        && due_after.is_none()
-        && overdue.is_none()
-        && incident_id.is_none()
-        && search.is_none()
+    let by_cases = !created_by_ids.is_empty()
+        || due_before.is_some()
+        || due_after.is_some()
+        || incident_id.is_some()
+        || search.is_some();
+    let by_groups = !status_ids.is_empty()
+        || !status_categories.is_empty()
+        || !priorities.is_empty()
+        || !assignee_ids.is_empty()
+        || unassigned.is_some();
+    match (by_cases, by_groups, overdue) {
+        (false, _, None) => Some(Shortcut::Groups),
+        (false, false, Some(overdue)) => Some(Shortcut::Overdue(*overdue)),
+        _ => None,
+    }
 }
 
 /// The sum of the delta rows of the groups `filter` selects, for the backend of the
@@ -56,14 +76,56 @@ macro_rules! summed_groups {
     }};
 }
 
-/// How many of the tenant's cases `filter` matches; `None` when the filter is
-/// not one [`answers`] covers.
+/// How many of the tenant's cases `filter` matches; `None` when no shortcut
+/// answers it (see [`shortcut`]).
 pub async fn count(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter) -> AppResult<Option<i64>> {
-    if !answers(filter) {
-        return Ok(None);
-    }
+    let count = match shortcut(filter) {
+        None => return Ok(None),
+        Some(Shortcut::Groups) => groups(conn, tenant, filter).await?,
+        Some(Shortcut::Overdue(true)) => overdue(conn, tenant).await?,
+        Some(Shortcut::Overdue(false)) => {
+            groups(conn, tenant, &CaseFilter::default()).await? - overdue(conn, tenant).await?
+        }
+    };
+    Ok(Some(count))
+}
+
+async fn groups(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter) -> AppResult<i64> {
     let sum: Option<i64> = with_conn!(conn, c => summed_groups!(tenant, filter).get_result(c).await)?;
-    Ok(Some(sum.unwrap_or(0)))
+    Ok(sum.unwrap_or(0))
+}
+
+/// Cases due before now in a status that is not CLOSED (the queue's
+/// `overdue`): the day counters before today, plus today's cases due already.
+async fn overdue(conn: &mut Conn<'_>, tenant: &str) -> AppResult<i64> {
+    let now = super::now();
+    let today = now.date();
+    let (day, midnight) = (today.format("%Y-%m-%d").to_string(), today.and_time(chrono::NaiveTime::MIN));
+    let (before_today, due_today): (Option<i64>, i64) = with_conn!(conn, c => {
+        let closed = || {
+            statuses::table
+                .filter(statuses::tenant_id.eq(tenant))
+                .filter(statuses::category.eq(StatusCategory::Closed.as_str()))
+                .select(statuses::id)
+        };
+        let before_today = case_due_counts::table
+            .filter(case_due_counts::tenant_id.eq(tenant))
+            .filter(case_due_counts::due_day.lt(&day))
+            .filter(case_due_counts::status_id.ne_all(closed()))
+            .select(diesel::dsl::sum(case_due_counts::n))
+            .get_result(c)
+            .await?;
+        let due_today = cases::table
+            .filter(cases::tenant_id.eq(tenant))
+            .filter(cases::due_on.ge(midnight))
+            .filter(cases::due_on.lt(now))
+            .filter(cases::status_id.ne_all(closed()))
+            .count()
+            .get_result(c)
+            .await?;
+        Ok::<_, diesel::result::Error>((before_today, due_today))
+    })?;
+    Ok(before_today.unwrap_or(0) + due_today)
 }
 
 /// Folds the tenant's deltas now and then (see [`FOLD_ONE_WRITE_IN`]). Call
@@ -72,42 +134,79 @@ pub async fn fold_now_and_then(conn: &mut Conn<'_>, tenant: &str) -> AppResult<(
     if rand::random_ratio(1, FOLD_ONE_WRITE_IN) { fold(conn, tenant).await } else { Ok(()) }
 }
 
+/// A table of delta rows and the columns that make its groups (`true`: nullable).
+struct Deltas {
+    table: &'static str,
+    groups: &'static [(&'static str, bool)],
+}
+
+const DELTA_TABLES: [Deltas; 2] = [
+    Deltas { table: "case_counts", groups: &[("status_id", false), ("priority", false), ("assignee_id", true)] },
+    Deltas { table: "case_due_counts", groups: &[("status_id", false), ("due_day", false)] },
+];
+
+impl Deltas {
+    fn columns(&self, prefix: &str) -> String {
+        self.groups.iter().map(|(c, _)| format!("{prefix}{c}")).collect::<Vec<_>>().join(", ")
+    }
+
+    /// `a.col = b.col AND ...`, nulls equal where a column may be null.
+    fn same_group(&self, a: &str, b: &str, null_equal: &str) -> String {
+        let each = self.groups.iter().map(|(c, nullable)| {
+            if *nullable { format!("{a}.{c} {null_equal} {b}.{c}") } else { format!("{a}.{c} = {b}.{c}") }
+        });
+        each.collect::<Vec<_>>().join(" AND ")
+    }
+}
+
+#[derive(QueryableByName)]
+struct Newest {
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::BigInt>)]
+    newest: Option<i64>,
+}
+
 /// Replaces the tenant's deltas by one row per group that still has cases.
 pub async fn fold(conn: &mut Conn<'_>, tenant: &str) -> AppResult<()> {
-    // Only groups with more than one row are rewritten: a fold leaves as few
-    // dead rows behind as there were deltas, not one per group.
-    // PostgreSQL: one statement. Concurrent folds each delete (and re-add)
-    // only the rows they locked; deltas committed meanwhile stay as they are.
-    const POSTGRES: &str = "WITH split AS (SELECT status_id, priority, assignee_id FROM case_counts \
-         WHERE tenant_id = $1 GROUP BY status_id, priority, assignee_id HAVING COUNT(*) > 1), \
-         gone AS (DELETE FROM case_counts c USING split s WHERE c.tenant_id = $1 \
-         AND c.status_id = s.status_id AND c.priority = s.priority AND c.assignee_id IS NOT DISTINCT FROM s.assignee_id \
-         RETURNING c.status_id, c.priority, c.assignee_id, c.n) \
-         INSERT INTO case_counts (tenant_id, status_id, priority, assignee_id, n) \
-         SELECT $1, status_id, priority, assignee_id, SUM(n)::INTEGER FROM gone \
-         GROUP BY status_id, priority, assignee_id HAVING SUM(n) <> 0";
-    // SQLite: writers take turns (write transactions begin IMMEDIATE), so the
-    // rows summed (up to the newest) are the rows deleted.
-    const SQLITE: [&str; 2] = [
-        "INSERT INTO case_counts (tenant_id, status_id, priority, assignee_id, n) \
-         SELECT tenant_id, status_id, priority, assignee_id, SUM(n) FROM case_counts WHERE tenant_id = ? AND id <= ? \
-         GROUP BY status_id, priority, assignee_id HAVING COUNT(*) > 1 AND SUM(n) <> 0",
-        "DELETE FROM case_counts AS c WHERE c.tenant_id = ? AND c.id <= ? AND EXISTS (SELECT 1 FROM case_counts d \
-         WHERE d.tenant_id = c.tenant_id AND d.id <= ? AND d.id <> c.id AND d.status_id = c.status_id \
-         AND d.priority = c.priority AND d.assignee_id IS c.assignee_id)",
-    ];
     use diesel::sql_types::{BigInt, Text};
-    match &mut conn.link {
-        crate::db::Link::Postgres(c) => {
-            diesel::sql_query(POSTGRES).bind::<Text, _>(tenant).execute(c).await?;
-        }
-        crate::db::Link::Sqlite(c) => {
-            let of_tenant = case_counts::table.filter(case_counts::tenant_id.eq(tenant));
-            let newest: Option<i64> = of_tenant.select(diesel::dsl::max(case_counts::id)).get_result(c).await?;
-            let Some(newest) = newest else { return Ok(()) };
-            diesel::sql_query(SQLITE[0]).bind::<Text, _>(tenant).bind::<BigInt, _>(newest).execute(c).await?;
-            let delete = diesel::sql_query(SQLITE[1]).bind::<Text, _>(tenant).bind::<BigInt, _>(newest);
-            delete.bind::<BigInt, _>(newest).execute(c).await?;
+    for deltas in &DELTA_TABLES {
+        let (table, columns) = (deltas.table, deltas.columns(""));
+        // Only groups with more than one row are rewritten: a fold leaves as
+        // few dead rows behind as there were deltas, not one per group.
+        match &mut conn.link {
+            crate::db::Link::Postgres(c) => {
+                // One statement. Concurrent folds each delete (and re-add) only
+                // the rows they locked; deltas committed meanwhile stay as they are.
+                let fold = format!(
+                    "WITH split AS (SELECT {columns} FROM {table} WHERE tenant_id = $1 GROUP BY {columns} \
+                     HAVING COUNT(*) > 1), \
+                     gone AS (DELETE FROM {table} c USING split s WHERE c.tenant_id = $1 AND {same} \
+                     RETURNING {returned}, c.n) \
+                     INSERT INTO {table} (tenant_id, {columns}, n) SELECT $1, {columns}, SUM(n)::INTEGER FROM gone \
+                     GROUP BY {columns} HAVING SUM(n) <> 0",
+                    same = deltas.same_group("c", "s", "IS NOT DISTINCT FROM"),
+                    returned = deltas.columns("c."),
+                );
+                diesel::sql_query(fold).bind::<Text, _>(tenant).execute(c).await?;
+            }
+            crate::db::Link::Sqlite(c) => {
+                // Writers take turns (write transactions begin IMMEDIATE), so the
+                // rows summed (up to the newest) are the rows deleted.
+                let newest = format!("SELECT max(id) AS newest FROM {table} WHERE tenant_id = ?");
+                let newest: Newest = diesel::sql_query(newest).bind::<Text, _>(tenant).get_result(c).await?;
+                let Some(newest) = newest.newest else { continue };
+                let sum = format!(
+                    "INSERT INTO {table} (tenant_id, {columns}, n) SELECT tenant_id, {columns}, SUM(n) FROM {table} \
+                     WHERE tenant_id = ? AND id <= ? GROUP BY {columns} HAVING COUNT(*) > 1 AND SUM(n) <> 0"
+                );
+                diesel::sql_query(sum).bind::<Text, _>(tenant).bind::<BigInt, _>(newest).execute(c).await?;
+                let delete = format!(
+                    "DELETE FROM {table} AS c WHERE c.tenant_id = ? AND c.id <= ? AND EXISTS (SELECT 1 FROM {table} d \
+                     WHERE d.tenant_id = c.tenant_id AND d.id <= ? AND d.id <> c.id AND {same})",
+                    same = deltas.same_group("d", "c", "IS"),
+                );
+                let delete = diesel::sql_query(delete).bind::<Text, _>(tenant).bind::<BigInt, _>(newest);
+                delete.bind::<BigInt, _>(newest).execute(c).await?;
+            }
         }
     }
     Ok(())
