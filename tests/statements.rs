@@ -68,6 +68,16 @@ async fn a_dashboard_page_costs_the_same_few_statements_for_10_and_100_cases(bac
     let many = statements_for(&server, &token, kinds, json!({ "first": 100 })).await;
     assert_eq!(few, many, "filtered activity pages are batched too");
     assert!(many <= 4, "{many}");
+
+    // Search hits, each with its case, task or comment and their people.
+    let search = "query($first: Int) { search(query: \"detection OR found OR blocked OR collect\", first: $first) {
+      totalCount
+      nodes { case { id title status { name } assignee { displayName } } snippet { text }
+              ... on TaskHit { task { id owner { id } } } ... on CommentHit { comment { id actor { id } } } } } }";
+    let ten = statements_for(&server, &token, search, json!({ "first": 10 })).await;
+    let hundred = statements_for(&server, &token, search, json!({ "first": 100 })).await;
+    // Ten hits may all be cases (no task or comment to load): a bound, not equality.
+    assert!(ten <= 10 && hundred <= 10, "search pages of 10 and 100 hits ran {ten} and {hundred} statements");
 }
 
 both_backends!(a_dashboard_page_costs_the_same_few_statements_for_10_and_100_cases);

@@ -16,7 +16,7 @@ use crate::db::{Conn, Link};
 use crate::domain::case::Case;
 use crate::domain::incident::IncidentId;
 use crate::domain::now;
-use crate::domain::search::{Matcher, Scope, SearchQuery, ranks_from};
+use crate::domain::search::{Matcher, Scope, SearchKind, SearchQuery, ranks_from};
 use crate::domain::status::{StatusCategory, StatusId};
 use crate::domain::values::CasePriority;
 use crate::error::{AppError, AppResult};
@@ -48,6 +48,35 @@ impl CaseFilter {
         self.validate()?;
         let Some(text) = &self.search else { return Ok(None) };
         Ok(SearchQuery::parse("filter.search", text)?.map(|query| Matcher::new(query, conn)))
+    }
+
+    /// Whether the search is the filter's only criterion (the text index
+    /// then counts the matches by itself).
+    fn is_search_alone(&self) -> bool {
+        let CaseFilter {
+            status_ids,
+            status_categories,
+            priorities,
+            assignee_ids,
+            unassigned,
+            created_by_ids,
+            due_before,
+            due_after,
+            overdue,
+            incident_id,
+            search,
+        } = self;
+        search.is_some()
+            && status_ids.is_empty()
+            && status_categories.is_empty()
+            && priorities.is_empty()
+            && assignee_ids.is_empty()
+            && unassigned.is_none()
+            && created_by_ids.is_empty()
+            && due_before.is_none()
+            && due_after.is_none()
+            && overdue.is_none()
+            && incident_id.is_none()
     }
 
     /// Refuses oversized lists before they reach SQL.
@@ -419,6 +448,11 @@ pub async fn count(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter) -> Ap
     let search = filter.checked_search(conn)?;
     if let Some(count) = super::counts::count(conn, tenant, filter).await? {
         return Ok(count);
+    }
+    if let Some(search) = &search
+        && filter.is_search_alone()
+    {
+        return search.count(conn, tenant, &[SearchKind::Case]).await;
     }
     let now = now();
     let count =

@@ -123,12 +123,16 @@ pub async fn remove(conn: &mut Conn<'_>, tenant: &str, kind: SearchKind, entity_
     Ok(())
 }
 
-/// A SQL condition with two bound texts: backend-neutral, so one boxed
+/// A SQL condition around one bound text: backend-neutral, so one boxed
 /// query of either backend can take it.
-pub type Condition = SqlLiteral<
-    Bool,
-    UncheckedBind<SqlLiteral<Bool, UncheckedBind<SqlLiteral<Bool>, AsExprOf<String, Text>>>, AsExprOf<String, Text>>,
->;
+pub type Condition = SqlLiteral<Bool, UncheckedBind<SqlLiteral<Bool>, AsExprOf<String, Text>>>;
+
+/// The token (lexeme) the database adds to each entry of a tenant's `kind`
+/// (see the `search_entries` migration): `#case#` and the tenant in hex.
+pub fn scope_token(kind: SearchKind, tenant: &str) -> String {
+    let hex: String = tenant.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("#{}#{hex}", kind.as_str().to_lowercase())
+}
 
 /// A parsed search, written for one database.
 #[derive(Debug, Clone)]
@@ -142,37 +146,66 @@ impl Matcher {
         Matcher { query, postgres: conn.is_postgres() }
     }
 
-    /// `(before, query, after)`: the entry's match, around the bound query.
-    fn matches(&self, scope: Scope) -> (&'static str, String, &'static str) {
-        if self.postgres {
-            (" AND search_entries.vector @@ ", self.query.tsquery(scope), "::tsquery")
+    /// The search for this database, within the tenant's entries of `kinds`.
+    fn text(&self, scope: Scope, tenant: &str, kinds: &[SearchKind]) -> String {
+        let kinds = if kinds.is_empty() { SearchKind::ALL } else { kinds };
+        let within: Vec<String> = kinds.iter().map(|k| scope_token(*k, tenant)).collect();
+        if self.postgres { self.query.tsquery(scope, &within) } else { self.query.fts5(scope, &within) }
+    }
+
+    /// On `search_entries`: the tenant's entries of `kinds` (all when empty)
+    /// that match in `scope`. The scope token, which the database derives
+    /// from each entry's tenant and kind, keeps other tenants out.
+    pub fn entries(&self, tenant: &str, kinds: &[SearchKind], scope: Scope) -> Condition {
+        let (before, after) = if self.postgres {
+            ("search_entries.vector @@ ", "::tsquery")
+        } else {
+            ("search_entries.id IN (SELECT rowid FROM search_fts WHERE search_fts MATCH ", ")")
+        };
+        sql::<Bool>(before).bind::<Text, _>(self.text(scope, tenant, kinds)).sql(after)
+    }
+
+    /// On `cases`: the tenant's cases whose own entry matches in `scope`.
+    pub fn cases(&self, tenant: &str, scope: Scope) -> Condition {
+        let text = self.text(scope, tenant, &[SearchKind::Case]);
+        let (before, after) = if self.postgres {
+            // An array the index finds once, then looked up case by case: as
+            // `IN (subquery)` the planner may hash every case of the tenant.
+            (
+                "cases.id = ANY(ARRAY(SELECT search_entries.entity_id FROM search_entries \
+                 WHERE search_entries.vector @@ ",
+                "::tsquery))",
+            )
         } else {
             (
-                " AND search_entries.id IN (SELECT rowid FROM search_fts WHERE search_fts MATCH ",
-                self.query.fts5(scope),
-                ")",
+                "cases.id IN (SELECT search_entries.entity_id FROM search_entries WHERE search_entries.id IN \
+                 (SELECT rowid FROM search_fts WHERE search_fts MATCH ",
+                "))",
             )
+        };
+        sql::<Bool>(before).bind::<Text, _>(text).sql(after)
+    }
+
+    /// How many of the tenant's entries of `kinds` match: from the text index
+    /// alone (each case has exactly one entry, so this counts cases too).
+    pub async fn count(&self, conn: &mut Conn<'_>, tenant: &str, kinds: &[SearchKind]) -> AppResult<i64> {
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
         }
-    }
-
-    /// On `search_entries`: the tenant's entries that match in `scope`.
-    pub fn entries(&self, tenant: &str, scope: Scope) -> Condition {
-        let (before, query, after) = self.matches(scope);
-        sql::<Bool>("search_entries.tenant_id = ")
-            .bind::<Text, _>(tenant.to_owned())
-            .sql(before)
-            .bind::<Text, _>(query)
-            .sql(after)
-    }
-
-    /// On `cases`: the cases whose own entry matches in `scope`.
-    pub fn cases(&self, tenant: &str, scope: Scope) -> Condition {
-        let (before, query, after) = self.matches(scope);
-        sql::<Bool>("cases.id IN (SELECT search_entries.entity_id FROM search_entries WHERE search_entries.kind = 'CASE' AND search_entries.tenant_id = ")
-            .bind::<Text, _>(tenant.to_owned())
-            .sql(before)
-            .bind::<Text, _>(query)
-            .sql(&format!("{after})"))
+        let text = self.text(Scope::Everywhere, tenant, kinds);
+        let count: Count = match &mut conn.link {
+            crate::db::Link::Postgres(c) => {
+                let query = "SELECT count(*) AS n FROM search_entries WHERE vector @@ $1::tsquery";
+                diesel::sql_query(query).bind::<Text, _>(text).get_result(c).await?
+            }
+            crate::db::Link::Sqlite(c) => {
+                let query = "SELECT count(*) AS n FROM search_fts WHERE search_fts MATCH ?";
+                diesel::sql_query(query).bind::<Text, _>(text).get_result(c).await?
+            }
+        };
+        Ok(count.n)
     }
 }
 
@@ -207,11 +240,6 @@ pub struct Hit {
     pub rank: i32,
 }
 
-fn kind_names(kinds: &[SearchKind]) -> Vec<&'static str> {
-    let kinds = if kinds.is_empty() { SearchKind::ALL } else { kinds };
-    kinds.iter().map(|k| k.as_str()).collect()
-}
-
 /// Up to `limit` of the tenant's entries of these kinds (all when empty) that
 /// match, best first, after the cursor `(rank, entry id)`.
 pub async fn hits(
@@ -223,7 +251,6 @@ pub async fn hits(
     limit: i64,
 ) -> AppResult<Vec<Hit>> {
     use search_entries::dsl as e;
-    let kinds = kind_names(kinds);
     let mut out = Vec::new();
     for (rank, after_id) in ranks_from(true, after) {
         let left = limit - out.len() as i64;
@@ -231,11 +258,8 @@ pub async fn hits(
             break;
         }
         let entries: Vec<EntryHit> = with_conn!(conn, c => {
-            let mut query = e::search_entries
-                .filter(matcher.entries(tenant, Scope::Everywhere))
-                .filter(e::kind.eq_any(kinds.clone()))
-                .into_boxed();
-            let title = matcher.entries(tenant, Scope::Title);
+            let mut query = e::search_entries.filter(matcher.entries(tenant, kinds, Scope::Everywhere)).into_boxed();
+            let title = matcher.entries(tenant, kinds, Scope::Title);
             query = if rank == 1 { query.filter(title) } else { query.filter(diesel::dsl::not(title)) };
             if let Some(id) = after_id {
                 query = query.filter(e::id.lt(id));
@@ -252,17 +276,7 @@ pub async fn hits(
 
 /// How many of the tenant's entries of these kinds match.
 pub async fn count_hits(conn: &mut Conn<'_>, tenant: &str, matcher: &Matcher, kinds: &[SearchKind]) -> AppResult<i64> {
-    use search_entries::dsl as e;
-    let kinds = kind_names(kinds);
-    let count = with_conn!(conn, c => {
-        e::search_entries
-            .filter(matcher.entries(tenant, Scope::Everywhere))
-            .filter(e::kind.eq_any(kinds))
-            .count()
-            .get_result(c)
-            .await
-    })?;
-    Ok(count)
+    matcher.count(conn, tenant, kinds).await
 }
 
 /// What a hit found, loaded.

@@ -139,12 +139,14 @@ impl SearchQuery {
         self.groups.iter().flatten()
     }
 
-    /// The FTS5 `MATCH` expression (columns `title_terms`, `title_words`,
-    /// `body_terms`, `body_words`).
-    pub fn fts5(&self, scope: Scope) -> String {
+    /// The FTS5 `MATCH` expression (columns `scope`, `title_terms`,
+    /// `title_words`, `body_terms`, `body_words`), within one of the scope
+    /// tokens `within`. Everywhere: in any column; by title: in the title
+    /// columns, exclusions aside.
+    pub fn fts5(&self, scope: Scope, within: &[String]) -> String {
         let (terms, words) = match scope {
-            Scope::Everywhere => ("{title_terms body_terms}", "{title_words body_words}"),
-            Scope::Title => ("{title_terms}", "{title_words}"),
+            Scope::Everywhere => ("", ""),
+            Scope::Title => ("{title_terms} : ", "{title_words} : "),
         };
         let phrase = |p: &Phrase, prefix: bool| {
             let quoted = |form: fn(&Token) -> &str| {
@@ -152,16 +154,18 @@ impl SearchQuery {
                 format!("\"{}\"{}", text.join(" ").replace('"', "\"\""), if prefix { " *" } else { "" })
             };
             if prefix {
-                format!("({terms} : {} OR {words} : {})", quoted(|t| &t.term), quoted(|t| &t.word))
+                format!("({terms}{} OR {words}{})", quoted(|t| &t.term), quoted(|t| &t.word))
             } else {
-                format!("{terms} : {}", quoted(|t| &t.term))
+                format!("{terms}{}", quoted(|t| &t.term))
             }
         };
-        let all: Vec<String> = self
+        let mut all: Vec<String> = self
             .groups
             .iter()
             .map(|g| format!("({})", g.iter().map(|p| phrase(p, p.prefix)).collect::<Vec<_>>().join(" OR ")))
             .collect();
+        let scopes: Vec<String> = within.iter().map(|s| format!("\"{s}\"")).collect();
+        all.insert(0, format!("({})", scopes.join(" OR ")));
         let mut expr = format!("({})", all.join(" AND "));
         if scope == Scope::Everywhere && !self.excluded.is_empty() {
             let none: Vec<String> = self.excluded.iter().map(|p| phrase(p, false)).collect();
@@ -170,13 +174,16 @@ impl SearchQuery {
         expr
     }
 
-    /// The PostgreSQL `tsquery` (weights: A title terms, B body terms, C title
-    /// words, D body words; see the `search_entries` migration).
-    pub fn tsquery(&self, scope: Scope) -> String {
+    /// The PostgreSQL `tsquery` (see the `search_entries` migration).
+    /// Within one of the scope lexemes `within`. Everywhere: any lexeme (no
+    /// weights, so the index needs no recheck); by title: weights A (title
+    /// terms) and C (title words), exclusions aside.
+    pub fn tsquery(&self, scope: Scope, within: &[String]) -> String {
         let (terms, words) = match scope {
-            Scope::Everywhere => ("AB", "CD"),
+            Scope::Everywhere => ("", ""),
             Scope::Title => ("A", "C"),
         };
+        let lexeme = |text: &str| format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"));
         let phrase = |p: &Phrase, prefix: bool| {
             let chain = |form: fn(&Token) -> &str, weights: &str| {
                 let last = p.tokens.len() - 1;
@@ -186,7 +193,12 @@ impl SearchQuery {
                     .enumerate()
                     .map(|(i, t)| {
                         let star = if prefix && i == last { "*" } else { "" };
-                        format!("'{}':{star}{weights}", form(t).replace('\\', "\\\\").replace('\'', "''"))
+                        let label = if star.is_empty() && weights.is_empty() {
+                            String::new()
+                        } else {
+                            format!(":{star}{weights}")
+                        };
+                        format!("{}{label}", lexeme(form(t)))
                     })
                     .collect();
                 lexemes.join(" <-> ")
@@ -197,11 +209,13 @@ impl SearchQuery {
                 format!("({})", chain(|t| &t.term, terms))
             }
         };
-        let all: Vec<String> = self
+        let mut all: Vec<String> = self
             .groups
             .iter()
             .map(|g| format!("({})", g.iter().map(|p| phrase(p, p.prefix)).collect::<Vec<_>>().join(" | ")))
             .collect();
+        let scopes: Vec<String> = within.iter().map(|s| lexeme(s)).collect();
+        all.insert(0, format!("({})", scopes.join(" | ")));
         let mut expr = all.join(" & ");
         if scope == Scope::Everywhere && !self.excluded.is_empty() {
             let none: Vec<String> = self.excluded.iter().map(|p| phrase(p, false)).collect();
@@ -280,16 +294,23 @@ mod tests {
     #[test]
     fn written_for_each_database() {
         let q = parse(r#""smb tunnelling" OR dns -"false positive" tun"#);
+        let within = ["#case#6163".to_owned()];
         assert_eq!(
-            q.fts5(Scope::Everywhere),
-            "(({title_terms body_terms} : \"smb tunnel\" OR {title_terms body_terms} : \"dns\") AND \
-             (({title_terms body_terms} : \"tun\" * OR {title_words body_words} : \"tun\" *))) \
-             NOT ({title_terms body_terms} : \"fals posit\")"
+            q.fts5(Scope::Everywhere, &within),
+            "((\"#case#6163\") AND (\"smb tunnel\" OR \"dns\") AND ((\"tun\" * OR \"tun\" *))) NOT (\"fals posit\")"
         );
         assert_eq!(
-            q.tsquery(Scope::Everywhere),
-            "(('smb':AB <-> 'tunnel':AB) | ('dns':AB)) & ((('tun':*AB) | ('tun':*CD))) & !(('fals':AB <-> 'posit':AB))"
+            q.fts5(Scope::Title, &within),
+            "((\"#case#6163\") AND ({title_terms} : \"smb tunnel\" OR {title_terms} : \"dns\") AND \
+             (({title_terms} : \"tun\" * OR {title_words} : \"tun\" *)))"
         );
-        assert_eq!(q.tsquery(Scope::Title), "(('smb':A <-> 'tunnel':A) | ('dns':A)) & ((('tun':*A) | ('tun':*C)))");
+        assert_eq!(
+            q.tsquery(Scope::Everywhere, &within),
+            "('#case#6163') & (('smb' <-> 'tunnel') | ('dns')) & ((('tun':*) | ('tun':*))) & !(('fals' <-> 'posit'))"
+        );
+        assert_eq!(
+            q.tsquery(Scope::Title, &within),
+            "('#case#6163') & (('smb':A <-> 'tunnel':A) | ('dns':A)) & ((('tun':*A) | ('tun':*C)))"
+        );
     }
 }

@@ -2,12 +2,16 @@ use async_graphql::{Context, Object};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{Permission, ReadData};
-use crate::domain::search::{self, Matcher, SearchKind};
+use std::collections::BTreeSet;
+
+use crate::domain::case::Case;
+use crate::domain::search::{self, Found, Matcher, SearchKind, Subject};
 use crate::error::GqlResult;
 use crate::graphql::cursor;
 use crate::graphql::directive::requires_permission;
+use crate::graphql::loaders::load_now;
 use crate::graphql::types::{PageInfo, SearchConnection, SearchEdge, split_page};
-use crate::graphql::{grant, page_size};
+use crate::graphql::{grant, loaders, page_size, prefetch};
 
 /// Where a page of hits starts: after the hit of this rank and entry.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
@@ -40,12 +44,14 @@ impl SearchQuery {
         let parsed = search::required("query", &query)?;
         let after = after.as_deref().map(|a| cursor::decode::<HitKey>("after", a)).transpose()?;
         let kinds = kinds.unwrap_or_default();
-        let mut conn = crate::graphql::db(ctx)?.get().await?;
-        let mut conn = conn.conn();
+        let mut pooled = crate::graphql::db(ctx)?.get().await?;
+        let mut conn = pooled.conn();
         let matcher = Matcher::new(parsed, &conn);
         let mut found =
             search::find(&mut conn, tenant, &matcher, &kinds, after.map(|a| (a.rank, a.entry)), limit + 1).await?;
         let has_next = split_page(&mut found, limit);
+        drop(pooled);
+        prefetch(ctx, &found).await?;
         let edges: Vec<SearchEdge> = found
             .into_iter()
             .map(|f| SearchEdge {
@@ -56,4 +62,33 @@ impl SearchQuery {
         let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();
         Ok(SearchConnection { page_info: PageInfo::new(&cursors, has_next, after.is_some()), edges, matcher, kinds })
     }
+}
+
+/// Loads what the page's hits show, for all of them at once (the resolvers
+/// then read the loaders' cache): their cases' relations, task owners and
+/// comment authors.
+async fn prefetch(ctx: &Context<'_>, found: &[Found]) -> GqlResult<()> {
+    let mut cases: Vec<Case> = found.iter().map(|f| f.case.clone()).collect();
+    cases.sort_by_key(|c| c.id);
+    cases.dedup_by_key(|c| c.id);
+    let mut users = BTreeSet::new();
+    for node in prefetch::connection_nodes(&ctx.look_ahead()) {
+        prefetch::cases(ctx, &node.field("case"), &cases).await?;
+        if node.field("task").field("owner").exists() {
+            users.extend(found.iter().filter_map(|f| match &f.subject {
+                Subject::Task(task) => task.owner_id.clone(),
+                _ => None,
+            }));
+        }
+        if node.field("comment").field("actor").exists() {
+            users.extend(found.iter().filter_map(|f| match &f.subject {
+                Subject::Comment(comment) => Some(comment.actor_id.clone()),
+                _ => None,
+            }));
+        }
+    }
+    if !users.is_empty() {
+        load_now(&loaders(ctx)?.users, users).await?;
+    }
+    Ok(())
 }
