@@ -13,6 +13,7 @@
 //! - `CASEBOOK_BENCH_BINARY`: another `casebook` binary to seed and serve
 //!   (an earlier build, for the write baseline); queries it cannot answer
 //!   print as errors.
+//! - `CASEBOOK_BENCH_WRITES_ONLY`: skip the reads.
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 #[path = "support/mod.rs"]
@@ -202,7 +203,12 @@ async fn bench(name: &str, url: &str, cases: u32, iterations: usize) -> BTreeMap
 
     let mut p50s = BTreeMap::new();
     println!("  {:<52} {:>8} {:>8}  answer", "query", "p50 ms", "p99 ms");
-    for probe in probes(&open, &closed, &incident) {
+    let reads = if std::env::var("CASEBOOK_BENCH_WRITES_ONLY").is_ok() {
+        Vec::new()
+    } else {
+        probes(&open, &closed, &incident)
+    };
+    for probe in reads {
         let (p50, p99, answer) = measure(&client, &endpoint, &reader, probe.query, &probe.variables, iterations).await;
         println!("  {:<52} {p50:>8.2} {p99:>8.2}  {}", probe.label, describe(&answer));
         p50s.insert(probe.label, p50);

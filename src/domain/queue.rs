@@ -251,6 +251,24 @@ macro_rules! filtered_cases {
     }};
 }
 
+/// The filtered cases a page by `$field` starts from. A search alone by
+/// number takes the page's cases from the text index's matches in that
+/// order, so the cases read are the page's, not every match.
+macro_rules! first_statement {
+    ($tenant:expr, $filter:expr, $search:expr, $now:expr, $field:expr, $dir:expr, $after:expr, $limit:expr) => {{
+        let (tenant, filter, search): (&str, &CaseFilter, Option<&Matcher>) = ($tenant, $filter, $search);
+        let after: Option<&CaseKey> = $after;
+        match search {
+            Some(search) if $field == CaseOrderField::Id && filter.is_search_alone() => {
+                let descending = $dir == OrderDirection::Desc;
+                let first = search.first_cases(tenant, descending, after.map(|a| a.id), $limit);
+                cases::table.filter(cases::tenant_id.eq(tenant)).filter(first).into_boxed()
+            }
+            _ => filtered_cases!(tenant, filter, search, $now),
+        }
+    }};
+}
+
 /// Orders a boxed case query by `$field`/`$dir` with the id tie-break, and
 /// starts it after `$after` when given.
 macro_rules! ordered_after {
@@ -357,7 +375,7 @@ pub async fn page(
     let now = now();
     if field != CaseOrderField::Relevance {
         let cases = with_conn!(conn, c => {
-            let query = filtered_cases!(tenant, filter, search.as_ref(), now);
+            let query = first_statement!(tenant, filter, search.as_ref(), now, field, direction, after, limit);
             let query = ordered_after!(query, field, direction, after);
             query.limit(limit).select(Case::as_select()).load(c).await
         })?;
@@ -416,9 +434,9 @@ pub async fn first_page_plan(
 ) -> AppResult<Vec<String>> {
     let search = filter.checked_search(conn)?;
     let now = now();
-    macro_rules! first_statement {
+    macro_rules! explained {
         () => {{
-            let mut query = filtered_cases!(tenant, filter, search.as_ref(), now);
+            let mut query = first_statement!(tenant, filter, search.as_ref(), now, field, direction, None, limit);
             let mut field = field;
             if field == CaseOrderField::Relevance {
                 if let Some(search) = &search {
@@ -432,11 +450,11 @@ pub async fn first_page_plan(
     let plan = match &mut conn.link {
         Link::Postgres(c) => {
             let c: &mut diesel_async::AsyncPgConnection = c;
-            PgExplain(first_statement!()).load::<String>(c).await?
+            PgExplain(explained!()).load::<String>(c).await?
         }
         Link::Sqlite(c) => {
             let c: &mut crate::db::SqliteConn = c;
-            let rows: Vec<(i32, i32, i32, String)> = SqliteExplain(first_statement!()).load(c).await?;
+            let rows: Vec<(i32, i32, i32, String)> = SqliteExplain(explained!()).load(c).await?;
             rows.into_iter().map(|(_, _, _, detail)| detail).collect()
         }
     };

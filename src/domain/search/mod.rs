@@ -186,6 +186,30 @@ impl Matcher {
         sql::<Bool>(before).bind::<Text, _>(text).sql(after)
     }
 
+    /// On `cases`, for a page of a search alone by case number: the `limit`
+    /// first matching cases after `after` (the text index's matches sorted
+    /// by number before any case is read).
+    pub fn first_cases(&self, tenant: &str, descending: bool, after: Option<i64>, limit: i64) -> Condition {
+        let text = self.text(Scope::Everywhere, tenant, &[SearchKind::Case]);
+        let (order, past) = if descending { ("DESC", "<") } else { ("ASC", ">") };
+        let after = after.map_or(String::new(), |id| format!(" AND search_entries.entity_id {past} {id}"));
+        let top = format!("{after} ORDER BY search_entries.entity_id {order} LIMIT {limit}");
+        let (before, after) = if self.postgres {
+            (
+                "cases.id = ANY(ARRAY(SELECT search_entries.entity_id FROM search_entries \
+                 WHERE search_entries.vector @@ ",
+                format!("::tsquery{top}))"),
+            )
+        } else {
+            (
+                "cases.id IN (SELECT search_entries.entity_id FROM search_entries WHERE search_entries.id IN \
+                 (SELECT rowid FROM search_fts WHERE search_fts MATCH ",
+                format!("){top})"),
+            )
+        };
+        sql::<Bool>(before).bind::<Text, _>(text).sql(&after)
+    }
+
     /// How many of the tenant's entries of `kinds` match: from the text index
     /// alone (each case has exactly one entry, so this counts cases too).
     pub async fn count(&self, conn: &mut Conn<'_>, tenant: &str, kinds: &[SearchKind]) -> AppResult<i64> {

@@ -35,6 +35,14 @@ pub struct Phrase {
     pub prefix: bool,
 }
 
+impl Phrase {
+    /// Every token is its own stem: matching anywhere, the stems' prefix is
+    /// then the words' prefix, and one of the two is enough.
+    fn stems_are_words(&self) -> bool {
+        self.tokens.iter().all(|t| t.term == t.word)
+    }
+}
+
 /// The fields an entry is matched in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -153,7 +161,7 @@ impl SearchQuery {
                 let text: Vec<&str> = p.tokens.iter().map(form).collect();
                 format!("\"{}\"{}", text.join(" ").replace('"', "\"\""), if prefix { " *" } else { "" })
             };
-            if prefix {
+            if prefix && (!p.stems_are_words() || scope == Scope::Title) {
                 format!("({terms}{} OR {words}{})", quoted(|t| &t.term), quoted(|t| &t.word))
             } else {
                 format!("{terms}{}", quoted(|t| &t.term))
@@ -203,7 +211,7 @@ impl SearchQuery {
                     .collect();
                 lexemes.join(" <-> ")
             };
-            if prefix {
+            if prefix && (!p.stems_are_words() || scope == Scope::Title) {
                 format!("(({}) | ({}))", chain(|t| &t.term, terms), chain(|t| &t.word, words))
             } else {
                 format!("({})", chain(|t| &t.term, terms))
@@ -297,7 +305,7 @@ mod tests {
         let within = ["#case#6163".to_owned()];
         assert_eq!(
             q.fts5(Scope::Everywhere, &within),
-            "((\"#case#6163\") AND (\"smb tunnel\" OR \"dns\") AND ((\"tun\" * OR \"tun\" *))) NOT (\"fals posit\")"
+            "((\"#case#6163\") AND (\"smb tunnel\" OR \"dns\") AND (\"tun\" *)) NOT (\"fals posit\")"
         );
         assert_eq!(
             q.fts5(Scope::Title, &within),
@@ -306,7 +314,7 @@ mod tests {
         );
         assert_eq!(
             q.tsquery(Scope::Everywhere, &within),
-            "('#case#6163') & (('smb' <-> 'tunnel') | ('dns')) & ((('tun':*) | ('tun':*))) & !(('fals' <-> 'posit'))"
+            "('#case#6163') & (('smb' <-> 'tunnel') | ('dns')) & (('tun':*)) & !(('fals' <-> 'posit'))"
         );
         assert_eq!(
             q.tsquery(Scope::Title, &within),
