@@ -159,8 +159,22 @@ async fn bad_searches_are_refused_by_name(backend: Backend) {
         assert_code(&body, "BAD_USER_INPUT");
         assert!(body["errors"][0]["message"].as_str().unwrap().contains("query"), "{body}");
     }
+    // A cursor that names no rank is refused, not answered with an empty page.
+    let forged = |json: &str| base64_url(json);
+    let queue_after = json!({ "filter": { "search": "tunnel" }, "orderBy": { "field": "RELEVANCE", "direction": "DESC" },
+                              "after": forged(r#"{"field":"Relevance","value":{"Int":7},"id":1000}"#) });
+    assert_code(&server.gql(Some(&token), QUEUE, queue_after).await, "BAD_USER_INPUT");
+    let search_after = json!({ "q": "tunnel", "after": forged(r#"{"rank":7,"entry":1}"#) });
+    assert_code(&server.gql(Some(&token), SEARCH, search_after).await, "BAD_USER_INPUT");
+
     // Punctuation alone searches for nothing: the filter is left out.
     assert_eq!(queue(&server, &token, " - ", "DESC", 100).await.len(), CASES.len());
+}
+
+/// A cursor as the server writes them: URL-safe base64 of JSON.
+fn base64_url(json: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
 }
 
 fn hits(data: &Value) -> Vec<String> {

@@ -388,9 +388,7 @@ pub async fn page(
             .collect());
     }
     let after = match after {
-        Some(CaseKey { value: SortValue::Int(rank), id, .. }) => {
-            Some((i32::try_from(*rank).map_err(|_| bad_cursor())?, *id))
-        }
+        Some(CaseKey { value: SortValue::Int(rank @ (0 | 1)), id, .. }) => Some((*rank as i32, *id)),
         Some(_) => return Err(bad_cursor()),
         None => None,
     };

@@ -275,6 +275,9 @@ pub async fn hits(
     limit: i64,
 ) -> AppResult<Vec<Hit>> {
     use search_entries::dsl as e;
+    if after.is_some_and(|(rank, _)| !(0..=1).contains(&rank)) {
+        return Err(AppError::bad_input("after", "is not a cursor of this search"));
+    }
     let mut out = Vec::new();
     for (rank, after_id) in ranks_from(true, after) {
         let left = limit - out.len() as i64;
