@@ -33,32 +33,10 @@ enum Shortcut {
 /// The shortcut for `filter`, if any. Other criteria (creator, due dates,
 /// incident, search, overdue with anything else) need the cases.
 fn shortcut(filter: &CaseFilter) -> Option<Shortcut> {
-    let CaseFilter {
-        status_ids,
-        status_categories,
-        priorities,
-        assignee_ids,
-        unassigned,
-        created_by_ids,
-        due_before,
-        due_after,
-        overdue,
-        incident_id,
-        search,
-    } = filter;
-    let by_cases = !created_by_ids.is_empty()
-        || due_before.is_some()
-        || due_after.is_some()
-        || incident_id.is_some()
-        || search.is_some();
-    let by_groups = !status_ids.is_empty()
-        || !status_categories.is_empty()
-        || !priorities.is_empty()
-        || !assignee_ids.is_empty()
-        || unassigned.is_some();
-    match (by_cases, by_groups, overdue) {
+    let criteria = filter.criteria();
+    match (criteria.others || criteria.search, criteria.groups, criteria.overdue) {
         (false, _, None) => Some(Shortcut::Groups),
-        (false, false, Some(overdue)) => Some(Shortcut::Overdue(*overdue)),
+        (false, false, Some(overdue)) => Some(Shortcut::Overdue(overdue)),
         _ => None,
     }
 }

@@ -50,9 +50,8 @@ impl CaseFilter {
         Ok(SearchQuery::parse("filter.search", text)?.map(|query| Matcher::new(query, conn)))
     }
 
-    /// Whether the search is the filter's only criterion (the text index
-    /// then counts the matches by itself).
-    fn is_search_alone(&self) -> bool {
+    /// Which kinds of criteria the filter sets: what decides how it is counted.
+    pub(crate) fn criteria(&self) -> Criteria {
         let CaseFilter {
             status_ids,
             status_categories,
@@ -66,17 +65,23 @@ impl CaseFilter {
             incident_id,
             search,
         } = self;
-        search.is_some()
-            && status_ids.is_empty()
-            && status_categories.is_empty()
-            && priorities.is_empty()
-            && assignee_ids.is_empty()
-            && unassigned.is_none()
-            && created_by_ids.is_empty()
-            && due_before.is_none()
-            && due_after.is_none()
-            && overdue.is_none()
-            && incident_id.is_none()
+        Criteria {
+            groups: !status_ids.is_empty()
+                || !status_categories.is_empty()
+                || !priorities.is_empty()
+                || !assignee_ids.is_empty()
+                || unassigned.is_some(),
+            overdue: *overdue,
+            search: search.is_some(),
+            others: !created_by_ids.is_empty() || due_before.is_some() || due_after.is_some() || incident_id.is_some(),
+        }
+    }
+
+    /// Whether the search is the filter's only criterion (the text index
+    /// then counts and orders the matches by itself).
+    fn is_search_alone(&self) -> bool {
+        let c = self.criteria();
+        c.search && !c.groups && c.overdue.is_none() && !c.others
     }
 
     /// Refuses oversized lists before they reach SQL.
@@ -93,6 +98,16 @@ impl CaseFilter {
         }
         Ok(())
     }
+}
+
+/// The kinds of criteria a filter sets.
+pub(crate) struct Criteria {
+    /// Status, category, priority, assignee or unassigned: whole count groups.
+    pub groups: bool,
+    pub overdue: Option<bool>,
+    pub search: bool,
+    /// Creator, due dates, incident.
+    pub others: bool,
 }
 
 /// What the queue sorts by.
