@@ -8,7 +8,7 @@
 -- one position apart, so a phrase never runs from one into the next. The
 -- scope lexeme ('#kind#' and the tenant in hex) lets the index alone find
 -- and count one tenant's cases, tasks or comments: no typed word has a '#'.
-CREATE FUNCTION quote_lexeme(token TEXT) RETURNS TEXT LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+CREATE FUNCTION casebook_quote_lexeme(token TEXT) RETURNS TEXT LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT '''' || replace(replace(token, '\', '\\'), '''', '''''') || ''''
 $$;
 
@@ -20,8 +20,8 @@ $$;
 CREATE FUNCTION casebook_search_vector(
     scope TEXT, title_terms TEXT, title_words TEXT, body_terms TEXT, body_words TEXT
 ) RETURNS tsvector LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT (quote_lexeme(scope) || ' ' || coalesce(string_agg(
-        quote_lexeme(token) || ':' || least(position, 16383) || weight, ' '
+    SELECT (casebook_quote_lexeme(scope) || ' ' || coalesce(string_agg(
+        casebook_quote_lexeme(token) || ':' || least(position, 16383) || weight, ' '
     ), ''))::tsvector
     FROM (
         SELECT token, n AS position, 'A' AS weight
