@@ -38,23 +38,6 @@ use casebook::domain::{activity, incident, status, task, user};
 use serde_json::{Value, json};
 use support::*;
 
-/// The page the peers answer too (`benches/peer/dashboard-*.graphql`): 50
-/// cases by last change with status, assignee, tasks and their owners,
-/// linked incidents and the newest 5 activity entries with their actors.
-const DASHBOARD: &str = "query Dashboard {
-  cases(first: 50, orderBy: { field: UPDATED_AT, direction: DESC }) {
-    totalCount
-    nodes {
-      id title priority dueOn updatedAt
-      status { name category }
-      assignee { id displayName }
-      tasks { id title status priority dueOn owner { id displayName } }
-      incidents { id title severity status }
-      activity(first: 5) { nodes { __typename createdAt actor { displayName } ... on Comment { body } ... on AuditEvent { action } } }
-    }
-  }
-}";
-
 const DETAIL: &str = "query Detail($id: ID!) {
   case(id: $id) {
     id title description priority dueOn version createdAt updatedAt

@@ -36,20 +36,6 @@ const QUEUE: &str = "query Queue($filter: CaseFilter, $orderBy: CaseOrder) {
   }
 }";
 
-const DASHBOARD: &str = "query Dashboard {
-  cases(first: 50, orderBy: { field: UPDATED_AT, direction: DESC }) {
-    totalCount
-    nodes {
-      id title priority dueOn updatedAt
-      status { name category }
-      assignee { id displayName }
-      tasks { id title status priority dueOn owner { id displayName } }
-      incidents { id title severity status }
-      activity(first: 5) { nodes { __typename createdAt actor { displayName } ... on Comment { body } ... on AuditEvent { action } } }
-    }
-  }
-}";
-
 const SEARCH: &str = "query Search($q: String!) {
   search(query: $q, first: 25) {
     totalCount

@@ -166,3 +166,20 @@ pub async fn drop_postgres(url: &str) {
 pub fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
+
+/// The page the peers answer too (`benches/peer/dashboard-*.graphql`): 50
+/// cases by last change with status, assignee, tasks and their owners,
+/// linked incidents and the newest 5 activity entries with their actors.
+pub const DASHBOARD: &str = "query Dashboard {
+  cases(first: 50, orderBy: { field: UPDATED_AT, direction: DESC }) {
+    totalCount
+    nodes {
+      id title priority dueOn updatedAt
+      status { name category }
+      assignee { id displayName }
+      tasks { id title status priority dueOn owner { id displayName } }
+      incidents { id title severity status }
+      activity(first: 5) { nodes { __typename createdAt actor { displayName } ... on Comment { body } ... on AuditEvent { action } } }
+    }
+  }
+}";
