@@ -5,12 +5,13 @@ use chrono::NaiveDateTime;
 
 use crate::error::{AppError, AppResult};
 
-/// An enum the schema shows and the database stores as its schema name.
+/// An enum the schema shows and the database stores as its schema name (one
+/// text for both, so `FILE_HASH_MD5` is not derived as `FILE_HASH_MD_5`).
 macro_rules! text_enum {
     ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal,)+ }) => {
         $(#[$meta])*
         #[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name { $($(#[$vmeta])* $variant,)+ }
+        pub enum $name { $($(#[$vmeta])* #[graphql(name = $text)] $variant,)+ }
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant,)+];
