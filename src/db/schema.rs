@@ -111,6 +111,7 @@ diesel::table! {
         changes -> Nullable<Text>,
         task_id -> Nullable<BigInt>,
         incident_id -> Nullable<BigInt>,
+        observable_id -> Nullable<BigInt>,
     }
 }
 
@@ -152,7 +153,55 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    observables (id) {
+        id -> BigInt,
+        tenant_id -> Text,
+        case_id -> BigInt,
+        kind -> Text,
+        value -> Text,
+        normalized_value -> Text,
+        is_ioc -> Bool,
+        tlp -> Text,
+        description -> Nullable<Text>,
+        search_text -> Text,
+        added_by -> Text,
+        added_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    tags (id) {
+        id -> BigInt,
+        tenant_id -> Text,
+        name -> Text,
+        name_key -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    case_tags (tenant_id, case_id, tag_id) {
+        tenant_id -> Text,
+        case_id -> BigInt,
+        tag_id -> BigInt,
+        added_by -> Text,
+        added_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    case_techniques (tenant_id, case_id, technique_id) {
+        tenant_id -> Text,
+        case_id -> BigInt,
+        technique_id -> Text,
+        added_by -> Text,
+        added_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(case_incidents -> incidents (incident_id));
+diesel::joinable!(case_tags -> tags (tag_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
@@ -165,5 +214,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     activity,
     case_counts,
     case_due_counts,
-    search_entries
+    search_entries,
+    observables,
+    tags,
+    case_tags,
+    case_techniques
 );

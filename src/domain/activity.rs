@@ -47,6 +47,18 @@ text_enum! {
         IncidentLinked => "INCIDENT_LINKED",
         /// An incident was unlinked from the case.
         IncidentUnlinked => "INCIDENT_UNLINKED",
+        /// Observables were added to the case (one event lists them all).
+        ObservablesAdded => "OBSERVABLES_ADDED",
+        /// An observable's IOC flag, TLP or description changed.
+        ObservableUpdated => "OBSERVABLE_UPDATED",
+        /// An observable was removed from the case (the event keeps its value).
+        ObservableRemoved => "OBSERVABLE_REMOVED",
+        /// Tags were added to the case.
+        TagsAdded => "TAGS_ADDED",
+        /// Tags were removed from the case.
+        TagsRemoved => "TAGS_REMOVED",
+        /// The case's ATT&CK techniques changed (old and new lists).
+        TechniquesChanged => "TECHNIQUES_CHANGED",
     }
 }
 
@@ -128,6 +140,7 @@ struct ActivityRow {
     changes: Option<String>,
     task_id: Option<i64>,
     incident_id: Option<i64>,
+    observable_id: Option<i64>,
 }
 
 /// An entry of a case's activity log.
@@ -144,8 +157,16 @@ pub struct Activity {
 
 #[derive(Debug, Clone)]
 pub enum Entry {
-    Comment { body: String },
-    Audit { action: AuditAction, changes: Vec<FieldChange>, task_id: Option<i64>, incident_id: Option<i64> },
+    Comment {
+        body: String,
+    },
+    Audit {
+        action: AuditAction,
+        changes: Vec<FieldChange>,
+        task_id: Option<i64>,
+        incident_id: Option<i64>,
+        observable_id: Option<i64>,
+    },
 }
 
 impl TryFrom<ActivityRow> for Activity {
@@ -162,6 +183,7 @@ impl TryFrom<ActivityRow> for Activity {
                 },
                 task_id: row.task_id,
                 incident_id: row.incident_id,
+                observable_id: row.observable_id,
             },
         };
         Ok(Activity {
@@ -190,6 +212,7 @@ pub struct ActivityInsert {
     pub changes: Option<String>,
     pub task_id: Option<i64>,
     pub incident_id: Option<i64>,
+    pub observable_id: Option<i64>,
 }
 
 impl ActivityInsert {
@@ -206,6 +229,7 @@ impl ActivityInsert {
             changes: None,
             task_id: None,
             incident_id: None,
+            observable_id: None,
         }
     }
 
@@ -229,6 +253,7 @@ impl ActivityInsert {
             changes: Some(encode_changes(&audit.changes)?),
             task_id: audit.task_id,
             incident_id: audit.incident_id,
+            observable_id: audit.observable_id,
         })
     }
 }
@@ -253,11 +278,12 @@ pub struct NewAudit {
     pub changes: Vec<FieldChange>,
     pub task_id: Option<i64>,
     pub incident_id: Option<i64>,
+    pub observable_id: Option<i64>,
 }
 
 impl NewAudit {
     pub fn new(action: AuditAction, changes: Vec<FieldChange>) -> Self {
-        NewAudit { action, changes, task_id: None, incident_id: None }
+        NewAudit { action, changes, task_id: None, incident_id: None, observable_id: None }
     }
 }
 
@@ -291,6 +317,7 @@ pub async fn record_audits(
             activity::changes.eq(changes),
             activity::task_id.eq(audit.task_id),
             activity::incident_id.eq(audit.incident_id),
+            activity::observable_id.eq(audit.observable_id),
         );
         with_conn!(conn, c => diesel::insert_into(activity::table).values(values).execute(c).await)?;
     }
@@ -424,7 +451,7 @@ pub async fn newest_of_cases(
 /// The columns of `ActivityRow`, in its order, from `activity a` (both
 /// backends' newest-entries statements).
 const NEWEST_SELECT: &str = "SELECT a.id, a.case_id, a.seq, a.kind, a.actor_id, a.created_at, a.body, a.action, \
-     a.changes, a.task_id, a.incident_id";
+     a.changes, a.task_id, a.incident_id, a.observable_id";
 
 /// Each case's entries above a sequence, on PostgreSQL: one statement text
 /// whatever the number of cases (the cases come as arrays), so it is prepared
@@ -495,7 +522,7 @@ fn ranked_sql(postgres: bool, cases: usize, kinds: usize) -> String {
     let kind_list: Vec<String> = (0..kinds).map(|_| next()).collect();
     let limit = next();
     format!(
-        "SELECT id, case_id, seq, kind, actor_id, created_at, body, action, changes, task_id, incident_id FROM (\
+        "SELECT id, case_id, seq, kind, actor_id, created_at, body, action, changes, task_id, incident_id, observable_id FROM (\
            SELECT a.*, ROW_NUMBER() OVER (PARTITION BY a.case_id ORDER BY a.seq DESC) AS rank \
            FROM activity a WHERE a.tenant_id = {tenant} AND a.case_id IN ({}) AND a.kind IN ({})\
          ) ranked WHERE rank <= {limit} ORDER BY case_id, seq DESC",

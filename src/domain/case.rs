@@ -253,8 +253,7 @@ pub async fn update(
     with_conn!(conn, c => diesel::update(target).set(values).execute(c).await)?;
     counts::fold_now_and_then(conn, tenant).await?;
     if title != current.title || description != current.description {
-        let entry = EntryRow::new(tenant, SearchKind::Case, id.0, id.0, &title, &[description.as_deref()]);
-        search::index(conn, entry).await?;
+        search::index_case_text(conn, tenant, id, &title, description.as_deref()).await?;
     }
     let (case, seq) = touch(conn, actor, id, 1).await?;
     activity::record_audits(conn, actor, id, seq, vec![NewAudit::new(AuditAction::CaseUpdated, changes.0)]).await?;

@@ -11,11 +11,12 @@ use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 
 use crate::db::explain::{PgExplain, SqliteExplain};
-use crate::db::schema::{case_incidents, cases, statuses};
+use crate::db::schema::{case_incidents, case_tags, cases, observables, statuses, tags};
 use crate::db::{Conn, Link};
 use crate::domain::case::Case;
 use crate::domain::incident::IncidentId;
 use crate::domain::now;
+use crate::domain::observable::Indicator;
 use crate::domain::search::{Matcher, Scope, SearchKind, SearchQuery, ranks_from};
 use crate::domain::status::{StatusCategory, StatusId};
 use crate::domain::values::CasePriority;
@@ -38,6 +39,12 @@ pub struct CaseFilter {
     /// Due in the past and not in a CLOSED status (or, `false`, the opposite).
     pub overdue: Option<bool>,
     pub incident_id: Option<IncidentId>,
+    /// Saw this indicator (an observable of this type and canonical value).
+    pub observable: Option<Indicator>,
+    /// Carries every one of these tags (their keys: see `tag::key`).
+    pub tags_all: Vec<String>,
+    /// Carries at least one of these tags (keys).
+    pub tags_any: Vec<String>,
     /// A search of the case's title and description (see `search::query`).
     pub search: Option<String>,
 }
@@ -63,6 +70,9 @@ impl CaseFilter {
             due_after,
             overdue,
             incident_id,
+            observable,
+            tags_all,
+            tags_any,
             search,
         } = self;
         Criteria {
@@ -73,7 +83,13 @@ impl CaseFilter {
                 || unassigned.is_some(),
             overdue: *overdue,
             search: search.is_some(),
-            others: !created_by_ids.is_empty() || due_before.is_some() || due_after.is_some() || incident_id.is_some(),
+            others: !created_by_ids.is_empty()
+                || due_before.is_some()
+                || due_after.is_some()
+                || incident_id.is_some()
+                || observable.is_some()
+                || !tags_all.is_empty()
+                || !tags_any.is_empty(),
         }
     }
 
@@ -106,7 +122,7 @@ pub(crate) struct Criteria {
     pub groups: bool,
     pub overdue: Option<bool>,
     pub search: bool,
-    /// Creator, due dates, incident.
+    /// Creator, due dates, incident, observable, tags.
     pub others: bool,
 }
 
@@ -257,6 +273,30 @@ macro_rules! filtered_cases {
                         .select(case_incidents::case_id),
                 ),
             );
+        }
+        if let Some(indicator) = &filter.observable {
+            query = query.filter(
+                cases::id.eq_any(
+                    observables::table
+                        .filter(observables::tenant_id.eq(tenant))
+                        .filter(observables::kind.eq(indicator.kind.as_str()))
+                        .filter(observables::normalized_value.eq(indicator.normalized.clone()))
+                        .select(observables::case_id),
+                ),
+            );
+        }
+        let tagged = |keys: Vec<String>| {
+            case_tags::table
+                .inner_join(tags::table)
+                .filter(case_tags::tenant_id.eq(tenant))
+                .filter(tags::name_key.eq_any(keys))
+                .select(case_tags::case_id)
+        };
+        for key in &filter.tags_all {
+            query = query.filter(cases::id.eq_any(tagged(vec![key.clone()])));
+        }
+        if !filter.tags_any.is_empty() {
+            query = query.filter(cases::id.eq_any(tagged(filter.tags_any.clone())));
         }
         let search: Option<&Matcher> = $search;
         if let Some(search) = search {

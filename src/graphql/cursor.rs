@@ -32,3 +32,9 @@ pub struct ActivityCursor {
 pub struct IncidentCursor {
     pub id: i64,
 }
+
+/// An observable list cursor.
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub struct ObservableCursor {
+    pub id: i64,
+}

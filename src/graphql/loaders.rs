@@ -11,7 +11,9 @@ use crate::db::Db;
 use crate::domain::activity::{self, Activity, ActivityKind, LogHead};
 use crate::domain::case::{self, Case, CaseId};
 use crate::domain::incident::{self, Incident, IncidentId};
+use crate::domain::observable::{self, Observable, ObservableId};
 use crate::domain::status::{self, Status, StatusId};
+use crate::domain::tag;
 use crate::domain::task::{self, Task, TaskId};
 use crate::domain::user::{self, User};
 use crate::error::{AppResult, GqlError};
@@ -34,11 +36,15 @@ pub struct Loaders {
     pub cases: Cached<CaseLoader>,
     pub tasks: Cached<TaskLoader>,
     pub incidents: Cached<IncidentLoader>,
+    pub observables: Cached<ObservableLoader>,
     pub tasks_by_case: Cached<TasksByCase>,
     pub incidents_by_case: Cached<IncidentsByCase>,
     pub cases_by_incident: Cached<CasesByIncident>,
     pub recent_activity: Cached<RecentActivity>,
     pub activity_counts: Cached<ActivityCounts>,
+    pub newest_observables: Cached<NewestObservables>,
+    pub tags_by_case: Cached<TagsByCase>,
+    pub observable_counts: Cached<ObservableCounts>,
 }
 
 impl Loaders {
@@ -52,11 +58,15 @@ impl Loaders {
             cases: cached(CaseLoader(scope.clone())),
             tasks: cached(TaskLoader(scope.clone())),
             incidents: cached(IncidentLoader(scope.clone())),
+            observables: cached(ObservableLoader(scope.clone())),
             tasks_by_case: cached(TasksByCase(scope.clone())),
             incidents_by_case: cached(IncidentsByCase(scope.clone())),
             cases_by_incident: cached(CasesByIncident(scope.clone())),
             recent_activity: cached(RecentActivity(scope.clone())),
-            activity_counts: cached(ActivityCounts(scope)),
+            activity_counts: cached(ActivityCounts(scope.clone())),
+            newest_observables: cached(NewestObservables(scope.clone())),
+            tags_by_case: cached(TagsByCase(scope.clone())),
+            observable_counts: cached(ObservableCounts(scope)),
         }
     }
 }
@@ -101,6 +111,10 @@ impl Loaders {
         self.cases_by_incident.enable_all_cache(false);
         self.recent_activity.enable_all_cache(false);
         self.activity_counts.enable_all_cache(false);
+        self.observables.enable_all_cache(false);
+        self.newest_observables.enable_all_cache(false);
+        self.tags_by_case.enable_all_cache(false);
+        self.observable_counts.enable_all_cache(false);
         self
     }
 }
@@ -135,6 +149,7 @@ by_id_loader!(UserLoader, String, User, user::find_many, |id: String| id, |u: &U
 by_id_loader!(CaseLoader, i64, Case, case::find_many, CaseId, |c: &Case| c.id);
 by_id_loader!(TaskLoader, i64, Task, task::find_many, TaskId, |t: &Task| t.id);
 by_id_loader!(IncidentLoader, i64, Incident, incident::find_many, IncidentId, |i: &Incident| i.id);
+by_id_loader!(ObservableLoader, i64, Observable, observable::find_many, ObservableId, |o: &Observable| o.id.0);
 
 /// Groups `(key, value)` pairs by key, keeping their order.
 fn group<K: std::hash::Hash + Eq, V>(pairs: impl IntoIterator<Item = (K, V)>) -> HashMap<K, Vec<V>> {
@@ -261,5 +276,62 @@ impl Loader<i64> for ActivityCounts {
             by_case.entry(case_id).or_default().insert(kind, count);
         }
         Ok(by_case)
+    }
+}
+
+/// The first page of a case's observables: its newest `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct NewestKey {
+    pub case_id: i64,
+    pub limit: i64,
+}
+
+/// First pages of cases' observables: one statement per distinct page size.
+pub struct NewestObservables(Scope);
+
+impl Loader<NewestKey> for NewestObservables {
+    type Value = Arc<Vec<Observable>>;
+    type Error = GqlError;
+
+    async fn load(&self, keys: &[NewestKey]) -> Result<HashMap<NewestKey, Arc<Vec<Observable>>>, GqlError> {
+        let mut pages = HashMap::new();
+        for (limit, case_ids) in group(keys.iter().map(|k| (k.limit, CaseId(k.case_id)))) {
+            let rows =
+                self.0.run(async |c, tenant| observable::newest_of_cases(c, tenant, &case_ids, limit).await).await?;
+            let cases: Vec<NewestKey> = case_ids.iter().map(|id| NewestKey { case_id: id.0, limit }).collect();
+            pages
+                .extend(group_shared(&cases, rows.into_iter().map(|o| (NewestKey { case_id: o.case_id.0, limit }, o))));
+        }
+        Ok(pages)
+    }
+}
+
+/// How many observables each case has.
+pub struct ObservableCounts(Scope);
+
+impl Loader<i64> for ObservableCounts {
+    type Value = i64;
+    type Error = GqlError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, i64>, GqlError> {
+        let ids: Vec<CaseId> = keys.iter().copied().map(CaseId).collect();
+        let counts = self.0.run(async |c, tenant| observable::counts_of_cases(c, tenant, &ids).await).await?;
+        let mut by_case: HashMap<i64, i64> = keys.iter().map(|&k| (k, 0)).collect();
+        by_case.extend(counts);
+        Ok(by_case)
+    }
+}
+
+/// The tag names of each case, by name ignoring case.
+pub struct TagsByCase(Scope);
+
+impl Loader<i64> for TagsByCase {
+    type Value = Arc<Vec<String>>;
+    type Error = GqlError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Arc<Vec<String>>>, GqlError> {
+        let ids: Vec<CaseId> = keys.iter().copied().map(CaseId).collect();
+        let pairs = self.0.run(async |c, tenant| tag::of_cases(c, tenant, &ids).await).await?;
+        Ok(group_shared(keys, pairs))
     }
 }

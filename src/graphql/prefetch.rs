@@ -13,7 +13,7 @@ use crate::domain::activity::{Activity, ActivityKind, Entry};
 use crate::domain::case::Case;
 use crate::domain::task::Task;
 use crate::error::GqlResult;
-use crate::graphql::loaders::{RecentKey, load_now};
+use crate::graphql::loaders::{NewestKey, RecentKey, load_now};
 use crate::graphql::{loaders, page_size};
 
 /// Nesting levels of cases under cases (incident.cases) that are prefetched.
@@ -55,6 +55,17 @@ pub(crate) fn activity_page(field: &SelectionField<'_>) -> Option<ActivityPage> 
         kinds: normalize_kinds(kinds.unwrap_or_default()),
         after_given: after.is_some(),
     })
+}
+
+/// The page size of a `Case.observables(first)` selection that asks for a
+/// first page of all the case's observables; `None` for any other.
+fn first_observables_page(field: &SelectionField<'_>) -> Option<i64> {
+    let arguments = field.arguments().ok()?;
+    let argument = |name: &str| arguments.iter().find(|(n, _)| n.as_str() == name).map(|(_, v)| v.clone());
+    let first = <Option<i32> as InputType>::parse(argument("first")).ok()?;
+    let unfiltered = argument("filter").is_none_or(|v| v == async_graphql::Value::Null);
+    let after = argument("after").is_none_or(|v| v == async_graphql::Value::Null);
+    (unfiltered && after).then(|| page_size(first).ok()).flatten()
 }
 
 /// Loads what `selection` (the fields selected on each case) needs for `cases`.
@@ -111,6 +122,26 @@ async fn prefetch_cases(ctx: &Context<'_>, selection: &Lookahead<'_>, cases: &[C
         }
     }
 
+    if selection.field("tags").exists() {
+        load_now(&loaders.tags_by_case, ids.iter().copied()).await?;
+    }
+
+    for field in selection.field("observables").selection_fields() {
+        // Filtered lists and later pages are one case's business.
+        let Some(limit) = first_observables_page(&field) else { continue };
+        let keys = cases.iter().map(|case| NewestKey { case_id: case.id, limit: limit + 1 });
+        let pages = load_now(&loaders.newest_observables, keys).await?;
+        let list = Lookahead::from(field);
+        if list.field("totalCount").exists() {
+            load_now(&loaders.observable_counts, ids.iter().copied()).await?;
+        }
+        for node in connection_nodes(&list) {
+            if node.field("addedBy").exists() {
+                users.extend(pages.values().flat_map(|page| page.iter().map(|o| o.added_by.clone())));
+            }
+        }
+    }
+
     for field in selection.field("activity").selection_fields() {
         // The resolver reports arguments it refuses; later pages (with
         // `after`) are one case's business, not a dashboard's.
@@ -150,7 +181,7 @@ async fn prefetch_cases(ctx: &Context<'_>, selection: &Lookahead<'_>, cases: &[C
 
 /// Whether a selection on cases reaches beyond their own columns.
 fn has_relations(selection: &Lookahead<'_>) -> bool {
-    ["status", "assignee", "createdBy", "updatedBy", "tasks", "incidents", "activity"]
+    ["status", "assignee", "createdBy", "updatedBy", "tasks", "incidents", "activity", "observables", "tags"]
         .iter()
         .any(|field| selection.field(field).exists())
 }

@@ -25,6 +25,7 @@ use crate::db::Conn;
 use crate::db::schema::search_entries;
 use crate::domain::activity::{self, Activity, Entry};
 use crate::domain::case::{self, Case, CaseId};
+use crate::domain::observable;
 use crate::domain::task::{self, Task, TaskId};
 use crate::domain::values::text_enum;
 use crate::error::{AppError, AppResult};
@@ -80,6 +81,27 @@ impl EntryRow {
             body_words: body.words,
         }
     }
+}
+
+/// Indexes a case as it now reads: its title, and as its body its
+/// description and the values of its observables (an analyst searching for an
+/// address finds the cases that recorded it). Call in the transaction that
+/// changed any of them.
+pub async fn index_case(conn: &mut Conn<'_>, case: &Case) -> AppResult<()> {
+    index_case_text(conn, &case.tenant_id, case.case_id(), &case.title, case.description.as_deref()).await
+}
+
+/// [`index_case`] from the case's text, before its row is read back.
+pub async fn index_case_text(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    id: CaseId,
+    title: &str,
+    description: Option<&str>,
+) -> AppResult<()> {
+    let values = observable::values_of_case(conn, tenant, id).await?;
+    let body: Vec<Option<&str>> = std::iter::once(description).chain(values.iter().map(|v| Some(v.as_str()))).collect();
+    index(conn, EntryRow::new(tenant, SearchKind::Case, id.0, id.0, title, &body)).await
 }
 
 /// Indexes an entity, replacing what its entry held. Call in the write

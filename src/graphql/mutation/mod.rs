@@ -4,7 +4,9 @@
 mod case;
 mod comment;
 mod incident;
+mod observable;
 mod status;
+mod tag;
 mod task;
 mod user;
 
@@ -20,8 +22,10 @@ pub struct Mutation(
     case::CaseMutation,
     task::TaskMutation,
     incident::IncidentMutation,
+    observable::ObservableMutation,
     comment::CommentMutation,
     status::StatusMutation,
+    tag::TagMutation,
     user::UserMutation,
 );
 

@@ -3,8 +3,10 @@ use async_graphql::{Context, ID, InputObject, Object};
 use crate::auth::{Permission, ReadData};
 use crate::domain::case::{Case, CaseId};
 use crate::domain::incident::IncidentId;
+use crate::domain::observable::{Indicator, ObservableType};
 use crate::domain::queue::{self, CaseFilter, CaseKey, CaseOrderField, OrderDirection};
 use crate::domain::status::{StatusCategory, StatusId};
+use crate::domain::tag;
 use crate::domain::values::CasePriority;
 use crate::error::{AppError, AppResult, GqlResult};
 use crate::graphql::cursor;
@@ -39,6 +41,11 @@ pub struct CaseFilterInput {
     pub overdue: Option<bool>,
     /// Linked to this incident.
     pub incident_id: Option<ID>,
+    /// Saw this indicator: has an observable of this type whose value, in the
+    /// type's canonical form, is this one's.
+    pub observable: Option<ObservableMatch>,
+    /// Carrying tags (names ignore case).
+    pub tags: Option<TagFilter>,
     /// A search of the title and description: every word must match (an
     /// English word also in other forms: `tunnel` finds "tunnelling"),
     /// `"quoted phrases"` in order, `a OR b` either, `-word` excludes, and the
@@ -70,9 +77,38 @@ impl CaseFilterInput {
             overdue: self.overdue,
             // an id that cannot exist matches nothing
             incident_id: self.incident_id.map(|id| IncidentId(numeric_id(&id).unwrap_or(-1))),
+            observable: self
+                .observable
+                .map(|o| Indicator::parse("filter.observable.value", o.kind, &o.value))
+                .transpose()?,
+            tags_all: tag_keys("filter.tags.all", self.tags.as_ref().and_then(|t| t.all.as_deref()))?,
+            tags_any: tag_keys("filter.tags.any", self.tags.as_ref().and_then(|t| t.any.as_deref()))?,
             search: self.search,
         })
     }
+}
+
+/// An indicator to match: a type and a value (written in the type's canonical form first).
+#[derive(InputObject)]
+pub struct ObservableMatch {
+    /// The observable's type.
+    #[graphql(name = "type")]
+    pub kind: ObservableType,
+    /// The value, as any client writes it (`HTTP://Evil.example:80` is `http://evil.example/`).
+    pub value: String,
+}
+
+/// Tags a case must carry; both lists may be given.
+#[derive(InputObject)]
+pub struct TagFilter {
+    /// Every one of these (at most 20).
+    pub all: Option<Vec<String>>,
+    /// At least one of these (at most 20).
+    pub any: Option<Vec<String>>,
+}
+
+fn tag_keys(field: &str, names: Option<&[String]>) -> AppResult<Vec<String>> {
+    Ok(tag::parse_names(field, names.unwrap_or_default())?.iter().map(|n| tag::key(n)).collect())
 }
 
 /// How the queue is sorted; ties are broken by case number in the same direction.
@@ -110,20 +146,31 @@ impl CaseQuery {
         #[graphql(desc = "Page size (default 25, at most 100).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the case this page follows.")] after: Option<String>,
     ) -> GqlResult<CaseConnection> {
-        let tenant = grant::<ReadData>(ctx)?.tenant();
-        let limit = page_size(first)?;
         let filter = filter.unwrap_or_default().into_domain()?;
-        let (field, direction) =
-            order_by.map_or((CaseOrderField::Id, OrderDirection::Desc), |o| (o.field, o.direction));
-        let after = after.as_deref().map(|a| cursor::decode::<CaseKey>("after", a)).transpose()?;
-        let mut conn = crate::graphql::db(ctx)?.get().await?;
-        let cases = queue::page(&mut conn.conn(), tenant, &filter, field, direction, after.as_ref(), limit + 1).await?;
-        drop(conn);
-        let (cases, keys): (Vec<Case>, Vec<CaseKey>) = cases.into_iter().unzip();
-        let page = &cases[..cases.len().min(limit as usize)];
-        for nodes in prefetch::connection_nodes(&ctx.look_ahead()) {
-            prefetch::cases(ctx, &nodes, page).await?;
-        }
-        Ok(CaseConnection::new(cases, &keys, limit, after.is_some(), filter))
+        let order = order_by.map_or((CaseOrderField::Id, OrderDirection::Desc), |o| (o.field, o.direction));
+        case_page(ctx, filter, order, first, after).await
     }
+}
+
+/// A page of the queue, its cases' selected relations prefetched: `cases`,
+/// and the pivots that list cases (`Observable.cases`).
+pub(crate) async fn case_page(
+    ctx: &Context<'_>,
+    filter: CaseFilter,
+    (field, direction): (CaseOrderField, OrderDirection),
+    first: Option<i32>,
+    after: Option<String>,
+) -> GqlResult<CaseConnection> {
+    let tenant = grant::<ReadData>(ctx)?.tenant();
+    let limit = page_size(first)?;
+    let after = after.as_deref().map(|a| cursor::decode::<CaseKey>("after", a)).transpose()?;
+    let mut conn = crate::graphql::db(ctx)?.get().await?;
+    let cases = queue::page(&mut conn.conn(), tenant, &filter, field, direction, after.as_ref(), limit + 1).await?;
+    drop(conn);
+    let (cases, keys): (Vec<Case>, Vec<CaseKey>) = cases.into_iter().unzip();
+    let page = &cases[..cases.len().min(limit as usize)];
+    for nodes in prefetch::connection_nodes(&ctx.look_ahead()) {
+        prefetch::cases(ctx, &nodes, page).await?;
+    }
+    Ok(CaseConnection::new(cases, &keys, limit, after.is_some(), filter))
 }

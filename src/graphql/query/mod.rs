@@ -3,13 +3,17 @@
 mod case;
 mod incident;
 mod me;
+mod observable;
 mod rate_limit;
 mod search;
 mod status;
+mod tag;
 mod task;
 mod user;
 
 use async_graphql::MergedObject;
+
+pub(crate) use case::case_page;
 
 /// Read the tenant's data.
 #[derive(MergedObject, Default)]
@@ -18,7 +22,9 @@ pub struct Query(
     case::CaseQuery,
     task::TaskQuery,
     incident::IncidentQuery,
+    observable::ObservableQuery,
     status::StatusQuery,
+    tag::TagQuery,
     user::UserQuery,
     search::SearchQuery,
     rate_limit::RateLimitQuery,

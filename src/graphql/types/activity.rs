@@ -5,6 +5,7 @@ use super::connection::PageInfo;
 use crate::domain::activity::{Activity, ActivityKind, AuditAction, Entry, FieldChange};
 use crate::domain::case::{Case, CaseId};
 use crate::domain::incident::Incident;
+use crate::domain::observable::Observable;
 use crate::domain::task::Task;
 use crate::domain::user::User;
 use crate::error::{AppError, GqlResult};
@@ -73,11 +74,32 @@ impl Comment {
 /// An audit entry (see the schema description on its `#[Object]` impl).
 pub struct AuditEvent(pub Activity);
 
+/// What an audit entry records and names.
+struct Audited<'a> {
+    action: AuditAction,
+    changes: &'a [FieldChange],
+    task_id: Option<i64>,
+    incident_id: Option<i64>,
+    observable_id: Option<i64>,
+}
+
 impl AuditEvent {
-    fn audit(&self) -> (AuditAction, &[FieldChange], Option<i64>, Option<i64>) {
+    fn audit(&self) -> Audited<'_> {
         match &self.0.entry {
-            Entry::Audit { action, changes, task_id, incident_id } => (*action, changes, *task_id, *incident_id),
-            Entry::Comment { .. } => (AuditAction::CaseUpdated, &[], None, None),
+            Entry::Audit { action, changes, task_id, incident_id, observable_id } => Audited {
+                action: *action,
+                changes,
+                task_id: *task_id,
+                incident_id: *incident_id,
+                observable_id: *observable_id,
+            },
+            Entry::Comment { .. } => Audited {
+                action: AuditAction::CaseUpdated,
+                changes: &[],
+                task_id: None,
+                incident_id: None,
+                observable_id: None,
+            },
         }
     }
 }
@@ -103,23 +125,31 @@ impl AuditEvent {
     }
     /// What happened.
     async fn action(&self) -> AuditAction {
-        self.audit().0
+        self.audit().action
     }
     /// The fields that changed, with values as a person reads them.
     async fn changes(&self) -> Vec<FieldChange> {
-        self.audit().1.to_vec()
+        self.audit().changes.to_vec()
     }
     /// The task concerned, while it exists.
     async fn task(&self, ctx: &Context<'_>) -> GqlResult<Option<Task>> {
-        match self.audit().2 {
+        match self.audit().task_id {
             Some(id) => Ok(loaders(ctx)?.tasks.load_one(id).await?),
             None => Ok(None),
         }
     }
     /// The incident linked or unlinked.
     async fn incident(&self, ctx: &Context<'_>) -> GqlResult<Option<Incident>> {
-        match self.audit().3 {
+        match self.audit().incident_id {
             Some(id) => Ok(loaders(ctx)?.incidents.load_one(id).await?),
+            None => Ok(None),
+        }
+    }
+    /// The observable changed or removed, while it exists (`changes` keep
+    /// what a removed one was).
+    async fn observable(&self, ctx: &Context<'_>) -> GqlResult<Option<Observable>> {
+        match self.audit().observable_id {
+            Some(id) => Ok(loaders(ctx)?.observables.load_one(id).await?),
             None => Ok(None),
         }
     }

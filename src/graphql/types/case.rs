@@ -4,10 +4,12 @@ use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject};
 
 use super::activity::{ActivityConnection, ActivityEdge, ActivityEvent};
 use super::connection::{PageInfo, split_page};
+use super::observable::{ObservableConnection, ObservableFilterInput, observable_after};
 use crate::auth::ReadData;
 use crate::domain::activity::{self, ActivityKind};
 use crate::domain::case::Case;
 use crate::domain::incident::Incident;
+use crate::domain::observable::{self, ObservableFilter};
 use crate::domain::queue::{self, CaseFilter, CaseKey};
 use crate::domain::status::Status;
 use crate::domain::task::Task;
@@ -16,7 +18,7 @@ use crate::domain::values::CasePriority;
 use crate::error::{AppError, GqlResult};
 use crate::graphql::compiled::CaseList;
 use crate::graphql::cursor::{self, ActivityCursor};
-use crate::graphql::loaders::RecentKey;
+use crate::graphql::loaders::{NewestKey, RecentKey};
 use crate::graphql::prefetch::normalize_kinds;
 use crate::graphql::scalars::{DateTime, utc};
 use crate::graphql::{db, grant, loaders, page_size};
@@ -83,6 +85,35 @@ impl Case {
     /// The incidents linked to the case, in link order.
     async fn incidents(&self, ctx: &Context<'_>) -> GqlResult<Arc<Vec<Incident>>> {
         Ok(loaders(ctx)?.incidents_by_case.load_one(self.id).await?.unwrap_or_default())
+    }
+    /// The case's tags, by name ignoring case.
+    async fn tags(&self, ctx: &Context<'_>) -> GqlResult<Arc<Vec<String>>> {
+        Ok(loaders(ctx)?.tags_by_case.load_one(self.id).await?.unwrap_or_default())
+    }
+    /// The indicators the case saw, newest first.
+    async fn observables(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Which of them (all when absent).")] filter: Option<ObservableFilterInput>,
+        #[graphql(desc = "Page size (default 25, at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the observable this page follows.")] after: Option<String>,
+    ) -> GqlResult<ObservableConnection> {
+        let limit = page_size(first)?;
+        let filter = ObservableFilter { case_id: Some(self.case_id()), ..filter.unwrap_or_default().into_domain() };
+        let after = observable_after(after.as_deref())?;
+        let rows = match after {
+            // First pages (dashboards) are batched across cases.
+            None if filter.is_case_only() => {
+                let key = NewestKey { case_id: self.id, limit: limit + 1 };
+                loaders(ctx)?.newest_observables.load_one(key).await?.map(|page| page.to_vec()).unwrap_or_default()
+            }
+            _ => {
+                let tenant = grant::<ReadData>(ctx)?.tenant();
+                let mut conn = db(ctx)?.get().await?;
+                observable::list(&mut conn.conn(), tenant, &filter, after, limit + 1).await?
+            }
+        };
+        Ok(ObservableConnection::new(rows, limit, after.is_some(), filter))
     }
     /// The case's activity log, newest first: comments and audit events.
     async fn activity(

@@ -1,0 +1,53 @@
+use async_graphql::{Context, ID, InputObject, Object};
+
+use super::case_id;
+use crate::auth::{ManageAlerts, Permission};
+use crate::domain::case::Case;
+use crate::domain::tag;
+use crate::error::GqlResult;
+use crate::graphql::directive::requires_permission;
+use crate::graphql::{db, grant};
+
+/// Tags to add to, or remove from, a case.
+#[derive(InputObject)]
+pub struct CaseTagsInput {
+    /// The case number.
+    pub case_id: ID,
+    /// Tag names, ignoring case; 1 to 64 characters each, no commas, at most 20.
+    pub tags: Vec<String>,
+}
+
+#[derive(Default)]
+pub struct TagMutation;
+
+#[Object]
+impl TagMutation {
+    /// Tags a case (a case carries at most 20 tags); new names become the
+    /// tenant's tags, a tag the case has is skipped.
+    #[graphql(directive = requires_permission::apply(Permission::AlertsManage))]
+    async fn add_case_tags(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The case and the tags.")] input: CaseTagsInput,
+    ) -> GqlResult<Case> {
+        let actor = grant::<ManageAlerts>(ctx)?;
+        let case = case_id(&input.case_id)?;
+        let mut tx = db(ctx)?.begin().await?;
+        let result = tag::add(&mut tx.conn(), &actor, case, &input.tags).await;
+        Ok(tx.finish(result).await?)
+    }
+
+    /// Removes tags from a case; one it does not carry is skipped.
+    #[graphql(directive = requires_permission::apply(Permission::AlertsManage))]
+    async fn remove_case_tags(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The case and the tags.")] input: CaseTagsInput,
+    ) -> GqlResult<Case> {
+        let actor = grant::<ManageAlerts>(ctx)?;
+        let case = case_id(&input.case_id)?;
+        let mut tx = db(ctx)?.begin().await?;
+        let result = tag::remove(&mut tx.conn(), &actor, case, &input.tags).await;
+        Ok(tx.finish(result).await?)
+    }
+}
