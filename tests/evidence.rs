@@ -292,7 +292,77 @@ async fn tags_are_labels_unique_ignoring_case_and_filter_the_queue(backend: Back
     assert_code(&change_tags(&server, &reader("acme"), "addCaseTags", &ids[2], &["x"]).await, "FORBIDDEN");
 }
 
+async fn set_techniques(server: &TestServer, token: &str, case_id: &str, ids: &[&str]) -> Value {
+    let query = "mutation($input: SetCaseTechniquesInput!) { setCaseTechniques(input: $input) {
+        id version techniques { id name isSubtechnique url tactics { id name } } } }";
+    server.gql(Some(token), query, json!({ "input": { "caseId": case_id, "techniqueIds": ids } })).await
+}
+
+async fn attack_techniques_come_from_the_catalogue_and_filter_the_queue(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let analyst = analyst("acme");
+    let picker = "query($search: String, $tactic: String) { attackCatalogueVersion
+        attackTechniques(search: $search, tactic: $tactic, first: 5) { id name isDeprecated tactics { id } } }";
+    let data = server.ok(&analyst, picker, json!({ "search": "t1021.00" })).await;
+    assert_eq!(data["attackTechniques"][0]["id"], "T1021.001");
+    assert!(!data["attackCatalogueVersion"].as_str().unwrap().is_empty());
+    let data = server.ok(&analyst, picker, json!({ "search": "admin shares", "tactic": "Lateral Movement" })).await;
+    assert_eq!(data["attackTechniques"][0]["name"], "SMB/Windows Admin Shares");
+    assert_code(&server.gql(Some(&analyst), picker, json!({ "tactic": "TA9999" })).await, "BAD_USER_INPUT");
+
+    let mut ids = Vec::new();
+    for title in ["Burrowing", "Phish", "Quiet"] {
+        ids.push(create_case(&server, &analyst, title, json!({})).await["id"].as_str().unwrap().to_owned());
+    }
+    let body = set_techniques(&server, &analyst, &ids[0], &["t1021.002", "T1059.001", "T1021.002"]).await;
+    let case = &body["data"]["setCaseTechniques"];
+    assert_eq!(case["version"], 2, "{body:#}");
+    let smb = &case["techniques"][0];
+    assert_eq!(smb["id"], "T1021.002");
+    assert_eq!(smb["isSubtechnique"], true);
+    assert_eq!(smb["url"], "https://attack.mitre.org/techniques/T1021/002/");
+    assert_eq!(smb["tactics"], json!([{ "id": "TA0008", "name": "Lateral Movement" }]));
+    set_techniques(&server, &analyst, &ids[1], &["T1566.001"]).await;
+    let same = set_techniques(&server, &analyst, &ids[0], &["T1059.001", "T1021.002"]).await;
+    assert_eq!(same["data"]["setCaseTechniques"]["version"], 2, "the same list changes nothing");
+
+    let unknown = set_techniques(&server, &analyst, &ids[2], &["T1021", "T9999", "T1086"]).await;
+    assert_code(&unknown, "BAD_USER_INPUT");
+    let message = unknown["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("techniqueIds:") && message.contains("T9999") && message.contains("T1086"),
+        "{message}"
+    );
+
+    let filtered = |filter: Value| async { queue(&server, &analyst, filter).await.0 };
+    assert_eq!(
+        filtered(json!({ "techniqueIds": ["T1021"] })).await,
+        [ids[0].clone()],
+        "a technique matches its sub-techniques"
+    );
+    assert_eq!(filtered(json!({ "techniqueIds": ["T1021.002", "T1566.001"] })).await, [ids[1].clone(), ids[0].clone()]);
+    assert_eq!(filtered(json!({ "tactics": ["TA0001"] })).await, [ids[1].clone()]);
+    assert_eq!(
+        filtered(json!({ "tactics": ["lateral movement"], "techniqueIds": ["T1566"] })).await,
+        Vec::<String>::new()
+    );
+    let bad =
+        server.gql(Some(&analyst), "{ cases(filter: { techniqueIds: [\"T0\"] }) { totalCount } }", json!({})).await;
+    assert_code(&bad, "BAD_USER_INPUT");
+
+    let cleared = set_techniques(&server, &analyst, &ids[0], &[]).await;
+    assert_eq!(cleared["data"]["setCaseTechniques"]["techniques"], json!([]));
+    let log = audits(&server, &analyst, &ids[0]).await;
+    assert_eq!(log[0]["action"], "TECHNIQUES_CHANGED");
+    assert_eq!(
+        log[0]["changes"][0],
+        json!({ "field": "techniques", "oldValue": "T1021.002, T1059.001", "newValue": null })
+    );
+    assert_code(&set_techniques(&server, &reader("acme"), &ids[0], &["T1021"]).await, "FORBIDDEN");
+}
+
 both_backends!(
+    attack_techniques_come_from_the_catalogue_and_filter_the_queue,
     tags_are_labels_unique_ignoring_case_and_filter_the_queue,
     observables_are_normalised_idempotent_and_audited,
     bad_values_are_refused_naming_the_item_and_nothing_is_added,

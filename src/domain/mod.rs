@@ -2,6 +2,7 @@
 //! [`Conn`](crate::db::Conn) so the caller decides the transaction.
 
 pub mod activity;
+pub mod attack;
 pub mod case;
 pub mod counts;
 pub mod incident;

@@ -11,7 +11,7 @@ use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 
 use crate::db::explain::{PgExplain, SqliteExplain};
-use crate::db::schema::{case_incidents, case_tags, cases, observables, statuses, tags};
+use crate::db::schema::{case_incidents, case_tags, case_techniques, cases, observables, statuses, tags};
 use crate::db::{Conn, Link};
 use crate::domain::case::Case;
 use crate::domain::incident::IncidentId;
@@ -45,6 +45,9 @@ pub struct CaseFilter {
     pub tags_all: Vec<String>,
     /// Carries at least one of these tags (keys).
     pub tags_any: Vec<String>,
+    /// Carries, for each group, at least one of its ATT&CK technique ids
+    /// (`techniqueIds` and `tactics`, expanded from the catalogue).
+    pub technique_groups: Vec<Vec<String>>,
     /// A search of the case's title and description (see `search::query`).
     pub search: Option<String>,
 }
@@ -73,6 +76,7 @@ impl CaseFilter {
             observable,
             tags_all,
             tags_any,
+            technique_groups,
             search,
         } = self;
         Criteria {
@@ -89,7 +93,8 @@ impl CaseFilter {
                 || incident_id.is_some()
                 || observable.is_some()
                 || !tags_all.is_empty()
-                || !tags_any.is_empty(),
+                || !tags_any.is_empty()
+                || !technique_groups.is_empty(),
         }
     }
 
@@ -122,7 +127,7 @@ pub(crate) struct Criteria {
     pub groups: bool,
     pub overdue: Option<bool>,
     pub search: bool,
-    /// Creator, due dates, incident, observable, tags.
+    /// Creator, due dates, incident, observable, tags, techniques.
     pub others: bool,
 }
 
@@ -297,6 +302,16 @@ macro_rules! filtered_cases {
         }
         if !filter.tags_any.is_empty() {
             query = query.filter(cases::id.eq_any(tagged(filter.tags_any.clone())));
+        }
+        for ids in &filter.technique_groups {
+            query = query.filter(
+                cases::id.eq_any(
+                    case_techniques::table
+                        .filter(case_techniques::tenant_id.eq(tenant))
+                        .filter(case_techniques::technique_id.eq_any(ids.clone()))
+                        .select(case_techniques::case_id),
+                ),
+            );
         }
         let search: Option<&Matcher> = $search;
         if let Some(search) = search {

@@ -9,6 +9,7 @@ use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use crate::auth::{Granted, ReadData};
 use crate::db::Db;
 use crate::domain::activity::{self, Activity, ActivityKind, LogHead};
+use crate::domain::attack;
 use crate::domain::case::{self, Case, CaseId};
 use crate::domain::incident::{self, Incident, IncidentId};
 use crate::domain::observable::{self, Observable, ObservableId};
@@ -44,6 +45,7 @@ pub struct Loaders {
     pub activity_counts: Cached<ActivityCounts>,
     pub newest_observables: Cached<NewestObservables>,
     pub tags_by_case: Cached<TagsByCase>,
+    pub techniques_by_case: Cached<TechniquesByCase>,
     pub observable_counts: Cached<ObservableCounts>,
 }
 
@@ -66,6 +68,7 @@ impl Loaders {
             activity_counts: cached(ActivityCounts(scope.clone())),
             newest_observables: cached(NewestObservables(scope.clone())),
             tags_by_case: cached(TagsByCase(scope.clone())),
+            techniques_by_case: cached(TechniquesByCase(scope.clone())),
             observable_counts: cached(ObservableCounts(scope)),
         }
     }
@@ -114,6 +117,7 @@ impl Loaders {
         self.observables.enable_all_cache(false);
         self.newest_observables.enable_all_cache(false);
         self.tags_by_case.enable_all_cache(false);
+        self.techniques_by_case.enable_all_cache(false);
         self.observable_counts.enable_all_cache(false);
         self
     }
@@ -332,6 +336,20 @@ impl Loader<i64> for TagsByCase {
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Arc<Vec<String>>>, GqlError> {
         let ids: Vec<CaseId> = keys.iter().copied().map(CaseId).collect();
         let pairs = self.0.run(async |c, tenant| tag::of_cases(c, tenant, &ids).await).await?;
+        Ok(group_shared(keys, pairs))
+    }
+}
+
+/// The ATT&CK technique ids of each case, by id.
+pub struct TechniquesByCase(Scope);
+
+impl Loader<i64> for TechniquesByCase {
+    type Value = Arc<Vec<String>>;
+    type Error = GqlError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Arc<Vec<String>>>, GqlError> {
+        let ids: Vec<CaseId> = keys.iter().copied().map(CaseId).collect();
+        let pairs = self.0.run(async |c, tenant| attack::of_cases(c, tenant, &ids).await).await?;
         Ok(group_shared(keys, pairs))
     }
 }

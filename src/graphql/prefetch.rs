@@ -122,6 +122,9 @@ async fn prefetch_cases(ctx: &Context<'_>, selection: &Lookahead<'_>, cases: &[C
         }
     }
 
+    if selection.field("techniques").exists() {
+        load_now(&loaders.techniques_by_case, ids.iter().copied()).await?;
+    }
     if selection.field("tags").exists() {
         load_now(&loaders.tags_by_case, ids.iter().copied()).await?;
     }
@@ -181,9 +184,20 @@ async fn prefetch_cases(ctx: &Context<'_>, selection: &Lookahead<'_>, cases: &[C
 
 /// Whether a selection on cases reaches beyond their own columns.
 fn has_relations(selection: &Lookahead<'_>) -> bool {
-    ["status", "assignee", "createdBy", "updatedBy", "tasks", "incidents", "activity", "observables", "tags"]
-        .iter()
-        .any(|field| selection.field(field).exists())
+    [
+        "status",
+        "assignee",
+        "createdBy",
+        "updatedBy",
+        "tasks",
+        "incidents",
+        "activity",
+        "observables",
+        "tags",
+        "techniques",
+    ]
+    .iter()
+    .any(|field| selection.field(field).exists())
 }
 
 /// The users a selection of tasks shows.

@@ -17,7 +17,7 @@ use async_graphql::{Name, Pos, Positioned, Variables};
 use async_graphql_value::Value;
 
 use super::Refusal;
-use crate::domain::{activity, incident, observable, status, tag, task};
+use crate::domain::{activity, attack, incident, observable, status, tag, task};
 use crate::error::AppError;
 use crate::graphql::{DEFAULT_PAGE, MAX_PAGE};
 
@@ -68,6 +68,9 @@ pub fn list_bound(parent: &str, field: &str) -> Option<(u64, bool)> {
         ("Incident", "cases") => (incident::MAX_CASES_PER_INCIDENT, true),
         ("AuditEvent", "changes") => (activity::MAX_CHANGES_PER_EVENT as i64, false),
         ("Query", "statuses") => (status::MAX_STATUSES_PER_TENANT, true),
+        ("Case", "techniques") => (attack::MAX_TECHNIQUES_PER_CASE as i64, true),
+        ("AttackTechnique", "tactics") => (attack::MAX_TACTICS as i64, false),
+        ("Query", "attackTactics") => (attack::MAX_TACTICS as i64, false),
         ("Case", "tags") => (tag::MAX_TAGS_PER_CASE as i64, true),
         ("AddObservablesPayload", "observables") => (observable::MAX_PER_CALL as i64, false),
         // An excerpt of at most 200 characters holds at most 100 words.

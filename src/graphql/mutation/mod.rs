@@ -1,6 +1,7 @@
 //! Mutation root, merged from one object per entity. Each mutation runs in
 //! one write transaction that holds the change and its audit.
 
+mod attack;
 mod case;
 mod comment;
 mod incident;
@@ -20,6 +21,7 @@ use crate::graphql::scalars::numeric_id;
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     case::CaseMutation,
+    attack::AttackMutation,
     task::TaskMutation,
     incident::IncidentMutation,
     observable::ObservableMutation,

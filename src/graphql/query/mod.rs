@@ -1,5 +1,6 @@
 //! Query root, merged from one object per entity.
 
+mod attack;
 mod case;
 mod incident;
 mod me;
@@ -20,6 +21,7 @@ pub(crate) use case::case_page;
 pub struct Query(
     me::MeQuery,
     case::CaseQuery,
+    attack::AttackQuery,
     task::TaskQuery,
     incident::IncidentQuery,
     observable::ObservableQuery,

@@ -3,10 +3,12 @@ use std::sync::Arc;
 use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject};
 
 use super::activity::{ActivityConnection, ActivityEdge, ActivityEvent};
+use super::attack::AttackTechnique;
 use super::connection::{PageInfo, split_page};
 use super::observable::{ObservableConnection, ObservableFilterInput, observable_after};
 use crate::auth::ReadData;
 use crate::domain::activity::{self, ActivityKind};
+use crate::domain::attack;
 use crate::domain::case::Case;
 use crate::domain::incident::Incident;
 use crate::domain::observable::{self, ObservableFilter};
@@ -89,6 +91,20 @@ impl Case {
     /// The case's tags, by name ignoring case.
     async fn tags(&self, ctx: &Context<'_>) -> GqlResult<Arc<Vec<String>>> {
         Ok(loaders(ctx)?.tags_by_case.load_one(self.id).await?.unwrap_or_default())
+    }
+    /// The MITRE ATT&CK techniques the case carries, by id.
+    async fn techniques(&self, ctx: &Context<'_>) -> GqlResult<Vec<AttackTechnique>> {
+        let ids = loaders(ctx)?.techniques_by_case.load_one(self.id).await?.unwrap_or_default();
+        let catalogue = attack::catalogue();
+        // The shipped catalogue keeps retired techniques, so every stored id is in it.
+        ids.iter()
+            .map(|id| {
+                catalogue.technique(id).map(AttackTechnique).ok_or_else(|| {
+                    AppError::internal(format!("case {} carries {id}, which the ATT&CK catalogue lacks", self.id))
+                        .into()
+                })
+            })
+            .collect()
     }
     /// The indicators the case saw, newest first.
     async fn observables(

@@ -2,6 +2,7 @@
 //! through the request's loaders.
 
 mod activity;
+mod attack;
 mod case;
 mod connection;
 mod incident;
@@ -13,6 +14,7 @@ mod user;
 mod viewer;
 
 pub use activity::{ActivityEvent, Comment};
+pub use attack::{AttackTactic, AttackTechnique};
 pub use case::CaseConnection;
 pub use connection::{PageInfo, split_page};
 pub use incident::{IncidentConnection, IncidentEdge};
