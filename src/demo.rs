@@ -10,10 +10,13 @@ use rand::{Rng, SeedableRng};
 use crate::auth::{ManageSettings, Permission, Principal};
 use crate::db::{Backend, Conn, Db};
 use crate::domain::activity::{self, ActivityInsert, AuditAction, FieldChange, NewAudit};
-use crate::domain::case::{self, CaseRow};
+use crate::domain::attack::{self, CaseTechniqueRow};
+use crate::domain::case::{self, CaseId, CaseRow};
 use crate::domain::incident::{self, IncidentRow, LinkRow};
+use crate::domain::observable::{self, CheckedObservable, NewObservable, ObservableInsert, ObservableType};
 use crate::domain::search::{self, EntryRow, SearchKind};
 use crate::domain::status::{self, NewStatus, Status, StatusCategory};
+use crate::domain::tag::{self, CaseTagRow};
 use crate::domain::task::{self, TaskRow};
 use crate::domain::values::{IncidentSeverity, IncidentStatus, TaskStatus, search_text};
 use crate::domain::{counts, now, tenant, user};
@@ -159,6 +162,110 @@ const DOMAINS: [&str; 8] = [
     "vpn-gateway-check.com",
 ];
 
+/// Labels analysts put on cases.
+const TAGS: [&str; 10] =
+    ["ransomware", "phishing", "APT29", "FIN7", "insider", "cloud", "VIP", "needs-legal", "OT", "red-team"];
+
+/// ATT&CK techniques SOCs see most.
+const TECHNIQUES: [&str; 20] = [
+    "T1059.001",
+    "T1021.002",
+    "T1566.001",
+    "T1003.001",
+    "T1486",
+    "T1071.001",
+    "T1053.005",
+    "T1047",
+    "T1105",
+    "T1078",
+    "T1110.003",
+    "T1090",
+    "T1567.002",
+    "T1562.001",
+    "T1018",
+    "T1087.002",
+    "T1569.002",
+    "T1219",
+    "T1140",
+    "T1027",
+];
+
+/// Indicators seen on cases, from small pools so that the same indicator
+/// turns up on many cases (what the pivot is for).
+fn observable(rng: &mut StdRng) -> NewObservable {
+    let (kind, value) = match rng.random_range(0..8) {
+        0 => (ObservableType::IpAddress, format!("203.0.113.{}", rng.random_range(1..60))),
+        1 => (ObservableType::Domain, DOMAINS[rng.random_range(0..DOMAINS.len())].to_owned()),
+        2 => (ObservableType::Hostname, format!("ws-{:04}.corp.example", rng.random_range(0..400))),
+        3 => {
+            let n = rng.random_range(0..40u64);
+            (ObservableType::FileHashSha256, format!("{:064x}", n.wrapping_mul(0x9E37_79B9_7F4A_7C15)))
+        }
+        4 => (ObservableType::FileName, TOOLS[rng.random_range(0..4)].to_owned()),
+        5 => (ObservableType::Url, format!("https://{}/gate.php", DOMAINS[rng.random_range(0..DOMAINS.len())])),
+        6 => (ObservableType::UserAccount, format!(r"CORP\{}", PEOPLE[rng.random_range(0..PEOPLE.len())].0)),
+        _ => (ObservableType::Cve, format!("CVE-2024-{}", 21_400 + rng.random_range(0..20))),
+    };
+    NewObservable { kind, value, is_ioc: Some(rng.random_bool(0.6)), tlp: None, description: None }
+}
+
+/// The evidence one demo case carries, drawn from its own generator so the
+/// rest of the data set does not depend on it.
+struct EvidencePlan {
+    observables: Vec<CheckedObservable>,
+    tags: Vec<&'static str>,
+    techniques: Vec<&'static str>,
+}
+
+impl EvidencePlan {
+    fn draw(case_id: i64) -> AppResult<Self> {
+        let mut rng = StdRng::seed_from_u64(0xE71D_E4CE ^ case_id as u64);
+        let mut observables: Vec<CheckedObservable> = Vec::new();
+        for _ in 0..rng.random_range(0..=6) {
+            let checked = observable(&mut rng).check("observable")?;
+            if !observables.iter().any(|o| o.kind == checked.kind && o.normalized == checked.normalized) {
+                observables.push(checked);
+            }
+        }
+        let mut pick = |pool: &[&'static str], most: usize| {
+            let mut picked: Vec<&'static str> = Vec::new();
+            for _ in 0..rng.random_range(0..=most) {
+                let item = pool[rng.random_range(0..pool.len())];
+                if !picked.contains(&item) {
+                    picked.push(item);
+                }
+            }
+            picked.sort();
+            picked
+        };
+        let tags = pick(&TAGS, 3);
+        let techniques = pick(&TECHNIQUES, 3);
+        Ok(EvidencePlan { observables, tags, techniques })
+    }
+
+    /// The audit events that recorded it: one per kind of evidence present.
+    fn audits(&self) -> Vec<NewAudit> {
+        let mut audits = Vec::new();
+        if !self.observables.is_empty() {
+            let lines: Vec<String> =
+                self.observables.iter().map(|o| observable::label(o.kind, &o.normalized)).collect();
+            let change = FieldChange::new("observables", None, Some(lines.join("\n")));
+            audits.push(NewAudit::new(AuditAction::ObservablesAdded, vec![change]));
+        }
+        if !self.tags.is_empty() {
+            let mut names = self.tags.clone();
+            names.sort_by_key(|t| t.to_lowercase());
+            let change = FieldChange::new("tags", None, Some(names.join(", ")));
+            audits.push(NewAudit::new(AuditAction::TagsAdded, vec![change]));
+        }
+        if !self.techniques.is_empty() {
+            let change = FieldChange::new("techniques", None, Some(self.techniques.join(", ")));
+            audits.push(NewAudit::new(AuditAction::TechniquesChanged, vec![change]));
+        }
+        audits
+    }
+}
+
 /// A host name of the demo's estate: `ws-0421.corp.example`, `srv-fs01`...
 fn host(rng: &mut StdRng) -> String {
     let kind = ["ws", "lt", "srv", "dc", "vdi"][rng.random_range(0..5)];
@@ -241,7 +348,7 @@ pub async fn seed(db: &Db, tenant_id: &str, size: &DemoSize, progress: impl Fn(u
     // People, workflow and incidents.
     let mut tx = db.begin().await?;
     let result = setup(&mut tx.conn(), &lead).await;
-    let statuses = tx.finish(result).await?;
+    let (statuses, tags) = tx.finish(result).await?;
     let incident_count = (size.cases as usize / 2).max(10);
     let mut incidents = Vec::with_capacity(incident_count);
     for chunk_start in (0..incident_count).step_by(CHUNK) {
@@ -265,7 +372,7 @@ pub async fn seed(db: &Db, tenant_id: &str, size: &DemoSize, progress: impl Fn(u
     let result = case::reserve_ids(&mut tx.conn(), tenant_id, total as i64).await;
     let first_id = tx.finish(result).await?;
     let parallel = if db.backend() == Backend::Postgres { 2 } else { 1 };
-    let world = &World { lead: &lead, statuses: &statuses, incidents: &incidents, fixed: size.fixed };
+    let world = &World { lead: &lead, statuses: &statuses, incidents: &incidents, tags: &tags, fixed: size.fixed };
     let mut batches = futures_util::stream::iter((0..total).step_by(BATCH))
         .map(|start| async move {
             let count = BATCH.min(total - start);
@@ -294,7 +401,7 @@ pub async fn seed(db: &Db, tenant_id: &str, size: &DemoSize, progress: impl Fn(u
     Ok(summary)
 }
 
-async fn setup(conn: &mut Conn<'_>, lead: &Principal) -> AppResult<Vec<Status>> {
+async fn setup(conn: &mut Conn<'_>, lead: &Principal) -> AppResult<(Vec<Status>, Vec<(i64, String)>)> {
     let tenant_id = lead.tenant.as_str();
     tenant::ensure(conn, tenant_id).await?;
     for (id, name) in PEOPLE {
@@ -315,7 +422,9 @@ async fn setup(conn: &mut Conn<'_>, lead: &Principal) -> AppResult<Vec<Status>> 
             status::create(conn, &lead.grant::<ManageSettings>()?, new).await?;
         }
     }
-    status::list(conn, tenant_id, false).await
+    let names: Vec<String> = TAGS.iter().map(|t| (*t).to_owned()).collect();
+    let tags = tag::ensure(conn, tenant_id, &names.iter().collect::<Vec<_>>(), now()).await?;
+    Ok((status::list(conn, tenant_id, false).await?, tags))
 }
 
 fn incident_row(rng: &mut StdRng, tenant_id: &str, n: usize) -> IncidentRow {
@@ -342,6 +451,8 @@ struct World<'a> {
     lead: &'a Principal,
     statuses: &'a [Status],
     incidents: &'a [(i64, String)],
+    /// The tenant's tags, (id, name).
+    tags: &'a [(i64, String)],
     fixed: Option<PerCase>,
 }
 
@@ -352,11 +463,12 @@ async fn seed_batch(
     first_id: i64,
     count: usize,
 ) -> AppResult<DemoSummary> {
-    let World { lead, statuses, incidents, fixed } = *world;
+    let World { lead, statuses, incidents, tags, fixed } = *world;
     let tenant_id = lead.tenant.as_str();
     let mut cases = Vec::with_capacity(count);
     let mut tasks = Vec::new();
     let mut plans = Vec::with_capacity(count);
+    let mut evidence = Vec::with_capacity(count);
     for n in 0..count {
         let plan = CasePlan::draw(rng, statuses, incidents.len(), fixed);
         let id = first_id + n as i64;
@@ -386,6 +498,9 @@ async fn seed_batch(
                 updated_at: plan.created,
             });
         }
+        let found = EvidencePlan::draw(id)?;
+        let evidence_events = found.audits().len();
+        evidence.push(found);
         cases.push(CaseRow {
             tenant_id: tenant_id.to_owned(),
             id,
@@ -400,8 +515,12 @@ async fn seed_batch(
             created_at: plan.created,
             updated_by: lead.user_id.clone(),
             updated_at: plan.updated,
-            version: 1 + plan.tasks as i32 + plan.links.len() as i32 + i32::from(plan.status != 0),
-            activity_seq: plan.entries() as i64,
+            version: 1
+                + plan.tasks as i32
+                + plan.links.len() as i32
+                + i32::from(plan.status != 0)
+                + evidence_events as i32,
+            activity_seq: (plan.entries() + evidence_events) as i64,
         });
         plans.push(plan);
     }
@@ -415,7 +534,8 @@ async fn seed_batch(
     let mut links = Vec::new();
     let mut entries = Vec::new();
     let mut task_cursor = 0usize;
-    for (case, plan) in cases.iter().zip(&plans) {
+    let (mut observables, mut case_tags, mut case_techniques) = (Vec::new(), Vec::new(), Vec::new());
+    for ((case, plan), found) in cases.iter().zip(&plans).zip(&evidence) {
         let mut seq = 0;
         let mut next = || {
             seq += 1;
@@ -460,6 +580,32 @@ async fn seed_batch(
             let audit = NewAudit::new(AuditAction::CaseUpdated, vec![change]);
             entries.push(ActivityInsert::audit(tenant_id, case.id, next(), &lead.user_id, case.updated_at, audit)?);
         }
+        for audit in found.audits() {
+            entries.push(ActivityInsert::audit(tenant_id, case.id, next(), &lead.user_id, at, audit)?);
+        }
+        let id = CaseId(case.id);
+        observables
+            .extend(found.observables.iter().map(|o| ObservableInsert::new(tenant_id, id, o, &lead.user_id, at)));
+        for name in &found.tags {
+            let (tag_id, _) = tags
+                .iter()
+                .find(|(_, n)| tag::key(n) == tag::key(name))
+                .ok_or_else(|| crate::error::AppError::internal(format!("the demo tag {name} was not made")))?;
+            case_tags.push(CaseTagRow {
+                tenant_id: tenant_id.to_owned(),
+                case_id: case.id,
+                tag_id: *tag_id,
+                added_by: lead.user_id.clone(),
+                added_at: at,
+            });
+        }
+        case_techniques.extend(found.techniques.iter().map(|t| CaseTechniqueRow {
+            tenant_id: tenant_id.to_owned(),
+            case_id: case.id,
+            technique_id: (*t).to_owned(),
+            added_by: lead.user_id.clone(),
+            added_at: at,
+        }));
         for c in 0..plan.comments {
             let author = PEOPLE[(c + case.id as usize) % PEOPLE.len()].0;
             let body = comment_body(rng, c + case.id as usize);
@@ -469,6 +615,15 @@ async fn seed_batch(
     for chunk in links.chunks(CHUNK) {
         incident::insert_links(conn, chunk).await?;
     }
+    for chunk in observables.chunks(CHUNK / 2) {
+        observable::insert_rows(conn, chunk).await?;
+    }
+    for chunk in case_tags.chunks(CHUNK) {
+        tag::insert_links(conn, chunk).await?;
+    }
+    for chunk in case_techniques.chunks(CHUNK) {
+        attack::insert_rows(conn, chunk).await?;
+    }
     let mut entry_ids = std::collections::HashMap::with_capacity(entries.len());
     for chunk in entries.chunks(CHUNK) {
         entry_ids
@@ -477,15 +632,12 @@ async fn seed_batch(
 
     // What search finds: every case, task and comment.
     let mut found = Vec::with_capacity(cases.len() + tasks.len() + entries.len());
-    for case in &cases {
-        found.push(EntryRow::new(
-            tenant_id,
-            SearchKind::Case,
-            case.id,
-            case.id,
-            &case.title,
-            &[case.description.as_deref()],
-        ));
+    for (case, evidence) in cases.iter().zip(&evidence) {
+        // As `search::index_case` writes it: the description, then the observables' values.
+        let body: Vec<Option<&str>> = std::iter::once(case.description.as_deref())
+            .chain(evidence.observables.iter().map(|o| Some(o.normalized.as_str())))
+            .collect();
+        found.push(EntryRow::new(tenant_id, SearchKind::Case, case.id, case.id, &case.title, &body));
     }
     for (task, id) in tasks.iter().zip(&task_ids) {
         found.push(EntryRow::new(

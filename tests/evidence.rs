@@ -114,7 +114,7 @@ async fn observables_are_normalised_idempotent_and_audited(backend: Backend) {
     assert_eq!(removed["removeObservable"]["observables"]["totalCount"], 4);
     let log = audits(&server, &analyst, id).await;
     assert_eq!(log[0]["action"], "OBSERVABLE_REMOVED");
-    assert_eq!(log[0]["changes"][0]["oldValue"], "Ip address 2001:db8::1", "the log keeps what was removed");
+    assert_eq!(log[0]["changes"][0]["oldValue"], "IP_ADDRESS 2001:db8::1", "the log keeps what was removed");
     assert_eq!(log[0]["observable"], Value::Null);
     assert_eq!(log[1]["action"], "OBSERVABLE_UPDATED");
     let fields: Vec<&str> =

@@ -34,6 +34,14 @@ async fn each_role_gets_exactly_its_mutations(backend: Backend) {
             )
             .await["createStatus"]["id"]
             .clone();
+        let observable = server
+            .ok(
+                &admin,
+                "mutation($i: AddObservablesInput!) { addObservables(input: $i) { observables { id } } }",
+                json!({ "i": { "caseId": case, "observables": [{ "type": "HOSTNAME", "value": "ws-0001" }] } }),
+            )
+            .await["addObservables"]["observables"][0]["id"]
+            .clone();
 
         let attempts: Vec<(&str, &str, &str, Value)> = vec![
             (
@@ -91,6 +99,42 @@ async fn each_role_gets_exactly_its_mutations(backend: Backend) {
                 json!({ "caseId": case, "body": "hi" }),
             ),
             (
+                "addObservables",
+                "ALERTS_MANAGE",
+                "mutation($i: AddObservablesInput!) { addObservables(input: $i) { case { id } } }",
+                json!({ "caseId": case, "observables": [{ "type": "CVE", "value": "CVE-2024-3094" }] }),
+            ),
+            (
+                "updateObservable",
+                "ALERTS_MANAGE",
+                "mutation($i: UpdateObservableInput!) { updateObservable(input: $i) { id } }",
+                json!({ "id": observable, "isIoc": true }),
+            ),
+            (
+                "removeObservable",
+                "ALERTS_MANAGE",
+                "mutation($i: RemoveObservableInput!) { removeObservable(input: $i) { id } }",
+                json!({ "id": observable }),
+            ),
+            (
+                "addCaseTags",
+                "ALERTS_MANAGE",
+                "mutation($i: CaseTagsInput!) { addCaseTags(input: $i) { id } }",
+                json!({ "caseId": case, "tags": ["triage"] }),
+            ),
+            (
+                "removeCaseTags",
+                "ALERTS_MANAGE",
+                "mutation($i: CaseTagsInput!) { removeCaseTags(input: $i) { id } }",
+                json!({ "caseId": case, "tags": ["triage"] }),
+            ),
+            (
+                "setCaseTechniques",
+                "ALERTS_MANAGE",
+                "mutation($i: SetCaseTechniquesInput!) { setCaseTechniques(input: $i) { id } }",
+                json!({ "caseId": case, "techniqueIds": ["T1486"] }),
+            ),
+            (
                 "deleteTask",
                 "ALERTS_MANAGE",
                 "mutation($i: DeleteTaskInput!) { deleteTask(input: $i) { deletedTaskId } }",
@@ -129,12 +173,12 @@ async fn each_role_gets_exactly_its_mutations(backend: Backend) {
             }
         }
         // Reading is everyone's.
-        let read = server.ok(token, "query($c: ID!) { case(id: $c) { id } cases { totalCount } incidents { totalCount } statuses { id } users { id } }", json!({ "c": case })).await;
+        let read = server.ok(token, "query($c: ID!) { case(id: $c) { id tags techniques { id } observables { totalCount } } cases { totalCount } incidents { totalCount } statuses { id } users { id } observables { totalCount } tags { name } attackTechniques { id } attackTactics { id } }", json!({ "c": case })).await;
         assert_eq!(read["case"]["id"], case);
     }
     // A refused mutation changed nothing: the reader's case is as the admin left it.
     let untouched = server.ok(&admin, "{ case(id: \"1000\") { priority version } }", json!({})).await;
-    assert_eq!(untouched["case"], json!({ "priority": null, "version": 2 }));
+    assert_eq!(untouched["case"], json!({ "priority": null, "version": 3 }));
 }
 
 both_backends!(each_role_gets_exactly_its_mutations);

@@ -44,6 +44,20 @@ async fn another_tenants_objects_do_not_exist(backend: Backend) {
         .ok(&acme, "mutation { addComment(input: { caseId: \"1000\", body: \"acme only\" }) { id } }", json!({}))
         .await;
     let acme_status = status_id(&server, &acme, "Open").await;
+    let observable = server
+        .ok(
+            &acme,
+            "mutation($i: AddObservablesInput!) { addObservables(input: $i) { observables { id } } }",
+            json!({ "i": { "caseId": "1000", "observables": [{ "type": "DOMAIN", "value": "acme-only.example" }] } }),
+        )
+        .await["addObservables"]["observables"][0]["id"]
+        .clone();
+    for mutation in [
+        "mutation { addCaseTags(input: { caseId: \"1000\", tags: [\"acme-tag\"] }) { id } }",
+        "mutation { setCaseTechniques(input: { caseId: \"1000\", techniqueIds: [\"T1021\"] }) { id } }",
+    ] {
+        server.ok(&acme, mutation, json!({})).await;
+    }
 
     // globex has its own case 1000, so ids collide on purpose.
     let globex = token("gina", "globex", &["admin"]);
@@ -56,6 +70,7 @@ async fn another_tenants_objects_do_not_exist(backend: Backend) {
     for (query, id) in [
         ("query($id: ID!) { task(id: $id) { id } }", &task),
         ("query($id: ID!) { incident(id: $id) { id } }", &incident),
+        ("query($id: ID!) { observable(id: $id) { id } }", &observable),
     ] {
         assert_eq!(
             server.ok(&globex, query, json!({ "id": id })).await,
@@ -76,6 +91,22 @@ async fn another_tenants_objects_do_not_exist(backend: Backend) {
         )
         .await;
     assert_eq!(queue, json!({ "cases": { "totalCount": 0 }, "incidents": { "totalCount": 0 } }));
+    let evidence = server
+        .ok(
+            &globex,
+            "{ byValue: cases(filter: { observable: { type: DOMAIN, value: \"acme-only.example\" } }) { totalCount }
+               byTag: cases(filter: { tags: { any: [\"acme-tag\"] } }) { totalCount }
+               byTechnique: cases(filter: { techniqueIds: [\"T1021\"] }) { totalCount }
+               observables(filter: { value: \"acme-only.example\" }) { totalCount }
+               tags { name } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        evidence,
+        json!({ "byValue": { "totalCount": 0 }, "byTag": { "totalCount": 0 }, "byTechnique": { "totalCount": 0 },
+                "observables": { "totalCount": 0 }, "tags": [] })
+    );
     let people = server.ok(&globex, "{ users { id } }", json!({})).await;
     assert_eq!(people["users"], json!([{ "id": "gina" }]));
 
@@ -105,6 +136,16 @@ async fn another_tenants_objects_do_not_exist(backend: Backend) {
             "mutation($i: UpdateStatusInput!) { updateStatus(input: $i) { id } }",
             json!({ "id": acme_status, "name": "x" }),
             json!({ "id": missing, "name": "x" }),
+        ),
+        (
+            "mutation($i: UpdateObservableInput!) { updateObservable(input: $i) { id } }",
+            json!({ "id": observable, "isIoc": true }),
+            json!({ "id": missing, "isIoc": true }),
+        ),
+        (
+            "mutation($i: RemoveObservableInput!) { removeObservable(input: $i) { id } }",
+            json!({ "id": observable }),
+            json!({ "id": missing }),
         ),
     ];
     for (query, foreign, absent) in mutations {
@@ -137,6 +178,19 @@ async fn another_tenants_objects_do_not_exist(backend: Backend) {
         (
             "mutation($i: CaseIncidentsInput!) { unlinkIncidents(input: $i) { id } }",
             json!({ "caseId": "1001", "incidentIds": [] }),
+        ),
+        (
+            "mutation($i: AddObservablesInput!) { addObservables(input: $i) { case { id } } }",
+            json!({ "caseId": "1001", "observables": [{ "type": "DOMAIN", "value": "x.example" }] }),
+        ),
+        ("mutation($i: CaseTagsInput!) { addCaseTags(input: $i) { id } }", json!({ "caseId": "1001", "tags": ["x"] })),
+        (
+            "mutation($i: CaseTagsInput!) { removeCaseTags(input: $i) { id } }",
+            json!({ "caseId": "1001", "tags": ["x"] }),
+        ),
+        (
+            "mutation($i: SetCaseTechniquesInput!) { setCaseTechniques(input: $i) { id } }",
+            json!({ "caseId": "1001", "techniqueIds": [] }),
         ),
     ] {
         assert_code(&server.gql(Some(&globex), query, json!({ "i": input })).await, "NOT_FOUND");
@@ -175,7 +229,7 @@ async fn another_tenants_objects_do_not_exist(backend: Backend) {
         .await;
     assert_eq!(
         after["case"],
-        json!({ "title": "Acme secret", "version": case["version"].as_i64().unwrap() + 2, "tasks": [{ "title": "Acme task" }], "incidents": [{ "title": "Acme incident" }] })
+        json!({ "title": "Acme secret", "version": case["version"].as_i64().unwrap() + 5, "tasks": [{ "title": "Acme task" }], "incidents": [{ "title": "Acme incident" }] })
     );
 }
 

@@ -88,6 +88,34 @@ async fn on_case(conn: &mut Conn<'_>, tenant: &str, case_id: CaseId) -> AppResul
     Ok(found)
 }
 
+/// The tenant's tags of these names, made where missing, as (id, name).
+pub async fn ensure(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    names: &[&String],
+    now: NaiveDateTime,
+) -> AppResult<Vec<(i64, String)>> {
+    for name in names {
+        let values = (
+            tags::tenant_id.eq(tenant),
+            tags::name.eq(name.as_str()),
+            tags::name_key.eq(key(name)),
+            tags::created_at.eq(now),
+        );
+        // A tag another transaction made meanwhile is the same tag.
+        with_conn!(conn, c => {
+            diesel::insert_into(tags::table)
+                .values(values)
+                .on_conflict((tags::tenant_id, tags::name_key))
+                .do_nothing()
+                .execute(c)
+                .await
+        })?;
+    }
+    let keys: Vec<String> = names.iter().map(|n| key(n)).collect();
+    find_by_keys(conn, tenant, &keys).await
+}
+
 /// Adds tags to a case, making the tenant's new ones; a tag the case has is
 /// skipped. One audit event lists the added tags.
 pub async fn add(
@@ -111,25 +139,7 @@ pub async fn add(
         ));
     }
     let now = now();
-    for name in &wanted {
-        let values = (
-            tags::tenant_id.eq(tenant),
-            tags::name.eq(name.as_str()),
-            tags::name_key.eq(key(name)),
-            tags::created_at.eq(now),
-        );
-        // A tag another transaction made meanwhile is the same tag.
-        with_conn!(conn, c => {
-            diesel::insert_into(tags::table)
-                .values(values)
-                .on_conflict((tags::tenant_id, tags::name_key))
-                .do_nothing()
-                .execute(c)
-                .await
-        })?;
-    }
-    let keys: Vec<String> = wanted.iter().map(|n| key(n)).collect();
-    let found = find_by_keys(conn, tenant, &keys).await?;
+    let found = ensure(conn, tenant, &wanted, now).await?;
     let links: Vec<CaseTagRow> = found
         .iter()
         .map(|(id, _)| CaseTagRow {

@@ -138,10 +138,15 @@ impl TryFrom<ObservableRow> for Observable {
 }
 
 impl Observable {
-    /// As the audit trail names it: "IP address 10.0.0.5".
+    /// As the audit trail names it (see [`label`]).
     pub fn label(&self) -> String {
-        format!("{} {}", self.kind.label(), self.normalized_value)
+        label(self.kind, &self.normalized_value)
     }
+}
+
+/// An observable as the audit trail names it: "IP_ADDRESS 10.0.0.5".
+pub fn label(kind: ObservableType, normalized: &str) -> String {
+    format!("{} {normalized}", kind.as_str())
 }
 
 fn rows_into(rows: Vec<ObservableRow>) -> AppResult<Vec<Observable>> {
