@@ -361,7 +361,26 @@ async fn attack_techniques_come_from_the_catalogue_and_filter_the_queue(backend:
     assert_code(&set_techniques(&server, &reader("acme"), &ids[0], &["T1021"]).await, "FORBIDDEN");
 }
 
+async fn evidence_changes_reach_case_watchers(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let analyst = analyst("acme");
+    let id = create_case(&server, &analyst, "Watched", json!({})).await["id"].as_str().unwrap().to_owned();
+    let after = latest_cursor(&server, &analyst, &id).await;
+    let mut ws = server.ws("graphql-transport-ws").await;
+    ws.init(&analyst).await;
+    ws.subscribe("1", WATCH, json!({ "caseId": id, "after": after })).await;
+    added(&server, &analyst, &id, &[item("IP_ADDRESS", "192.0.2.1")]).await;
+    change_tags(&server, &analyst, "addCaseTags", &id, &["watched"]).await;
+    set_techniques(&server, &analyst, &id, &["T1486"]).await;
+    let mut actions = Vec::new();
+    for _ in 0..3 {
+        actions.push(ws.payload(10).await["data"]["caseActivity"]["action"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(actions, ["OBSERVABLES_ADDED", "TAGS_ADDED", "TECHNIQUES_CHANGED"]);
+}
+
 both_backends!(
+    evidence_changes_reach_case_watchers,
     attack_techniques_come_from_the_catalogue_and_filter_the_queue,
     tags_are_labels_unique_ignoring_case_and_filter_the_queue,
     observables_are_normalised_idempotent_and_audited,

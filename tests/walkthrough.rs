@@ -214,4 +214,63 @@ async fn a_threat_hunt_from_open_to_closed(backend: Backend) {
     assert_eq!(gone["task"], Value::Null);
 }
 
-both_backends!(a_threat_hunt_from_open_to_closed);
+/// The GraphQL block of the README that starts with `opening` (such as
+/// `mutation Evidence`): the test runs what the README shows.
+fn readme_operation(opening: &str) -> String {
+    let readme = include_str!("../README.md");
+    let start = readme.find(&format!("```graphql\n{opening}")).unwrap_or_else(|| panic!("README lacks {opening}"));
+    let block = &readme[start + "```graphql\n".len()..];
+    block[..block.find("```").unwrap()].to_owned()
+}
+
+async fn the_hunts_evidence_and_the_pivot_as_the_readme_shows(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let hunter = token("hana", "acme", &["analyst"]);
+    server.ok(&hunter, "{ me { tenant } }", json!({})).await;
+    create_case(&server, &hunter, "Burrowing attack", json!({})).await;
+    // An earlier sighting of the same endpoint, on another case.
+    let other = create_case(&server, &hunter, "SMB beacon from FS01", json!({})).await["id"].clone();
+    server
+        .ok(
+            &hunter,
+            "mutation($i: AddObservablesInput!) { addObservables(input: $i) { case { id } } }",
+            json!({ "i": { "caseId": other, "observables": [{ "type": "IP_ADDRESS", "value": "10.0.0.5", "isIoc": true }] } }),
+        )
+        .await;
+    server
+        .ok(&hunter, "mutation { addCaseTags(input: { caseId: \"1001\", tags: [\"apt29\"] }) { id } }", json!({}))
+        .await;
+
+    let evidence = server.ok(&hunter, &readme_operation("mutation Evidence"), json!({})).await;
+    let techniques = &evidence["setCaseTechniques"]["techniques"];
+    assert_eq!(techniques[0]["name"], "SMB/Windows Admin Shares");
+    assert_eq!(techniques[1]["tactics"], json!([{ "id": "TA0011", "name": "Command and Control" }]));
+    assert_eq!(evidence["addCaseTags"]["tags"], json!(["apt29", "lateral-movement"]), "the tenant's first spelling");
+    let values: Vec<&Value> =
+        evidence["addObservables"]["observables"].as_array().unwrap().iter().map(|o| &o["normalizedValue"]).collect();
+    assert_eq!(
+        values,
+        [
+            &json!("10.0.0.5"),
+            &json!("ws-0421.corp.example"),
+            &json!("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        ]
+    );
+
+    let pivot = server.ok(&hunter, &readme_operation("query Pivot"), json!({})).await;
+    let sightings = &pivot["case"]["observables"]["nodes"];
+    assert_eq!(sightings.as_array().unwrap().len(), 1, "one IOC on the case");
+    assert_eq!(sightings[0]["cases"]["totalCount"], 2);
+    assert_eq!(sightings[0]["cases"]["nodes"][1]["title"], "Burrowing attack");
+    assert_eq!(
+        pivot["observables"]["nodes"],
+        json!([{ "case": { "id": "1000", "title": "Burrowing attack" }, "addedBy": { "displayName": "User hana" } }])
+    );
+    assert_eq!(pivot["cases"]["totalCount"], 2, "both cases saw 10.0.0.5 and carry APT29");
+    assert_eq!(pivot["cases"]["nodes"][1]["techniques"], json!([{ "id": "T1021.002" }, { "id": "T1572" }]));
+    assert_eq!(pivot["tags"], json!([{ "name": "apt29", "openCaseCount": 2 }]));
+    let found = pivot["attackTechniques"].as_array().unwrap();
+    assert!(found.contains(&json!({ "id": "T1572", "name": "Protocol Tunneling" })), "{found:?}");
+}
+
+both_backends!(the_hunts_evidence_and_the_pivot_as_the_readme_shows, a_threat_hunt_from_open_to_closed);
