@@ -2,7 +2,9 @@
 //! 2,000 and 100,000 cases, against a real `casebook serve` on the demo's
 //! data: every common filter alone and with one other, several searches
 //! (words, phrase, prefix, hosts and hashes, no match), the top-level search,
-//! the dashboard page, and the writes (create, update, comment). Prints p50
+//! the dashboard page, evidence (sightings and the pivot from an indicator,
+//! the queue by indicator, tag, technique and tactic), and the writes (create,
+//! update, comment). Prints p50
 //! and p99 per query and the 100,000 / 2,000 ratio; asserts nothing about
 //! time.
 //!
@@ -40,6 +42,21 @@ const SEARCH: &str = "query Search($q: String!) {
   search(query: $q, first: 25) {
     totalCount
     nodes { __typename titleMatched case { id title } snippet { html } }
+  }
+}";
+
+/// The pivot: every sighting of one indicator across the tenant.
+const SIGHTINGS: &str = "query Sightings($type: ObservableType!, $value: String!) {
+  observables(filter: { types: [$type], value: $value }, first: 50) {
+    totalCount
+    nodes { id normalizedValue isIoc case { id title } }
+  }
+}";
+
+/// The pivot from one observable: the cases that saw it, as a queue page.
+const PIVOT: &str = "query Pivot($type: ObservableType!, $value: String!) {
+  observables(filter: { types: [$type], value: $value }, first: 1) {
+    nodes { cases(first: 50) { totalCount nodes { id title priority status { name } assignee { displayName } } } }
   }
 }";
 
@@ -118,6 +135,29 @@ fn probes(open: &Value, closed: &Value, incident: &Value) -> Vec<Probe> {
     for q in ["mimikatz", "smb tun", "login-micros0ft.com", "zzqxj"] {
         out.push(Probe { label: format!("top-level search {q}"), query: SEARCH, variables: json!({ "q": q }) });
     }
+    // Evidence: the pivot and the queue filtered by indicator, tag, technique.
+    let indicators = [("common", "DOMAIN", "evil-corp.example"), ("rare", "HOSTNAME", "WS-0001.corp.example")];
+    for (kind, type_, value) in indicators {
+        let indicator = json!({ "type": type_, "value": value });
+        out.push(Probe {
+            label: format!("sightings of a {kind} indicator"),
+            query: SIGHTINGS,
+            variables: indicator.clone(),
+        });
+        out.push(Probe { label: format!("pivot from a {kind} indicator"), query: PIVOT, variables: indicator.clone() });
+        out.push(queue(&format!("queue: {kind} indicator"), json!({ "observable": indicator }), None));
+        out.push(queue(
+            &format!("queue: OPEN + {kind} indicator, by updated-at"),
+            json!({ "statusCategories": ["OPEN"], "observable": indicator }),
+            Some(("UPDATED_AT", "DESC")),
+        ));
+    }
+    out.extend([
+        queue("queue: tag ransomware", json!({ "tags": { "any": ["ransomware"] } }), None),
+        queue("queue: tags ransomware and VIP", json!({ "tags": { "all": ["ransomware", "vip"] } }), None),
+        queue("queue: technique T1021", json!({ "techniqueIds": ["T1021"] }), None),
+        queue("queue: tactic TA0008", json!({ "tactics": ["TA0008"] }), None),
+    ]);
     out
 }
 
@@ -158,8 +198,12 @@ fn describe(answer: &Value) -> String {
         return format!("error: {}", errors[0]["message"].as_str().unwrap_or("?"));
     }
     let data = &answer["data"];
-    let root = data.get("cases").or_else(|| data.get("search")).unwrap_or(&Value::Null);
-    format!("{} matches", root["totalCount"])
+    let root = data.get("cases").or_else(|| data.get("search")).or_else(|| data.get("observables"));
+    let root = root.unwrap_or(&Value::Null);
+    match root["nodes"][0]["cases"].get("totalCount") {
+        Some(pivot) => format!("{pivot} cases"),
+        None => format!("{} matches", root["totalCount"]),
+    }
 }
 
 /// Runs every probe and the writes on one database; returns p50 by label.
