@@ -346,6 +346,14 @@ pub async fn find(conn: &mut Conn<'_>, tenant: &str, id: ObservableId) -> AppRes
     Ok(find_many(conn, tenant, &[id]).await?.pop())
 }
 
+/// Locks the case of an observable and reads the observable under that lock
+/// (a change that raced this one to remove it makes it not found).
+async fn lock_case_of(conn: &mut Conn<'_>, tenant: &str, id: ObservableId) -> AppResult<Observable> {
+    let seen = find(conn, tenant, id).await?.ok_or_else(|| AppError::not_found("observable", id))?;
+    case::lock(conn, tenant, seen.case_id).await?.ok_or_else(|| AppError::not_found("case", seen.case_id))?;
+    find(conn, tenant, id).await?.ok_or_else(|| AppError::not_found("observable", id))
+}
+
 /// A change to an observable: `None` leaves a field alone, `Some(None)` clears it.
 #[derive(Debug, Default)]
 pub struct ObservableChanges {
@@ -363,8 +371,7 @@ pub async fn update(
     input: ObservableChanges,
 ) -> AppResult<Observable> {
     let tenant = actor.tenant.as_str();
-    let current = find(conn, tenant, id).await?.ok_or_else(|| AppError::not_found("observable", id))?;
-    case::lock(conn, tenant, current.case_id).await?.ok_or_else(|| AppError::not_found("case", current.case_id))?;
+    let current = lock_case_of(conn, tenant, id).await?;
     let mut changes = Changes::default();
     let is_ioc = input.is_ioc.unwrap_or(current.is_ioc);
     changes.track("isIoc", &current.is_ioc, &is_ioc, |v| Some(v.to_string()));
@@ -400,8 +407,7 @@ pub async fn update(
 /// Removes an observable from its case; the audit event keeps what it was.
 pub async fn remove(conn: &mut Conn<'_>, actor: &Granted<'_, ManageAlerts>, id: ObservableId) -> AppResult<Case> {
     let tenant = actor.tenant.as_str();
-    let current = find(conn, tenant, id).await?.ok_or_else(|| AppError::not_found("observable", id))?;
-    case::lock(conn, tenant, current.case_id).await?.ok_or_else(|| AppError::not_found("case", current.case_id))?;
+    let current = lock_case_of(conn, tenant, id).await?;
     let target = observables::table.filter(observables::tenant_id.eq(tenant)).filter(observables::id.eq(id.0));
     with_conn!(conn, c => diesel::delete(target).execute(c).await)?;
     let (case, seq) = case::touch(conn, actor, current.case_id, 1).await?;
