@@ -5,6 +5,7 @@ use diesel_async::RunQueryDsl;
 
 use crate::db::Conn;
 use crate::db::schema::tenants;
+use crate::domain::case::FIRST_CASE_ID;
 use crate::domain::{now, status};
 use crate::error::AppResult;
 use crate::with_conn;
@@ -13,7 +14,7 @@ use crate::with_conn;
 /// when it was created. Call inside a write transaction.
 pub async fn ensure(conn: &mut Conn<'_>, tenant: &str) -> AppResult<bool> {
     let query = diesel::insert_into(tenants::table)
-        .values((tenants::id.eq(tenant), tenants::created_at.eq(now())))
+        .values((tenants::id.eq(tenant), tenants::next_case_id.eq(FIRST_CASE_ID), tenants::created_at.eq(now())))
         .on_conflict_do_nothing();
     let inserted = with_conn!(conn, c => query.execute(c).await)?;
     if inserted == 1 {

@@ -50,7 +50,10 @@ pub struct CaseIncidentsInput {
 impl CaseIncidentsInput {
     fn incident_ids(&self) -> AppResult<Vec<IncidentId>> {
         if self.incident_ids.len() > incident::MAX_LINKS_PER_CASE as usize {
-            return Err(AppError::bad_input("incidentIds", "at most 100 at once"));
+            return Err(AppError::bad_input(
+                "incidentIds",
+                format!("at most {} at once", incident::MAX_LINKS_PER_CASE),
+            ));
         }
         self.incident_ids
             .iter()
