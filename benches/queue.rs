@@ -4,9 +4,8 @@
 //! (words, phrase, prefix, hosts and hashes, no match), the top-level search,
 //! the dashboard page, evidence (sightings and the pivot from an indicator,
 //! the queue by indicator, tag, technique and tactic), and the writes (create,
-//! update, comment). Prints p50
-//! and p99 per query and the 100,000 / 2,000 ratio; asserts nothing about
-//! time.
+//! update, comment). Prints p50 and p99 per query and the 100,000 / 2,000
+//! ratio; asserts nothing about time.
 //!
 //! Environment:
 //! - `CASEBOOK_BENCH_SIZES` (`2000,100000`): tenant sizes, in cases.
