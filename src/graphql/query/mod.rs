@@ -28,6 +28,6 @@ pub struct Query(
     status::StatusQuery,
     tag::TagQuery,
     user::UserQuery,
-    search::SearchQuery,
+    search::SearchRoot,
     rate_limit::RateLimitQuery,
 );

@@ -1,9 +1,9 @@
+use std::collections::BTreeSet;
+
 use async_graphql::{Context, Object};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{Permission, ReadData};
-use std::collections::BTreeSet;
-
 use crate::domain::case::Case;
 use crate::domain::search::{self, Found, Matcher, SearchKind, Subject};
 use crate::error::GqlResult;
@@ -20,12 +20,13 @@ struct HitKey {
     entry: i64,
 }
 
+/// The root `search` field (named apart from the domain's parsed `SearchQuery`).
 #[derive(Default)]
-pub struct SearchQuery;
+pub struct SearchRoot;
 
 #[Object]
-impl SearchQuery {
-    /// Searches the tenant's cases (title, description), tasks (title,
+impl SearchRoot {
+    /// Searches the tenant's cases (title, description, observable values), tasks (title,
     /// description) and comments, best first: hits whose title alone matches,
     /// then the others, newest first within each. The language is that of
     /// `CaseFilter.search`.
