@@ -2,10 +2,11 @@ use async_graphql::{ID, Object};
 
 use crate::domain::attack::{Tactic, Technique, catalogue};
 
-/// A technique (or sub-technique) of the MITRE ATT&CK Enterprise matrix, from
-/// the catalogue casebook ships (`attackCatalogueVersion` says which release).
+/// A technique of the catalogue (see the schema description on its `#[Object]` impl).
 pub struct AttackTechnique(pub &'static Technique);
 
+/// A technique (or sub-technique) of the MITRE ATT&CK Enterprise matrix, from
+/// the catalogue casebook ships (`attackCatalogueVersion` says which release).
 #[Object]
 impl AttackTechnique {
     /// `T1021`, or `T1021.002` for a sub-technique.
@@ -40,9 +41,10 @@ impl AttackTechnique {
     }
 }
 
-/// A tactic of the ATT&CK Enterprise matrix: the adversary's goal.
+/// A tactic of the catalogue (see the schema description on its `#[Object]` impl).
 pub struct AttackTactic(pub &'static Tactic);
 
+/// A tactic of the ATT&CK Enterprise matrix: the adversary's goal.
 #[Object]
 impl AttackTactic {
     /// `TA0008`.
