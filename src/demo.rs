@@ -19,6 +19,7 @@ use crate::domain::status::{self, NewStatus, Status, StatusCategory};
 use crate::domain::tag::{self, CaseTagRow};
 use crate::domain::task::{self, TaskRow};
 use crate::domain::values::{IncidentSeverity, IncidentStatus, TaskStatus, search_text};
+use crate::domain::workflow::{Classification, Determination};
 use crate::domain::{counts, now, tenant, user};
 use crate::error::AppResult;
 
@@ -266,6 +267,20 @@ impl EvidencePlan {
     }
 }
 
+/// How a closed demo case was classified: mostly false and benign positives,
+/// as in most SOCs, from the case's own generator.
+fn closing_of(case_id: i64) -> (Classification, Determination) {
+    let mut rng = StdRng::seed_from_u64(0xC105_ED00 ^ case_id as u64);
+    let classification = match rng.random_range(0..10) {
+        0..=1 => Classification::TruePositive,
+        2..=4 => Classification::BenignPositive,
+        5..=8 => Classification::FalsePositive,
+        _ => Classification::Undetermined,
+    };
+    let choices = Determination::of(classification);
+    (classification, choices[rng.random_range(0..choices.len())])
+}
+
 /// A host name of the demo's estate: `ws-0421.corp.example`, `srv-fs01`...
 fn host(rng: &mut StdRng) -> String {
     let kind = ["ws", "lt", "srv", "dc", "vdi"][rng.random_range(0..5)];
@@ -499,6 +514,7 @@ async fn seed_batch(
             });
         }
         let found = EvidencePlan::draw(id)?;
+        let closing = (status.category == StatusCategory::Closed).then(|| closing_of(id));
         let evidence_events = found.audits().len();
         evidence.push(found);
         cases.push(CaseRow {
@@ -521,6 +537,9 @@ async fn seed_batch(
                 + i32::from(plan.status != 0)
                 + evidence_events as i32,
             activity_seq: (plan.entries() + evidence_events) as i64,
+            classification: closing.map(|(c, _)| c.as_str().to_owned()),
+            determination: closing.map(|(_, d)| d.as_str().to_owned()),
+            closing_comment: closing.map(|_| "Closed after review.".to_owned()),
         });
         plans.push(plan);
     }
@@ -575,9 +594,19 @@ async fn seed_batch(
             entries.push(ActivityInsert::audit(tenant_id, case.id, next(), &lead.user_id, at, audit)?);
         }
         if plan.status != 0 {
-            let change =
-                FieldChange::new("status", Some(statuses[0].name.clone()), Some(statuses[plan.status].name.clone()));
-            let audit = NewAudit::new(AuditAction::CaseUpdated, vec![change]);
+            let mut changes = vec![FieldChange::new(
+                "status",
+                Some(statuses[0].name.clone()),
+                Some(statuses[plan.status].name.clone()),
+            )];
+            // A move to a CLOSED status records how the case was classified.
+            let closing = [
+                ("classification", case.classification.clone()),
+                ("determination", case.determination.clone()),
+                ("closingComment", case.closing_comment.clone()),
+            ];
+            changes.extend(closing.into_iter().filter(|(_, v)| v.is_some()).map(|(f, v)| FieldChange::new(f, None, v)));
+            let audit = NewAudit::new(AuditAction::CaseUpdated, changes);
             entries.push(ActivityInsert::audit(tenant_id, case.id, next(), &lead.user_id, case.updated_at, audit)?);
         }
         for audit in found.audits() {

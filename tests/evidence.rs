@@ -260,7 +260,9 @@ async fn tags_are_labels_unique_ignoring_case_and_filter_the_queue(backend: Back
     let data = server.ok(&analyst, tags, json!({ "search": "SOM" })).await;
     assert_eq!(data["tags"], json!([{ "name": "Ransomware", "openCaseCount": 2 }]));
     let closed = status_id(&server, &analyst, "Closed").await;
-    let closing = update_case(&server, &analyst, json!({ "id": ids[1], "statusId": closed })).await;
+    let closing =
+        update_case(&server, &analyst, json!({ "id": ids[1], "statusId": closed, "classification": "FALSE_POSITIVE" }))
+            .await;
     assert!(closing.get("errors").is_none(), "{closing:#}");
     let data = server.ok(&analyst, tags, json!({ "search": "ransom" })).await;
     assert_eq!(data["tags"][0]["openCaseCount"], 1, "a closed case is not counted");

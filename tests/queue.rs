@@ -45,7 +45,8 @@ async fn seed(server: &TestServer) -> (String, Vec<Value>) {
     }
     // The fourth is closed; an incident links the first and the fifth; the sixth is the admin's.
     let closed = status_id(server, &analyst, "Closed").await;
-    update_case(server, &analyst, json!({ "id": cases[3]["id"], "statusId": closed })).await;
+    let close = json!({ "id": cases[3]["id"], "statusId": closed, "classification": "BENIGN_POSITIVE" });
+    assert!(update_case(server, &analyst, close).await.get("errors").is_none());
     let incident = create_incident(server, &analyst, "Tunnel alert", "HIGH").await;
     for case in [&cases[0], &cases[4]] {
         server

@@ -153,6 +153,12 @@ async fn each_role_gets_exactly_its_mutations(backend: Backend) {
                 json!({ "id": status, "archived": true }),
             ),
             (
+                "updateWorkflowSettings",
+                "CORE_SECURITY_SETTINGS_MANAGE",
+                "mutation($i: UpdateWorkflowSettingsInput!) { updateWorkflowSettings(input: $i) { requireFinishedTasks } }",
+                json!({ "requireFinishedTasks": false }),
+            ),
+            (
                 "upsertUser",
                 "CORE_SECURITY_SETTINGS_MANAGE",
                 "mutation($i: UpsertUserInput!) { upsertUser(input: $i) { id } }",

@@ -217,6 +217,11 @@ async fn another_tenants_objects_do_not_exist(backend: Backend) {
             json!({ "caseId": "1000", "title": "x", "ownerId": "anna" }),
             "ownerId",
         ),
+        (
+            "mutation($i: UpdateStatusInput!) { updateStatus(input: $i) { id } }",
+            json!({ "id": status_id(&server, &globex, "New").await, "allowedNextIds": [acme_status] }),
+            "allowedNextIds",
+        ),
     ];
     for (query, input, field) in refs {
         let body = server.gql(Some(&globex), query, json!({ "i": input })).await;

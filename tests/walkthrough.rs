@@ -101,7 +101,10 @@ async fn a_threat_hunt_from_open_to_closed(backend: Backend) {
         "mutation($input: AddCommentInput!) { addComment(input: $input) { id body actor { id } case { id } } }";
     server.ok(&hunter, comment, json!({ "input": { "caseId": case_id, "body": "Implant found on two hosts." } })).await;
     let closed = status_id(&server, &lead, "Closed").await;
-    update_case(&server, &lead, json!({ "id": case_id, "statusId": closed })).await;
+    let close = json!({ "id": case_id, "statusId": closed, "classification": "TRUE_POSITIVE",
+                        "determination": "MULTI_STAGED_ATTACK", "closingComment": "Contained and eradicated." });
+    let closing = update_case(&server, &lead, close).await;
+    assert!(closing.get("errors").is_none(), "{closing}");
     server
         .ok(&lead, comment, json!({ "input": { "caseId": case_id, "body": "Closing: contained and eradicated." } }))
         .await;
@@ -142,7 +145,12 @@ async fn a_threat_hunt_from_open_to_closed(backend: Backend) {
     assert_eq!(status_change["actor"]["id"], "lars");
     assert_eq!(
         status_change["changes"],
-        json!([{ "field": "status", "oldValue": "Generating hypothesis", "newValue": "Closed" }])
+        json!([
+            { "field": "status", "oldValue": "Generating hypothesis", "newValue": "Closed" },
+            { "field": "classification", "oldValue": null, "newValue": "TRUE_POSITIVE" },
+            { "field": "determination", "oldValue": null, "newValue": "MULTI_STAGED_ATTACK" },
+            { "field": "closingComment", "oldValue": null, "newValue": "Contained and eradicated." },
+        ])
     );
     let owner_change = &entries[6]["node"];
     assert_eq!(owner_change["task"]["title"], "Sweep hosts for the implant");

@@ -51,6 +51,9 @@ diesel::table! {
         updated_at -> Timestamp,
         version -> Integer,
         activity_seq -> BigInt,
+        classification -> Nullable<Text>,
+        determination -> Nullable<Text>,
+        closing_comment -> Nullable<Text>,
     }
 }
 
@@ -200,6 +203,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    workflow_settings (tenant_id) {
+        tenant_id -> Text,
+        require_classification -> Bool,
+        require_finished_tasks -> Bool,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    status_transitions (tenant_id, from_status_id, to_status_id) {
+        tenant_id -> Text,
+        from_status_id -> BigInt,
+        to_status_id -> BigInt,
+    }
+}
+
 diesel::joinable!(case_incidents -> incidents (incident_id));
 diesel::joinable!(case_tags -> tags (tag_id));
 
@@ -218,5 +238,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     observables,
     tags,
     case_tags,
-    case_techniques
+    case_techniques,
+    workflow_settings,
+    status_transitions
 );

@@ -19,6 +19,7 @@ use crate::domain::activity::{self, AuditAction, Changes, FieldChange, NewAudit}
 use crate::domain::search::{self, EntryRow, SearchKind};
 use crate::domain::status::{self, StatusId};
 use crate::domain::values::{CasePriority, MAX_TEXT_CHARS, MAX_TITLE_CHARS, optional_text, required_text, time_label};
+use crate::domain::workflow::{self, Closing, ClosingInput};
 use crate::domain::{counts, now, user};
 use crate::error::{AppError, AppResult};
 use crate::with_conn;
@@ -54,6 +55,10 @@ pub struct Case {
     pub updated_at: NaiveDateTime,
     pub version: i32,
     pub activity_seq: i64,
+    /// See [`workflow::Classification`]; set only while the case is closed.
+    pub classification: Option<String>,
+    pub determination: Option<String>,
+    pub closing_comment: Option<String>,
 }
 
 impl Case {
@@ -84,6 +89,9 @@ pub struct CaseRow {
     pub updated_at: NaiveDateTime,
     pub version: i32,
     pub activity_seq: i64,
+    pub classification: Option<String>,
+    pub determination: Option<String>,
+    pub closing_comment: Option<String>,
 }
 
 /// Inserts prepared case rows in one statement (bulk loading only: no audit).
@@ -111,6 +119,8 @@ pub struct NewCase {
     pub status_id: Option<StatusId>,
     pub assignee_id: Option<String>,
     pub due_on: Option<NaiveDateTime>,
+    /// How it was closed, when it is opened in a CLOSED status.
+    pub closing: ClosingInput,
 }
 
 /// Opens a case. Call inside a write transaction.
@@ -126,6 +136,10 @@ pub async fn create(conn: &mut Conn<'_>, actor: &Granted<'_, ManageAlerts>, inpu
         Some(id) => Some(user::require_known(conn, tenant, "assigneeId", id).await?),
         None => None,
     };
+    let mut closing_changes = Changes::default();
+    let step = workflow::Move { case_id: None, from: None, to: &status };
+    let closing =
+        workflow::closing(conn, tenant, step, Closing::default(), &input.closing, &mut closing_changes).await?;
     let id = next_case_id(conn, tenant).await?;
     let now = now();
     let values = (
@@ -144,6 +158,9 @@ pub async fn create(conn: &mut Conn<'_>, actor: &Granted<'_, ManageAlerts>, inpu
         cases::updated_at.eq(now),
         cases::version.eq(1),
         cases::activity_seq.eq(1),
+        cases::classification.eq(closing.classification.map(|c| c.as_str())),
+        cases::determination.eq(closing.determination.map(|d| d.as_str())),
+        cases::closing_comment.eq(&closing.closing_comment),
     );
     let case = with_conn!(conn, c => {
         diesel::insert_into(cases::table).values(values).returning(Case::as_returning()).get_result(c).await
@@ -159,6 +176,7 @@ pub async fn create(conn: &mut Conn<'_>, actor: &Granted<'_, ManageAlerts>, inpu
         ("dueOn", input.due_on.map(time_label)),
     ];
     changes.extend(optional.into_iter().filter(|(_, v)| v.is_some()).map(|(f, v)| FieldChange::new(f, None, v)));
+    changes.extend(closing_changes.0);
     activity::record_audits(conn, actor, case.case_id(), 1, vec![NewAudit::new(AuditAction::CaseCreated, changes)])
         .await?;
     Ok(case)
@@ -181,6 +199,7 @@ pub struct CaseChanges {
     pub status_id: Option<StatusId>,
     pub assignee_id: Option<Option<String>>,
     pub due_on: Option<Option<NaiveDateTime>>,
+    pub closing: ClosingInput,
 }
 
 /// Changes a case. A change that changes nothing writes nothing. Call inside a
@@ -214,15 +233,21 @@ pub async fn update(
     let priority = input.priority.unwrap_or(current.parsed_priority());
     changes.track("priority", &current.parsed_priority(), &priority, |p| p.map(|p| p.label().to_owned()));
 
-    let status_id = match input.status_id {
-        Some(id) if id.0 != current.status_id => {
-            let old = status::find(conn, tenant, StatusId(current.status_id)).await?;
-            let new = status::assignable(conn, tenant, "statusId", id).await?;
-            changes.0.push(FieldChange::new("status", old.map(|s| s.name), Some(new.name)));
-            new.id.0
+    let old_status = status::find(conn, tenant, StatusId(current.status_id))
+        .await?
+        .ok_or_else(|| AppError::internal(format!("case {id} has no status")))?;
+    let new_status = match input.status_id {
+        Some(new) if new.0 != current.status_id => {
+            let new = status::assignable(conn, tenant, "statusId", new).await?;
+            workflow::check_move(conn, tenant, &old_status, &new).await?;
+            changes.0.push(FieldChange::new("status", Some(old_status.name.clone()), Some(new.name.clone())));
+            new
         }
-        _ => current.status_id,
+        _ => old_status.clone(),
     };
+    let status_id = new_status.id.0;
+    let step = workflow::Move { case_id: Some(id), from: Some(&old_status), to: &new_status };
+    let closing = workflow::closing(conn, tenant, step, Closing::of(&current)?, &input.closing, &mut changes).await?;
 
     let assignee_id = user::reassign(
         conn,
@@ -248,6 +273,9 @@ pub async fn update(
         cases::status_id.eq(status_id),
         cases::assignee_id.eq(&assignee_id),
         cases::due_on.eq(due_on),
+        cases::classification.eq(closing.classification.map(|c| c.as_str())),
+        cases::determination.eq(closing.determination.map(|d| d.as_str())),
+        cases::closing_comment.eq(&closing.closing_comment),
     );
     let target = cases::table.find((tenant, id.0));
     with_conn!(conn, c => diesel::update(target).set(values).execute(c).await)?;

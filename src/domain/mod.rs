@@ -15,6 +15,7 @@ pub mod task;
 pub mod tenant;
 pub mod user;
 pub mod values;
+pub mod workflow;
 
 use chrono::{NaiveDateTime, Timelike, Utc};
 

@@ -237,6 +237,8 @@ pub struct StatusChanges {
     pub position: Option<i32>,
     pub is_default: Option<bool>,
     pub archived: Option<bool>,
+    /// The statuses a case in this one may move to (empty: any).
+    pub allowed_next: Option<Vec<StatusId>>,
 }
 
 /// Changes a status. Call inside a write transaction.
@@ -277,6 +279,9 @@ pub async fn update(
         }
         None => None,
     };
+    if let Some(targets) = &changes.allowed_next {
+        crate::domain::workflow::set_allowed_next(conn, tenant, id, targets).await?;
+    }
     let name = name.unwrap_or(current.name);
     let changes = (
         statuses::name.eq(&name),

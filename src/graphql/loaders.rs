@@ -14,9 +14,9 @@ use crate::domain::case::{self, Case, CaseId};
 use crate::domain::incident::{self, Incident, IncidentId};
 use crate::domain::observable::{self, Observable, ObservableId};
 use crate::domain::status::{self, Status, StatusId};
-use crate::domain::tag;
 use crate::domain::task::{self, Task, TaskId};
 use crate::domain::user::{self, User};
+use crate::domain::{tag, workflow};
 use crate::error::{AppResult, GqlError};
 
 /// The database and tenant every loader of one request reads.
@@ -46,6 +46,7 @@ pub struct Loaders {
     pub newest_observables: Cached<NewestObservables>,
     pub tags_by_case: Cached<TagsByCase>,
     pub techniques_by_case: Cached<TechniquesByCase>,
+    pub allowed_next: Cached<AllowedNext>,
     pub observable_counts: Cached<ObservableCounts>,
 }
 
@@ -69,6 +70,7 @@ impl Loaders {
             newest_observables: cached(NewestObservables(scope.clone())),
             tags_by_case: cached(TagsByCase(scope.clone())),
             techniques_by_case: cached(TechniquesByCase(scope.clone())),
+            allowed_next: cached(AllowedNext(scope.clone())),
             observable_counts: cached(ObservableCounts(scope)),
         }
     }
@@ -118,6 +120,7 @@ impl Loaders {
         self.newest_observables.enable_all_cache(false);
         self.tags_by_case.enable_all_cache(false);
         self.techniques_by_case.enable_all_cache(false);
+        self.allowed_next.enable_all_cache(false);
         self.observable_counts.enable_all_cache(false);
         self
     }
@@ -351,5 +354,31 @@ impl Loader<i64> for TechniquesByCase {
         let ids: Vec<CaseId> = keys.iter().copied().map(CaseId).collect();
         let pairs = self.0.run(async |c, tenant| attack::of_cases(c, tenant, &ids).await).await?;
         Ok(group_shared(keys, pairs))
+    }
+}
+
+/// The statuses a case in each status may move to, in workflow order.
+pub struct AllowedNext(Scope);
+
+impl Loader<i64> for AllowedNext {
+    type Value = Arc<Vec<Status>>;
+    type Error = GqlError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Arc<Vec<Status>>>, GqlError> {
+        let from: Vec<StatusId> = keys.iter().copied().map(StatusId).collect();
+        let (pairs, targets) = self
+            .0
+            .run(async |c, tenant| {
+                let pairs = workflow::allowed_next(c, tenant, &from).await?;
+                let ids: Vec<StatusId> = pairs.iter().map(|&(_, to)| StatusId(to)).collect();
+                Ok((pairs, status::find_many(c, tenant, &ids).await?))
+            })
+            .await?;
+        let mut targets: Vec<Status> = targets.into_iter().filter(|s| !s.archived).collect();
+        targets.sort_by_key(|s| (s.position, s.id.0));
+        let ordered = targets
+            .iter()
+            .flat_map(|t| pairs.iter().filter(move |&&(_, to)| to == t.id.0).map(move |&(from, _)| (from, t.clone())));
+        Ok(group_shared(keys, ordered))
     }
 }

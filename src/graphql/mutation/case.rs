@@ -5,6 +5,7 @@ use crate::auth::{ManageAlerts, Permission};
 use crate::domain::case::{self, Case, CaseChanges, NewCase};
 use crate::domain::status::StatusId;
 use crate::domain::values::CasePriority;
+use crate::domain::workflow::{Classification, ClosingInput, Determination};
 use crate::error::{AppError, AppResult, GqlResult};
 use crate::graphql::directive::requires_permission;
 use crate::graphql::scalars::{DateTime, numeric_id, optional_time};
@@ -25,6 +26,12 @@ pub struct CreateCaseInput {
     pub assignee_id: Option<ID>,
     /// When the case is due.
     pub due_on: Option<DateTime>,
+    /// What the case turned out to be, when it is opened in a CLOSED status.
+    pub classification: Option<Classification>,
+    /// Why (one of the classification's determinations).
+    pub determination: Option<Determination>,
+    /// Plain-text notes on the closing.
+    pub closing_comment: Option<String>,
 }
 
 /// A change to a case. Absent fields are left alone; `null` clears a field.
@@ -46,6 +53,14 @@ pub struct UpdateCaseInput {
     pub assignee_id: MaybeUndefined<ID>,
     /// New due date.
     pub due_on: MaybeUndefined<DateTime>,
+    /// What the case turned out to be: given with (or after) the move to a
+    /// CLOSED status, where the tenant may require it; a case leaving its
+    /// CLOSED status loses it (the audit keeps it).
+    pub classification: MaybeUndefined<Classification>,
+    /// Why: one of the classification's determinations.
+    pub determination: MaybeUndefined<Determination>,
+    /// Plain-text notes on the closing.
+    pub closing_comment: MaybeUndefined<String>,
 }
 
 /// The status an input names: a number, else it cannot exist.
@@ -75,6 +90,11 @@ impl CaseMutation {
             status_id: input.status_id.as_ref().map(|id| status_ref("statusId", id)).transpose()?,
             assignee_id: input.assignee_id.map(|id| id.0),
             due_on: optional_time("dueOn", input.due_on.as_ref())?,
+            closing: ClosingInput {
+                classification: input.classification.map(Some),
+                determination: input.determination.map(Some),
+                closing_comment: input.closing_comment.map(Some),
+            },
         };
         let mut tx = db(ctx)?.begin().await?;
         let result = case::create(&mut tx.conn(), &actor, new).await;
@@ -99,6 +119,11 @@ impl CaseMutation {
             status_id: unclearable("statusId", input.status_id)?.map(|id| status_ref("statusId", &id)).transpose()?,
             assignee_id: clearable(input.assignee_id).map(|a| a.map(|id| id.0)),
             due_on: clearable(input.due_on).map(|d| optional_time("dueOn", d.as_ref())).transpose()?,
+            closing: ClosingInput {
+                classification: clearable(input.classification),
+                determination: clearable(input.determination),
+                closing_comment: clearable(input.closing_comment),
+            },
         };
         let mut tx = db(ctx)?.begin().await?;
         let result = case::update(&mut tx.conn(), &actor, id, changes).await;

@@ -10,6 +10,7 @@ mod status;
 mod tag;
 mod task;
 mod user;
+mod workflow;
 
 use async_graphql::{ID, MaybeUndefined, MergedObject};
 
@@ -29,6 +30,7 @@ pub struct Mutation(
     status::StatusMutation,
     tag::TagMutation,
     user::UserMutation,
+    workflow::WorkflowMutation,
 );
 
 /// The case a mutation acts on: a number, else it cannot exist.

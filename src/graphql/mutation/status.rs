@@ -1,9 +1,10 @@
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 
-use super::unclearable;
+use super::case::status_ref;
+use super::{clearable, unclearable};
 use crate::auth::{ManageSettings, Permission};
 use crate::domain::status::{self, NewStatus, Status, StatusCategory, StatusChanges, StatusId};
-use crate::error::{AppError, GqlResult};
+use crate::error::{AppError, AppResult, GqlResult};
 use crate::graphql::directive::requires_permission;
 use crate::graphql::scalars::numeric_id;
 use crate::graphql::{db, grant};
@@ -38,6 +39,9 @@ pub struct UpdateStatusInput {
     pub is_default: MaybeUndefined<bool>,
     /// Archive (or restore) the status. The default cannot be archived.
     pub archived: MaybeUndefined<bool>,
+    /// The statuses a case in this one may move to; empty or `null` allows
+    /// any. Archived statuses are never targets.
+    pub allowed_next_ids: MaybeUndefined<Vec<ID>>,
 }
 
 #[derive(Default)]
@@ -79,6 +83,14 @@ impl StatusMutation {
             position: unclearable("position", input.position)?,
             is_default: unclearable("isDefault", input.is_default)?,
             archived: unclearable("archived", input.archived)?,
+            allowed_next: clearable(input.allowed_next_ids)
+                .map(|ids| {
+                    ids.unwrap_or_default()
+                        .iter()
+                        .map(|id| status_ref("allowedNextIds", id))
+                        .collect::<AppResult<Vec<StatusId>>>()
+                })
+                .transpose()?,
         };
         let mut tx = db(ctx)?.begin().await?;
         let result = status::update(&mut tx.conn(), &actor, StatusId(id), changes).await;

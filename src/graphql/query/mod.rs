@@ -11,6 +11,7 @@ mod status;
 mod tag;
 mod task;
 mod user;
+mod workflow;
 
 use async_graphql::MergedObject;
 
@@ -28,6 +29,7 @@ pub struct Query(
     status::StatusQuery,
     tag::TagQuery,
     user::UserQuery,
+    workflow::WorkflowQuery,
     search::SearchRoot,
     rate_limit::RateLimitQuery,
 );

@@ -17,6 +17,7 @@ use crate::domain::status::Status;
 use crate::domain::task::Task;
 use crate::domain::user::User;
 use crate::domain::values::CasePriority;
+use crate::domain::workflow::{Classification, Determination};
 use crate::error::{AppError, GqlResult};
 use crate::graphql::compiled::CaseList;
 use crate::graphql::cursor::{self, ActivityCursor};
@@ -75,6 +76,18 @@ impl Case {
     /// When the case (or its tasks or links) last changed.
     async fn updated_at(&self) -> DateTime {
         utc(self.updated_at)
+    }
+    /// What the case turned out to be; only while it is in a CLOSED status.
+    async fn classification(&self) -> GqlResult<Option<Classification>> {
+        Ok(self.classification.as_deref().map(Classification::from_db).transpose()?)
+    }
+    /// Why it was classified so.
+    async fn determination(&self) -> GqlResult<Option<Determination>> {
+        Ok(self.determination.as_deref().map(Determination::from_db).transpose()?)
+    }
+    /// Notes on the closing.
+    async fn closing_comment(&self) -> Option<&str> {
+        self.closing_comment.as_deref()
     }
     /// Bumped by every change; pass it as `expectedVersion` to update safely.
     async fn version(&self) -> i32 {

@@ -1,6 +1,10 @@
-use async_graphql::{ID, Object};
+use std::sync::Arc;
+
+use async_graphql::{Context, ID, Object};
 
 use crate::domain::status::{Status, StatusCategory};
+use crate::error::GqlResult;
+use crate::graphql::loaders;
 use crate::graphql::scalars::{DateTime, utc};
 
 /// A step of the tenant's case workflow, such as New, Open or Closed.
@@ -29,6 +33,11 @@ impl Status {
     /// An archived status stays on its cases but cannot be given to a case.
     async fn archived(&self) -> bool {
         self.archived
+    }
+    /// The statuses a case in this one may move to, in workflow order; empty
+    /// means any (archived statuses are never targets).
+    async fn allowed_next(&self, ctx: &Context<'_>) -> GqlResult<Arc<Vec<Status>>> {
+        Ok(loaders(ctx)?.allowed_next.load_one(self.id.0).await?.unwrap_or_default())
     }
     /// When the status was created.
     async fn created_at(&self) -> DateTime {

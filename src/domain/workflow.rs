@@ -1,0 +1,394 @@
+//! The tenant's workflow rules: closing a case with a classification that
+//! reporting can trust, optionally only once its tasks are finished, and the
+//! moves each status allows.
+
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+
+use crate::auth::{Granted, ManageSettings};
+use crate::db::Conn;
+use crate::db::schema::{status_transitions, tasks, workflow_settings};
+use crate::domain::activity::Changes;
+use crate::domain::case::{Case, CaseId};
+use crate::domain::now;
+use crate::domain::status::{self, Status, StatusCategory, StatusId};
+use crate::domain::values::{MAX_TEXT_CHARS, TaskStatus, optional_text, text_enum};
+use crate::error::{AppError, AppResult};
+use crate::with_conn;
+
+text_enum! {
+    /// What a closed case turned out to be.
+    pub enum Classification {
+        /// Not enough is known to say.
+        Undetermined => "UNDETERMINED",
+        /// Real malicious activity.
+        TruePositive => "TRUE_POSITIVE",
+        /// Real activity, but expected or authorised (a test, an admin).
+        BenignPositive => "BENIGN_POSITIVE",
+        /// Detection was wrong.
+        FalsePositive => "FALSE_POSITIVE",
+    }
+}
+
+text_enum! {
+    /// Why a case was classified as it was; each belongs to one
+    /// classification (`OTHER` to any).
+    pub enum Determination {
+        /// True positive: malware.
+        Malware => "MALWARE",
+        /// True positive: phishing.
+        Phishing => "PHISHING",
+        /// True positive: a compromised account.
+        CompromisedAccount => "COMPROMISED_ACCOUNT",
+        /// True positive: a malicious user (insider).
+        MaliciousUserActivity => "MALICIOUS_USER_ACTIVITY",
+        /// True positive: a multi-staged attack.
+        MultiStagedAttack => "MULTI_STAGED_ATTACK",
+        /// True positive: unwanted software.
+        UnwantedSoftware => "UNWANTED_SOFTWARE",
+        /// True positive: suspicious activity.
+        SuspiciousActivity => "SUSPICIOUS_ACTIVITY",
+        /// Benign positive: a security test or red team.
+        SecurityTesting => "SECURITY_TESTING",
+        /// Benign positive: the security team's own activity.
+        SecurityPersonnel => "SECURITY_PERSONNEL",
+        /// Benign positive: the user confirmed it was them.
+        ConfirmedUserActivity => "CONFIRMED_USER_ACTIVITY",
+        /// Benign positive: a line-of-business application.
+        LineOfBusinessApplication => "LINE_OF_BUSINESS_APPLICATION",
+        /// Benign positive: suspicious, but expected.
+        SuspiciousButExpected => "SUSPICIOUS_BUT_EXPECTED",
+        /// False positive: the detection logic is wrong.
+        IncorrectDetectionLogic => "INCORRECT_DETECTION_LOGIC",
+        /// False positive: the data was inaccurate.
+        InaccurateData => "INACCURATE_DATA",
+        /// False positive: nothing malicious.
+        NotMalicious => "NOT_MALICIOUS",
+        /// Undetermined: not enough data to validate.
+        NotEnoughDataToValidate => "NOT_ENOUGH_DATA_TO_VALIDATE",
+        /// Any classification: another reason (say which in the closing comment).
+        Other => "OTHER",
+    }
+}
+
+impl Determination {
+    /// The classification this determination explains; `None` for `OTHER`,
+    /// which explains any.
+    pub fn classification(self) -> Option<Classification> {
+        use Determination::*;
+        match self {
+            Malware
+            | Phishing
+            | CompromisedAccount
+            | MaliciousUserActivity
+            | MultiStagedAttack
+            | UnwantedSoftware
+            | SuspiciousActivity => Some(Classification::TruePositive),
+            SecurityTesting
+            | SecurityPersonnel
+            | ConfirmedUserActivity
+            | LineOfBusinessApplication
+            | SuspiciousButExpected => Some(Classification::BenignPositive),
+            IncorrectDetectionLogic | InaccurateData | NotMalicious => Some(Classification::FalsePositive),
+            NotEnoughDataToValidate => Some(Classification::Undetermined),
+            Other => None,
+        }
+    }
+
+    /// The determinations a classification allows.
+    pub fn of(classification: Classification) -> Vec<Determination> {
+        Determination::ALL.iter().copied().filter(|d| d.classification().is_none_or(|c| c == classification)).collect()
+    }
+}
+
+/// The tenant's rules for closing cases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkflowSettings {
+    /// A case entering a CLOSED status needs a classification.
+    pub require_classification: bool,
+    /// A case entering a CLOSED status needs every task finished.
+    pub require_finished_tasks: bool,
+}
+
+impl Default for WorkflowSettings {
+    fn default() -> Self {
+        WorkflowSettings { require_classification: true, require_finished_tasks: false }
+    }
+}
+
+/// The tenant's settings (the defaults until an admin changes them).
+pub async fn settings(conn: &mut Conn<'_>, tenant: &str) -> AppResult<WorkflowSettings> {
+    let row: Option<(bool, bool)> = with_conn!(conn, c => {
+        workflow_settings::table
+            .find(tenant)
+            .select((workflow_settings::require_classification, workflow_settings::require_finished_tasks))
+            .first(c)
+            .await
+            .optional()
+    })?;
+    Ok(row.map_or_else(WorkflowSettings::default, |(require_classification, require_finished_tasks)| {
+        WorkflowSettings { require_classification, require_finished_tasks }
+    }))
+}
+
+/// A change to the settings: `None` leaves a rule alone.
+#[derive(Debug, Default)]
+pub struct SettingsChanges {
+    pub require_classification: Option<bool>,
+    pub require_finished_tasks: Option<bool>,
+}
+
+pub async fn update_settings(
+    conn: &mut Conn<'_>,
+    actor: &Granted<'_, ManageSettings>,
+    changes: SettingsChanges,
+) -> AppResult<WorkflowSettings> {
+    let tenant = actor.tenant();
+    let current = settings(conn, tenant).await?;
+    let new = WorkflowSettings {
+        require_classification: changes.require_classification.unwrap_or(current.require_classification),
+        require_finished_tasks: changes.require_finished_tasks.unwrap_or(current.require_finished_tasks),
+    };
+    let values = (
+        workflow_settings::tenant_id.eq(tenant),
+        workflow_settings::require_classification.eq(new.require_classification),
+        workflow_settings::require_finished_tasks.eq(new.require_finished_tasks),
+        workflow_settings::updated_at.eq(now()),
+    );
+    with_conn!(conn, c => {
+        diesel::insert_into(workflow_settings::table)
+            .values(values)
+            .on_conflict(workflow_settings::tenant_id)
+            .do_update()
+            .set((
+                workflow_settings::require_classification.eq(new.require_classification),
+                workflow_settings::require_finished_tasks.eq(new.require_finished_tasks),
+                workflow_settings::updated_at.eq(now()),
+            ))
+            .execute(c)
+            .await
+    })?;
+    Ok(new)
+}
+
+/// How a case is closed, as a change gives it: `None` leaves a field alone,
+/// `Some(None)` clears it.
+#[derive(Debug, Default, Clone)]
+pub struct ClosingInput {
+    pub classification: Option<Option<Classification>>,
+    pub determination: Option<Option<Determination>>,
+    pub closing_comment: Option<Option<String>>,
+}
+
+impl ClosingInput {
+    fn is_given(&self) -> bool {
+        self.classification.is_some() || self.determination.is_some() || self.closing_comment.is_some()
+    }
+}
+
+/// How a case is closed, as it is stored.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Closing {
+    pub classification: Option<Classification>,
+    pub determination: Option<Determination>,
+    pub closing_comment: Option<String>,
+}
+
+impl Closing {
+    pub fn of(case: &Case) -> AppResult<Closing> {
+        Ok(Closing {
+            classification: case.classification.as_deref().map(Classification::from_db).transpose()?,
+            determination: case.determination.as_deref().map(Determination::from_db).transpose()?,
+            closing_comment: case.closing_comment.clone(),
+        })
+    }
+}
+
+/// A case's move, for the closing rules: where it was and where it goes.
+pub struct Move<'a> {
+    pub case_id: Option<CaseId>,
+    /// `None` for a new case.
+    pub from: Option<&'a Status>,
+    pub to: &'a Status,
+}
+
+/// Applies the closing rules to a change and returns the closing the case
+/// keeps, recording what changed. Entering a CLOSED status may need a
+/// classification and finished tasks (the tenant's settings); leaving one
+/// clears the classification (the audit keeps it); a case that is not closed
+/// has none.
+pub async fn closing(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    step: Move<'_>,
+    current: Closing,
+    input: &ClosingInput,
+    changes: &mut Changes,
+) -> AppResult<Closing> {
+    let closed_before = step.from.is_some_and(|s| s.category == StatusCategory::Closed);
+    let closed_after = step.to.category == StatusCategory::Closed;
+    if !closed_after {
+        if input.is_given() && input.classification != Some(None) {
+            return Err(AppError::bad_input(
+                "classification",
+                "a case has a classification only in a CLOSED status: give it with the move to one",
+            ));
+        }
+        // Reopening clears it; the audit below keeps what it was.
+        let cleared = Closing::default();
+        record(changes, &current, &cleared);
+        return Ok(cleared);
+    }
+    let comment = match &input.closing_comment {
+        Some(text) => optional_text("closingComment", text.as_deref(), MAX_TEXT_CHARS)?,
+        None => current.closing_comment.clone(),
+    };
+    let next = Closing {
+        classification: input.classification.unwrap_or(current.classification),
+        determination: input.determination.unwrap_or(current.determination),
+        closing_comment: comment,
+    };
+    match (next.classification, next.determination) {
+        (None, Some(_)) => {
+            return Err(AppError::bad_input("determination", "needs a classification"));
+        }
+        (Some(classification), Some(determination))
+            if determination.classification().is_some_and(|c| c != classification) =>
+        {
+            let allowed: Vec<&str> = Determination::of(classification).iter().map(|d| d.as_str()).collect();
+            return Err(AppError::bad_input(
+                "determination",
+                format!(
+                    "{} is not a determination of {}: one of {}",
+                    determination.as_str(),
+                    classification.as_str(),
+                    allowed.join(", ")
+                ),
+            ));
+        }
+        _ => {}
+    }
+    if !closed_before || next.classification.is_none() {
+        let rules = settings(conn, tenant).await?;
+        if rules.require_classification && next.classification.is_none() {
+            return Err(AppError::bad_input(
+                "classification",
+                format!("required to close a case (status {:?} is CLOSED): give one with the move", step.to.name),
+            ));
+        }
+        if rules.require_finished_tasks
+            && !closed_before
+            && let Some(case_id) = step.case_id
+        {
+            let open = unfinished_tasks(conn, tenant, case_id).await?;
+            if !open.is_empty() {
+                let titles: Vec<String> = open.iter().map(|t| format!("{t:?}")).collect();
+                return Err(AppError::bad_input(
+                    "statusId",
+                    format!("finish the case's tasks before closing it: {} not finished", titles.join(", ")),
+                ));
+            }
+        }
+    }
+    record(changes, &current, &next);
+    Ok(next)
+}
+
+fn record(changes: &mut Changes, old: &Closing, new: &Closing) {
+    changes.track("classification", &old.classification, &new.classification, |c| c.map(|c| c.as_str().to_owned()));
+    changes.track("determination", &old.determination, &new.determination, |d| d.map(|d| d.as_str().to_owned()));
+    changes.track("closingComment", &old.closing_comment, &new.closing_comment, Clone::clone);
+}
+
+/// The titles of a case's tasks not in a finished state, oldest first.
+async fn unfinished_tasks(conn: &mut Conn<'_>, tenant: &str, case_id: CaseId) -> AppResult<Vec<String>> {
+    let finished = [TaskStatus::Completed, TaskStatus::Skipped, TaskStatus::Failed, TaskStatus::PartiallyCompleted];
+    let finished: Vec<&str> = finished.iter().map(|s| s.as_str()).collect();
+    let titles = with_conn!(conn, c => {
+        tasks::table
+            .filter(tasks::tenant_id.eq(tenant))
+            .filter(tasks::case_id.eq(case_id.0))
+            .filter(tasks::status.ne_all(&finished))
+            .order(tasks::id.asc())
+            .select(tasks::title)
+            .load(c)
+            .await
+    })?;
+    Ok(titles)
+}
+
+/// The statuses a case in `from` may move to; empty means any.
+pub async fn allowed_next(conn: &mut Conn<'_>, tenant: &str, from: &[StatusId]) -> AppResult<Vec<(i64, i64)>> {
+    let ids: Vec<i64> = from.iter().map(|s| s.0).collect();
+    let pairs = with_conn!(conn, c => {
+        status_transitions::table
+            .filter(status_transitions::tenant_id.eq(tenant))
+            .filter(status_transitions::from_status_id.eq_any(&ids))
+            .select((status_transitions::from_status_id, status_transitions::to_status_id))
+            .load(c)
+            .await
+    })?;
+    Ok(pairs)
+}
+
+/// Refuses a move the status `from` does not allow, listing the targets it does.
+pub async fn check_move(conn: &mut Conn<'_>, tenant: &str, from: &Status, to: &Status) -> AppResult<()> {
+    let allowed: Vec<i64> = allowed_next(conn, tenant, &[from.id]).await?.into_iter().map(|(_, to)| to).collect();
+    if allowed.is_empty() || allowed.contains(&to.id.0) {
+        return Ok(());
+    }
+    let targets = status::find_many(conn, tenant, &allowed.into_iter().map(StatusId).collect::<Vec<_>>()).await?;
+    let names: Vec<String> = targets.iter().filter(|s| !s.archived).map(|s| format!("{:?}", s.name)).collect();
+    Err(AppError::bad_input(
+        "statusId",
+        format!("a case in {:?} can move only to {}, not to {:?}", from.name, names.join(", "), to.name),
+    ))
+}
+
+/// Sets the statuses a case in `from` may move to (empty: any). Targets are
+/// the tenant's statuses, not archived, not `from` itself.
+pub async fn set_allowed_next(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    from: StatusId,
+    targets: &[StatusId],
+) -> AppResult<()> {
+    let mut targets = targets.to_vec();
+    targets.sort();
+    targets.dedup();
+    for target in &targets {
+        if *target == from {
+            return Err(AppError::bad_input("allowedNextIds", "a status is not a move to itself"));
+        }
+        status::assignable(conn, tenant, "allowedNextIds", *target).await?;
+    }
+    let target = status_transitions::table
+        .filter(status_transitions::tenant_id.eq(tenant))
+        .filter(status_transitions::from_status_id.eq(from.0));
+    with_conn!(conn, c => diesel::delete(target).execute(c).await)?;
+    for to in &targets {
+        let values = (
+            status_transitions::tenant_id.eq(tenant),
+            status_transitions::from_status_id.eq(from.0),
+            status_transitions::to_status_id.eq(to.0),
+        );
+        with_conn!(conn, c => diesel::insert_into(status_transitions::table).values(values).execute(c).await)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_determination_but_other_explains_exactly_one_classification() {
+        for &classification in Classification::ALL {
+            let allowed = Determination::of(classification);
+            assert!(allowed.contains(&Determination::Other));
+            assert!(allowed.len() >= 2, "{classification:?} has a determination of its own");
+        }
+        let owned: usize = Classification::ALL.iter().map(|&c| Determination::of(c).len() - 1).sum();
+        assert_eq!(owned, Determination::ALL.len() - 1, "each determination belongs to one classification");
+    }
+}

@@ -1,0 +1,183 @@
+//! The workflow's rules, as a client meets them: closing a case needs a
+//! classification (the tenant's setting, on by default) and optionally
+//! finished tasks; reopening clears it and the audit keeps it; statuses may
+//! restrict the moves out of them.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+const CLOSING: &str = "classification determination closingComment status { name } version";
+
+async fn change(server: &TestServer, token: &str, input: Value) -> Value {
+    let query = format!("mutation($input: UpdateCaseInput!) {{ updateCase(input: $input) {{ {CLOSING} }} }}");
+    server.gql(Some(token), &query, json!({ "input": input })).await
+}
+
+fn message(body: &Value) -> &str {
+    body["errors"][0]["message"].as_str().unwrap()
+}
+
+async fn last_audit(server: &TestServer, token: &str, case_id: &str) -> Value {
+    let query = "query($id: ID!) { case(id: $id) { activity(kinds: [AUDIT], first: 1) { nodes { ... on AuditEvent {
+        action changes { field oldValue newValue } } } } } }";
+    server.ok(token, query, json!({ "id": case_id })).await["case"]["activity"]["nodes"][0].clone()
+}
+
+async fn settings(server: &TestServer, token: &str, input: Value) -> Value {
+    let query = "mutation($input: UpdateWorkflowSettingsInput!) { updateWorkflowSettings(input: $input) {
+        requireClassification requireFinishedTasks } }";
+    server.gql(Some(token), query, json!({ "input": input })).await
+}
+
+async fn closing_needs_a_classification_and_reopening_clears_it(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let analyst = analyst("acme");
+    let id = create_case(&server, &analyst, "Beacon", json!({})).await["id"].as_str().unwrap().to_owned();
+    let (open, closed) = (status_id(&server, &analyst, "Open").await, status_id(&server, &analyst, "Closed").await);
+
+    let defaults =
+        server.ok(&analyst, "{ workflowSettings { requireClassification requireFinishedTasks } }", json!({})).await;
+    assert_eq!(defaults["workflowSettings"], json!({ "requireClassification": true, "requireFinishedTasks": false }));
+
+    let refused = change(&server, &analyst, json!({ "id": id, "statusId": closed })).await;
+    assert_code(&refused, "BAD_USER_INPUT");
+    assert!(message(&refused).starts_with("classification: required to close a case"), "{refused}");
+    let early = change(&server, &analyst, json!({ "id": id, "classification": "TRUE_POSITIVE" })).await;
+    assert_code(&early, "BAD_USER_INPUT");
+    let mismatch = change(
+        &server,
+        &analyst,
+        json!({ "id": id, "statusId": closed, "classification": "FALSE_POSITIVE", "determination": "MALWARE" }),
+    )
+    .await;
+    assert_code(&mismatch, "BAD_USER_INPUT");
+    assert!(message(&mismatch).starts_with("determination: MALWARE is not a determination of FALSE_POSITIVE"));
+
+    let input = json!({ "id": id, "statusId": closed, "classification": "TRUE_POSITIVE", "determination": "MALWARE",
+                        "closingComment": "Beacon confirmed, host reimaged." });
+    let closed_case = change(&server, &analyst, input).await;
+    assert_eq!(
+        closed_case["data"]["updateCase"],
+        json!({ "classification": "TRUE_POSITIVE", "determination": "MALWARE",
+                "closingComment": "Beacon confirmed, host reimaged.", "status": { "name": "Closed" }, "version": 2 })
+    );
+    let audit = last_audit(&server, &analyst, &id).await;
+    assert_eq!(audit["action"], "CASE_UPDATED");
+    assert!(
+        audit["changes"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({ "field": "classification", "oldValue": null, "newValue": "TRUE_POSITIVE" }))
+    );
+
+    // While closed it can be corrected, not removed.
+    let corrected = change(&server, &analyst, json!({ "id": id, "determination": "OTHER" })).await;
+    assert_eq!(corrected["data"]["updateCase"]["determination"], "OTHER");
+    assert_code(&change(&server, &analyst, json!({ "id": id, "classification": null })).await, "BAD_USER_INPUT");
+
+    // Reopening clears it on the case; the audit keeps it.
+    let reopened = change(&server, &analyst, json!({ "id": id, "statusId": open })).await;
+    let case = &reopened["data"]["updateCase"];
+    assert_eq!((case["classification"].clone(), case["closingComment"].clone()), (Value::Null, Value::Null));
+    let audit = last_audit(&server, &analyst, &id).await;
+    assert!(
+        audit["changes"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({ "field": "classification", "oldValue": "TRUE_POSITIVE", "newValue": null }))
+    );
+
+    // The rule can be switched off by an admin only.
+    assert_code(&settings(&server, &analyst, json!({ "requireClassification": false })).await, "FORBIDDEN");
+    let off = settings(&server, &admin("acme"), json!({ "requireClassification": false })).await;
+    assert_eq!(off["data"]["updateWorkflowSettings"]["requireClassification"], false);
+    let plain = change(&server, &analyst, json!({ "id": id, "statusId": closed })).await;
+    assert_eq!(plain["data"]["updateCase"]["classification"], Value::Null, "{plain}");
+    // Another tenant keeps the defaults.
+    let other =
+        server.ok(&common::analyst("globex"), "{ workflowSettings { requireClassification } }", json!({})).await;
+    assert_eq!(other["workflowSettings"]["requireClassification"], true);
+}
+
+async fn closing_can_require_finished_tasks(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let analyst = analyst("acme");
+    let id = create_case(&server, &analyst, "Phish", json!({})).await["id"].as_str().unwrap().to_owned();
+    let closed = status_id(&server, &analyst, "Closed").await;
+    let reset = create_task(&server, &analyst, &id, "Reset password", json!({})).await;
+    create_task(&server, &analyst, &id, "Purge mail", json!({ "status": "SKIPPED" })).await;
+    create_task(&server, &analyst, &id, "Notify user", json!({ "status": "IN_PROGRESS" })).await;
+    settings(&server, &admin("acme"), json!({ "requireFinishedTasks": true })).await;
+
+    let close = json!({ "id": id, "statusId": closed, "classification": "TRUE_POSITIVE", "determination": "PHISHING" });
+    let refused = change(&server, &analyst, close.clone()).await;
+    assert_code(&refused, "BAD_USER_INPUT");
+    assert_eq!(
+        message(&refused),
+        "statusId: finish the case's tasks before closing it: \"Reset password\", \"Notify user\" not finished"
+    );
+    let finish = "mutation($input: UpdateTaskInput!) { updateTask(input: $input) { id } }";
+    server.ok(&analyst, finish, json!({ "input": { "id": reset, "status": "COMPLETED" } })).await;
+    let tasks =
+        server.ok(&analyst, "query($id: ID!) { case(id: $id) { tasks { id title } } }", json!({ "id": id })).await;
+    let notify = tasks["case"]["tasks"][2]["id"].clone();
+    server.ok(&analyst, finish, json!({ "input": { "id": notify, "status": "FAILED" } })).await;
+    let closed_case = change(&server, &analyst, close).await;
+    assert_eq!(closed_case["data"]["updateCase"]["status"]["name"], "Closed", "{closed_case}");
+}
+
+async fn statuses_can_restrict_the_moves_out_of_them(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (analyst, admin) = (analyst("acme"), admin("acme"));
+    let id = create_case(&server, &analyst, "Triage", json!({})).await["id"].as_str().unwrap().to_owned();
+    let (new, open, closed) = (
+        status_id(&server, &analyst, "New").await,
+        status_id(&server, &analyst, "Open").await,
+        status_id(&server, &analyst, "Closed").await,
+    );
+    let restrict = "mutation($input: UpdateStatusInput!) { updateStatus(input: $input) { name allowedNext { name } } }";
+    let set = server.ok(&admin, restrict, json!({ "input": { "id": new, "allowedNextIds": [open] } })).await;
+    assert_eq!(set["updateStatus"], json!({ "name": "New", "allowedNext": [{ "name": "Open" }] }));
+    let statuses = server.ok(&analyst, "{ statuses { name allowedNext { name } } }", json!({})).await;
+    assert_eq!(statuses["statuses"][1], json!({ "name": "Open", "allowedNext": [] }), "empty means any");
+
+    let skipped = change(
+        &server,
+        &analyst,
+        json!({ "id": id, "statusId": closed, "classification": "FALSE_POSITIVE", "determination": "INACCURATE_DATA" }),
+    )
+    .await;
+    assert_code(&skipped, "BAD_USER_INPUT");
+    assert_eq!(message(&skipped), "statusId: a case in \"New\" can move only to \"Open\", not to \"Closed\"");
+    assert_eq!(
+        change(&server, &analyst, json!({ "id": id, "statusId": open })).await["data"]["updateCase"]["status"]["name"],
+        "Open"
+    );
+
+    // Targets must be live statuses of the tenant; null lifts the restriction.
+    let archived = server
+        .ok(&admin, "mutation { createStatus(input: { name: \"Parked\", category: OPEN }) { id } }", json!({}))
+        .await["createStatus"]["id"]
+        .clone();
+    server.ok(&admin, restrict, json!({ "input": { "id": archived, "archived": true } })).await;
+    for bad in [json!([archived]), json!([new]), json!(["999999"])] {
+        let body = server.gql(Some(&admin), restrict, json!({ "input": { "id": new, "allowedNextIds": bad } })).await;
+        assert_code(&body, "BAD_USER_INPUT");
+        assert!(message(&body).starts_with("allowedNextIds:"), "{body}");
+    }
+    let lifted = server.ok(&admin, restrict, json!({ "input": { "id": new, "allowedNextIds": null } })).await;
+    assert_eq!(lifted["updateStatus"]["allowedNext"], json!([]));
+    let denied =
+        server.gql(Some(&analyst), restrict, json!({ "input": { "id": new, "allowedNextIds": [open] } })).await;
+    assert_code(&denied, "FORBIDDEN");
+}
+
+both_backends!(
+    closing_needs_a_classification_and_reopening_clears_it,
+    closing_can_require_finished_tasks,
+    statuses_can_restrict_the_moves_out_of_them,
+);
