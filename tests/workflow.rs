@@ -48,6 +48,9 @@ async fn closing_needs_a_classification_and_reopening_clears_it(backend: Backend
     assert!(message(&refused).starts_with("classification: required to close a case"), "{refused}");
     let early = change(&server, &analyst, json!({ "id": id, "classification": "TRUE_POSITIVE" })).await;
     assert_code(&early, "BAD_USER_INPUT");
+    assert!(message(&early).starts_with("classification: a case is classified only in a CLOSED status"));
+    let nulls = change(&server, &analyst, json!({ "id": id, "classification": null, "closingComment": null })).await;
+    assert_eq!(nulls["data"]["updateCase"]["version"], 1, "nulls on an open case change nothing: {nulls}");
     let mismatch = change(
         &server,
         &analyst,
@@ -97,6 +100,12 @@ async fn closing_needs_a_classification_and_reopening_clears_it(backend: Backend
     assert_eq!(off["data"]["updateWorkflowSettings"]["requireClassification"], false);
     let plain = change(&server, &analyst, json!({ "id": id, "statusId": closed })).await;
     assert_eq!(plain["data"]["updateCase"]["classification"], Value::Null, "{plain}");
+    // A case closed without one (the rule off, or closed before classifications
+    // existed) still takes other changes once the rule is back.
+    settings(&server, &admin("acme"), json!({ "requireClassification": true })).await;
+    let renamed =
+        change(&server, &analyst, json!({ "id": id, "title": "Beacon, closed", "determination": null })).await;
+    assert!(renamed.get("errors").is_none(), "{renamed}");
     // Another tenant keeps the defaults.
     let other =
         server.ok(&common::analyst("globex"), "{ workflowSettings { requireClassification } }", json!({})).await;

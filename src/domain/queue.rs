@@ -294,6 +294,7 @@ macro_rules! filtered_cases {
             case_tags::table
                 .inner_join(tags::table)
                 .filter(case_tags::tenant_id.eq(tenant))
+                .filter(tags::tenant_id.eq(tenant))
                 .filter(tags::name_key.eq_any(keys))
                 .select(case_tags::case_id)
         };

@@ -181,8 +181,15 @@ pub struct ClosingInput {
 }
 
 impl ClosingInput {
-    fn is_given(&self) -> bool {
-        self.classification.is_some() || self.determination.is_some() || self.closing_comment.is_some()
+    /// The first field the input gives a value (not `null`), by its schema name.
+    fn first_set(&self) -> Option<&'static str> {
+        [
+            ("classification", matches!(self.classification, Some(Some(_)))),
+            ("determination", matches!(self.determination, Some(Some(_)))),
+            ("closingComment", matches!(self.closing_comment, Some(Some(_)))),
+        ]
+        .into_iter()
+        .find_map(|(field, set)| set.then_some(field))
     }
 }
 
@@ -228,10 +235,10 @@ pub async fn closing(
     let closed_before = step.from.is_some_and(|s| s.category == StatusCategory::Closed);
     let closed_after = step.to.category == StatusCategory::Closed;
     if !closed_after {
-        if input.is_given() && input.classification != Some(None) {
+        if let Some(field) = input.first_set() {
             return Err(AppError::bad_input(
-                "classification",
-                "a case has a classification only in a CLOSED status: give it with the move to one",
+                field,
+                "a case is classified only in a CLOSED status: give it with the move to one",
             ));
         }
         // Reopening clears it; the audit below keeps what it was.
@@ -268,7 +275,11 @@ pub async fn closing(
         }
         _ => {}
     }
-    if !closed_before || next.classification.is_none() {
+    // The rules apply to a case entering a CLOSED status, and to removing the
+    // classification of a closed one; a case closed before classifications
+    // existed is left as it is by other changes.
+    let entering = !closed_before;
+    if entering || input.classification == Some(None) {
         let rules = settings(conn, tenant).await?;
         if rules.require_classification && next.classification.is_none() {
             return Err(AppError::bad_input(
@@ -277,7 +288,7 @@ pub async fn closing(
             ));
         }
         if rules.require_finished_tasks
-            && !closed_before
+            && entering
             && let Some(case_id) = step.case_id
         {
             let open = unfinished_tasks(conn, tenant, case_id).await?;
