@@ -116,6 +116,12 @@ pub async fn ensure(
     find_by_keys(conn, tenant, &keys).await
 }
 
+/// Locks a case for a change of its tags; returns it and the tags it has.
+async fn lock_with_tags(conn: &mut Conn<'_>, tenant: &str, case_id: CaseId) -> AppResult<(Case, Vec<(i64, String)>)> {
+    let current = case::lock(conn, tenant, case_id).await?.ok_or_else(|| AppError::not_found("case", case_id))?;
+    Ok((current, on_case(conn, tenant, case_id).await?))
+}
+
 /// Adds tags to a case, making the tenant's new ones; a tag the case has is
 /// skipped. One audit event lists the added tags.
 pub async fn add(
@@ -126,8 +132,7 @@ pub async fn add(
 ) -> AppResult<Case> {
     let tenant = actor.tenant.as_str();
     let names = parse_names("tags", names)?;
-    let current = case::lock(conn, tenant, case_id).await?.ok_or_else(|| AppError::not_found("case", case_id))?;
-    let present = on_case(conn, tenant, case_id).await?;
+    let (current, present) = lock_with_tags(conn, tenant, case_id).await?;
     let wanted: Vec<&String> = names.iter().filter(|n| !present.iter().any(|(_, p)| key(p) == key(n))).collect();
     if wanted.is_empty() {
         return Ok(current);
@@ -170,8 +175,7 @@ pub async fn remove(
 ) -> AppResult<Case> {
     let tenant = actor.tenant.as_str();
     let names = parse_names("tags", names)?;
-    let current = case::lock(conn, tenant, case_id).await?.ok_or_else(|| AppError::not_found("case", case_id))?;
-    let present = on_case(conn, tenant, case_id).await?;
+    let (current, present) = lock_with_tags(conn, tenant, case_id).await?;
     let mut removed: Vec<(i64, String)> =
         present.into_iter().filter(|(_, p)| names.iter().any(|n| key(n) == key(p))).collect();
     if removed.is_empty() {

@@ -30,11 +30,7 @@ impl TagMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The case and the tags.")] input: CaseTagsInput,
     ) -> GqlResult<Case> {
-        let actor = grant::<ManageAlerts>(ctx)?;
-        let case = case_id(&input.case_id)?;
-        let mut tx = db(ctx)?.begin().await?;
-        let result = tag::add(&mut tx.conn(), &actor, case, &input.tags).await;
-        Ok(tx.finish(result).await?)
+        change_tags(ctx, input, Change::Add).await
     }
 
     /// Removes tags from a case; one it does not carry is skipped.
@@ -44,10 +40,23 @@ impl TagMutation {
         ctx: &Context<'_>,
         #[graphql(desc = "The case and the tags.")] input: CaseTagsInput,
     ) -> GqlResult<Case> {
-        let actor = grant::<ManageAlerts>(ctx)?;
-        let case = case_id(&input.case_id)?;
-        let mut tx = db(ctx)?.begin().await?;
-        let result = tag::remove(&mut tx.conn(), &actor, case, &input.tags).await;
-        Ok(tx.finish(result).await?)
+        change_tags(ctx, input, Change::Remove).await
     }
+}
+
+/// Which way a tag change goes.
+enum Change {
+    Add,
+    Remove,
+}
+
+async fn change_tags(ctx: &Context<'_>, input: CaseTagsInput, change: Change) -> GqlResult<Case> {
+    let actor = grant::<ManageAlerts>(ctx)?;
+    let case = case_id(&input.case_id)?;
+    let mut tx = db(ctx)?.begin().await?;
+    let result = match change {
+        Change::Add => tag::add(&mut tx.conn(), &actor, case, &input.tags).await,
+        Change::Remove => tag::remove(&mut tx.conn(), &actor, case, &input.tags).await,
+    };
+    Ok(tx.finish(result).await?)
 }
