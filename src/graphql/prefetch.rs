@@ -160,11 +160,13 @@ async fn prefetch_cases(ctx: &Context<'_>, selection: &Lookahead<'_>, cases: &[C
             if node.field("actor").exists() {
                 users.extend(entries.iter().map(|a| a.actor_id.clone()));
             }
-            let (mut task_ids, mut incident_ids) = (BTreeSet::new(), BTreeSet::new());
+            let (mut task_ids, mut incident_ids, mut observable_ids) =
+                (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
             for entry in &entries {
-                if let Entry::Audit { task_id, incident_id, .. } = &entry.entry {
+                if let Entry::Audit { task_id, incident_id, observable_id, .. } = &entry.entry {
                     task_ids.extend(*task_id);
                     incident_ids.extend(*incident_id);
+                    observable_ids.extend(*observable_id);
                 }
             }
             if node.field("task").exists() && !task_ids.is_empty() {
@@ -172,6 +174,9 @@ async fn prefetch_cases(ctx: &Context<'_>, selection: &Lookahead<'_>, cases: &[C
             }
             if node.field("incident").exists() && !incident_ids.is_empty() {
                 load_now(&loaders.incidents, incident_ids).await?;
+            }
+            if node.field("observable").exists() && !observable_ids.is_empty() {
+                load_now(&loaders.observables, observable_ids).await?;
             }
         }
     }
