@@ -4,16 +4,16 @@
 //! rows of the groups a filter selects, so it costs the number of groups and of
 //! not yet folded deltas, never the number of cases; `fold` merges a tenant's
 //! deltas into one row per group. `case_due_counts` does the same per (status,
-//! due day) for `overdue`: the days before today are summed, today's cases
-//! looked at one by one.
+//! due day) for `overdue`, alone or with statuses and status categories: the
+//! days before today are summed, today's cases looked at one by one.
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use super::queue::{CaseFilter, by_group};
 use crate::db::Conn;
-use crate::db::schema::{case_counts, case_due_counts, cases, statuses};
-use crate::domain::status::StatusCategory;
+use crate::db::schema::{case_counts, case_due_counts, cases};
+use crate::domain::status::{self, StatusCategory};
 use crate::error::AppResult;
 use crate::with_conn;
 
@@ -26,17 +26,19 @@ const FOLD_ONE_WRITE_IN: u32 = 32;
 enum Shortcut {
     /// Whole (status, priority, assignee) groups.
     Groups,
-    /// Overdue alone (`true`) or not overdue alone (`false`).
+    /// Overdue (`true`) or not overdue (`false`), alone or with statuses and
+    /// status categories (the due-day counters' groups).
     Overdue(bool),
 }
 
 /// The shortcut for `filter`, if any. Other criteria (creator, due dates,
-/// incident, search, overdue with anything else) need the cases.
+/// incident, search, overdue with priorities or assignees) need the cases.
 fn shortcut(filter: &CaseFilter) -> Option<Shortcut> {
     let criteria = filter.criteria();
+    let statuses_only = filter.priorities.is_empty() && filter.assignee_ids.is_empty() && filter.unassigned.is_none();
     match (criteria.others || criteria.search, criteria.groups, criteria.overdue) {
         (false, _, None) => Some(Shortcut::Groups),
-        (false, false, Some(overdue)) => Some(Shortcut::Overdue(overdue)),
+        (false, groups, Some(overdue)) if !groups || statuses_only => Some(Shortcut::Overdue(overdue)),
         _ => None,
     }
 }
@@ -60,10 +62,9 @@ pub async fn count(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter) -> Ap
     let count = match shortcut(filter) {
         None => return Ok(None),
         Some(Shortcut::Groups) => groups(conn, tenant, filter).await?,
-        Some(Shortcut::Overdue(true)) => overdue(conn, tenant).await?,
-        Some(Shortcut::Overdue(false)) => {
-            groups(conn, tenant, &CaseFilter::default()).await? - overdue(conn, tenant).await?
-        }
+        Some(Shortcut::Overdue(true)) => overdue(conn, tenant, filter).await?,
+        // The filter's groups, less those of them overdue.
+        Some(Shortcut::Overdue(false)) => groups(conn, tenant, filter).await? - overdue(conn, tenant, filter).await?,
     };
     Ok(Some(count))
 }
@@ -74,22 +75,28 @@ async fn groups(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter) -> AppRe
 }
 
 /// Cases due before now in a status that is not CLOSED (the queue's
-/// `overdue`): the day counters before today, plus today's cases due already.
-async fn overdue(conn: &mut Conn<'_>, tenant: &str) -> AppResult<i64> {
+/// `overdue`) and that the filter's statuses and categories select: the day
+/// counters before today, plus today's cases due already.
+async fn overdue(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter) -> AppResult<i64> {
+    let counted: Vec<i64> = status::list(conn, tenant, true)
+        .await?
+        .into_iter()
+        .filter(|s| s.category != StatusCategory::Closed)
+        .filter(|s| filter.status_ids.is_empty() || filter.status_ids.contains(&s.id))
+        .filter(|s| filter.status_categories.is_empty() || filter.status_categories.contains(&s.category))
+        .map(|s| s.id.0)
+        .collect();
+    if counted.is_empty() {
+        return Ok(0);
+    }
     let now = super::now();
     let today = now.date();
     let (day, midnight) = (today.format("%Y-%m-%d").to_string(), today.and_time(chrono::NaiveTime::MIN));
     let (before_today, due_today): (Option<i64>, i64) = with_conn!(conn, c => {
-        let closed = || {
-            statuses::table
-                .filter(statuses::tenant_id.eq(tenant))
-                .filter(statuses::category.eq(StatusCategory::Closed.as_str()))
-                .select(statuses::id)
-        };
         let before_today = case_due_counts::table
             .filter(case_due_counts::tenant_id.eq(tenant))
             .filter(case_due_counts::due_day.lt(&day))
-            .filter(case_due_counts::status_id.ne_all(closed()))
+            .filter(case_due_counts::status_id.eq_any(&counted))
             .select(diesel::dsl::sum(case_due_counts::n))
             .get_result(c)
             .await?;
@@ -97,7 +104,7 @@ async fn overdue(conn: &mut Conn<'_>, tenant: &str) -> AppResult<i64> {
             .filter(cases::tenant_id.eq(tenant))
             .filter(cases::due_on.ge(midnight))
             .filter(cases::due_on.lt(now))
-            .filter(cases::status_id.ne_all(closed()))
+            .filter(cases::status_id.eq_any(&counted))
             .count()
             .get_result(c)
             .await?;
