@@ -433,6 +433,7 @@ async fn setup(conn: &mut Conn<'_>, lead: &Principal) -> AppResult<(Vec<Status>,
                 category: StatusCategory::Open,
                 position: Some(position),
                 is_default: false,
+                pauses_sla: false,
             };
             status::create(conn, &lead.grant::<ManageSettings>()?, new).await?;
         }
@@ -517,6 +518,7 @@ async fn seed_batch(
         let closing = (status.category == StatusCategory::Closed).then(|| closing_of(id));
         let evidence_events = found.audits().len();
         evidence.push(found);
+        let acknowledged = assignee.is_some() || status.category != StatusCategory::New;
         cases.push(CaseRow {
             tenant_id: tenant_id.to_owned(),
             id,
@@ -540,6 +542,10 @@ async fn seed_batch(
             classification: closing.map(|(c, _)| c.as_str().to_owned()),
             determination: closing.map(|(_, d)| d.as_str().to_owned()),
             closing_comment: closing.map(|_| "Closed after review.".to_owned()),
+            acknowledged_at: acknowledged.then(|| plan.created + Duration::minutes(5 + id % 90)),
+            closed_at: closing.map(|_| plan.updated),
+            paused_since: None,
+            paused_seconds: 0,
         });
         plans.push(plan);
     }

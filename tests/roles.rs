@@ -159,6 +159,18 @@ async fn each_role_gets_exactly_its_mutations(backend: Backend) {
                 json!({ "requireFinishedTasks": false }),
             ),
             (
+                "setSlaPolicy",
+                "CORE_SECURITY_SETTINGS_MANAGE",
+                "mutation($i: SetSlaPolicyInput!) { setSlaPolicy(input: $i) { resolveWithin } }",
+                json!({ "priority": "LOW", "resolveWithin": "P5D" }),
+            ),
+            (
+                "removeSlaPolicy",
+                "CORE_SECURITY_SETTINGS_MANAGE",
+                "mutation($i: RemoveSlaPolicyInput!) { removeSlaPolicy(input: $i) { priority } }",
+                json!({ "priority": "LOW" }),
+            ),
+            (
                 "upsertUser",
                 "CORE_SECURITY_SETTINGS_MANAGE",
                 "mutation($i: UpsertUserInput!) { upsertUser(input: $i) { id } }",

@@ -59,8 +59,8 @@ async fn a_dashboard_page_costs_the_same_few_statements_for_10_and_100_cases(bac
     assert_eq!(ten, forty, "incident cases are batched");
     assert!(forty <= 4, "{forty}");
 
-    // Evidence on each case: tags, techniques and a first page of observables.
-    let evidence = "query($first: Int) { cases(first: $first) { nodes { id tags techniques { id name tactics { id } }
+    // Evidence on each case (tags, techniques, a first page of observables) and its SLA.
+    let evidence = "query($first: Int) { cases(first: $first) { nodes { id tags techniques { id name tactics { id } } sla { state resolveBy }
       observables(first: 5) { totalCount pageInfo { hasNextPage } nodes { type normalizedValue addedBy { id } } } } } }";
     let seeded = server.ok(&token, evidence, json!({ "first": 100 })).await;
     let nodes = seeded["cases"]["nodes"].as_array().unwrap();
@@ -69,8 +69,8 @@ async fn a_dashboard_page_costs_the_same_few_statements_for_10_and_100_cases(bac
     assert!(nodes.iter().any(|n| n["observables"]["totalCount"].as_i64().unwrap() > 5), "and observables");
     let ten = statements_for(&server, &token, evidence, json!({ "first": 10 })).await;
     let hundred = statements_for(&server, &token, evidence, json!({ "first": 100 })).await;
-    assert_eq!(ten, hundred, "evidence is batched");
-    assert!(hundred <= 6, "evidence of 100 cases ran {hundred} statements");
+    assert_eq!(ten, hundred, "evidence and SLA policies are batched");
+    assert!(hundred <= 7, "evidence of 100 cases ran {hundred} statements");
 
     // Case detail, and filtered activity with counts, stay constant too.
     let detail = "query($id: ID!) { case(id: $id) { id tasks { owner { id } } incidents { id } activity(first: 100) { totalCount nodes { id actor { id } ... on AuditEvent { task { id } incident { id } } } } } }";

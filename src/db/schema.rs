@@ -31,6 +31,7 @@ diesel::table! {
         archived -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        pauses_sla -> Bool,
     }
 }
 
@@ -54,6 +55,10 @@ diesel::table! {
         classification -> Nullable<Text>,
         determination -> Nullable<Text>,
         closing_comment -> Nullable<Text>,
+        acknowledged_at -> Nullable<Timestamp>,
+        closed_at -> Nullable<Timestamp>,
+        paused_since -> Nullable<Timestamp>,
+        paused_seconds -> BigInt,
     }
 }
 
@@ -220,6 +225,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sla_policies (tenant_id, priority) {
+        tenant_id -> Text,
+        priority -> Integer,
+        acknowledge_within_seconds -> Nullable<BigInt>,
+        resolve_within_seconds -> Nullable<BigInt>,
+        at_risk_percent -> Integer,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(case_incidents -> incidents (incident_id));
 diesel::joinable!(case_tags -> tags (tag_id));
 
@@ -240,5 +256,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     case_tags,
     case_techniques,
     workflow_settings,
-    status_transitions
+    status_transitions,
+    sla_policies
 );

@@ -9,6 +9,7 @@ pub mod incident;
 pub mod observable;
 pub mod queue;
 pub mod search;
+pub mod sla;
 pub mod status;
 pub mod tag;
 pub mod task;

@@ -50,6 +50,7 @@ struct StatusRow {
     archived: bool,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+    pauses_sla: bool,
 }
 
 /// A status of a tenant's case workflow.
@@ -63,6 +64,8 @@ pub struct Status {
     pub archived: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Time a case spends here does not count toward its SLA's resolve deadline.
+    pub pauses_sla: bool,
 }
 
 impl TryFrom<StatusRow> for Status {
@@ -77,6 +80,7 @@ impl TryFrom<StatusRow> for Status {
             archived: row.archived,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            pauses_sla: row.pauses_sla,
         })
     }
 }
@@ -188,6 +192,7 @@ pub struct NewStatus {
     /// Placed last when absent.
     pub position: Option<i32>,
     pub is_default: bool,
+    pub pauses_sla: bool,
 }
 
 /// Creates a status. Call inside a write transaction.
@@ -215,6 +220,7 @@ pub async fn create(conn: &mut Conn<'_>, actor: &Granted<'_, ManageSettings>, in
         statuses::position.eq(position),
         statuses::is_default.eq(input.is_default),
         statuses::archived.eq(false),
+        statuses::pauses_sla.eq(input.pauses_sla),
         statuses::created_at.eq(now),
         statuses::updated_at.eq(now),
     );
@@ -239,6 +245,7 @@ pub struct StatusChanges {
     pub archived: Option<bool>,
     /// The statuses a case in this one may move to (empty: any).
     pub allowed_next: Option<Vec<StatusId>>,
+    pub pauses_sla: Option<bool>,
 }
 
 /// Changes a status. Call inside a write transaction.
@@ -290,6 +297,7 @@ pub async fn update(
         statuses::position.eq(position.unwrap_or(current.position)),
         statuses::is_default.eq(is_default),
         statuses::archived.eq(archived),
+        statuses::pauses_sla.eq(changes.pauses_sla.unwrap_or(current.pauses_sla)),
         statuses::updated_at.eq(now()),
     );
     let target = statuses::table.filter(statuses::tenant_id.eq(tenant)).find(id.0);

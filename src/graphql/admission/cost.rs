@@ -68,6 +68,7 @@ pub fn list_bound(parent: &str, field: &str) -> Option<(u64, bool)> {
         ("Incident", "cases") => (incident::MAX_CASES_PER_INCIDENT, true),
         ("AuditEvent", "changes") => (activity::MAX_CHANGES_PER_EVENT as i64, false),
         ("Query", "statuses") => (status::MAX_STATUSES_PER_TENANT, true),
+        ("Query", "slaPolicies") | ("Mutation", "removeSlaPolicy") => (6, true),
         ("Status", "allowedNext") => (status::MAX_STATUSES_PER_TENANT, true),
         ("Case", "techniques") => (attack::MAX_TECHNIQUES_PER_CASE as i64, true),
         ("AttackTechnique", "tactics") => (attack::MAX_TACTICS as i64, false),

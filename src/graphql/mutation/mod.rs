@@ -6,6 +6,7 @@ mod case;
 mod comment;
 mod incident;
 mod observable;
+mod sla;
 mod status;
 mod tag;
 mod task;
@@ -28,6 +29,7 @@ pub struct Mutation(
     observable::ObservableMutation,
     comment::CommentMutation,
     status::StatusMutation,
+    sla::SlaMutation,
     tag::TagMutation,
     user::UserMutation,
     workflow::WorkflowMutation,

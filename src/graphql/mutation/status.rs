@@ -22,6 +22,9 @@ pub struct CreateStatusInput {
     /// Make it the default for new cases (the previous default stops being one).
     #[graphql(default = false)]
     pub is_default: bool,
+    /// Time a case spends here does not count toward its SLA ("Waiting on customer").
+    #[graphql(default = false)]
+    pub pauses_sla: bool,
 }
 
 /// A change to a status. Absent fields are left alone.
@@ -42,6 +45,8 @@ pub struct UpdateStatusInput {
     /// The statuses a case in this one may move to; empty or `null` allows
     /// any. Archived statuses are never targets.
     pub allowed_next_ids: MaybeUndefined<Vec<ID>>,
+    /// Whether time a case spends here stops its SLA clock; cannot be cleared.
+    pub pauses_sla: MaybeUndefined<bool>,
 }
 
 #[derive(Default)]
@@ -62,6 +67,7 @@ impl StatusMutation {
             category: input.category,
             position: input.position,
             is_default: input.is_default,
+            pauses_sla: input.pauses_sla,
         };
         let mut tx = db(ctx)?.begin().await?;
         let result = status::create(&mut tx.conn(), &actor, new).await;
@@ -83,6 +89,7 @@ impl StatusMutation {
             position: unclearable("position", input.position)?,
             is_default: unclearable("isDefault", input.is_default)?,
             archived: unclearable("archived", input.archived)?,
+            pauses_sla: unclearable("pausesSla", input.pauses_sla)?,
             allowed_next: clearable(input.allowed_next_ids)
                 .map(|ids| {
                     ids.unwrap_or_default()

@@ -7,6 +7,7 @@ mod me;
 mod observable;
 mod rate_limit;
 mod search;
+mod sla;
 mod status;
 mod tag;
 mod task;
@@ -27,6 +28,7 @@ pub struct Query(
     incident::IncidentQuery,
     observable::ObservableQuery,
     status::StatusQuery,
+    sla::SlaQuery,
     tag::TagQuery,
     user::UserQuery,
     workflow::WorkflowQuery,

@@ -6,9 +6,9 @@ use super::activity::{ActivityConnection, ActivityEdge, ActivityEvent};
 use super::attack::AttackTechnique;
 use super::connection::{PageInfo, split_page};
 use super::observable::{ObservableConnection, ObservableFilterInput, observable_after};
+use super::sla::CaseSla;
 use crate::auth::ReadData;
 use crate::domain::activity::{self, ActivityKind};
-use crate::domain::attack;
 use crate::domain::case::Case;
 use crate::domain::incident::Incident;
 use crate::domain::observable::{self, ObservableFilter};
@@ -18,10 +18,11 @@ use crate::domain::task::Task;
 use crate::domain::user::User;
 use crate::domain::values::CasePriority;
 use crate::domain::workflow::{Classification, Determination};
+use crate::domain::{attack, sla};
 use crate::error::{AppError, GqlResult};
 use crate::graphql::compiled::CaseList;
 use crate::graphql::cursor::{self, ActivityCursor};
-use crate::graphql::loaders::{NewestKey, RecentKey};
+use crate::graphql::loaders::{ALL_POLICIES, NewestKey, RecentKey};
 use crate::graphql::prefetch::normalize_kinds;
 use crate::graphql::scalars::{DateTime, utc};
 use crate::graphql::{db, grant, loaders, page_size};
@@ -88,6 +89,12 @@ impl Case {
     /// Notes on the closing.
     async fn closing_comment(&self) -> Option<&str> {
         self.closing_comment.as_deref()
+    }
+    /// Where the case stands against the tenant's SLA policy for its priority, now.
+    async fn sla(&self, ctx: &Context<'_>) -> GqlResult<CaseSla> {
+        let policies = loaders(ctx)?.sla_policies.load_one(ALL_POLICIES).await?.unwrap_or_default();
+        let policy = sla::policy_for(&policies, self.parsed_priority());
+        Ok(sla::evaluate(policy, &sla::Clock::of(self), crate::domain::now()).into())
     }
     /// Bumped by every change; pass it as `expectedVersion` to update safely.
     async fn version(&self) -> i32 {

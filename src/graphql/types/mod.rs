@@ -8,6 +8,7 @@ mod connection;
 mod incident;
 mod observable;
 mod search;
+mod sla;
 mod status;
 mod task;
 mod user;

@@ -39,6 +39,10 @@ impl Status {
     async fn allowed_next(&self, ctx: &Context<'_>) -> GqlResult<Arc<Vec<Status>>> {
         Ok(loaders(ctx)?.allowed_next.load_one(self.id.0).await?.unwrap_or_default())
     }
+    /// Time a case spends here does not count toward its SLA's resolve deadline.
+    async fn pauses_sla(&self) -> bool {
+        self.pauses_sla
+    }
     /// When the status was created.
     async fn created_at(&self) -> DateTime {
         utc(self.created_at)
