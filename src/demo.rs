@@ -15,10 +15,11 @@ use crate::domain::case::{self, CaseId, CaseRow};
 use crate::domain::incident::{self, IncidentRow, LinkRow};
 use crate::domain::observable::{self, CheckedObservable, NewObservable, ObservableInsert, ObservableType};
 use crate::domain::search::{self, EntryRow, SearchKind};
+use crate::domain::sla::{self, PolicyInput};
 use crate::domain::status::{self, NewStatus, Status, StatusCategory};
 use crate::domain::tag::{self, CaseTagRow};
 use crate::domain::task::{self, TaskRow};
-use crate::domain::values::{IncidentSeverity, IncidentStatus, TaskStatus, search_text};
+use crate::domain::values::{CasePriority, IncidentSeverity, IncidentStatus, TaskStatus, search_text};
 use crate::domain::workflow::{Classification, Determination};
 use crate::domain::{counts, now, tenant, user};
 use crate::error::AppResult;
@@ -436,6 +437,23 @@ async fn setup(conn: &mut Conn<'_>, lead: &Principal) -> AppResult<(Vec<Status>,
                 pauses_sla: false,
             };
             status::create(conn, &lead.grant::<ManageSettings>()?, new).await?;
+        }
+    }
+    // SLA policies a SOC would start from, unless the tenant has its own.
+    if sla::policies(conn, tenant_id).await?.is_empty() {
+        let starting = [
+            (None, "PT4H", "P3D"),
+            (Some(CasePriority::High), "PT1H", "P1D"),
+            (Some(CasePriority::Critical), "PT15M", "PT4H"),
+        ];
+        for (priority, acknowledge, resolve) in starting {
+            let policy = PolicyInput {
+                priority,
+                acknowledge_within: Some(acknowledge.to_owned()),
+                resolve_within: Some(resolve.to_owned()),
+                at_risk_percent: None,
+            };
+            sla::set_policy(conn, &lead.grant::<ManageSettings>()?, policy).await?;
         }
     }
     let names: Vec<String> = TAGS.iter().map(|t| (*t).to_owned()).collect();

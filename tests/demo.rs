@@ -31,6 +31,15 @@ async fn demo_data_reads_back_consistently(backend: Backend) {
             assert!(incident["cases"].as_array().unwrap().iter().any(|c| c["id"] == case["id"]));
         }
     }
+    // Closed cases are classified and measured against the seeded SLA policies.
+    let closed = server
+        .ok(&t, "{ slaPolicies { priority } cases(filter: { statusCategories: [CLOSED] }, first: 20) { nodes { classification determination sla { state } } } }", json!({}))
+        .await;
+    assert_eq!(closed["slaPolicies"].as_array().unwrap().len(), 3);
+    for case in closed["cases"]["nodes"].as_array().unwrap() {
+        assert!(case["classification"].is_string() && case["determination"].is_string(), "{case}");
+        assert!(["MET", "BREACHED"].contains(&case["sla"]["state"].as_str().unwrap()), "{case}");
+    }
     // The API goes on from where the demo stopped: next id, next sequence.
     let created = create_case(&server, &analyst("acme"), "After the demo", json!({})).await;
     assert_eq!(created["id"], "2200");
