@@ -84,13 +84,12 @@ fn root_fields() -> Vec<(&'static str, String, Option<String>)> {
         let TypeSystemDefinition::Type(ty) = definition else {
             continue;
         };
-        let (root, keyword) = match ty.node.name.node.as_str() {
-            "Query" => ("Query", "query"),
-            "Mutation" => ("Mutation", "mutation"),
-            "Subscription" => ("Subscription", "subscription"),
+        let keyword = match ty.node.name.node.as_str() {
+            "Query" => "query",
+            "Mutation" => "mutation",
+            "Subscription" => "subscription",
             _ => continue,
         };
-        let _ = root;
         let TypeKind::Object(object) = &ty.node.kind else {
             continue;
         };
