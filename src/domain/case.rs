@@ -18,7 +18,7 @@ use crate::db::schema::{cases, tenants};
 use crate::domain::activity::{self, AuditAction, Changes, FieldChange, NewAudit};
 use crate::domain::search::{self, EntryRow, SearchKind};
 use crate::domain::sla;
-use crate::domain::status::{self, Status, StatusCategory, StatusId};
+use crate::domain::status::{self, StatusId};
 use crate::domain::values::{CasePriority, MAX_TEXT_CHARS, MAX_TITLE_CHARS, optional_text, required_text, time_label};
 use crate::domain::workflow::{self, Closing, ClosingInput};
 use crate::domain::{counts, now, user};
@@ -155,6 +155,7 @@ pub async fn create(conn: &mut Conn<'_>, actor: &Granted<'_, ManageAlerts>, inpu
         workflow::closing(conn, tenant, step, Closing::default(), &input.closing, &mut closing_changes).await?;
     let id = next_case_id(conn, tenant).await?;
     let now = now();
+    let clock = sla::Clock::opened(now, &status, assignee.is_some());
     let values = (
         cases::tenant_id.eq(tenant),
         cases::id.eq(id),
@@ -174,9 +175,9 @@ pub async fn create(conn: &mut Conn<'_>, actor: &Granted<'_, ManageAlerts>, inpu
         cases::classification.eq(closing.classification.map(|c| c.as_str())),
         cases::determination.eq(closing.determination.map(|d| d.as_str())),
         cases::closing_comment.eq(&closing.closing_comment),
-        cases::acknowledged_at.eq((assignee.is_some() || status.category != StatusCategory::New).then_some(now)),
-        cases::closed_at.eq((status.category == StatusCategory::Closed).then_some(now)),
-        cases::paused_since.eq(status.pauses_sla.then_some(now)),
+        cases::acknowledged_at.eq(clock.acknowledged_at),
+        cases::closed_at.eq(clock.closed_at),
+        cases::paused_since.eq(clock.paused_since),
     );
     let case = with_conn!(conn, c => {
         diesel::insert_into(cases::table).values(values).returning(Case::as_returning()).get_result(c).await
@@ -281,7 +282,7 @@ pub async fn update(
     if changes.is_empty() {
         return Ok(current);
     }
-    let clock = sla_clock(&current, &old_status, &new_status, assignee_id.is_some(), now());
+    let clock = sla::Clock::of(&current).moved(&old_status, &new_status, assignee_id.is_some(), now());
     let values = (
         cases::title.eq(&title),
         cases::title_key.eq(title.to_lowercase()),
@@ -307,31 +308,6 @@ pub async fn update(
     let (case, seq) = touch(conn, actor, id, 1).await?;
     activity::record_audits(conn, actor, id, seq, vec![NewAudit::new(AuditAction::CaseUpdated, changes.0)]).await?;
     Ok(case)
-}
-
-/// The SLA clock after a change: acknowledged by the first move out of a NEW
-/// status or the first assignment; closed on entering a CLOSED status (and no
-/// longer when reopened); paused while in a status that pauses the SLA.
-fn sla_clock(current: &Case, from: &Status, to: &Status, assigned: bool, now: NaiveDateTime) -> sla::Clock {
-    let mut clock = sla::Clock::of(current);
-    if clock.acknowledged_at.is_none() && (assigned || to.category != StatusCategory::New) {
-        clock.acknowledged_at = Some(now);
-    }
-    if from.id == to.id {
-        return clock;
-    }
-    clock.closed_at = match (from.category, to.category) {
-        (_, StatusCategory::Closed) if from.category != StatusCategory::Closed => Some(now),
-        (_, StatusCategory::Closed) => clock.closed_at,
-        _ => None,
-    };
-    if let Some(since) = clock.paused_since.take() {
-        clock.paused_seconds += (now - since).num_seconds().max(0);
-    }
-    if to.pauses_sla {
-        clock.paused_since = Some(now);
-    }
-    clock
 }
 
 /// Locks the case row for the rest of the transaction and reads it.

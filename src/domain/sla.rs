@@ -15,6 +15,7 @@ use crate::db::Conn;
 use crate::db::schema::sla_policies;
 use crate::domain::case::Case;
 use crate::domain::now;
+use crate::domain::status::{Status, StatusCategory};
 use crate::domain::values::{CasePriority, text_enum};
 use crate::error::{AppError, AppResult};
 use crate::with_conn;
@@ -111,6 +112,45 @@ pub struct Clock {
 }
 
 impl Clock {
+    /// The clock of a case opened at `now` in `status`: acknowledged already
+    /// when assigned or not in a NEW status, closed when opened closed,
+    /// paused when its status pauses the SLA.
+    pub fn opened(now: NaiveDateTime, status: &Status, assigned: bool) -> Clock {
+        let since_now = |yes: bool| yes.then_some(now);
+        Clock {
+            created_at: now,
+            acknowledged_at: since_now(assigned || status.category != StatusCategory::New),
+            closed_at: since_now(status.category == StatusCategory::Closed),
+            paused_since: since_now(status.pauses_sla),
+            paused_seconds: 0,
+        }
+    }
+
+    /// The clock after a change that leaves the case in `to` (from `from`),
+    /// assigned or not: acknowledged by the first move out of a NEW status
+    /// or the first assignment; closed on entering a CLOSED status (and no
+    /// longer when reopened); paused while in a status that pauses the SLA.
+    pub fn moved(mut self, from: &Status, to: &Status, assigned: bool, now: NaiveDateTime) -> Clock {
+        if self.acknowledged_at.is_none() && (assigned || to.category != StatusCategory::New) {
+            self.acknowledged_at = Some(now);
+        }
+        if from.id == to.id {
+            return self;
+        }
+        self.closed_at = match (from.category, to.category) {
+            (StatusCategory::Closed, StatusCategory::Closed) => self.closed_at,
+            (_, StatusCategory::Closed) => Some(now),
+            _ => None,
+        };
+        if let Some(since) = self.paused_since.take() {
+            self.paused_seconds += (now - since).num_seconds().max(0);
+        }
+        if to.pauses_sla {
+            self.paused_since = Some(now);
+        }
+        self
+    }
+
     pub fn of(case: &Case) -> Clock {
         Clock {
             created_at: case.created_at,
@@ -386,6 +426,42 @@ mod tests {
         assert_eq!((sla.state, sla.breached_at), (SlaState::Breached, Some(at(10 * 60))));
         let breached_then_paused = Clock { paused_since: Some(at(11 * 60)), ..acknowledged };
         assert_eq!(state(breached_then_paused, 12 * 60), SlaState::Breached, "a pause does not undo a breach");
+    }
+
+    fn status(id: i64, category: StatusCategory, pauses_sla: bool) -> Status {
+        Status {
+            id: crate::domain::status::StatusId(id),
+            name: format!("status {id}"),
+            category,
+            position: id as i32,
+            is_default: false,
+            archived: false,
+            created_at: at(0),
+            updated_at: at(0),
+            pauses_sla,
+        }
+    }
+
+    #[test]
+    fn moves_acknowledge_close_reopen_and_pause_the_clock() {
+        let (new, open) = (status(1, StatusCategory::New, false), status(2, StatusCategory::Open, false));
+        let (waiting, closed) = (status(3, StatusCategory::Open, true), status(4, StatusCategory::Closed, false));
+        let opened = Clock::opened(at(0), &new, false);
+        assert_eq!((opened.acknowledged_at, opened.closed_at, opened.paused_since), (None, None, None));
+        assert_eq!(Clock::opened(at(0), &new, true).acknowledged_at, Some(at(0)), "assigned at once");
+        let renamed = opened.moved(&new, &new, false, at(5));
+        assert_eq!(renamed.acknowledged_at, None, "a change that neither assigns nor moves out of NEW");
+        let working = opened.moved(&new, &open, false, at(10));
+        assert_eq!(working.acknowledged_at, Some(at(10)));
+        let paused = working.moved(&open, &waiting, false, at(20));
+        assert_eq!(paused.paused_since, Some(at(20)));
+        let resumed = paused.moved(&waiting, &open, false, at(80));
+        assert_eq!((resumed.paused_since, resumed.paused_seconds), (None, 3600));
+        let done = resumed.moved(&open, &closed, false, at(90));
+        assert_eq!((done.closed_at, done.acknowledged_at), (Some(at(90)), Some(at(10))));
+        assert_eq!(done.moved(&closed, &open, false, at(95)).closed_at, None, "reopening runs the clock again");
+        let closed_from_pause = paused.moved(&waiting, &closed, false, at(50));
+        assert_eq!((closed_from_pause.paused_seconds, closed_from_pause.paused_since), (1800, None));
     }
 
     #[test]
