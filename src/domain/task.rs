@@ -287,3 +287,19 @@ pub async fn of_cases(conn: &mut Conn<'_>, tenant: &str, case_ids: &[CaseId]) ->
     })?;
     Ok(tasks)
 }
+
+/// The titles of a case's tasks not in a finished state, oldest first.
+pub async fn unfinished_titles(conn: &mut Conn<'_>, tenant: &str, case_id: CaseId) -> AppResult<Vec<String>> {
+    let finished: Vec<&str> = TaskStatus::FINISHED.iter().map(|s| s.as_str()).collect();
+    let titles = with_conn!(conn, c => {
+        tasks::table
+            .filter(tasks::tenant_id.eq(tenant))
+            .filter(tasks::case_id.eq(case_id.0))
+            .filter(tasks::status.ne_all(&finished))
+            .order(tasks::id.asc())
+            .select(tasks::title)
+            .load(c)
+            .await
+    })?;
+    Ok(titles)
+}

@@ -84,6 +84,12 @@ text_enum! {
     }
 }
 
+impl TaskStatus {
+    /// The states in which a task is done with, one way or another.
+    pub const FINISHED: [TaskStatus; 4] =
+        [TaskStatus::Completed, TaskStatus::Skipped, TaskStatus::Failed, TaskStatus::PartiallyCompleted];
+}
+
 /// How urgent a case or task is. Stored as a rank (0 for none) so it sorts plainly.
 #[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum CasePriority {

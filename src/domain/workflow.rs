@@ -7,12 +7,13 @@ use diesel_async::RunQueryDsl;
 
 use crate::auth::{Granted, ManageSettings};
 use crate::db::Conn;
-use crate::db::schema::{status_transitions, tasks, workflow_settings};
+use crate::db::schema::{status_transitions, workflow_settings};
 use crate::domain::activity::Changes;
 use crate::domain::case::{Case, CaseId};
 use crate::domain::now;
 use crate::domain::status::{self, Status, StatusCategory, StatusId};
-use crate::domain::values::{MAX_TEXT_CHARS, TaskStatus, optional_text, text_enum};
+use crate::domain::task;
+use crate::domain::values::{MAX_TEXT_CHARS, optional_text, text_enum};
 use crate::error::{AppError, AppResult};
 use crate::with_conn;
 
@@ -291,7 +292,7 @@ pub async fn closing(
             && entering
             && let Some(case_id) = step.case_id
         {
-            let open = unfinished_tasks(conn, tenant, case_id).await?;
+            let open = task::unfinished_titles(conn, tenant, case_id).await?;
             if !open.is_empty() {
                 let titles: Vec<String> = open.iter().map(|t| format!("{t:?}")).collect();
                 return Err(AppError::bad_input(
@@ -309,23 +310,6 @@ fn record(changes: &mut Changes, old: &Closing, new: &Closing) {
     changes.track("classification", &old.classification, &new.classification, |c| c.map(|c| c.as_str().to_owned()));
     changes.track("determination", &old.determination, &new.determination, |d| d.map(|d| d.as_str().to_owned()));
     changes.track("closingComment", &old.closing_comment, &new.closing_comment, Clone::clone);
-}
-
-/// The titles of a case's tasks not in a finished state, oldest first.
-async fn unfinished_tasks(conn: &mut Conn<'_>, tenant: &str, case_id: CaseId) -> AppResult<Vec<String>> {
-    let finished = [TaskStatus::Completed, TaskStatus::Skipped, TaskStatus::Failed, TaskStatus::PartiallyCompleted];
-    let finished: Vec<&str> = finished.iter().map(|s| s.as_str()).collect();
-    let titles = with_conn!(conn, c => {
-        tasks::table
-            .filter(tasks::tenant_id.eq(tenant))
-            .filter(tasks::case_id.eq(case_id.0))
-            .filter(tasks::status.ne_all(&finished))
-            .order(tasks::id.asc())
-            .select(tasks::title)
-            .load(c)
-            .await
-    })?;
-    Ok(titles)
 }
 
 /// The statuses a case in `from` may move to; empty means any.
