@@ -138,14 +138,33 @@ impl Catalogue {
         Ok(expanded)
     }
 
+    /// The technique ids a case filter's `techniqueIds` and `tactics` stand
+    /// for, one group per criterion given (a case must carry one id of each).
+    pub fn filter_groups(&self, ids: Option<Vec<String>>, tactics: Option<Vec<String>>) -> AppResult<Vec<Vec<String>>> {
+        let mut groups = Vec::new();
+        if let Some(ids) = ids.filter(|ids| !ids.is_empty()) {
+            refuse_past_limit("filter.techniqueIds", &ids)?;
+            groups.push(self.expand("filter.techniqueIds", &ids)?);
+        }
+        if let Some(tactics) = tactics.filter(|tactics| !tactics.is_empty()) {
+            refuse_past_limit("filter.tactics", &tactics)?;
+            groups.push(self.in_tactics("filter.tactics", &tactics)?);
+        }
+        Ok(groups)
+    }
+
+    /// A tactic an argument names (see [`Catalogue::tactic`]); unknown ones are refused.
+    pub fn require_tactic(&self, field: &str, wanted: &str) -> AppResult<&Tactic> {
+        self.tactic(wanted)
+            .ok_or_else(|| AppError::bad_input(field, format!("{wanted:?} is not an ATT&CK Enterprise tactic")))
+    }
+
     /// The ids of every technique in these tactics (ids, shortnames or
     /// names); unknown tactics are refused.
     pub fn in_tactics(&self, field: &str, tactics: &[String]) -> AppResult<Vec<String>> {
         let mut shortnames = Vec::new();
         for wanted in tactics {
-            let tactic = self
-                .tactic(wanted)
-                .ok_or_else(|| AppError::bad_input(field, format!("{wanted:?} is not an ATT&CK Enterprise tactic")))?;
+            let tactic = self.require_tactic(field, wanted)?;
             shortnames.push(&tactic.shortname);
         }
         Ok(self
@@ -155,6 +174,13 @@ impl Catalogue {
             .map(|t| t.id.clone())
             .collect())
     }
+}
+
+fn refuse_past_limit(field: &str, values: &[String]) -> AppResult<()> {
+    if values.len() > MAX_TECHNIQUES_PER_CASE {
+        return Err(AppError::bad_input(field, format!("at most {MAX_TECHNIQUES_PER_CASE} values")));
+    }
+    Ok(())
 }
 
 /// The technique ids of each of these cases, as (case id, technique id), by id.

@@ -2,7 +2,7 @@ use async_graphql::{Context, Object};
 
 use crate::auth::{Permission, ReadData};
 use crate::domain::attack::catalogue;
-use crate::error::{AppError, GqlResult};
+use crate::error::GqlResult;
 use crate::graphql::directive::requires_permission;
 use crate::graphql::types::{AttackTactic, AttackTechnique};
 use crate::graphql::{grant, page_size};
@@ -26,12 +26,7 @@ impl AttackQuery {
         grant::<ReadData>(ctx)?;
         let limit = page_size(first)? as usize;
         let catalogue = catalogue();
-        let tactic = match &tactic {
-            Some(wanted) => Some(catalogue.tactic(wanted).ok_or_else(|| {
-                AppError::bad_input("tactic", format!("{wanted:?} is not an ATT&CK Enterprise tactic"))
-            })?),
-            None => None,
-        };
+        let tactic = tactic.as_deref().map(|wanted| catalogue.require_tactic("tactic", wanted)).transpose()?;
         Ok(catalogue.find(search.as_deref(), tactic, limit).into_iter().map(AttackTechnique).collect())
     }
 

@@ -88,7 +88,7 @@ impl CaseFilterInput {
                 .map(|o| Indicator::parse("filter.observable.value", o.kind, &o.value))
                 .transpose()?,
             tags_all: tag_keys("filter.tags.all", self.tags.as_ref().and_then(|t| t.all.as_deref()))?,
-            technique_groups: technique_groups(self.technique_ids, self.tactics)?,
+            technique_groups: attack::catalogue().filter_groups(self.technique_ids, self.tactics)?,
             tags_any: tag_keys("filter.tags.any", self.tags.as_ref().and_then(|t| t.any.as_deref()))?,
             search: self.search,
         })
@@ -112,28 +112,6 @@ pub struct TagFilter {
     pub all: Option<Vec<String>>,
     /// At least one of these (at most 20).
     pub any: Option<Vec<String>>,
-}
-
-/// The technique ids each of the filter's technique criteria stands for.
-fn technique_groups(ids: Option<Vec<String>>, tactics: Option<Vec<String>>) -> AppResult<Vec<Vec<String>>> {
-    let catalogue = attack::catalogue();
-    let mut groups = Vec::new();
-    if let Some(ids) = ids.filter(|ids| !ids.is_empty()) {
-        limit("filter.techniqueIds", &ids)?;
-        groups.push(catalogue.expand("filter.techniqueIds", &ids)?);
-    }
-    if let Some(tactics) = tactics.filter(|tactics| !tactics.is_empty()) {
-        limit("filter.tactics", &tactics)?;
-        groups.push(catalogue.in_tactics("filter.tactics", &tactics)?);
-    }
-    Ok(groups)
-}
-
-fn limit(field: &str, values: &[String]) -> AppResult<()> {
-    if values.len() > attack::MAX_TECHNIQUES_PER_CASE {
-        return Err(AppError::bad_input(field, format!("at most {} values", attack::MAX_TECHNIQUES_PER_CASE)));
-    }
-    Ok(())
 }
 
 fn tag_keys(field: &str, names: Option<&[String]>) -> AppResult<Vec<String>> {
