@@ -27,14 +27,8 @@ pub struct ActivityCursor {
     pub seq: i64,
 }
 
-/// An incident list cursor.
+/// A cursor of a list in id order (incidents, observables): the last id seen.
 #[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
-pub struct IncidentCursor {
-    pub id: i64,
-}
-
-/// An observable list cursor.
-#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
-pub struct ObservableCursor {
+pub struct IdCursor {
     pub id: i64,
 }

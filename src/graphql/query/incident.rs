@@ -5,7 +5,7 @@ use crate::domain::case::CaseId;
 use crate::domain::incident::{self, Incident, IncidentFilter};
 use crate::domain::values::{IncidentSeverity, IncidentStatus};
 use crate::error::GqlResult;
-use crate::graphql::cursor::{self, IncidentCursor};
+use crate::graphql::cursor::{self, IdCursor};
 use crate::graphql::directive::requires_permission;
 use crate::graphql::scalars::numeric_id;
 use crate::graphql::types::{IncidentConnection, IncidentEdge, PageInfo, split_page};
@@ -62,13 +62,13 @@ impl IncidentQuery {
             // an id that cannot exist matches nothing
             case_id: input.case_id.map(|id| CaseId(numeric_id(&id).unwrap_or(-1))),
         };
-        let after = after.as_deref().map(|a| cursor::decode::<IncidentCursor>("after", a)).transpose()?;
+        let after = after.as_deref().map(|a| cursor::decode::<IdCursor>("after", a)).transpose()?;
         let mut conn = db(ctx)?.get().await?;
         let mut rows = incident::list(&mut conn.conn(), tenant, &filter, after.map(|a| a.id), limit + 1).await?;
         let has_next = split_page(&mut rows, limit);
         let edges: Vec<IncidentEdge> = rows
             .into_iter()
-            .map(|i| IncidentEdge { cursor: cursor::encode(&IncidentCursor { id: i.id }), node: i })
+            .map(|i| IncidentEdge { cursor: cursor::encode(&IdCursor { id: i.id }), node: i })
             .collect();
         let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();
         Ok(IncidentConnection { page_info: PageInfo::new(&cursors, has_next, after.is_some()), edges, filter })

@@ -8,7 +8,7 @@ use crate::domain::observable::{self, Indicator, Observable, ObservableFilter, O
 use crate::domain::queue::{CaseFilter, CaseOrderField, OrderDirection};
 use crate::domain::user::User;
 use crate::error::{AppError, AppResult, GqlResult};
-use crate::graphql::cursor::{self, ObservableCursor};
+use crate::graphql::cursor::{self, IdCursor};
 use crate::graphql::query::case_page;
 use crate::graphql::scalars::{DateTime, utc};
 use crate::graphql::types::CaseConnection;
@@ -147,7 +147,7 @@ impl ObservableConnection {
         let has_next = split_page(&mut rows, limit);
         let edges: Vec<ObservableEdge> = rows
             .into_iter()
-            .map(|o| ObservableEdge { cursor: cursor::encode(&ObservableCursor { id: o.id.0 }), node: o })
+            .map(|o| ObservableEdge { cursor: cursor::encode(&IdCursor { id: o.id.0 }), node: o })
             .collect();
         let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();
         ObservableConnection { page_info: PageInfo::new(&cursors, has_next, after_given), edges, filter }
@@ -156,5 +156,5 @@ impl ObservableConnection {
 
 /// Decodes an observable list's `after`.
 pub fn observable_after(after: Option<&str>) -> AppResult<Option<i64>> {
-    Ok(after.map(|a| cursor::decode::<ObservableCursor>("after", a)).transpose()?.map(|c| c.id))
+    Ok(after.map(|a| cursor::decode::<IdCursor>("after", a)).transpose()?.map(|c| c.id))
 }
