@@ -214,6 +214,35 @@ async fn the_pivot_finds_every_case_that_saw_an_indicator(backend: Backend) {
     let bad = server.gql(Some(&analyst), list, json!({ "filter": { "value": "nope", "types": ["IP_ADDRESS"] } })).await;
     assert_code(&bad, "BAD_USER_INPUT");
 
+    // Pages of a case's observables and of the tenant's cover each once, newest first.
+    let many: Vec<Value> = (1..=5).map(|n| item("IP_ADDRESS", &format!("192.0.2.{n}"))).collect();
+    added(&server, &analyst, &ids[0], &many).await;
+    let of_case = "query($id: ID!, $after: String) { case(id: $id) { observables(first: 2, after: $after) {
+        totalCount nodes { normalizedValue } pageInfo { hasNextPage endCursor } } } }";
+    let across = "query($after: String) { observables(filter: { search: \"192.0.2\" }, first: 2, after: $after) {
+        totalCount nodes { normalizedValue } pageInfo { hasNextPage endCursor } } }";
+    for (query, variables, root) in [(of_case, json!({ "id": ids[0] }), "case"), (across, json!({}), "observables")] {
+        let (mut seen, mut after) = (Vec::new(), Value::Null);
+        loop {
+            let mut variables = variables.clone();
+            variables["after"] = after.clone();
+            let data = server.ok(&analyst, query, variables).await;
+            let page = if root == "case" { &data["case"]["observables"] } else { &data["observables"] };
+            let values =
+                page["nodes"].as_array().unwrap().iter().map(|n| n["normalizedValue"].as_str().unwrap().to_owned());
+            seen.extend(values);
+            if page["pageInfo"]["hasNextPage"] != true {
+                assert_eq!(seen.len() as i64, page["totalCount"].as_i64().unwrap(), "{root}: {seen:?}");
+                break;
+            }
+            after = page["pageInfo"]["endCursor"].clone();
+        }
+        let fresh: Vec<String> = (1..=5).rev().map(|n| format!("192.0.2.{n}")).collect();
+        assert_eq!(seen[..5], fresh[..], "{root}: newest first");
+    }
+    let bad = server.gql(Some(&analyst), across, json!({ "after": "not a cursor" })).await;
+    assert_code(&bad, "BAD_USER_INPUT");
+
     // Search finds a case by its observables' values.
     let (found, _) = queue(&server, &analyst, json!({ "search": "\"198.51.100.8\"" })).await;
     assert_eq!(found, [ids[2].clone()]);

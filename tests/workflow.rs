@@ -106,6 +106,17 @@ async fn closing_needs_a_classification_and_reopening_clears_it(backend: Backend
     let renamed =
         change(&server, &analyst, json!({ "id": id, "title": "Beacon, closed", "determination": null })).await;
     assert!(renamed.get("errors").is_none(), "{renamed}");
+    // Opening a case straight into a CLOSED status follows the same rules.
+    let closed_now =
+        "mutation($input: CreateCaseInput!) { createCase(input: $input) { classification status { name } } }";
+    let bare = json!({ "title": "Already handled", "statusId": closed });
+    assert_code(&server.gql(Some(&analyst), closed_now, json!({ "input": bare })).await, "BAD_USER_INPUT");
+    let classified = json!({ "title": "Already handled", "statusId": closed, "classification": "BENIGN_POSITIVE",
+                             "determination": "SECURITY_TESTING" });
+    let opened = server.ok(&analyst, closed_now, json!({ "input": classified })).await;
+    assert_eq!(opened["createCase"], json!({ "classification": "BENIGN_POSITIVE", "status": { "name": "Closed" } }));
+    let open_classified = json!({ "title": "Not closed", "classification": "FALSE_POSITIVE" });
+    assert_code(&server.gql(Some(&analyst), closed_now, json!({ "input": open_classified })).await, "BAD_USER_INPUT");
     // Another tenant keeps the defaults.
     let other =
         server.ok(&common::analyst("globex"), "{ workflowSettings { requireClassification } }", json!({})).await;
