@@ -111,6 +111,8 @@ impl CaseFilter {
             ("filter.statusIds", self.status_ids.len()),
             ("filter.assigneeIds", self.assignee_ids.len()),
             ("filter.createdByIds", self.created_by_ids.len()),
+            ("filter.tags.all", self.tags_all.len()),
+            ("filter.tags.any", self.tags_any.len()),
         ];
         for (field, len) in sizes {
             if len > 100 {
