@@ -365,6 +365,7 @@ pub async fn seed(db: &Db, tenant_id: &str, size: &DemoSize, progress: impl Fn(u
     let mut tx = db.begin().await?;
     let result = setup(&mut tx.conn(), &lead).await;
     let (statuses, tags) = tx.finish(result).await?;
+    let policies = sla::policies(&mut db.get().await?.conn(), tenant_id).await?;
     let incident_count = (size.cases as usize / 2).max(10);
     let mut incidents = Vec::with_capacity(incident_count);
     for chunk_start in (0..incident_count).step_by(CHUNK) {
@@ -388,7 +389,14 @@ pub async fn seed(db: &Db, tenant_id: &str, size: &DemoSize, progress: impl Fn(u
     let result = case::reserve_ids(&mut tx.conn(), tenant_id, total as i64).await;
     let first_id = tx.finish(result).await?;
     let parallel = if db.backend() == Backend::Postgres { 2 } else { 1 };
-    let world = &World { lead: &lead, statuses: &statuses, incidents: &incidents, tags: &tags, fixed: size.fixed };
+    let world = &World {
+        lead: &lead,
+        statuses: &statuses,
+        incidents: &incidents,
+        tags: &tags,
+        policies: &policies,
+        fixed: size.fixed,
+    };
     let mut batches = futures_util::stream::iter((0..total).step_by(BATCH))
         .map(|start| async move {
             let count = BATCH.min(total - start);
@@ -487,6 +495,7 @@ struct World<'a> {
     incidents: &'a [(i64, String)],
     /// The tenant's tags, (id, name).
     tags: &'a [(i64, String)],
+    policies: &'a [sla::Policy],
     fixed: Option<PerCase>,
 }
 
@@ -497,12 +506,14 @@ async fn seed_batch(
     first_id: i64,
     count: usize,
 ) -> AppResult<DemoSummary> {
-    let World { lead, statuses, incidents, tags, fixed } = *world;
+    let World { lead, statuses, incidents, tags, policies, fixed } = *world;
     let tenant_id = lead.tenant.as_str();
     let mut cases = Vec::with_capacity(count);
     let mut tasks = Vec::new();
     let mut plans = Vec::with_capacity(count);
     let mut evidence = Vec::with_capacity(count);
+    let mut past_notices = Vec::new();
+    let today = now();
     for n in 0..count {
         let plan = CasePlan::draw(rng, statuses, incidents.len(), fixed);
         let id = first_id + n as i64;
@@ -537,13 +548,26 @@ async fn seed_batch(
         let evidence_events = found.audits().len();
         evidence.push(found);
         let acknowledged = assignee.is_some() || status.category != StatusCategory::New;
+        let priority = rng.random_range(0..=5);
+        let clock = sla::Clock {
+            created_at: plan.created,
+            acknowledged_at: acknowledged.then(|| plan.created + Duration::minutes(5 + id % 90)),
+            closed_at: closing.map(|_| plan.updated),
+            paused_since: None,
+            paused_seconds: 0,
+        };
+        // The events of deadlines long past count as written: the demo's
+        // history does not make the monitor announce it.
+        let policy = sla::policy_for(policies, CasePriority::from_rank(priority));
+        let (schedule, past) = sla::Schedule::of(policy, &clock).without_past(policy, &clock, today);
+        past_notices.extend(past.iter().map(|notice| sla::NoticeRow::new(tenant_id, CaseId(id), notice, today)));
         cases.push(CaseRow {
             tenant_id: tenant_id.to_owned(),
             id,
             title_key: title.to_lowercase(),
             title,
             description,
-            priority: rng.random_range(0..=5),
+            priority,
             status_id: status.id.0,
             assignee_id: assignee,
             due_on,
@@ -560,10 +584,11 @@ async fn seed_batch(
             classification: closing.map(|(c, _)| c.as_str().to_owned()),
             determination: closing.map(|(_, d)| d.as_str().to_owned()),
             closing_comment: closing.map(|_| "Closed after review.".to_owned()),
-            acknowledged_at: acknowledged.then(|| plan.created + Duration::minutes(5 + id % 90)),
-            closed_at: closing.map(|_| plan.updated),
+            acknowledged_at: clock.acknowledged_at,
+            closed_at: clock.closed_at,
             paused_since: None,
             paused_seconds: 0,
+            sla: schedule.stored(),
         });
         plans.push(plan);
     }
@@ -667,6 +692,9 @@ async fn seed_batch(
     }
     for chunk in links.chunks(CHUNK) {
         incident::insert_links(conn, chunk).await?;
+    }
+    for chunk in past_notices.chunks(CHUNK) {
+        sla::insert_notice_rows(conn, chunk).await?;
     }
     for chunk in observables.chunks(CHUNK / 2) {
         observable::insert_rows(conn, chunk).await?;

@@ -5,7 +5,7 @@ use tokio::net::TcpListener;
 
 use crate::auth::{ROLES, TokenRequest, TokenVerifier, issue_token};
 use crate::config::{DatabaseUrl, JwtArgs, Secret, ServeArgs};
-use crate::db::{Db, SEARCH_MIGRATION, run_migrations};
+use crate::db::{Db, SEARCH_MIGRATION, SLA_SCHEDULE_MIGRATION, run_migrations};
 use crate::http::{AppState, Settings, app};
 
 /// A token printed by `serve --dev`.
@@ -89,6 +89,16 @@ pub async fn migrate(url: &DatabaseUrl) -> anyhow::Result<usize> {
         }
         if indexed > 0 {
             tracing::info!(indexed, "existing cases, tasks and comments indexed for search");
+        }
+    }
+    if applied.iter().any(|v| v.replace('-', "") == SLA_SCHEDULE_MIGRATION) {
+        let db = Db::connect(url)?;
+        let tenants = crate::domain::sla::tenants_with_policies(&mut db.get().await?.conn()).await?;
+        for tenant in tenants {
+            let mut tx = db.begin().await?;
+            let result = crate::domain::sla::reschedule_all(&mut tx.conn(), &tenant).await;
+            let scheduled = tx.finish(result).await.context("computing the SLA schedules of existing cases")?;
+            tracing::info!(tenant, scheduled, "existing cases' SLA schedules computed");
         }
     }
     Ok(applied.len())

@@ -18,6 +18,10 @@ const MIGRATION_LOCK: i64 = 0x6361_7365_626f_6f6b;
 /// must have that data indexed (see `server::migrate`).
 pub const SEARCH_MIGRATION: &str = "20261127000004";
 
+/// The migration that stored each case's SLA schedule: a database with
+/// policies from before it has its cases' schedules computed then.
+pub const SLA_SCHEDULE_MIGRATION: &str = "20261127000009";
+
 /// Applies pending migrations and returns the versions that ran.
 pub async fn run_migrations(url: &DatabaseUrl) -> Result<Vec<String>, AppError> {
     match url {

@@ -59,6 +59,12 @@ diesel::table! {
         closed_at -> Nullable<Timestamp>,
         paused_since -> Nullable<Timestamp>,
         paused_seconds -> BigInt,
+        sla_phase -> Text,
+        sla_acknowledge_by -> Nullable<Timestamp>,
+        sla_resolve_by -> Nullable<Timestamp>,
+        sla_at_risk_at -> Nullable<Timestamp>,
+        sla_breach_at -> Nullable<Timestamp>,
+        sla_notice_at -> Nullable<Timestamp>,
     }
 }
 
@@ -236,6 +242,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    sla_notices (tenant_id, case_id, kind, deadline, due_by) {
+        tenant_id -> Text,
+        case_id -> BigInt,
+        kind -> Text,
+        deadline -> Text,
+        due_by -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(case_incidents -> incidents (incident_id));
 diesel::joinable!(case_tags -> tags (tag_id));
 
@@ -257,5 +274,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     case_techniques,
     workflow_settings,
     status_transitions,
-    sla_policies
+    sla_policies,
+    sla_notices
 );

@@ -59,6 +59,12 @@ text_enum! {
         TagsRemoved => "TAGS_REMOVED",
         /// The case's ATT&CK techniques changed (old and new lists).
         TechniquesChanged => "TECHNIQUES_CHANGED",
+        /// The at-risk share of an SLA deadline's window was used (written
+        /// by the SLA monitor; the change names the deadline).
+        SlaAtRisk => "SLA_AT_RISK",
+        /// An SLA deadline passed unmet (written by the SLA monitor; the
+        /// change names the deadline).
+        SlaBreached => "SLA_BREACHED",
     }
 }
 

@@ -68,6 +68,13 @@ pub struct Case {
     pub paused_since: Option<NaiveDateTime>,
     /// Paused time before `paused_since`.
     pub paused_seconds: i64,
+    /// The stored SLA schedule: see [`sla::Schedule`].
+    pub sla_phase: String,
+    pub sla_acknowledge_by: Option<NaiveDateTime>,
+    pub sla_resolve_by: Option<NaiveDateTime>,
+    pub sla_at_risk_at: Option<NaiveDateTime>,
+    pub sla_breach_at: Option<NaiveDateTime>,
+    pub sla_notice_at: Option<NaiveDateTime>,
 }
 
 impl Case {
@@ -105,6 +112,8 @@ pub struct CaseRow {
     pub closed_at: Option<NaiveDateTime>,
     pub paused_since: Option<NaiveDateTime>,
     pub paused_seconds: i64,
+    #[diesel(embed)]
+    pub sla: sla::StoredSchedule,
 }
 
 /// Inserts prepared case rows in one statement (bulk loading only: no audit).
@@ -156,6 +165,7 @@ pub async fn create(conn: &mut Conn<'_>, actor: &Granted<'_, ManageAlerts>, inpu
     let id = next_case_id(conn, tenant).await?;
     let now = now();
     let clock = sla::Clock::opened(now, &status, assignee.is_some());
+    let schedule = sla::schedule_of(conn, tenant, input.priority, &clock).await?;
     let values = (
         cases::tenant_id.eq(tenant),
         cases::id.eq(id),
@@ -180,7 +190,7 @@ pub async fn create(conn: &mut Conn<'_>, actor: &Granted<'_, ManageAlerts>, inpu
         cases::paused_since.eq(clock.paused_since),
     );
     let case = with_conn!(conn, c => {
-        diesel::insert_into(cases::table).values(values).returning(Case::as_returning()).get_result(c).await
+        diesel::insert_into(cases::table).values((values, schedule.stored())).returning(Case::as_returning()).get_result(c).await
     })?;
     counts::fold_now_and_then(conn, tenant).await?;
     search::index(conn, EntryRow::new(tenant, SearchKind::Case, id, id, &title, &[description.as_deref()])).await?;
@@ -283,6 +293,7 @@ pub async fn update(
         return Ok(current);
     }
     let clock = sla::Clock::of(&current).moved(&old_status, &new_status, assignee_id.is_some(), now());
+    let schedule = sla::schedule_of(conn, tenant, priority, &clock).await?;
     let values = (
         cases::title.eq(&title),
         cases::title_key.eq(title.to_lowercase()),
@@ -300,7 +311,7 @@ pub async fn update(
         cases::paused_seconds.eq(clock.paused_seconds),
     );
     let target = cases::table.find((tenant, id.0));
-    with_conn!(conn, c => diesel::update(target).set(values).execute(c).await)?;
+    with_conn!(conn, c => diesel::update(target).set((values, schedule.stored())).execute(c).await)?;
     counts::fold_now_and_then(conn, tenant).await?;
     if title != current.title || description != current.description {
         search::index_case_text(conn, tenant, id, &title, description.as_deref()).await?;

@@ -10,13 +10,14 @@ use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use crate::auth::{Granted, ManageSettings};
+use crate::auth::{Granted, ManageSettings, Principal};
 use crate::db::Conn;
-use crate::db::schema::sla_policies;
-use crate::domain::case::Case;
+use crate::db::schema::{cases, sla_notices, sla_policies};
+use crate::domain::activity::{AuditAction, FieldChange, NewAudit, record_audits};
+use crate::domain::case::{Case, CaseId};
 use crate::domain::now;
 use crate::domain::status::{Status, StatusCategory};
-use crate::domain::values::{CasePriority, text_enum};
+use crate::domain::values::{CasePriority, text_enum, time_label};
 use crate::error::{AppError, AppResult};
 use crate::with_conn;
 
@@ -182,74 +183,489 @@ pub fn policy_for(policies: &[Policy], priority: Option<CasePriority>) -> Option
         .or_else(|| policies.iter().find(|p| p.priority.is_none()))
 }
 
-/// The SLA of a case with this clock under `policy`, at `now`.
-pub fn evaluate(policy: Option<&Policy>, clock: &Clock, now: NaiveDateTime) -> Sla {
-    let none = Sla {
-        acknowledge_by: None,
-        resolve_by: None,
-        acknowledged_at: clock.acknowledged_at,
-        state: SlaState::None,
-        paused_since: clock.paused_since,
-        breached_at: None,
-    };
-    let Some(policy) = policy.filter(|p| p.acknowledge_within.is_some() || p.resolve_within.is_some()) else {
-        return none;
-    };
-    let end = clock.closed_at.unwrap_or(now);
-    let paused_now = clock.paused_since.map_or(0, |since| (end - since).num_seconds().max(0));
-    let acknowledge_by = policy.acknowledge_within.map(|w| clock.created_at + Duration::seconds(w));
-    // Paused time moves the resolve deadline; a deadline passed before the
-    // pause began stays passed.
-    let resolve_by_before_pause =
-        policy.resolve_within.map(|w| clock.created_at + Duration::seconds(w + clock.paused_seconds));
-    let resolve_by = resolve_by_before_pause.map(|by| by + Duration::seconds(paused_now));
-
-    let mut missed = Vec::new();
-    if let Some(by) = acknowledge_by {
-        let acknowledged = clock.acknowledged_at.or(clock.closed_at);
-        if acknowledged.map_or(now > by, |at| at > by) {
-            missed.push(by);
-        }
+text_enum! {
+    /// Where a case's SLA stands whatever the time: its state follows from
+    /// this and the moments in its [`Schedule`].
+    pub enum Phase {
+        /// No policy applies.
+        None => "NONE",
+        /// Open, the clock counting.
+        Running => "RUNNING",
+        /// In a status that pauses the SLA.
+        Paused => "PAUSED",
+        /// Closed with every deadline met.
+        Met => "MET",
+        /// A deadline was missed.
+        Breached => "BREACHED",
     }
-    if let (Some(before_pause), Some(by)) = (resolve_by_before_pause, resolve_by) {
-        match clock.paused_since {
-            Some(since) if since > before_pause => missed.push(before_pause),
-            _ if end > by => missed.push(by),
-            _ => {}
-        }
-    }
-    let breached_at = missed.into_iter().min();
-    let state = if breached_at.is_some() {
-        SlaState::Breached
-    } else if clock.closed_at.is_some() {
-        SlaState::Met
-    } else if clock.paused_since.is_some() {
-        SlaState::Paused
-    } else if at_risk(policy, clock, acknowledge_by, resolve_by, now) {
-        SlaState::AtRisk
-    } else {
-        SlaState::OnTrack
-    };
-    Sla { acknowledge_by, resolve_by, breached_at, state, ..none }
 }
 
-/// Whether an open clock has used the policy's at-risk share of its window.
-fn at_risk(
-    policy: &Policy,
-    clock: &Clock,
-    acknowledge_by: Option<NaiveDateTime>,
-    resolve_by: Option<NaiveDateTime>,
-    now: NaiveDateTime,
-) -> bool {
-    let used = |window: i64, deadline: NaiveDateTime| {
-        let left = (deadline - now).num_seconds();
-        (window - left) * 100 >= window * i64::from(policy.at_risk_percent)
+text_enum! {
+    /// Which deadline of an SLA.
+    pub enum Deadline {
+        /// The time to acknowledge.
+        Acknowledge => "ACKNOWLEDGE",
+        /// The time to resolve.
+        Resolve => "RESOLVE",
+    }
+}
+
+text_enum! {
+    /// An SLA event the evaluator writes (its audit action has the same name).
+    pub enum NoticeKind {
+        /// The at-risk share of a deadline's window was used.
+        AtRisk => "SLA_AT_RISK",
+        /// A deadline passed unmet.
+        Breached => "SLA_BREACHED",
+    }
+}
+
+/// An SLA event of a case: due from `at`, about the deadline `due_by`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Notice {
+    pub kind: NoticeKind,
+    pub deadline: Deadline,
+    pub due_by: NaiveDateTime,
+    pub at: NaiveDateTime,
+}
+
+/// How one deadline of a case stands.
+#[derive(Debug, Clone, Copy)]
+enum Track {
+    /// Met in time, or not counting now (paused).
+    Quiet,
+    /// Passed unmet at this moment.
+    Missed(NaiveDateTime),
+    /// Still to meet by this moment, with this window.
+    Pending { window: i64, by: NaiveDateTime },
+}
+
+/// The acknowledge and resolve deadlines of a clock under a policy.
+fn tracks(policy: &Policy, clock: &Clock) -> [(Deadline, Track); 2] {
+    let acknowledge = match policy.acknowledge_within {
+        None => Track::Quiet,
+        Some(window) => {
+            let by = clock.created_at + Duration::seconds(window);
+            match clock.acknowledged_at.or(clock.closed_at) {
+                Some(at) if at > by => Track::Missed(by),
+                Some(_) => Track::Quiet,
+                None => Track::Pending { window, by },
+            }
+        }
     };
-    let acknowledging = clock.acknowledged_at.is_none();
-    let ack =
-        matches!((policy.acknowledge_within, acknowledge_by), (Some(w), Some(by)) if acknowledging && used(w, by));
-    let resolve = matches!((policy.resolve_within, resolve_by), (Some(w), Some(by)) if used(w, by));
-    ack || resolve
+    let resolve = match policy.resolve_within {
+        None => Track::Quiet,
+        Some(window) => {
+            let by = clock.created_at + Duration::seconds(window + clock.paused_seconds);
+            match (clock.paused_since, clock.closed_at) {
+                // A deadline passed before the pause began stays passed.
+                (Some(since), _) if since > by => Track::Missed(by),
+                (since, Some(closed)) => {
+                    let paused = since.map_or(0, |since| (closed - since).num_seconds().max(0));
+                    let by = by + Duration::seconds(paused);
+                    if closed > by { Track::Missed(by) } else { Track::Quiet }
+                }
+                // Paused: the deadline moves on with the pause.
+                (Some(_), None) => Track::Quiet,
+                (None, None) => Track::Pending { window, by },
+            }
+        }
+    };
+    [(Deadline::Acknowledge, acknowledge), (Deadline::Resolve, resolve)]
+}
+
+/// From when a deadline's window counts as at risk.
+fn at_risk_from(policy: &Policy, window: i64, by: NaiveDateTime) -> NaiveDateTime {
+    by - Duration::seconds(window * i64::from(100 - policy.at_risk_percent) / 100)
+}
+
+fn has_windows(policy: Option<&Policy>) -> Option<&Policy> {
+    policy.filter(|p| p.acknowledge_within.is_some() || p.resolve_within.is_some())
+}
+
+/// A case's SLA as stored: its deadlines and the moments its state changes
+/// unless the case changes first. It does not depend on the time, so it is
+/// computed when the case or its policy changes and read from then on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    pub phase: Phase,
+    pub acknowledge_by: Option<NaiveDateTime>,
+    /// The resolve deadline before the current pause (a pause moves it on).
+    pub resolve_by: Option<NaiveDateTime>,
+    /// Running: from when it is at risk.
+    pub at_risk_at: Option<NaiveDateTime>,
+    /// Running or paused: the deadline it breaches at unless met;
+    /// breached: the first deadline it missed.
+    pub breach_at: Option<NaiveDateTime>,
+    /// The first of its SLA events' moments (see [`notices`]).
+    pub notice_at: Option<NaiveDateTime>,
+}
+
+impl Schedule {
+    pub const NONE: Schedule = Schedule {
+        phase: Phase::None,
+        acknowledge_by: None,
+        resolve_by: None,
+        at_risk_at: None,
+        breach_at: None,
+        notice_at: None,
+    };
+
+    /// The schedule of a clock under its policy.
+    pub fn of(policy: Option<&Policy>, clock: &Clock) -> Schedule {
+        let Some(policy) = has_windows(policy) else { return Schedule::NONE };
+        let tracks = tracks(policy, clock);
+        let missed = tracks.iter().filter_map(|(_, t)| if let Track::Missed(at) = t { Some(*at) } else { None }).min();
+        let pending = || {
+            tracks
+                .iter()
+                .filter_map(|(_, t)| if let Track::Pending { window, by } = t { Some((*window, *by)) } else { None })
+        };
+        let (phase, breach_at, at_risk_at) = match missed {
+            Some(at) => (Phase::Breached, Some(at), None),
+            None if clock.closed_at.is_some() => (Phase::Met, None, None),
+            None if clock.paused_since.is_some() => (Phase::Paused, pending().map(|(_, by)| by).min(), None),
+            None => (
+                Phase::Running,
+                pending().map(|(_, by)| by).min(),
+                pending().map(|(window, by)| at_risk_from(policy, window, by)).min(),
+            ),
+        };
+        Schedule {
+            phase,
+            acknowledge_by: policy.acknowledge_within.map(|w| clock.created_at + Duration::seconds(w)),
+            resolve_by: policy.resolve_within.map(|w| clock.created_at + Duration::seconds(w + clock.paused_seconds)),
+            at_risk_at,
+            breach_at,
+            notice_at: notices(Some(policy), clock).iter().map(|n| n.at).min(),
+        }
+    }
+
+    /// The SLA at `now` of a case with this schedule and clock.
+    pub fn at(&self, clock: &Clock, now: NaiveDateTime) -> Sla {
+        // A deadline unmet when it comes is breached.
+        let passed = |moment: Option<NaiveDateTime>| moment.is_some_and(|m| now >= m);
+        let state = match self.phase {
+            Phase::None => SlaState::None,
+            Phase::Met => SlaState::Met,
+            Phase::Breached => SlaState::Breached,
+            Phase::Running | Phase::Paused if passed(self.breach_at) => SlaState::Breached,
+            Phase::Paused => SlaState::Paused,
+            Phase::Running if self.at_risk_at.is_some_and(|at| now >= at) => SlaState::AtRisk,
+            Phase::Running => SlaState::OnTrack,
+        };
+        let end = clock.closed_at.unwrap_or(now);
+        let paused_now = clock.paused_since.map_or(0, |since| (end - since).num_seconds().max(0));
+        Sla {
+            acknowledge_by: self.acknowledge_by,
+            resolve_by: self.resolve_by.map(|by| by + Duration::seconds(paused_now)),
+            acknowledged_at: clock.acknowledged_at,
+            state,
+            paused_since: clock.paused_since,
+            breached_at: if state == SlaState::Breached { self.breach_at } else { None },
+        }
+    }
+}
+
+/// The SLA of a case with this clock under `policy`, at `now`.
+pub fn evaluate(policy: Option<&Policy>, clock: &Clock, now: NaiveDateTime) -> Sla {
+    Schedule::of(policy, clock).at(clock, now)
+}
+
+/// The SLA events of an open case with this clock, whether due yet or not:
+/// for each deadline still to meet, at risk (while the clock runs) and
+/// breached; for a deadline missed, breached. A closed case has none (its
+/// outcome is on the case; watchers heard of any breach while it was open).
+pub fn notices(policy: Option<&Policy>, clock: &Clock) -> Vec<Notice> {
+    let Some(policy) = has_windows(policy) else { return Vec::new() };
+    if clock.closed_at.is_some() {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (deadline, track) in tracks(policy, clock) {
+        match track {
+            Track::Quiet => {}
+            Track::Missed(by) => out.push(Notice { kind: NoticeKind::Breached, deadline, due_by: by, at: by }),
+            Track::Pending { window, by } => {
+                if clock.paused_since.is_none() {
+                    let at = at_risk_from(policy, window, by);
+                    out.push(Notice { kind: NoticeKind::AtRisk, deadline, due_by: by, at });
+                }
+                out.push(Notice { kind: NoticeKind::Breached, deadline, due_by: by, at: by });
+            }
+        }
+    }
+    out
+}
+
+impl Notice {
+    /// Whether the event is due at `now`.
+    pub fn is_due(&self, now: NaiveDateTime) -> bool {
+        now >= self.at
+    }
+}
+
+/// How a schedule is stored on its case.
+#[derive(Debug, Clone, PartialEq, Eq, AsChangeset, Insertable)]
+#[diesel(table_name = cases, treat_none_as_null = true, treat_none_as_default_value = false)]
+pub struct StoredSchedule {
+    pub sla_phase: &'static str,
+    pub sla_acknowledge_by: Option<NaiveDateTime>,
+    pub sla_resolve_by: Option<NaiveDateTime>,
+    pub sla_at_risk_at: Option<NaiveDateTime>,
+    pub sla_breach_at: Option<NaiveDateTime>,
+    pub sla_notice_at: Option<NaiveDateTime>,
+}
+
+impl Schedule {
+    pub fn stored(&self) -> StoredSchedule {
+        StoredSchedule {
+            sla_phase: self.phase.as_str(),
+            sla_acknowledge_by: self.acknowledge_by,
+            sla_resolve_by: self.resolve_by,
+            sla_at_risk_at: self.at_risk_at,
+            sla_breach_at: self.breach_at,
+            sla_notice_at: self.notice_at,
+        }
+    }
+
+    /// The schedule stored on a case.
+    pub fn of_case(case: &Case) -> AppResult<Schedule> {
+        Ok(Schedule {
+            phase: Phase::from_db(&case.sla_phase)?,
+            acknowledge_by: case.sla_acknowledge_by,
+            resolve_by: case.sla_resolve_by,
+            at_risk_at: case.sla_at_risk_at,
+            breach_at: case.sla_breach_at,
+            notice_at: case.sla_notice_at,
+        })
+    }
+
+    /// The schedule with the events already due at `now` set aside: they are
+    /// returned to record as written without writing them (a policy change
+    /// or an upgrade does not announce what was already so).
+    pub fn without_past(
+        mut self,
+        policy: Option<&Policy>,
+        clock: &Clock,
+        now: NaiveDateTime,
+    ) -> (Schedule, Vec<Notice>) {
+        let (past, future): (Vec<Notice>, Vec<Notice>) =
+            notices(policy, clock).into_iter().partition(|n| n.is_due(now));
+        self.notice_at = future.iter().map(|n| n.at).min();
+        (self, past)
+    }
+}
+
+/// The schedule of a case with this clock and priority under the tenant's
+/// current policies (one statement).
+pub async fn schedule_of(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    priority: Option<CasePriority>,
+    clock: &Clock,
+) -> AppResult<Schedule> {
+    let policies = policies(conn, tenant).await?;
+    Ok(Schedule::of(policy_for(&policies, priority), clock))
+}
+
+/// A row of `sla_notices`: an SLA event written (or set aside as past).
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = sla_notices)]
+pub struct NoticeRow {
+    pub tenant_id: String,
+    pub case_id: i64,
+    pub kind: &'static str,
+    pub deadline: &'static str,
+    pub due_by: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+}
+
+impl NoticeRow {
+    pub fn new(tenant: &str, case_id: CaseId, notice: &Notice, now: NaiveDateTime) -> NoticeRow {
+        NoticeRow {
+            tenant_id: tenant.to_owned(),
+            case_id: case_id.0,
+            kind: notice.kind.as_str(),
+            deadline: notice.deadline.as_str(),
+            due_by: notice.due_by,
+            created_at: now,
+        }
+    }
+}
+
+/// Records notices as written; those recorded already are left alone.
+/// Returns whether each was new, in order.
+async fn record_notices(conn: &mut Conn<'_>, rows: &[NoticeRow]) -> AppResult<Vec<bool>> {
+    let mut fresh = Vec::with_capacity(rows.len());
+    for row in rows {
+        let inserted = with_conn!(conn, c => {
+            diesel::insert_into(sla_notices::table).values(row.clone()).on_conflict_do_nothing().execute(c).await
+        })?;
+        fresh.push(inserted == 1);
+    }
+    Ok(fresh)
+}
+
+/// Records many past notices at once (bulk loading: the demo data set).
+pub async fn insert_notice_rows(conn: &mut Conn<'_>, rows: &[NoticeRow]) -> AppResult<()> {
+    crate::bulk_insert!(conn, sla_notices::table, rows)?;
+    Ok(())
+}
+
+/// Cases rescheduled per statement batch.
+const RESCHEDULE_BATCH: i64 = 2_000;
+
+/// Recomputes the stored schedules of the tenant's open cases under its
+/// current policies (after a policy changed); events already due are set
+/// aside (see [`Schedule::without_past`]). Returns how many cases changed.
+pub async fn reschedule_open(conn: &mut Conn<'_>, tenant: &str) -> AppResult<usize> {
+    reschedule(conn, tenant, false).await
+}
+
+/// The tenants with SLA policies.
+pub async fn tenants_with_policies(conn: &mut Conn<'_>) -> AppResult<Vec<String>> {
+    let query = sla_policies::table.select(sla_policies::tenant_id).distinct();
+    Ok(with_conn!(conn, c => query.load(c).await)?)
+}
+
+/// Recomputes the stored schedules of the tenant's cases, closed ones too
+/// (once, when upgrading to stored schedules).
+pub async fn reschedule_all(conn: &mut Conn<'_>, tenant: &str) -> AppResult<usize> {
+    reschedule(conn, tenant, true).await
+}
+
+async fn reschedule(conn: &mut Conn<'_>, tenant: &str, closed_too: bool) -> AppResult<usize> {
+    let policies = policies(conn, tenant).await?;
+    let now = now();
+    let mut changed = 0;
+    let mut after = i64::MIN;
+    loop {
+        let batch: Vec<Case> = with_conn!(conn, c => {
+            let mut query = cases::table.filter(cases::tenant_id.eq(tenant)).into_boxed();
+            if !closed_too {
+                query = query.filter(cases::closed_at.is_null());
+            }
+            query
+                .filter(cases::id.gt(after))
+                .order(cases::id.asc())
+                .limit(RESCHEDULE_BATCH)
+                .select(Case::as_select())
+                .load(c)
+                .await
+        })?;
+        let Some(last) = batch.last() else { break };
+        after = last.id;
+        let mut past = Vec::new();
+        for case in &batch {
+            let clock = Clock::of(case);
+            let policy = policy_for(&policies, case.parsed_priority());
+            let (schedule, set_aside) = Schedule::of(policy, &clock).without_past(policy, &clock, now);
+            past.extend(set_aside.iter().map(|n| NoticeRow::new(tenant, case.case_id(), n, now)));
+            if schedule != Schedule::of_case(case)? {
+                let target = cases::table.find((tenant, case.id));
+                with_conn!(conn, c => diesel::update(target).set(schedule.stored()).execute(c).await)?;
+                changed += 1;
+            }
+        }
+        record_notices(conn, &past).await?;
+    }
+    Ok(changed)
+}
+
+/// The evaluator acts in each tenant as this user ("SLA monitor").
+pub const MONITOR_ID: &str = "system:sla";
+
+fn monitor(tenant: &str) -> Principal {
+    Principal {
+        user_id: MONITOR_ID.to_owned(),
+        tenant: tenant.to_owned(),
+        display_name: Some("SLA monitor".to_owned()),
+        email: None,
+        permissions: Default::default(),
+        expires_at: 0,
+    }
+}
+
+/// Claims a case with an SLA event due at `now` for the rest of the
+/// transaction: on PostgreSQL its row is locked and skipped by every other
+/// replica's claim (`FOR UPDATE SKIP LOCKED`); SQLite has one writer.
+/// ([`announce_due`] moves the case's moment past `now`, so one run claims
+/// each case once.)
+pub async fn claim_due(conn: &mut Conn<'_>, now: NaiveDateTime) -> AppResult<Option<(String, CaseId)>> {
+    let due = cases::table
+        .filter(cases::sla_notice_at.le(now))
+        .order(cases::sla_notice_at.asc())
+        .select((cases::tenant_id, cases::id))
+        .limit(1);
+    let claimed: Option<(String, i64)> = match &mut conn.link {
+        crate::db::Link::Postgres(c) => {
+            let c: &mut diesel_async::AsyncPgConnection = c;
+            due.for_update().skip_locked().get_result(c).await.optional()?
+        }
+        crate::db::Link::Sqlite(c) => {
+            let c: &mut crate::db::SqliteConn = c;
+            due.get_result(c).await.optional()?
+        }
+    };
+    Ok(claimed.map(|(tenant, id)| (tenant, CaseId(id))))
+}
+
+/// Writes the SLA events of a claimed case that are due at `now` and not yet
+/// written, as audit events by the SLA monitor, each once per case, kind and
+/// deadline however many replicas try (`sla_notices` keeps which were
+/// written); an at-risk event whose breach is due too is set aside. Moves the
+/// case's next notice moment on. Returns how many events were written.
+pub async fn announce_due(conn: &mut Conn<'_>, tenant: &str, id: CaseId, now: NaiveDateTime) -> AppResult<usize> {
+    let Some(case) = crate::domain::case::lock(conn, tenant, id).await? else { return Ok(0) };
+    let policies = policies(conn, tenant).await?;
+    let clock = Clock::of(&case);
+    let notices = notices(policy_for(&policies, case.parsed_priority()), &clock);
+    let (due, later): (Vec<Notice>, Vec<Notice>) = notices.into_iter().partition(|n| n.is_due(now));
+    let rows: Vec<NoticeRow> = due.iter().map(|n| NoticeRow::new(tenant, id, n, now)).collect();
+    let fresh = record_notices(conn, &rows).await?;
+    let overtaken = |n: &Notice| {
+        n.kind == NoticeKind::AtRisk
+            && due.iter().any(|b| b.kind == NoticeKind::Breached && b.deadline == n.deadline && b.due_by == n.due_by)
+    };
+    let audits: Vec<NewAudit> = due
+        .iter()
+        .zip(fresh)
+        .filter(|(n, fresh)| *fresh && !overtaken(n))
+        .map(|(n, _)| {
+            let action = match n.kind {
+                NoticeKind::AtRisk => AuditAction::SlaAtRisk,
+                NoticeKind::Breached => AuditAction::SlaBreached,
+            };
+            let field = match n.deadline {
+                Deadline::Acknowledge => "acknowledgeBy",
+                Deadline::Resolve => "resolveBy",
+            };
+            NewAudit::new(action, vec![FieldChange::new(field, None, Some(time_label(n.due_by)))])
+        })
+        .collect();
+    let notice_at = later.iter().map(|n| n.at).min();
+    let target = cases::table.find((tenant, id.0));
+    with_conn!(conn, c => diesel::update(target).set(cases::sla_notice_at.eq(notice_at)).execute(c).await)?;
+    if audits.is_empty() {
+        return Ok(0);
+    }
+    let written = audits.len();
+    let actor = monitor(tenant);
+    crate::domain::user::record_seen(conn, &actor).await?;
+    let seq = crate::domain::case::reserve_activity(conn, tenant, id, written as i64)
+        .await?
+        .ok_or_else(|| AppError::not_found("case", id))?;
+    record_audits(conn, &actor, id, seq, audits).await?;
+    Ok(written)
+}
+
+/// Puts off a case's SLA events for a while (after writing them failed, so
+/// one case cannot hold up the others).
+pub async fn postpone(conn: &mut Conn<'_>, tenant: &str, id: CaseId, until: NaiveDateTime) -> AppResult<()> {
+    let target = cases::table.find((tenant, id.0));
+    with_conn!(conn, c => diesel::update(target).set(cases::sla_notice_at.eq(until)).execute(c).await)?;
+    Ok(())
 }
 
 /// Priority rank, windows in seconds, at-risk percent, last change.
@@ -293,7 +709,7 @@ pub struct PolicyInput {
 }
 
 /// Sets (replaces) the policy of a priority; it applies to open cases from
-/// now on, since their SLA is computed when read.
+/// now on (their schedules are recomputed; closed cases keep their outcome).
 pub async fn set_policy(
     conn: &mut Conn<'_>,
     actor: &Granted<'_, ManageSettings>,
@@ -337,6 +753,7 @@ pub async fn set_policy(
             .execute(c)
             .await
     })?;
+    reschedule_open(conn, tenant).await?;
     Ok(policy)
 }
 
@@ -352,6 +769,7 @@ pub async fn remove_policy(
         .filter(sla_policies::tenant_id.eq(tenant))
         .filter(sla_policies::priority.eq(CasePriority::rank(priority)));
     with_conn!(conn, c => diesel::delete(target).execute(c).await)?;
+    reschedule_open(conn, tenant).await?;
     policies(conn, tenant).await
 }
 

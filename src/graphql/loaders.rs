@@ -16,7 +16,7 @@ use crate::domain::observable::{self, Observable, ObservableId};
 use crate::domain::status::{self, Status, StatusId};
 use crate::domain::task::{self, Task, TaskId};
 use crate::domain::user::{self, User};
-use crate::domain::{sla, tag, workflow};
+use crate::domain::{tag, workflow};
 use crate::error::{AppResult, GqlError};
 
 /// The database and tenant every loader of one request reads.
@@ -47,7 +47,6 @@ pub struct Loaders {
     pub tags_by_case: Cached<TagsByCase>,
     pub techniques_by_case: Cached<TechniquesByCase>,
     pub allowed_next: Cached<AllowedNext>,
-    pub sla_policies: Cached<SlaPolicies>,
     pub observable_counts: Cached<ObservableCounts>,
 }
 
@@ -72,7 +71,6 @@ impl Loaders {
             tags_by_case: cached(TagsByCase(scope.clone())),
             techniques_by_case: cached(TechniquesByCase(scope.clone())),
             allowed_next: cached(AllowedNext(scope.clone())),
-            sla_policies: cached(SlaPolicies(scope.clone())),
             observable_counts: cached(ObservableCounts(scope)),
         }
     }
@@ -123,7 +121,6 @@ impl Loaders {
         self.tags_by_case.enable_all_cache(false);
         self.techniques_by_case.enable_all_cache(false);
         self.allowed_next.enable_all_cache(false);
-        self.sla_policies.enable_all_cache(false);
         self.observable_counts.enable_all_cache(false);
         self
     }
@@ -383,21 +380,5 @@ impl Loader<i64> for AllowedNext {
             .iter()
             .flat_map(|t| pairs.iter().filter(move |&&(_, to)| to == t.id.0).map(move |&(from, _)| (from, t.clone())));
         Ok(group_shared(keys, ordered))
-    }
-}
-
-/// The tenant's SLA policies (one key: the tenant's whole, small set).
-pub struct SlaPolicies(Scope);
-
-/// The key of the tenant's policies in [`SlaPolicies`].
-pub const ALL_POLICIES: i64 = 0;
-
-impl Loader<i64> for SlaPolicies {
-    type Value = Arc<Vec<sla::Policy>>;
-    type Error = GqlError;
-
-    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Arc<Vec<sla::Policy>>>, GqlError> {
-        let policies = Arc::new(self.0.run(async |c, tenant| sla::policies(c, tenant).await).await?);
-        Ok(keys.iter().map(|&k| (k, policies.clone())).collect())
     }
 }

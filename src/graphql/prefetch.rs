@@ -13,7 +13,7 @@ use crate::domain::activity::{Activity, ActivityKind, Entry};
 use crate::domain::case::Case;
 use crate::domain::task::Task;
 use crate::error::GqlResult;
-use crate::graphql::loaders::{ALL_POLICIES, NewestKey, RecentKey, load_now};
+use crate::graphql::loaders::{NewestKey, RecentKey, load_now};
 use crate::graphql::{loaders, page_size};
 
 /// Nesting levels of cases under cases (incident.cases) that are prefetched.
@@ -122,9 +122,6 @@ async fn prefetch_cases(ctx: &Context<'_>, selection: &Lookahead<'_>, cases: &[C
         }
     }
 
-    if selection.field("sla").exists() {
-        load_now(&loaders.sla_policies, [ALL_POLICIES]).await?;
-    }
     if selection.field("techniques").exists() {
         load_now(&loaders.techniques_by_case, ids.iter().copied()).await?;
     }

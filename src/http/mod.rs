@@ -51,6 +51,8 @@ pub struct Settings {
     /// Answer lists of cases through the compiled path where it applies
     /// (off: only the generic resolvers, the reference it is tested against).
     pub compiled_reads: bool,
+    /// How often the SLA monitor looks for events due (see `jobs::sla`).
+    pub sla_interval: Duration,
 }
 
 impl Default for Settings {
@@ -62,6 +64,7 @@ impl Default for Settings {
             init_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             compiled_reads: true,
+            sla_interval: Duration::from_secs(1),
         }
     }
 }
@@ -84,6 +87,8 @@ struct Inner {
     /// sharing is safe, costs one set per tenant instead of one per socket,
     /// and batches the lookups of many watchers resolving the same event.
     subscription_loaders: Mutex<HashMap<String, Arc<Loaders>>>,
+    /// Stops with the state.
+    _sla_monitor: crate::jobs::Job,
 }
 
 impl AppState {
@@ -93,6 +98,7 @@ impl AppState {
 
     pub fn with_settings(db: Db, database_url: &DatabaseUrl, verifier: TokenVerifier, settings: Settings) -> Self {
         let bus = ActivityBus::start(db.clone(), database_url);
+        let sla_monitor = crate::jobs::sla::start(db.clone(), settings.sla_interval);
         let limiter = RateLimiter::new(settings.rate_limit_per_minute);
         let executor = CasebookExecutor::new(crate::graphql::build_schema(Some((db.clone(), bus.clone()))), limiter);
         AppState {
@@ -105,6 +111,7 @@ impl AppState {
                 settings,
                 subscriptions: Arc::default(),
                 subscription_loaders: Mutex::default(),
+                _sla_monitor: sla_monitor,
             }),
         }
     }

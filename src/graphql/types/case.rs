@@ -22,7 +22,7 @@ use crate::domain::{attack, sla};
 use crate::error::{AppError, GqlResult};
 use crate::graphql::compiled::CaseList;
 use crate::graphql::cursor::{self, ActivityCursor};
-use crate::graphql::loaders::{ALL_POLICIES, NewestKey, RecentKey};
+use crate::graphql::loaders::{NewestKey, RecentKey};
 use crate::graphql::prefetch::normalize_kinds;
 use crate::graphql::scalars::{DateTime, utc};
 use crate::graphql::{db, grant, loaders, page_size};
@@ -91,10 +91,11 @@ impl Case {
         self.closing_comment.as_deref()
     }
     /// Where the case stands against the tenant's SLA policy for its priority, now.
-    async fn sla(&self, ctx: &Context<'_>) -> GqlResult<CaseSla> {
-        let policies = loaders(ctx)?.sla_policies.load_one(ALL_POLICIES).await?.unwrap_or_default();
-        let policy = sla::policy_for(&policies, self.parsed_priority());
-        Ok(sla::evaluate(policy, &sla::Clock::of(self), crate::domain::now()).into())
+    /// (Deadlines of an open case follow the current policy; a closed case
+    /// keeps the outcome it closed with.)
+    async fn sla(&self) -> GqlResult<CaseSla> {
+        let schedule = sla::Schedule::of_case(self)?;
+        Ok(schedule.at(&sla::Clock::of(self), crate::domain::now()).into())
     }
     /// Bumped by every change; pass it as `expectedVersion` to update safely.
     async fn version(&self) -> i32 {

@@ -1,0 +1,15 @@
+//! Background work each replica runs beside serving requests. Work shared by
+//! replicas is claimed in the database (rows locked and skipped by the other
+//! replicas), so each piece is done once and survives restarts: nothing
+//! waits on a timer that only lives in memory.
+
+pub mod sla;
+
+/// A background job of this process, stopped when dropped.
+pub struct Job(tokio::task::JoinHandle<()>);
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
