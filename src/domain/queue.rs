@@ -11,13 +11,14 @@ use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 
 use crate::db::explain::{PgExplain, SqliteExplain};
-use crate::db::schema::{case_incidents, case_tags, case_techniques, cases, observables, statuses, tags};
+use crate::db::schema::cases;
 use crate::db::{Conn, Link};
 use crate::domain::case::Case;
 use crate::domain::incident::IncidentId;
 use crate::domain::now;
 use crate::domain::observable::Indicator;
 use crate::domain::search::{Matcher, Scope, SearchKind, SearchQuery, ranks_from};
+use crate::domain::sla::SlaState;
 use crate::domain::status::{StatusCategory, StatusId};
 use crate::domain::values::CasePriority;
 use crate::error::{AppError, AppResult};
@@ -48,13 +49,15 @@ pub struct CaseFilter {
     /// Carries, for each group, at least one of its ATT&CK technique ids
     /// (`techniqueIds` and `tactics`, expanded from the catalogue).
     pub technique_groups: Vec<Vec<String>>,
+    /// Whose SLA is, now, in one of these states.
+    pub sla_states: Vec<SlaState>,
     /// A search of the case's title and description (see `search::query`).
     pub search: Option<String>,
 }
 
 impl CaseFilter {
     /// Validates the filter and returns its search, written for `conn`'s database.
-    fn checked_search(&self, conn: &Conn<'_>) -> AppResult<Option<Matcher>> {
+    pub(crate) fn checked_search(&self, conn: &Conn<'_>) -> AppResult<Option<Matcher>> {
         self.validate()?;
         let Some(text) = &self.search else { return Ok(None) };
         Ok(SearchQuery::parse("filter.search", text)?.map(|query| Matcher::new(query, conn)))
@@ -77,6 +80,7 @@ impl CaseFilter {
             tags_all,
             tags_any,
             technique_groups,
+            sla_states,
             search,
         } = self;
         Criteria {
@@ -94,7 +98,8 @@ impl CaseFilter {
                 || observable.is_some()
                 || !tags_all.is_empty()
                 || !tags_any.is_empty()
-                || !technique_groups.is_empty(),
+                || !technique_groups.is_empty()
+                || !sla_states.is_empty(),
         }
     }
 
@@ -129,7 +134,7 @@ pub(crate) struct Criteria {
     pub groups: bool,
     pub overdue: Option<bool>,
     pub search: bool,
-    /// Creator, due dates, incident, observable, tags, techniques.
+    /// Creator, due dates, incident, observable, tags, techniques, SLA states.
     pub others: bool,
 }
 
@@ -148,6 +153,9 @@ pub enum CaseOrderField {
     DueOn,
     /// Title, ignoring case.
     Title,
+    /// The SLA's resolve deadline (before any pause under way; cases without
+    /// one come last ascending, first descending).
+    ResolveBy,
     /// How well the case matches `filter.search`: cases whose title alone
     /// matches come first (descending), then the others; the same answers on
     /// every database. Without a search every case ranks the same.
@@ -191,6 +199,7 @@ impl CaseKey {
             CaseOrderField::Priority => SortValue::Int(case.priority.into()),
             CaseOrderField::DueOn => case.due_on.map_or(SortValue::Null, SortValue::Time),
             CaseOrderField::Title => SortValue::Text(case.title.to_lowercase()),
+            CaseOrderField::ResolveBy => case.sla_resolve_by.map_or(SortValue::Null, SortValue::Time),
         };
         CaseKey { field, value, id: case.id }
     }
@@ -246,6 +255,14 @@ pub(crate) use by_group;
 /// surrounding backend (expanded inside each arm of `with_conn!`).
 macro_rules! filtered_cases {
     ($tenant:expr, $filter:expr, $search:expr, $now:expr) => {{
+        #[allow(unused_imports)]
+        use $crate::db::schema::{case_incidents, case_tags, case_techniques, cases, observables, statuses, tags};
+        #[allow(unused_imports)]
+        use $crate::domain::queue::{CaseFilter, by_group};
+        #[allow(unused_imports)]
+        use $crate::domain::search::{Matcher, Scope};
+        #[allow(unused_imports)]
+        use $crate::domain::status::StatusCategory;
         let tenant: &str = $tenant;
         let filter: &CaseFilter = $filter;
         let mut query = cases::table.filter(cases::tenant_id.eq(tenant)).into_boxed();
@@ -316,6 +333,9 @@ macro_rules! filtered_cases {
                 ),
             );
         }
+        if !filter.sla_states.is_empty() {
+            query = query.filter($crate::domain::queue::sla_state_in!(&filter.sla_states, $now));
+        }
         let search: Option<&Matcher> = $search;
         if let Some(search) = search {
             query = query.filter(search.cases(tenant, Scope::Everywhere));
@@ -323,6 +343,46 @@ macro_rules! filtered_cases {
         query
     }};
 }
+
+/// Cases whose SLA is in one of `$states` at `$now`, from the stored
+/// schedule (`sla::Schedule::at` is the same rule for one case).
+macro_rules! sla_state_in {
+    ($states:expr, $now:expr) => {{
+        use diesel::sql_types::{Bool, Nullable};
+        use $crate::domain::sla::{Phase, SlaState};
+        let (states, now): (&[SlaState], NaiveDateTime) = ($states, $now);
+        let phase = |p: Phase| cases::sla_phase.eq(p.as_str());
+        let counting = || cases::sla_phase.eq_any([Phase::Running.as_str(), Phase::Paused.as_str()]);
+        let mut any: Box<dyn BoxableExpression<cases::table, _, SqlType = Nullable<Bool>>> =
+            Box::new(diesel::dsl::sql::<Nullable<Bool>>("1 = 0"));
+        for state in states {
+            any = match state {
+                SlaState::None => Box::new(any.or(phase(Phase::None))),
+                SlaState::Met => Box::new(any.or(phase(Phase::Met))),
+                SlaState::Breached => {
+                    Box::new(any.or(phase(Phase::Breached).or(counting().and(cases::sla_breach_at.le(now)))))
+                }
+                SlaState::Paused => Box::new(
+                    any.or(phase(Phase::Paused).and(cases::sla_breach_at.is_null().or(cases::sla_breach_at.gt(now)))),
+                ),
+                SlaState::AtRisk => Box::new(
+                    any.or(phase(Phase::Running)
+                        .and(cases::sla_at_risk_at.le(now))
+                        .and(cases::sla_breach_at.is_null().or(cases::sla_breach_at.gt(now)))),
+                ),
+                SlaState::OnTrack => Box::new(
+                    any.or(phase(Phase::Running)
+                        .and(cases::sla_at_risk_at.is_null().or(cases::sla_at_risk_at.gt(now)))
+                        .and(cases::sla_breach_at.is_null().or(cases::sla_breach_at.gt(now)))),
+                ),
+            };
+        }
+        any
+    }};
+}
+pub(crate) use sla_state_in;
+
+pub(crate) use filtered_cases;
 
 /// The filtered cases a page by `$field` starts from. A search alone by
 /// number takes the page's cases from the text index's matches in that
@@ -366,6 +426,35 @@ macro_rules! ordered_after {
                 }
             }};
         }
+        // Nulls last ascending, first descending: order by "is null" first.
+        macro_rules! nullable_keyed {
+            ($key:expr) => {{
+                query = if asc {
+                    query.order(($key.is_null().asc(), $key.asc(), cases::id.asc()))
+                } else {
+                    query.order(($key.is_null().desc(), $key.desc(), cases::id.desc()))
+                };
+                match after.map(|a| (&a.value, a.id)) {
+                    None => {}
+                    Some((SortValue::Null, id)) => {
+                        query = if asc {
+                            query.filter($key.is_null().and(cases::id.gt(id)))
+                        } else {
+                            query.filter($key.is_not_null().or(cases::id.lt(id)))
+                        };
+                    }
+                    Some((SortValue::Time(v), id)) => {
+                        let (v, id) = (*v, id);
+                        query = if asc {
+                            query.filter($key.gt(v).or($key.eq(v).and(cases::id.gt(id))).or($key.is_null()))
+                        } else {
+                            query.filter($key.lt(v).or($key.eq(v).and(cases::id.lt(id))))
+                        };
+                    }
+                    Some(_) => return Err(bad_cursor()),
+                }
+            }};
+        }
         let int = |v: &SortValue| match v {
             SortValue::Int(i) => Some(*i),
             _ => None,
@@ -394,38 +483,8 @@ macro_rules! ordered_after {
             CaseOrderField::Title => keyed!(cases::title_key, text),
             // Pages by relevance go rank by rank, each ordered by id (see `page`).
             CaseOrderField::Relevance => return Err(AppError::internal("relevance is ordered rank by rank")),
-            CaseOrderField::DueOn => {
-                // Nulls last ascending, first descending: order by "is null" first.
-                query = if asc {
-                    query.order((cases::due_on.is_null().asc(), cases::due_on.asc(), cases::id.asc()))
-                } else {
-                    query.order((cases::due_on.is_null().desc(), cases::due_on.desc(), cases::id.desc()))
-                };
-                match after.map(|a| (&a.value, a.id)) {
-                    None => {}
-                    Some((SortValue::Null, id)) => {
-                        query = if asc {
-                            query.filter(cases::due_on.is_null().and(cases::id.gt(id)))
-                        } else {
-                            query.filter(cases::due_on.is_not_null().or(cases::id.lt(id)))
-                        };
-                    }
-                    Some((SortValue::Time(v), id)) => {
-                        let (v, id) = (*v, id);
-                        query = if asc {
-                            query.filter(
-                                cases::due_on
-                                    .gt(v)
-                                    .or(cases::due_on.eq(v).and(cases::id.gt(id)))
-                                    .or(cases::due_on.is_null()),
-                            )
-                        } else {
-                            query.filter(cases::due_on.lt(v).or(cases::due_on.eq(v).and(cases::id.lt(id))))
-                        };
-                    }
-                    Some(_) => return Err(bad_cursor()),
-                }
-            }
+            CaseOrderField::DueOn => nullable_keyed!(cases::due_on),
+            CaseOrderField::ResolveBy => nullable_keyed!(cases::sla_resolve_by),
         }
         query
     }};

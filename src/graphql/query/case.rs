@@ -5,6 +5,7 @@ use crate::domain::case::{Case, CaseId};
 use crate::domain::incident::IncidentId;
 use crate::domain::observable::{Indicator, ObservableType};
 use crate::domain::queue::{self, CaseFilter, CaseKey, CaseOrderField, OrderDirection};
+use crate::domain::sla::SlaState;
 use crate::domain::status::{StatusCategory, StatusId};
 use crate::domain::values::CasePriority;
 use crate::domain::{attack, tag};
@@ -52,6 +53,8 @@ pub struct CaseFilterInput {
     /// Carrying a technique of one of these ATT&CK tactics (ids such as
     /// `TA0008`, or names such as `Lateral Movement`).
     pub tactics: Option<Vec<String>>,
+    /// Whose SLA is, now, in one of these states.
+    pub sla_states: Option<Vec<SlaState>>,
     /// A search of the title and description: every word must match (an
     /// English word also in other forms: `tunnel` finds "tunnelling"),
     /// `"quoted phrases"` in order, `a OR b` either, `-word` excludes, and the
@@ -61,7 +64,7 @@ pub struct CaseFilterInput {
 }
 
 impl CaseFilterInput {
-    fn into_domain(self) -> AppResult<CaseFilter> {
+    pub(crate) fn into_domain(self) -> AppResult<CaseFilter> {
         let ids = |field: &str, ids: Option<Vec<ID>>| -> AppResult<Vec<i64>> {
             ids.unwrap_or_default()
                 .iter()
@@ -90,6 +93,7 @@ impl CaseFilterInput {
             tags_all: tag_keys("filter.tags.all", self.tags.as_ref().and_then(|t| t.all.as_deref()))?,
             technique_groups: attack::catalogue().filter_groups(self.technique_ids, self.tactics)?,
             tags_any: tag_keys("filter.tags.any", self.tags.as_ref().and_then(|t| t.any.as_deref()))?,
+            sla_states: self.sla_states.unwrap_or_default(),
             search: self.search,
         })
     }
