@@ -196,8 +196,154 @@ async fn statuses_can_restrict_the_moves_out_of_them(backend: Backend) {
     assert_code(&denied, "FORBIDDEN");
 }
 
+const METRICS: &str = "query($filter: CaseFilter, $from: DateTime, $to: DateTime, $groupBy: [MetricsDimension!]) {
+    caseMetrics(filter: $filter, from: $from, to: $to, groupBy: $groupBy) {
+        priority assignee { id } statusCategory classification tag opened closed openNow
+        timeToAcknowledge { count meanSeconds p50Seconds p90Seconds }
+        timeToResolve { count meanSeconds p50Seconds p90Seconds }
+        slaCases slaBreached slaBreachRate } }";
+
+/// `percentile_cont` as PostgreSQL defines it.
+fn percentile(values: &mut [f64], fraction: f64) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let position = fraction * (values.len() - 1) as f64;
+    let (below, above) = (position.floor() as usize, position.ceil() as usize);
+    values[below] + (values[above] - values[below]) * (position - below as f64)
+}
+
+fn seconds_between(from: &Value, to: &Value) -> f64 {
+    let parse = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+    (parse(to) - parse(from)).num_microseconds().unwrap() as f64 / 1e6
+}
+
+/// The groups keyed by one field's value (as JSON text).
+fn by(groups: &Value, key: &str) -> std::collections::BTreeMap<String, Value> {
+    groups.as_array().unwrap().iter().map(|g| (g[key].to_string(), g.clone())).collect()
+}
+
+async fn case_metrics_count_and_time_each_group(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (admin, analyst) = (admin("acme"), analyst("acme"));
+    let policy = "mutation($input: SetSlaPolicyInput!) { setSlaPolicy(input: $input) { priority } }";
+    server.ok(&admin, policy, json!({ "input": { "acknowledgeWithin": "PT1H", "resolveWithin": "P1D" } })).await;
+    let high = json!({ "input": { "priority": "HIGH", "acknowledgeWithin": "PT1S", "resolveWithin": "P1D" } });
+    server.ok(&admin, policy, high).await;
+    let (open, closed) = (status_id(&server, &analyst, "Open").await, status_id(&server, &analyst, "Closed").await);
+    let tags = "mutation($input: CaseTagsInput!) { addCaseTags(input: $input) { id } }";
+    let mut ids = Vec::new();
+    for (title, extra, tagged) in [
+        ("low, assigned, closed", json!({ "priority": "LOW", "assigneeId": "anna" }), vec!["phishing"]),
+        ("low, worked on", json!({ "priority": "LOW" }), vec!["phishing"]),
+        ("high, untouched", json!({ "priority": "HIGH" }), vec![]),
+        ("high, closed", json!({ "priority": "HIGH", "assigneeId": "adam" }), vec!["phishing", "malware"]),
+        ("no priority", json!({}), vec![]),
+    ] {
+        let id = create_case(&server, &analyst, title, extra).await["id"].as_str().unwrap().to_owned();
+        if !tagged.is_empty() {
+            server.ok(&analyst, tags, json!({ "input": { "caseId": id, "tags": tagged } })).await;
+        }
+        ids.push(id);
+    }
+    change(&server, &analyst, json!({ "id": ids[0], "statusId": closed, "classification": "TRUE_POSITIVE" })).await;
+    change(&server, &analyst, json!({ "id": ids[1], "statusId": open })).await;
+    change(&server, &analyst, json!({ "id": ids[3], "statusId": closed, "classification": "FALSE_POSITIVE" })).await;
+    // The untouched HIGH case breaches its one-second deadline (polled, not slept on).
+    let sla = "query($id: ID!) { case(id: $id) { createdAt sla { state acknowledgedAt } } }";
+    let mut polls = 0;
+    while server.ok(&analyst, sla, json!({ "id": ids[2] })).await["case"]["sla"]["state"] != "BREACHED" {
+        polls += 1;
+        assert!(polls < 100, "the one-second deadline never passed");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    let metrics = |variables: Value| {
+        let (server, token) = (&server, reader("acme"));
+        async move { server.ok(&token, METRICS, variables).await["caseMetrics"].clone() }
+    };
+    let per_priority = by(&metrics(json!({ "groupBy": ["PRIORITY"] })).await, "priority");
+    let figures = |g: &Value| {
+        (
+            g["opened"].as_i64(),
+            g["closed"].as_i64(),
+            g["openNow"].as_i64(),
+            g["slaCases"].as_i64(),
+            g["slaBreached"].as_i64(),
+        )
+    };
+    assert_eq!(figures(&per_priority["\"LOW\""]), (Some(2), Some(1), Some(1), Some(2), Some(0)));
+    assert_eq!(figures(&per_priority["\"HIGH\""]), (Some(2), Some(1), Some(1), Some(2), Some(1)));
+    assert_eq!(figures(&per_priority["null"]), (Some(1), Some(0), Some(1), Some(1), Some(0)));
+    assert_eq!(per_priority["\"HIGH\""]["slaBreachRate"], 0.5);
+    assert_eq!(per_priority.len(), 3);
+
+    // Time to acknowledge: the same percentiles a client computes from each case.
+    let mut waits = Vec::new();
+    for id in &ids[..2] {
+        let case = server.ok(&analyst, sla, json!({ "id": id })).await["case"].clone();
+        waits.push(seconds_between(&case["createdAt"], &case["sla"]["acknowledgedAt"]));
+    }
+    let low = &per_priority["\"LOW\""]["timeToAcknowledge"];
+    assert_eq!(low["count"], 2);
+    let close = |got: &Value, want: f64| (got.as_f64().unwrap() - want).abs() < 1e-3;
+    assert!(close(&low["meanSeconds"], (waits[0] + waits[1]) / 2.0), "{low} {waits:?}");
+    assert!(close(&low["p50Seconds"], percentile(&mut waits.clone(), 0.5)), "{low} {waits:?}");
+    assert!(close(&low["p90Seconds"], percentile(&mut waits, 0.9)), "{low}");
+    let resolve = &per_priority["\"HIGH\""]["timeToResolve"];
+    assert_eq!(resolve["count"], 1);
+    assert!(resolve["p50Seconds"].as_f64().unwrap() >= 0.0 && resolve["p50Seconds"] == resolve["p90Seconds"]);
+    assert_eq!(
+        per_priority["null"]["timeToResolve"],
+        json!({ "count": 0, "meanSeconds": null, "p50Seconds": null, "p90Seconds": null })
+    );
+
+    // A case counts under each of its tags; untagged is a group of its own.
+    let per_tag = by(&metrics(json!({ "groupBy": ["TAG"] })).await, "tag");
+    let opened = |m: &std::collections::BTreeMap<String, Value>| -> Vec<(String, i64)> {
+        m.iter().map(|(k, g)| (k.clone(), g["opened"].as_i64().unwrap())).collect()
+    };
+    assert_eq!(opened(&per_tag), [("\"malware\"".into(), 1), ("\"phishing\"".into(), 3), ("null".into(), 2)]);
+    let per_status = by(&metrics(json!({ "groupBy": ["STATUS_CATEGORY"] })).await, "statusCategory");
+    assert_eq!(opened(&per_status), [("\"CLOSED\"".into(), 2), ("\"NEW\"".into(), 2), ("\"OPEN\"".into(), 1)]);
+    let two = metrics(json!({ "groupBy": ["CLASSIFICATION", "ASSIGNEE"] })).await;
+    let keys: Vec<(Value, Value, i64)> = two
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["classification"].clone(), g["assignee"]["id"].clone(), g["opened"].as_i64().unwrap()))
+        .collect();
+    assert!(keys.contains(&(json!("TRUE_POSITIVE"), json!("anna"), 1)), "{keys:?}");
+    assert!(keys.contains(&(json!("FALSE_POSITIVE"), json!("adam"), 1)), "{keys:?}");
+    assert!(keys.contains(&(Value::Null, Value::Null, 3)), "{keys:?}");
+    assert_eq!(keys.len(), 3);
+
+    // The queue's filter picks the cases; without groupBy one group of them all.
+    let low_only = metrics(json!({ "filter": { "priorities": ["LOW"] } })).await;
+    assert_eq!(low_only.as_array().unwrap().len(), 1);
+    assert_eq!((low_only[0]["opened"].as_i64(), low_only[0]["priority"].clone()), (Some(2), Value::Null));
+    // A window in the future: nothing opened or closed in it, open cases still open.
+    let ahead = metrics(json!({ "from": "2999-01-01T00:00:00Z", "to": "2999-02-01T00:00:00Z" })).await;
+    assert_eq!(figures(&ahead[0]), (Some(0), Some(0), Some(3), Some(0), Some(0)));
+    assert_eq!(ahead[0]["slaBreachRate"], Value::Null);
+
+    for (variables, field) in [
+        (json!({ "from": "2026-02-01T00:00:00Z", "to": "2026-01-01T00:00:00Z" }), "from"),
+        (json!({ "from": "2020-01-01T00:00:00Z", "to": "2026-01-01T00:00:00Z" }), "from"),
+        (json!({ "groupBy": ["TAG", "TAG"] }), "groupBy"),
+        (json!({ "filter": { "statusIds": ["open"] } }), "filter.statusIds"),
+    ] {
+        let body = server.gql(Some(&reader("acme")), METRICS, variables.clone()).await;
+        assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{variables}");
+        assert!(body["errors"][0]["message"].as_str().unwrap().starts_with(field), "{body}");
+    }
+    // Per tenant: another tenant's metrics count none of these.
+    let other = server.ok(&reader("globex"), METRICS, json!({})).await;
+    assert_eq!(other["caseMetrics"], json!([]));
+    assert_code(&server.gql(None, METRICS, json!({})).await, "UNAUTHENTICATED");
+}
+
 both_backends!(
     closing_needs_a_classification_and_reopening_clears_it,
     closing_can_require_finished_tasks,
     statuses_can_restrict_the_moves_out_of_them,
+    case_metrics_count_and_time_each_group,
 );

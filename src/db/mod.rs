@@ -3,6 +3,7 @@
 
 pub mod explain;
 mod migrations;
+mod percentile;
 pub mod schema;
 
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use futures_util::FutureExt;
 use crate::config::DatabaseUrl;
 use crate::error::AppError;
 
-pub use migrations::{SEARCH_MIGRATION, run_migrations};
+pub use migrations::{SEARCH_MIGRATION, SLA_SCHEDULE_MIGRATION, run_migrations};
 
 /// The embedded backend's connection: diesel's synchronous SQLite connection,
 /// driven on tokio's blocking pool.
@@ -258,6 +259,9 @@ impl Db {
                     let (path, counter) = (path.to_owned(), counter.clone());
                     async move {
                         let mut conn = SqliteConn::establish(&path).await?;
+                        conn.spawn_blocking(percentile::register)
+                            .await
+                            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
                         conn.batch_execute(SQLITE_PRAGMAS)
                             .await
                             .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;

@@ -6,6 +6,7 @@ pub mod attack;
 pub mod case;
 pub mod counts;
 pub mod incident;
+pub mod metrics;
 pub mod observable;
 pub mod queue;
 pub mod search;

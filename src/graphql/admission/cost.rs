@@ -17,7 +17,7 @@ use async_graphql::{Name, Pos, Positioned, Variables};
 use async_graphql_value::Value;
 
 use super::Refusal;
-use crate::domain::{activity, attack, incident, observable, status, tag, task};
+use crate::domain::{activity, attack, incident, metrics, observable, status, tag, task};
 use crate::error::AppError;
 use crate::graphql::{DEFAULT_PAGE, MAX_PAGE};
 
@@ -77,6 +77,7 @@ pub fn list_bound(parent: &str, field: &str) -> Option<(u64, bool)> {
         ("AddObservablesPayload", "observables") => (observable::MAX_PER_CALL as i64, false),
         // An excerpt of at most 200 characters holds at most 100 words.
         ("Snippet", "highlights") => (100, false),
+        ("Query", "caseMetrics") => (metrics::MAX_GROUPS as i64, false),
         _ => return None,
     };
     Some((u64::try_from(bound).ok()?, fetched))

@@ -16,7 +16,7 @@ mod workflow;
 
 use async_graphql::MergedObject;
 
-pub(crate) use case::case_page;
+pub(crate) use case::{CaseFilterInput, case_page};
 
 /// Read the tenant's data.
 #[derive(MergedObject, Default)]
@@ -29,6 +29,7 @@ pub struct Query(
     observable::ObservableQuery,
     status::StatusQuery,
     sla::SlaQuery,
+    sla::MetricsQuery,
     tag::TagQuery,
     user::UserQuery,
     workflow::WorkflowQuery,

@@ -21,4 +21,5 @@ pub use connection::{PageInfo, split_page};
 pub use incident::{IncidentConnection, IncidentEdge};
 pub use observable::{ObservableConnection, ObservableFilterInput, observable_after};
 pub use search::{SearchConnection, SearchEdge};
+pub use sla::CaseMetricsGroup;
 pub use viewer::Viewer;
