@@ -11,6 +11,7 @@ mod common;
 use casebook::demo::{DemoSize, PerCase, seed};
 use casebook::domain::observable::{Indicator, ObservableType};
 use casebook::domain::queue::{CaseFilter, CaseOrderField, OrderDirection, first_page_plan};
+use casebook::domain::sla::SlaState;
 use casebook::domain::status::StatusCategory;
 use casebook::domain::values::CasePriority;
 use common::*;
@@ -92,6 +93,8 @@ async fn first_queue_pages_use_indexes_at_scale(backend: Backend) {
         ("one assignee", CaseOrderField::Id, CaseFilter { assignee_ids: vec!["ava.chen".into()], ..filter() }),
         ("unassigned", CaseOrderField::Id, CaseFilter { unassigned: Some(true), ..filter() }),
         ("overdue", CaseOrderField::Id, CaseFilter { overdue: Some(true), ..filter() }),
+        ("by resolve deadline", CaseOrderField::ResolveBy, filter()),
+        ("SLA breached", CaseOrderField::Id, CaseFilter { sla_states: vec![SlaState::Breached], ..filter() }),
         (
             "open and high, by priority",
             CaseOrderField::Priority,

@@ -109,6 +109,34 @@ async fn another_tenants_objects_do_not_exist(backend: Backend) {
     );
     let people = server.ok(&globex, "{ users { id } }", json!({})).await;
     assert_eq!(people["users"], json!([{ "id": "gina" }]));
+    // Workflow: acme's SLA policy, settings and metrics are acme's alone.
+    let acme_admin = admin("acme");
+    server
+        .ok(&acme_admin, "mutation { setSlaPolicy(input: { resolveWithin: \"P1D\" }) { priority } }", json!({}))
+        .await;
+    server
+        .ok(
+            &acme_admin,
+            "mutation { updateWorkflowSettings(input: { requireFinishedTasks: true }) { requireFinishedTasks } }",
+            json!({}),
+        )
+        .await;
+    let workflow = server
+        .ok(
+            &globex,
+            "{ slaPolicies { priority } workflowSettings { requireFinishedTasks }
+               onTrack: cases(filter: { slaStates: [ON_TRACK] }) { totalCount }
+               none: cases(filter: { slaStates: [NONE] }) { totalCount }
+               caseMetrics { opened openNow } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        workflow,
+        json!({ "slaPolicies": [], "workflowSettings": { "requireFinishedTasks": false },
+                "onTrack": { "totalCount": 0 }, "none": { "totalCount": 1 },
+                "caseMetrics": [{ "opened": 1, "openNow": 1 }] })
+    );
 
     // Mutations on another tenant's object: NOT_FOUND, same message as a missing one.
     let mutations: Vec<(&str, Value, Value)> = vec![
