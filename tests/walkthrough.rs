@@ -281,4 +281,51 @@ async fn the_hunts_evidence_and_the_pivot_as_the_readme_shows(backend: Backend) 
     assert!(found.contains(&json!({ "id": "T1572", "name": "Protocol Tunneling" })), "{found:?}");
 }
 
-both_backends!(the_hunts_evidence_and_the_pivot_as_the_readme_shows, a_threat_hunt_from_open_to_closed);
+async fn the_sla_queue_and_metrics_as_the_readme_shows(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (lead, analyst) = (token("lee", "acme", &["admin"]), token("hana", "acme", &["analyst"]));
+    let policy = "mutation { setSlaPolicy(input: { priority: HIGH, acknowledgeWithin: \"PT1S\", resolveWithin: \"P1D\" }) { priority } }";
+    server.ok(&lead, policy, json!({})).await;
+    let late =
+        create_case(&server, &analyst, "Phish reported by finance", json!({ "priority": "HIGH" })).await["id"].clone();
+    create_case(&server, &analyst, "Phish reported by sales", json!({ "priority": "HIGH", "assigneeId": "hana" }))
+        .await;
+    for id in ["1000", "1001"] {
+        server
+            .ok(
+                &analyst,
+                &format!("mutation {{ addCaseTags(input: {{ caseId: \"{id}\", tags: [\"phishing\"] }}) {{ id }} }}"),
+                json!({}),
+            )
+            .await;
+    }
+    // The unacknowledged case misses its one-second deadline (polled).
+    let mut queue = server.ok(&analyst, &readme_operation("query SlaQueue"), json!({})).await;
+    for _ in 0..100 {
+        if queue["cases"]["totalCount"] == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        queue = server.ok(&analyst, &readme_operation("query SlaQueue"), json!({})).await;
+    }
+    assert_eq!(queue["cases"]["nodes"][0]["id"], late);
+    assert_eq!(queue["cases"]["nodes"][0]["sla"]["state"], "BREACHED");
+
+    let metrics = server.ok(&token("rita", "acme", &["reader"]), &readme_operation("query Metrics"), json!({})).await;
+    let high = &metrics["caseMetrics"][0];
+    assert_eq!(
+        (high["priority"].as_str(), high["opened"].as_i64(), high["openNow"].as_i64()),
+        (Some("HIGH"), Some(2), Some(2))
+    );
+    assert_eq!(
+        (high["slaCases"].as_i64(), high["slaBreached"].as_i64(), high["slaBreachRate"].as_f64()),
+        (Some(2), Some(1), Some(0.5))
+    );
+    assert_eq!(high["timeToAcknowledge"]["count"], 1);
+}
+
+both_backends!(
+    the_hunts_evidence_and_the_pivot_as_the_readme_shows,
+    a_threat_hunt_from_open_to_closed,
+    the_sla_queue_and_metrics_as_the_readme_shows,
+);
