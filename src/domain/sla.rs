@@ -882,6 +882,55 @@ mod tests {
         assert_eq!((closed_from_pause.paused_seconds, closed_from_pause.paused_since), (1800, None));
     }
 
+    fn kinds(notices: &[Notice]) -> Vec<(NoticeKind, Deadline, i64)> {
+        notices.iter().map(|n| (n.kind, n.deadline, (n.at - at(0)).num_minutes())).collect()
+    }
+
+    #[test]
+    fn each_deadline_has_its_events_until_met_and_a_closed_case_none() {
+        use {Deadline::*, NoticeKind::*};
+        let all = notices(Some(&policy()), &clock());
+        assert_eq!(
+            kinds(&all),
+            [(AtRisk, Acknowledge, 48), (Breached, Acknowledge, 60), (AtRisk, Resolve, 480), (Breached, Resolve, 600)]
+        );
+        assert_eq!(Schedule::of(Some(&policy()), &clock()).notice_at, Some(at(48)));
+        let in_time = Clock { acknowledged_at: Some(at(30)), ..clock() };
+        assert_eq!(kinds(&notices(Some(&policy()), &in_time)), [(AtRisk, Resolve, 480), (Breached, Resolve, 600)]);
+        let late = Clock { acknowledged_at: Some(at(70)), ..clock() };
+        assert_eq!(
+            kinds(&notices(Some(&policy()), &late)),
+            [(Breached, Acknowledge, 60), (AtRisk, Resolve, 480), (Breached, Resolve, 600)],
+            "a late acknowledgement still owes its breach"
+        );
+        let paused = Clock { paused_since: Some(at(10)), ..clock() };
+        assert_eq!(
+            kinds(&notices(Some(&policy()), &paused)),
+            [(Breached, Acknowledge, 60)],
+            "paused: no at-risk, and the resolve deadline moves on"
+        );
+        let closed = Clock { closed_at: Some(at(700)), ..clock() };
+        assert!(notices(Some(&policy()), &closed).is_empty());
+        let (schedule, past) = Schedule::of(Some(&policy()), &clock()).without_past(Some(&policy()), &clock(), at(60));
+        assert_eq!((kinds(&past).len(), schedule.notice_at), (2, Some(at(480))), "set aside what is due");
+    }
+
+    #[test]
+    fn the_stored_schedule_gives_the_state_at_any_moment() {
+        let acknowledged = Clock { acknowledged_at: Some(at(5)), ..clock() };
+        let schedule = Schedule::of(Some(&policy()), &acknowledged);
+        assert_eq!(
+            (schedule.phase, schedule.at_risk_at, schedule.breach_at),
+            (Phase::Running, Some(at(480)), Some(at(600)))
+        );
+        let states: Vec<SlaState> =
+            [479, 480, 599, 600].iter().map(|m| schedule.at(&acknowledged, at(*m)).state).collect();
+        assert_eq!(states, [SlaState::OnTrack, SlaState::AtRisk, SlaState::AtRisk, SlaState::Breached]);
+        let late = Schedule::of(Some(&policy()), &Clock { closed_at: Some(at(700)), ..acknowledged });
+        assert_eq!((late.phase, late.breach_at), (Phase::Breached, Some(at(600))));
+        assert_eq!(Schedule::of(None, &clock()), Schedule::NONE);
+    }
+
     #[test]
     fn policies_fall_back_to_the_default_and_none_means_none() {
         let high = Policy { priority: Some(CasePriority::High), resolve_within: Some(60), ..policy() };
