@@ -2,9 +2,11 @@
 //! time to acknowledge a case (from its creation to its first move out of a
 //! NEW status or its first assignment) and to resolve it (to a CLOSED
 //! status). Time a case spends in a status that pauses the SLA does not count
-//! toward resolving it (acknowledging happens before any such wait). A case's
-//! SLA is computed from its stored timestamps and its policy whenever it is
-//! read, so deadlines are data and survive restarts.
+//! toward resolving it (acknowledging happens before any such wait). Each
+//! case stores its clock and its schedule (deadlines, and the moments it
+//! turns at risk and breached), recomputed when the case or its policy
+//! changes: deadlines are data, the queue filters and orders on them, and
+//! the SLA monitor finds what is due after any restart.
 //!
 //! `schedule` holds the clock rules (pure: time is a parameter), `monitor`
 //! the SLA events' bookkeeping and the recomputation of stored schedules.
