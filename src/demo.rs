@@ -512,7 +512,6 @@ async fn seed_batch(
     let mut tasks = Vec::new();
     let mut plans = Vec::with_capacity(count);
     let mut evidence = Vec::with_capacity(count);
-    let mut past_notices = Vec::new();
     let today = now();
     for n in 0..count {
         let plan = CasePlan::draw(rng, statuses, incidents.len(), fixed);
@@ -555,12 +554,11 @@ async fn seed_batch(
             closed_at: closing.map(|_| plan.updated),
             paused_since: None,
             paused_seconds: 0,
+            // The demo's history does not make the monitor announce it.
+            events_from: Some(today),
         };
-        // The events of deadlines long past count as written: the demo's
-        // history does not make the monitor announce it.
         let policy = sla::policy_for(policies, CasePriority::from_rank(priority));
-        let (schedule, past) = sla::Schedule::of(policy, &clock).without_past(policy, &clock, today);
-        past_notices.extend(past.iter().map(|notice| sla::NoticeRow::new(tenant_id, CaseId(id), notice, today)));
+        let schedule = sla::Schedule::of(policy, &clock);
         cases.push(CaseRow {
             tenant_id: tenant_id.to_owned(),
             id,
@@ -589,6 +587,7 @@ async fn seed_batch(
             paused_since: None,
             paused_seconds: 0,
             sla: schedule.stored(),
+            sla_events_from: clock.events_from,
         });
         plans.push(plan);
     }
@@ -692,9 +691,6 @@ async fn seed_batch(
     }
     for chunk in links.chunks(CHUNK) {
         incident::insert_links(conn, chunk).await?;
-    }
-    for chunk in past_notices.chunks(CHUNK) {
-        sla::insert_notice_rows(conn, chunk).await?;
     }
     for chunk in observables.chunks(CHUNK / 2) {
         observable::insert_rows(conn, chunk).await?;

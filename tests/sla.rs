@@ -306,7 +306,35 @@ async fn the_queue_filters_on_sla_state_and_orders_by_resolve_deadline(backend: 
     }
 }
 
+async fn a_policy_change_announces_only_what_comes_after_it(backend: Backend) {
+    // The background monitor stays out of the way: the test runs it.
+    let server = TestServer::start_with(backend, |s| s.sla_interval = std::time::Duration::from_secs(3600)).await;
+    let (admin, analyst) = (admin("acme"), analyst("acme"));
+    set_policy(&server, &admin, json!({ "acknowledgeWithin": "PT1S", "resolveWithin": "P1D" })).await;
+    let id = create_case(&server, &analyst, "Missed at once", json!({})).await["id"].as_str().unwrap().to_owned();
+    let mut polls = 0;
+    while sla_of(&server, &analyst, &id).await.1["state"] != "BREACHED" {
+        polls += 1;
+        assert!(polls < 100, "the one-second deadline never passed");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // The resolve window changes: the case is rescheduled, and its missed
+    // acknowledgement, past before the change, is not announced now.
+    set_policy(&server, &admin, json!({ "acknowledgeWithin": "PT1S", "resolveWithin": "P2D" })).await;
+    let (created, sla) = sla_of(&server, &analyst, &id).await;
+    assert_eq!((sla["state"].as_str(), minutes(created, &sla["resolveBy"])), (Some("BREACHED"), 2 * 24 * 60));
+    let db = server.state.db();
+    assert_eq!(run_due(db, at(created, 60)).await.unwrap(), 0);
+    assert_eq!(run_due(db, at(created, 2 * 24 * 60 + 1)).await.unwrap(), 1);
+    let events = sla_events(&server, &analyst, &id).await;
+    assert_eq!(
+        events.iter().map(|(a, f, _)| (a.as_str(), f.as_str())).collect::<Vec<_>>(),
+        [("SLA_BREACHED", "resolveBy")]
+    );
+}
+
 both_backends!(
+    a_policy_change_announces_only_what_comes_after_it,
     cases_follow_the_policy_of_their_priority,
     policies_are_checked_and_only_admins_set_them,
     the_monitor_writes_each_event_once_at_its_moment,

@@ -65,6 +65,7 @@ diesel::table! {
         sla_at_risk_at -> Nullable<Timestamp>,
         sla_breach_at -> Nullable<Timestamp>,
         sla_notice_at -> Nullable<Timestamp>,
+        sla_events_from -> Nullable<Timestamp>,
     }
 }
 

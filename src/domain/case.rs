@@ -75,6 +75,7 @@ pub struct Case {
     pub sla_at_risk_at: Option<NaiveDateTime>,
     pub sla_breach_at: Option<NaiveDateTime>,
     pub sla_notice_at: Option<NaiveDateTime>,
+    pub sla_events_from: Option<NaiveDateTime>,
 }
 
 impl Case {
@@ -114,6 +115,7 @@ pub struct CaseRow {
     pub paused_seconds: i64,
     #[diesel(embed)]
     pub sla: sla::StoredSchedule,
+    pub sla_events_from: Option<NaiveDateTime>,
 }
 
 /// Inserts prepared case rows in one statement (bulk loading only: no audit).

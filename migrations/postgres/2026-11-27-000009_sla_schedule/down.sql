@@ -2,6 +2,7 @@ DROP TABLE sla_notices;
 DROP INDEX cases_sla_notice_at;
 DROP INDEX cases_sla_phase;
 DROP INDEX cases_sla_resolve_by;
+ALTER TABLE cases DROP COLUMN sla_events_from;
 ALTER TABLE cases DROP COLUMN sla_notice_at;
 ALTER TABLE cases DROP COLUMN sla_breach_at;
 ALTER TABLE cases DROP COLUMN sla_at_risk_at;

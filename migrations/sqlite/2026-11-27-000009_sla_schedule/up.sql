@@ -14,6 +14,9 @@ ALTER TABLE cases ADD COLUMN sla_at_risk_at TIMESTAMP;
 ALTER TABLE cases ADD COLUMN sla_breach_at TIMESTAMP;
 -- the first moment an SLA event may be due for the evaluator
 ALTER TABLE cases ADD COLUMN sla_notice_at TIMESTAMP;
+-- SLA events from this moment on are announced (earlier ones were past when
+-- a policy change or an upgrade recomputed the schedule)
+ALTER TABLE cases ADD COLUMN sla_events_from TIMESTAMP;
 
 -- the queue by resolve deadline, cases without one last (ascending)
 CREATE INDEX cases_sla_resolve_by ON cases (tenant_id, (sla_resolve_by IS NULL), sla_resolve_by, id);

@@ -18,9 +18,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-pub use monitor::{
-    MONITOR_ID, NoticeRow, announce_due, claim_due, insert_notice_rows, postpone, reschedule_all, reschedule_open,
-};
+pub use monitor::{MONITOR_ID, announce_due, claim_due, postpone, reschedule_all, reschedule_open};
 pub use schedule::{Clock, Deadline, Notice, NoticeKind, Phase, Schedule, Sla, StoredSchedule, evaluate, notices};
 
 use crate::auth::{Granted, ManageSettings};

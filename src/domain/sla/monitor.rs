@@ -6,21 +6,21 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::{Clock, Deadline, Notice, NoticeKind, Schedule, notices, policies, policy_for};
+use super::{Clock, Deadline, Notice, NoticeKind, Schedule, StoredSchedule, notices, policies, policy_for};
 use crate::auth::Principal;
-use crate::db::Conn;
 use crate::db::schema::{cases, sla_notices};
+use crate::db::{Conn, Link};
 use crate::domain::activity::{AuditAction, FieldChange, NewAudit, record_audits};
-use crate::domain::case::{Case, CaseId};
+use crate::domain::case::CaseId;
 use crate::domain::now;
-use crate::domain::values::time_label;
+use crate::domain::values::{CasePriority, time_label};
 use crate::error::{AppError, AppResult};
 use crate::with_conn;
 
 /// A row of `sla_notices`: an SLA event written (or set aside as past).
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = sla_notices)]
-pub struct NoticeRow {
+struct NoticeRow {
     pub tenant_id: String,
     pub case_id: i64,
     pub kind: &'static str,
@@ -30,7 +30,7 @@ pub struct NoticeRow {
 }
 
 impl NoticeRow {
-    pub fn new(tenant: &str, case_id: CaseId, notice: &Notice, now: NaiveDateTime) -> NoticeRow {
+    fn new(tenant: &str, case_id: CaseId, notice: &Notice, now: NaiveDateTime) -> NoticeRow {
         NoticeRow {
             tenant_id: tenant.to_owned(),
             case_id: case_id.0,
@@ -55,18 +55,25 @@ async fn record_notices(conn: &mut Conn<'_>, rows: &[NoticeRow]) -> AppResult<Ve
     Ok(fresh)
 }
 
-/// Records many past notices at once (bulk loading: the demo data set).
-pub async fn insert_notice_rows(conn: &mut Conn<'_>, rows: &[NoticeRow]) -> AppResult<()> {
-    crate::bulk_insert!(conn, sla_notices::table, rows)?;
-    Ok(())
+/// What rescheduling reads of a case: no text, only its clock and schedule.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = cases, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+struct ScheduledCase {
+    id: i64,
+    priority: i32,
+    #[diesel(embed)]
+    clock: Clock,
+    #[diesel(embed)]
+    stored: StoredSchedule,
 }
 
 /// Cases rescheduled per statement batch.
 const RESCHEDULE_BATCH: i64 = 2_000;
 
 /// Recomputes the stored schedules of the tenant's open cases under its
-/// current policies (after a policy changed); events already due are set
-/// aside (see [`Schedule::without_past`]). Returns how many cases changed.
+/// current policies (after a policy changed). What is past already is not
+/// announced (the cases' `events_from` moves to now). Returns how many
+/// cases changed.
 pub async fn reschedule_open(conn: &mut Conn<'_>, tenant: &str) -> AppResult<usize> {
     reschedule(conn, tenant, false).await
 }
@@ -83,7 +90,7 @@ async fn reschedule(conn: &mut Conn<'_>, tenant: &str, closed_too: bool) -> AppR
     let mut changed = 0;
     let mut after = i64::MIN;
     loop {
-        let batch: Vec<Case> = with_conn!(conn, c => {
+        let batch: Vec<ScheduledCase> = with_conn!(conn, c => {
             let mut query = cases::table.filter(cases::tenant_id.eq(tenant)).into_boxed();
             if !closed_too {
                 query = query.filter(cases::closed_at.is_null());
@@ -92,27 +99,78 @@ async fn reschedule(conn: &mut Conn<'_>, tenant: &str, closed_too: bool) -> AppR
                 .filter(cases::id.gt(after))
                 .order(cases::id.asc())
                 .limit(RESCHEDULE_BATCH)
-                .select(Case::as_select())
+                .select(ScheduledCase::as_select())
                 .load(c)
                 .await
         })?;
         let Some(last) = batch.last() else { break };
         after = last.id;
-        let mut past = Vec::new();
+        let mut rows = Vec::new();
         for case in &batch {
-            let clock = Clock::of(case);
-            let policy = policy_for(&policies, case.parsed_priority());
-            let (schedule, set_aside) = Schedule::of(policy, &clock).without_past(policy, &clock, now);
-            past.extend(set_aside.iter().map(|n| NoticeRow::new(tenant, case.case_id(), n, now)));
-            if schedule != Schedule::of_case(case)? {
-                let target = cases::table.find((tenant, case.id));
-                with_conn!(conn, c => diesel::update(target).set(schedule.stored()).execute(c).await)?;
-                changed += 1;
+            let clock = Clock { events_from: Some(now), ..case.clock };
+            let schedule = Schedule::of(policy_for(&policies, CasePriority::from_rank(case.priority)), &clock);
+            // Unchanged deadlines keep their events owed (a policy change
+            // for other priorities changes nothing here).
+            if schedule.without_notice() != Schedule::stored_as(&case.stored)?.without_notice() {
+                rows.push((case.id, schedule, clock.events_from));
             }
         }
-        record_notices(conn, &past).await?;
+        changed += rows.len();
+        write_schedules(conn, tenant, rows).await?;
     }
     Ok(changed)
+}
+
+/// Stores many cases' schedules: on PostgreSQL one statement from arrays; on
+/// SQLite one prepared update per case, all in one call on its thread.
+async fn write_schedules(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    rows: Vec<(i64, Schedule, Option<NaiveDateTime>)>,
+) -> AppResult<()> {
+    use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamp};
+    if rows.is_empty() {
+        return Ok(());
+    }
+    match &mut conn.link {
+        Link::Postgres(c) => {
+            let c: &mut diesel_async::AsyncPgConnection = c;
+            let column =
+                |f: fn(&Schedule) -> Option<NaiveDateTime>| rows.iter().map(|(_, s, _)| f(s)).collect::<Vec<_>>();
+            diesel::sql_query(
+                "UPDATE cases SET sla_phase = v.phase, sla_acknowledge_by = v.acknowledge_by, \
+                 sla_resolve_by = v.resolve_by, sla_at_risk_at = v.at_risk_at, sla_breach_at = v.breach_at, \
+                 sla_notice_at = v.notice_at, sla_events_from = v.events_from \
+                 FROM unnest($2, $3, $4, $5, $6, $7, $8, $9) \
+                   AS v(id, phase, acknowledge_by, resolve_by, at_risk_at, breach_at, notice_at, events_from) \
+                 WHERE cases.tenant_id = $1 AND cases.id = v.id",
+            )
+            .bind::<Text, _>(tenant)
+            .bind::<Array<BigInt>, _>(rows.iter().map(|(id, _, _)| *id).collect::<Vec<_>>())
+            .bind::<Array<Text>, _>(rows.iter().map(|(_, s, _)| s.phase.as_str()).collect::<Vec<_>>())
+            .bind::<Array<Nullable<Timestamp>>, _>(column(|s| s.acknowledge_by))
+            .bind::<Array<Nullable<Timestamp>>, _>(column(|s| s.resolve_by))
+            .bind::<Array<Nullable<Timestamp>>, _>(column(|s| s.at_risk_at))
+            .bind::<Array<Nullable<Timestamp>>, _>(column(|s| s.breach_at))
+            .bind::<Array<Nullable<Timestamp>>, _>(column(|s| s.notice_at))
+            .bind::<Array<Nullable<Timestamp>>, _>(rows.iter().map(|(_, _, from)| *from).collect::<Vec<_>>())
+            .execute(c)
+            .await?;
+        }
+        Link::Sqlite(c) => {
+            let tenant = tenant.to_owned();
+            c.spawn_blocking(move |c| {
+                for (id, schedule, events_from) in rows {
+                    let update = diesel::update(cases::table.find((&tenant, id)))
+                        .set((schedule.stored(), cases::sla_events_from.eq(events_from)));
+                    diesel::RunQueryDsl::execute(update, c)?;
+                }
+                Ok(())
+            })
+            .await?;
+        }
+    }
+    Ok(())
 }
 
 /// The evaluator acts in each tenant as this user ("SLA monitor").

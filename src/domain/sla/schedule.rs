@@ -11,7 +11,8 @@ use crate::domain::values::text_enum;
 use crate::error::AppResult;
 
 /// A case's clock: what its SLA is computed from.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Queryable, Selectable)]
+#[diesel(table_name = cases, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 pub struct Clock {
     pub created_at: NaiveDateTime,
     pub acknowledged_at: Option<NaiveDateTime>,
@@ -19,6 +20,11 @@ pub struct Clock {
     pub paused_since: Option<NaiveDateTime>,
     /// Paused time before `paused_since`.
     pub paused_seconds: i64,
+    /// SLA events from this moment on are announced; earlier ones were past
+    /// already when a policy change, an upgrade or the demo's history gave
+    /// the case its schedule, and stay unannounced.
+    #[diesel(column_name = sla_events_from)]
+    pub events_from: Option<NaiveDateTime>,
 }
 
 impl Clock {
@@ -33,6 +39,7 @@ impl Clock {
             closed_at: since_now(status.category == StatusCategory::Closed),
             paused_since: since_now(status.pauses_sla),
             paused_seconds: 0,
+            events_from: None,
         }
     }
 
@@ -68,6 +75,7 @@ impl Clock {
             closed_at: case.closed_at,
             paused_since: case.paused_since,
             paused_seconds: case.paused_seconds,
+            events_from: case.sla_events_from,
         }
     }
 }
@@ -277,6 +285,7 @@ pub fn evaluate(policy: Option<&Policy>, clock: &Clock, now: NaiveDateTime) -> S
 /// for each deadline still to meet, at risk (while the clock runs) and
 /// breached; for a deadline missed, breached. A closed case has none (its
 /// outcome is on the case; watchers heard of any breach while it was open).
+/// None from before the clock's `events_from`.
 pub fn notices(policy: Option<&Policy>, clock: &Clock) -> Vec<Notice> {
     let Some(policy) = has_windows(policy) else { return Vec::new() };
     if clock.closed_at.is_some() {
@@ -296,6 +305,7 @@ pub fn notices(policy: Option<&Policy>, clock: &Clock) -> Vec<Notice> {
             }
         }
     }
+    out.retain(|n| clock.events_from.is_none_or(|from| n.at >= from));
     out
 }
 
@@ -307,10 +317,11 @@ impl Notice {
 }
 
 /// How a schedule is stored on its case.
-#[derive(Debug, Clone, PartialEq, Eq, AsChangeset, Insertable)]
+#[derive(Debug, Clone, PartialEq, Eq, AsChangeset, Insertable, Queryable, Selectable)]
 #[diesel(table_name = cases, treat_none_as_null = true, treat_none_as_default_value = false)]
+#[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 pub struct StoredSchedule {
-    pub sla_phase: &'static str,
+    pub sla_phase: String,
     pub sla_acknowledge_by: Option<NaiveDateTime>,
     pub sla_resolve_by: Option<NaiveDateTime>,
     pub sla_at_risk_at: Option<NaiveDateTime>,
@@ -321,13 +332,19 @@ pub struct StoredSchedule {
 impl Schedule {
     pub fn stored(&self) -> StoredSchedule {
         StoredSchedule {
-            sla_phase: self.phase.as_str(),
+            sla_phase: self.phase.as_str().to_owned(),
             sla_acknowledge_by: self.acknowledge_by,
             sla_resolve_by: self.resolve_by,
             sla_at_risk_at: self.at_risk_at,
             sla_breach_at: self.breach_at,
             sla_notice_at: self.notice_at,
         }
+    }
+
+    /// The schedule but for when its next event is due: what a recomputation
+    /// compares.
+    pub fn without_notice(self) -> Schedule {
+        Schedule { notice_at: None, ..self }
     }
 
     /// The schedule stored on a case.
@@ -342,19 +359,16 @@ impl Schedule {
         })
     }
 
-    /// The schedule with the events already due at `now` set aside: they are
-    /// returned to record as written without writing them (a policy change
-    /// or an upgrade does not announce what was already so).
-    pub fn without_past(
-        mut self,
-        policy: Option<&Policy>,
-        clock: &Clock,
-        now: NaiveDateTime,
-    ) -> (Schedule, Vec<Notice>) {
-        let (past, future): (Vec<Notice>, Vec<Notice>) =
-            notices(policy, clock).into_iter().partition(|n| n.is_due(now));
-        self.notice_at = future.iter().map(|n| n.at).min();
-        (self, past)
+    /// The schedule as stored.
+    pub fn stored_as(stored: &StoredSchedule) -> AppResult<Schedule> {
+        Ok(Schedule {
+            phase: Phase::from_db(&stored.sla_phase)?,
+            acknowledge_by: stored.sla_acknowledge_by,
+            resolve_by: stored.sla_resolve_by,
+            at_risk_at: stored.sla_at_risk_at,
+            breach_at: stored.sla_breach_at,
+            notice_at: stored.sla_notice_at,
+        })
     }
 }
 
@@ -380,7 +394,14 @@ mod tests {
     }
 
     fn clock() -> Clock {
-        Clock { created_at: at(0), acknowledged_at: None, closed_at: None, paused_since: None, paused_seconds: 0 }
+        Clock {
+            created_at: at(0),
+            acknowledged_at: None,
+            closed_at: None,
+            paused_since: None,
+            paused_seconds: 0,
+            events_from: None,
+        }
     }
 
     fn state(clock: Clock, minutes: i64) -> SlaState {
@@ -485,8 +506,13 @@ mod tests {
         );
         let closed = Clock { closed_at: Some(at(700)), ..clock() };
         assert!(notices(Some(&policy()), &closed).is_empty());
-        let (schedule, past) = Schedule::of(Some(&policy()), &clock()).without_past(Some(&policy()), &clock(), at(60));
-        assert_eq!((kinds(&past).len(), schedule.notice_at), (2, Some(at(480))), "set aside what is due");
+        let rescheduled = Clock { events_from: Some(at(60)), ..clock() };
+        assert_eq!(
+            kinds(&notices(Some(&policy()), &rescheduled)),
+            [(Breached, Acknowledge, 60), (AtRisk, Resolve, 480), (Breached, Resolve, 600)],
+            "what was past when the schedule was recomputed stays unannounced"
+        );
+        assert_eq!(Schedule::of(Some(&policy()), &rescheduled).notice_at, Some(at(60)));
     }
 
     #[test]
