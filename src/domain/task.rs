@@ -99,6 +99,20 @@ pub const MAX_TASKS_PER_CASE: i64 = 200;
 
 /// Adds a task to a case. Call inside a write transaction.
 pub async fn create(conn: &mut Conn<'_>, actor: &Granted<'_, ManageAlerts>, input: NewTask) -> AppResult<Task> {
+    let case_id = input.case_id;
+    let (task, changes) = insert(conn, actor, input).await?;
+    audit(conn, actor, case_id, task.id, AuditAction::TaskCreated, changes).await?;
+    Ok(task)
+}
+
+/// Adds a task to a case without an audit event of its own (the caller
+/// audits it, as a template's tasks are audited together); returns it and
+/// its fields as an audit event lists them.
+pub async fn insert(
+    conn: &mut Conn<'_>,
+    actor: &Granted<'_, ManageAlerts>,
+    input: NewTask,
+) -> AppResult<(Task, Vec<FieldChange>)> {
     let tenant = actor.tenant.as_str();
     case::lock(conn, tenant, input.case_id).await?.ok_or_else(|| AppError::not_found("case", input.case_id))?;
     let existing: i64 = with_conn!(conn, c => {
@@ -150,8 +164,7 @@ pub async fn create(conn: &mut Conn<'_>, actor: &Granted<'_, ManageAlerts>, inpu
         ("closingNotes", closing_notes),
     ];
     changes.extend(optional.into_iter().filter(|(_, v)| v.is_some()).map(|(f, v)| FieldChange::new(f, None, v)));
-    audit(conn, actor, input.case_id, task.id, AuditAction::TaskCreated, changes).await?;
-    Ok(task)
+    Ok((task, changes))
 }
 
 /// A change to a task: `None` leaves a field alone, `Some(None)` clears it.
