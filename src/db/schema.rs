@@ -244,6 +244,26 @@ diesel::table! {
 }
 
 diesel::table! {
+    case_templates (id) {
+        id -> BigInt,
+        tenant_id -> Text,
+        name -> Text,
+        name_key -> Text,
+        title_prefix -> Nullable<Text>,
+        description -> Nullable<Text>,
+        priority -> Nullable<Integer>,
+        tags -> Text,
+        techniques -> Text,
+        tasks -> Text,
+        archived -> Bool,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_by -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     sla_notices (tenant_id, case_id, kind, deadline, due_by) {
         tenant_id -> Text,
         case_id -> BigInt,
@@ -276,5 +296,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     workflow_settings,
     status_transitions,
     sla_policies,
-    sla_notices
+    sla_notices,
+    case_templates
 );

@@ -65,6 +65,9 @@ text_enum! {
         /// An SLA deadline passed unmet (written by the SLA monitor; the
         /// change names the deadline).
         SlaBreached => "SLA_BREACHED",
+        /// A case template's tasks were added to the case (the event names
+        /// the template and lists the tasks).
+        TemplateApplied => "TEMPLATE_APPLIED",
     }
 }
 

@@ -19,6 +19,7 @@ use crate::domain::activity::{self, AuditAction, Changes, FieldChange, NewAudit}
 use crate::domain::search::{self, EntryRow, SearchKind};
 use crate::domain::sla;
 use crate::domain::status::{self, StatusId};
+use crate::domain::template::{self, TemplateId};
 use crate::domain::values::{CasePriority, MAX_TEXT_CHARS, MAX_TITLE_CHARS, optional_text, required_text, time_label};
 use crate::domain::workflow::{self, Closing, ClosingInput};
 use crate::domain::{counts, now, user};
@@ -145,13 +146,27 @@ pub struct NewCase {
     pub due_on: Option<NaiveDateTime>,
     /// How it was closed, when it is opened in a CLOSED status.
     pub closing: ClosingInput,
+    /// The template that fills what the rest leaves out, and adds its tags,
+    /// techniques and tasks.
+    pub template_id: Option<TemplateId>,
 }
 
-/// Opens a case. Call inside a write transaction.
+/// Opens a case, from a template when given one (all in the caller's
+/// transaction, audited as one creation naming the template).
 pub async fn create(conn: &mut Conn<'_>, actor: &Granted<'_, ManageAlerts>, input: NewCase) -> AppResult<Case> {
     let tenant = actor.tenant.as_str();
+    let template = match input.template_id {
+        Some(id) => Some(template::usable(conn, tenant, "templateId", id).await?),
+        None => None,
+    };
     let title = required_text("title", &input.title, MAX_TITLE_CHARS)?;
-    let description = optional_text("description", input.description.as_deref(), MAX_TEXT_CHARS)?;
+    let title = match &template {
+        Some(template) => required_text("title", &template.title_for(&title), MAX_TITLE_CHARS)?,
+        None => title,
+    };
+    let description = optional_text("description", input.description.as_deref(), MAX_TEXT_CHARS)?
+        .or_else(|| template.as_ref().and_then(|t| t.description.clone()));
+    let priority = input.priority.or_else(|| template.as_ref().and_then(|t| t.priority));
     let status = match input.status_id {
         Some(id) => status::assignable(conn, tenant, "statusId", id).await?,
         None => status::default_status(conn, tenant).await?,
@@ -167,14 +182,14 @@ pub async fn create(conn: &mut Conn<'_>, actor: &Granted<'_, ManageAlerts>, inpu
     let id = next_case_id(conn, tenant).await?;
     let now = now();
     let clock = sla::Clock::opened(now, &status, assignee.is_some());
-    let schedule = sla::schedule_of(conn, tenant, input.priority, &clock).await?;
+    let schedule = sla::schedule_of(conn, tenant, priority, &clock).await?;
     let values = (
         cases::tenant_id.eq(tenant),
         cases::id.eq(id),
         cases::title.eq(&title),
         cases::title_key.eq(title.to_lowercase()),
         cases::description.eq(&description),
-        cases::priority.eq(CasePriority::rank(input.priority)),
+        cases::priority.eq(CasePriority::rank(priority)),
         cases::status_id.eq(status.id.0),
         cases::assignee_id.eq(assignee.as_ref().map(|u| u.id.as_str())),
         cases::due_on.eq(input.due_on),
@@ -199,13 +214,16 @@ pub async fn create(conn: &mut Conn<'_>, actor: &Granted<'_, ManageAlerts>, inpu
     let mut changes = vec![FieldChange::new("title", None, Some(title))];
     let optional = [
         ("description", description),
-        ("priority", input.priority.map(|p| p.label().to_owned())),
+        ("priority", priority.map(|p| p.label().to_owned())),
         ("status", Some(status.name)),
         ("assignee", assignee.map(|u| u.label())),
         ("dueOn", input.due_on.map(time_label)),
     ];
     changes.extend(optional.into_iter().filter(|(_, v)| v.is_some()).map(|(f, v)| FieldChange::new(f, None, v)));
     changes.extend(closing_changes.0);
+    if let Some(template) = &template {
+        changes.extend(template::fill_new_case(conn, actor, case.case_id(), template).await?);
+    }
     activity::record_audits(conn, actor, case.case_id(), 1, vec![NewAudit::new(AuditAction::CaseCreated, changes)])
         .await?;
     Ok(case)

@@ -14,6 +14,7 @@ pub mod sla;
 pub mod status;
 pub mod tag;
 pub mod task;
+pub mod template;
 pub mod tenant;
 pub mod user;
 pub mod values;

@@ -1,5 +1,6 @@
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 
+use super::template::template_ref;
 use super::{case_id, clearable, unclearable};
 use crate::auth::{ManageAlerts, Permission};
 use crate::domain::case::{self, Case, CaseChanges, NewCase};
@@ -32,6 +33,10 @@ pub struct CreateCaseInput {
     pub determination: Option<Determination>,
     /// Plain-text notes on the closing.
     pub closing_comment: Option<String>,
+    /// A case template to open from: its title prefix goes before the title,
+    /// its description and priority fill those left out, and its tags,
+    /// techniques and tasks are added, all audited as one creation.
+    pub template_id: Option<ID>,
 }
 
 /// A change to a case. Absent fields are left alone; `null` clears a field.
@@ -95,6 +100,7 @@ impl CaseMutation {
                 determination: input.determination.map(Some),
                 closing_comment: input.closing_comment.map(Some),
             },
+            template_id: input.template_id.as_ref().map(|id| template_ref("templateId", id)).transpose()?,
         };
         let mut tx = db(ctx)?.begin().await?;
         let result = case::create(&mut tx.conn(), &actor, new).await;

@@ -10,6 +10,7 @@ mod sla;
 mod status;
 mod tag;
 mod task;
+mod template;
 mod user;
 mod workflow;
 
@@ -31,6 +32,7 @@ pub struct Mutation(
     status::StatusMutation,
     sla::SlaMutation,
     tag::TagMutation,
+    template::TemplateMutation,
     user::UserMutation,
     workflow::WorkflowMutation,
 );

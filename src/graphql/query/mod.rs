@@ -11,6 +11,7 @@ mod sla;
 mod status;
 mod tag;
 mod task;
+mod template;
 mod user;
 mod workflow;
 
@@ -31,6 +32,7 @@ pub struct Query(
     sla::SlaQuery,
     sla::MetricsQuery,
     tag::TagQuery,
+    template::TemplateQuery,
     user::UserQuery,
     workflow::WorkflowQuery,
     search::SearchRoot,

@@ -11,6 +11,7 @@ mod search;
 mod sla;
 mod status;
 mod task;
+mod template;
 mod user;
 mod viewer;
 
