@@ -168,4 +168,17 @@ async fn templates_are_checked_archived_and_admin_managed(backend: Backend) {
     assert_eq!(error_codes(&foreign), ["BAD_USER_INPUT"]);
 }
 
-both_backends!(cases_open_from_a_template_in_one_audited_creation, templates_are_checked_archived_and_admin_managed);
+async fn the_readme_template_opens_a_phishing_case(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let template = server.ok(&admin("acme"), &readme_operation("mutation Template"), json!({})).await;
+    let template = &template["createCaseTemplate"];
+    assert_eq!(template["tasks"][2]["dueAfter"], "P1D");
+    let case = create_case(&server, &analyst("acme"), "Invoice lure", json!({ "templateId": template["id"] })).await;
+    assert_eq!((case["title"].as_str(), case["priority"].as_str()), (Some("[Phishing] Invoice lure"), Some("HIGH")));
+}
+
+both_backends!(
+    cases_open_from_a_template_in_one_audited_creation,
+    templates_are_checked_archived_and_admin_managed,
+    the_readme_template_opens_a_phishing_case,
+);

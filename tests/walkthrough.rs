@@ -222,15 +222,6 @@ async fn a_threat_hunt_from_open_to_closed(backend: Backend) {
     assert_eq!(gone["task"], Value::Null);
 }
 
-/// The GraphQL block of the README that starts with `opening` (such as
-/// `mutation Evidence`): the test runs what the README shows.
-fn readme_operation(opening: &str) -> String {
-    let readme = include_str!("../README.md");
-    let start = readme.find(&format!("```graphql\n{opening}")).unwrap_or_else(|| panic!("README lacks {opening}"));
-    let block = &readme[start + "```graphql\n".len()..];
-    block[..block.find("```").unwrap()].to_owned()
-}
-
 async fn the_hunts_evidence_and_the_pivot_as_the_readme_shows(backend: Backend) {
     let server = TestServer::start(backend).await;
     let hunter = token("hana", "acme", &["analyst"]);

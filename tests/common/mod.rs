@@ -450,3 +450,12 @@ pub fn ensure_js_tooling() {
         }
     });
 }
+
+/// The GraphQL block of the README that starts with `opening` (such as
+/// `mutation Evidence`): tests run what the README shows.
+pub fn readme_operation(opening: &str) -> String {
+    let readme = include_str!("../../README.md");
+    let start = readme.find(&format!("```graphql\n{opening}")).unwrap_or_else(|| panic!("README lacks {opening}"));
+    let block = &readme[start + "```graphql\n".len()..];
+    block[..block.find("```").unwrap()].to_owned()
+}
