@@ -19,7 +19,8 @@ const RETRY_AFTER_SECONDS: i64 = 60;
 /// Starts the monitor, checking every `interval`.
 pub fn start(db: Db, interval: Duration) -> Job {
     Job(tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(interval);
+        // The first look comes one interval after start, like every other.
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
