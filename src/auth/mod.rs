@@ -12,6 +12,13 @@ pub use token::{Claims, TokenRequest, TokenVerifier, issue_token};
 
 use crate::error::AppError;
 
+/// Subjects of the service's own actors: automation rules act as
+/// `automation:<rule id>`, the SLA monitor as `system:sla`. Tokens may not
+/// claim them.
+pub const AUTOMATION_SUBJECT_PREFIX: &str = "automation:";
+pub const SYSTEM_SUBJECT_PREFIX: &str = "system:";
+pub const RESERVED_SUBJECT_PREFIXES: [&str; 2] = [SYSTEM_SUBJECT_PREFIX, AUTOMATION_SUBJECT_PREFIX];
+
 /// An authenticated caller.
 #[derive(Debug, Clone)]
 pub struct Principal {

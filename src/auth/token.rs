@@ -140,6 +140,14 @@ impl Principal {
         if user_id.is_empty() {
             return Err(AppError::Unauthenticated("the token's sub is empty".into()));
         }
+        // The service's own actors (the SLA monitor, automation rules) go by
+        // these; a token claiming one would pass for them in the audit log.
+        if super::RESERVED_SUBJECT_PREFIXES.iter().any(|prefix| user_id.starts_with(prefix)) {
+            return Err(AppError::Unauthenticated(format!(
+                "the token's sub may not start with {}",
+                super::RESERVED_SUBJECT_PREFIXES.join(" or ")
+            )));
+        }
         let texts = [Some(&claims.sub), claims.tid.as_ref(), claims.name.as_ref(), claims.email.as_ref()];
         if texts.into_iter().flatten().any(|t| t.contains('\0')) {
             return Err(AppError::Unauthenticated("the token's claims contain a NUL character".into()));
