@@ -1,6 +1,8 @@
 //! Automation as a client uses it: case templates (a playbook's cases open
 //! with its title prefix, description, priority, tags, techniques and tasks,
-//! audited as one creation; `applyTemplate` adds the tasks to a case).
+//! audited as one creation; `applyTemplate` adds the tasks to a case) and
+//! automation rules (a trigger, conditions, ordered actions run in the
+//! change's transaction as the rule, never triggering rules again).
 
 #![allow(clippy::unwrap_used)] // tests fail loudly by design
 
@@ -168,8 +170,14 @@ async fn templates_are_checked_archived_and_admin_managed(backend: Backend) {
     assert_eq!(error_codes(&foreign), ["BAD_USER_INPUT"]);
 }
 
-async fn the_readme_template_opens_a_phishing_case(backend: Backend) {
+async fn the_readme_template_and_rule_work_as_shown(backend: Backend) {
     let server = TestServer::start(backend).await;
+    server.ok(&token("lee", "acme", &["admin"]), "{ me { tenant } }", json!({})).await;
+    let rule = server.ok(&admin("acme"), &readme_operation("mutation Rule"), json!({})).await;
+    assert_eq!(rule["createAutomationRule"]["actions"][0]["userId"], "lee");
+    let critical =
+        create_case(&server, &analyst("acme"), "Domain admin added", json!({ "priority": "CRITICAL" })).await;
+    assert_eq!(critical["assignee"]["id"], "lee");
     let template = server.ok(&admin("acme"), &readme_operation("mutation Template"), json!({})).await;
     let template = &template["createCaseTemplate"];
     assert_eq!(template["tasks"][2]["dueAfter"], "P1D");
@@ -177,8 +185,255 @@ async fn the_readme_template_opens_a_phishing_case(backend: Backend) {
     assert_eq!((case["title"].as_str(), case["priority"].as_str()), (Some("[Phishing] Invoice lure"), Some("HIGH")));
 }
 
+const RULE: &str = "id name enabled trigger conditions { priorities tags textContains minIncidentSeverity }
+    actions { type userId priority tags body }";
+
+async fn create_rule(server: &TestServer, token: &str, input: Value) -> Value {
+    let query =
+        format!("mutation($input: CreateAutomationRuleInput!) {{ createAutomationRule(input: $input) {{ {RULE} }} }}");
+    server.gql(Some(token), &query, json!({ "input": input })).await
+}
+
+/// The case's log, oldest first: (actor, action or comment body).
+async fn log(server: &TestServer, token: &str, id: &Value) -> Vec<(String, String)> {
+    let query = "query($id: ID!) { case(id: $id) { activity(first: 50) { nodes {
+        actor { id displayName } ... on AuditEvent { action } ... on Comment { body } } } } }";
+    let data = server.ok(token, query, json!({ "id": id })).await;
+    let mut entries: Vec<(String, String)> = data["case"]["activity"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            let what = n["action"].as_str().or(n["body"].as_str()).unwrap().to_owned();
+            (n["actor"]["displayName"].as_str().unwrap_or(n["actor"]["id"].as_str().unwrap()).to_owned(), what)
+        })
+        .collect();
+    entries.reverse();
+    entries
+}
+
+async fn rules_act_on_their_trigger_and_conditions_as_the_rule(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (admin, analyst) = (admin("acme"), analyst("acme"));
+    server.ok(&admin, "{ me { tenant } }", json!({})).await; // adam is known in acme
+    let on_call = create_rule(
+        &server,
+        &admin,
+        json!({ "name": "Critical to on-call", "trigger": "CASE_CREATED",
+                "conditions": { "priorities": ["CRITICAL"] },
+                "actions": [{ "type": "ASSIGN", "userId": "adam" }, { "type": "ADD_TAGS", "tags": ["escalated"] },
+                            { "type": "ADD_COMMENT", "body": "Paged the on-call lead." }] }),
+    )
+    .await;
+    assert_eq!(
+        on_call["data"]["createAutomationRule"]["actions"][0],
+        json!({ "type": "ASSIGN", "userId": "adam", "priority": null, "tags": null, "body": null }),
+        "{on_call}"
+    );
+
+    // A critical case is assigned, tagged and commented in its creation's transaction.
+    let critical = create_case(&server, &analyst, "Ransomware on FS01", json!({ "priority": "CRITICAL" })).await;
+    assert_eq!(critical["assignee"]["id"], "adam", "the answer shows what the rule did");
+    let actor = "Automation: Critical to on-call".to_owned();
+    assert_eq!(
+        log(&server, &analyst, &critical["id"]).await,
+        [
+            ("User anna".to_owned(), "CASE_CREATED".to_owned()),
+            (actor.clone(), "CASE_UPDATED".to_owned()),
+            (actor.clone(), "TAGS_ADDED".to_owned()),
+            (actor, "Paged the on-call lead.".to_owned()),
+        ]
+    );
+    let low = create_case(&server, &analyst, "Odd login", json!({ "priority": "LOW" })).await;
+    assert_eq!(log(&server, &analyst, &low["id"]).await.len(), 1, "conditions not met: nothing runs");
+
+    // A rule's own change triggers no rule: raising priority on any update does not loop.
+    let raise = json!({ "name": "Raise", "trigger": "CASE_UPDATED", "conditions": { "textContains": "login" },
+                        "actions": [{ "type": "SET_PRIORITY", "priority": "HIGH" }] });
+    assert!(create_rule(&server, &admin, raise).await.get("errors").is_none());
+    update_case(&server, &analyst, json!({ "id": low["id"], "description": "Impossible travel." })).await;
+    let entries = log(&server, &analyst, &low["id"]).await;
+    assert_eq!(
+        entries.iter().map(|(_, w)| w.as_str()).collect::<Vec<_>>(),
+        ["CASE_CREATED", "CASE_UPDATED", "CASE_UPDATED"]
+    );
+    assert_eq!(entries[2].0, "Automation: Raise");
+
+    // Incidents linked and comments added trigger too.
+    let severe = json!({ "name": "Severe incident", "trigger": "INCIDENT_LINKED", "conditions": { "minIncidentSeverity": "HIGH" },
+                         "actions": [{ "type": "SET_PRIORITY", "priority": "CRITICAL" }] });
+    assert!(create_rule(&server, &admin, severe).await.get("errors").is_none());
+    let talked = json!({ "name": "Discussed", "trigger": "COMMENT_ADDED", "actions": [{ "type": "ADD_TAGS", "tags": ["discussed"] }] });
+    assert!(create_rule(&server, &admin, talked).await.get("errors").is_none());
+    let plain = create_case(&server, &analyst, "Beacon", json!({})).await["id"].clone();
+    let medium = create_incident(&server, &analyst, "Beacon seen", "MEDIUM").await["id"].clone();
+    let link = "mutation($i: CaseIncidentsInput!) { linkIncidents(input: $i) { priority } }";
+    let linked = server.ok(&analyst, link, json!({ "i": { "caseId": plain, "incidentIds": [medium] } })).await;
+    assert_eq!(linked["linkIncidents"]["priority"], Value::Null, "a MEDIUM incident is below the condition");
+    let high = create_incident(&server, &analyst, "Exfiltration", "HIGH").await["id"].clone();
+    let linked = server.ok(&analyst, link, json!({ "i": { "caseId": plain, "incidentIds": [high] } })).await;
+    assert_eq!(linked["linkIncidents"]["priority"], "CRITICAL");
+    comment(&server, &analyst, plain.as_str().unwrap(), "Looking at it.").await;
+    let tags = server.ok(&analyst, "query($id: ID!) { case(id: $id) { tags } }", json!({ "id": plain })).await;
+    assert_eq!(tags["case"]["tags"], json!(["discussed"]));
+
+    // Status moves and task status changes trigger too.
+    let started = json!({ "name": "Started", "trigger": "STATUS_CHANGED", "conditions": { "statusCategories": ["OPEN"] },
+                          "actions": [{ "type": "ADD_COMMENT", "body": "Work started." }] });
+    assert!(create_rule(&server, &admin, started).await.get("errors").is_none());
+    let moving = json!({ "name": "Tasks moving", "trigger": "TASK_STATUS_CHANGED", "actions": [{ "type": "ADD_TAGS", "tags": ["in-progress"] }] });
+    assert!(create_rule(&server, &admin, moving).await.get("errors").is_none());
+    let open = status_id(&server, &analyst, "Open").await;
+    update_case(&server, &analyst, json!({ "id": plain, "statusId": open })).await;
+    let task = create_task(&server, &analyst, plain.as_str().unwrap(), "Isolate host", json!({})).await;
+    let retitled = "mutation($i: UpdateTaskInput!) { updateTask(input: $i) { id } }";
+    server.ok(&analyst, retitled, json!({ "i": { "id": task, "title": "Isolate the host" } })).await;
+    let tags = server.ok(&analyst, "query($id: ID!) { case(id: $id) { tags } }", json!({ "id": plain })).await;
+    assert_eq!(tags["case"]["tags"], json!(["discussed"]), "a title change is not a status change");
+    server.ok(&analyst, retitled, json!({ "i": { "id": task, "status": "IN_PROGRESS" } })).await;
+    let entries = log(&server, &analyst, &plain).await;
+    assert!(entries.contains(&("Automation: Started".to_owned(), "Work started.".to_owned())), "{entries:?}");
+    let tags = server.ok(&analyst, "query($id: ID!) { case(id: $id) { tags } }", json!({ "id": plain })).await;
+    assert_eq!(tags["case"]["tags"], json!(["discussed", "in-progress"]));
+}
+
+async fn rules_are_tested_without_writing_and_fail_a_change_they_cannot_make(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (admin, analyst) = (admin("acme"), analyst("acme"));
+    let case = create_case(&server, &analyst, "Phish from payroll", json!({ "priority": "HIGH" })).await["id"].clone();
+    let rule = json!({ "name": "Payroll phish", "trigger": "CASE_UPDATED", "conditions": { "textContains": "payroll", "priorities": ["HIGH"] },
+                       "actions": [{ "type": "ADD_TAGS", "tags": ["payroll"] }, { "type": "ADD_COMMENT", "body": "Finance told." }] });
+    let stored = create_rule(&server, &admin, rule.clone()).await["data"]["createAutomationRule"]["id"].clone();
+    let test = "mutation($input: TestAutomationRuleInput!) { testAutomationRule(input: $input) {
+        matched effects { action changes { field newValue } comment } } }";
+    let expected = json!({ "matched": true, "effects": [
+        { "action": "TAGS_ADDED", "changes": [{ "field": "tags", "newValue": "payroll" }], "comment": null },
+        { "action": null, "changes": [], "comment": "Finance told." } ] });
+    let by_id = server.ok(&admin, test, json!({ "input": { "ruleId": stored, "caseId": case } })).await;
+    assert_eq!(by_id["testAutomationRule"], expected);
+    let unsaved = server.ok(&admin, test, json!({ "input": { "rule": rule, "caseId": case } })).await;
+    assert_eq!(unsaved["testAutomationRule"], expected);
+    let other = json!({ "name": "x", "trigger": "CASE_UPDATED", "conditions": { "priorities": ["LOW"] },
+                        "actions": [{ "type": "ADD_TAGS", "tags": ["x"] }] });
+    let unmatched = server.ok(&admin, test, json!({ "input": { "rule": other, "caseId": case } })).await;
+    assert_eq!(unmatched["testAutomationRule"], json!({ "matched": false, "effects": [] }));
+    assert_eq!(log(&server, &analyst, &case).await.len(), 1, "testing wrote nothing");
+
+    // Disabled and expired rules do not run.
+    let disable = "mutation($input: UpdateAutomationRuleInput!) { updateAutomationRule(input: $input) { enabled } }";
+    server.ok(&admin, disable, json!({ "input": { "id": stored, "enabled": false } })).await;
+    update_case(&server, &analyst, json!({ "id": case, "title": "Phish from payroll (2)" })).await;
+    assert_eq!(log(&server, &analyst, &case).await.len(), 2);
+    server
+        .ok(&admin, disable, json!({ "input": { "id": stored, "enabled": true, "expiresAt": "2020-01-01T00:00:00Z" } }))
+        .await;
+    update_case(&server, &analyst, json!({ "id": case, "title": "Phish from payroll (3)" })).await;
+    assert_eq!(log(&server, &analyst, &case).await.len(), 3);
+    server
+        .ok(
+            &admin,
+            "mutation($input: DeleteAutomationRuleInput!) { deleteAutomationRule(input: $input) }",
+            json!({ "input": { "id": stored } }),
+        )
+        .await;
+
+    // A rule that cannot act fails the change that triggered it, naming the rule.
+    let closed = status_id(&server, &analyst, "Closed").await;
+    let close = json!({ "name": "Close quietly", "trigger": "CASE_UPDATED", "actions": [{ "type": "SET_STATUS", "statusId": closed }] });
+    assert!(create_rule(&server, &admin, close).await.get("errors").is_none());
+    let refused = server
+        .gql(
+            Some(&analyst),
+            "mutation($i: UpdateCaseInput!) { updateCase(input: $i) { id } }",
+            json!({ "i": { "id": case, "title": "Renamed" } }),
+        )
+        .await;
+    assert_eq!(error_codes(&refused), ["CONFLICT"]);
+    assert!(refused["errors"][0]["message"].as_str().unwrap().contains("\"Close quietly\""), "{refused}");
+    let title = server.ok(&analyst, "query($id: ID!) { case(id: $id) { title } }", json!({ "id": case })).await;
+    assert_eq!(title["case"]["title"], "Phish from payroll (3)", "nothing of the change was kept");
+}
+
+async fn sla_events_trigger_rules(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (admin, analyst) = (admin("acme"), analyst("acme"));
+    let policy = "mutation { setSlaPolicy(input: { acknowledgeWithin: \"PT1H\" }) { priority } }";
+    server.ok(&admin, policy, json!({})).await;
+    let rule = json!({ "name": "Escalate breaches", "trigger": "SLA_BREACHED",
+                       "actions": [{ "type": "SET_PRIORITY", "priority": "CRITICAL" }] });
+    assert!(create_rule(&server, &admin, rule).await.get("errors").is_none());
+    let case = create_case(&server, &analyst, "Unanswered", json!({})).await;
+    let created = chrono::DateTime::parse_from_rfc3339(case["createdAt"].as_str().unwrap()).unwrap();
+    let later = (created + chrono::Duration::minutes(61)).naive_utc();
+    assert_eq!(casebook::jobs::sla::run_due(server.state.db(), later).await.unwrap(), 1);
+    let entries = log(&server, &analyst, &case["id"]).await;
+    let whats: Vec<&str> = entries.iter().map(|(_, w)| w.as_str()).collect();
+    assert_eq!(whats, ["CASE_CREATED", "SLA_BREACHED", "CASE_UPDATED"]);
+    assert_eq!((entries[1].0.as_str(), entries[2].0.as_str()), ("SLA monitor", "Automation: Escalate breaches"));
+}
+
+async fn rules_are_admin_managed_checked_and_per_tenant(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (admin, analyst) = (admin("acme"), analyst("acme"));
+    let rule =
+        json!({ "name": "Tag all", "trigger": "CASE_CREATED", "actions": [{ "type": "ADD_TAGS", "tags": ["seen"] }] });
+    assert_code(&create_rule(&server, &analyst, rule.clone()).await, "FORBIDDEN");
+    assert_code(&server.gql(Some(&reader("acme")), "{ automationRules { id } }", json!({})).await, "FORBIDDEN");
+    for (input, field) in [
+        (json!({ "name": "x", "trigger": "CASE_CREATED", "actions": [] }), "actions"),
+        (json!({ "name": "x", "trigger": "CASE_CREATED", "actions": [{ "type": "ASSIGN" }] }), "actions[0].userId"),
+        (
+            json!({ "name": "x", "trigger": "CASE_CREATED", "actions": [{ "type": "ASSIGN", "userId": "nobody" }] }),
+            "actions[0].userId",
+        ),
+        (
+            json!({ "name": "x", "trigger": "CASE_CREATED", "actions": [{ "type": "SET_STATUS", "statusId": "999999" }] }),
+            "actions[0].statusId",
+        ),
+        (
+            json!({ "name": "x", "trigger": "CASE_CREATED", "actions": [{ "type": "APPLY_TEMPLATE", "templateId": "999999" }] }),
+            "actions[0].templateId",
+        ),
+        (
+            json!({ "name": "x", "trigger": "CASE_CREATED", "actions": [{ "type": "ADD_COMMENT", "body": " " }] }),
+            "actions[0].body",
+        ),
+        (json!({ "name": " ", "trigger": "CASE_CREATED", "actions": [{ "type": "ADD_TAGS", "tags": ["a"] }] }), "name"),
+    ] {
+        let body = create_rule(&server, &admin, input.clone()).await;
+        assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{input}");
+        assert!(body["errors"][0]["message"].as_str().unwrap().starts_with(field), "{body}");
+    }
+    let id = create_rule(&server, &admin, rule).await["data"]["createAutomationRule"]["id"].clone();
+    let globex = token("gina", "globex", &["admin"]);
+    let theirs = server
+        .ok(&globex, "query($id: ID!) { automationRules { id } automationRule(id: $id) { id } }", json!({ "id": id }))
+        .await;
+    assert_eq!(theirs, json!({ "automationRules": [], "automationRule": null }));
+    let update = "mutation($input: UpdateAutomationRuleInput!) { updateAutomationRule(input: $input) { id } }";
+    assert_code(
+        &server.gql(Some(&globex), update, json!({ "input": { "id": id, "enabled": false } })).await,
+        "NOT_FOUND",
+    );
+    let case = create_case(&server, &globex, "Globex case", json!({})).await;
+    assert_eq!(case["id"], "1000");
+    let tags = server.ok(&globex, "{ case(id: \"1000\") { tags } }", json!({})).await;
+    assert_eq!(tags["case"]["tags"], json!([]), "acme's rule does not run on globex's cases");
+    // Nobody can sign in as a rule or the SLA monitor.
+    for sub in ["automation:1", "system:sla"] {
+        assert_code(
+            &server.gql(Some(&token(sub, "acme", &["admin"])), "{ me { tenant } }", json!({})).await,
+            "UNAUTHENTICATED",
+        );
+    }
+}
+
 both_backends!(
+    rules_act_on_their_trigger_and_conditions_as_the_rule,
+    rules_are_tested_without_writing_and_fail_a_change_they_cannot_make,
+    rules_are_admin_managed_checked_and_per_tenant,
+    sla_events_trigger_rules,
     cases_open_from_a_template_in_one_audited_creation,
     templates_are_checked_archived_and_admin_managed,
-    the_readme_template_opens_a_phishing_case,
+    the_readme_template_and_rule_work_as_shown,
 );

@@ -400,6 +400,14 @@ impl WriteTx {
         Ok(())
     }
 
+    /// Rolls back whatever the transaction wrote (a dry run).
+    pub async fn rollback(self) -> Result<(), AppError> {
+        match self.finish::<()>(Err(AppError::Internal("rolled back on purpose".into()))).await {
+            Err(AppError::Internal(_)) | Ok(()) => Ok(()),
+            Err(other) => Err(other),
+        }
+    }
+
     /// Commits when `result` is `Ok`, rolls back otherwise; returns `result`.
     pub async fn finish<T>(mut self, result: Result<T, AppError>) -> Result<T, AppError> {
         let result = match result {

@@ -264,6 +264,24 @@ diesel::table! {
 }
 
 diesel::table! {
+    automation_rules (id) {
+        id -> BigInt,
+        tenant_id -> Text,
+        name -> Text,
+        position -> Integer,
+        enabled -> Bool,
+        expires_at -> Nullable<Timestamp>,
+        trigger -> Text,
+        conditions -> Text,
+        actions -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_by -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     sla_notices (tenant_id, case_id, kind, deadline, due_by) {
         tenant_id -> Text,
         case_id -> BigInt,
@@ -297,5 +315,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     status_transitions,
     sla_policies,
     sla_notices,
-    case_templates
+    case_templates,
+    automation_rules
 );

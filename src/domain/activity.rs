@@ -373,6 +373,8 @@ pub async fn add_comment(
     conn.changed(&actor.tenant, case_id.0)?;
     let entry = EntryRow::new(&actor.tenant, SearchKind::Comment, row.id, case_id.0, "", &[Some(body)]);
     search::index(conn, entry).await?;
+    crate::domain::automation::run(conn, actor, case_id, &[crate::domain::automation::AutomationTrigger::CommentAdded])
+        .await?;
     row.try_into()
 }
 

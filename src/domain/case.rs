@@ -16,6 +16,7 @@ use crate::auth::{Granted, ManageAlerts, Principal};
 use crate::db::Conn;
 use crate::db::schema::{cases, tenants};
 use crate::domain::activity::{self, AuditAction, Changes, FieldChange, NewAudit};
+use crate::domain::automation::{self, AutomationTrigger};
 use crate::domain::search::{self, EntryRow, SearchKind};
 use crate::domain::sla;
 use crate::domain::status::{self, StatusId};
@@ -226,7 +227,21 @@ pub async fn create(conn: &mut Conn<'_>, actor: &Granted<'_, ManageAlerts>, inpu
     }
     activity::record_audits(conn, actor, case.case_id(), 1, vec![NewAudit::new(AuditAction::CaseCreated, changes)])
         .await?;
-    Ok(case)
+    after_rules(conn, actor, case, &[AutomationTrigger::CaseCreated]).await
+}
+
+/// Runs the automation rules `triggers` start on a case `actor` just
+/// changed; returns the case as they left it.
+async fn after_rules(
+    conn: &mut Conn<'_>,
+    actor: &Principal,
+    case: Case,
+    triggers: &[AutomationTrigger],
+) -> AppResult<Case> {
+    if !automation::run(conn, actor, case.case_id(), triggers).await? {
+        return Ok(case);
+    }
+    find_many(conn, &actor.tenant, &[case.case_id()]).await?.pop().ok_or_else(|| AppError::not_found("case", case.id))
 }
 
 /// Takes the next id from the tenant's counter; the row lock it takes makes
@@ -338,7 +353,9 @@ pub async fn update(
     }
     let (case, seq) = touch(conn, actor, id, 1).await?;
     activity::record_audits(conn, actor, id, seq, vec![NewAudit::new(AuditAction::CaseUpdated, changes.0)]).await?;
-    Ok(case)
+    let moved = [AutomationTrigger::CaseUpdated, AutomationTrigger::StatusChanged];
+    let triggers = if status_id != current.status_id { &moved[..] } else { &moved[..1] };
+    after_rules(conn, actor, case, triggers).await
 }
 
 /// Locks the case row for the rest of the transaction and reads it.

@@ -10,6 +10,7 @@ use crate::auth::{Granted, ManageAlerts};
 use crate::db::Conn;
 use crate::db::schema::{case_incidents, cases, incidents};
 use crate::domain::activity::{self, AuditAction, FieldChange, NewAudit};
+use crate::domain::automation::{self, AutomationTrigger};
 use crate::domain::case::{self, Case, CaseId};
 use crate::domain::now;
 use crate::domain::user::escape_like;
@@ -354,6 +355,13 @@ pub async fn change_links(
         .collect();
     let (case, seq) = case::touch(conn, actor, case_id, audits.len() as i64).await?;
     activity::record_audits(conn, actor, case_id, seq, audits).await?;
+    if change == LinkChange::Link && automation::run(conn, actor, case_id, &[AutomationTrigger::IncidentLinked]).await?
+    {
+        return case::find_many(conn, tenant, &[case_id])
+            .await?
+            .pop()
+            .ok_or_else(|| AppError::not_found("case", case_id));
+    }
     Ok(case)
 }
 

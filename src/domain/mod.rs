@@ -3,6 +3,7 @@
 
 pub mod activity;
 pub mod attack;
+pub mod automation;
 pub mod case;
 pub mod counts;
 pub mod incident;

@@ -11,6 +11,7 @@ use crate::auth::{Granted, ManageAlerts, Principal};
 use crate::db::Conn;
 use crate::db::schema::tasks;
 use crate::domain::activity::{self, AuditAction, Changes, FieldChange, NewAudit};
+use crate::domain::automation::{self, AutomationTrigger};
 use crate::domain::case::{self, CaseId};
 use crate::domain::search::{self, EntryRow, SearchKind};
 use crate::domain::values::{
@@ -235,6 +236,9 @@ pub async fn update(
         search::index(conn, indexed(tenant, &task)).await?;
     }
     audit(conn, actor, case_id, task.id, AuditAction::TaskUpdated, changes.0).await?;
+    if status != current.parsed_status()? {
+        automation::run(conn, actor, case_id, &[AutomationTrigger::TaskStatusChanged]).await?;
+    }
     Ok(task)
 }
 

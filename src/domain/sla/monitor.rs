@@ -11,6 +11,7 @@ use crate::auth::Principal;
 use crate::db::schema::{cases, sla_notices};
 use crate::db::{Conn, Link};
 use crate::domain::activity::{AuditAction, FieldChange, NewAudit, record_audits};
+use crate::domain::automation::{self, AutomationTrigger};
 use crate::domain::case::CaseId;
 use crate::domain::now;
 use crate::domain::values::{CasePriority, time_label};
@@ -174,7 +175,7 @@ async fn write_schedules(
 }
 
 /// The evaluator acts in each tenant as this user ("SLA monitor").
-pub const MONITOR_ID: &str = "system:sla";
+pub const MONITOR_ID: &str = "system:sla"; // see auth::SYSTEM_SUBJECT_PREFIX
 
 fn monitor(tenant: &str) -> Principal {
     Principal {
@@ -256,7 +257,18 @@ pub async fn announce_due(conn: &mut Conn<'_>, tenant: &str, id: CaseId, now: Na
     let seq = crate::domain::case::reserve_activity(conn, tenant, id, written as i64)
         .await?
         .ok_or_else(|| AppError::not_found("case", id))?;
+    let triggers: Vec<AutomationTrigger> = audits
+        .iter()
+        .map(|a| {
+            if a.action == AuditAction::SlaAtRisk {
+                AutomationTrigger::SlaAtRisk
+            } else {
+                AutomationTrigger::SlaBreached
+            }
+        })
+        .collect();
     record_audits(conn, &actor, id, seq, audits).await?;
+    automation::run(conn, &actor, id, &triggers).await?;
     Ok(written)
 }
 

@@ -17,7 +17,7 @@ use async_graphql::{Name, Pos, Positioned, Variables};
 use async_graphql_value::Value;
 
 use super::Refusal;
-use crate::domain::{activity, attack, incident, metrics, observable, status, tag, task, template};
+use crate::domain::{activity, attack, automation, incident, metrics, observable, status, tag, task, template};
 use crate::error::AppError;
 use crate::graphql::{DEFAULT_PAGE, MAX_PAGE};
 
@@ -78,6 +78,14 @@ pub fn list_bound(parent: &str, field: &str) -> Option<(u64, bool)> {
         // An excerpt of at most 200 characters holds at most 100 words.
         ("Snippet", "highlights") => (100, false),
         ("Query", "caseMetrics") => (metrics::MAX_GROUPS as i64, false),
+        ("Query", "automationRules") => (automation::MAX_RULES_PER_TENANT, true),
+        ("AutomationRule", "actions") => (automation::MAX_ACTIONS_PER_RULE as i64, false),
+        ("AutomationConditions", "priorities" | "statusCategories") => (6, false),
+        ("AutomationConditions", "statusIds" | "assigneeIds") => (100, false),
+        ("AutomationConditions", "tags") | ("AutomationAction", "tags") => (tag::MAX_TAGS_PER_CASE as i64, false),
+        ("AutomationConditions", "textContains") => (100, false),
+        ("AutomationTestResult", "effects") => (500, false),
+        ("AutomationEffect", "changes") => (activity::MAX_CHANGES_PER_EVENT as i64, false),
         ("Query", "caseTemplates") => (template::MAX_TEMPLATES_PER_TENANT, true),
         ("CaseTemplate", "tags") => (tag::MAX_TAGS_PER_CASE as i64, false),
         ("CaseTemplate", "techniques") => (attack::MAX_TECHNIQUES_PER_CASE as i64, false),

@@ -2,6 +2,7 @@
 //! one write transaction that holds the change and its audit.
 
 mod attack;
+mod automation;
 mod case;
 mod comment;
 mod incident;
@@ -33,6 +34,7 @@ pub struct Mutation(
     sla::SlaMutation,
     tag::TagMutation,
     template::TemplateMutation,
+    automation::AutomationMutation,
     user::UserMutation,
     workflow::WorkflowMutation,
 );

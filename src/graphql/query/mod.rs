@@ -1,6 +1,7 @@
 //! Query root, merged from one object per entity.
 
 mod attack;
+mod automation;
 mod case;
 mod incident;
 mod me;
@@ -33,6 +34,7 @@ pub struct Query(
     sla::MetricsQuery,
     tag::TagQuery,
     template::TemplateQuery,
+    automation::AutomationQuery,
     user::UserQuery,
     workflow::WorkflowQuery,
     search::SearchRoot,

@@ -3,6 +3,7 @@
 
 mod activity;
 mod attack;
+mod automation;
 mod case;
 mod connection;
 mod incident;
@@ -17,6 +18,7 @@ mod viewer;
 
 pub use activity::{ActivityEvent, Comment};
 pub use attack::{AttackTactic, AttackTechnique};
+pub use automation::{AutomationEffect, AutomationTestResult};
 pub use case::CaseConnection;
 pub use connection::{PageInfo, split_page};
 pub use incident::{IncidentConnection, IncidentEdge};
