@@ -143,8 +143,27 @@ pub async fn add(
             format!("a case has at most {MAX_TAGS_PER_CASE} tags; this one has {}", present.len()),
         ));
     }
+    let mut added = attach(conn, actor, case_id, &wanted).await?;
+    added.sort_by_key(|n| key(n));
+    let change = FieldChange::new("tags", None, Some(added.join(", ")));
+    let (case, seq) = case::touch(conn, actor, case_id, 1).await?;
+    activity::record_audits(conn, actor, case_id, seq, vec![NewAudit::new(AuditAction::TagsAdded, vec![change])])
+        .await?;
+    Ok(case)
+}
+
+/// Links a case that carries none of them to these tags, making the tenant's
+/// new ones, without an audit event (the caller audits); returns the names
+/// as the tenant spells them.
+pub async fn attach(
+    conn: &mut Conn<'_>,
+    actor: &Granted<'_, ManageAlerts>,
+    case_id: CaseId,
+    names: &[&String],
+) -> AppResult<Vec<String>> {
+    let tenant = actor.tenant.as_str();
     let now = now();
-    let found = ensure(conn, tenant, &wanted, now).await?;
+    let found = ensure(conn, tenant, names, now).await?;
     let links: Vec<CaseTagRow> = found
         .iter()
         .map(|(id, _)| CaseTagRow {
@@ -156,13 +175,7 @@ pub async fn add(
         })
         .collect();
     insert_links(conn, &links).await?;
-    let mut added: Vec<String> = found.into_iter().map(|(_, name)| name).collect();
-    added.sort_by_key(|n| key(n));
-    let change = FieldChange::new("tags", None, Some(added.join(", ")));
-    let (case, seq) = case::touch(conn, actor, case_id, 1).await?;
-    activity::record_audits(conn, actor, case_id, seq, vec![NewAudit::new(AuditAction::TagsAdded, vec![change])])
-        .await?;
-    Ok(case)
+    Ok(found.into_iter().map(|(_, name)| name).collect())
 }
 
 /// Removes tags from a case; one it does not have is skipped. One audit

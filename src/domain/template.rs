@@ -14,7 +14,7 @@ use crate::db::schema::case_templates;
 use crate::domain::activity::{self, AuditAction, FieldChange, NewAudit};
 use crate::domain::attack::{self, CaseTechniqueRow};
 use crate::domain::case::{self, Case, CaseId};
-use crate::domain::tag::{self, CaseTagRow};
+use crate::domain::tag;
 use crate::domain::task::{self, NewTask};
 use crate::domain::values::{CasePriority, MAX_TEXT_CHARS, MAX_TITLE_CHARS, optional_text, required_text};
 use crate::domain::{now, parse_text, sla, user};
@@ -382,19 +382,7 @@ pub async fn fill_new_case(
     let mut changes = vec![FieldChange::new("template", None, Some(template.name.clone()))];
     if !template.tags.is_empty() {
         let names: Vec<&String> = template.tags.iter().collect();
-        let found = tag::ensure(conn, tenant, &names, now).await?;
-        let links: Vec<CaseTagRow> = found
-            .iter()
-            .map(|(id, _)| CaseTagRow {
-                tenant_id: tenant.to_owned(),
-                case_id: case_id.0,
-                tag_id: *id,
-                added_by: actor.user_id.clone(),
-                added_at: now,
-            })
-            .collect();
-        tag::insert_links(conn, &links).await?;
-        let names: Vec<String> = found.into_iter().map(|(_, name)| name).collect();
+        let names = tag::attach(conn, actor, case_id, &names).await?;
         changes.push(FieldChange::new("tags", None, Some(names.join(", "))));
     }
     if !template.technique_ids.is_empty() {
