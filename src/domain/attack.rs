@@ -215,6 +215,31 @@ pub async fn insert_rows(conn: &mut Conn<'_>, rows: &[CaseTechniqueRow]) -> AppR
     Ok(())
 }
 
+/// Links a case to techniques it does not carry yet (checked against the
+/// catalogue by the caller), without an audit event (the caller audits).
+pub async fn attach(
+    conn: &mut Conn<'_>,
+    actor: &Granted<'_, ManageAlerts>,
+    case_id: CaseId,
+    ids: &[&String],
+) -> AppResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let now = now();
+    let rows: Vec<CaseTechniqueRow> = ids
+        .iter()
+        .map(|id| CaseTechniqueRow {
+            tenant_id: actor.tenant.clone(),
+            case_id: case_id.0,
+            technique_id: (*id).clone(),
+            added_by: actor.user_id.clone(),
+            added_at: now,
+        })
+        .collect();
+    insert_rows(conn, &rows).await
+}
+
 /// Sets a case's techniques to exactly `ids` (ignoring case and repeats).
 /// Unknown ids are refused, and so are retired ones unless the case already
 /// carries them. A change is one audit event with the old and new lists.
@@ -264,21 +289,8 @@ pub async fn set(
             .filter(case_techniques::technique_id.eq_any(gone));
         with_conn!(conn, c => diesel::delete(target).execute(c).await)?;
     }
-    let now = now();
-    let new_rows: Vec<CaseTechniqueRow> = wanted
-        .iter()
-        .filter(|id| !old.contains(id))
-        .map(|id| CaseTechniqueRow {
-            tenant_id: tenant.to_owned(),
-            case_id: case_id.0,
-            technique_id: id.clone(),
-            added_by: actor.user_id.clone(),
-            added_at: now,
-        })
-        .collect();
-    if !new_rows.is_empty() {
-        insert_rows(conn, &new_rows).await?;
-    }
+    let added: Vec<&String> = wanted.iter().filter(|id| !old.contains(id)).collect();
+    attach(conn, actor, case_id, &added).await?;
     let list = |ids: &[String]| (!ids.is_empty()).then(|| ids.join(", "));
     let change = FieldChange::new("techniques", list(&old), list(&wanted));
     let (case, seq) = case::touch(conn, actor, case_id, 1).await?;

@@ -12,7 +12,7 @@ use crate::auth::{Granted, ManageAlerts, ManageSettings};
 use crate::db::Conn;
 use crate::db::schema::case_templates;
 use crate::domain::activity::{self, AuditAction, FieldChange, NewAudit};
-use crate::domain::attack::{self, CaseTechniqueRow};
+use crate::domain::attack;
 use crate::domain::case::{self, Case, CaseId};
 use crate::domain::tag;
 use crate::domain::task::{self, NewTask};
@@ -377,7 +377,6 @@ pub async fn fill_new_case(
     case_id: CaseId,
     template: &CaseTemplate,
 ) -> AppResult<Vec<FieldChange>> {
-    let tenant = actor.tenant.as_str();
     let now = now();
     let mut changes = vec![FieldChange::new("template", None, Some(template.name.clone()))];
     if !template.tags.is_empty() {
@@ -386,18 +385,8 @@ pub async fn fill_new_case(
         changes.push(FieldChange::new("tags", None, Some(names.join(", "))));
     }
     if !template.technique_ids.is_empty() {
-        let rows: Vec<CaseTechniqueRow> = template
-            .technique_ids
-            .iter()
-            .map(|id| CaseTechniqueRow {
-                tenant_id: tenant.to_owned(),
-                case_id: case_id.0,
-                technique_id: id.clone(),
-                added_by: actor.user_id.clone(),
-                added_at: now,
-            })
-            .collect();
-        attack::insert_rows(conn, &rows).await?;
+        let ids: Vec<&String> = template.technique_ids.iter().collect();
+        attack::attach(conn, actor, case_id, &ids).await?;
         changes.push(FieldChange::new("techniques", None, Some(template.technique_ids.join(", "))));
     }
     changes.extend(add_tasks(conn, actor, case_id, template, now).await?);
