@@ -232,7 +232,7 @@ pub async fn create(conn: &mut Conn<'_>, actor: &Granted<'_, ManageAlerts>, inpu
 
 /// Runs the automation rules `triggers` start on a case `actor` just
 /// changed; returns the case as they left it.
-async fn after_rules(
+pub(crate) async fn after_rules(
     conn: &mut Conn<'_>,
     actor: &Principal,
     case: Case,

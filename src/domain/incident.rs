@@ -10,7 +10,7 @@ use crate::auth::{Granted, ManageAlerts};
 use crate::db::Conn;
 use crate::db::schema::{case_incidents, cases, incidents};
 use crate::domain::activity::{self, AuditAction, FieldChange, NewAudit};
-use crate::domain::automation::{self, AutomationTrigger};
+use crate::domain::automation::AutomationTrigger;
 use crate::domain::case::{self, Case, CaseId};
 use crate::domain::now;
 use crate::domain::user::escape_like;
@@ -355,14 +355,9 @@ pub async fn change_links(
         .collect();
     let (case, seq) = case::touch(conn, actor, case_id, audits.len() as i64).await?;
     activity::record_audits(conn, actor, case_id, seq, audits).await?;
-    if change == LinkChange::Link && automation::run(conn, actor, case_id, &[AutomationTrigger::IncidentLinked]).await?
-    {
-        return case::find_many(conn, tenant, &[case_id])
-            .await?
-            .pop()
-            .ok_or_else(|| AppError::not_found("case", case_id));
-    }
-    Ok(case)
+    let triggers: &[AutomationTrigger] =
+        if change == LinkChange::Link { &[AutomationTrigger::IncidentLinked] } else { &[] };
+    case::after_rules(conn, actor, case, triggers).await
 }
 
 /// Those of `ids` already linked to `limit` cases or more.
