@@ -289,6 +289,13 @@ fn json<T: Serialize>(value: &T) -> AppResult<String> {
     serde_json::to_string(value).map_err(|e| AppError::internal(format!("encoding a rule: {e}")))
 }
 
+/// Records the rule's actor as a user of the tenant (named after the rule),
+/// once per create or change rather than at every run.
+async fn remember_actor(conn: &mut Conn<'_>, tenant: &str, rule: Rule) -> AppResult<Rule> {
+    user::record_seen(conn, &rule.actor(tenant)).await?;
+    Ok(rule)
+}
+
 /// Creates a rule.
 pub async fn create(conn: &mut Conn<'_>, actor: &Granted<'_, ManageSettings>, input: RuleInput) -> AppResult<Rule> {
     let tenant = actor.tenant();
@@ -320,7 +327,7 @@ pub async fn create(conn: &mut Conn<'_>, actor: &Granted<'_, ManageSettings>, in
     let row: RuleRow = with_conn!(conn, c => {
         diesel::insert_into(automation_rules::table).values(values).returning(RuleRow::as_returning()).get_result(c).await
     })?;
-    row.try_into()
+    remember_actor(conn, tenant, row.try_into()?).await
 }
 
 /// Changes a rule.
@@ -360,7 +367,7 @@ pub async fn update(
     let row: RuleRow = with_conn!(conn, c => {
         diesel::update(target).set(values).returning(RuleRow::as_returning()).get_result(c).await
     })?;
-    row.try_into()
+    remember_actor(conn, tenant, row.try_into()?).await
 }
 
 /// Removes a rule; what it did stays in the cases' logs.
@@ -463,7 +470,6 @@ async fn holds(conn: &mut Conn<'_>, tenant: &str, conditions: &Conditions, case:
 /// Runs one rule's actions on a case as the rule.
 async fn act(conn: &mut Conn<'_>, tenant: &str, rule: &Rule, case_id: CaseId) -> AppResult<()> {
     let principal = rule.actor(tenant);
-    user::record_seen(conn, &principal).await?;
     let actor = principal.grant::<ManageAlerts>()?;
     for action in &rule.actions {
         match action {
@@ -586,6 +592,8 @@ pub async fn try_rule(
     let tenant = actor.tenant();
     let before =
         activity::last_seq(conn, tenant, case_id).await?.ok_or_else(|| AppError::not_found("case", case_id))?;
+    // An unsaved rule's actor is not a user yet (rolled back with the rest).
+    user::record_seen(conn, &rule.actor(tenant)).await?;
     let matched = run_rule(conn, tenant, rule, case_id).await?;
     let written = activity::since(conn, tenant, case_id, before, 500).await?;
     Ok((matched, written))
