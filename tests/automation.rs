@@ -160,6 +160,17 @@ async fn templates_are_checked_archived_and_admin_managed(backend: Backend) {
         server.gql(Some(&globex), archive, json!({ "input": { "id": template["id"], "archived": false } })).await;
     assert_code(&update, "NOT_FOUND");
     server.ok(&admin, archive, json!({ "input": { "id": template["id"], "archived": false } })).await;
+    // Applying to a case only another tenant has: NOT_FOUND; another tenant's template is unknown.
+    let acme_case = create_case(&server, &analyst, "Acme only", json!({})).await["id"].clone();
+    let apply = "mutation($input: ApplyTemplateInput!) { applyTemplate(input: $input) { id } }";
+    let theirs = create_template(&server, &globex, json!({ "name": "Globex's" })).await;
+    let theirs = theirs["data"]["createCaseTemplate"]["id"].clone();
+    let applied =
+        server.gql(Some(&globex), apply, json!({ "input": { "caseId": acme_case, "templateId": theirs } })).await;
+    assert_code(&applied, "NOT_FOUND");
+    let other =
+        server.gql(Some(&analyst), apply, json!({ "input": { "caseId": acme_case, "templateId": theirs } })).await;
+    assert_eq!(error_codes(&other), ["BAD_USER_INPUT"], "{other}");
     let foreign = server
         .gql(
             Some(&globex),
@@ -415,6 +426,19 @@ async fn rules_are_admin_managed_checked_and_per_tenant(backend: Backend) {
         &server.gql(Some(&globex), update, json!({ "input": { "id": id, "enabled": false } })).await,
         "NOT_FOUND",
     );
+    // Testing: another tenant's rule does not exist; a rule is given one way, not both or neither.
+    let acme_case = create_case(&server, &analyst, "Acme case", json!({})).await["id"].clone();
+    let test = "mutation($input: TestAutomationRuleInput!) { testAutomationRule(input: $input) { matched } }";
+    let foreign = server.gql(Some(&globex), test, json!({ "input": { "ruleId": id, "caseId": "1000" } })).await;
+    assert_code(&foreign, "NOT_FOUND");
+    let both = json!({ "ruleId": id, "caseId": acme_case,
+                       "rule": { "name": "x", "trigger": "CASE_CREATED", "actions": [{ "type": "ADD_TAGS", "tags": ["a"] }] } });
+    for input in [both, json!({ "caseId": acme_case })] {
+        let body = server.gql(Some(&admin), test, json!({ "input": input })).await;
+        assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{body}");
+    }
+    let globex_case = server.gql(Some(&globex), test, json!({ "input": { "ruleId": id, "caseId": acme_case } })).await;
+    assert_code(&globex_case, "NOT_FOUND");
     let case = create_case(&server, &globex, "Globex case", json!({})).await;
     assert_eq!(case["id"], "1000");
     let tags = server.ok(&globex, "{ case(id: \"1000\") { tags } }", json!({})).await;
