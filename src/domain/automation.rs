@@ -19,6 +19,7 @@ use crate::domain::case::{self, Case, CaseChanges, CaseId};
 use crate::domain::status::{self, StatusCategory, StatusId};
 use crate::domain::template::{self, TemplateId};
 use crate::domain::values::{CasePriority, IncidentSeverity, text_enum};
+use crate::domain::webhook::{self, WebhookId};
 use crate::domain::{incident, now, parse_text, tag, user};
 use crate::error::{AppError, AppResult};
 use crate::with_conn;
@@ -82,6 +83,7 @@ pub enum Action {
     AddTags { tags: Vec<String> },
     ApplyTemplate { template_id: i64 },
     AddComment { body: String },
+    SendWebhook { webhook_id: i64 },
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -197,6 +199,7 @@ pub struct ActionInput {
     pub tags: Option<Vec<String>>,
     pub template_id: Option<TemplateId>,
     pub body: Option<String>,
+    pub webhook_id: Option<WebhookId>,
 }
 
 text_enum! {
@@ -214,6 +217,8 @@ text_enum! {
         ApplyTemplate => "APPLY_TEMPLATE",
         /// Add a comment with `body`.
         AddComment => "ADD_COMMENT",
+        /// Send an AUTOMATION_RULE event about the case to webhook `webhookId`.
+        SendWebhook => "SEND_WEBHOOK",
     }
 }
 
@@ -227,7 +232,7 @@ async fn parse_conditions(conn: &mut Conn<'_>, tenant: &str, input: ConditionsIn
         user::require_known(conn, tenant, "conditions.assigneeIds", id).await?;
     }
     let tags = tag::parse_names("conditions.tags", &input.tags)?;
-    let words = crate::domain::values::search_text(&[input.text_contains.as_deref()]);
+    let words = words_of(&[input.text_contains.as_deref()]);
     Ok(Conditions {
         priorities: input.priorities.iter().map(|p| CasePriority::rank(Some(*p))).collect(),
         status_ids: input.status_ids.iter().map(|s| s.0).collect(),
@@ -235,7 +240,7 @@ async fn parse_conditions(conn: &mut Conn<'_>, tenant: &str, input: ConditionsIn
         assignee_ids: input.assignee_ids,
         unassigned: input.unassigned,
         tags: tags.iter().map(|t| tag::key(t)).collect(),
-        words: words.split_whitespace().map(str::to_owned).collect(),
+        words,
         min_incident_severity: input.min_incident_severity.map(|s| s.as_str().to_owned()),
     })
 }
@@ -278,6 +283,11 @@ async fn parse_actions(conn: &mut Conn<'_>, tenant: &str, input: Vec<ActionInput
                 let body = a.body.ok_or_else(|| missing("body"))?;
                 let body = parse_text(&field("body"), &body, activity::MAX_COMMENT_BYTES)?;
                 Action::AddComment { body }
+            }
+            AutomationActionType::SendWebhook => {
+                let id = a.webhook_id.ok_or_else(|| missing("webhookId"))?;
+                webhook::usable(conn, tenant, &field("webhookId"), id).await?;
+                Action::SendWebhook { webhook_id: id.0 }
             }
         };
         out.push(action);
@@ -409,6 +419,14 @@ pub async fn list(conn: &mut Conn<'_>, tenant: &str) -> AppResult<Vec<Rule>> {
     rows.into_iter().map(Rule::try_from).collect()
 }
 
+/// The lower-cased words of some text, punctuation aside ("Phishing:" is
+/// "phishing"; "evil.example.com" is "evil", "example", "com"): how a
+/// condition's words and a case's text are compared.
+fn words_of(parts: &[Option<&str>]) -> Vec<String> {
+    let text = crate::domain::values::search_text(parts);
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_owned).collect()
+}
+
 /// Whether the case meets every condition.
 async fn holds(conn: &mut Conn<'_>, tenant: &str, conditions: &Conditions, case: &Case) -> AppResult<bool> {
     let c = conditions;
@@ -434,9 +452,8 @@ async fn holds(conn: &mut Conn<'_>, tenant: &str, conditions: &Conditions, case:
         }
     }
     if !c.words.is_empty() {
-        let text = crate::domain::values::search_text(&[Some(&case.title), case.description.as_deref()]);
-        let words: Vec<&str> = text.split_whitespace().collect();
-        if !c.words.iter().all(|w| words.contains(&w.as_str())) {
+        let words = words_of(&[Some(&case.title), case.description.as_deref()]);
+        if !c.words.iter().all(|w| words.contains(w)) {
             return Ok(false);
         }
     }
@@ -493,6 +510,23 @@ async fn act(conn: &mut Conn<'_>, tenant: &str, rule: &Rule, case_id: CaseId) ->
             }
             Action::AddComment { body } => {
                 Box::pin(activity::add_comment(conn, &actor, case_id, body)).await?;
+            }
+            Action::SendWebhook { webhook_id } => {
+                let case = case::find_many(conn, tenant, &[case_id])
+                    .await?
+                    .pop()
+                    .ok_or_else(|| AppError::not_found("case", case_id))?;
+                let status = status::find(conn, tenant, StatusId(case.status_id))
+                    .await?
+                    .ok_or_else(|| AppError::internal(format!("case {} has no status", case.id)))?;
+                let message = webhook::RuleMessage {
+                    rule_id: rule.id.0,
+                    rule_name: &rule.name,
+                    trigger: rule.trigger.as_str(),
+                    case: &case,
+                    status_name: &status.name,
+                };
+                webhook::enqueue_for_rule(conn, tenant, WebhookId(*webhook_id), message).await?;
             }
         }
     }
