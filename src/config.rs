@@ -82,6 +82,25 @@ pub struct ServeArgs {
     #[arg(long = "request-timeout", env = "CASEBOOK_REQUEST_TIMEOUT", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub request_timeout: u64,
+    /// Let webhooks reach loopback, private, link-local and metadata addresses
+    /// (refused by default: a webhook URL must not reach inside your network).
+    #[arg(long = "webhook-allow-private", env = "CASEBOOK_WEBHOOK_ALLOW_PRIVATE", default_value_t = false,
+          num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub webhook_allow_private: bool,
+    /// Networks webhooks may reach whatever they are, comma-separated
+    /// (`10.20.0.0/16,192.168.1.5`).
+    #[arg(long = "webhook-allow-networks", env = "CASEBOOK_WEBHOOK_ALLOW_NETWORKS", value_delimiter = ',',
+          value_parser = parse_network)]
+    pub webhook_allow_networks: Vec<ipnet::IpNet>,
+    /// Seconds one webhook request may take, answer included.
+    #[arg(long = "webhook-timeout", env = "CASEBOOK_WEBHOOK_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub webhook_timeout: u64,
+    /// Webhook requests this process sends at once; 0: it sends none (other
+    /// replicas deliver what it queues).
+    #[arg(long = "webhook-concurrency", env = "CASEBOOK_WEBHOOK_CONCURRENCY", default_value_t = 16,
+          value_parser = clap::value_parser!(u16).range(0..=256))]
+    pub webhook_concurrency: u16,
     /// Development mode: a random secret when none is set, and ready-made tokens.
     #[arg(long)]
     pub dev: bool,
@@ -228,6 +247,14 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err("the duration must be positive".into());
     }
     Ok(Duration::from_secs(seconds))
+}
+
+/// A network (`10.0.0.0/8`) or one address (`192.168.1.5`, `::1`).
+fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{text:?} is neither a network (10.0.0.0/8) nor an address"))
 }
 
 #[cfg(test)]

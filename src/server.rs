@@ -66,6 +66,15 @@ pub fn settings(args: &ServeArgs) -> Settings {
         subscriptions_per_socket: args.max_subscriptions_per_socket as usize,
         subscriptions_per_caller: args.max_subscriptions_per_caller as usize,
         request_timeout: std::time::Duration::from_secs(args.request_timeout),
+        webhooks: crate::jobs::webhooks::WebhookSettings {
+            targets: crate::domain::webhook::TargetPolicy {
+                allow_private: args.webhook_allow_private,
+                allowed_networks: args.webhook_allow_networks.clone(),
+            },
+            timeout: std::time::Duration::from_secs(args.webhook_timeout),
+            concurrency: usize::from(args.webhook_concurrency),
+            ..Default::default()
+        },
         ..Settings::default()
     }
 }

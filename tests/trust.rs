@@ -79,7 +79,11 @@ async fn the_domain_refuses_what_the_check_never_saw(backend: Backend) {
     server.ok(&admin("acme"), "{ me { tenant } }", json!({})).await;
     let before = status_names(&server).await;
     let db = server.state.db().clone();
-    let schema = casebook::graphql::build_schema(Some((db.clone(), server.state.bus().clone())));
+    let schema = casebook::graphql::build_schema(Some(casebook::graphql::Services {
+        db: db.clone(),
+        bus: server.state.bus().clone(),
+        webhook_targets: Default::default(),
+    }));
     let principal = |permissions: &[casebook::auth::Permission]| Principal {
         user_id: "mallory".into(),
         tenant: "acme".into(),

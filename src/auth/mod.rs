@@ -35,6 +35,11 @@ impl Principal {
     pub fn has(&self, permission: Permission) -> bool {
         self.permissions.contains(&permission)
     }
+
+    /// The name people read: the display name, else the id.
+    pub fn name(&self) -> &str {
+        self.display_name.as_deref().unwrap_or(&self.user_id)
+    }
 }
 
 /// What a request or WebSocket connection proved about its caller.

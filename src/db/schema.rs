@@ -282,6 +282,48 @@ diesel::table! {
 }
 
 diesel::table! {
+    webhooks (id) {
+        id -> BigInt,
+        tenant_id -> Text,
+        url -> Text,
+        description -> Nullable<Text>,
+        event_types -> Text,
+        enabled -> Bool,
+        secret -> Text,
+        consecutive_failures -> Integer,
+        disabled_at -> Nullable<Timestamp>,
+        disabled_reason -> Nullable<Text>,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_by -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> BigInt,
+        tenant_id -> Text,
+        webhook_id -> BigInt,
+        case_id -> Nullable<BigInt>,
+        message_id -> Text,
+        event_type -> Text,
+        payload -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
+        last_attempt_at -> Nullable<Timestamp>,
+        response_status -> Nullable<Integer>,
+        duration_ms -> Nullable<Integer>,
+        response_body -> Nullable<Text>,
+        error -> Nullable<Text>,
+        created_at -> Timestamp,
+        delivered_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     sla_notices (tenant_id, case_id, kind, deadline, due_by) {
         tenant_id -> Text,
         case_id -> BigInt,
@@ -294,6 +336,7 @@ diesel::table! {
 
 diesel::joinable!(case_incidents -> incidents (incident_id));
 diesel::joinable!(case_tags -> tags (tag_id));
+diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     tenants,
@@ -316,5 +359,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sla_policies,
     sla_notices,
     case_templates,
-    automation_rules
+    automation_rules,
+    webhooks,
+    webhook_deliveries
 );

@@ -17,6 +17,7 @@ use crate::db::schema::{activity, cases};
 use crate::domain::case::{self, CaseId};
 use crate::domain::now;
 use crate::domain::search::{self, EntryRow, SearchKind};
+use crate::domain::webhook::{self, Happened};
 use crate::error::{AppError, AppResult};
 use crate::with_conn;
 
@@ -288,11 +289,13 @@ pub struct NewAudit {
     pub task_id: Option<i64>,
     pub incident_id: Option<i64>,
     pub observable_id: Option<i64>,
+    /// The change moved the case to a closed status (webhooks tell it as CASE_CLOSED).
+    pub closes_case: bool,
 }
 
 impl NewAudit {
     pub fn new(action: AuditAction, changes: Vec<FieldChange>) -> Self {
-        NewAudit { action, changes, task_id: None, incident_id: None, observable_id: None }
+        NewAudit { action, changes, task_id: None, incident_id: None, observable_id: None, closes_case: false }
     }
 }
 
@@ -310,6 +313,7 @@ pub async fn record_audits(
     audits: Vec<NewAudit>,
 ) -> AppResult<()> {
     let now = now();
+    let mut written = Vec::with_capacity(audits.len());
     for (seq, audit) in (first_seq..).zip(audits) {
         if audit.changes.len() > MAX_CHANGES_PER_EVENT {
             return Err(AppError::internal(format!("an audit event with {} changes", audit.changes.len())));
@@ -328,9 +332,25 @@ pub async fn record_audits(
             activity::incident_id.eq(audit.incident_id),
             activity::observable_id.eq(audit.observable_id),
         );
-        with_conn!(conn, c => diesel::insert_into(activity::table).values(values).execute(c).await)?;
+        let id: i64 = with_conn!(conn, c => {
+            diesel::insert_into(activity::table).values(values).returning(activity::id).get_result(c).await
+        })?;
+        let closes_case = audit.closes_case;
+        let entry = Entry::Audit {
+            action: audit.action,
+            changes: audit.changes,
+            task_id: audit.task_id,
+            incident_id: audit.incident_id,
+            observable_id: audit.observable_id,
+        };
+        let entry = Activity { id, case_id, seq, actor_id: actor.user_id.clone(), created_at: now, entry };
+        written.push((entry, closes_case));
     }
-    conn.changed(&actor.tenant, case_id.0)
+    conn.changed(&actor.tenant, case_id.0)?;
+    let happened: Vec<Happened<'_>> =
+        written.iter().map(|(entry, closes_case)| Happened { entry, closes_case: *closes_case }).collect();
+    webhook::enqueue(conn, actor, case_id, &happened).await?;
+    Ok(())
 }
 
 /// Longest comment, in bytes.
@@ -373,9 +393,11 @@ pub async fn add_comment(
     conn.changed(&actor.tenant, case_id.0)?;
     let entry = EntryRow::new(&actor.tenant, SearchKind::Comment, row.id, case_id.0, "", &[Some(body)]);
     search::index(conn, entry).await?;
+    let comment = Activity::try_from(row)?;
+    webhook::enqueue(conn, actor, case_id, &[Happened { entry: &comment, closes_case: false }]).await?;
     crate::domain::automation::run(conn, actor, case_id, &[crate::domain::automation::AutomationTrigger::CommentAdded])
         .await?;
-    row.try_into()
+    Ok(comment)
 }
 
 /// A page of a case's log, newest first: entries older than `before_seq`.

@@ -352,7 +352,9 @@ pub async fn update(
         search::index_case_text(conn, tenant, id, &title, description.as_deref()).await?;
     }
     let (case, seq) = touch(conn, actor, id, 1).await?;
-    activity::record_audits(conn, actor, id, seq, vec![NewAudit::new(AuditAction::CaseUpdated, changes.0)]).await?;
+    let closes_case = current.closed_at.is_none() && clock.closed_at.is_some();
+    let audit = NewAudit { closes_case, ..NewAudit::new(AuditAction::CaseUpdated, changes.0) };
+    activity::record_audits(conn, actor, id, seq, vec![audit]).await?;
     let moved = [AutomationTrigger::CaseUpdated, AutomationTrigger::StatusChanged];
     let triggers = if status_id != current.status_id { &moved[..] } else { &moved[..1] };
     after_rules(conn, actor, case, triggers).await

@@ -19,6 +19,7 @@ pub mod template;
 pub mod tenant;
 pub mod user;
 pub mod values;
+pub mod webhook;
 pub mod workflow;
 
 use chrono::{NaiveDateTime, Timelike, Utc};

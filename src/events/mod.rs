@@ -55,6 +55,8 @@ struct Inner {
     db: Db,
     feeds: Mutex<HashMap<FeedKey, Arc<Feed>>>,
     listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Poked on every committed change: the webhook outbox may have work.
+    outbox: Arc<tokio::sync::Notify>,
 }
 
 impl Drop for Inner {
@@ -71,7 +73,12 @@ impl ActivityBus {
     /// A bus for this database; on PostgreSQL it starts this process's listener.
     pub fn start(db: Db, database_url: &crate::config::DatabaseUrl) -> Self {
         let bus = ActivityBus {
-            inner: Arc::new(Inner { db, feeds: Mutex::new(HashMap::new()), listener: Mutex::new(None) }),
+            inner: Arc::new(Inner {
+                db,
+                feeds: Mutex::new(HashMap::new()),
+                listener: Mutex::new(None),
+                outbox: Arc::default(),
+            }),
         };
         let task = match database_url {
             crate::config::DatabaseUrl::Postgres(url) => {
@@ -113,6 +120,17 @@ impl ActivityBus {
         Ok(Some(WatchStream::new(self.inner.db.clone(), tenant.into(), case_id, start, after.is_some(), receiver)))
     }
 
+    /// Wakes whoever waits on [`outbox_signal`](Self::outbox_signal).
+    pub fn wake_outbox(&self) {
+        self.inner.outbox.notify_one();
+    }
+
+    /// Notified whenever a change commits (on any replica, on PostgreSQL):
+    /// what the webhook delivery worker waits on besides its timer.
+    pub fn outbox_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.inner.outbox.clone()
+    }
+
     /// How many cases this process currently feeds (for diagnostics and tests).
     pub fn watched_cases(&self) -> usize {
         self.inner.feeds.lock().map(|f| f.values().filter(|f| f.sender.receiver_count() > 0).count()).unwrap_or(0)
@@ -133,6 +151,7 @@ impl Inner {
 
     /// A case changed: its feed, if anyone watches, fetches and broadcasts the new entries.
     async fn changed(&self, tenant: &str, case_id: i64) {
+        self.outbox.notify_one();
         let feed = {
             let mut feeds = self.feeds.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             let key: FeedKey = (tenant.into(), case_id);

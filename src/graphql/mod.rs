@@ -38,14 +38,22 @@ pub const DEFAULT_PAGE: i32 = 25;
 pub const MAX_PAGE: i32 = 100;
 
 /// Builds the schema. The services are absent only for printing the SDL.
-pub fn build_schema(services: Option<(Db, ActivityBus)>) -> CasebookSchema {
+/// What resolvers reach beyond the request: the database, the activity
+/// bus, and where webhooks may send.
+pub struct Services {
+    pub db: Db,
+    pub bus: ActivityBus,
+    pub webhook_targets: crate::domain::webhook::TargetPolicy,
+}
+
+pub fn build_schema(services: Option<Services>) -> CasebookSchema {
     let mut builder = Schema::build(Query::default(), Mutation::default(), Subscription)
         .limit_depth(16)
         .limit_complexity(5_000)
         .limit_recursive_depth(32)
         .limit_directives(16);
-    if let Some((db, bus)) = services {
-        builder = builder.data(db).data(bus);
+    if let Some(Services { db, bus, webhook_targets }) = services {
+        builder = builder.data(db).data(bus).data(webhook_targets);
     }
     builder.finish()
 }

@@ -53,6 +53,8 @@ pub struct Settings {
     pub compiled_reads: bool,
     /// How often the SLA monitor looks for events due (see `jobs::sla`).
     pub sla_interval: Duration,
+    /// Webhook delivery: where to, retries, timeouts (see `jobs::webhooks`).
+    pub webhooks: crate::jobs::webhooks::WebhookSettings,
 }
 
 impl Default for Settings {
@@ -65,6 +67,7 @@ impl Default for Settings {
             request_timeout: Duration::from_secs(30),
             compiled_reads: true,
             sla_interval: Duration::from_secs(1),
+            webhooks: Default::default(),
         }
     }
 }
@@ -89,6 +92,7 @@ struct Inner {
     subscription_loaders: Mutex<HashMap<String, Arc<Loaders>>>,
     /// Stops with the state.
     _sla_monitor: crate::jobs::Job,
+    _webhook_worker: crate::jobs::Job,
 }
 
 impl AppState {
@@ -100,7 +104,13 @@ impl AppState {
         let bus = ActivityBus::start(db.clone(), database_url);
         let sla_monitor = crate::jobs::sla::start(db.clone(), settings.sla_interval);
         let limiter = RateLimiter::new(settings.rate_limit_per_minute);
-        let executor = CasebookExecutor::new(crate::graphql::build_schema(Some((db.clone(), bus.clone()))), limiter);
+        let webhook_worker = crate::jobs::webhooks::start(db.clone(), bus.outbox_signal(), settings.webhooks.clone());
+        let services = crate::graphql::Services {
+            db: db.clone(),
+            bus: bus.clone(),
+            webhook_targets: settings.webhooks.targets.clone(),
+        };
+        let executor = CasebookExecutor::new(crate::graphql::build_schema(Some(services)), limiter);
         AppState {
             inner: Arc::new(Inner {
                 executor,
@@ -112,6 +122,7 @@ impl AppState {
                 subscriptions: Arc::default(),
                 subscription_loaders: Mutex::default(),
                 _sla_monitor: sla_monitor,
+                _webhook_worker: webhook_worker,
             }),
         }
     }

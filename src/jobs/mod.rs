@@ -4,6 +4,7 @@
 //! waits on a timer that only lives in memory.
 
 pub mod sla;
+pub mod webhooks;
 
 /// A background job of this process, stopped when dropped.
 pub struct Job(tokio::task::JoinHandle<()>);

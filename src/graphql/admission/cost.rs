@@ -17,7 +17,9 @@ use async_graphql::{Name, Pos, Positioned, Variables};
 use async_graphql_value::Value;
 
 use super::Refusal;
-use crate::domain::{activity, attack, automation, incident, metrics, observable, status, tag, task, template};
+use crate::domain::{
+    activity, attack, automation, incident, metrics, observable, status, tag, task, template, webhook,
+};
 use crate::error::AppError;
 use crate::graphql::{DEFAULT_PAGE, MAX_PAGE};
 
@@ -87,6 +89,8 @@ pub fn list_bound(parent: &str, field: &str) -> Option<(u64, bool)> {
         ("AutomationTestResult", "effects") => (500, false),
         ("AutomationEffect", "changes") => (activity::MAX_CHANGES_PER_EVENT as i64, false),
         ("Query", "caseTemplates") => (template::MAX_TEMPLATES_PER_TENANT, true),
+        ("Query", "webhooks") => (webhook::MAX_WEBHOOKS_PER_TENANT, true),
+        ("Webhook", "eventTypes") => (webhook::WebhookEventType::ALL.len() as i64, false),
         ("CaseTemplate", "tags") => (tag::MAX_TAGS_PER_CASE as i64, false),
         ("CaseTemplate", "techniques") => (attack::MAX_TECHNIQUES_PER_CASE as i64, false),
         ("CaseTemplate", "tasks") => (template::MAX_TASKS_PER_TEMPLATE as i64, false),

@@ -2,6 +2,7 @@ use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 
 use super::case::status_ref;
 use super::template::template_ref;
+use super::webhook::webhook_ref;
 use super::{case_id, clearable, unclearable};
 use crate::auth::{ManageSettings, Permission};
 use crate::domain::automation::{
@@ -54,6 +55,8 @@ pub struct AutomationActionInput {
     pub template_id: Option<ID>,
     /// ADD_COMMENT: the comment's text.
     pub body: Option<String>,
+    /// SEND_WEBHOOK: one of the tenant's webhooks.
+    pub webhook_id: Option<ID>,
 }
 
 /// A rule to create (or to test without creating it).
@@ -154,6 +157,11 @@ fn actions(input: Vec<AutomationActionInput>) -> AppResult<Vec<ActionInput>> {
                     .map(|id| template_ref(&format!("actions[{i}].templateId"), id))
                     .transpose()?,
                 body: a.body,
+                webhook_id: a
+                    .webhook_id
+                    .as_ref()
+                    .map(|id| webhook_ref(&format!("actions[{i}].webhookId"), id))
+                    .transpose()?,
             })
         })
         .collect()

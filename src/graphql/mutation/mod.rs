@@ -13,6 +13,7 @@ mod tag;
 mod task;
 mod template;
 mod user;
+mod webhook;
 mod workflow;
 
 use async_graphql::{ID, MaybeUndefined, MergedObject};
@@ -35,6 +36,7 @@ pub struct Mutation(
     tag::TagMutation,
     template::TemplateMutation,
     automation::AutomationMutation,
+    webhook::WebhookMutation,
     user::UserMutation,
     workflow::WorkflowMutation,
 );

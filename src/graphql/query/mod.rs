@@ -14,6 +14,7 @@ mod tag;
 mod task;
 mod template;
 mod user;
+mod webhook;
 mod workflow;
 
 use async_graphql::MergedObject;
@@ -35,6 +36,7 @@ pub struct Query(
     tag::TagQuery,
     template::TemplateQuery,
     automation::AutomationQuery,
+    webhook::WebhookQuery,
     user::UserQuery,
     workflow::WorkflowQuery,
     search::SearchRoot,

@@ -110,6 +110,7 @@ impl AutomationAction {
             Action::AddTags { .. } => AutomationActionType::AddTags,
             Action::ApplyTemplate { .. } => AutomationActionType::ApplyTemplate,
             Action::AddComment { .. } => AutomationActionType::AddComment,
+            Action::SendWebhook { .. } => AutomationActionType::SendWebhook,
         }
     }
     /// ASSIGN: the user.
@@ -135,6 +136,10 @@ impl AutomationAction {
     /// ADD_COMMENT: the comment's text.
     async fn body(&self) -> Option<&str> {
         if let Action::AddComment { body } = &self.0 { Some(body) } else { None }
+    }
+    /// SEND_WEBHOOK: the webhook.
+    async fn webhook_id(&self) -> Option<ID> {
+        if let Action::SendWebhook { webhook_id } = &self.0 { Some(ID(webhook_id.to_string())) } else { None }
     }
 }
 

@@ -15,6 +15,7 @@ mod task;
 mod template;
 mod user;
 mod viewer;
+mod webhook;
 
 pub use activity::{ActivityEvent, Comment};
 pub use attack::{AttackTactic, AttackTechnique};
@@ -26,3 +27,4 @@ pub use observable::{ObservableConnection, ObservableFilterInput, observable_aft
 pub use search::{SearchConnection, SearchEdge};
 pub use sla::CaseMetricsGroup;
 pub use viewer::Viewer;
+pub use webhook::{WebhookWithSecret, webhook_id};

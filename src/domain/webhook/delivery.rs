@@ -1,0 +1,396 @@
+//! The outbox's deliveries: how workers claim them, record each attempt,
+//! and schedule the next one. A claim is a lease (`locked_until`) written in
+//! its own short transaction, so no transaction stays open while a request
+//! is in flight; on PostgreSQL the claim skips rows another replica is
+//! claiming (`FOR UPDATE SKIP LOCKED`). Deliveries of one case to one
+//! webhook go in order: a later one waits while an earlier one is pending.
+
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Timestamp};
+use diesel_async::RunQueryDsl;
+
+use super::{WebhookId, signature};
+use crate::auth::{Granted, ManageSettings};
+use crate::db::Conn;
+use crate::db::schema::{webhook_deliveries, webhooks};
+use crate::domain::now;
+use crate::domain::values::text_enum;
+use crate::error::{AppError, AppResult};
+use crate::with_conn;
+
+/// Who automatic changes to webhooks are recorded as.
+pub const WORKER_ID: &str = "system:webhooks";
+
+/// The most of a response body a delivery keeps.
+pub const KEPT_RESPONSE_CHARS: usize = 1024;
+
+text_enum! {
+    /// Where a delivery stands.
+    pub enum WebhookDeliveryStatus {
+        /// Not yet received (waiting for its first or next attempt).
+        Pending => "PENDING",
+        /// The endpoint answered 2xx.
+        Delivered => "DELIVERED",
+        /// Every attempt failed; no more will be made (redeliver to try again).
+        Failed => "FAILED",
+    }
+}
+
+/// A delivery's number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DeliveryId(pub i64);
+
+/// One event on its way to one webhook.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = webhook_deliveries, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct Delivery {
+    pub id: i64,
+    pub webhook_id: i64,
+    pub case_id: Option<i64>,
+    pub message_id: String,
+    pub event_type: String,
+    pub payload: String,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: NaiveDateTime,
+    pub last_attempt_at: Option<NaiveDateTime>,
+    pub response_status: Option<i32>,
+    pub duration_ms: Option<i32>,
+    pub response_body: Option<String>,
+    pub error: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub delivered_at: Option<NaiveDateTime>,
+}
+
+impl Delivery {
+    pub fn parsed_status(&self) -> AppResult<WebhookDeliveryStatus> {
+        WebhookDeliveryStatus::from_db(&self.status)
+    }
+}
+
+/// When deliveries are tried again and when a webhook gives up.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// The wait after the first failed attempt; each next wait doubles
+    /// (with up to a quarter more or less at random, so failures spread).
+    pub first_backoff: Duration,
+    /// Attempts of one delivery before it is FAILED. With the defaults
+    /// (5 s, 15 attempts) the last is about a day after the first.
+    pub max_attempts: i32,
+    /// How long a claimed delivery is left to its worker (longer than a
+    /// request may take) before another may try it.
+    pub lease: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { first_backoff: Duration::from_secs(5), max_attempts: 15, lease: Duration::from_secs(60) }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait after failed attempt number `attempt` (1-based), jittered.
+    pub fn backoff(&self, attempt: i32) -> Duration {
+        let doublings = u32::try_from(attempt.saturating_sub(1)).unwrap_or(0).min(20);
+        let base = self.first_backoff.saturating_mul(1 << doublings);
+        base.mul_f64(rand::random_range(0.75..1.25))
+    }
+}
+
+/// A claimed delivery with what sending it needs.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub id: DeliveryId,
+    pub tenant: String,
+    pub webhook_id: WebhookId,
+    pub url: String,
+    pub secret: String,
+    pub message_id: String,
+    pub payload: String,
+    /// This attempt's number (1 for the first).
+    pub attempt: i32,
+}
+
+impl Claimed {
+    /// The Standard Webhooks headers for sending it at `timestamp` (seconds).
+    pub fn headers(&self, timestamp: i64) -> AppResult<[(&'static str, String); 3]> {
+        Ok([
+            ("webhook-id", self.message_id.clone()),
+            ("webhook-timestamp", timestamp.to_string()),
+            ("webhook-signature", signature::sign(&self.secret, &self.message_id, timestamp, &self.payload)?),
+        ])
+    }
+}
+
+#[derive(Queryable)]
+struct ClaimedRow {
+    id: i64,
+    tenant: String,
+    webhook_id: i64,
+    url: String,
+    secret: String,
+    message_id: String,
+    payload: String,
+    attempt: i32,
+}
+
+#[derive(QueryableByName)]
+struct DueId {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+/// Due deliveries of enabled webhooks that no earlier pending delivery of
+/// the same case and webhook holds back, oldest first. Binds: now, now, limit.
+fn due_sql(postgres: bool) -> String {
+    let (now1, now2, limit, lock) =
+        if postgres { ("$1", "$2", "$3", " FOR UPDATE OF d SKIP LOCKED") } else { ("?", "?", "?", "") };
+    format!(
+        "SELECT d.id FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+         WHERE d.status = 'PENDING' AND d.next_attempt_at <= {now1} \
+           AND (d.locked_until IS NULL OR d.locked_until <= {now2}) AND w.enabled \
+           AND NOT EXISTS (SELECT 1 FROM webhook_deliveries e WHERE e.webhook_id = d.webhook_id \
+                AND e.case_id = d.case_id AND e.status = 'PENDING' AND e.id < d.id) \
+         ORDER BY d.next_attempt_at, d.id LIMIT {limit}{lock}"
+    )
+}
+
+/// Claims up to `limit` due deliveries for `lease`, counting the attempt.
+/// Call in a transaction of its own and commit before sending.
+pub async fn claim(
+    conn: &mut Conn<'_>,
+    now: NaiveDateTime,
+    limit: i64,
+    policy: &RetryPolicy,
+) -> AppResult<Vec<Claimed>> {
+    let sql = due_sql(conn.is_postgres());
+    let ids: Vec<DueId> = with_conn!(conn, c => {
+        diesel::sql_query(sql.as_str())
+            .bind::<Timestamp, _>(now)
+            .bind::<Timestamp, _>(now)
+            .bind::<BigInt, _>(limit)
+            .load(c)
+            .await
+    })?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = ids.into_iter().map(|d| d.id).collect();
+    let lease = chrono::Duration::from_std(policy.lease).unwrap_or(chrono::Duration::minutes(1));
+    let target = webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(&ids));
+    let values = (
+        webhook_deliveries::locked_until.eq(now + lease),
+        webhook_deliveries::attempts.eq(webhook_deliveries::attempts + 1),
+        webhook_deliveries::last_attempt_at.eq(now),
+    );
+    with_conn!(conn, c => diesel::update(target).set(values).execute(c).await)?;
+    let rows: Vec<ClaimedRow> = with_conn!(conn, c => {
+        webhook_deliveries::table
+            .inner_join(webhooks::table)
+            .filter(webhook_deliveries::id.eq_any(&ids))
+            .order(webhook_deliveries::id.asc())
+            .select((
+                webhook_deliveries::id,
+                webhook_deliveries::tenant_id,
+                webhook_deliveries::webhook_id,
+                webhooks::url,
+                webhooks::secret,
+                webhook_deliveries::message_id,
+                webhook_deliveries::payload,
+                webhook_deliveries::attempts,
+            ))
+            .load(c)
+            .await
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|row| Claimed {
+            id: DeliveryId(row.id),
+            tenant: row.tenant,
+            webhook_id: WebhookId(row.webhook_id),
+            url: row.url,
+            secret: row.secret,
+            message_id: row.message_id,
+            payload: row.payload,
+            attempt: row.attempt,
+        })
+        .collect())
+}
+
+/// What one attempt came to.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// The HTTP status, when the endpoint answered.
+    pub status: Option<u16>,
+    pub duration: Duration,
+    /// The start of the response body.
+    pub body: Option<String>,
+    /// Why it failed (a non-2xx answer, a timeout, a refused address).
+    pub error: Option<String>,
+}
+
+impl Attempt {
+    pub fn succeeded(&self) -> bool {
+        self.error.is_none() && self.status.is_some_and(|s| (200..300).contains(&s))
+    }
+}
+
+/// Records an attempt of a claimed delivery: delivered, or scheduled again
+/// with backoff, or FAILED after the last attempt. A webhook whose delivery
+/// fails for good with no success since its first attempt (a run of
+/// failures as long as the retry schedule) is disabled. Call in a
+/// transaction; returns whether the webhook was disabled.
+pub async fn record(
+    conn: &mut Conn<'_>,
+    claimed: &Claimed,
+    attempt: &Attempt,
+    now: NaiveDateTime,
+    policy: &RetryPolicy,
+) -> AppResult<bool> {
+    let succeeded = attempt.succeeded();
+    let last = !succeeded && claimed.attempt >= policy.max_attempts;
+    let status = match (succeeded, last) {
+        (true, _) => WebhookDeliveryStatus::Delivered,
+        (false, true) => WebhookDeliveryStatus::Failed,
+        (false, false) => WebhookDeliveryStatus::Pending,
+    };
+    let backoff = chrono::Duration::from_std(policy.backoff(claimed.attempt)).unwrap_or(chrono::Duration::hours(1));
+    let values = (
+        webhook_deliveries::status.eq(status.as_str()),
+        webhook_deliveries::locked_until.eq(None::<NaiveDateTime>),
+        webhook_deliveries::next_attempt_at.eq(now + backoff),
+        webhook_deliveries::response_status.eq(attempt.status.map(i32::from)),
+        webhook_deliveries::duration_ms.eq(i32::try_from(attempt.duration.as_millis()).unwrap_or(i32::MAX)),
+        webhook_deliveries::response_body.eq(&attempt.body),
+        webhook_deliveries::error.eq(&attempt.error),
+        webhook_deliveries::delivered_at.eq(succeeded.then_some(now)),
+    );
+    let target = webhook_deliveries::table.filter(webhook_deliveries::id.eq(claimed.id.0));
+    with_conn!(conn, c => diesel::update(target).set(values).execute(c).await)?;
+    let hook = webhooks::table.filter(webhooks::id.eq(claimed.webhook_id.0));
+    if succeeded {
+        with_conn!(conn, c => diesel::update(hook).set(webhooks::consecutive_failures.eq(0)).execute(c).await)?;
+        return Ok(false);
+    }
+    let failures: Option<i32> = with_conn!(conn, c => {
+        diesel::update(hook)
+            .set(webhooks::consecutive_failures.eq(webhooks::consecutive_failures + 1))
+            .returning(webhooks::consecutive_failures)
+            .get_result(c)
+            .await
+            .optional()
+    })?;
+    if !last || failures.is_none_or(|f| f < policy.max_attempts) {
+        return Ok(false);
+    }
+    let reason = format!(
+        "disabled automatically after {} failed attempts in a row; the last: {}",
+        failures.unwrap_or_default(),
+        attempt.error.as_deref().unwrap_or("no answer")
+    );
+    let values = (
+        webhooks::enabled.eq(false),
+        webhooks::disabled_at.eq(Some(now)),
+        webhooks::disabled_reason.eq(Some(&reason)),
+        webhooks::updated_by.eq(WORKER_ID),
+        webhooks::updated_at.eq(now),
+    );
+    let hook = webhooks::table.filter(webhooks::id.eq(claimed.webhook_id.0)).filter(webhooks::enabled.eq(true));
+    let disabled = with_conn!(conn, c => diesel::update(hook).set(values).execute(c).await)?;
+    if disabled > 0 {
+        tracing::warn!(
+            target: "casebook::audit",
+            tenant = %claimed.tenant,
+            webhook = claimed.webhook_id.0,
+            %reason,
+            "webhook disabled"
+        );
+    }
+    Ok(disabled > 0)
+}
+
+/// A page of a webhook's deliveries, newest first: those older than `before`.
+pub async fn page(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    webhook: WebhookId,
+    before: Option<i64>,
+    limit: i64,
+) -> AppResult<Vec<Delivery>> {
+    let rows = with_conn!(conn, c => {
+        let mut query = webhook_deliveries::table
+            .filter(webhook_deliveries::tenant_id.eq(tenant))
+            .filter(webhook_deliveries::webhook_id.eq(webhook.0))
+            .order(webhook_deliveries::id.desc())
+            .limit(limit)
+            .select(Delivery::as_select())
+            .into_boxed();
+        if let Some(before) = before {
+            query = query.filter(webhook_deliveries::id.lt(before));
+        }
+        query.load(c).await
+    })?;
+    Ok(rows)
+}
+
+/// How many deliveries a webhook has.
+pub async fn count(conn: &mut Conn<'_>, tenant: &str, webhook: WebhookId) -> AppResult<i64> {
+    let count = with_conn!(conn, c => {
+        webhook_deliveries::table
+            .filter(webhook_deliveries::tenant_id.eq(tenant))
+            .filter(webhook_deliveries::webhook_id.eq(webhook.0))
+            .count()
+            .get_result(c)
+            .await
+    })?;
+    Ok(count)
+}
+
+/// The tenant's delivery with this id.
+pub async fn find(conn: &mut Conn<'_>, tenant: &str, id: DeliveryId) -> AppResult<Option<Delivery>> {
+    let row = with_conn!(conn, c => {
+        webhook_deliveries::table
+            .filter(webhook_deliveries::tenant_id.eq(tenant))
+            .filter(webhook_deliveries::id.eq(id.0))
+            .select(Delivery::as_select())
+            .first(c)
+            .await
+            .optional()
+    })?;
+    Ok(row)
+}
+
+/// Sends a delivery's message again as a new delivery (same `webhook-id`,
+/// so receivers can tell a repeat), due now; the old one keeps its history.
+pub async fn redeliver(
+    conn: &mut Conn<'_>,
+    actor: &Granted<'_, ManageSettings>,
+    id: DeliveryId,
+) -> AppResult<Delivery> {
+    let tenant = actor.tenant();
+    let old = find(conn, tenant, id).await?.ok_or_else(|| AppError::not_found("webhook delivery", id.0))?;
+    let now = now();
+    let values = (
+        webhook_deliveries::tenant_id.eq(tenant),
+        webhook_deliveries::webhook_id.eq(old.webhook_id),
+        webhook_deliveries::case_id.eq(old.case_id),
+        webhook_deliveries::message_id.eq(&old.message_id),
+        webhook_deliveries::event_type.eq(&old.event_type),
+        webhook_deliveries::payload.eq(&old.payload),
+        webhook_deliveries::status.eq(WebhookDeliveryStatus::Pending.as_str()),
+        webhook_deliveries::attempts.eq(0),
+        webhook_deliveries::next_attempt_at.eq(now),
+        webhook_deliveries::created_at.eq(now),
+    );
+    let row = with_conn!(conn, c => {
+        diesel::insert_into(webhook_deliveries::table)
+            .values(values)
+            .returning(Delivery::as_returning())
+            .get_result(c)
+            .await
+    })?;
+    Ok(row)
+}

@@ -1,0 +1,162 @@
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
+
+use super::clearable;
+use crate::auth::{ManageSettings, Permission};
+use crate::domain::webhook::{
+    self, Delivery, DeliveryId, TargetPolicy, Webhook, WebhookEventType, WebhookId, WebhookInput,
+};
+use crate::error::{AppError, AppResult, GqlResult};
+use crate::graphql::directive::requires_permission;
+use crate::graphql::scalars::numeric_id;
+use crate::graphql::types::{WebhookWithSecret, webhook_id};
+use crate::graphql::{db, grant};
+
+/// A webhook to create.
+#[derive(InputObject)]
+pub struct CreateWebhookInput {
+    /// Where events are POSTed: an http(s) URL on a public address (private
+    /// ones only when the operator allows them).
+    pub url: String,
+    /// The event types it takes (ALL: every one, those added later too).
+    pub event_types: Vec<WebhookEventType>,
+    /// What it is for.
+    pub description: Option<String>,
+    /// Default true.
+    pub enabled: Option<bool>,
+}
+
+/// A change to a webhook. Absent fields are left alone.
+#[derive(InputObject)]
+pub struct UpdateWebhookInput {
+    /// The webhook.
+    pub id: ID,
+    /// New URL.
+    pub url: Option<String>,
+    /// New event types (replaced whole).
+    pub event_types: Option<Vec<WebhookEventType>>,
+    /// New description; null clears it.
+    pub description: MaybeUndefined<String>,
+    /// Enable (clears its failure run, resumes its pending deliveries) or disable it.
+    pub enabled: Option<bool>,
+}
+
+/// A webhook to act on.
+#[derive(InputObject)]
+pub struct WebhookRefInput {
+    /// The webhook.
+    pub id: ID,
+}
+
+/// A delivery to send again.
+#[derive(InputObject)]
+pub struct RedeliverWebhookEventInput {
+    /// The delivery whose message is sent again.
+    pub delivery_id: ID,
+}
+
+/// The webhook a rule's action names: a number, else it cannot exist.
+pub(crate) fn webhook_ref(field: &str, id: &ID) -> AppResult<WebhookId> {
+    numeric_id(id).map(WebhookId).ok_or_else(|| AppError::bad_input(field, format!("no webhook {}", id.as_str())))
+}
+
+fn targets<'a>(ctx: &Context<'a>) -> AppResult<&'a TargetPolicy> {
+    ctx.data_opt::<TargetPolicy>().ok_or_else(|| AppError::internal("the schema has no webhook target policy"))
+}
+
+#[derive(Default)]
+pub struct WebhookMutation;
+
+#[Object]
+impl WebhookMutation {
+    /// Creates a webhook; the answer holds its signing secret, shown this once.
+    #[graphql(directive = requires_permission::apply(Permission::CoreSecuritySettingsManage))]
+    async fn create_webhook(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The new webhook.")] input: CreateWebhookInput,
+    ) -> GqlResult<WebhookWithSecret> {
+        let actor = grant::<ManageSettings>(ctx)?;
+        let input = WebhookInput {
+            url: Some(input.url),
+            description: Some(input.description),
+            event_types: Some(input.event_types),
+            enabled: input.enabled,
+        };
+        let mut tx = db(ctx)?.begin().await?;
+        let result = webhook::create(&mut tx.conn(), &actor, targets(ctx)?, input).await;
+        let (webhook, secret) = tx.finish(result).await?;
+        Ok(WebhookWithSecret { webhook, secret })
+    }
+
+    /// Changes a webhook.
+    #[graphql(directive = requires_permission::apply(Permission::CoreSecuritySettingsManage))]
+    async fn update_webhook(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The webhook and its changes.")] input: UpdateWebhookInput,
+    ) -> GqlResult<Webhook> {
+        let actor = grant::<ManageSettings>(ctx)?;
+        let id = webhook_id(&input.id)?;
+        let changes = WebhookInput {
+            url: input.url,
+            description: clearable(input.description),
+            event_types: input.event_types,
+            enabled: input.enabled,
+        };
+        let mut tx = db(ctx)?.begin().await?;
+        let result = webhook::update(&mut tx.conn(), &actor, targets(ctx)?, id, changes).await;
+        Ok(tx.finish(result).await?)
+    }
+
+    /// Removes a webhook and its deliveries, sent or not. Returns its id.
+    #[graphql(directive = requires_permission::apply(Permission::CoreSecuritySettingsManage))]
+    async fn delete_webhook(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The webhook.")] input: WebhookRefInput,
+    ) -> GqlResult<ID> {
+        let actor = grant::<ManageSettings>(ctx)?;
+        let id = webhook_id(&input.id)?;
+        let mut tx = db(ctx)?.begin().await?;
+        let result = webhook::delete(&mut tx.conn(), &actor, id).await;
+        tx.finish(result).await?;
+        Ok(input.id)
+    }
+
+    /// Replaces a webhook's signing secret; the answer holds the new one,
+    /// shown this once. Messages not yet sent are signed with it.
+    #[graphql(directive = requires_permission::apply(Permission::CoreSecuritySettingsManage))]
+    async fn rotate_webhook_secret(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The webhook.")] input: WebhookRefInput,
+    ) -> GqlResult<WebhookWithSecret> {
+        let actor = grant::<ManageSettings>(ctx)?;
+        let id = webhook_id(&input.id)?;
+        let mut tx = db(ctx)?.begin().await?;
+        let result = webhook::rotate_secret(&mut tx.conn(), &actor, id).await;
+        let (webhook, secret) = tx.finish(result).await?;
+        Ok(WebhookWithSecret { webhook, secret })
+    }
+
+    /// Sends a delivery's message again, as a new delivery due now (same
+    /// `webhook-id`, so a receiver can tell the repeat).
+    #[graphql(directive = requires_permission::apply(Permission::CoreSecuritySettingsManage))]
+    async fn redeliver_webhook_event(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The delivery.")] input: RedeliverWebhookEventInput,
+    ) -> GqlResult<Delivery> {
+        let actor = grant::<ManageSettings>(ctx)?;
+        let id = numeric_id(&input.delivery_id)
+            .map(DeliveryId)
+            .ok_or_else(|| AppError::not_found("webhook delivery", input.delivery_id.as_str()))?;
+        let mut tx = db(ctx)?.begin().await?;
+        let result = webhook::delivery::redeliver(&mut tx.conn(), &actor, id).await;
+        let delivery = tx.finish(result).await?;
+        if let Some(bus) = ctx.data_opt::<crate::events::ActivityBus>() {
+            bus.wake_outbox();
+        }
+        Ok(delivery)
+    }
+}

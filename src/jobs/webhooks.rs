@@ -1,0 +1,246 @@
+//! The webhook delivery worker: each replica claims due deliveries from the
+//! outbox (see `domain::webhook::delivery`), POSTs them, and records how
+//! each attempt went. It wakes when a change commits (any replica's, through
+//! the activity bus) and otherwise looks every `interval`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+use super::Job;
+use crate::db::Db;
+use crate::domain::now;
+use crate::domain::webhook::TargetPolicy;
+use crate::domain::webhook::delivery::{self, Attempt, Claimed, KEPT_RESPONSE_CHARS, RetryPolicy};
+use crate::error::AppResult;
+
+/// The most of a response body read (the rest is not waited for).
+const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// How webhooks are delivered.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// Addresses deliveries may connect to.
+    pub targets: TargetPolicy,
+    /// Retries, backoff, and when a webhook is given up on.
+    pub retry: RetryPolicy,
+    /// The longest one request may take, answer included.
+    pub timeout: Duration,
+    /// How often the worker looks when nothing wakes it.
+    pub interval: Duration,
+    /// Requests in flight at once per replica (0: this replica sends none).
+    pub concurrency: usize,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            targets: TargetPolicy::default(),
+            retry: RetryPolicy::default(),
+            timeout: Duration::from_secs(10),
+            interval: Duration::from_secs(1),
+            concurrency: 16,
+        }
+    }
+}
+
+/// Starts the worker.
+pub fn start(db: Db, wake: Arc<Notify>, settings: WebhookSettings) -> Job {
+    Job(tokio::spawn(async move {
+        if settings.concurrency == 0 {
+            tracing::info!("webhook delivery is left to other replicas (concurrency 0)");
+            return;
+        }
+        let client = match client(&settings) {
+            Ok(client) => client,
+            Err(error) => {
+                // Nothing is lost: the deliveries wait in the outbox for a replica that can send.
+                tracing::error!(%error, "webhook delivery worker cannot start");
+                return;
+            }
+        };
+        run(db, wake, client, Arc::new(settings)).await;
+    }))
+}
+
+async fn run(db: Db, wake: Arc<Notify>, client: reqwest::Client, settings: Arc<WebhookSettings>) {
+    let mut in_flight = JoinSet::new();
+    loop {
+        let free = settings.concurrency.saturating_sub(in_flight.len());
+        let claimed = if free > 0 { claim(&db, free, &settings.retry).await } else { Vec::new() };
+        let got_some = !claimed.is_empty();
+        for claimed in claimed {
+            in_flight.spawn(deliver(db.clone(), client.clone(), settings.clone(), claimed));
+        }
+        if got_some && in_flight.len() < settings.concurrency {
+            continue;
+        }
+        tokio::select! {
+            () = wake.notified() => {}
+            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+            () = tokio::time::sleep(settings.interval) => {}
+        }
+    }
+}
+
+async fn claim(db: &Db, limit: usize, retry: &RetryPolicy) -> Vec<Claimed> {
+    let claimed = async {
+        let mut tx = db.begin().await?;
+        let result = delivery::claim(&mut tx.conn(), now(), i64::try_from(limit).unwrap_or(1), retry).await;
+        tx.finish(result).await
+    };
+    claimed.await.unwrap_or_else(|error| {
+        tracing::warn!(%error, "webhook delivery worker: claiming failed");
+        Vec::new()
+    })
+}
+
+/// Sends one claimed delivery and records the attempt. When recording fails
+/// the claim runs out and another attempt is made: a receiver may see a
+/// message twice (the same `webhook-id`), never miss one.
+async fn deliver(db: Db, client: reqwest::Client, settings: Arc<WebhookSettings>, claimed: Claimed) {
+    let attempt = send(&client, &settings, &claimed).await;
+    let recorded = async {
+        let mut tx = db.begin().await?;
+        let result = delivery::record(&mut tx.conn(), &claimed, &attempt, now(), &settings.retry).await;
+        tx.finish(result).await
+    };
+    if let Err(error) = recorded.await {
+        tracing::warn!(%error, delivery = claimed.id.0, "webhook delivery worker: recording an attempt failed");
+    }
+}
+
+/// One attempt: POST the message, read the start of the answer.
+pub async fn send(client: &reqwest::Client, settings: &WebhookSettings, claimed: &Claimed) -> Attempt {
+    let started = Instant::now();
+    let failed = |error: String, status: Option<u16>, body: Option<String>| Attempt {
+        status,
+        duration: started.elapsed(),
+        body,
+        error: Some(error),
+    };
+    let url = match reqwest::Url::parse(&claimed.url) {
+        Ok(url) => url,
+        Err(e) => return failed(format!("the stored URL does not parse: {e}"), None, None),
+    };
+    // Names are checked by the resolver as they are looked up; literal
+    // addresses never reach it.
+    if let Some(ip) = literal_address(&url)
+        && !settings.targets.permits(ip)
+    {
+        return failed(format!("refused: {ip} is not an address webhooks may reach"), None, None);
+    }
+    let headers = match claimed.headers(chrono::Utc::now().timestamp()) {
+        Ok(headers) => headers,
+        Err(e) => return failed(e.to_string(), None, None),
+    };
+    let mut request =
+        client.post(url).header(reqwest::header::CONTENT_TYPE, "application/json").body(claimed.payload.clone());
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    let mut response = match request.send().await {
+        Ok(response) => response,
+        Err(e) => return failed(describe(&e, settings.timeout), None, None),
+    };
+    let status = response.status().as_u16();
+    let mut body = Vec::new();
+    let mut read_error = None;
+    while body.len() < MAX_RESPONSE_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(None) => break,
+            Err(e) => {
+                read_error = Some(describe(&e, settings.timeout));
+                break;
+            }
+        }
+    }
+    let text: String = String::from_utf8_lossy(&body).chars().take(KEPT_RESPONSE_CHARS).collect();
+    let body = (!text.is_empty()).then_some(text);
+    let error = match (status, read_error) {
+        (200..=299, None) => None,
+        (200..=299, Some(e)) => Some(e),
+        (300..=399, _) => Some(format!("HTTP {status}: redirects are not followed")),
+        (_, _) => Some(format!("HTTP {status}")),
+    };
+    Attempt { status: Some(status), duration: started.elapsed(), body, error }
+}
+
+fn literal_address(url: &reqwest::Url) -> Option<IpAddr> {
+    match url.host()? {
+        url::Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
+        url::Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
+        url::Host::Domain(_) => None,
+    }
+}
+
+/// A request error as the delivery shows it, with its causes.
+fn describe(error: &reqwest::Error, timeout: Duration) -> String {
+    if error.is_timeout() {
+        return format!("timed out after {} ms", timeout.as_millis());
+    }
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The HTTP client of deliveries: no redirects, no proxies (they would
+/// resolve the target instead of us), every looked-up address checked.
+pub fn client(settings: &WebhookSettings) -> AppResult<reqwest::Client> {
+    reqwest::Client::builder()
+        .timeout(settings.timeout)
+        .connect_timeout(settings.timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .user_agent(concat!("casebook-webhooks/", env!("CARGO_PKG_VERSION")))
+        .dns_resolver(Arc::new(GuardedResolver { targets: settings.targets.clone() }))
+        .build()
+        .map_err(|e| crate::error::AppError::internal(format!("building the webhook client: {e}")))
+}
+
+/// Resolves names and keeps only the addresses webhooks may reach: checked
+/// at connect time, so a name that changes where it points is caught.
+struct GuardedResolver {
+    targets: TargetPolicy,
+}
+
+#[derive(Debug)]
+struct RefusedAddresses {
+    host: String,
+    refused: Vec<IpAddr>,
+}
+
+impl std::fmt::Display for RefusedAddresses {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list: Vec<String> = self.refused.iter().map(IpAddr::to_string).collect();
+        write!(f, "refused: {} resolves only to addresses webhooks may not reach ({})", self.host, list.join(", "))
+    }
+}
+
+impl std::error::Error for RefusedAddresses {}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let targets = self.targets.clone();
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let (allowed, refused): (Vec<SocketAddr>, Vec<SocketAddr>) =
+                found.into_iter().partition(|a| targets.permits(a.ip()));
+            if allowed.is_empty() {
+                let refused = refused.iter().map(SocketAddr::ip).collect();
+                return Err(Box::new(RefusedAddresses { host, refused }) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
