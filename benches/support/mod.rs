@@ -20,8 +20,17 @@ impl Server {
         Server::start_binary(env!("CARGO_BIN_EXE_casebook"), database_url)
     }
 
+    /// [`Server::start`] with more environment (`CASEBOOK_*` settings).
+    pub fn start_with_env(database_url: &str, env: &[(&str, &str)]) -> Server {
+        Server::start_binary_with_env(env!("CARGO_BIN_EXE_casebook"), database_url, env)
+    }
+
     /// [`Server::start`] with another `casebook` binary (an earlier build).
     pub fn start_binary(binary: &str, database_url: &str) -> Server {
+        Server::start_binary_with_env(binary, database_url, &[])
+    }
+
+    fn start_binary_with_env(binary: &str, database_url: &str, env: &[(&str, &str)]) -> Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let addr = format!("127.0.0.1:{port}");
         let child = Command::new(binary)
@@ -32,6 +41,7 @@ impl Server {
             // per-caller limits that exist to stop exactly that.
             .env("CASEBOOK_RATE_LIMIT", "0")
             .env("CASEBOOK_MAX_SUBSCRIPTIONS_PER_CALLER", "1000000")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
