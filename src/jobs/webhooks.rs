@@ -17,6 +17,8 @@ use crate::domain::webhook::TargetPolicy;
 use crate::domain::webhook::delivery::{self, Attempt, Claimed, KEPT_RESPONSE_CHARS, RetryPolicy};
 use crate::error::AppResult;
 
+/// How often old deliveries are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// The most of a response body read (the rest is not waited for).
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
@@ -68,7 +70,12 @@ pub fn start(db: Db, wake: Arc<Notify>, settings: WebhookSettings) -> Job {
 
 async fn run(db: Db, wake: Arc<Notify>, client: reqwest::Client, settings: Arc<WebhookSettings>) {
     let mut in_flight = JoinSet::new();
+    let mut pruned_at: Option<Instant> = None;
     loop {
+        if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+            pruned_at = Some(Instant::now());
+            prune(&db).await;
+        }
         let free = settings.concurrency.saturating_sub(in_flight.len());
         let claimed = if free > 0 { claim(&db, free, &settings.retry).await } else { Vec::new() };
         let got_some = !claimed.is_empty();
@@ -88,6 +95,9 @@ async fn run(db: Db, wake: Arc<Notify>, client: reqwest::Client, settings: Arc<W
 
 async fn claim(db: &Db, limit: usize, retry: &RetryPolicy) -> Vec<Claimed> {
     let claimed = async {
+        if !delivery::any_due(&mut db.get().await?.conn(), now()).await? {
+            return Ok(Vec::new());
+        }
         let mut tx = db.begin().await?;
         let result = delivery::claim(&mut tx.conn(), now(), i64::try_from(limit).unwrap_or(1), retry).await;
         tx.finish(result).await
@@ -96,6 +106,20 @@ async fn claim(db: &Db, limit: usize, retry: &RetryPolicy) -> Vec<Claimed> {
         tracing::warn!(%error, "webhook delivery worker: claiming failed");
         Vec::new()
     })
+}
+
+/// Removes old deliveries that are done (every replica does; it is idempotent).
+async fn prune(db: &Db) {
+    let pruned = async {
+        let mut tx = db.begin().await?;
+        let result = delivery::prune(&mut tx.conn(), now()).await;
+        tx.finish(result).await
+    };
+    match pruned.await {
+        Ok(0) => {}
+        Ok(count) => tracing::info!(count, "webhook deliveries past retention removed"),
+        Err(error) => tracing::warn!(%error, "webhook delivery worker: pruning failed"),
+    }
 }
 
 /// Sends one claimed delivery and records the attempt. When recording fails

@@ -49,3 +49,5 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at, id) WHERE status = 'PENDING';
 CREATE INDEX webhook_deliveries_pending_of_case ON webhook_deliveries (webhook_id, case_id, id) WHERE status = 'PENDING';
 CREATE INDEX webhook_deliveries_of_webhook ON webhook_deliveries (webhook_id, id);
+-- pruning past retention
+CREATE INDEX webhook_deliveries_by_age ON webhook_deliveries (created_at);

@@ -158,6 +158,35 @@ fn due_sql(postgres: bool) -> String {
     )
 }
 
+/// Whether any delivery may be due at `now`: a plain read, so a worker
+/// woken by a change opens no write transaction when there is nothing to send.
+pub async fn any_due(conn: &mut Conn<'_>, now: NaiveDateTime) -> AppResult<bool> {
+    let found: Option<i64> = with_conn!(conn, c => {
+        webhook_deliveries::table
+            // A literal, as the partial index's predicate is: a bound value would not match it.
+            .filter(diesel::dsl::sql::<diesel::sql_types::Bool>("status = 'PENDING'"))
+            .filter(webhook_deliveries::next_attempt_at.le(now))
+            .select(webhook_deliveries::id)
+            .first(c)
+            .await
+            .optional()
+    })?;
+    Ok(found.is_some())
+}
+
+/// How long sent and failed deliveries are kept.
+pub const RETENTION_DAYS: i64 = 30;
+
+/// Removes deliveries done (delivered or failed) more than
+/// [`RETENTION_DAYS`] before `now`; returns how many.
+pub async fn prune(conn: &mut Conn<'_>, now: NaiveDateTime) -> AppResult<usize> {
+    let done = [WebhookDeliveryStatus::Delivered.as_str(), WebhookDeliveryStatus::Failed.as_str()];
+    let old = webhook_deliveries::table
+        .filter(webhook_deliveries::status.eq_any(done))
+        .filter(webhook_deliveries::created_at.lt(now - chrono::Duration::days(RETENTION_DAYS)));
+    Ok(with_conn!(conn, c => diesel::delete(old).execute(c).await)?)
+}
+
 /// Claims up to `limit` due deliveries for `lease`, counting the attempt.
 /// Call in a transaction of its own and commit before sending.
 pub async fn claim(
