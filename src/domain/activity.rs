@@ -281,6 +281,14 @@ pub async fn insert_rows(conn: &mut Conn<'_>, rows: &[ActivityInsert]) -> AppRes
     Ok(crate::bulk_insert!(conn, activity::table, rows, returning returning)?)
 }
 
+/// Inserts one entry (the API's write path; the demo loads many with [`insert_rows`]).
+async fn insert(conn: &mut Conn<'_>, row: ActivityInsert) -> AppResult<Activity> {
+    let row = with_conn!(conn, c => {
+        diesel::insert_into(activity::table).values(row).returning(ActivityRow::as_returning()).get_result(c).await
+    })?;
+    row.try_into()
+}
+
 /// An audit event to record.
 #[derive(Debug)]
 pub struct NewAudit {
@@ -318,33 +326,9 @@ pub async fn record_audits(
         if audit.changes.len() > MAX_CHANGES_PER_EVENT {
             return Err(AppError::internal(format!("an audit event with {} changes", audit.changes.len())));
         }
-        let changes = encode_changes(&audit.changes)?;
-        let values = (
-            activity::tenant_id.eq(&actor.tenant),
-            activity::case_id.eq(case_id.0),
-            activity::seq.eq(seq),
-            activity::kind.eq(ActivityKind::Audit.as_str()),
-            activity::actor_id.eq(&actor.user_id),
-            activity::created_at.eq(now),
-            activity::action.eq(audit.action.as_str()),
-            activity::changes.eq(changes),
-            activity::task_id.eq(audit.task_id),
-            activity::incident_id.eq(audit.incident_id),
-            activity::observable_id.eq(audit.observable_id),
-        );
-        let id: i64 = with_conn!(conn, c => {
-            diesel::insert_into(activity::table).values(values).returning(activity::id).get_result(c).await
-        })?;
         let closes_case = audit.closes_case;
-        let entry = Entry::Audit {
-            action: audit.action,
-            changes: audit.changes,
-            task_id: audit.task_id,
-            incident_id: audit.incident_id,
-            observable_id: audit.observable_id,
-        };
-        let entry = Activity { id, case_id, seq, actor_id: actor.user_id.clone(), created_at: now, entry };
-        written.push((entry, closes_case));
+        let row = ActivityInsert::audit(&actor.tenant, case_id.0, seq, &actor.user_id, now, audit)?;
+        written.push((insert(conn, row).await?, closes_case));
     }
     conn.changed(&actor.tenant, case_id.0)?;
     let happened: Vec<Happened<'_>> =
@@ -374,26 +358,11 @@ pub async fn add_comment(
     let seq = case::reserve_activity(conn, &actor.tenant, case_id, 1)
         .await?
         .ok_or_else(|| AppError::not_found("case", case_id))?;
-    let values = (
-        activity::tenant_id.eq(&actor.tenant),
-        activity::case_id.eq(case_id.0),
-        activity::seq.eq(seq),
-        activity::kind.eq(ActivityKind::Comment.as_str()),
-        activity::actor_id.eq(&actor.user_id),
-        activity::created_at.eq(now()),
-        activity::body.eq(body),
-    );
-    let row = with_conn!(conn, c => {
-        diesel::insert_into(activity::table)
-            .values(values)
-            .returning(ActivityRow::as_returning())
-            .get_result(c)
-            .await
-    })?;
+    let row = ActivityInsert::comment(&actor.tenant, case_id.0, seq, &actor.user_id, now(), body);
+    let comment = insert(conn, row).await?;
     conn.changed(&actor.tenant, case_id.0)?;
-    let entry = EntryRow::new(&actor.tenant, SearchKind::Comment, row.id, case_id.0, "", &[Some(body)]);
+    let entry = EntryRow::new(&actor.tenant, SearchKind::Comment, comment.id, case_id.0, "", &[Some(body)]);
     search::index(conn, entry).await?;
-    let comment = Activity::try_from(row)?;
     webhook::enqueue(conn, actor, case_id, &[Happened { entry: &comment, closes_case: false }]).await?;
     crate::domain::automation::run(conn, actor, case_id, &[crate::domain::automation::AutomationTrigger::CommentAdded])
         .await?;
