@@ -571,7 +571,28 @@ async fn the_phishing_playbook_as_the_readme_shows(backend: Backend) {
     assert_eq!(chat.next().await.json()["data"]["case"]["title"], "Second phishing report");
 }
 
+async fn sla_events_reach_webhooks(backend: Backend) {
+    let server = server_allowing_loopback(backend, |_| {}).await;
+    let mut receiver = Receiver::start().await;
+    webhook_to(&server, &receiver.url, &["SLA_AT_RISK", "SLA_BREACHED"]).await;
+    let policy = "mutation($i: SetSlaPolicyInput!) { setSlaPolicy(input: $i) { resolveWithin } }";
+    server.ok(&admin("acme"), policy, json!({ "i": { "acknowledgeWithin": "PT1H", "resolveWithin": "P2D" } })).await;
+    let case = create_case(&server, &analyst("acme"), "Unacknowledged", json!({})).await;
+    // The monitor's clock, set two hours on: the acknowledgement deadline has passed.
+    let later = (chrono::Utc::now() + chrono::Duration::hours(2)).naive_utc();
+    assert_eq!(casebook::jobs::sla::run_due(server.state.db(), later).await.unwrap(), 1);
+    let told = receiver.next().await.json();
+    assert_eq!((told["type"].as_str(), told["data"]["caseId"].as_str()), (Some("SLA_BREACHED"), case["id"].as_str()));
+    let activity = &told["data"]["activity"];
+    assert_eq!(
+        (activity["action"].as_str(), activity["actor"]["id"].as_str()),
+        (Some("SLA_BREACHED"), Some("system:sla"))
+    );
+    assert_eq!(activity["changes"][0]["field"], "acknowledgeBy");
+}
+
 both_backends!(
+    sla_events_reach_webhooks,
     the_phishing_playbook_as_the_readme_shows,
     events_arrive_signed_in_order_and_only_for_committed_changes,
     the_secret_is_shown_once_and_rotation_replaces_it,
