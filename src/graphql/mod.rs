@@ -37,7 +37,6 @@ pub type CasebookSchema = Schema<Query, Mutation, Subscription>;
 pub const DEFAULT_PAGE: i32 = 25;
 pub const MAX_PAGE: i32 = 100;
 
-/// Builds the schema. The services are absent only for printing the SDL.
 /// What resolvers reach beyond the request: the database, the activity
 /// bus, and where webhooks may send.
 pub struct Services {
@@ -46,6 +45,7 @@ pub struct Services {
     pub webhook_targets: crate::domain::webhook::TargetPolicy,
 }
 
+/// Builds the schema. The services are absent only for printing the SDL.
 pub fn build_schema(services: Option<Services>) -> CasebookSchema {
     let mut builder = Schema::build(Query::default(), Mutation::default(), Subscription)
         .limit_depth(16)
