@@ -90,6 +90,8 @@ async fn run(db: Db, wake: Arc<Notify>, client: reqwest::Client, settings: Arc<W
             Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
             () = tokio::time::sleep(settings.interval) => {}
         }
+        // Whatever else finished meanwhile frees its slot too: one claim fills them all.
+        while in_flight.try_join_next().is_some() {}
     }
 }
 

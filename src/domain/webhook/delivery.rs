@@ -301,7 +301,10 @@ pub async fn record(
     with_conn!(conn, c => diesel::update(target).set(values).execute(c).await)?;
     let hook = webhooks::table.filter(webhooks::id.eq(claimed.webhook_id.0));
     if succeeded {
-        with_conn!(conn, c => diesel::update(hook).set(webhooks::consecutive_failures.eq(0)).execute(c).await)?;
+        // Only a webhook coming out of a failure run is written: concurrent
+        // successes do not queue on its row.
+        let failing = hook.filter(webhooks::consecutive_failures.ne(0));
+        with_conn!(conn, c => diesel::update(failing).set(webhooks::consecutive_failures.eq(0)).execute(c).await)?;
         return Ok(false);
     }
     let failures: Option<i32> = with_conn!(conn, c => {
