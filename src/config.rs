@@ -22,12 +22,25 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line (for collectors).
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
 #[derive(Debug, Parser)]
 #[command(name = "casebook", version, about = "GraphQL API for security-operations case management")]
 pub struct Cli {
     /// Log filter, `RUST_LOG` syntax.
     #[arg(long, env = "CASEBOOK_LOG", default_value = "info", global = true)]
     pub log: String,
+    /// Log lines as JSON objects or as text (default: text on a terminal,
+    /// JSON otherwise; colours only on a terminal).
+    #[arg(long = "log-format", env = "CASEBOOK_LOG_FORMAT", global = true)]
+    pub log_format: Option<LogFormat>,
     #[command(subcommand)]
     pub command: Command,
 }

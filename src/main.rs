@@ -8,7 +8,7 @@ use clap::Parser;
 use tokio::net::TcpListener;
 
 use casebook::auth::{TokenRequest, issue_token};
-use casebook::config::{Cli, Command};
+use casebook::config::{Cli, Command, LogFormat};
 use casebook::server;
 
 // A page of nested cases allocates thousands of small values; glibc's malloc
@@ -28,10 +28,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).context("invalid CASEBOOK_LOG filter")?)
-        .with_writer(std::io::stderr)
-        .init();
+    init_logs(&cli)?;
 
     match cli.command {
         Command::Schema => {
@@ -97,6 +94,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 started.elapsed().as_secs_f64()
             );
         }
+    }
+    Ok(())
+}
+
+/// `serve` logs to standard output (its event stream); the other commands
+/// to standard error (their output is what they print). JSON unless the
+/// stream is a terminal, colours only on one.
+fn init_logs(cli: &Cli) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).context("invalid CASEBOOK_LOG filter")?;
+    let to_stdout = matches!(cli.command, Command::Serve(_));
+    let terminal = if to_stdout { std::io::stdout().is_terminal() } else { std::io::stderr().is_terminal() };
+    let format = cli.log_format.unwrap_or(if terminal { LogFormat::Text } else { LogFormat::Json });
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match (format, to_stdout) {
+        (LogFormat::Json, true) => logs.json().with_span_list(true).with_writer(std::io::stdout).init(),
+        (LogFormat::Json, false) => logs.json().with_span_list(true).with_writer(std::io::stderr).init(),
+        (LogFormat::Text, true) => logs.with_ansi(terminal).with_writer(std::io::stdout).init(),
+        (LogFormat::Text, false) => logs.with_ansi(terminal).with_writer(std::io::stderr).init(),
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! `/healthz` and `/readyz`.
 
 mod media;
+pub mod request_id;
 mod ws;
 
 use std::collections::HashMap;
@@ -246,6 +247,7 @@ pub fn app(state: AppState) -> Router {
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(cors)
         .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(request_id::assign))
         .with_state(state)
 }
 
@@ -382,13 +384,16 @@ async fn execute(state: &AppState, headers: &HeaderMap, request: async_graphql::
     }
     let limit = state.settings().request_timeout;
     // On time-out the execution is dropped: an open write transaction rolls back.
-    let response = match tokio::time::timeout(limit, state.executor().execute(request)).await {
+    let mut response = match tokio::time::timeout(limit, state.executor().execute(request)).await {
         Ok(response) => response,
         Err(_) => {
             let error = Refusal::new(AppError::TimedOut(limit.as_secs())).into_server_error();
             async_graphql::Response::from_errors(vec![error])
         }
     };
+    if let Some(id) = request_id::current() {
+        request_id::stamp(&mut response.errors, &id);
+    }
     media::respond(media, response)
 }
 
@@ -443,6 +448,10 @@ fn has_preflight_header(headers: &HeaderMap) -> bool {
 }
 
 fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Response {
-    let body = json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] });
+    let mut extensions = json!({ "code": code.as_str() });
+    if let Some(id) = request_id::current() {
+        extensions["requestId"] = json!(id.0.as_ref());
+    }
+    let body = json!({ "errors": [{ "message": message, "extensions": extensions }] });
     (status, axum::Json(body)).into_response()
 }

@@ -31,8 +31,10 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
 use tokio_stream::wrappers::ReceiverStream;
+use tracing::Instrument;
 
 use super::AppState;
+use super::request_id::RequestId;
 use crate::auth::{Auth, Principal, ReadData};
 use crate::graphql::OnSubscriptionEnd;
 
@@ -168,6 +170,7 @@ pub(super) fn is_upgrade(headers: &HeaderMap) -> bool {
 }
 
 pub(super) async fn upgrade(state: AppState, parts: &mut Parts) -> Response {
+    let request_id = parts.extensions.get::<RequestId>().cloned().unwrap_or_else(|| RequestId("".into()));
     let upgrade = match WebSocketUpgrade::from_request_parts(parts, &state).await {
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
@@ -182,7 +185,10 @@ pub(super) async fn upgrade(state: AppState, parts: &mut Parts) -> Response {
         .read_buffer_size(1024)
         .write_buffer_size(0)
         .max_message_size(super::MAX_BODY_BYTES)
-        .on_upgrade(move |socket| serve(state, socket, protocol))
+        .on_upgrade(move |socket| {
+            let span = tracing::info_span!("websocket", request_id = %request_id.0);
+            serve(state, socket, protocol, request_id).instrument(span)
+        })
 }
 
 /// Why the server ends a connection.
@@ -197,12 +203,33 @@ impl Close {
     }
 }
 
-async fn serve(state: AppState, socket: Socket, protocol: Protocols) {
+async fn serve(state: AppState, socket: Socket, protocol: Protocols, request_id: RequestId) {
     let mut live = Live { protocol, caller: None, places: Arc::default(), ids: HashSet::new() };
-    run(&state, socket, protocol, &mut live).await;
+    run(&state, socket, protocol, &mut live, &request_id).await;
 }
 
-async fn run(state: &AppState, socket: Socket, protocol: Protocols, live: &mut Live) {
+/// Puts the connection's request id into `extensions.requestId` of the
+/// errors an outgoing message carries (most carry none and are left as they are).
+fn stamp(text: String, request_id: &RequestId) -> String {
+    if request_id.0.is_empty() || !(text.contains("\"errors\"") || text.starts_with("{\"type\":\"error\"")) {
+        return text;
+    }
+    let Ok(mut message) = serde_json::from_str::<Value>(&text) else { return text };
+    let payload = &mut message["payload"];
+    let errors = if payload.is_array() { Some(payload) } else { payload.get_mut("errors") };
+    let Some(Value::Array(errors)) = errors else { return text };
+    for error in errors {
+        if let Some(error) = error.as_object_mut() {
+            let extensions = error.entry("extensions").or_insert_with(|| json!({}));
+            if let Some(extensions) = extensions.as_object_mut() {
+                extensions.insert("requestId".into(), json!(request_id.0.as_ref()));
+            }
+        }
+    }
+    message.to_string()
+}
+
+async fn run(state: &AppState, socket: Socket, protocol: Protocols, live: &mut Live, request_id: &RequestId) {
     let (mut sink, mut source) = socket.split();
     let (forward, lib_input) = mpsc::channel::<Vec<u8>>(16);
     // The data the handshake proved, handed to the library's init callback.
@@ -247,7 +274,8 @@ async fn run(state: &AppState, socket: Socket, protocol: Protocols, live: &mut L
                                 None => {}
                                 Some(Refusal::Close(close)) => break Some(close),
                                 Some(Refusal::Error(notice)) => {
-                                    if !send(&mut sink, Message::Text(notice.to_string().into())).await {
+                                    let notice = stamp(notice.to_string(), request_id);
+                                    if !send(&mut sink, Message::Text(notice.into())).await {
                                         break None;
                                     }
                                     continue;
@@ -260,7 +288,7 @@ async fn run(state: &AppState, socket: Socket, protocol: Protocols, live: &mut L
                     }
                     Admit::Refuse { notice, close } => {
                         if let Some(notice) = notice {
-                            send(&mut sink, Message::Text(notice.to_string().into())).await;
+                            send(&mut sink, Message::Text(stamp(notice.to_string(), request_id).into())).await;
                         }
                         break Some(close);
                     }
@@ -269,7 +297,7 @@ async fn run(state: &AppState, socket: Socket, protocol: Protocols, live: &mut L
             outgoing = lib.next() => match outgoing {
                 Some(WsMessage::Text(text)) => {
                     live.observe_outgoing(&text);
-                    if !send(&mut sink, Message::Text(text.into())).await {
+                    if !send(&mut sink, Message::Text(stamp(text, request_id).into())).await {
                         break None;
                     }
                 }
