@@ -66,6 +66,7 @@ pub fn settings(args: &ServeArgs) -> Settings {
         subscriptions_per_socket: args.max_subscriptions_per_socket as usize,
         subscriptions_per_caller: args.max_subscriptions_per_caller as usize,
         request_timeout: std::time::Duration::from_secs(args.request_timeout),
+        shutdown_timeout: std::time::Duration::from_secs(args.shutdown_timeout),
         webhooks: crate::jobs::webhooks::WebhookSettings {
             targets: crate::domain::webhook::TargetPolicy {
                 allow_private: args.webhook_allow_private,
@@ -128,8 +129,26 @@ pub async fn prepare(
 }
 
 /// Serves until ctrl-c (or SIGTERM).
+/// On SIGTERM or ctrl-c: not ready at once, no new connections, WebSockets
+/// closed with 1001, requests in flight finished (for up to the shutdown
+/// timeout), then it returns.
 pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    let draining = state.clone();
+    let stop = async move {
+        shutdown_signal().await;
+        draining.drain();
+    };
+    let server = axum::serve(listener, app(state.clone())).with_graceful_shutdown(stop).into_future();
+    let mut signalled = state.draining();
+    let deadline = state.settings().shutdown_timeout;
+    tokio::select! {
+        served = server => served?,
+        () = async {
+            let _ = signalled.wait_for(|draining| *draining).await;
+            tokio::time::sleep(deadline).await;
+        } => tracing::warn!(seconds = deadline.as_secs(), "requests still in flight at the shutdown deadline"),
+    }
+    tracing::info!("stopped");
     Ok(())
 }
 

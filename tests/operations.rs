@@ -120,3 +120,154 @@ async fn logs_are_json_lines_naming_the_request() {
     drop(child);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A `casebook serve` process on a test database.
+struct Process {
+    child: tokio::process::Child,
+    addr: String,
+    _database: TestDatabase,
+}
+
+impl Process {
+    async fn start(backend: Backend) -> Process {
+        let database = TestDatabase::create(backend).await;
+        let url = match &database.url {
+            casebook::config::DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+            casebook::config::DatabaseUrl::Postgres(url) => url.clone(),
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let addr = format!("127.0.0.1:{port}");
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_casebook"))
+            .args(["serve", "--listen", &addr, "--database-url", &url])
+            .env("CASEBOOK_JWT_SECRET", SECRET)
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let client = reqwest::Client::new();
+        for _ in 0..600 {
+            if let Ok(answer) = client.get(format!("http://{addr}/readyz")).send().await
+                && answer.status() == 200
+            {
+                return Process { child, addr, _database: database };
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the server did not become ready");
+    }
+
+    fn terminate(&self) {
+        let pid = self.child.id().unwrap().to_string();
+        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    }
+}
+
+async fn gql_at(addr: &str, token: &str, query: &str, variables: Value) -> Value {
+    let body = json!({ "query": query, "variables": variables });
+    let client = reqwest::Client::new();
+    let answer: Value = client
+        .post(format!("http://{addr}/graphql"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(answer.get("errors").is_none(), "{answer}");
+    answer["data"].clone()
+}
+
+/// A deploy: SIGTERM with a live subscription and a request in flight.
+async fn sigterm_closes_sockets_finishes_requests_and_exits_0(backend: Backend) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+    let mut server = Process::start(backend).await;
+    let analyst = analyst("acme");
+    let case =
+        gql_at(&server.addr, &analyst, "mutation { createCase(input: { title: \"Deploy\" }) { id } }", json!({})).await;
+    let case_id = case["createCase"]["id"].as_str().unwrap().to_owned();
+
+    // A live subscription that has received a comment.
+    let mut request = format!("ws://{}/graphql", server.addr).into_client_request().unwrap();
+    request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let send = |v: Value| Message::Text(v.to_string().into());
+    ws.send(send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {analyst}") } })))
+        .await
+        .unwrap();
+    // From the newest entry on: a comment committed before the subscription is registered is replayed.
+    let newest = "query($id: ID!) { case(id: $id) { activity(first: 1) { edges { cursor } } } }";
+    let cursor = gql_at(&server.addr, &analyst, newest, json!({ "id": case_id })).await["case"]["activity"]["edges"][0]
+        ["cursor"]
+        .clone();
+    let subscribe = "subscription($id: ID!, $after: String) { caseActivity(caseId: $id, after: $after) { ... on Comment { body } } }";
+    let variables = json!({ "id": case_id, "after": cursor });
+    ws.send(send(json!({ "id": "1", "type": "subscribe", "payload": { "query": subscribe, "variables": variables } })))
+        .await
+        .unwrap();
+    let next_text = async |ws: &mut tokio_tungstenite::WebSocketStream<_>| loop {
+        match tokio::time::timeout(std::time::Duration::from_secs(20), ws.next()).await.unwrap() {
+            Some(Ok(Message::Text(text))) => return Some(serde_json::from_str::<Value>(&text).unwrap()),
+            Some(Ok(Message::Close(frame))) => {
+                return frame.map(|f| json!({ "close": u16::from(f.code), "reason": f.reason.to_string() }));
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("the socket ended without a close frame: {other:?}"),
+        }
+    };
+    assert_eq!(next_text(&mut ws).await.unwrap()["type"], "connection_ack");
+    // Comments until one arrives: the subscription is live from some moment on.
+    let comment = "mutation($i: AddCommentInput!) { addComment(input: $i) { id } }";
+    gql_at(&server.addr, &analyst, comment, json!({ "i": { "caseId": case_id, "body": "before the deploy" } })).await;
+    let first = next_text(&mut ws).await.unwrap();
+    assert_eq!(first["payload"]["data"]["caseActivity"]["body"], "before the deploy", "{first}");
+
+    // A request in flight: its head sent, half its body.
+    let body = json!({ "query": "{ me { tenant } }" }).to_string();
+    let (half, rest) = body.split_at(body.len() / 2);
+    let mut slow = tokio::net::TcpStream::connect(&server.addr).await.unwrap();
+    let head = format!(
+        "POST /graphql HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nAuthorization: Bearer {analyst}\r\nContent-Length: {}\r\n\r\n{half}",
+        server.addr,
+        body.len()
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    slow.flush().await.unwrap();
+
+    server.terminate();
+    let closed = next_text(&mut ws).await.unwrap();
+    assert_eq!(closed["close"], 1001, "{closed}");
+    // New connections are refused once the listener is closed.
+    let mut refused = false;
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(&server.addr).await.is_err() {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(refused, "new connections are refused while draining");
+    // The request in flight still gets its answer.
+    slow.write_all(rest.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(std::time::Duration::from_secs(20), slow.read_to_string(&mut answer)).await.unwrap().unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains(r#"{"data":{"me":{"tenant":"acme"}}}"#), "{answer}");
+    let status = tokio::time::timeout(std::time::Duration::from_secs(30), server.child.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "exit status {status}");
+}
+
+both_backends!(sigterm_closes_sockets_finishes_requests_and_exits_0);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_server_is_not_ready() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    assert_eq!(server.client.get(server.url("/readyz")).send().await.unwrap().status(), 200);
+    server.state.drain();
+    let answer = server.client.get(server.url("/readyz")).send().await.unwrap();
+    assert_eq!(answer.status(), 503);
+    assert_eq!(answer.text().await.unwrap(), "shutting down");
+}

@@ -56,6 +56,8 @@ pub struct Settings {
     pub sla_interval: Duration,
     /// Webhook delivery: where to, retries, timeouts (see `jobs::webhooks`).
     pub webhooks: crate::jobs::webhooks::WebhookSettings,
+    /// How long a shutdown waits for requests in flight.
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -69,6 +71,7 @@ impl Default for Settings {
             compiled_reads: true,
             sla_interval: Duration::from_secs(1),
             webhooks: Default::default(),
+            shutdown_timeout: Duration::from_secs(25),
         }
     }
 }
@@ -94,6 +97,8 @@ struct Inner {
     /// Stops with the state.
     _sla_monitor: crate::jobs::Job,
     _webhook_worker: crate::jobs::Job,
+    /// True once the process is shutting down: not ready, WebSockets told to go.
+    draining: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
@@ -124,12 +129,24 @@ impl AppState {
                 subscription_loaders: Mutex::default(),
                 _sla_monitor: sla_monitor,
                 _webhook_worker: webhook_worker,
+                draining: tokio::sync::watch::Sender::new(false),
             }),
         }
     }
 
     pub fn settings(&self) -> &Settings {
         &self.inner.settings
+    }
+
+    /// Starts shutting down: `/readyz` answers 503 from now on and every
+    /// WebSocket is closed with 1001 "going away".
+    pub fn drain(&self) {
+        self.inner.draining.send_replace(true);
+    }
+
+    /// Whether the process is shutting down, and a way to wait for it.
+    pub(crate) fn draining(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.inner.draining.subscribe()
     }
 
     pub fn bus(&self) -> &ActivityBus {
@@ -256,6 +273,9 @@ async fn graphiql() -> Html<String> {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
+    if *state.draining().borrow() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    }
     match tokio::time::timeout(Duration::from_secs(3), state.db().ping()).await {
         Ok(Ok(())) => (StatusCode::OK, "ready").into_response(),
         Ok(Err(e)) => {

@@ -243,8 +243,13 @@ async fn run(state: &AppState, socket: Socket, protocol: Protocols, live: &mut L
 
     let init_deadline = Instant::now() + state.settings().init_timeout;
     let mut expires_at: Option<Instant> = None;
+    let mut draining = state.draining();
     let close = loop {
         tokio::select! {
+            // A deploy: clients reconnect to another replica and resume from their cursor.
+            () = async { drop(draining.wait_for(|draining| *draining).await) } => {
+                break Some(Close::new(1001, "Going away: the server is shutting down"));
+            }
             // Read only while the protocol can take the message: a burst waits on
             // the socket, and the protocol (polled below) keeps serving.
             incoming = source.next(), if forward.capacity() > 0 => {
