@@ -157,13 +157,14 @@ pub struct WebhookDeliveryEdge {
     pub node: Delivery,
 }
 
-/// A page of a webhook's deliveries, newest first (Relay connection).
+/// A page of a webhook's deliveries (see the schema description on its `#[Object]` impl).
 pub struct WebhookDeliveryConnection {
     edges: Vec<WebhookDeliveryEdge>,
     page_info: PageInfo,
     webhook: WebhookId,
 }
 
+/// A page of a webhook's deliveries, newest first (Relay connection).
 #[Object]
 impl WebhookDeliveryConnection {
     /// The deliveries with their cursors.
