@@ -245,6 +245,7 @@ async fn the_compiled_path_answers_exactly_as_the_generic_resolvers(backend: Bac
         // Errors likewise come in completion order: compared as a set.
         let parse = |body: &str| {
             let mut body = serde_json::from_str::<serde_json::Value>(body).unwrap();
+            without_request_ids(&mut body);
             if let Some(errors) = body.get_mut("errors").and_then(|e| e.as_array_mut()) {
                 errors.sort_by_key(|e| e.to_string());
             }

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 /// Replaces the id in a message so "foreign" and "missing" answers compare.
 fn shape(body: &Value, id: &Value) -> Value {
     let mut body = body.clone();
+    without_request_ids(&mut body);
     if let Some(message) = body["errors"][0]["message"].as_str() {
         let id = id.as_str().unwrap_or_default();
         body["errors"][0]["message"] = json!(message.replace(id, "ID"));

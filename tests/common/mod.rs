@@ -225,6 +225,17 @@ pub fn admin(tenant: &str) -> String {
 }
 
 /// The `extensions.code` of each error in a response.
+/// Removes each error's `extensions.requestId` (every request has its own),
+/// so two answers compare on what they say; panics when one lacks it.
+pub fn without_request_ids(body: &mut Value) {
+    if let Some(errors) = body.get_mut("errors").and_then(Value::as_array_mut) {
+        for error in errors {
+            let id = error["extensions"].as_object_mut().and_then(|e| e.remove("requestId"));
+            assert!(id.is_some_and(|id| id.is_string()), "every error carries its request id: {error}");
+        }
+    }
+}
+
 pub fn error_codes(body: &Value) -> Vec<String> {
     body["errors"]
         .as_array()
