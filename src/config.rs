@@ -114,6 +114,9 @@ pub struct ServeArgs {
     #[arg(long = "webhook-concurrency", env = "CASEBOOK_WEBHOOK_CONCURRENCY", default_value_t = 16,
           value_parser = clap::value_parser!(u16).range(0..=256))]
     pub webhook_concurrency: u16,
+    /// Serve Prometheus metrics at `/metrics` on this address (off when unset).
+    #[arg(long = "metrics-listen", env = "CASEBOOK_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Seconds a shutdown (SIGTERM, ctrl-c) waits for requests in flight.
     #[arg(long = "shutdown-timeout", env = "CASEBOOK_SHUTDOWN_TIMEOUT", default_value_t = 25,
           value_parser = clap::value_parser!(u64).range(0..=3600))]

@@ -11,6 +11,7 @@ pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod jobs;
+pub mod observe;
 pub mod server;
 
 pub use http::{AppState, app};

@@ -68,6 +68,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 println!("\nUse one as the header  Authorization: Bearer <token>");
             }
+            if let Some(metrics_addr) = args.metrics_listen {
+                let handle = casebook::observe::install()?;
+                let metrics = TcpListener::bind(metrics_addr)
+                    .await
+                    .with_context(|| format!("listening for metrics on {metrics_addr}"))?;
+                tracing::info!(addr = %metrics.local_addr()?, "metrics at /metrics");
+                tokio::spawn(async move {
+                    if let Err(error) = casebook::observe::serve(metrics, handle).await {
+                        tracing::error!(%error, "the metrics listener stopped");
+                    }
+                });
+            }
             tracing::info!(%addr, "serving");
             server::serve(listener, state).await?;
         }

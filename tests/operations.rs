@@ -130,6 +130,10 @@ struct Process {
 
 impl Process {
     async fn start(backend: Backend) -> Process {
+        Process::start_with(backend, &[]).await
+    }
+
+    async fn start_with(backend: Backend, env: &[(&str, &str)]) -> Process {
         let database = TestDatabase::create(backend).await;
         let url = match &database.url {
             casebook::config::DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
@@ -140,6 +144,7 @@ impl Process {
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_casebook"))
             .args(["serve", "--listen", &addr, "--database-url", &url])
             .env("CASEBOOK_JWT_SECRET", SECRET)
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
@@ -271,3 +276,67 @@ async fn a_draining_server_is_not_ready() {
     assert_eq!(answer.status(), 503);
     assert_eq!(answer.text().await.unwrap(), "shutting down");
 }
+
+/// `/metrics` on its own listener, in the Prometheus text format.
+async fn metrics_are_served_on_their_own_listener(backend: Backend) {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let metrics_addr = format!("127.0.0.1:{port}");
+    let server = Process::start_with(backend, &[("CASEBOOK_METRICS_LISTEN", &metrics_addr)]).await;
+    let client = reqwest::Client::new();
+    let analyst = analyst("acme");
+    let ask = |body: Value, token: Option<&str>| {
+        let mut request = client.post(format!("http://{}/graphql", server.addr)).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    ask(json!({ "query": "query Me { me { tenant } }", "operationName": "Me" }), Some(&analyst)).await.unwrap();
+    ask(json!({ "query": "{ me { tenant } }" }), Some(&analyst)).await.unwrap();
+    ask(json!({ "query": "{ me { tenant } }" }), None).await.unwrap();
+    let mut request = format!("ws://{}/graphql", server.addr).into_client_request().unwrap();
+    request.headers_mut().insert("sec-websocket-protocol", "graphql-transport-ws".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    ws.send(Message::Text(
+        json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {analyst}") } })
+            .to_string()
+            .into(),
+    ))
+    .await
+    .unwrap();
+
+    let scrape = || async {
+        let answer = client.get(format!("http://{metrics_addr}/metrics")).send().await.unwrap();
+        assert_eq!(answer.headers()["content-type"], "text/plain; version=0.0.4");
+        answer.text().await.unwrap()
+    };
+    // The socket is counted once its task runs: scrape until it shows.
+    let mut text = scrape().await;
+    for _ in 0..100 {
+        if text.contains("casebook_websockets 1") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        text = scrape().await;
+    }
+    for expected in [
+        r#"casebook_graphql_operations_total{operation="Me",type="query",outcome="OK"} 1"#,
+        r#"casebook_graphql_operations_total{operation="anonymous",type="query",outcome="OK"} 1"#,
+        r#"casebook_graphql_operations_total{operation="anonymous",type="unknown",outcome="UNAUTHENTICATED"} 1"#,
+        r#"casebook_refused_total{reason="UNAUTHENTICATED"} 1"#,
+        r#"casebook_http_requests_total{route="/graphql",status="200"}"#,
+        r#"casebook_http_request_duration_seconds_bucket{route="/graphql",le="0.005"}"#,
+        r#"casebook_graphql_operation_duration_seconds_count{operation="Me",type="query"} 1"#,
+        "# TYPE casebook_graphql_operations_total counter",
+        "# HELP casebook_db_pool_wait_seconds",
+        "casebook_db_pool_size ",
+        "casebook_db_pool_in_use ",
+        "casebook_websockets 1",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+}
+
+both_backends!(metrics_are_served_on_their_own_listener);

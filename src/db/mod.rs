@@ -306,10 +306,15 @@ impl Db {
 
     /// Takes a connection from the pool.
     pub async fn get(&self) -> Result<PooledConn, AppError> {
-        Ok(match &self.pool {
-            Pools::Postgres(pool) => PooledConn::Postgres(pool.get().await?),
-            Pools::Sqlite(pool) => PooledConn::Sqlite(pool.get().await?),
-        })
+        let started = std::time::Instant::now();
+        let (conn, status) = match &self.pool {
+            Pools::Postgres(pool) => (PooledConn::Postgres(pool.get().await?), pool.status()),
+            Pools::Sqlite(pool) => (PooledConn::Sqlite(pool.get().await?), pool.status()),
+        };
+        metrics::histogram!("casebook_db_pool_wait_seconds").record(started.elapsed().as_secs_f64());
+        metrics::gauge!("casebook_db_pool_size").set(status.size as f64);
+        metrics::gauge!("casebook_db_pool_in_use").set(status.size.saturating_sub(status.available) as f64);
+        Ok(conn)
     }
 
     /// Begins a write transaction. SQLite's begins IMMEDIATE, so concurrent

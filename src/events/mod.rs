@@ -141,12 +141,14 @@ impl Inner {
     fn feed(&self, tenant: &str, case_id: i64) -> Arc<Feed> {
         let mut feeds = self.feeds.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let key: FeedKey = (tenant.into(), case_id);
-        feeds
+        let feed = feeds
             .entry(key)
             .or_insert_with(|| {
                 Arc::new(Feed { sender: broadcast::channel(FEED_CAPACITY).0, last_sent: tokio::sync::Mutex::new(None) })
             })
-            .clone()
+            .clone();
+        metrics::gauge!("casebook_watched_cases").set(feeds.len() as f64);
+        feed
     }
 
     /// A case changed: its feed, if anyone watches, fetches and broadcasts the new entries.
@@ -158,6 +160,7 @@ impl Inner {
             match feeds.get(&key) {
                 Some(feed) if feed.sender.receiver_count() == 0 => {
                     feeds.remove(&key);
+                    metrics::gauge!("casebook_watched_cases").set(feeds.len() as f64);
                     return;
                 }
                 Some(feed) => feed.clone(),
@@ -179,10 +182,14 @@ impl Inner {
         loop {
             let rows = fetch(&mut pooled.conn(), tenant, case_id, *last).await?;
             let done = (rows.len() as i64) < FETCH_BATCH;
+            let now = crate::domain::now();
             for row in rows {
                 *last = row.seq;
+                let lag = (now - row.created_at).to_std().unwrap_or_default();
+                metrics::histogram!("casebook_activity_delivery_lag_seconds").record(lag.as_secs_f64());
                 // No receiver left is fine: nobody to deliver to.
-                let _ = feed.sender.send(Arc::new(row));
+                let delivered = feed.sender.send(Arc::new(row)).unwrap_or(0);
+                metrics::counter!("casebook_activity_events_delivered_total").increment(delivered as u64);
             }
             if done {
                 return Ok(());

@@ -17,7 +17,7 @@ use async_graphql::{Data, Executor, Request, Response, ServerError};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use futures_util::StreamExt;
 
-use super::admission::{Admission, LIMITS, RateLimiter, RateStatus};
+use super::admission::{Admission, LIMITS, OperationKind, RateLimiter, RateStatus};
 use super::errors::with_codes;
 use super::{CasebookSchema, Mutation, Query, Subscription};
 use crate::auth::Auth;
@@ -75,6 +75,17 @@ fn server_error(error: AppError) -> ServerError {
     super::admission::Refusal::new(error).into_server_error()
 }
 
+fn operation_kind(data: &Data) -> Option<OperationKind> {
+    data.get(&TypeId::of::<OperationKind>()).and_then(|d| d.downcast_ref::<OperationKind>()).copied()
+}
+
+fn error_code(error: &ServerError) -> &str {
+    match error.extensions.as_ref().and_then(|e| e.get("code")) {
+        Some(async_graphql::Value::String(code)) => code,
+        _ => "UNKNOWN",
+    }
+}
+
 fn auth_in(data: &Data) -> Option<&Auth> {
     data.get(&TypeId::of::<Auth>()).and_then(|d| d.downcast_ref::<Auth>())
 }
@@ -97,22 +108,32 @@ fn rate_headers(headers: &mut HeaderMap, status: &RateStatus) {
 
 impl Executor for CasebookExecutor {
     async fn execute(&self, mut request: Request) -> Response {
-        match self.admit(&mut request, None) {
+        let started = std::time::Instant::now();
+        let operation = crate::observe::operation_label(request.operation_name.as_deref());
+        let (response, kind) = match self.admit(&mut request, None) {
             Err(refused) => {
                 let mut response = with_codes(Response::from_errors(refused.errors));
                 if let Some(status) = &refused.rate {
                     rate_headers(&mut response.http_headers, status);
                 }
-                response
+                (response, None)
             }
             Ok(rate) => {
+                let kind = operation_kind(&request.data);
                 let mut response = with_codes(self.schema.execute(request).await);
                 if let Some(status) = &rate {
                     rate_headers(&mut response.http_headers, status);
                 }
-                response
+                (response, kind)
             }
+        };
+        let outcome = response.errors.first().map_or("OK", error_code);
+        let label = kind.map_or("unknown", OperationKind::label);
+        crate::observe::graphql_operation(&operation, label, outcome, started.elapsed());
+        if kind.is_none() {
+            crate::observe::refused(outcome);
         }
+        response
     }
 
     fn execute_stream(&self, mut request: Request, session: Option<Arc<Data>>) -> BoxStream<'static, Response> {

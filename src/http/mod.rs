@@ -260,6 +260,7 @@ pub fn app(state: AppState) -> Router {
         .route("/graphql", get(graphql_get_or_ws).post(graphql_post))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route_layer(axum::middleware::from_fn(crate::observe::track_http))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(cors)

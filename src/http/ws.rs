@@ -89,6 +89,7 @@ impl Live {
         OnSubscriptionEnd(Arc::new(move || {
             places.fetch_sub(1, Ordering::Relaxed);
             counts.give_back(&caller);
+            metrics::gauge!("casebook_subscriptions").decrement(1);
         }))
     }
 
@@ -136,6 +137,7 @@ impl Live {
                     return Some(Refusal::Error(error(id, "RATE_LIMITED", text)));
                 }
                 self.places.fetch_add(1, Ordering::Relaxed);
+                metrics::gauge!("casebook_subscriptions").increment(1);
                 self.ids.insert(id.to_owned());
                 None
             }
@@ -205,7 +207,9 @@ impl Close {
 
 async fn serve(state: AppState, socket: Socket, protocol: Protocols, request_id: RequestId) {
     let mut live = Live { protocol, caller: None, places: Arc::default(), ids: HashSet::new() };
+    metrics::gauge!("casebook_websockets").increment(1);
     run(&state, socket, protocol, &mut live, &request_id).await;
+    metrics::gauge!("casebook_websockets").decrement(1);
 }
 
 /// Puts the connection's request id into `extensions.requestId` of the

@@ -129,6 +129,8 @@ async fn prune(db: &Db) {
 /// message twice (the same `webhook-id`), never miss one.
 async fn deliver(db: Db, client: reqwest::Client, settings: Arc<WebhookSettings>, claimed: Claimed) {
     let attempt = send(&client, &settings, &claimed).await;
+    let outcome = if attempt.succeeded() { "delivered" } else { "failed" };
+    metrics::counter!("casebook_webhook_attempts_total", "outcome" => outcome).increment(1);
     let recorded = async {
         let mut tx = db.begin().await?;
         let result = delivery::record(&mut tx.conn(), &claimed, &attempt, now(), &settings.retry).await;

@@ -24,6 +24,20 @@ pub use rate::{RateLimiter, RateStatus};
 use crate::auth::Auth;
 use crate::error::{AppError, GqlError};
 
+/// The type of the operation a request runs (for metrics), set once admitted.
+#[derive(Debug, Clone, Copy)]
+pub struct OperationKind(pub async_graphql::parser::types::OperationType);
+
+impl OperationKind {
+    pub fn label(self) -> &'static str {
+        match self.0 {
+            async_graphql::parser::types::OperationType::Query => "query",
+            async_graphql::parser::types::OperationType::Mutation => "mutation",
+            async_graphql::parser::types::OperationType::Subscription => "subscription",
+        }
+    }
+}
+
 /// Why an operation was refused, and where in the document.
 #[derive(Debug)]
 pub struct Refusal {
@@ -100,6 +114,7 @@ impl Admission {
             async_graphql::parser::types::OperationType::Subscription => &self.roots.subscription,
         };
         let cost = cost::estimate(&self.registry, root_type, &document, operation, &request.variables, &self.limits)?;
+        request.data.insert(OperationKind(operation.node.ty));
         request.set_parsed_query(document);
         Ok(cost)
     }
