@@ -230,17 +230,25 @@ async fn sigterm_closes_sockets_finishes_requests_and_exits_0(backend: Backend) 
     let first = next_text(&mut ws).await.unwrap();
     assert_eq!(first["payload"]["data"]["caseActivity"]["body"], "before the deploy", "{first}");
 
-    // A request in flight: its head sent, half its body.
+    // A request in flight: its head sent with `Expect: 100-continue`; the
+    // server's "100 Continue" says it is reading the body, which is held back.
     let body = json!({ "query": "{ me { tenant } }" }).to_string();
-    let (half, rest) = body.split_at(body.len() / 2);
     let mut slow = tokio::net::TcpStream::connect(&server.addr).await.unwrap();
     let head = format!(
-        "POST /graphql HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nAuthorization: Bearer {analyst}\r\nContent-Length: {}\r\n\r\n{half}",
+        "POST /graphql HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nAuthorization: Bearer {analyst}\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
         server.addr,
         body.len()
     );
     slow.write_all(head.as_bytes()).await.unwrap();
-    slow.flush().await.unwrap();
+    let mut interim = Vec::new();
+    while !interim.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        let read =
+            tokio::time::timeout(std::time::Duration::from_secs(20), slow.read(&mut byte)).await.unwrap().unwrap();
+        assert_eq!(read, 1, "the server closed the connection");
+        interim.push(byte[0]);
+    }
+    assert!(interim.starts_with(b"HTTP/1.1 100"), "{}", String::from_utf8_lossy(&interim));
 
     server.terminate();
     let closed = next_text(&mut ws).await.unwrap();
@@ -256,7 +264,7 @@ async fn sigterm_closes_sockets_finishes_requests_and_exits_0(backend: Backend) 
     }
     assert!(refused, "new connections are refused while draining");
     // The request in flight still gets its answer.
-    slow.write_all(rest.as_bytes()).await.unwrap();
+    slow.write_all(body.as_bytes()).await.unwrap();
     let mut answer = String::new();
     tokio::time::timeout(std::time::Duration::from_secs(20), slow.read_to_string(&mut answer)).await.unwrap().unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
