@@ -114,6 +114,11 @@ pub struct ServeArgs {
     #[arg(long = "webhook-concurrency", env = "CASEBOOK_WEBHOOK_CONCURRENCY", default_value_t = 16,
           value_parser = clap::value_parser!(u16).range(0..=256))]
     pub webhook_concurrency: u16,
+    /// A trusted-documents manifest (`{ "<id>": "<document>" }`, as
+    /// graphql-codegen's client preset and Relay write it): only its documents
+    /// run, by id.
+    #[arg(long = "trusted-documents", env = "CASEBOOK_TRUSTED_DOCUMENTS")]
+    pub trusted_documents: Option<PathBuf>,
     /// Serve Prometheus metrics at `/metrics` on this address (off when unset).
     #[arg(long = "metrics-listen", env = "CASEBOOK_METRICS_LISTEN")]
     pub metrics_listen: Option<SocketAddr>,

@@ -14,6 +14,8 @@ pub enum ErrorCode {
     Conflict,
     RateLimited,
     Internal,
+    /// Apollo's automatic persisted queries: the hash is not known yet.
+    PersistedQueryNotFound,
 }
 
 impl ErrorCode {
@@ -26,6 +28,7 @@ impl ErrorCode {
             ErrorCode::Conflict => "CONFLICT",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::Internal => "INTERNAL",
+            ErrorCode::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
         }
     }
 }

@@ -57,7 +57,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve(args) => {
             let jwt = server::jwt_config(&args)?;
-            let state = server::prepare(&args.database.url, &jwt, args.pool_size, server::settings(&args)).await?;
+            let state = server::prepare(&args.database.url, &jwt, args.pool_size, server::settings(&args)?).await?;
             let listener =
                 TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
             let addr = listener.local_addr()?;

@@ -60,13 +60,25 @@ pub fn dev_tokens(jwt: &JwtArgs) -> anyhow::Result<Vec<DevToken>> {
 }
 
 /// The limits `serve` runs with, from its flags and environment.
-pub fn settings(args: &ServeArgs) -> Settings {
-    Settings {
+pub fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
+    let trusted_documents = match &args.trusted_documents {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let manifest: std::collections::HashMap<String, String> =
+                serde_json::from_str(&text).with_context(|| {
+                    format!("{}: a trusted-documents manifest is a JSON object from ids to documents", path.display())
+                })?;
+            Some(std::sync::Arc::new(manifest))
+        }
+        None => None,
+    };
+    Ok(Settings {
         rate_limit_per_minute: args.rate_limit,
         subscriptions_per_socket: args.max_subscriptions_per_socket as usize,
         subscriptions_per_caller: args.max_subscriptions_per_caller as usize,
         request_timeout: std::time::Duration::from_secs(args.request_timeout),
         shutdown_timeout: std::time::Duration::from_secs(args.shutdown_timeout),
+        trusted_documents,
         webhooks: crate::jobs::webhooks::WebhookSettings {
             targets: crate::domain::webhook::TargetPolicy {
                 allow_private: args.webhook_allow_private,
@@ -77,7 +89,7 @@ pub fn settings(args: &ServeArgs) -> Settings {
             ..Default::default()
         },
         ..Settings::default()
-    }
+    })
 }
 
 /// Applies pending migrations and brings data written before them up to

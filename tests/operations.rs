@@ -348,3 +348,77 @@ async fn metrics_are_served_on_their_own_listener(backend: Backend) {
 }
 
 both_backends!(metrics_are_served_on_their_own_listener);
+
+fn sha256_hex(text: &str) -> String {
+    casebook::http::persisted::sha256_hex(text)
+}
+
+/// Apollo's automatic persisted queries, and ETags on GET.
+async fn persisted_queries_register_once_and_run_by_hash(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = analyst("acme");
+    let query = "query Me { me { tenant } }";
+    let extensions = json!({ "persistedQuery": { "version": 1, "sha256Hash": sha256_hex(query) } });
+    let post = |body: Value| server.client.post(server.url("/graphql")).bearer_auth(&token).json(&body).send();
+    let unknown: Value = post(json!({ "extensions": extensions })).await.unwrap().json().await.unwrap();
+    assert_eq!(unknown["errors"][0]["message"], "PersistedQueryNotFound");
+    assert_eq!(unknown["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_FOUND");
+    let registered: Value =
+        post(json!({ "query": query, "extensions": extensions })).await.unwrap().json().await.unwrap();
+    assert_eq!(registered["data"]["me"]["tenant"], "acme", "{registered}");
+    let by_hash: Value = post(json!({ "extensions": extensions })).await.unwrap().json().await.unwrap();
+    assert_eq!(by_hash["data"]["me"]["tenant"], "acme", "{by_hash}");
+    let wrong = json!({ "persistedQuery": { "version": 1, "sha256Hash": sha256_hex("{ other }") } });
+    let lying: Value = post(json!({ "query": query, "extensions": wrong })).await.unwrap().json().await.unwrap();
+    assert_code(&lying, "BAD_USER_INPUT");
+
+    // GET by hash: an ETag, and 304 when the client has it.
+    let get = |etag: Option<String>| {
+        let mut request = server
+            .client
+            .get(server.url("/graphql"))
+            .query(&[("extensions", extensions.to_string())])
+            .bearer_auth(&token);
+        if let Some(etag) = etag {
+            request = request.header("if-none-match", etag);
+        }
+        request.send()
+    };
+    let first = get(None).await.unwrap();
+    assert_eq!(first.status(), 200);
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    assert!(etag.starts_with('"') && etag.len() == 34, "{etag}");
+    assert_eq!(first.json::<Value>().await.unwrap()["data"]["me"]["tenant"], "acme");
+    let again = get(Some(etag.clone())).await.unwrap();
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.headers()["etag"].to_str().unwrap(), etag);
+    assert!(again.text().await.unwrap().is_empty());
+    assert_eq!(get(Some("\"stale\"".into())).await.unwrap().status(), 200);
+}
+
+/// With a trusted-documents manifest only its documents run, by id.
+async fn only_trusted_documents_run_when_a_manifest_is_given(backend: Backend) {
+    let me = "query Me { me { tenant } }";
+    let manifest: std::collections::HashMap<String, String> = [(sha256_hex(me), me.to_owned())].into();
+    let server = TestServer::start_with(backend, |s| s.trusted_documents = Some(std::sync::Arc::new(manifest))).await;
+    let token = analyst("acme");
+    let post = |body: Value| server.client.post(server.url("/graphql")).bearer_auth(&token).json(&body).send();
+    for id_field in ["documentId", "doc_id", "id"] {
+        let answer: Value = post(json!({ id_field: sha256_hex(me) })).await.unwrap().json().await.unwrap();
+        assert_eq!(answer["data"]["me"]["tenant"], "acme", "{id_field}: {answer}");
+    }
+    let by_hash = json!({ "extensions": { "persistedQuery": { "version": 1, "sha256Hash": sha256_hex(me) } } });
+    let answer: Value = post(by_hash).await.unwrap().json().await.unwrap();
+    assert_eq!(answer["data"]["me"]["tenant"], "acme");
+    for refused in [
+        json!({ "query": me }),
+        json!({ "documentId": "not-in-the-manifest" }),
+        json!({ "query": "{ statuses { id } }" }),
+    ] {
+        let answer: Value = post(refused.clone()).await.unwrap().json().await.unwrap();
+        assert_code(&answer, "BAD_USER_INPUT");
+        assert!(answer["errors"][0]["message"].as_str().unwrap().starts_with("documentId:"), "{refused}: {answer}");
+    }
+}
+
+both_backends!(persisted_queries_register_once_and_run_by_hash, only_trusted_documents_run_when_a_manifest_is_given);

@@ -2,6 +2,7 @@
 //! `/healthz` and `/readyz`.
 
 mod media;
+pub mod persisted;
 pub mod request_id;
 mod ws;
 
@@ -19,6 +20,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
+use sha2::Digest;
 use tower_http::cors::CorsLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
@@ -58,6 +60,9 @@ pub struct Settings {
     pub webhooks: crate::jobs::webhooks::WebhookSettings,
     /// How long a shutdown waits for requests in flight.
     pub shutdown_timeout: Duration,
+    /// The only documents that run, by id (`CASEBOOK_TRUSTED_DOCUMENTS`);
+    /// `None`: any document, and automatic persisted queries.
+    pub trusted_documents: Option<Arc<HashMap<String, String>>>,
 }
 
 impl Default for Settings {
@@ -72,6 +77,7 @@ impl Default for Settings {
             sla_interval: Duration::from_secs(1),
             webhooks: Default::default(),
             shutdown_timeout: Duration::from_secs(25),
+            trusted_documents: None,
         }
     }
 }
@@ -99,6 +105,7 @@ struct Inner {
     _webhook_worker: crate::jobs::Job,
     /// True once the process is shutting down: not ready, WebSockets told to go.
     draining: tokio::sync::watch::Sender<bool>,
+    persisted: persisted::Persisted,
 }
 
 impl AppState {
@@ -117,6 +124,10 @@ impl AppState {
             webhook_targets: settings.webhooks.targets.clone(),
         };
         let executor = CasebookExecutor::new(crate::graphql::build_schema(Some(services)), limiter);
+        let persisted = match &settings.trusted_documents {
+            Some(manifest) => persisted::Persisted::trusted(manifest.as_ref().clone()),
+            None => persisted::Persisted::default(),
+        };
         AppState {
             inner: Arc::new(Inner {
                 executor,
@@ -130,6 +141,7 @@ impl AppState {
                 _sla_monitor: sla_monitor,
                 _webhook_worker: webhook_worker,
                 draining: tokio::sync::watch::Sender::new(false),
+                persisted,
             }),
         }
     }
@@ -241,6 +253,8 @@ pub fn app(state: AppState) -> Router {
             header::CONTENT_TYPE,
             header::HeaderName::from_static("apollo-require-preflight"),
             header::HeaderName::from_static("x-apollo-operation-name"),
+            header::IF_NONE_MATCH,
+            header::HeaderName::from_static("x-request-id"),
         ])
         // Browsers show these to a page only when listed.
         .expose_headers(
@@ -251,6 +265,8 @@ pub fn app(state: AppState) -> Router {
                 "x-ratelimit-reset",
                 "x-ratelimit-cost",
                 "retry-after",
+                "etag",
+                "x-request-id",
             ]
             .map(header::HeaderName::from_static),
         )
@@ -304,9 +320,13 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: B
             "batched requests are not supported: send one operation per request",
         );
     }
-    match parse_post(&body) {
+    let sent = match parse_post(&body) {
+        Ok(sent) => sent,
+        Err(message) => return error_response(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, &message),
+    };
+    match build(&state, sent) {
         Ok(request) => execute(&state, &headers, request).await,
-        Err(message) => error_response(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, &message),
+        Err(refused) => *refused,
     }
 }
 
@@ -319,12 +339,51 @@ struct PostBody {
     operation_name: Option<String>,
     variables: Option<serde_json::Map<String, serde_json::Value>>,
     extensions: Option<serde_json::Map<String, serde_json::Value>>,
+    /// A persisted document's id (graphql-codegen; Relay's `doc_id` or `id`).
+    #[serde(alias = "doc_id", alias = "id")]
+    document_id: Option<String>,
 }
 
-fn parse_post(body: &[u8]) -> Result<async_graphql::Request, String> {
+/// A request as it came, before a persisted document is looked up.
+struct Sent {
+    query: Option<String>,
+    operation_name: Option<String>,
+    variables: Option<JsonMap>,
+    extensions: Option<JsonMap>,
+    document_id: Option<String>,
+}
+
+fn parse_post(body: &[u8]) -> Result<Sent, String> {
     let body: PostBody = serde_json::from_slice(body).map_err(|e| format!("the body is not a GraphQL request: {e}"))?;
-    let query = body.query.ok_or("query: the body has no `query` string")?;
-    graphql_request(query, body.operation_name, body.variables, body.extensions)
+    Ok(Sent {
+        query: body.query,
+        operation_name: body.operation_name,
+        variables: body.variables,
+        extensions: body.extensions,
+        document_id: body.document_id,
+    })
+}
+
+/// The request to run: its document given, or persisted and named.
+fn build(state: &AppState, sent: Sent) -> Result<async_graphql::Request, Box<Response>> {
+    let named =
+        persisted::Named { query: sent.query, extensions: sent.extensions.as_ref(), document_id: sent.document_id };
+    let query = match state.inner.persisted.resolve(named) {
+        Ok(query) => query,
+        // Apollo's clients look for this message and code, then send the text.
+        Err(persisted::Refused::NotFound) => {
+            return Err(Box::new(error_response(
+                StatusCode::OK,
+                ErrorCode::PersistedQueryNotFound,
+                "PersistedQueryNotFound",
+            )));
+        }
+        Err(persisted::Refused::BadInput(message)) => {
+            return Err(Box::new(error_response(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, &message)));
+        }
+    };
+    graphql_request(query, sent.operation_name, sent.variables, sent.extensions)
+        .map_err(|message| Box::new(error_response(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, &message)))
 }
 
 type JsonMap = serde_json::Map<String, serde_json::Value>;
@@ -362,11 +421,15 @@ async fn graphql_get_or_ws(State(state): State<AppState>, request: axum::extract
 
 /// GET: queries only; a mutation (or subscription) must not ride on a link.
 async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    let request = match parse_get(query.as_deref().unwrap_or_default()) {
-        Ok(request) => request,
+    let sent = match parse_get(query.as_deref().unwrap_or_default()) {
+        Ok(sent) => sent,
         Err(message) => {
             return error_response(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, &message);
         }
+    };
+    let request = match build(&state, sent) {
+        Ok(request) => request,
+        Err(refused) => return *refused,
     };
     if let Some(kind) = operation_type(&request)
         && kind != OperationType::Query
@@ -379,7 +442,34 @@ async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, RawQuery
         response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    execute(&state, &headers, request).await
+    with_etag(&headers, execute(&state, &headers, request).await).await
+}
+
+/// A GET answer carries an `ETag` (a hash of its body); a client whose
+/// `If-None-Match` names it gets 304 and no body.
+async fn with_etag(headers: &HeaderMap, response: Response) -> Response {
+    if response.status() != StatusCode::OK {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return error_response(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "internal error");
+    };
+    let digest = sha2::Sha256::digest(&bytes);
+    let tag = format!("\"{}\"", digest[..16].iter().map(|b| format!("{b:02x}")).collect::<String>());
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|given| given.split(',').any(|t| t.trim().trim_start_matches("W/") == tag || t.trim() == "*"));
+    if let Ok(value) = HeaderValue::from_str(&tag) {
+        parts.headers.insert(header::ETAG, value);
+    }
+    if matches {
+        parts.status = StatusCode::NOT_MODIFIED;
+        parts.headers.remove(header::CONTENT_LENGTH);
+        return Response::from_parts(parts, axum::body::Body::empty());
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
 async fn execute(state: &AppState, headers: &HeaderMap, request: async_graphql::Request) -> Response {
@@ -427,12 +517,13 @@ struct GetParams {
     operation_name: Option<String>,
     variables: Option<String>,
     extensions: Option<String>,
+    document_id: Option<String>,
 }
 
-fn parse_get(query_string: &str) -> Result<async_graphql::Request, String> {
+fn parse_get(query_string: &str) -> Result<Sent, String> {
     let params: GetParams =
         serde_urlencoded::from_str(query_string).map_err(|e| format!("invalid query string: {e}"))?;
-    let query = params.query.filter(|q| !q.trim().is_empty()).ok_or("the `query` parameter is required")?;
+    let query = params.query.filter(|q| !q.trim().is_empty());
     // Empty (or null) parameters count as absent; others must be JSON maps, as in a POST body.
     let map = |name: &str, text: Option<String>| -> Result<Option<JsonMap>, String> {
         let parsed = text.filter(|t| !t.is_empty()).map(|t| serde_json::from_str::<Option<JsonMap>>(&t));
@@ -440,7 +531,19 @@ fn parse_get(query_string: &str) -> Result<async_graphql::Request, String> {
     };
     let variables = map("variables", params.variables)?;
     let extensions = map("extensions", params.extensions)?;
-    graphql_request(query, params.operation_name.filter(|n| !n.is_empty()), variables, extensions)
+    if query.is_none()
+        && params.document_id.is_none()
+        && extensions.as_ref().is_none_or(|e| !e.contains_key("persistedQuery"))
+    {
+        return Err("the `query` parameter is required".into());
+    }
+    Ok(Sent {
+        query,
+        operation_name: params.operation_name.filter(|n| !n.is_empty()),
+        variables,
+        extensions,
+        document_id: params.document_id.filter(|d| !d.is_empty()),
+    })
 }
 
 /// The type of the operation the request would run, when it parses.
