@@ -73,9 +73,8 @@ async fn logs_are_json_lines_naming_the_request() {
     use tokio::io::AsyncBufReadExt;
     let dir = std::env::temp_dir().join(format!("casebook-logs-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_casebook"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["serve", "--listen", "127.0.0.1:0"])
         .arg("--database-url")
         .arg(format!("sqlite://{}", dir.join("logs.db").display()))
         .env("CASEBOOK_JWT_SECRET", "log-test-secret")
@@ -90,18 +89,18 @@ async fn logs_are_json_lines_naming_the_request() {
     let mut next_line = async || {
         tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line()).await.unwrap().unwrap().unwrap()
     };
-    // Serving is logged once the listener is bound.
-    loop {
+    // Serving is logged once the listener is bound, with the address the system gave it.
+    let addr = loop {
         let line = next_line().await;
         assert!(!line.contains('\u{1b}'), "no colours in a pipe: {line}");
         let entry: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
-        if entry["fields"]["message"] == "serving" {
-            break;
+        if let Some(addr) = logged_addr(&entry, "serving") {
+            break addr;
         }
-    }
+    };
     let client = reqwest::Client::new();
     let response = client
-        .post(format!("http://127.0.0.1:{port}/graphql"))
+        .post(format!("http://{addr}/graphql"))
         .header("x-request-id", "find-me-in-the-log")
         .json(&json!({ "query": "{ me { tenant } }" }))
         .send()
@@ -125,40 +124,59 @@ async fn logs_are_json_lines_naming_the_request() {
 struct Process {
     child: tokio::process::Child,
     addr: String,
+    /// Where `/metrics` is served, when asked for.
+    metrics_addr: Option<String>,
     _database: TestDatabase,
+}
+
+/// The `addr` field of a JSON log line with this message.
+fn logged_addr(entry: &Value, message: &str) -> Option<String> {
+    (entry["fields"]["message"] == message).then(|| entry["fields"]["addr"].as_str().unwrap().to_owned())
 }
 
 impl Process {
     async fn start(backend: Backend) -> Process {
-        Process::start_with(backend, &[]).await
+        Process::start_with(backend, false).await
     }
 
-    async fn start_with(backend: Backend, env: &[(&str, &str)]) -> Process {
+    /// Listens on ports the system picks (read back from the log: no port is
+    /// guessed and raced for); with `metrics`, a metrics listener too.
+    async fn start_with(backend: Backend, metrics: bool) -> Process {
+        use tokio::io::AsyncBufReadExt;
         let database = TestDatabase::create(backend).await;
         let url = match &database.url {
             casebook::config::DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
             casebook::config::DatabaseUrl::Postgres(url) => url.clone(),
         };
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let addr = format!("127.0.0.1:{port}");
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_casebook"))
-            .args(["serve", "--listen", &addr, "--database-url", &url])
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_casebook"));
+        command
+            .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url])
             .env("CASEBOOK_JWT_SECRET", SECRET)
-            .envs(env.iter().copied())
-            .stdout(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let client = reqwest::Client::new();
-        for _ in 0..600 {
-            if let Ok(answer) = client.get(format!("http://{addr}/readyz")).send().await
-                && answer.status() == 200
-            {
-                return Process { child, addr, _database: database };
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            .env("CASEBOOK_LOG", "info")
+            .env("CASEBOOK_LOG_FORMAT", "json")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        if metrics {
+            command.env("CASEBOOK_METRICS_LISTEN", "127.0.0.1:0");
         }
-        panic!("the server did not become ready");
+        let mut child = command.spawn().unwrap();
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut metrics_addr = None;
+        let addr = loop {
+            let line = tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line())
+                .await
+                .expect("the server logs that it serves")
+                .unwrap()
+                .expect("the server exited before serving");
+            let entry: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            metrics_addr = metrics_addr.or_else(|| logged_addr(&entry, "metrics at /metrics"));
+            if let Some(addr) = logged_addr(&entry, "serving") {
+                break addr;
+            }
+        };
+        // Keep reading, or a full pipe would stall the server's logging.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Process { child, addr, metrics_addr, _database: database }
     }
 
     fn terminate(&self) {
@@ -289,9 +307,8 @@ async fn a_draining_server_is_not_ready() {
 async fn metrics_are_served_on_their_own_listener(backend: Backend) {
     use futures_util::SinkExt;
     use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let metrics_addr = format!("127.0.0.1:{port}");
-    let server = Process::start_with(backend, &[("CASEBOOK_METRICS_LISTEN", &metrics_addr)]).await;
+    let server = Process::start_with(backend, true).await;
+    let metrics_addr = server.metrics_addr.clone().expect("the metrics listener is logged");
     let client = reqwest::Client::new();
     let analyst = analyst("acme");
     let ask = |body: Value, token: Option<&str>| {
