@@ -352,13 +352,12 @@ fn event_type(entry: &Activity) -> WebhookEventType {
 
 /// The entry as a `caseActivity` subscriber sees it.
 fn entry_json(entry: &Activity, actor: &Principal) -> Value {
-    let common = json!({
+    let mut value = json!({
         "id": entry.id.to_string(),
         "seq": entry.seq,
         "createdAt": time_label(entry.created_at),
         "actor": { "id": entry.actor_id, "displayName": actor.display_name },
     });
-    let mut value = common;
     let fields = match &entry.entry {
         Entry::Comment { body } => json!({ "__typename": "Comment", "body": body }),
         Entry::Audit { action, changes, task_id, incident_id, observable_id } => json!({
