@@ -299,6 +299,18 @@ async fn events_arrive_signed_in_order_and_only_for_committed_changes(backend: B
         assert!(d["deliveredAt"].is_string() && d["durationMs"].is_i64());
     }
     assert_eq!(list[5]["case"]["id"], id);
+    // Paged newest first, with cursors and the whole count.
+    let page = "query($id: ID!, $after: String) { webhook(id: $id) { deliveries(first: 4, after: $after) {
+        totalCount pageInfo { hasNextPage endCursor } nodes { id } } } }";
+    let first = server.ok(&admin("acme"), page, json!({ "id": hook })).await["webhook"]["deliveries"].clone();
+    assert_eq!((first["totalCount"].as_i64(), first["pageInfo"]["hasNextPage"].as_bool()), (Some(6), Some(true)));
+    let after = first["pageInfo"]["endCursor"].clone();
+    let rest =
+        server.ok(&admin("acme"), page, json!({ "id": hook, "after": after })).await["webhook"]["deliveries"].clone();
+    let ids = |p: &Value| p["nodes"].as_array().unwrap().iter().map(|n| n["id"].clone()).collect::<Vec<_>>();
+    let all: Vec<Value> = list.iter().map(|d| d["id"].clone()).collect();
+    assert_eq!([ids(&first), ids(&rest)].concat(), all);
+    assert_eq!(rest["pageInfo"]["hasNextPage"], false);
 
     // A webhook takes only its event types; closing goes as CASE_UPDATED to
     // one that takes updates but not closings.
@@ -437,6 +449,20 @@ async fn private_targets_are_refused_unless_the_operator_allows_them(backend: Ba
     )
     .await;
     assert_code(&rule_only, "BAD_USER_INPUT");
+    // A change of URL is checked the same way.
+    let public =
+        create_webhook(&strict, &admin("acme"), json!({ "url": "https://hooks.example.com/x", "eventTypes": ["ALL"] }))
+            .await;
+    let public_id = public["data"]["createWebhook"]["webhook"]["id"].clone();
+    assert!(public_id.is_string(), "{public}");
+    let moved = strict
+        .gql(
+            Some(&admin("acme")),
+            "mutation($i: UpdateWebhookInput!) { updateWebhook(input: $i) { url } }",
+            json!({ "i": { "id": public_id, "url": "http://169.254.169.254/latest" } }),
+        )
+        .await;
+    assert_code(&moved, "BAD_USER_INPUT");
     for token in [reader("acme"), analyst("acme")] {
         let forbidden =
             create_webhook(&strict, &token, json!({ "url": "https://hooks.example.com/x", "eventTypes": ["ALL"] }))
