@@ -21,10 +21,27 @@ async fn main() -> ExitCode {
     match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("casebook: {error:#}");
+            eprintln!("casebook: {}", described(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line; a cause whose words its wrapper
+/// already printed (errors that show their source) is not repeated.
+fn described(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {

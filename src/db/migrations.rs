@@ -2,9 +2,10 @@
 
 use diesel::{Connection, SqliteConnection};
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
-use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use diesel_async::{AsyncPgConnection, SimpleAsyncConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
+use super::postgres::PgConnector;
 use crate::config::DatabaseUrl;
 use crate::error::AppError;
 
@@ -26,16 +27,14 @@ pub const SLA_SCHEDULE_MIGRATION: &str = "20261127000009";
 pub async fn run_migrations(url: &DatabaseUrl) -> Result<Vec<String>, AppError> {
     match url {
         DatabaseUrl::Postgres(url) => {
+            let connector = PgConnector::parse(url).map_err(|e| AppError::bad_input("database URL", e))?;
             // The lock is held by its own session while another connection migrates.
-            let mut lock = AsyncPgConnection::establish(url).await?;
+            let mut lock = connector.connect().await?;
             lock.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).await?;
-            let url = url.clone();
-            let applied = tokio::task::spawn_blocking(move || {
-                let mut conn = <AsyncConnectionWrapper<AsyncPgConnection> as Connection>::establish(&url)?;
-                apply(&mut conn, POSTGRES)
-            })
-            .await
-            .map_err(|e| AppError::internal(format!("migration task failed: {e}")))??;
+            let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::from(connector.connect().await?);
+            let applied = tokio::task::spawn_blocking(move || apply(&mut conn, POSTGRES))
+                .await
+                .map_err(|e| AppError::internal(format!("migration task failed: {e}")))??;
             lock.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).await?;
             Ok(applied)
         }

@@ -4,6 +4,7 @@
 pub mod explain;
 mod migrations;
 mod percentile;
+pub mod postgres;
 pub mod schema;
 
 use std::sync::Arc;
@@ -225,11 +226,13 @@ impl Db {
         let pool = match url {
             DatabaseUrl::Postgres(url) => {
                 let counter = statements.clone();
+                let connector =
+                    postgres::PgConnector::parse(url).map_err(|e| AppError::bad_input("database URL", e))?;
                 let mut config = ManagerConfig::<AsyncPgConnection>::default();
-                config.custom_setup = Box::new(move |url: &str| {
-                    let (url, counter) = (url.to_owned(), counter.clone());
+                config.custom_setup = Box::new(move |_url: &str| {
+                    let (connector, counter) = (connector.clone(), counter.clone());
                     async move {
-                        let mut conn = AsyncPgConnection::establish(&url).await?;
+                        let mut conn = connector.connect().await?;
                         let timeout = format!("SET statement_timeout = {}", STATEMENT_TIMEOUT.as_millis());
                         conn.batch_execute(&timeout)
                             .await

@@ -3,20 +3,25 @@
 use std::sync::Weak;
 use std::time::Duration;
 
-use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use diesel_async::SimpleAsyncConnection;
 use futures_util::StreamExt;
 
 use super::Inner;
+use crate::db::postgres::PgConnector;
 use crate::db::{ACTIVITY_CHANNEL as CHANNEL, ChangedCase};
 
 /// Keeps one listening connection open for the life of the bus, reconnecting
 /// (and resynchronising every feed) when it drops.
 pub(super) async fn run(url: String, bus: Weak<Inner>) {
-    let url = with_application_name(&url);
+    // The pool parsed the same URL already, so this fails only if that did.
+    let connector = match PgConnector::parse(&with_application_name(&url)) {
+        Ok(connector) => connector,
+        Err(e) => return tracing::error!(error = %e, "activity listener cannot read the database URL"),
+    };
     let mut backoff = Duration::from_millis(100);
     let mut first = true;
     loop {
-        match AsyncPgConnection::establish(&url).await {
+        match connector.connect().await {
             Ok(mut conn) => match conn.batch_execute(&format!("LISTEN {CHANNEL}")).await {
                 Ok(()) => {
                     backoff = Duration::from_millis(100);

@@ -153,9 +153,21 @@ impl TestServer {
         database: std::sync::Arc<TestDatabase>,
         adjust: impl FnOnce(&mut casebook::http::Settings),
     ) -> TestServer {
+        let url = database.url.clone();
+        TestServer::start_via(backend, database, &url, adjust).await
+    }
+
+    /// A server on a given database reached through `url` (the same database
+    /// with other connection options, such as TLS).
+    pub async fn start_via(
+        backend: Backend,
+        database: std::sync::Arc<TestDatabase>,
+        url: &DatabaseUrl,
+        adjust: impl FnOnce(&mut casebook::http::Settings),
+    ) -> TestServer {
         let mut settings = casebook::http::Settings::default();
         adjust(&mut settings);
-        let state = casebook::server::prepare(&database.url, &jwt(), None, settings).await.expect("prepare server");
+        let state = casebook::server::prepare(url, &jwt(), None, settings).await.expect("prepare server");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let app = casebook::app(state.clone());
