@@ -126,6 +126,10 @@ pub struct ServeArgs {
     #[arg(long = "shutdown-timeout", env = "CASEBOOK_SHUTDOWN_TIMEOUT", default_value_t = 25,
           value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub shutdown_timeout: u64,
+    /// Milliseconds from which an operation gets a `slow operation` log line
+    /// (its name, duration and SQL statement count); 0 logs every operation.
+    #[arg(long = "slow-operation-ms", env = "CASEBOOK_SLOW_OPERATION_MS", default_value_t = 1_000)]
+    pub slow_operation_ms: u64,
     /// Development mode: a random secret when none is set, and ready-made tokens.
     #[arg(long)]
     pub dev: bool,

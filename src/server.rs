@@ -78,6 +78,7 @@ pub fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
         subscriptions_per_caller: args.max_subscriptions_per_caller as usize,
         request_timeout: std::time::Duration::from_secs(args.request_timeout),
         shutdown_timeout: std::time::Duration::from_secs(args.shutdown_timeout),
+        slow_operation: std::time::Duration::from_millis(args.slow_operation_ms),
         trusted_documents,
         webhooks: crate::jobs::webhooks::WebhookSettings {
             targets: crate::domain::webhook::TargetPolicy {

@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::process::{Process, logged_addr};
 use common::*;
 use serde_json::{Value, json};
 
@@ -118,71 +119,6 @@ async fn logs_are_json_lines_naming_the_request() {
     }
     drop(child);
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-/// A `casebook serve` process on a test database.
-struct Process {
-    child: tokio::process::Child,
-    addr: String,
-    /// Where `/metrics` is served, when asked for.
-    metrics_addr: Option<String>,
-    _database: TestDatabase,
-}
-
-/// The `addr` field of a JSON log line with this message.
-fn logged_addr(entry: &Value, message: &str) -> Option<String> {
-    (entry["fields"]["message"] == message).then(|| entry["fields"]["addr"].as_str().unwrap().to_owned())
-}
-
-impl Process {
-    async fn start(backend: Backend) -> Process {
-        Process::start_with(backend, false).await
-    }
-
-    /// Listens on ports the system picks (read back from the log: no port is
-    /// guessed and raced for); with `metrics`, a metrics listener too.
-    async fn start_with(backend: Backend, metrics: bool) -> Process {
-        use tokio::io::AsyncBufReadExt;
-        let database = TestDatabase::create(backend).await;
-        let url = match &database.url {
-            casebook::config::DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
-            casebook::config::DatabaseUrl::Postgres(url) => url.clone(),
-        };
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_casebook"));
-        command
-            .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url])
-            .env("CASEBOOK_JWT_SECRET", SECRET)
-            .env("CASEBOOK_LOG", "info")
-            .env("CASEBOOK_LOG_FORMAT", "json")
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true);
-        if metrics {
-            command.env("CASEBOOK_METRICS_LISTEN", "127.0.0.1:0");
-        }
-        let mut child = command.spawn().unwrap();
-        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut metrics_addr = None;
-        let addr = loop {
-            let line = tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line())
-                .await
-                .expect("the server logs that it serves")
-                .unwrap()
-                .expect("the server exited before serving");
-            let entry: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
-            metrics_addr = metrics_addr.or_else(|| logged_addr(&entry, "metrics at /metrics"));
-            if let Some(addr) = logged_addr(&entry, "serving") {
-                break addr;
-            }
-        };
-        // Keep reading, or a full pipe would stall the server's logging.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Process { child, addr, metrics_addr, _database: database }
-    }
-
-    fn terminate(&self) {
-        let pid = self.child.id().unwrap().to_string();
-        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    }
 }
 
 async fn gql_at(addr: &str, token: &str, query: &str, variables: Value) -> Value {
@@ -365,6 +301,107 @@ async fn metrics_are_served_on_their_own_listener(backend: Backend) {
 }
 
 both_backends!(metrics_are_served_on_their_own_listener);
+
+/// True for a log line written while handling the request with this id.
+fn of_request(entry: &Value, id: &str) -> bool {
+    entry["spans"].as_array().is_some_and(|spans| spans.iter().any(|s| s["request_id"] == id))
+}
+
+/// POSTs a named operation with a request id.
+async fn run_as(addr: &str, id: &str, token: &str, query: &str, name: &str) -> Value {
+    let body = json!({ "query": query, "operationName": name });
+    let request = reqwest::Client::new().post(format!("http://{addr}/graphql")).header("x-request-id", id);
+    request.bearer_auth(token).json(&body).send().await.unwrap().json().await.unwrap()
+}
+
+const QUEUE: &str = "query Queue { cases(first: 10) { nodes { id title tasks { title } assignee { displayName } } } }";
+const ME: &str = "query Me { me { tenant } }";
+
+/// Each operation past the threshold is logged with its name, duration and
+/// the statements it ran, counted per request even when requests overlap.
+async fn slow_operations_are_logged_with_their_statement_counts(backend: Backend) {
+    let mut server = Process::start_configured(backend, false, &[("CASEBOOK_SLOW_OPERATION_MS", "0")], &[]).await;
+    let analyst = analyst("acme");
+    for n in 0..3 {
+        let created =
+            gql_at(&server.addr, &analyst, "mutation { createCase(input: { title: \"Beacon\" }) { id } }", json!({}))
+                .await;
+        let case_id = created["createCase"]["id"].clone();
+        for t in 0..2 {
+            let task = json!({ "input": { "caseId": case_id, "title": format!("task {n}.{t}") } });
+            gql_at(
+                &server.addr,
+                &analyst,
+                "mutation ($input: CreateTaskInput!) { createTask(input: $input) { id } }",
+                task,
+            )
+            .await;
+        }
+    }
+
+    let answer = run_as(&server.addr, "solo-queue", &analyst, QUEUE, "Queue").await;
+    assert_eq!(answer["data"]["cases"]["nodes"].as_array().map(Vec::len), Some(3), "{answer}");
+    let line = server.logged(|e| e["fields"]["message"] == "slow operation" && of_request(e, "solo-queue")).await;
+    let fields = &line["fields"];
+    assert_eq!(line["level"], "WARN", "{line}");
+    assert_eq!(line["target"], "casebook::slow", "{line}");
+    assert_eq!(
+        (fields["operation"].as_str(), fields["type"].as_str(), fields["outcome"].as_str()),
+        (Some("Queue"), Some("query"), Some("OK")),
+        "{line}"
+    );
+    assert!(fields["duration_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{line}");
+    let queue_statements = fields["statements"].as_u64().unwrap();
+    // The nested page costs a constant handful: the cases, their tasks, and little else.
+    assert!((2..=8).contains(&queue_statements), "{line}");
+    run_as(&server.addr, "solo-me", &analyst, ME, "Me").await;
+    let line = server.logged(|e| e["fields"]["message"] == "slow operation" && of_request(e, "solo-me")).await;
+    let me_statements = line["fields"]["statements"].as_u64().unwrap();
+    assert!(me_statements < queue_statements, "{line}");
+
+    // Overlapping requests: each is charged its own statements only.
+    let runs = (0..6).map(|n| {
+        let (addr, analyst) = (server.addr.clone(), analyst.clone());
+        async move {
+            let (query, name) = if n % 2 == 0 { (QUEUE, "Queue") } else { (ME, "Me") };
+            run_as(&addr, &format!("overlap-{n}"), &analyst, query, name).await
+        }
+    });
+    futures_util::future::join_all(runs).await;
+    let mut seen = std::collections::HashMap::new();
+    while seen.len() < 6 {
+        let line = server.logged(|e| e["fields"]["message"] == "slow operation").await;
+        let spans = line["spans"].as_array().cloned().unwrap_or_default();
+        let Some(id) = spans.iter().find_map(|s| s["request_id"].as_str().filter(|id| id.starts_with("overlap-")))
+        else {
+            continue;
+        };
+        seen.insert(id.to_owned(), line["fields"]["statements"].as_u64().unwrap());
+    }
+    for (id, statements) in seen {
+        let n: u32 = id.trim_start_matches("overlap-").parse().unwrap();
+        let expected = if n % 2 == 0 { queue_statements } else { me_statements };
+        assert_eq!(statements, expected, "{id}");
+    }
+}
+
+both_backends!(slow_operations_are_logged_with_their_statement_counts);
+
+/// Below the threshold (the default second), nothing is logged as slow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fast_operations_are_not_logged_as_slow() {
+    let mut server =
+        Process::start_configured(Backend::Sqlite, false, &[("CASEBOOK_LOG", "info,tower_http=debug")], &[]).await;
+    run_as(&server.addr, "quick", &analyst("acme"), ME, "Me").await;
+    // tower-http logs the response after the operation ran: a slow line would come first.
+    let line = server
+        .logged(|e| {
+            of_request(e, "quick")
+                && (e["fields"]["message"] == "slow operation" || e["target"] == "tower_http::trace::on_response")
+        })
+        .await;
+    assert_eq!(line["target"], "tower_http::trace::on_response", "{line}");
+}
 
 fn sha256_hex(text: &str) -> String {
     casebook::http::persisted::sha256_hex(text)

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use diesel::SqliteConnection;
 use diesel::connection::{AnsiTransactionManager, Instrumentation, InstrumentationEvent};
-use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::PoolError;
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection, TransactionManager};
@@ -182,7 +182,11 @@ enum Pools {
     Sqlite(Pool<SqliteConn>),
 }
 
-/// Counts statements through diesel's instrumentation.
+type Pool<C> = deadpool::managed::Pool<CountingManager<C>>;
+type Object<C> = deadpool::managed::Object<CountingManager<C>>;
+
+/// Counts statements through diesel's instrumentation: every statement of
+/// the pool, and those of the request that borrowed the connection.
 #[derive(Clone, Default)]
 pub struct StatementCounter(Arc<AtomicU64>);
 
@@ -192,12 +196,101 @@ impl StatementCounter {
     }
 }
 
-impl Instrumentation for StatementCounter {
+/// One connection's instrumentation: the pool's count, and the tally of the
+/// request holding the connection (set at each checkout).
+struct ConnectionCounter {
+    pool: StatementCounter,
+    borrower: Arc<std::sync::Mutex<Option<Arc<AtomicU64>>>>,
+}
+
+impl Instrumentation for ConnectionCounter {
     fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
         if let InstrumentationEvent::StartQuery { .. } = event {
-            self.0.fetch_add(1, Ordering::Relaxed);
+            self.pool.0.fetch_add(1, Ordering::Relaxed);
+            if let Some(tally) = self.borrower.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+                tally.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
+}
+
+tokio::task_local! {
+    static REQUEST_STATEMENTS: Arc<AtomicU64>;
+}
+
+/// Runs `work` and counts the SQL statements it ran on the connections it
+/// borrowed (for the slow-operation log).
+pub async fn counting_statements<F: Future>(work: F) -> (F::Output, u64) {
+    let tally = Arc::new(AtomicU64::new(0));
+    let output = REQUEST_STATEMENTS.scope(tally.clone(), work).await;
+    (output, tally.load(Ordering::Relaxed))
+}
+
+/// `work`, counted in the tally of the task that calls this (for work a
+/// request hands to a spawned task, such as a batch loader's).
+pub fn within_current_count<F: Future>(work: F) -> impl Future<Output = F::Output> {
+    let tally = REQUEST_STATEMENTS.try_with(Arc::clone).ok();
+    async move {
+        match tally {
+            Some(tally) => REQUEST_STATEMENTS.scope(tally, work).await,
+            None => work.await,
+        }
+    }
+}
+
+/// A pooled connection and the slot naming who borrowed it.
+pub struct Counted<C> {
+    conn: C,
+    borrower: Arc<std::sync::Mutex<Option<Arc<AtomicU64>>>>,
+}
+
+impl<C> std::ops::Deref for Counted<C> {
+    type Target = C;
+    fn deref(&self) -> &C {
+        &self.conn
+    }
+}
+
+impl<C> std::ops::DerefMut for Counted<C> {
+    fn deref_mut(&mut self) -> &mut C {
+        &mut self.conn
+    }
+}
+
+/// diesel-async's pool manager, with a statement counter on each connection.
+pub struct CountingManager<C: 'static> {
+    inner: AsyncDieselConnectionManager<C>,
+    statements: StatementCounter,
+}
+
+impl<C> deadpool::managed::Manager for CountingManager<C>
+where
+    C: AsyncConnection + Send + Sync + 'static,
+    AsyncDieselConnectionManager<C>: deadpool::managed::Manager<Type = C, Error = PoolError>,
+{
+    type Type = Counted<C>;
+    type Error = PoolError;
+
+    async fn create(&self) -> Result<Counted<C>, PoolError> {
+        let mut conn = self.inner.create().await?;
+        let borrower = Arc::default();
+        conn.set_instrumentation(ConnectionCounter { pool: self.statements.clone(), borrower: Arc::clone(&borrower) });
+        Ok(Counted { conn, borrower })
+    }
+
+    async fn recycle(
+        &self,
+        counted: &mut Counted<C>,
+        metrics: &deadpool::managed::Metrics,
+    ) -> deadpool::managed::RecycleResult<PoolError> {
+        self.inner.recycle(&mut counted.conn, metrics).await
+    }
+}
+
+/// Names the current task's request (or nobody) as the connection's borrower.
+fn lend<C>(counted: &mut Counted<C>) {
+    let tally = REQUEST_STATEMENTS.try_with(Arc::clone).ok();
+    *counted.borrower.lock().unwrap_or_else(|p| p.into_inner()) = tally;
 }
 
 /// How long a request waits for a pooled connection before it is told the
@@ -225,19 +318,17 @@ impl Db {
         let statements = StatementCounter::default();
         let pool = match url {
             DatabaseUrl::Postgres(url) => {
-                let counter = statements.clone();
                 let connector =
                     postgres::PgConnector::parse(url).map_err(|e| AppError::bad_input("database URL", e))?;
                 let mut config = ManagerConfig::<AsyncPgConnection>::default();
                 config.custom_setup = Box::new(move |_url: &str| {
-                    let (connector, counter) = (connector.clone(), counter.clone());
+                    let connector = connector.clone();
                     async move {
                         let mut conn = connector.connect().await?;
                         let timeout = format!("SET statement_timeout = {}", STATEMENT_TIMEOUT.as_millis());
                         conn.batch_execute(&timeout)
                             .await
                             .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
-                        conn.set_instrumentation(counter);
                         Ok(conn)
                     }
                     .boxed()
@@ -245,7 +336,8 @@ impl Db {
                 // A broken connection shows on first use; a test query on every
                 // checkout would cost a round trip per request.
                 config.recycling_method = RecyclingMethod::Fast;
-                let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url.as_str(), config);
+                let inner = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(url.as_str(), config);
+                let manager = CountingManager { inner, statements: statements.clone() };
                 let pool = Pool::builder(manager)
                     .max_size(pool_size.unwrap_or(16))
                     .wait_timeout(Some(POOL_WAIT))
@@ -256,10 +348,9 @@ impl Db {
                 Pools::Postgres(pool)
             }
             DatabaseUrl::Sqlite(path) => {
-                let counter = statements.clone();
                 let mut config = ManagerConfig::<SqliteConn>::default();
                 config.custom_setup = Box::new(move |path: &str| {
-                    let (path, counter) = (path.to_owned(), counter.clone());
+                    let path = path.to_owned();
                     async move {
                         let mut conn = SqliteConn::establish(&path).await?;
                         conn.spawn_blocking(percentile::register)
@@ -268,14 +359,13 @@ impl Db {
                         conn.batch_execute(SQLITE_PRAGMAS)
                             .await
                             .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
-                        conn.set_instrumentation(counter);
                         Ok(conn)
                     }
                     .boxed()
                 });
                 config.recycling_method = RecyclingMethod::Fast;
-                let manager =
-                    AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path.to_string_lossy(), config);
+                let inner = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(path.to_string_lossy(), config);
+                let manager = CountingManager { inner, statements: statements.clone() };
                 let pool = Pool::builder(manager)
                     .max_size(pool_size.unwrap_or(8))
                     .wait_timeout(Some(POOL_WAIT))
@@ -311,8 +401,16 @@ impl Db {
     pub async fn get(&self) -> Result<PooledConn, AppError> {
         let started = std::time::Instant::now();
         let (conn, status) = match &self.pool {
-            Pools::Postgres(pool) => (PooledConn::Postgres(pool.get().await?), pool.status()),
-            Pools::Sqlite(pool) => (PooledConn::Sqlite(pool.get().await?), pool.status()),
+            Pools::Postgres(pool) => {
+                let mut conn = pool.get().await?;
+                lend(&mut conn);
+                (PooledConn::Postgres(conn), pool.status())
+            }
+            Pools::Sqlite(pool) => {
+                let mut conn = pool.get().await?;
+                lend(&mut conn);
+                (PooledConn::Sqlite(conn), pool.status())
+            }
         };
         metrics::histogram!("casebook_db_pool_wait_seconds").record(started.elapsed().as_secs_f64());
         metrics::gauge!("casebook_db_pool_size").set(status.size as f64);
@@ -326,7 +424,7 @@ impl Db {
         let mut pooled = self.get().await?;
         match &mut pooled {
             PooledConn::Postgres(c) => {
-                <AsyncPgConnection as AsyncConnection>::TransactionManager::begin_transaction(&mut **c).await?
+                <AsyncPgConnection as AsyncConnection>::TransactionManager::begin_transaction(&mut ***c).await?
             }
             PooledConn::Sqlite(c) => {
                 c.spawn_blocking(|c| AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")).await?
@@ -402,7 +500,7 @@ impl WriteTx {
             diesel::sql_query("SELECT pg_notify($1, $2)")
                 .bind::<Text, _>(ACTIVITY_CHANNEL)
                 .bind::<Text, _>(payload)
-                .execute(&mut **c)
+                .execute(&mut ***c)
                 .await?;
         }
         Ok(())
@@ -426,10 +524,11 @@ impl WriteTx {
             Ok(value) => {
                 match &mut self.pooled {
                     PooledConn::Postgres(c) => {
-                        <AsyncPgConnection as AsyncConnection>::TransactionManager::commit_transaction(&mut **c).await?
+                        <AsyncPgConnection as AsyncConnection>::TransactionManager::commit_transaction(&mut ***c)
+                            .await?
                     }
                     PooledConn::Sqlite(c) => {
-                        <SqliteConn as AsyncConnection>::TransactionManager::commit_transaction(&mut **c).await?;
+                        <SqliteConn as AsyncConnection>::TransactionManager::commit_transaction(&mut ***c).await?;
                         self.commits.publish(&self.changed);
                     }
                 }
@@ -438,10 +537,11 @@ impl WriteTx {
             Err(error) => {
                 let rollback = match &mut self.pooled {
                     PooledConn::Postgres(c) => {
-                        <AsyncPgConnection as AsyncConnection>::TransactionManager::rollback_transaction(&mut **c).await
+                        <AsyncPgConnection as AsyncConnection>::TransactionManager::rollback_transaction(&mut ***c)
+                            .await
                     }
                     PooledConn::Sqlite(c) => {
-                        <SqliteConn as AsyncConnection>::TransactionManager::rollback_transaction(&mut **c).await
+                        <SqliteConn as AsyncConnection>::TransactionManager::rollback_transaction(&mut ***c).await
                     }
                 };
                 if let Err(rollback_error) = rollback {

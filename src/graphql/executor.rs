@@ -10,7 +10,7 @@
 
 use std::any::TypeId;
 use std::sync::Arc;
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, UNIX_EPOCH};
 
 use async_graphql::futures_util::stream::{self, BoxStream};
 use async_graphql::{Data, Executor, Request, Response, ServerError};
@@ -28,6 +28,8 @@ pub struct CasebookExecutor {
     schema: CasebookSchema,
     admission: Arc<Admission>,
     limiter: Arc<RateLimiter>,
+    /// Operations that take at least this long are logged (`casebook::slow`).
+    slow_operation: Duration,
 }
 
 /// Why an operation does not run: the errors, and the rate headers to send.
@@ -37,11 +39,12 @@ struct Refused {
 }
 
 impl CasebookExecutor {
-    pub fn new(schema: CasebookSchema, limiter: RateLimiter) -> Self {
+    pub fn new(schema: CasebookSchema, limiter: RateLimiter, slow_operation: Duration) -> Self {
         CasebookExecutor {
             schema,
             admission: Arc::new(Admission::of::<Query, Mutation, Subscription>(LIMITS)),
             limiter: Arc::new(limiter),
+            slow_operation,
         }
     }
 
@@ -120,9 +123,17 @@ impl Executor for CasebookExecutor {
             }
             Ok(rate) => {
                 let kind = operation_kind(&request.data);
-                let mut response = with_codes(self.schema.execute(request).await);
+                let name = request.operation_name.clone();
+                let (response, statements) = crate::db::counting_statements(self.schema.execute(request)).await;
+                let mut response = with_codes(response);
                 if let Some(status) = &rate {
                     rate_headers(&mut response.http_headers, status);
+                }
+                let elapsed = started.elapsed();
+                if elapsed >= self.slow_operation {
+                    let label = kind.map_or("unknown", OperationKind::label);
+                    let outcome = response.errors.first().map_or("OK", error_code);
+                    crate::observe::slow_operation(name.as_deref(), label, outcome, elapsed, statements);
                 }
                 (response, kind)
             }

@@ -77,7 +77,9 @@ impl Loaders {
 }
 
 fn cached<T: Send + Sync + 'static>(loader: T) -> Cached<T> {
-    DataLoader::with_cache(loader, tokio::spawn, HashMapCache::default())
+    // A batch runs in its own task: it counts toward the request that asked for it.
+    let spawn = |batch| tokio::spawn(crate::db::within_current_count(batch));
+    DataLoader::with_cache(loader, spawn, HashMapCache::default())
 }
 
 /// Loads `keys` at once, into `loader`'s cache, and returns what was found.

@@ -63,6 +63,8 @@ pub struct Settings {
     /// The only documents that run, by id (`CASEBOOK_TRUSTED_DOCUMENTS`);
     /// `None`: any document, and automatic persisted queries.
     pub trusted_documents: Option<Arc<HashMap<String, String>>>,
+    /// Operations at least this long get a `slow operation` log line.
+    pub slow_operation: Duration,
 }
 
 impl Default for Settings {
@@ -78,6 +80,7 @@ impl Default for Settings {
             webhooks: Default::default(),
             shutdown_timeout: Duration::from_secs(25),
             trusted_documents: None,
+            slow_operation: Duration::from_secs(1),
         }
     }
 }
@@ -123,7 +126,8 @@ impl AppState {
             bus: bus.clone(),
             webhook_targets: settings.webhooks.targets.clone(),
         };
-        let executor = CasebookExecutor::new(crate::graphql::build_schema(Some(services)), limiter);
+        let executor =
+            CasebookExecutor::new(crate::graphql::build_schema(Some(services)), limiter, settings.slow_operation);
         let persisted = match &settings.trusted_documents {
             Some(manifest) => persisted::Persisted::trusted(manifest.as_ref().clone()),
             None => persisted::Persisted::default(),

@@ -120,6 +120,21 @@ pub fn graphql_operation(name: &str, kind: &'static str, outcome: &str, elapsed:
         .record(elapsed.as_secs_f64());
 }
 
+/// The slow-operation log line: which operation, how long, how many SQL
+/// statements it ran (an N+1 shows as a count that grows with the page).
+pub fn slow_operation(name: Option<&str>, kind: &'static str, outcome: &str, elapsed: Duration, statements: u64) {
+    let name: String = name.filter(|n| !n.is_empty()).unwrap_or("anonymous").chars().take(200).collect();
+    tracing::warn!(
+        target: "casebook::slow",
+        operation = %name,
+        r#type = kind,
+        outcome,
+        duration_ms = elapsed.as_secs_f64() * 1000.0,
+        statements,
+        "slow operation"
+    );
+}
+
 /// A request refused before it ran, by its error code (rate-limited ones
 /// counted apart too).
 pub fn refused(code: &str) {

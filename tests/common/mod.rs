@@ -2,6 +2,8 @@
 //! (a temp SQLite file, or a new PostgreSQL database), and a GraphQL client.
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
