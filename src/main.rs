@@ -74,16 +74,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Serve(args) => {
             let jwt = server::jwt_config(&args)?;
-            let state = server::prepare(&args.database.url, &jwt, args.pool_size, server::settings(&args)?).await?;
+            let mut settings = server::settings(&args)?;
+            if args.dev {
+                let tokens = server::dev_tokens(&jwt)?;
+                settings.dev_tokens = tokens.into_iter().map(|dev| (dev.role.to_owned(), dev.token)).collect();
+            }
+            let dev_tokens = settings.dev_tokens.clone();
+            let state = server::prepare(&args.database.url, &jwt, args.pool_size, settings).await?;
             let listener =
                 TcpListener::bind(args.listen).await.with_context(|| format!("listening on {}", args.listen))?;
             let addr = listener.local_addr()?;
             if args.dev {
                 println!("casebook (dev) on http://{addr}/  (GraphiQL; API at http://{addr}/graphql)");
-                for dev in server::dev_tokens(&jwt)? {
-                    println!("\n{} token:\n{}", dev.role, dev.token);
+                for (role, token) in &dev_tokens {
+                    println!("\n{role} token:\n{token}");
                 }
-                println!("\nUse one as the header  Authorization: Bearer <token>");
+                println!("\nUse one as the header  Authorization: Bearer <token> (GraphiQL offers them in its picker)");
             }
             if let Some(metrics_addr) = args.metrics_listen {
                 let handle = casebook::observe::install()?;

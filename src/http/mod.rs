@@ -1,6 +1,7 @@
 //! The HTTP surface: `/graphql` (POST, and GET for queries), GraphiQL at `/`,
 //! `/healthz` and `/readyz`.
 
+mod graphiql;
 mod media;
 pub mod persisted;
 pub mod request_id;
@@ -11,13 +12,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_graphql::Executor;
-use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::OperationType;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 use sha2::Digest;
@@ -65,6 +65,8 @@ pub struct Settings {
     pub trusted_documents: Option<Arc<HashMap<String, String>>>,
     /// Operations at least this long get a `slow operation` log line.
     pub slow_operation: Duration,
+    /// `--dev`: the printed tokens, (role, token), offered by GraphiQL's picker.
+    pub dev_tokens: Vec<(String, String)>,
 }
 
 impl Default for Settings {
@@ -81,6 +83,7 @@ impl Default for Settings {
             shutdown_timeout: Duration::from_secs(25),
             trusted_documents: None,
             slow_operation: Duration::from_secs(1),
+            dev_tokens: Vec::new(),
         }
     }
 }
@@ -276,7 +279,8 @@ pub fn app(state: AppState) -> Router {
         )
         .max_age(Duration::from_secs(3600));
     Router::new()
-        .route("/", get(graphiql))
+        .route("/", get(graphiql::page))
+        .route("/graphiql/{file}", get(graphiql::asset))
         .route("/graphql", get(graphql_get_or_ws).post(graphql_post))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -287,10 +291,6 @@ pub fn app(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http())
         .layer(axum::middleware::from_fn(request_id::assign))
         .with_state(state)
-}
-
-async fn graphiql() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql").finish())
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {

@@ -462,7 +462,7 @@ static JS_TOOLING: std::sync::Once = std::sync::Once::new();
 pub fn ensure_js_tooling() {
     JS_TOOLING.call_once(|| {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
-        let installed = ["graphql-ws", "graphql-http", "graphql", "ws"]
+        let installed = ["graphql-ws", "graphql-http", "graphql", "ws", "playwright-core"]
             .iter()
             .all(|package| dir.join("node_modules").join(package).join("package.json").exists());
         if !installed {
