@@ -34,6 +34,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tracing::Instrument;
 
 use super::AppState;
+use super::persisted;
 use super::request_id::RequestId;
 use crate::auth::{Auth, Principal, ReadData};
 use crate::graphql::OnSubscriptionEnd;
@@ -104,11 +105,22 @@ impl Live {
         }
     }
 
-    /// Decides on a client message once the handshake is done.
-    fn admit(&mut self, state: &AppState, message: &Value) -> Option<Refusal> {
-        let id = message["id"].as_str().unwrap_or_default();
+    /// Decides on a client message once the handshake is done. A subscribe
+    /// naming a persisted document gets the document's text put in.
+    fn admit(&mut self, state: &AppState, message: &mut Value) -> Option<Refusal> {
+        let id = message["id"].as_str().unwrap_or_default().to_owned();
+        let id = id.as_str();
         match message["type"].as_str().unwrap_or_default() {
             "subscribe" | "start" => {
+                if let Err(refused) = resolve_document(state, &mut message["payload"]) {
+                    let (code, text) = match refused {
+                        persisted::Refused::NotFound => {
+                            ("PERSISTED_QUERY_NOT_FOUND", "PersistedQueryNotFound".to_owned())
+                        }
+                        persisted::Refused::BadInput(text) => ("BAD_USER_INPUT", text),
+                    };
+                    return Some(Refusal::Error(error(id, code, text)));
+                }
                 if self.ids.contains(id) {
                     return Some(match self.protocol {
                         Protocols::GraphQLWS => {
@@ -148,6 +160,26 @@ impl Live {
             _ => None,
         }
     }
+}
+
+/// Puts the text of the document a subscribe names (trusted documents, or
+/// an automatic persisted query) into its payload, as over HTTP: with a
+/// trusted-documents manifest, nothing else runs here either.
+fn resolve_document(state: &AppState, payload: &mut Value) -> Result<(), persisted::Refused> {
+    let Some(payload) = payload.as_object_mut() else {
+        return Err(persisted::Refused::BadInput("payload: a subscribe carries a GraphQL request".into()));
+    };
+    let document_id =
+        ["documentId", "doc_id", "id"].iter().find_map(|key| payload.get(*key)?.as_str().map(str::to_owned));
+    let named = persisted::Named {
+        // graphql-ws requires a string: a client naming a document sends "".
+        query: payload.get("query").and_then(Value::as_str).filter(|q| !q.is_empty()).map(str::to_owned),
+        extensions: payload.get("extensions").and_then(Value::as_object),
+        document_id,
+    };
+    let query = state.inner.persisted.resolve(named)?;
+    payload.insert("query".into(), Value::String(query));
+    Ok(())
 }
 
 /// The protocol's `error` message for one subscription.
@@ -278,8 +310,13 @@ async fn run(state: &AppState, socket: Socket, protocol: Protocols, live: &mut L
                                 data.insert(on_end);
                             }
                         }
+                        let mut message = message;
+                        let mut bytes = bytes;
                         if expires_at.is_some() {
-                            match live.admit(state, &message) {
+                            match live.admit(state, &mut message) {
+                                None if matches!(message["type"].as_str(), Some("subscribe" | "start")) => {
+                                    bytes = message.to_string().into_bytes();
+                                }
                                 None => {}
                                 Some(Refusal::Close(close)) => break Some(close),
                                 Some(Refusal::Error(notice)) => {
