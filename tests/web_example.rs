@@ -1,0 +1,148 @@
+//! `examples/web`, the typed client: its operations type-check against the
+//! checked-in schema (graphql-codegen, then `tsc --noEmit`), and it runs,
+//! queue, case page and live feed, against a server that takes only the
+//! trusted documents of the manifest it generated.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly by design
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use common::*;
+use serde_json::{Value, json};
+
+fn example_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/web")
+}
+
+fn npm(args: &[&str]) {
+    let output = std::process::Command::new("npm").args(args).current_dir(example_dir()).output().unwrap();
+    assert!(
+        output.status.success(),
+        "npm {} in examples/web failed:\n{}\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+static BUILT: std::sync::Once = std::sync::Once::new();
+
+/// Installs the example's packages (once), generates its types and manifest
+/// from `schema.graphql`, type-checks it, and compiles it.
+fn build_example() {
+    BUILT.call_once(|| {
+        if !example_dir().join("node_modules/.bin/graphql-codegen").exists() {
+            npm(&["install", "--no-audit", "--no-fund", "--no-package-lock", "--silent"]);
+        }
+        npm(&["run", "--silent", "check"]); // graphql-codegen, then tsc --noEmit
+        npm(&["exec", "--", "tsc"]);
+    });
+}
+
+/// What the test itself runs on the trusted server, by id.
+const TEST_DOCUMENTS: [(&str, &str); 4] = [
+    ("test:createCase", "mutation($input: CreateCaseInput!) { createCase(input: $input) { id } }"),
+    ("test:createTask", "mutation($input: CreateTaskInput!) { createTask(input: $input) { id } }"),
+    ("test:addComment", "mutation($input: AddCommentInput!) { addComment(input: $input) { id } }"),
+    ("test:newestCursor", "query($id: ID!) { case(id: $id) { activity(first: 1) { edges { cursor } } } }"),
+];
+
+/// Runs a trusted document by its id; panics on errors.
+async fn by_id(server: &TestServer, token: &str, id: &str, variables: Value) -> Value {
+    let body = json!({ "documentId": id, "variables": variables });
+    let request = server.client.post(server.url("/graphql")).bearer_auth(token).json(&body);
+    let answer: Value = request.send().await.unwrap().json().await.unwrap();
+    assert!(answer.get("errors").is_none(), "{id}: {answer}");
+    answer["data"].clone()
+}
+
+fn manifest() -> std::collections::HashMap<String, String> {
+    let text = std::fs::read_to_string(example_dir().join("src/gql/persisted-documents.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+async fn the_typed_client_runs_on_trusted_documents_only(backend: Backend) {
+    tokio::task::spawn_blocking(build_example).await.unwrap();
+    let manifest = manifest();
+    assert_eq!(manifest.len(), 3, "queue, case page, live feed: {manifest:?}");
+
+    // The server runs the example's documents, and the few this test writes with.
+    let mut trusted = manifest.clone();
+    for (id, text) in TEST_DOCUMENTS {
+        trusted.insert(id.to_owned(), text.to_owned());
+    }
+    let server = TestServer::start_with(backend, |s| s.trusted_documents = Some(Arc::new(trusted))).await;
+    let analyst = analyst("acme");
+    let input = json!({ "title": "Phishing: invoice.zip from billing@example.net" });
+    let created = by_id(&server, &analyst, "test:createCase", json!({ "input": input })).await;
+    let case_id = created["createCase"]["id"].as_str().unwrap().to_owned();
+    let task = json!({ "input": { "caseId": case_id, "title": "Pull the message from every mailbox" } });
+    by_id(&server, &analyst, "test:createTask", task).await;
+    let comment = async |body: &str| {
+        let variables = json!({ "input": { "caseId": case_id, "body": body } });
+        by_id(&server, &analyst, "test:addComment", variables).await;
+    };
+
+    let mut client = tokio::process::Command::new("node")
+        .arg(example_dir().join("dist/main.js"))
+        .args([&server.url("/graphql"), &analyst, &case_id, "1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(client.stdout.take().unwrap()).lines();
+    let complaints = Arc::new(std::sync::Mutex::new(String::new()));
+    let mut stderr = tokio::io::BufReader::new(client.stderr.take().unwrap()).lines();
+    let heard = complaints.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = stderr.next_line().await {
+            heard.lock().unwrap().push_str(&format!("{line}\n"));
+        }
+    });
+    let mut next = async || -> Value {
+        let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line()).await.unwrap().unwrap();
+        let Some(line) = line else {
+            let _ = client.wait().await; // its error output is complete once it has exited
+            panic!("the client stopped early: {}", complaints.lock().unwrap());
+        };
+        serde_json::from_str(&line).unwrap()
+    };
+    let queue = next().await;
+    assert_eq!(queue["queue"]["titles"], json!(["Phishing: invoice.zip from billing@example.net"]), "{queue}");
+    let page = next().await;
+    assert_eq!(page["case"]["tasks"], 1, "{page}");
+    assert_eq!(next().await["following"], case_id);
+    comment("Blocked the sender domain").await;
+    let entry = next().await;
+    assert_eq!(entry["activity"]["__typename"], "Comment", "{entry}");
+    assert_eq!(entry["activity"]["body"], "Blocked the sender domain", "{entry}");
+    let status = tokio::time::timeout(std::time::Duration::from_secs(10), client.wait()).await.unwrap().unwrap();
+    assert!(status.success());
+
+    // Documents outside the manifest are refused, over HTTP and WebSocket alike.
+    let answer = server.gql(Some(&analyst), "{ cases { totalCount } }", json!({})).await;
+    assert_code(&answer, "BAD_USER_INPUT");
+    let mut ws = server.ws("graphql-transport-ws").await;
+    ws.init(&analyst).await;
+    let feed = "subscription($id: ID!) { caseActivity(caseId: $id) { id } }";
+    ws.subscribe("raw", feed, json!({ "id": case_id })).await;
+    let WsEvent::Message(refused) = ws.next(10).await else { panic!("an answer to the subscribe") };
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(refused["payload"][0]["extensions"]["code"], "BAD_USER_INPUT", "{refused}");
+    let (id, _) = manifest.iter().find(|(_, text)| text.starts_with("subscription LiveFeed")).unwrap();
+    let log = by_id(&server, &analyst, "test:newestCursor", json!({ "id": case_id })).await;
+    let after = log["case"]["activity"]["edges"][0]["cursor"].clone();
+    let variables = json!({ "caseId": case_id, "after": after });
+    ws.send(json!({ "type": "subscribe", "id": "trusted", "payload": { "query": "", "documentId": id, "variables": variables } }))
+        .await;
+    comment("Reset the recipient's password").await;
+    let live = ws.payload(10).await;
+    assert_eq!(live["data"]["caseActivity"]["body"], "Reset the recipient's password", "{live}");
+}
+
+both_backends!(the_typed_client_runs_on_trusted_documents_only);
