@@ -14,6 +14,14 @@
 //!   registry once (`benches/peer/setup.sh` installs them and Node 22 under
 //!   `$PEER_WORK`, default `~/.cache/casebook-peer`).
 //!
+//! - `CASEBOOK_BENCH_OVERHEAD=1`: also a server with `/metrics` on, measured
+//!   beside the plain one (what metrics recording costs per page).
+//! - `CASEBOOK_BENCH_BASELINE=PATH`: also an earlier `casebook` binary on the
+//!   same data (before/after in one run).
+//! - `CASEBOOK_BENCH_TLS=1`: on PostgreSQL, also a server whose connections
+//!   use TLS (`sslmode=require`); the others use `sslmode=disable`, as the
+//!   peers do.
+//!
 //! CPU per page is the figure to trust on a shared machine: the server
 //! process tree's CPU and its PostgreSQL backends' CPU, over the requests
 //! served.
@@ -426,17 +434,33 @@ async fn bench(name: &str, url: &str, cases: u32, secs: u64, peers: &[String]) {
         _ => None,
     };
 
-    let server = Server::start(url);
+    // Plain connections on PostgreSQL, as the peers have (CASEBOOK_BENCH_TLS measures TLS).
+    let plain = if postgres_database.is_some() { format!("{url}?sslmode=disable") } else { url.to_owned() };
+    let server = Server::start(&plain);
     let client = reqwest::Client::builder().pool_max_idle_per_host(128).build().unwrap();
-    let casebook = Target {
-        label: "casebook",
+    let dashboard_on = |label: &'static str, server: &Server| Target {
+        label,
         url: format!("http://{}/graphql", server.addr),
         token: Some(token(TENANT, "reader")),
         body: json!({ "query": DASHBOARD }),
         pid: server.child.id(),
         database: postgres_database.clone(),
     };
-    let mut targets = vec![Arc::new(casebook)];
+    let mut targets = vec![Arc::new(dashboard_on("casebook", &server))];
+    let mut variants = Vec::new();
+    if std::env::var_os("CASEBOOK_BENCH_OVERHEAD").is_some() {
+        variants.push((
+            "casebook + /metrics",
+            Server::start_with_env(&plain, &[("CASEBOOK_METRICS_LISTEN", "127.0.0.1:0")]),
+        ));
+    }
+    if let Some(binary) = std::env::var_os("CASEBOOK_BENCH_BASELINE") {
+        variants.push(("casebook (baseline)", Server::start_binary(&binary.to_string_lossy(), &plain)));
+    }
+    if std::env::var_os("CASEBOOK_BENCH_TLS").is_some() && postgres_database.is_some() {
+        variants.push(("casebook, TLS to PostgreSQL", Server::start(&format!("{url}?sslmode=require"))));
+    }
+    targets.extend(variants.iter().map(|(label, server)| Arc::new(dashboard_on(label, server))));
     let mut peers = peers;
     if let Some(peers) = &mut peers {
         targets.extend(peers.targets.drain(..).map(Arc::new));
