@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::process::Process;
+use common::process::{Process, gql_at};
 use common::*;
 use serde_json::{Value, json};
 
@@ -15,23 +15,6 @@ fn printed_token(process: &Process, role: &str) -> String {
     let heading = format!("{role} token:");
     let at = process.printed.iter().position(|line| *line == heading).unwrap_or_else(|| panic!("{heading} printed"));
     process.printed[at + 1].clone()
-}
-
-async fn graphql(addr: &str, token: &str, query: &str, variables: Value) -> Value {
-    let body = json!({ "query": query, "variables": variables });
-    let client = reqwest::Client::new();
-    let answer: Value = client
-        .post(format!("http://{addr}/graphql"))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(answer.get("errors").is_none(), "{answer}");
-    answer["data"].clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -44,7 +27,7 @@ async fn graphiql_runs_a_query_and_a_subscription_in_a_browser_offline() {
     ensure_js_tooling();
     let server = Process::start_configured(Backend::Sqlite, false, &[], &["--dev"]).await;
     let analyst = printed_token(&server, "analyst");
-    let created = graphql(
+    let created = gql_at(
         &server.addr,
         &analyst,
         "mutation { createCase(input: { title: \"Beacon to 203.0.113.7\" }) { id } }",
@@ -52,7 +35,7 @@ async fn graphiql_runs_a_query_and_a_subscription_in_a_browser_offline() {
     )
     .await;
     let case_id = created["createCase"]["id"].as_str().unwrap().to_owned();
-    let log = graphql(
+    let log = gql_at(
         &server.addr,
         &analyst,
         "query($id: ID!) { case(id: $id) { activity(first: 1) { edges { cursor } } } }",
@@ -77,7 +60,7 @@ async fn graphiql_runs_a_query_and_a_subscription_in_a_browser_offline() {
         .spawn()
         .unwrap();
     // The comment the subscription in the page must receive (replayed after the cursor if it lands first).
-    graphql(
+    gql_at(
         &server.addr,
         &analyst,
         "mutation($id: ID!) { addComment(input: { caseId: $id, body: \"seen from GraphiQL\" }) { id } }",

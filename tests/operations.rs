@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::process::{Process, logged_addr};
+use common::process::{Process, gql_at, logged_addr};
 use common::*;
 use serde_json::{Value, json};
 
@@ -119,23 +119,6 @@ async fn logs_are_json_lines_naming_the_request() {
     }
     drop(child);
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-async fn gql_at(addr: &str, token: &str, query: &str, variables: Value) -> Value {
-    let body = json!({ "query": query, "variables": variables });
-    let client = reqwest::Client::new();
-    let answer: Value = client
-        .post(format!("http://{addr}/graphql"))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(answer.get("errors").is_none(), "{answer}");
-    answer["data"].clone()
 }
 
 /// A deploy: SIGTERM with a live subscription and a request in flight.

@@ -1,7 +1,7 @@
 //! `casebook serve` as a separate process, as operators run it: listening on
 //! ports the system picks, logging JSON lines the tests read.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::{Backend, SECRET, TestDatabase};
 
@@ -103,4 +103,22 @@ impl Process {
         let pid = self.child.id().unwrap().to_string();
         assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     }
+}
+
+/// POSTs a query to a process at `addr`; panics on errors and returns `data`.
+pub async fn gql_at(addr: &str, token: &str, query: &str, variables: Value) -> Value {
+    let body = json!({ "query": query, "variables": variables });
+    let client = reqwest::Client::new();
+    let answer: Value = client
+        .post(format!("http://{addr}/graphql"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("the server answers")
+        .json()
+        .await
+        .expect("a JSON answer");
+    assert!(answer.get("errors").is_none(), "{answer}");
+    answer["data"].clone()
 }
