@@ -341,6 +341,12 @@ async fn slow_operations_are_logged_with_their_statement_counts(backend: Backend
     let line = server.logged(|e| e["fields"]["message"] == "slow operation" && of_request(e, "solo-me")).await;
     let me_statements = line["fields"]["statements"].as_u64().unwrap();
     assert!(me_statements < queue_statements, "{line}");
+    // Without operationName, the document's only operation names it.
+    let request =
+        reqwest::Client::new().post(format!("http://{}/graphql", server.addr)).header("x-request-id", "unnamed");
+    request.bearer_auth(&analyst).json(&json!({ "query": ME })).send().await.unwrap();
+    let line = server.logged(|e| e["fields"]["message"] == "slow operation" && of_request(e, "unnamed")).await;
+    assert_eq!(line["fields"]["operation"], "Me", "{line}");
 
     // Overlapping requests: each is charged its own statements only.
     let runs = (0..6).map(|n| {

@@ -112,8 +112,9 @@ fn rate_headers(headers: &mut HeaderMap, status: &RateStatus) {
 impl Executor for CasebookExecutor {
     async fn execute(&self, mut request: Request) -> Response {
         let started = std::time::Instant::now();
+        let admitted = self.admit(&mut request, None);
         let operation = crate::observe::operation_label(request.operation_name.as_deref());
-        let (response, kind) = match self.admit(&mut request, None) {
+        let (response, kind) = match admitted {
             Err(refused) => {
                 let mut response = with_codes(Response::from_errors(refused.errors));
                 if let Some(status) = &refused.rate {

@@ -115,6 +115,13 @@ impl Admission {
         };
         let cost = cost::estimate(&self.registry, root_type, &document, operation, &request.variables, &self.limits)?;
         request.data.insert(OperationKind(operation.node.ty));
+        // A document's only operation is named by the document: logs and metrics use that name.
+        if request.operation_name.is_none()
+            && let async_graphql::parser::types::DocumentOperations::Multiple(named) = &document.operations
+            && let [(name, _)] = named.iter().collect::<Vec<_>>()[..]
+        {
+            request.operation_name = Some(name.to_string());
+        }
         request.set_parsed_query(document);
         Ok(cost)
     }
