@@ -192,18 +192,21 @@ fn client_config(mode: SslMode, roots: Option<&Roots>) -> Result<ClientConfig, S
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS setup: {e}"))?;
-    let verifier: Arc<dyn ServerCertVerifier> = match roots {
-        None => Arc::new(Unverified(provider.signature_verification_algorithms)),
-        Some(roots) => {
-            let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(load_roots(roots)?), provider)
+    let algorithms = provider.signature_verification_algorithms;
+    let chain = match roots {
+        None => None,
+        Some(roots) => Some(
+            WebPkiServerVerifier::builder_with_provider(Arc::new(load_roots(roots)?), provider)
                 .build()
-                .map_err(|e| format!("TLS setup: {e}"))?;
-            match mode {
-                SslMode::VerifyFull => verifier,
-                // libpq: `require` with a root certificate checks the chain, like verify-ca
-                _ => Arc::new(ChainOnly(verifier)),
-            }
-        }
+                .map_err(|e| format!("TLS setup: {e}"))?,
+        ),
+    };
+    let verifier: Arc<dyn ServerCertVerifier> = match (mode, chain) {
+        (SslMode::VerifyFull, Some(full)) => full,
+        // Fail closed: a verifying mode never accepts any certificate.
+        (SslMode::VerifyCa | SslMode::VerifyFull, None) => return Err("a verifying sslmode needs roots".into()),
+        // libpq: `require` with a root certificate checks the chain, like verify-ca
+        (_, chain) => Arc::new(Lenient { chain, algorithms }),
     };
     Ok(builder.dangerous().with_custom_certificate_verifier(verifier).with_no_client_auth())
 }
@@ -234,12 +237,20 @@ fn load_roots(roots: &Roots) -> Result<RootCertStore, String> {
     Ok(store)
 }
 
-/// verify-ca (and require with a root certificate): the chain must verify;
-/// the name is not checked.
+/// What libpq's mode asks of the server's certificate. verify-full takes
+/// rustls's own verifier as it is; the other modes this one.
 #[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
+struct Lenient {
+    /// `Some`: the chain must verify (verify-ca, or require with a root
+    /// certificate), the name is not checked. `None`: any certificate (prefer,
+    /// and require without one), as libpq does.
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    /// The handshake's signatures are always checked, so the session is bound
+    /// to the key the server presented.
+    algorithms: WebPkiSupportedAlgorithms,
+}
 
-impl ServerCertVerifier for ChainOnly {
+impl ServerCertVerifier for Lenient {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -248,8 +259,9 @@ impl ServerCertVerifier for ChainOnly {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        let Some(chain) = &self.chain else { return Ok(ServerCertVerified::assertion()) };
         // The chain is checked before the name, so a name error means the chain verified.
-        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
@@ -263,7 +275,7 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
     fn verify_tls13_signature(
@@ -272,52 +284,11 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
-    }
-}
-
-/// prefer and require without a root certificate: encrypted, but any
-/// certificate is accepted, as libpq does. The handshake's signatures are still
-/// checked, so the session is bound to the key the server presented.
-#[derive(Debug)]
-struct Unverified(WebPkiSupportedAlgorithms);
-
-impl ServerCertVerifier for Unverified {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_schemes()
+        self.algorithms.supported_schemes()
     }
 }
 
