@@ -118,9 +118,9 @@ impl Admission {
         // A document's only operation is named by the document: logs and metrics use that name.
         if request.operation_name.is_none()
             && let async_graphql::parser::types::DocumentOperations::Multiple(named) = &document.operations
-            && let [(name, _)] = named.iter().collect::<Vec<_>>()[..]
+            && named.len() == 1
         {
-            request.operation_name = Some(name.to_string());
+            request.operation_name = named.keys().next().map(ToString::to_string);
         }
         request.set_parsed_query(document);
         Ok(cost)

@@ -9,40 +9,31 @@ use axum::response::{Html, IntoResponse, Response};
 
 use super::AppState;
 
-/// An embedded file and its media type.
+/// An embedded file.
 struct Asset {
     name: &'static str,
-    media_type: &'static str,
     bytes: &'static [u8],
 }
 
+impl Asset {
+    fn media_type(&self) -> &'static str {
+        if self.name.ends_with(".css") { "text/css; charset=utf-8" } else { "text/javascript; charset=utf-8" }
+    }
+}
+
+macro_rules! vendored {
+    ($name:literal) => {
+        Asset { name: $name, bytes: include_bytes!(concat!("../../../assets/graphiql/", $name)) }
+    };
+}
+
 const ASSETS: [Asset; 6] = [
-    Asset {
-        name: "graphiql.min.js",
-        media_type: "text/javascript; charset=utf-8",
-        bytes: include_bytes!("../../../assets/graphiql/graphiql.min.js"),
-    },
-    Asset {
-        name: "graphiql.min.css",
-        media_type: "text/css; charset=utf-8",
-        bytes: include_bytes!("../../../assets/graphiql/graphiql.min.css"),
-    },
-    Asset {
-        name: "react.production.min.js",
-        media_type: "text/javascript; charset=utf-8",
-        bytes: include_bytes!("../../../assets/graphiql/react.production.min.js"),
-    },
-    Asset {
-        name: "react-dom.production.min.js",
-        media_type: "text/javascript; charset=utf-8",
-        bytes: include_bytes!("../../../assets/graphiql/react-dom.production.min.js"),
-    },
-    Asset {
-        name: "graphql-ws.min.js",
-        media_type: "text/javascript; charset=utf-8",
-        bytes: include_bytes!("../../../assets/graphiql/graphql-ws.min.js"),
-    },
-    Asset { name: "casebook.js", media_type: "text/javascript; charset=utf-8", bytes: include_bytes!("casebook.js") },
+    vendored!("graphiql.min.js"),
+    vendored!("graphiql.min.css"),
+    vendored!("react.production.min.js"),
+    vendored!("react-dom.production.min.js"),
+    vendored!("graphql-ws.min.js"),
+    Asset { name: "casebook.js", bytes: include_bytes!("casebook.js") },
 ];
 
 const PAGE: &str = include_str!("page.html");
@@ -66,7 +57,7 @@ pub async fn asset(Path(file): Path<String>) -> Response {
         return (StatusCode::NOT_FOUND, "no such GraphiQL asset").into_response();
     };
     let headers = [
-        (header::CONTENT_TYPE, HeaderValue::from_static(asset.media_type)),
+        (header::CONTENT_TYPE, HeaderValue::from_static(asset.media_type())),
         (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=86400")),
         (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
     ];
