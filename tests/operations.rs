@@ -376,6 +376,30 @@ async fn slow_operations_are_logged_with_their_statement_counts(backend: Backend
 
 both_backends!(slow_operations_are_logged_with_their_statement_counts);
 
+/// An operation stopped before it answers (here by the request timeout, while
+/// it waits for a write lock held elsewhere) is the slowest of all: logged too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_stopped_by_the_timeout_are_logged_as_slow() {
+    use diesel::Connection;
+    let env = [("CASEBOOK_SLOW_OPERATION_MS", "500"), ("CASEBOOK_REQUEST_TIMEOUT", "1")];
+    let mut server = Process::start_configured(Backend::Sqlite, false, &env, &[]).await;
+    let analyst = analyst("acme");
+    gql_at(&server.addr, &analyst, ME, json!({})).await; // the caller is on record before the lock
+    let casebook::config::DatabaseUrl::Sqlite(path) = &server.database.url else { unreachable!() };
+    let mut holder = diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+    diesel::connection::SimpleConnection::batch_execute(&mut holder, "BEGIN IMMEDIATE").unwrap();
+
+    let stuck = "mutation Stuck { createCase(input: { title: \"waits for the lock\" }) { id } }";
+    let answer = run_as(&server.addr, "stuck", &analyst, stuck, "Stuck").await;
+    assert!(answer["errors"][0]["message"].as_str().unwrap().contains("took longer than 1 s"), "{answer}");
+    let line = server.logged(|e| e["fields"]["message"] == "slow operation" && of_request(e, "stuck")).await;
+    let fields = &line["fields"];
+    assert_eq!((fields["operation"].as_str(), fields["type"].as_str()), (Some("Stuck"), Some("mutation")), "{line}");
+    assert_eq!(fields["outcome"], "CANCELLED", "{line}");
+    assert!(fields["duration_ms"].as_f64().is_some_and(|ms| ms >= 1000.0), "{line}");
+    diesel::connection::SimpleConnection::batch_execute(&mut holder, "ROLLBACK").unwrap();
+}
+
 /// Below the threshold (the default second), nothing is logged as slow.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fast_operations_are_not_logged_as_slow() {

@@ -218,12 +218,21 @@ tokio::task_local! {
     static REQUEST_STATEMENTS: Arc<AtomicU64>;
 }
 
-/// Runs `work` and counts the SQL statements it ran on the connections it
-/// borrowed (for the slow-operation log).
-pub async fn counting_statements<F: Future>(work: F) -> (F::Output, u64) {
-    let tally = Arc::new(AtomicU64::new(0));
-    let output = REQUEST_STATEMENTS.scope(tally.clone(), work).await;
-    (output, tally.load(Ordering::Relaxed))
+/// The SQL statements a piece of work ran on the connections it borrowed
+/// (for the slow-operation log); readable while the work runs, or after it
+/// was stopped.
+#[derive(Clone, Default)]
+pub struct StatementTally(Arc<AtomicU64>);
+
+impl StatementTally {
+    /// Runs `work`, counting its statements here.
+    pub async fn count<F: Future>(&self, work: F) -> F::Output {
+        REQUEST_STATEMENTS.scope(self.0.clone(), work).await
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 /// `work`, counted in the tally of the task that calls this (for work a
@@ -287,10 +296,16 @@ where
     }
 }
 
-/// Names the current task's request (or nobody) as the connection's borrower.
-fn lend<C>(counted: &mut Counted<C>) {
+/// Takes a connection, naming the current task's request (or nobody) as its
+/// borrower, so its statements count toward that request.
+async fn lend<C>(pool: &Pool<C>) -> Result<Object<C>, AppError>
+where
+    CountingManager<C>: deadpool::managed::Manager<Type = Counted<C>, Error = PoolError>,
+{
+    let counted = pool.get().await?;
     let tally = REQUEST_STATEMENTS.try_with(Arc::clone).ok();
     *counted.borrower.lock().unwrap_or_else(|p| p.into_inner()) = tally;
+    Ok(counted)
 }
 
 /// How long a request waits for a pooled connection before it is told the
@@ -401,16 +416,8 @@ impl Db {
     pub async fn get(&self) -> Result<PooledConn, AppError> {
         let started = std::time::Instant::now();
         let (conn, status) = match &self.pool {
-            Pools::Postgres(pool) => {
-                let mut conn = pool.get().await?;
-                lend(&mut conn);
-                (PooledConn::Postgres(conn), pool.status())
-            }
-            Pools::Sqlite(pool) => {
-                let mut conn = pool.get().await?;
-                lend(&mut conn);
-                (PooledConn::Sqlite(conn), pool.status())
-            }
+            Pools::Postgres(pool) => (PooledConn::Postgres(lend(pool).await?), pool.status()),
+            Pools::Sqlite(pool) => (PooledConn::Sqlite(lend(pool).await?), pool.status()),
         };
         metrics::histogram!("casebook_db_pool_wait_seconds").record(started.elapsed().as_secs_f64());
         metrics::gauge!("casebook_db_pool_size").set(status.size as f64);

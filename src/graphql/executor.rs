@@ -21,6 +21,7 @@ use super::admission::{Admission, LIMITS, OperationKind, RateLimiter, RateStatus
 use super::errors::with_codes;
 use super::{CasebookSchema, Mutation, Query, Subscription};
 use crate::auth::Auth;
+use crate::db::StatementTally;
 use crate::error::AppError;
 
 #[derive(Clone)]
@@ -74,6 +75,41 @@ impl CasebookExecutor {
     }
 }
 
+/// Writes the slow-operation line for an operation that ran long, when it
+/// answers and also when it is stopped before it could (a request timeout,
+/// a client gone): those are the slowest of all.
+struct SlowWatch {
+    started: std::time::Instant,
+    threshold: Duration,
+    name: Option<String>,
+    kind: &'static str,
+    statements: StatementTally,
+    finished: bool,
+}
+
+impl SlowWatch {
+    fn finish(mut self, outcome: &str) {
+        self.finished = true;
+        self.log(outcome);
+    }
+
+    fn log(&self, outcome: &str) {
+        let elapsed = self.started.elapsed();
+        if elapsed >= self.threshold {
+            let statements = self.statements.get();
+            crate::observe::slow_operation(self.name.as_deref(), self.kind, outcome, elapsed, statements);
+        }
+    }
+}
+
+impl Drop for SlowWatch {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.log("CANCELLED");
+        }
+    }
+}
+
 fn server_error(error: AppError) -> ServerError {
     super::admission::Refusal::new(error).into_server_error()
 }
@@ -124,18 +160,19 @@ impl Executor for CasebookExecutor {
             }
             Ok(rate) => {
                 let kind = operation_kind(&request.data);
-                let name = request.operation_name.clone();
-                let (response, statements) = crate::db::counting_statements(self.schema.execute(request)).await;
-                let mut response = with_codes(response);
+                let watch = SlowWatch {
+                    started,
+                    threshold: self.slow_operation,
+                    name: request.operation_name.clone(),
+                    kind: kind.map_or("unknown", OperationKind::label),
+                    statements: StatementTally::default(),
+                    finished: false,
+                };
+                let mut response = with_codes(watch.statements.count(self.schema.execute(request)).await);
                 if let Some(status) = &rate {
                     rate_headers(&mut response.http_headers, status);
                 }
-                let elapsed = started.elapsed();
-                if elapsed >= self.slow_operation {
-                    let label = kind.map_or("unknown", OperationKind::label);
-                    let outcome = response.errors.first().map_or("OK", error_code);
-                    crate::observe::slow_operation(name.as_deref(), label, outcome, elapsed, statements);
-                }
+                watch.finish(response.errors.first().map_or("OK", error_code));
                 (response, kind)
             }
         };

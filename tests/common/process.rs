@@ -15,7 +15,7 @@ pub struct Process {
     pub printed: Vec<String>,
     /// The log lines after `serving`, as JSON.
     logs: tokio::sync::mpsc::UnboundedReceiver<Value>,
-    _database: TestDatabase,
+    pub database: TestDatabase,
 }
 
 /// The `addr` field of a JSON log line with this message.
@@ -83,7 +83,7 @@ impl Process {
                 }
             }
         });
-        Process { child, addr, metrics_addr, printed, logs, _database: database }
+        Process { child, addr, metrics_addr, printed, logs, database }
     }
 
     /// The next log line the predicate picks (others are passed over).
