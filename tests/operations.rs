@@ -387,7 +387,9 @@ async fn operations_stopped_by_the_timeout_are_logged_as_slow() {
     gql_at(&server.addr, &analyst, ME, json!({})).await; // the caller is on record before the lock
     let casebook::config::DatabaseUrl::Sqlite(path) = &server.database.url else { unreachable!() };
     let mut holder = diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
-    diesel::connection::SimpleConnection::batch_execute(&mut holder, "BEGIN IMMEDIATE").unwrap();
+    // The server's own writes may hold the lock a moment: wait for it as the service does.
+    diesel::connection::SimpleConnection::batch_execute(&mut holder, "PRAGMA busy_timeout = 10000; BEGIN IMMEDIATE")
+        .unwrap();
 
     let stuck = "mutation Stuck { createCase(input: { title: \"waits for the lock\" }) { id } }";
     let answer = run_as(&server.addr, "stuck", &analyst, stuck, "Stuck").await;

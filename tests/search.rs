@@ -280,6 +280,9 @@ async fn undo_search_migration(database: &TestDatabase) {
             use diesel::Connection;
             use diesel::connection::SimpleConnection;
             let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+            // The server just dropped may still be closing its connections (the
+            // last one checkpoints the WAL): wait for the lock as the service does.
+            conn.batch_execute("PRAGMA busy_timeout = 10000;").unwrap();
             conn.batch_execute(include_str!("../migrations/sqlite/2026-11-27-000004_search/down.sql")).unwrap();
             conn.batch_execute(FORGET).unwrap();
         }
