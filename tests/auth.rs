@@ -1,10 +1,6 @@
 //! Authentication: bearer tokens, their failures, the principal, and users recorded on first sight.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly by design
-
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 async fn calls_without_a_valid_token_are_unauthenticated(backend: Backend) {

@@ -4,11 +4,7 @@
 //! automation rules (a trigger, conditions, ordered actions run in the
 //! change's transaction as the rule, never triggering rules again).
 
-#![allow(clippy::unwrap_used)] // tests fail loudly by design
-
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 const TEMPLATE: &str = "id name titlePrefix description priority tags techniques { id } archived

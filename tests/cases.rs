@@ -1,11 +1,7 @@
 //! Cases, tasks, incidents and comments: update semantics, versions,
 //! validation, limits, and ids under concurrency.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly by design
-
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 async fn activity_count(server: &TestServer, token: &str, id: &Value) -> i64 {

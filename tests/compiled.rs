@@ -9,14 +9,10 @@
 //! Bounded for CI (`CASEBOOK_DIFF_CASES`, default 150 per backend, fixed
 //! seed; `CASEBOOK_FUZZ_SEED` picks another).
 
-#![allow(clippy::unwrap_used)] // tests fail loudly by design
-
-mod common;
-
 use std::sync::Arc;
 
+use crate::common::*;
 use casebook::demo::{DemoSize, seed};
-use common::*;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};

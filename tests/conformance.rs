@@ -3,11 +3,7 @@
 //! installed into tests/js on first run). Every MUST holds, and so does every
 //! SHOULD about `application/graphql-response+json`.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly by design
-
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 async fn graphql_http_audit_passes(backend: Backend) {

@@ -3,11 +3,7 @@
 //! must equal a plain count: random cases, random changes, random filters,
 //! compared with the cases the same filter lists.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly by design
-
-mod common;
-
-use common::*;
+use crate::common::*;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};

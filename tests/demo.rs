@@ -1,11 +1,7 @@
 //! The demo data set is consistent with what the API would have written.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly by design
-
-mod common;
-
+use crate::common::*;
 use casebook::demo::{DemoSize, PerCase, seed};
-use common::*;
 use serde_json::json;
 
 async fn demo_data_reads_back_consistently(backend: Backend) {

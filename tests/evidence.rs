@@ -2,11 +2,8 @@
 //! canonical form, idempotent, audited), the pivot to every case that saw an
 //! indicator, and the queue filtered by one.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly by design
-
-mod common;
-
-use common::*;
+use crate::common;
+use crate::common::*;
 use serde_json::{Value, json};
 
 const OBSERVABLE_FIELDS: &str =

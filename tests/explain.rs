@@ -4,17 +4,13 @@
 //! all of them, for every common filter; searches go through the text index
 //! (GIN, FTS5) and sort at most their matches.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly by design
-
-mod common;
-
+use crate::common::*;
 use casebook::demo::{DemoSize, PerCase, seed};
 use casebook::domain::observable::{Indicator, ObservableType};
 use casebook::domain::queue::{CaseFilter, CaseOrderField, OrderDirection, first_page_plan};
 use casebook::domain::sla::SlaState;
 use casebook::domain::status::StatusCategory;
 use casebook::domain::values::CasePriority;
-use common::*;
 
 const CASES: u32 = 100_000;
 

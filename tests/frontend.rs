@@ -2,11 +2,7 @@
 //! the documented URL and `connectionParams` (needs Node.js; `npm install`s the
 //! client into tests/js on first run).
 
-#![allow(clippy::unwrap_used)] // tests fail loudly by design
-
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 async fn the_graphql_ws_client_subscribes_with_connection_params(backend: Backend) {

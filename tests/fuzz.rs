@@ -6,15 +6,11 @@
 //!
 //! Bounded for CI (`CASEBOOK_FUZZ_CASES`, default 150 per backend, fixed seed).
 //! A longer campaign: `CASEBOOK_FUZZ_CASES=20000 CASEBOOK_FUZZ_SEED=$RANDOM
-//! cargo test --release --test fuzz -- --nocapture` (README).
-
-#![allow(clippy::unwrap_used)] // tests fail loudly by design
-
-mod common;
+//! cargo test --release --test integration fuzz:: -- --nocapture` (README).
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};

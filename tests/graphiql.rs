@@ -2,12 +2,8 @@
 //! playwright-core): the page loads with nothing from outside the server,
 //! offers `--dev`'s tokens, runs a query and receives a subscription.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly by design
-
-mod common;
-
-use common::process::{Process, gql_at};
-use common::*;
+use crate::common::process::{Process, gql_at};
+use crate::common::*;
 use serde_json::{Value, json};
 
 /// The token `--dev` printed for a role.

@@ -1,10 +1,6 @@
 //! The HTTP surface: GET for queries only, CSRF and batch refusal, body limits, health.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly by design
-
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 async fn get_serves_queries_and_refuses_mutations(backend: Backend) {

@@ -2,13 +2,9 @@
 //! clients see it: delivery in order, resume without gap or duplicate, tenants
 //! and permissions, many watchers, several replicas, a dropped listener.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly by design
-
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 const PROTOCOLS: [&str; 2] = ["graphql-transport-ws", "graphql-ws"];

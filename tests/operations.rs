@@ -1,12 +1,8 @@
 //! What operators rely on: request ids from the caller to the log, and log
 //! lines a collector can read.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly by design
-
-mod common;
-
-use common::process::{Process, gql_at, logged_addr};
-use common::*;
+use crate::common::process::{Process, gql_at, logged_addr};
+use crate::common::*;
 use serde_json::{Value, json};
 
 fn is_fresh_id(id: &str) -> bool {

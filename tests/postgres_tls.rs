@@ -1,15 +1,12 @@
 //! TLS to PostgreSQL: the local server is given a certificate from a
 //! certificate authority made here, and casebook connects with each sslmode.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly by design
-
-mod common;
-
+use crate::common;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::common::{Backend, TestDatabase, TestServer};
 use casebook::config::DatabaseUrl;
-use common::{Backend, TestDatabase, TestServer};
 use diesel::QueryableByName;
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};

@@ -1,11 +1,7 @@
 //! The case queue: every filter, combinable; every ordering, paginated with
 //! cursors that never skip or repeat a case; page-size limits.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly by design
-
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 const QUEUE: &str = "query($filter: CaseFilter, $orderBy: CaseOrder, $first: Int, $after: String) {

@@ -2,11 +2,7 @@
 //! change cases, tasks, incidents, links and comments, admins also manage
 //! statuses and users.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly by design
-
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 async fn each_role_gets_exactly_its_mutations(backend: Backend) {

@@ -1,13 +1,9 @@
 //! The schema as clients and codegen see it: the checked-in SDL, its
 //! descriptions, and `@requiresPermission` on every root field, enforced exactly.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly by design
-
-mod common;
-
+use crate::common::*;
 use async_graphql::parser::parse_schema;
 use async_graphql::parser::types::{ServiceDocument, TypeKind, TypeSystemDefinition};
-use common::*;
 use serde_json::json;
 
 fn document() -> ServiceDocument {

@@ -3,11 +3,8 @@
 //! the top-level `search` across cases, tasks and comments, and an index
 //! that follows every change.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly by design
-
-mod common;
-
-use common::*;
+use crate::common;
+use crate::common::*;
 use serde_json::{Value, json};
 
 const QUEUE: &str = "query($filter: CaseFilter, $orderBy: CaseOrder, $first: Int, $after: String) {

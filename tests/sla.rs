@@ -5,15 +5,11 @@
 //! the test sets, and two live replicas); the queue's SLA filter and order.
 //! (The clock rules at every moment are unit tests of `domain::sla`.)
 
-#![allow(clippy::unwrap_used)] // tests fail loudly by design
-
-mod common;
-
 use std::collections::BTreeMap;
 
+use crate::common::*;
 use casebook::jobs::sla::run_due;
 use chrono::{DateTime, Duration, Utc};
-use common::*;
 use serde_json::{Value, json};
 
 const SLA: &str = "query($id: ID!) { case(id: $id) { createdAt sla { acknowledgeBy resolveBy acknowledgedAt state pausedSince breachedAt } } }";

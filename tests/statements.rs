@@ -2,12 +2,8 @@
 //! SQL statements for 10 cases as for 100. Counted with diesel's
 //! instrumentation; the test fails when an N+1 comes back.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly by design
-
-mod common;
-
+use crate::common::*;
 use casebook::demo::{DemoSize, PerCase, seed};
-use common::*;
 use serde_json::json;
 
 /// The dashboard: a page of cases with everything nested.

@@ -1,11 +1,7 @@
 //! Case statuses: defaults per tenant, customisation by admins only, unique
 //! names, exactly one default, archive instead of delete, tenant isolation.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly by design
-
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 const LIST: &str =

@@ -1,11 +1,7 @@
 //! Tenant isolation on every field that takes an id: another tenant's object
 //! is answered exactly as one that does not exist.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly by design
-
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 /// Replaces the id in a message so "foreign" and "missing" answers compare.

@@ -3,14 +3,10 @@
 //! WebSocket) against the real server on both databases, and the domain's own
 //! guard is shown to refuse on its own.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly by design
-
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use casebook::auth::{Auth, Principal};
-use common::*;
 use serde_json::{Value, json};
 
 const CREATE_STATUS: &str = r#"createStatus(input: { name: "Smuggled", category: OPEN }) { id }"#;

@@ -2,11 +2,7 @@
 //! customises the workflow, the case moves through it, tasks are done, incidents
 //! linked and unlinked, and the activity log tells the story newest first.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly by design
-
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 async fn a_threat_hunt_from_open_to_closed(backend: Backend) {

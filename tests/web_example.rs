@@ -3,14 +3,10 @@
 //! queue, case page and live feed, against a server that takes only the
 //! trusted documents of the manifest it generated.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly by design
-
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 
 fn example_dir() -> PathBuf {

@@ -3,17 +3,13 @@
 //! (Node's crypto), deliveries in order per case, retried after failures,
 //! once across replicas, and never for a change that rolled back.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly by design
-
-mod common;
-
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::common::*;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use common::*;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 

@@ -3,11 +3,8 @@
 //! finished tasks; reopening clears it and the audit keeps it; statuses may
 //! restrict the moves out of them.
 
-#![allow(clippy::unwrap_used)] // tests fail loudly by design
-
-mod common;
-
-use common::*;
+use crate::common;
+use crate::common::*;
 use serde_json::{Value, json};
 
 const CLOSING: &str = "classification determination closingComment status { name } version";
