@@ -16,8 +16,13 @@ struct Asset {
 }
 
 impl Asset {
+    /// By extension; anything else is served as bytes a browser will not run.
     fn media_type(&self) -> &'static str {
-        if self.name.ends_with(".css") { "text/css; charset=utf-8" } else { "text/javascript; charset=utf-8" }
+        match self.name.rsplit_once('.').map(|(_, extension)| extension) {
+            Some("js") => "text/javascript; charset=utf-8",
+            Some("css") => "text/css; charset=utf-8",
+            _ => "application/octet-stream",
+        }
     }
 }
 
@@ -79,6 +84,13 @@ mod tests {
         for asset in vendored {
             let digest: String = Sha256::digest(asset.bytes).iter().map(|b| format!("{b:02x}")).collect();
             assert!(sums.lines().any(|line| line == format!("{digest}  {}", asset.name)), "{} changed", asset.name);
+        }
+    }
+
+    #[test]
+    fn every_asset_is_served_as_script_or_style() {
+        for asset in &ASSETS {
+            assert_ne!(asset.media_type(), "application/octet-stream", "{} has no known media type", asset.name);
         }
     }
 
