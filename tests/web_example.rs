@@ -139,6 +139,10 @@ async fn the_typed_client_runs_on_trusted_documents_only(backend: Backend) {
     comment("Reset the recipient's password").await;
     let live = ws.payload(10).await;
     assert_eq!(live["data"]["caseActivity"]["body"], "Reset the recipient's password", "{live}");
+    // A payload that is not a request at all is the protocol's to refuse, as
+    // without a manifest: the socket is closed (1002, async-graphql's code).
+    ws.send(json!({ "type": "subscribe", "id": "junk", "payload": "{ cases { totalCount } }" })).await;
+    ws.expect_close(1002, 10).await;
 }
 
 both_backends!(the_typed_client_runs_on_trusted_documents_only);
