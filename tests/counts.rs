@@ -1,7 +1,8 @@
 //! `totalCount` of the case queue answers from group counters for the common
-//! filters (status, category, priority, assignee, unassigned, overdue). Each shortcut
-//! must equal a plain count: random cases, random changes, random filters,
-//! compared with the cases the same filter lists.
+//! filters (status, category, priority, assignee, unassigned, creator, overdue,
+//! due dates). Each shortcut must equal a plain count: random cases by random
+//! creators, random changes, random filters, compared with the cases the same
+//! filter lists, before and after folding (which files old due days away).
 
 use crate::common::*;
 use rand::rngs::StdRng;
@@ -18,14 +19,17 @@ struct Tenant {
     cases: Vec<String>,
 }
 
-/// A random due date: none, days or a minute ago, within the hour, days ahead.
+/// Minutes from now: days ago (days the fold files away), yesterday, a
+/// minute ago, within the hour, days ahead.
+const OFFSETS: [i64; 9] = [-10 * 24 * 60, -3 * 24 * 60, -26 * 60, -60, -1, 1, 30, 24 * 60, 5 * 24 * 60];
+
+fn random_time(rng: &mut StdRng) -> Value {
+    json!((chrono::Utc::now() + chrono::Duration::minutes(*OFFSETS.choose(rng).unwrap())).to_rfc3339())
+}
+
+/// A random due date, or none.
 fn random_due(rng: &mut StdRng) -> Value {
-    let now = chrono::Utc::now();
-    let offsets = [None, Some(-3 * 24 * 60), Some(-1), Some(1), Some(60), Some(3 * 24 * 60)];
-    match offsets.choose(rng).unwrap() {
-        Some(minutes) => json!((now + chrono::Duration::minutes(*minutes)).to_rfc3339()),
-        None => Value::Null,
-    }
+    if rng.random_bool(0.2) { Value::Null } else { random_time(rng) }
 }
 
 /// A random value for one of a case's counted fields (null clears it).
@@ -42,7 +46,7 @@ fn random_change(rng: &mut StdRng, tenant: &Tenant) -> Value {
     }
 }
 
-/// A filter over the grouped fields only: one, two or three criteria.
+/// A filter over the counted fields only: up to three criteria.
 fn random_filter(rng: &mut StdRng, tenant: &Tenant) -> Value {
     let mut filter = serde_json::Map::new();
     for _ in 0..rng.random_range(0..=3) {
@@ -50,7 +54,10 @@ fn random_filter(rng: &mut StdRng, tenant: &Tenant) -> Value {
             let n = rng.random_range(1..=from.len().min(2));
             json!(from.choose_multiple(rng, n).cloned().collect::<Vec<_>>())
         };
-        let (key, value) = match rng.random_range(0..6) {
+        let (key, value) = match rng.random_range(0..9) {
+            8 => ("dueAfter", random_time(rng)),
+            7 => ("dueBefore", random_time(rng)),
+            6 => ("createdByIds", few(rng, &PEOPLE.map(|p| json!(p)))),
             5 => ("overdue", json!(rng.random_bool(0.5))),
             0 => ("statusIds", few(rng, &tenant.statuses)),
             1 => ("statusCategories", few(rng, &CATEGORIES.map(|c| json!(c)))),
@@ -107,7 +114,8 @@ async fn group_counts_equal_plain_counts_through_random_changes(backend: Backend
         if tenant.cases.len() < 40 || rng.random_bool(0.2) {
             let mut extra = random_change(&mut rng, &tenant);
             extra.as_object_mut().unwrap().extend(random_change(&mut rng, &tenant).as_object().unwrap().clone());
-            let case = create_case(&server, &analyst, &format!("Case {step}"), extra).await;
+            let creator = token(PEOPLE.choose(&mut rng).unwrap(), "acme", &["analyst"]);
+            let case = create_case(&server, &creator, &format!("Case {step}"), extra).await;
             tenant.cases.push(case["id"].as_str().unwrap().to_owned());
         } else {
             let id = tenant.cases.choose(&mut rng).unwrap().clone();
@@ -122,7 +130,7 @@ async fn group_counts_equal_plain_counts_through_random_changes(backend: Backend
                 if folded {
                     fold(&server, "acme").await;
                 }
-                for _ in 0..4 {
+                for _ in 0..8 {
                     let filter = random_filter(&mut rng, &tenant);
                     let what = format!("seed {seed}, step {step}, folded: {folded}");
                     counts_match_the_cases_listed(&server, &analyst, &filter, &what).await;

@@ -137,6 +137,7 @@ diesel::table! {
         status_id -> BigInt,
         priority -> Integer,
         assignee_id -> Nullable<Text>,
+        created_by -> Text,
         n -> Integer,
     }
 }
@@ -146,6 +147,9 @@ diesel::table! {
         id -> BigInt,
         tenant_id -> Text,
         status_id -> BigInt,
+        priority -> Integer,
+        assignee_id -> Nullable<Text>,
+        created_by -> Text,
         due_day -> Text,
         n -> Integer,
     }
@@ -353,6 +357,7 @@ diesel::allow_tables_to_appear_in_same_query!(tags, case_tags);
 diesel::allow_tables_to_appear_in_same_query!(statuses, case_tags);
 diesel::allow_tables_to_appear_in_same_query!(statuses, tags);
 diesel::allow_tables_to_appear_in_same_query!(statuses, case_counts);
+diesel::allow_tables_to_appear_in_same_query!(statuses, case_due_counts);
 diesel::allow_tables_to_appear_in_same_query!(search_entries, cases);
 diesel::allow_tables_to_appear_in_same_query!(search_entries, tasks);
 diesel::allow_tables_to_appear_in_same_query!(search_entries, activity);

@@ -1,12 +1,17 @@
 //! Exact case counts that do not grow with the tenant. Triggers keep
-//! `case_counts` (see its migration): delta rows per (status, priority,
-//! assignee), written in the same transaction as each change. A count sums the
-//! rows of the groups a filter selects, so it costs the number of groups and of
-//! not yet folded deltas, never the number of cases; `fold` merges a tenant's
-//! deltas into one row per group. `case_due_counts` does the same per (status,
-//! due day) for `overdue`, alone or with statuses and status categories: the
-//! days before today are summed, today's cases looked at one by one.
+//! `case_counts` (see its migrations): delta rows per group (status, priority,
+//! assignee, creator), written in the same transaction as each change. A count
+//! sums the rows of the groups a filter selects, so it costs the number of
+//! groups and of not yet folded deltas, never the number of cases; `fold`
+//! merges a tenant's deltas into one row per group. `case_due_counts` does the
+//! same per group and due day, for `overdue` and due-date ranges alongside any
+//! group criteria: the days wholly inside the range are summed, the cases due
+//! on its first and last day looked at one by one. The fold also files the
+//! days before yesterday under one day ([`FOLDED_DAY`]), so a range that starts
+//! from yesterday on (or has no start) reads about one row per group and day
+//! ahead; one that starts earlier counts its cases instead.
 
+use chrono::{Days, NaiveDate, NaiveDateTime, NaiveTime};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -22,95 +27,173 @@ use crate::with_conn;
 /// in a fold.
 const FOLD_ONE_WRITE_IN: u32 = 32;
 
-/// Which shortcut answers a filter's count.
-enum Shortcut {
-    /// Whole (status, priority, assignee) groups.
-    Groups,
-    /// Overdue (`true`) or not overdue (`false`), alone or with statuses and
-    /// status categories (the due-day counters' groups).
-    Overdue(bool),
+/// The due day the fold files older days under: before every real day.
+const FOLDED_DAY: &str = "0000-00-00";
+
+/// Days the fold leaves unfiled before today: two, so that a replica whose
+/// clock runs up to a day ahead never files a day another replica still
+/// counts day by day (counts sum day rows only from yesterday on).
+const UNFILED_DAYS: u64 = 2;
+
+fn day(date: NaiveDate) -> String {
+    date.format("%Y-%m-%d").to_string()
 }
 
-/// The shortcut for `filter`, if any. Other criteria (creator, due dates,
-/// incident, search, overdue with priorities or assignees) need the cases.
-fn shortcut(filter: &CaseFilter) -> Option<Shortcut> {
-    let criteria = filter.criteria();
-    let statuses_only = filter.priorities.is_empty() && filter.assignee_ids.is_empty() && filter.unassigned.is_none();
-    match (criteria.others || criteria.search, criteria.groups, criteria.overdue) {
-        (false, _, None) => Some(Shortcut::Groups),
-        (false, groups, Some(overdue)) if !groups || statuses_only => Some(Shortcut::Overdue(overdue)),
-        _ => None,
+/// Due between two times, each bound excluded (`dueAfter`, `dueBefore`).
+#[derive(Debug, Clone, Copy, Default)]
+struct DueRange {
+    after: Option<NaiveDateTime>,
+    before: Option<NaiveDateTime>,
+}
+
+impl DueRange {
+    fn is_unbounded(&self) -> bool {
+        self.after.is_none() && self.before.is_none()
+    }
+
+    /// Whether the day rows answer it: neither bound before yesterday.
+    fn summable(&self, today: NaiveDate) -> bool {
+        let earliest = today.checked_sub_days(Days::new(1)).unwrap_or(today);
+        [self.after, self.before].iter().flatten().all(|t| t.date() >= earliest)
+    }
+
+    /// The range, ending at `time` if that is earlier.
+    fn ending_by(self, time: NaiveDateTime) -> DueRange {
+        DueRange { before: Some(self.before.map_or(time, |b| b.min(time))), ..self }
     }
 }
 
-/// The sum of the delta rows of the groups `filter` selects, for the backend of the
-/// connection it runs on (a boxed query is typed by its backend).
-macro_rules! summed_groups {
-    ($tenant:expr, $filter:expr) => {{
-        let tenant: &str = $tenant;
-        let query = case_counts::table
-            .filter(case_counts::tenant_id.eq(tenant))
-            .select(diesel::dsl::sum(case_counts::n))
-            .into_boxed();
-        by_group!(query, case_counts, tenant, $filter)
-    }};
-}
-
-/// How many of the tenant's cases `filter` matches; `None` when no shortcut
-/// answers it (see [`shortcut`]).
+/// How many of the tenant's cases `filter` matches; `None` when the counters
+/// do not answer it: incident, observable, tags, techniques, SLA states or a
+/// search among its criteria, or a due range that starts before yesterday.
 pub async fn count(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter) -> AppResult<Option<i64>> {
-    let count = match shortcut(filter) {
-        None => return Ok(None),
-        Some(Shortcut::Groups) => groups(conn, tenant, filter).await?,
-        Some(Shortcut::Overdue(true)) => overdue(conn, tenant, filter).await?,
-        // The filter's groups, less those of them overdue.
-        Some(Shortcut::Overdue(false)) => groups(conn, tenant, filter).await? - overdue(conn, tenant, filter).await?,
+    let criteria = filter.criteria();
+    let now = super::now();
+    let range = DueRange { after: filter.due_after, before: filter.due_before };
+    if criteria.others || criteria.search || !range.summable(now.date()) {
+        return Ok(None);
+    }
+    let count = match filter.overdue {
+        None => in_range(conn, tenant, filter, range).await?,
+        Some(true) => overdue(conn, tenant, filter, range, now).await?,
+        // The filter's cases in the range, less those of them overdue.
+        Some(false) => in_range(conn, tenant, filter, range).await? - overdue(conn, tenant, filter, range, now).await?,
     };
     Ok(Some(count))
 }
 
+/// The filter's cases due in `range` (all of them, due or not, when unbounded).
+async fn in_range(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter, range: DueRange) -> AppResult<i64> {
+    if range.is_unbounded() { groups(conn, tenant, filter).await } else { due(conn, tenant, filter, None, range).await }
+}
+
 async fn groups(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter) -> AppResult<i64> {
-    let sum: Option<i64> = with_conn!(conn, c => summed_groups!(tenant, filter).get_result(c).await)?;
+    let sum: Option<i64> = with_conn!(conn, c => {
+        let query = case_counts::table
+            .filter(case_counts::tenant_id.eq(tenant))
+            .select(diesel::dsl::sum(case_counts::n))
+            .into_boxed();
+        by_group!(query, case_counts, tenant, filter).get_result(c).await
+    })?;
     Ok(sum.unwrap_or(0))
 }
 
-/// Cases due before now in a status that is not CLOSED (the queue's
-/// `overdue`) and that the filter's statuses and categories select: the day
-/// counters before today, plus today's cases due already.
-async fn overdue(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter) -> AppResult<i64> {
-    let counted: Vec<i64> = status::list(conn, tenant, true)
+/// The filter's cases due in `range` before now in a status that is not
+/// CLOSED (the queue's `overdue`).
+async fn overdue(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    filter: &CaseFilter,
+    range: DueRange,
+    now: NaiveDateTime,
+) -> AppResult<i64> {
+    let open: Vec<i64> = status::list(conn, tenant, true)
         .await?
         .into_iter()
         .filter(|s| s.category != StatusCategory::Closed)
-        .filter(|s| filter.status_ids.is_empty() || filter.status_ids.contains(&s.id))
-        .filter(|s| filter.status_categories.is_empty() || filter.status_categories.contains(&s.category))
         .map(|s| s.id.0)
         .collect();
-    if counted.is_empty() {
+    if open.is_empty() {
         return Ok(0);
     }
-    let now = super::now();
-    let today = now.date();
-    let (day, midnight) = (today.format("%Y-%m-%d").to_string(), today.and_time(chrono::NaiveTime::MIN));
-    let (before_today, due_today): (Option<i64>, i64) = with_conn!(conn, c => {
-        let before_today = case_due_counts::table
-            .filter(case_due_counts::tenant_id.eq(tenant))
-            .filter(case_due_counts::due_day.lt(&day))
-            .filter(case_due_counts::status_id.eq_any(&counted))
-            .select(diesel::dsl::sum(case_due_counts::n))
-            .get_result(c)
-            .await?;
-        let due_today = cases::table
-            .filter(cases::tenant_id.eq(tenant))
-            .filter(cases::due_on.ge(midnight))
-            .filter(cases::due_on.lt(now))
-            .filter(cases::status_id.eq_any(&counted))
-            .count()
-            .get_result(c)
-            .await?;
-        Ok::<_, diesel::result::Error>((before_today, due_today))
-    })?;
-    Ok(before_today.unwrap_or(0) + due_today)
+    due(conn, tenant, filter, Some(&open), range.ending_by(now)).await
+}
+
+/// The filter's cases (of `statuses`, when given) due in `range`, which has
+/// at least one bound: the day counters of the days wholly inside it, and the
+/// cases due on its first and last day.
+async fn due(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    filter: &CaseFilter,
+    statuses: Option<&[i64]>,
+    range: DueRange,
+) -> AppResult<i64> {
+    let DueRange { after, before } = range;
+    if let (Some(after), Some(before)) = (after, before)
+        && after >= before
+    {
+        return Ok(0);
+    }
+    let midnight = |date: NaiveDate| date.and_time(NaiveTime::MIN);
+    // (after, from, before): the cases due after `after`, from `from`, before `before`.
+    type Edge = (Option<NaiveDateTime>, Option<NaiveDateTime>, Option<NaiveDateTime>);
+    let mut edges: Vec<Edge> = Vec::new();
+    let mut days = None;
+    match (after, before) {
+        (Some(after), Some(before)) if after.date() == before.date() => edges.push((Some(after), None, Some(before))),
+        _ => {
+            if let Some(after) = after {
+                edges.push((Some(after), None, after.date().succ_opt().map(midnight)));
+            }
+            if let Some(before) = before {
+                edges.push((None, Some(midnight(before.date())), Some(before)));
+            }
+            days = Some((after.map(|a| day(a.date())), before.map(|b| day(b.date()))));
+        }
+    }
+    let mut total = 0;
+    if let Some((first, last)) = days {
+        let sum: Option<i64> = with_conn!(conn, c => {
+            let mut query = case_due_counts::table
+                .filter(case_due_counts::tenant_id.eq(tenant))
+                .select(diesel::dsl::sum(case_due_counts::n))
+                .into_boxed();
+            query = by_group!(query, case_due_counts, tenant, filter);
+            if let Some(ids) = statuses {
+                query = query.filter(case_due_counts::status_id.eq_any(ids.to_vec()));
+            }
+            if let Some(first) = &first {
+                query = query.filter(case_due_counts::due_day.gt(first.clone()));
+            }
+            if let Some(last) = &last {
+                query = query.filter(case_due_counts::due_day.lt(last.clone()));
+            }
+            query.get_result(c).await
+        })?;
+        total += sum.unwrap_or(0);
+    }
+    for (after, from, before) in edges {
+        let edge: i64 = with_conn!(conn, c => {
+            let mut query = cases::table.filter(cases::tenant_id.eq(tenant)).into_boxed();
+            query = by_group!(query, cases, tenant, filter);
+            if let Some(ids) = statuses {
+                query = query.filter(cases::status_id.eq_any(ids.to_vec()));
+            }
+            if let Some(after) = after {
+                query = query.filter(cases::due_on.gt(after));
+            }
+            if let Some(from) = from {
+                query = query.filter(cases::due_on.ge(from));
+            }
+            if let Some(before) = before {
+                query = query.filter(cases::due_on.lt(before));
+            }
+            query.count().get_result(c).await
+        })?;
+        total += edge;
+    }
+    Ok(total)
 }
 
 /// Folds the tenant's deltas now and then (see [`FOLD_ONE_WRITE_IN`]). Call
@@ -123,22 +206,60 @@ pub async fn fold_now_and_then(conn: &mut Conn<'_>, tenant: &str) -> AppResult<(
 struct Deltas {
     table: &'static str,
     groups: &'static [(&'static str, bool)],
+    /// The due-day column, whose older days the fold files under [`FOLDED_DAY`].
+    day: Option<&'static str>,
 }
 
 const DELTA_TABLES: [Deltas; 2] = [
-    Deltas { table: "case_counts", groups: &[("status_id", false), ("priority", false), ("assignee_id", true)] },
-    Deltas { table: "case_due_counts", groups: &[("status_id", false), ("due_day", false)] },
+    Deltas {
+        table: "case_counts",
+        groups: &[("status_id", false), ("priority", false), ("assignee_id", true), ("created_by", false)],
+        day: None,
+    },
+    Deltas {
+        table: "case_due_counts",
+        groups: &[
+            ("status_id", false),
+            ("priority", false),
+            ("assignee_id", true),
+            ("created_by", false),
+            ("due_day", false),
+        ],
+        day: Some("due_day"),
+    },
 ];
 
 impl Deltas {
-    fn columns(&self, prefix: &str) -> String {
-        self.groups.iter().map(|(c, _)| format!("{prefix}{c}")).collect::<Vec<_>>().join(", ")
+    fn columns(&self) -> String {
+        self.groups.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", ")
     }
 
-    /// `a.col = b.col AND ...`, nulls equal where a column may be null.
-    fn same_group(&self, a: &str, b: &str, null_equal: &str) -> String {
-        let each = self.groups.iter().map(|(c, nullable)| {
-            if *nullable { format!("{a}.{c} {null_equal} {b}.{c}") } else { format!("{a}.{c} = {b}.{c}") }
+    /// Each group column of the row `prefix` names, as the fold files it:
+    /// days before `unfiled` under [`FOLDED_DAY`]. `unfiled` is a formatted
+    /// date (digits and dashes), so it is written into the statement as is.
+    fn keys(&self, prefix: &str, unfiled: &str) -> Vec<String> {
+        let key = |c: &str| {
+            if self.day == Some(c) {
+                format!("CASE WHEN {prefix}{c} < '{unfiled}' THEN '{FOLDED_DAY}' ELSE {prefix}{c} END")
+            } else {
+                format!("{prefix}{c}")
+            }
+        };
+        self.groups.iter().map(|(c, _)| key(c)).collect()
+    }
+
+    /// Whether the row `prefix` names has a day the fold files away.
+    fn refiled(&self, prefix: &str, unfiled: &str) -> String {
+        match self.day {
+            Some(c) => format!("({prefix}{c} < '{unfiled}' AND {prefix}{c} <> '{FOLDED_DAY}')"),
+            None => "(1 = 0)".to_owned(),
+        }
+    }
+
+    /// `a = b AND ...` over two lists of keys, nulls equal where a column may be null.
+    fn same_group(&self, a: &[String], b: &[String], null_equal: &str) -> String {
+        let each = self.groups.iter().zip(a.iter().zip(b)).map(|((_, nullable), (a, b))| {
+            if *nullable { format!("{a} {null_equal} {b}") } else { format!("{a} = {b}") }
         });
         each.collect::<Vec<_>>().join(" AND ")
     }
@@ -150,26 +271,38 @@ struct Newest {
     newest: Option<i64>,
 }
 
-/// Replaces the tenant's deltas by one row per group that still has cases.
+/// Replaces the tenant's deltas by one row per group that still has cases,
+/// the days before yesterday's eve filed under [`FOLDED_DAY`].
 pub async fn fold(conn: &mut Conn<'_>, tenant: &str) -> AppResult<()> {
     use diesel::sql_types::{BigInt, Text};
+    let today = super::now().date();
+    let unfiled = day(today.checked_sub_days(Days::new(UNFILED_DAYS)).unwrap_or(today));
     for deltas in &DELTA_TABLES {
-        let (table, columns) = (deltas.table, deltas.columns(""));
-        // Only groups with more than one row are rewritten: a fold leaves as
-        // few dead rows behind as there were deltas, not one per group.
+        let (table, columns) = (deltas.table, deltas.columns());
+        let keys = |prefix: &str| deltas.keys(prefix, &unfiled);
+        // Only groups with more than one row, or a day to file, are
+        // rewritten: a fold leaves as few dead rows behind as there were deltas.
         match &mut conn.link {
             crate::db::Link::Postgres(c) => {
                 // One statement. Concurrent folds each delete (and re-add) only
                 // the rows they locked; deltas committed meanwhile stay as they are.
+                let named: Vec<String> =
+                    keys("").iter().zip(deltas.groups).map(|(k, (c, _))| format!("{k} AS {c}")).collect();
+                let split: Vec<String> = deltas.groups.iter().map(|(c, _)| format!("s.{c}")).collect();
+                let returned: Vec<String> =
+                    keys("c.").iter().zip(deltas.groups).map(|(k, (c, _))| format!("{k} AS {c}")).collect();
                 let fold = format!(
-                    "WITH split AS (SELECT {columns} FROM {table} WHERE tenant_id = $1 GROUP BY {columns} \
-                     HAVING COUNT(*) > 1), \
+                    "WITH split AS (SELECT {named} FROM {table} WHERE tenant_id = $1 GROUP BY {grouped} \
+                     HAVING COUNT(*) > 1 OR bool_or({refiled})), \
                      gone AS (DELETE FROM {table} c USING split s WHERE c.tenant_id = $1 AND {same} \
                      RETURNING {returned}, c.n) \
                      INSERT INTO {table} (tenant_id, {columns}, n) SELECT $1, {columns}, SUM(n)::INTEGER FROM gone \
                      GROUP BY {columns} HAVING SUM(n) <> 0",
-                    same = deltas.same_group("c", "s", "IS NOT DISTINCT FROM"),
-                    returned = deltas.columns("c."),
+                    named = named.join(", "),
+                    grouped = keys("").join(", "),
+                    refiled = deltas.refiled("", &unfiled),
+                    same = deltas.same_group(&keys("c."), &split, "IS NOT DISTINCT FROM"),
+                    returned = returned.join(", "),
                 );
                 diesel::sql_query(fold).bind::<Text, _>(tenant).execute(c).await?;
             }
@@ -180,14 +313,18 @@ pub async fn fold(conn: &mut Conn<'_>, tenant: &str) -> AppResult<()> {
                 let newest: Newest = diesel::sql_query(newest).bind::<Text, _>(tenant).get_result(c).await?;
                 let Some(newest) = newest.newest else { continue };
                 let sum = format!(
-                    "INSERT INTO {table} (tenant_id, {columns}, n) SELECT tenant_id, {columns}, SUM(n) FROM {table} \
-                     WHERE tenant_id = ? AND id <= ? GROUP BY {columns} HAVING COUNT(*) > 1 AND SUM(n) <> 0"
+                    "INSERT INTO {table} (tenant_id, {columns}, n) SELECT tenant_id, {keys}, SUM(n) FROM {table} \
+                     WHERE tenant_id = ? AND id <= ? GROUP BY {keys} \
+                     HAVING (COUNT(*) > 1 OR MAX({refiled})) AND SUM(n) <> 0",
+                    keys = keys("").join(", "),
+                    refiled = deltas.refiled("", &unfiled),
                 );
                 diesel::sql_query(sum).bind::<Text, _>(tenant).bind::<BigInt, _>(newest).execute(c).await?;
                 let delete = format!(
-                    "DELETE FROM {table} AS c WHERE c.tenant_id = ? AND c.id <= ? AND EXISTS (SELECT 1 FROM {table} d \
-                     WHERE d.tenant_id = c.tenant_id AND d.id <= ? AND d.id <> c.id AND {same})",
-                    same = deltas.same_group("d", "c", "IS"),
+                    "DELETE FROM {table} AS c WHERE c.tenant_id = ? AND c.id <= ? AND ({refiled} OR EXISTS \
+                     (SELECT 1 FROM {table} d WHERE d.tenant_id = c.tenant_id AND d.id <= ? AND d.id <> c.id AND {same}))",
+                    refiled = deltas.refiled("c.", &unfiled),
+                    same = deltas.same_group(&keys("d."), &keys("c."), "IS"),
                 );
                 let delete = diesel::sql_query(delete).bind::<Text, _>(tenant).bind::<BigInt, _>(newest);
                 delete.bind::<BigInt, _>(newest).execute(c).await?;

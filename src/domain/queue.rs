@@ -88,13 +88,12 @@ impl CaseFilter {
                 || !status_categories.is_empty()
                 || !priorities.is_empty()
                 || !assignee_ids.is_empty()
-                || unassigned.is_some(),
+                || unassigned.is_some()
+                || !created_by_ids.is_empty(),
             overdue: *overdue,
+            due_range: due_before.is_some() || due_after.is_some(),
             search: search.is_some(),
-            others: !created_by_ids.is_empty()
-                || due_before.is_some()
-                || due_after.is_some()
-                || incident_id.is_some()
+            others: incident_id.is_some()
                 || observable.is_some()
                 || !tags_all.is_empty()
                 || !tags_any.is_empty()
@@ -107,7 +106,7 @@ impl CaseFilter {
     /// then counts and orders the matches by itself).
     fn is_search_alone(&self) -> bool {
         let c = self.criteria();
-        c.search && !c.groups && c.overdue.is_none() && !c.others
+        c.search && !c.groups && c.overdue.is_none() && !c.due_range && !c.others
     }
 
     /// Refuses oversized lists before they reach SQL.
@@ -130,11 +129,14 @@ impl CaseFilter {
 
 /// The kinds of criteria a filter sets.
 pub(crate) struct Criteria {
-    /// Status, category, priority, assignee or unassigned: whole count groups.
+    /// Status, category, priority, assignee, unassigned or creator: whole
+    /// count groups.
     pub groups: bool,
     pub overdue: Option<bool>,
+    /// Due before or after a time.
+    pub due_range: bool,
     pub search: bool,
-    /// Creator, due dates, incident, observable, tags, techniques, SLA states.
+    /// Incident, observable, tags, techniques, SLA states.
     pub others: bool,
 }
 
@@ -210,8 +212,9 @@ fn bad_cursor() -> AppError {
 }
 
 /// Applies the filter's criteria on the columns cases are counted by (status,
-/// priority, assignee; see `counts`) to a boxed query on `$table`, which has
-/// those columns: the queue's cases and the count's groups select alike.
+/// priority, assignee, creator; see `counts`) to a boxed query on `$table`,
+/// which has those columns: the queue's cases and the count's groups select
+/// alike.
 macro_rules! by_group {
     ($query:expr, $table:ident, $tenant:expr, $filter:expr) => {{
         use $crate::db::schema::statuses;
@@ -246,6 +249,9 @@ macro_rules! by_group {
             }
             (false, _) => query = query.filter($table::assignee_id.eq_any(filter.assignee_ids.clone())),
         }
+        if !filter.created_by_ids.is_empty() {
+            query = query.filter($table::created_by.eq_any(filter.created_by_ids.clone()));
+        }
         query
     }};
 }
@@ -267,9 +273,6 @@ macro_rules! filtered_cases {
         let filter: &CaseFilter = $filter;
         let mut query = cases::table.filter(cases::tenant_id.eq(tenant)).into_boxed();
         query = by_group!(query, cases, tenant, filter);
-        if !filter.created_by_ids.is_empty() {
-            query = query.filter(cases::created_by.eq_any(filter.created_by_ids.clone()));
-        }
         if let Some(before) = filter.due_before {
             query = query.filter(cases::due_on.lt(before));
         }
