@@ -219,9 +219,20 @@ macro_rules! by_group {
     ($query:expr, $table:ident, $tenant:expr, $filter:expr) => {{
         use $crate::db::schema::statuses;
         let (mut query, tenant, filter): (_, &str, &CaseFilter) = ($query, $tenant, $filter);
+        // One value is compared with `=`: PostgreSQL (before 17) cannot walk
+        // an index in order under `= ANY(...)`, and a queue of one assignee by
+        // last change is the commonest page there is.
+        macro_rules! one_of {
+            ($column:expr, $values:expr) => {{
+                let values = $values;
+                match values.as_slice() {
+                    [one] => query = query.filter($column.eq(one.clone())),
+                    _ => query = query.filter($column.eq_any(values)),
+                }
+            }};
+        }
         if !filter.status_ids.is_empty() {
-            let ids: Vec<i64> = filter.status_ids.iter().map(|s| s.0).collect();
-            query = query.filter($table::status_id.eq_any(ids));
+            one_of!($table::status_id, filter.status_ids.iter().map(|s| s.0).collect::<Vec<i64>>());
         }
         if !filter.status_categories.is_empty() {
             let categories: Vec<&str> = filter.status_categories.iter().map(|c| c.as_str()).collect();
@@ -237,7 +248,7 @@ macro_rules! by_group {
         if !filter.priorities.is_empty() {
             let ranks: Vec<i32> =
                 filter.priorities.iter().map(|p| $crate::domain::values::CasePriority::rank(Some(*p))).collect();
-            query = query.filter($table::priority.eq_any(ranks));
+            one_of!($table::priority, ranks);
         }
         match (filter.assignee_ids.is_empty(), filter.unassigned) {
             (true, None) => {}
@@ -247,10 +258,10 @@ macro_rules! by_group {
                 query = query
                     .filter($table::assignee_id.eq_any(filter.assignee_ids.clone()).or($table::assignee_id.is_null()))
             }
-            (false, _) => query = query.filter($table::assignee_id.eq_any(filter.assignee_ids.clone())),
+            (false, _) => one_of!($table::assignee_id, filter.assignee_ids.clone()),
         }
         if !filter.created_by_ids.is_empty() {
-            query = query.filter($table::created_by.eq_any(filter.created_by_ids.clone()));
+            one_of!($table::created_by, filter.created_by_ids.clone());
         }
         query
     }};
