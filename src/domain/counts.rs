@@ -234,9 +234,9 @@ impl Deltas {
         self.groups.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", ")
     }
 
-    /// Each group column of the row `prefix` names, as the fold files it:
-    /// days before `unfiled` under [`FOLDED_DAY`]. `unfiled` is a formatted
-    /// date (digits and dashes), so it is written into the statement as is.
+    /// Each group column of the row `prefix` names, as PostgreSQL's fold
+    /// files it: days before `unfiled` under [`FOLDED_DAY`]. `unfiled` is a
+    /// formatted date (digits and dashes), written into the statement as is.
     fn keys(&self, prefix: &str, unfiled: &str) -> Vec<String> {
         let key = |c: &str| {
             if self.day == Some(c) {
@@ -257,9 +257,9 @@ impl Deltas {
     }
 
     /// `a = b AND ...` over two lists of keys, nulls equal where a column may be null.
-    fn same_group(&self, a: &[String], b: &[String], null_equal: &str) -> String {
+    fn same_group(&self, a: &[String], b: &[String]) -> String {
         let each = self.groups.iter().zip(a.iter().zip(b)).map(|((_, nullable), (a, b))| {
-            if *nullable { format!("{a} {null_equal} {b}") } else { format!("{a} = {b}") }
+            if *nullable { format!("{a} IS NOT DISTINCT FROM {b}") } else { format!("{a} = {b}") }
         });
         each.collect::<Vec<_>>().join(" AND ")
     }
@@ -272,7 +272,7 @@ struct Newest {
 }
 
 /// Replaces the tenant's deltas by one row per group that still has cases,
-/// the days before yesterday's eve filed under [`FOLDED_DAY`].
+/// the due days more than [`UNFILED_DAYS`] back filed under [`FOLDED_DAY`].
 pub async fn fold(conn: &mut Conn<'_>, tenant: &str) -> AppResult<()> {
     use diesel::sql_types::{BigInt, Text};
     let today = super::now().date();
@@ -301,7 +301,7 @@ pub async fn fold(conn: &mut Conn<'_>, tenant: &str) -> AppResult<()> {
                     named = named.join(", "),
                     grouped = keys("").join(", "),
                     refiled = deltas.refiled("", &unfiled),
-                    same = deltas.same_group(&keys("c."), &split, "IS NOT DISTINCT FROM"),
+                    same = deltas.same_group(&keys("c."), &split),
                     returned = returned.join(", "),
                 );
                 diesel::sql_query(fold).bind::<Text, _>(tenant).execute(c).await?;
@@ -309,25 +309,27 @@ pub async fn fold(conn: &mut Conn<'_>, tenant: &str) -> AppResult<()> {
             crate::db::Link::Sqlite(c) => {
                 // Writers take turns (write transactions begin IMMEDIATE), so the
                 // rows summed (up to the newest) are the rows deleted.
+                if let Some(day) = deltas.day {
+                    let refile = format!(
+                        "UPDATE {table} SET {day} = '{FOLDED_DAY}' WHERE tenant_id = ? AND {day} < ? AND {day} <> '{FOLDED_DAY}'"
+                    );
+                    diesel::sql_query(refile).bind::<Text, _>(tenant).bind::<Text, _>(&unfiled).execute(c).await?;
+                }
                 let newest = format!("SELECT max(id) AS newest FROM {table} WHERE tenant_id = ?");
                 let newest: Newest = diesel::sql_query(newest).bind::<Text, _>(tenant).get_result(c).await?;
                 let Some(newest) = newest.newest else { continue };
                 let sum = format!(
-                    "INSERT INTO {table} (tenant_id, {columns}, n) SELECT tenant_id, {keys}, SUM(n) FROM {table} \
-                     WHERE tenant_id = ? AND id <= ? GROUP BY {keys} \
-                     HAVING (COUNT(*) > 1 OR MAX({refiled})) AND SUM(n) <> 0",
-                    keys = keys("").join(", "),
-                    refiled = deltas.refiled("", &unfiled),
+                    "INSERT INTO {table} (tenant_id, {columns}, n) SELECT tenant_id, {columns}, SUM(n) FROM {table} \
+                     WHERE tenant_id = ? AND id <= ? GROUP BY {columns} HAVING COUNT(*) > 1 AND SUM(n) <> 0"
                 );
                 diesel::sql_query(sum).bind::<Text, _>(tenant).bind::<BigInt, _>(newest).execute(c).await?;
+                // A window, not a correlated subquery: one pass over the rows
+                // (GROUP BY and PARTITION BY both take nulls as equal).
                 let delete = format!(
-                    "DELETE FROM {table} AS c WHERE c.tenant_id = ? AND c.id <= ? AND ({refiled} OR EXISTS \
-                     (SELECT 1 FROM {table} d WHERE d.tenant_id = c.tenant_id AND d.id <= ? AND d.id <> c.id AND {same}))",
-                    refiled = deltas.refiled("c.", &unfiled),
-                    same = deltas.same_group(&keys("d."), &keys("c."), "IS"),
+                    "DELETE FROM {table} WHERE id IN (SELECT id FROM (SELECT id, COUNT(*) OVER (PARTITION BY {columns}) \
+                     AS rows_in_group FROM {table} WHERE tenant_id = ? AND id <= ?) WHERE rows_in_group > 1)"
                 );
-                let delete = diesel::sql_query(delete).bind::<Text, _>(tenant).bind::<BigInt, _>(newest);
-                delete.bind::<BigInt, _>(newest).execute(c).await?;
+                diesel::sql_query(delete).bind::<Text, _>(tenant).bind::<BigInt, _>(newest).execute(c).await?;
             }
         }
     }
