@@ -87,6 +87,12 @@ async fn first_queue_pages_use_indexes_at_scale(backend: Backend) {
         ("open cases", CaseOrderField::Id, CaseFilter { status_categories: vec![StatusCategory::Open], ..filter() }),
         ("high priority", CaseOrderField::Id, CaseFilter { priorities: vec![CasePriority::High], ..filter() }),
         ("one assignee", CaseOrderField::Id, CaseFilter { assignee_ids: vec!["ava.chen".into()], ..filter() }),
+        (
+            "one assignee, by updated-at",
+            CaseOrderField::UpdatedAt,
+            CaseFilter { assignee_ids: vec!["ava.chen".into()], ..filter() },
+        ),
+        ("by due date", CaseOrderField::DueOn, filter()),
         ("unassigned", CaseOrderField::Id, CaseFilter { unassigned: Some(true), ..filter() }),
         ("overdue", CaseOrderField::Id, CaseFilter { overdue: Some(true), ..filter() }),
         ("by resolve deadline", CaseOrderField::ResolveBy, filter()),
