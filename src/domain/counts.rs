@@ -230,36 +230,20 @@ const DELTA_TABLES: [Deltas; 2] = [
 ];
 
 impl Deltas {
-    fn columns(&self) -> String {
-        self.groups.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", ")
+    fn columns(&self, prefix: &str) -> String {
+        self.groups.iter().map(|(c, _)| format!("{prefix}{c}")).collect::<Vec<_>>().join(", ")
     }
 
-    /// Each group column of the row `prefix` names, as PostgreSQL's fold
-    /// files it: days before `unfiled` under [`FOLDED_DAY`]. `unfiled` is a
-    /// formatted date (digits and dashes), written into the statement as is.
-    fn keys(&self, prefix: &str, unfiled: &str) -> Vec<String> {
-        let key = |c: &str| {
-            if self.day == Some(c) {
-                format!("CASE WHEN {prefix}{c} < '{unfiled}' THEN '{FOLDED_DAY}' ELSE {prefix}{c} END")
-            } else {
-                format!("{prefix}{c}")
-            }
-        };
-        self.groups.iter().map(|(c, _)| key(c)).collect()
+    /// The group columns but the due day.
+    fn dayless_columns(&self) -> String {
+        let day = self.day.unwrap_or_default();
+        self.groups.iter().filter(|(c, _)| *c != day).map(|(c, _)| *c).collect::<Vec<_>>().join(", ")
     }
 
-    /// Whether the row `prefix` names has a day the fold files away.
-    fn refiled(&self, prefix: &str, unfiled: &str) -> String {
-        match self.day {
-            Some(c) => format!("({prefix}{c} < '{unfiled}' AND {prefix}{c} <> '{FOLDED_DAY}')"),
-            None => "(1 = 0)".to_owned(),
-        }
-    }
-
-    /// `a = b AND ...` over two lists of keys, nulls equal where a column may be null.
-    fn same_group(&self, a: &[String], b: &[String]) -> String {
-        let each = self.groups.iter().zip(a.iter().zip(b)).map(|((_, nullable), (a, b))| {
-            if *nullable { format!("{a} IS NOT DISTINCT FROM {b}") } else { format!("{a} = {b}") }
+    /// `a.col = b.col AND ...`, nulls equal where a column may be null.
+    fn same_group(&self, a: &str, b: &str, null_equal: &str) -> String {
+        let each = self.groups.iter().map(|(c, nullable)| {
+            if *nullable { format!("{a}.{c} {null_equal} {b}.{c}") } else { format!("{a}.{c} = {b}.{c}") }
         });
         each.collect::<Vec<_>>().join(" AND ")
     }
@@ -273,65 +257,126 @@ struct Newest {
 
 /// Replaces the tenant's deltas by one row per group that still has cases,
 /// the due days more than [`UNFILED_DAYS`] back filed under [`FOLDED_DAY`].
+/// Only the groups with rows newer than the last fold's newest (kept in
+/// `count_folds`) are read: a fold costs the deltas since the last one, not
+/// the tenant's groups times its days. A delta committed after a later one
+/// was folded stays a row of its own, still summed, until its group changes
+/// again.
 pub async fn fold(conn: &mut Conn<'_>, tenant: &str) -> AppResult<()> {
     use diesel::sql_types::{BigInt, Text};
     let today = super::now().date();
     let unfiled = day(today.checked_sub_days(Days::new(UNFILED_DAYS)).unwrap_or(today));
+    if let crate::db::Link::Postgres(c) = &mut conn.link {
+        // One fold per tenant at a time; a write that finds one running
+        // leaves the folding to it rather than wait.
+        #[derive(QueryableByName)]
+        struct Locked {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            locked: bool,
+        }
+        let lock = "SELECT pg_try_advisory_xact_lock(hashtextextended('casebook fold ' || $1, 0)) AS locked";
+        let locked: Locked = diesel::sql_query(lock).bind::<Text, _>(tenant).get_result(c).await?;
+        if !locked.locked {
+            return Ok(());
+        }
+    }
     for deltas in &DELTA_TABLES {
-        let (table, columns) = (deltas.table, deltas.columns());
-        let keys = |prefix: &str| deltas.keys(prefix, &unfiled);
-        // Only groups with more than one row, or a day to file, are
-        // rewritten: a fold leaves as few dead rows behind as there were deltas.
-        match &mut conn.link {
-            crate::db::Link::Postgres(c) => {
-                // One statement. Concurrent folds each delete (and re-add) only
-                // the rows they locked; deltas committed meanwhile stay as they are.
-                let named: Vec<String> =
-                    keys("").iter().zip(deltas.groups).map(|(k, (c, _))| format!("{k} AS {c}")).collect();
-                let split: Vec<String> = deltas.groups.iter().map(|(c, _)| format!("s.{c}")).collect();
-                let returned: Vec<String> =
-                    keys("c.").iter().zip(deltas.groups).map(|(k, (c, _))| format!("{k} AS {c}")).collect();
-                let fold = format!(
-                    "WITH split AS (SELECT {named} FROM {table} WHERE tenant_id = $1 GROUP BY {grouped} \
-                     HAVING COUNT(*) > 1 OR bool_or({refiled})), \
-                     gone AS (DELETE FROM {table} c USING split s WHERE c.tenant_id = $1 AND {same} \
-                     RETURNING {returned}, c.n) \
-                     INSERT INTO {table} (tenant_id, {columns}, n) SELECT $1, {columns}, SUM(n)::INTEGER FROM gone \
-                     GROUP BY {columns} HAVING SUM(n) <> 0",
-                    named = named.join(", "),
-                    grouped = keys("").join(", "),
-                    refiled = deltas.refiled("", &unfiled),
-                    same = deltas.same_group(&keys("c."), &split),
-                    returned = returned.join(", "),
-                );
-                diesel::sql_query(fold).bind::<Text, _>(tenant).execute(c).await?;
-            }
-            crate::db::Link::Sqlite(c) => {
-                // Writers take turns (write transactions begin IMMEDIATE), so the
-                // rows summed (up to the newest) are the rows deleted.
-                if let Some(day) = deltas.day {
-                    let refile = format!(
-                        "UPDATE {table} SET {day} = '{FOLDED_DAY}' WHERE tenant_id = ? AND {day} < ? AND {day} <> '{FOLDED_DAY}'"
-                    );
-                    diesel::sql_query(refile).bind::<Text, _>(tenant).bind::<Text, _>(&unfiled).execute(c).await?;
-                }
-                let newest = format!("SELECT max(id) AS newest FROM {table} WHERE tenant_id = ?");
-                let newest: Newest = diesel::sql_query(newest).bind::<Text, _>(tenant).get_result(c).await?;
-                let Some(newest) = newest.newest else { continue };
-                let sum = format!(
-                    "INSERT INTO {table} (tenant_id, {columns}, n) SELECT tenant_id, {columns}, SUM(n) FROM {table} \
-                     WHERE tenant_id = ? AND id <= ? GROUP BY {columns} HAVING COUNT(*) > 1 AND SUM(n) <> 0"
-                );
-                diesel::sql_query(sum).bind::<Text, _>(tenant).bind::<BigInt, _>(newest).execute(c).await?;
-                // A window, not a correlated subquery: one pass over the rows
-                // (GROUP BY and PARTITION BY both take nulls as equal).
-                let delete = format!(
-                    "DELETE FROM {table} WHERE id IN (SELECT id FROM (SELECT id, COUNT(*) OVER (PARTITION BY {columns}) \
-                     AS rows_in_group FROM {table} WHERE tenant_id = ? AND id <= ?) WHERE rows_in_group > 1)"
-                );
-                diesel::sql_query(delete).bind::<Text, _>(tenant).bind::<BigInt, _>(newest).execute(c).await?;
+        let (table, columns) = (deltas.table, deltas.columns(""));
+        let (pg, placeholders) = match &conn.link {
+            crate::db::Link::Postgres(_) => (true, ["$1", "$2", "$3"]),
+            crate::db::Link::Sqlite(_) => (false, ["?1", "?2", "?3"]),
+        };
+        let [tenant_at, from_at, to_at] = placeholders;
+        let null_equal = if pg { "IS NOT DISTINCT FROM" } else { "IS" };
+        // Old days re-dated under FOLDED_DAY, as new rows: the fold below
+        // then merges them with the group's filed row.
+        if let Some(day) = deltas.day {
+            let others = deltas.dayless_columns();
+            let (moved, filed) = (
+                format!("{day} < {from_at} AND {day} <> '{FOLDED_DAY}'"),
+                format!("SELECT {tenant_at}, {others}, '{FOLDED_DAY}', SUM(n)"),
+            );
+            let statements = if pg {
+                vec![format!(
+                    "WITH moved AS (DELETE FROM {table} WHERE tenant_id = $1 AND {moved} RETURNING {others}, n) \
+                     INSERT INTO {table} (tenant_id, {others}, {day}, n) {filed}::INTEGER FROM moved \
+                     GROUP BY {others} HAVING SUM(n) <> 0"
+                )]
+            } else {
+                vec![
+                    format!(
+                        "INSERT INTO {table} (tenant_id, {others}, {day}, n) {filed} FROM {table} \
+                         WHERE tenant_id = ?1 AND {moved} GROUP BY {others} HAVING SUM(n) <> 0"
+                    ),
+                    format!("DELETE FROM {table} WHERE tenant_id = ?1 AND {moved}"),
+                ]
+            };
+            for statement in statements {
+                with_conn!(conn, c => {
+                    diesel::sql_query(statement).bind::<Text, _>(tenant).bind::<Text, _>(&unfiled).execute(c).await
+                })?;
             }
         }
+        let folded_through = "SELECT folded_through AS newest FROM count_folds WHERE tenant_id = ".to_owned()
+            + tenant_at
+            + " AND counts = "
+            + from_at;
+        let newest = format!("SELECT max(id) AS newest FROM {table} WHERE tenant_id = {tenant_at}");
+        let (from, to): (Option<Newest>, Newest) = with_conn!(conn, c => {
+            let from = diesel::sql_query(folded_through).bind::<Text, _>(tenant).bind::<Text, _>(table);
+            let from = from.get_result(c).await.optional()?;
+            let to = diesel::sql_query(newest).bind::<Text, _>(tenant).get_result(c).await?;
+            Ok::<_, diesel::result::Error>((from, to))
+        })?;
+        let from = from.and_then(|f| f.newest).unwrap_or(0);
+        let Some(to) = to.newest.filter(|to| *to > from) else { continue };
+        // The groups with rows since the last fold, and every row of theirs.
+        let touched = format!(
+            "SELECT t.id, {t_columns}, t.n, COUNT(*) OVER (PARTITION BY {t_columns}) AS rows_in_group \
+             FROM (SELECT DISTINCT {columns} FROM {table} WHERE tenant_id = {tenant_at} AND id > {from_at} AND id <= {to_at}) f \
+             JOIN {table} t ON t.tenant_id = {tenant_at} AND t.id <= {to_at} AND {same}",
+            t_columns = deltas.columns("t."),
+            same = deltas.same_group("t", "f", null_equal),
+        );
+        let statements = if pg {
+            // One statement. Deltas committed meanwhile stay as they are.
+            vec![format!(
+                "WITH split AS ({touched}), gone AS (DELETE FROM {table} c USING split s \
+                 WHERE c.id = s.id AND s.rows_in_group > 1 RETURNING {c_columns}, c.n) \
+                 INSERT INTO {table} (tenant_id, {columns}, n) SELECT $1, {columns}, SUM(n)::INTEGER FROM gone \
+                 GROUP BY {columns} HAVING SUM(n) <> 0",
+                c_columns = deltas.columns("c."),
+            )]
+        } else {
+            // Writers take turns (write transactions begin IMMEDIATE): the rows
+            // summed are the rows deleted. The sums' new ids are past `to`.
+            vec![
+                format!(
+                    "INSERT INTO {table} (tenant_id, {columns}, n) SELECT ?1, {columns}, SUM(n) FROM ({touched}) \
+                     WHERE rows_in_group > 1 GROUP BY {columns} HAVING SUM(n) <> 0"
+                ),
+                format!("DELETE FROM {table} WHERE id IN (SELECT id FROM ({touched}) WHERE rows_in_group > 1)"),
+            ]
+        };
+        for statement in statements {
+            with_conn!(conn, c => {
+                diesel::sql_query(statement)
+                    .bind::<Text, _>(tenant)
+                    .bind::<BigInt, _>(from)
+                    .bind::<BigInt, _>(to)
+                    .execute(c)
+                    .await
+            })?;
+        }
+        let record = format!(
+            "INSERT INTO count_folds (tenant_id, counts, folded_through) VALUES ({tenant_at}, {from_at}, {to_at}) \
+             ON CONFLICT (tenant_id, counts) DO UPDATE SET folded_through = {greatest}(count_folds.folded_through, \
+             excluded.folded_through)",
+            greatest = if pg { "GREATEST" } else { "max" },
+        );
+        with_conn!(conn, c => {
+            diesel::sql_query(record).bind::<Text, _>(tenant).bind::<Text, _>(table).bind::<BigInt, _>(to).execute(c).await
+        })?;
     }
     Ok(())
 }

@@ -10,7 +10,8 @@ DROP TRIGGER cases_counted_delete;
 DROP TRIGGER cases_recounted;
 DROP TABLE case_counts;
 CREATE TABLE case_counts (
-    id            INTEGER PRIMARY KEY,
+    -- never reused: a fold reads only ids past the last one it saw
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
     tenant_id     TEXT NOT NULL,
     status_id     BIGINT NOT NULL,
     priority      INTEGER NOT NULL,
@@ -51,7 +52,8 @@ DROP TRIGGER cases_due_counted_delete;
 DROP TRIGGER cases_due_recounted;
 DROP TABLE case_due_counts;
 CREATE TABLE case_due_counts (
-    id            INTEGER PRIMARY KEY,
+    -- never reused: a fold reads only ids past the last one it saw
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
     tenant_id     TEXT NOT NULL,
     status_id     BIGINT NOT NULL,
     priority      INTEGER NOT NULL,
