@@ -286,15 +286,16 @@ pub async fn fold(conn: &mut Conn<'_>, tenant: &str) -> AppResult<()> {
             crate::db::Link::Postgres(_) => (true, ["$1", "$2", "$3"]),
             crate::db::Link::Sqlite(_) => (false, ["?1", "?2", "?3"]),
         };
-        let [tenant_at, from_at, to_at] = placeholders;
+        // The first, second and third value bound to each statement.
+        let [p1, p2, p3] = placeholders;
         let null_equal = if pg { "IS NOT DISTINCT FROM" } else { "IS" };
         // Old days re-dated under FOLDED_DAY, as new rows: the fold below
         // then merges them with the group's filed row.
         if let Some(day) = deltas.day {
             let others = deltas.dayless_columns();
             let (moved, filed) = (
-                format!("{day} < {from_at} AND {day} <> '{FOLDED_DAY}'"),
-                format!("SELECT {tenant_at}, {others}, '{FOLDED_DAY}', SUM(n)"),
+                format!("{day} < {p2} AND {day} <> '{FOLDED_DAY}'"),
+                format!("SELECT {p1}, {others}, '{FOLDED_DAY}', SUM(n)"),
             );
             let statements = if pg {
                 vec![format!(
@@ -317,11 +318,9 @@ pub async fn fold(conn: &mut Conn<'_>, tenant: &str) -> AppResult<()> {
                 })?;
             }
         }
-        let folded_through = "SELECT folded_through AS newest FROM count_folds WHERE tenant_id = ".to_owned()
-            + tenant_at
-            + " AND counts = "
-            + from_at;
-        let newest = format!("SELECT max(id) AS newest FROM {table} WHERE tenant_id = {tenant_at}");
+        let folded_through =
+            format!("SELECT folded_through AS newest FROM count_folds WHERE tenant_id = {p1} AND counts = {p2}");
+        let newest = format!("SELECT max(id) AS newest FROM {table} WHERE tenant_id = {p1}");
         let (from, to): (Option<Newest>, Newest) = with_conn!(conn, c => {
             let from = diesel::sql_query(folded_through).bind::<Text, _>(tenant).bind::<Text, _>(table);
             let from = from.get_result(c).await.optional()?;
@@ -333,8 +332,8 @@ pub async fn fold(conn: &mut Conn<'_>, tenant: &str) -> AppResult<()> {
         // The groups with rows since the last fold, and every row of theirs.
         let touched = format!(
             "SELECT t.id, {t_columns}, t.n, COUNT(*) OVER (PARTITION BY {t_columns}) AS rows_in_group \
-             FROM (SELECT DISTINCT {columns} FROM {table} WHERE tenant_id = {tenant_at} AND id > {from_at} AND id <= {to_at}) f \
-             JOIN {table} t ON t.tenant_id = {tenant_at} AND t.id <= {to_at} AND {same}",
+             FROM (SELECT DISTINCT {columns} FROM {table} WHERE tenant_id = {p1} AND id > {p2} AND id <= {p3}) f \
+             JOIN {table} t ON t.tenant_id = {p1} AND t.id <= {p3} AND {same}",
             t_columns = deltas.columns("t."),
             same = deltas.same_group("t", "f", null_equal),
         );
@@ -369,7 +368,7 @@ pub async fn fold(conn: &mut Conn<'_>, tenant: &str) -> AppResult<()> {
             })?;
         }
         let record = format!(
-            "INSERT INTO count_folds (tenant_id, counts, folded_through) VALUES ({tenant_at}, {from_at}, {to_at}) \
+            "INSERT INTO count_folds (tenant_id, counts, folded_through) VALUES ({p1}, {p2}, {p3}) \
              ON CONFLICT (tenant_id, counts) DO UPDATE SET folded_through = {greatest}(count_folds.folded_through, \
              excluded.folded_through)",
             greatest = if pg { "GREATEST" } else { "max" },
