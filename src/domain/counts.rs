@@ -15,10 +15,9 @@ use chrono::{Days, NaiveDate, NaiveDateTime, NaiveTime};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::queue::{CaseFilter, by_group};
+use super::queue::{CaseFilter, by_group, closed_statuses};
 use crate::db::Conn;
 use crate::db::schema::{case_counts, case_due_counts, cases};
-use crate::domain::status::{self, StatusCategory};
 use crate::error::AppResult;
 use crate::with_conn;
 
@@ -84,7 +83,11 @@ pub async fn count(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter) -> Ap
 
 /// The filter's cases due in `range` (all of them, due or not, when unbounded).
 async fn in_range(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter, range: DueRange) -> AppResult<i64> {
-    if range.is_unbounded() { groups(conn, tenant, filter).await } else { due(conn, tenant, filter, None, range).await }
+    if range.is_unbounded() {
+        groups(conn, tenant, filter).await
+    } else {
+        due(conn, tenant, filter, Statuses::Any, range).await
+    }
 }
 
 async fn groups(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter) -> AppResult<i64> {
@@ -107,26 +110,24 @@ async fn overdue(
     range: DueRange,
     now: NaiveDateTime,
 ) -> AppResult<i64> {
-    let open: Vec<i64> = status::list(conn, tenant, true)
-        .await?
-        .into_iter()
-        .filter(|s| s.category != StatusCategory::Closed)
-        .map(|s| s.id.0)
-        .collect();
-    if open.is_empty() {
-        return Ok(0);
-    }
-    due(conn, tenant, filter, Some(&open), range.ending_by(now)).await
+    due(conn, tenant, filter, Statuses::NotClosed, range.ending_by(now)).await
 }
 
-/// The filter's cases (of `statuses`, when given) due in `range`, which has
-/// at least one bound: the day counters of the days wholly inside it, and the
-/// cases due on its first and last day.
+/// Which of the filter's cases a due count takes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Statuses {
+    Any,
+    NotClosed,
+}
+
+/// The filter's cases (of `statuses`) due in `range`, which has at least one
+/// bound: the day counters of the days wholly inside it, and the cases due
+/// on its first and last day.
 async fn due(
     conn: &mut Conn<'_>,
     tenant: &str,
     filter: &CaseFilter,
-    statuses: Option<&[i64]>,
+    statuses: Statuses,
     range: DueRange,
 ) -> AppResult<i64> {
     let DueRange { after, before } = range;
@@ -160,8 +161,8 @@ async fn due(
                 .select(diesel::dsl::sum(case_due_counts::n))
                 .into_boxed();
             query = by_group!(query, case_due_counts, tenant, filter);
-            if let Some(ids) = statuses {
-                query = query.filter(case_due_counts::status_id.eq_any(ids.to_vec()));
+            if statuses == Statuses::NotClosed {
+                query = query.filter(case_due_counts::status_id.ne_all(closed_statuses!(tenant)));
             }
             if let Some(first) = &first {
                 query = query.filter(case_due_counts::due_day.gt(first.clone()));
@@ -177,8 +178,8 @@ async fn due(
         let edge: i64 = with_conn!(conn, c => {
             let mut query = cases::table.filter(cases::tenant_id.eq(tenant)).into_boxed();
             query = by_group!(query, cases, tenant, filter);
-            if let Some(ids) = statuses {
-                query = query.filter(cases::status_id.eq_any(ids.to_vec()));
+            if statuses == Statuses::NotClosed {
+                query = query.filter(cases::status_id.ne_all(closed_statuses!(tenant)));
             }
             if let Some(after) = after {
                 query = query.filter(cases::due_on.gt(after));

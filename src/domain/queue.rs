@@ -268,6 +268,19 @@ macro_rules! by_group {
 }
 pub(crate) use by_group;
 
+/// The tenant's CLOSED statuses, as a subquery: a case due before now in any
+/// other status is overdue (the queue's filter and its counters alike).
+macro_rules! closed_statuses {
+    ($tenant:expr) => {{
+        use $crate::db::schema::statuses;
+        statuses::table
+            .filter(statuses::tenant_id.eq($tenant))
+            .filter(statuses::category.eq($crate::domain::status::StatusCategory::Closed.as_str()))
+            .select(statuses::id)
+    }};
+}
+pub(crate) use closed_statuses;
+
 /// The tenant's cases matching the filter, as a boxed query of the
 /// surrounding backend (expanded inside each arm of `with_conn!`).
 macro_rules! filtered_cases {
@@ -291,10 +304,7 @@ macro_rules! filtered_cases {
             query = query.filter(cases::due_on.gt(after));
         }
         if let Some(overdue) = filter.overdue {
-            let closed = statuses::table
-                .filter(statuses::tenant_id.eq(tenant))
-                .filter(statuses::category.eq(StatusCategory::Closed.as_str()))
-                .select(statuses::id);
+            let closed = $crate::domain::queue::closed_statuses!(tenant);
             if overdue {
                 query = query.filter(cases::due_on.lt($now)).filter(cases::status_id.ne_all(closed));
             } else {
