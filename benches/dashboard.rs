@@ -265,7 +265,7 @@ async fn floor_dashboard(db: &Db) -> bool {
     let conn = &mut pooled.conn();
     let result: casebook::error::AppResult<()> = async {
         let order = (CaseOrderField::UpdatedAt, OrderDirection::Desc);
-        let cases: Vec<_> = queue::page(conn, TENANT, &CaseFilter::default(), order.0, order.1, None, 51)
+        let cases: Vec<_> = queue::page(conn, TENANT, &CaseFilter::default(), order, None, 51, None)
             .await?
             .into_iter()
             .map(|(case, _)| case)

@@ -61,6 +61,14 @@ async fn queue(server: &TestServer, token: &str, search: &str, direction: &str, 
     ordered(server, token, search, ("RELEVANCE", direction), first).await
 }
 
+/// The queue without `totalCount`: a page then never knows how many match.
+const QUEUE_UNCOUNTED: &str = "query($filter: CaseFilter, $orderBy: CaseOrder, $first: Int, $after: String) {
+  cases(filter: $filter, orderBy: $orderBy, first: $first, after: $after) {
+    nodes { id }
+    pageInfo { hasNextPage endCursor }
+  }
+}";
+
 /// Every case a search finds, page by page in this order.
 async fn ordered(server: &TestServer, token: &str, search: &str, order: (&str, &str), first: i64) -> Vec<String> {
     let mut ids = Vec::new();
@@ -77,6 +85,26 @@ async fn ordered(server: &TestServer, token: &str, search: &str, order: (&str, &
         assert!(ids.len() as i64 <= page["totalCount"].as_i64().unwrap(), "{search:?}: more cases than counted");
         if page["pageInfo"]["hasNextPage"] != true {
             assert_eq!(ids.len() as i64, page["totalCount"].as_i64().unwrap(), "{search:?}: totalCount");
+            return ids;
+        }
+        after = page["pageInfo"]["endCursor"].clone();
+    }
+}
+
+/// [`ordered`] by number without asking for `totalCount`.
+async fn uncounted(server: &TestServer, token: &str, search: &str, direction: &str, first: i64) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let variables = json!({
+            "filter": { "search": search },
+            "orderBy": { "field": "ID", "direction": direction },
+            "first": first,
+            "after": after,
+        });
+        let page = server.ok(token, QUEUE_UNCOUNTED, variables).await["cases"].clone();
+        ids.extend(page["nodes"].as_array().unwrap().iter().map(|n| n["id"].as_str().unwrap().to_owned()));
+        if page["pageInfo"]["hasNextPage"] != true {
             return ids;
         }
         after = page["pageInfo"]["endCursor"].clone();
@@ -132,6 +160,8 @@ async fn one_language_the_same_answers(backend: Backend) {
         assert_eq!(ordered(&server, &token, search, ("ID", "ASC"), 1).await, by_number, "{search:?}, by number");
         by_number.reverse();
         assert_eq!(ordered(&server, &token, search, ("ID", "DESC"), 2).await, by_number, "{search:?}, newest first");
+        // Uncounted, a page sorts the matches; counted, it may walk the cases: the same pages.
+        assert_eq!(uncounted(&server, &token, search, "DESC", 2).await, by_number, "{search:?}, uncounted");
     }
     // Pages of one cross from the titles that match to the others without a gap.
     assert_eq!(queue(&server, &token, "tunnel", "DESC", 1).await, ["1004", "1002", "1000", "1003"]);
@@ -139,6 +169,29 @@ async fn one_language_the_same_answers(backend: Backend) {
     let all = server.ok(&token, QUEUE, json!({ "orderBy": { "field": "RELEVANCE", "direction": "DESC" } })).await;
     let ids: Vec<&str> = all["cases"]["nodes"].as_array().unwrap().iter().map(|n| n["id"].as_str().unwrap()).collect();
     assert_eq!(ids, ["1006", "1005", "1004", "1003", "1002", "1001", "1000"]);
+}
+
+/// A page of a search that matches many cases walks the cases in order and
+/// stops when full; when the matches lie beyond the walk's reach (here the
+/// oldest cases), it sorts the matches instead, and misses none.
+async fn a_walk_that_finds_too_few_matches_sorts_them(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let analyst = analyst("acme");
+    for n in 0..60 {
+        let title = if n < 12 { format!("Needle {n}") } else { format!("Haystack {n}") };
+        create_case(&server, &analyst, &title, json!({})).await;
+    }
+    let needles: Vec<String> = (1000..1012).rev().map(|n| n.to_string()).collect();
+    for first in [1, 2, 5] {
+        assert_eq!(ordered(&server, &analyst, "needle", ("ID", "DESC"), first).await, needles, "by {first}");
+        assert_eq!(uncounted(&server, &analyst, "needle", "DESC", first).await, needles, "uncounted, by {first}");
+        let oldest_first: Vec<String> = needles.iter().rev().cloned().collect();
+        assert_eq!(ordered(&server, &analyst, "needle", ("ID", "ASC"), first).await, oldest_first, "ascending");
+    }
+    let haystack: Vec<String> = (1012..1060).rev().map(|n| n.to_string()).collect();
+    assert_eq!(ordered(&server, &analyst, "haystack", ("ID", "DESC"), 3).await, haystack);
+    let ascending: Vec<String> = haystack.iter().rev().cloned().collect();
+    assert_eq!(ordered(&server, &analyst, "haystack -needle", ("ID", "ASC"), 3).await, ascending);
 }
 
 async fn bad_searches_are_refused_by_name(backend: Backend) {
@@ -305,5 +358,6 @@ async fn data_from_before_search_is_indexed_when_migrating(backend: Backend) {
 both_backends!(one_language_the_same_answers);
 both_backends!(data_from_before_search_is_indexed_when_migrating);
 both_backends!(bad_searches_are_refused_by_name);
+both_backends!(a_walk_that_finds_too_few_matches_sorts_them);
 both_backends!(search_finds_cases_tasks_and_comments);
 both_backends!(the_index_follows_every_change);

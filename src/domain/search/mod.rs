@@ -232,6 +232,27 @@ impl Matcher {
         sql::<Bool>(before).bind::<Text, _>(text).sql(&after)
     }
 
+    /// On `cases`, case by case: whether this case's own entry matches,
+    /// looked up through the entries' unique key. For a page that walks the
+    /// cases in order and stops when full: when many cases match, it reads
+    /// a few hundred cases instead of every match.
+    pub fn case_entry_matches(&self, tenant: &str) -> Condition {
+        let text = self.text(Scope::Everywhere, tenant, &[SearchKind::Case]);
+        let entry = "FROM search_entries WHERE search_entries.tenant_id = cases.tenant_id \
+                     AND search_entries.kind = 'CASE' AND search_entries.entity_id = cases.id";
+        let (before, after) = if self.postgres {
+            ("(SELECT search_entries.vector @@ ".to_owned(), format!("::tsquery {entry})"))
+        } else {
+            // FTS5 answers a MATCH per statement, not per row (a probe by
+            // rowid costs more than the whole match): the list is built once.
+            (
+                format!("(SELECT search_entries.id {entry}) IN (SELECT rowid FROM search_fts WHERE search_fts MATCH "),
+                ")".to_owned(),
+            )
+        };
+        sql::<Bool>(&before).bind::<Text, _>(text).sql(&after)
+    }
+
     /// How many of the tenant's entries of `kinds` match: from the text index
     /// alone (each case has exactly one entry, so this counts cases too).
     pub async fn count(&self, conn: &mut Conn<'_>, tenant: &str, kinds: &[SearchKind]) -> AppResult<i64> {

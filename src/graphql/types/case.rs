@@ -220,6 +220,9 @@ pub struct CaseConnection {
     pub page_info: PageInfo,
     #[graphql(skip)]
     pub filter: CaseFilter,
+    /// `totalCount`, when the page needed it first.
+    #[graphql(skip)]
+    pub total: Option<i64>,
 }
 
 #[ComplexObject]
@@ -231,12 +234,20 @@ impl CaseConnection {
     /// How many cases match the filter, over all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> GqlResult<i64> {
         let tenant = grant::<ReadData>(ctx)?.tenant();
+        if let Some(total) = self.total {
+            return Ok(total);
+        }
         let mut conn = db(ctx)?.get().await?;
         Ok(queue::count(&mut conn.conn(), tenant, &self.filter).await?)
     }
 }
 
 impl CaseConnection {
+    /// With `totalCount` known already.
+    pub fn with_total(self, total: Option<i64>) -> Self {
+        CaseConnection { total, ..self }
+    }
+
     /// `keys[i]` is the sort key of `cases[i]`.
     pub fn new(mut cases: Vec<Case>, keys: &[CaseKey], limit: i64, after_given: bool, filter: CaseFilter) -> Self {
         let has_next = split_page(&mut cases, limit);
@@ -246,6 +257,6 @@ impl CaseConnection {
             .map(|(case, key)| CaseEdge { cursor: cursor::encode(key), node: case })
             .collect();
         let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();
-        CaseConnection { page_info: PageInfo::new(&cursors, has_next, after_given), edges, filter }
+        CaseConnection { page_info: PageInfo::new(&cursors, has_next, after_given), edges, filter, total: None }
     }
 }
