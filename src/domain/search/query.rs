@@ -142,6 +142,12 @@ impl SearchQuery {
         Ok(Some(SearchQuery { groups, excluded }))
     }
 
+    /// Whether an item is a phrase of several tokens: matching it needs their
+    /// positions, which a text index keeps only in the indexed text.
+    pub fn has_phrases(&self) -> bool {
+        self.groups.iter().flatten().chain(&self.excluded).any(|p| p.tokens.len() > 1)
+    }
+
     /// Every token a match can show (for highlights): those of the groups.
     pub fn wanted(&self) -> impl Iterator<Item = &Phrase> {
         self.groups.iter().flatten()
@@ -259,6 +265,16 @@ mod tests {
             format!("{}{}", words.join("_"), if p.prefix { "*" } else { "" })
         };
         (q.groups.iter().map(|g| g.iter().map(show).collect()).collect(), q.excluded.iter().map(show).collect())
+    }
+
+    #[test]
+    fn phrases_are_items_of_several_tokens() {
+        for text in ["\"ssh tunnel\"", "10.0.0.5", "smb OR \"lateral movement\"", "smb -\"test only\""] {
+            assert!(parse(text).has_phrases(), "{text}");
+        }
+        for text in ["smb tun", "\"smb\"", "ransomware OR wiper -test", "mimikatz"] {
+            assert!(!parse(text).has_phrases(), "{text}");
+        }
     }
 
     #[test]
