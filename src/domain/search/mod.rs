@@ -227,7 +227,8 @@ impl Matcher {
     pub fn first_cases(&self, tenant: &str, descending: bool, after: Option<i64>, limit: i64) -> Condition {
         let text = self.text(Scope::Everywhere, tenant, &[SearchKind::Case]);
         let (order, past) = if descending { ("DESC", "<") } else { ("ASC", ">") };
-        let (table, id) = if self.postgres { self.case_rows(Scope::Everywhere) } else { ("search_entries", "entity_id") };
+        let (table, id) =
+            if self.postgres { self.case_rows(Scope::Everywhere) } else { ("search_entries", "entity_id") };
         let after = after.map_or(String::new(), |after| format!(" AND {table}.{id} {past} {after}"));
         let top = format!("{after} ORDER BY {table}.{id} {order} LIMIT {limit}");
         let (before, after) = if self.postgres {
@@ -279,7 +280,8 @@ impl Matcher {
         let count: Count = match &mut conn.link {
             crate::db::Link::Postgres(c) => {
                 // The cases alone have narrow rows of their own (see `case_rows`).
-                let table = if kinds == [SearchKind::Case] { self.case_rows(Scope::Everywhere).0 } else { "search_entries" };
+                let table =
+                    if kinds == [SearchKind::Case] { self.case_rows(Scope::Everywhere).0 } else { "search_entries" };
                 let query = format!("SELECT count(*) AS n FROM {table} WHERE vector @@ $1::tsquery");
                 diesel::sql_query(query).bind::<Text, _>(text).get_result(c).await?
             }
