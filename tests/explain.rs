@@ -7,7 +7,7 @@
 use crate::common::*;
 use casebook::demo::{DemoSize, PerCase, seed};
 use casebook::domain::observable::{Indicator, ObservableType};
-use casebook::domain::queue::{CaseFilter, CaseOrderField, OrderDirection, first_page_plan};
+use casebook::domain::queue::{CaseFilter, CaseOrderField, OrderDirection, first_page_plan, search_walk_plan};
 use casebook::domain::sla::SlaState;
 use casebook::domain::status::StatusCategory;
 use casebook::domain::values::CasePriority;
@@ -164,6 +164,35 @@ async fn first_queue_pages_use_indexes_at_scale(backend: Backend) {
             eprintln!("== {name}\n{}", plan.join("\n"));
         }
         assert_indexed(backend, name, &plan, through);
+    }
+    // A search that matches many cases walks them instead, in number order,
+    // each case's entry found by its key: neither scans nor sorts.
+    for text in ["mimikatz", "\"scheduled task\""] {
+        let plan =
+            search_walk_plan(&mut pooled.conn(), "acme", &searching(text), OrderDirection::Desc, 26).await.unwrap();
+        assert_walks(backend, text, &plan);
+    }
+}
+
+/// A walk goes down the cases' key and looks each entry up by its key.
+fn assert_walks(backend: Backend, name: &str, plan: &[String]) {
+    let text = plan.join("\n");
+    let (walk, lookup, forbidden): (&str, &str, &[&str]) = match backend {
+        Backend::Postgres => (
+            "Index Scan Backward using cases_pkey",
+            "search_entries_tenant_id_kind_entity_id_key",
+            &["Sort", "Seq Scan"],
+        ),
+        Backend::Sqlite => (
+            "SEARCH cases USING",
+            "sqlite_autoindex_search_entries_1",
+            &["TEMP B-TREE", "SCAN cases", "SCAN search_entries"],
+        ),
+    };
+    assert!(text.contains(walk), "walk for {name}: not down the cases' key\n{text}");
+    assert!(text.contains(lookup), "walk for {name}: entries not looked up by key\n{text}");
+    for step in forbidden {
+        assert!(!text.contains(step), "walk for {name}: {step}\n{text}");
     }
 }
 

@@ -540,6 +540,24 @@ async fn walk_length(conn: &mut Conn<'_>, tenant: &str, matches: i64, limit: i64
     Ok((expected <= WALK_EXPECTED).then(|| (4 * expected).max(4 * limit)))
 }
 
+/// The walk of [`walked_page`]: the cases in number order from `$after` to
+/// `$last`, each one's entry looked up.
+macro_rules! walk_statement {
+    ($tenant:expr, $search:expr, $direction:expr, $after:expr, $last:expr, $limit:expr) => {{
+        let (tenant, search, last): (&str, &Matcher, Option<i64>) = ($tenant, $search, $last);
+        let mut query =
+            cases::table.filter(cases::tenant_id.eq(tenant)).filter(search.case_entry_matches(tenant)).into_boxed();
+        if let Some(last) = last {
+            query = if $direction == OrderDirection::Desc {
+                query.filter(cases::id.ge(last))
+            } else {
+                query.filter(cases::id.le(last))
+            };
+        }
+        ordered_after!(query, CaseOrderField::Id, $direction, $after).limit($limit).select(Case::as_select())
+    }};
+}
+
 /// A page of a search alone by number, walking at most `length` cases in
 /// order from `after`: `None` when the walk stopped before the page was full
 /// with cases left beyond it.
@@ -565,18 +583,35 @@ async fn walked_page(
         query = if desc { query.order(cases::id.desc()) } else { query.order(cases::id.asc()) };
         query.offset(length - 1).limit(1).get_result(c).await.optional()
     })?;
-    let cases = with_conn!(conn, c => {
-        let mut query = cases::table
-            .filter(cases::tenant_id.eq(tenant))
-            .filter(search.case_entry_matches(tenant))
-            .into_boxed();
-        if let Some(last) = last {
-            query = if desc { query.filter(cases::id.ge(last)) } else { query.filter(cases::id.le(last)) };
-        }
-        let query = ordered_after!(query, CaseOrderField::Id, direction, after);
-        query.limit(limit).select(Case::as_select()).load(c).await
-    })?;
+    let cases = with_conn!(conn, c => walk_statement!(tenant, search, direction, after, last, limit).load(c).await)?;
     Ok((cases.len() as i64 == limit || last.is_none()).then_some(cases))
+}
+
+/// The plan the database chooses for the walk of a search's first page
+/// (see [`page`]), one line per step, as [`first_page_plan`] gives.
+pub async fn search_walk_plan(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    filter: &CaseFilter,
+    direction: OrderDirection,
+    limit: i64,
+) -> AppResult<Vec<String>> {
+    let Some(search) = filter.checked_search(conn)? else {
+        return Err(AppError::bad_input("filter.search", "a walk needs a search"));
+    };
+    let plan = match &mut conn.link {
+        Link::Postgres(c) => {
+            let c: &mut diesel_async::AsyncPgConnection = c;
+            PgExplain(walk_statement!(tenant, &search, direction, None, None, limit)).load::<String>(c).await?
+        }
+        Link::Sqlite(c) => {
+            let c: &mut crate::db::SqliteConn = c;
+            let statement = walk_statement!(tenant, &search, direction, None, None, limit);
+            let rows: Vec<(i32, i32, i32, String)> = SqliteExplain(statement).load(c).await?;
+            rows.into_iter().map(|(_, _, _, detail)| detail).collect()
+        }
+    };
+    Ok(plan)
 }
 
 /// Each case with its key by `field` (a field other than relevance).
