@@ -32,6 +32,14 @@ INSERT INTO case_search (tenant_id, case_id, vector)
 CREATE INDEX case_search_vector ON case_search USING GIN (vector) WITH (gin_pending_list_limit = 64);
 ALTER INDEX search_entries_vector SET (gin_pending_list_limit = 64);
 
+-- The numbers of the cases whose row matches, found through the index: a
+-- small table's plan would read every row instead, and each vector back
+-- from out of line (4.5 ms at 2,000 cases, against 0.3 through the index).
+CREATE FUNCTION casebook_case_matches(query tsquery) RETURNS SETOF BIGINT
+LANGUAGE sql STABLE PARALLEL SAFE SET enable_seqscan = off AS $$
+    SELECT case_id FROM case_search WHERE vector @@ query
+$$;
+
 CREATE FUNCTION casebook_case_search_kept() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.kind = 'CASE' THEN
