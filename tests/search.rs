@@ -171,27 +171,48 @@ async fn one_language_the_same_answers(backend: Backend) {
     assert_eq!(ids, ["1006", "1005", "1004", "1003", "1002", "1001", "1000"]);
 }
 
+/// Which of the seeded cases (0 the first) a search must find.
+type Keep = fn(i64) -> bool;
+
 /// A page of a search that matches many cases walks the cases in order and
 /// stops when full; when the matches lie beyond the walk's reach (here the
-/// oldest cases), it sorts the matches instead, and misses none.
+/// oldest cases), it sorts the matches instead, and misses none. Walked or
+/// sorted, counted or not, every kind of search finds the same pages.
 async fn a_walk_that_finds_too_few_matches_sorts_them(backend: Backend) {
     let server = TestServer::start(backend).await;
     let analyst = analyst("acme");
-    for n in 0..60 {
-        let title = if n < 12 { format!("Needle {n}") } else { format!("Haystack {n}") };
+    for n in 0..90 {
+        let title = match n {
+            0..30 => format!("Needle {n}"),
+            _ if n % 2 == 0 => format!("Haystack {n} lateral movement"),
+            _ => format!("Haystack {n} smb tunnel"),
+        };
         create_case(&server, &analyst, &title, json!({})).await;
     }
-    let needles: Vec<String> = (1000..1012).rev().map(|n| n.to_string()).collect();
+    let numbers = |range: std::ops::Range<i64>, keep: Keep| -> Vec<String> {
+        range.rev().filter(|n| keep(*n)).map(|n| (1000 + n).to_string()).collect()
+    };
+    let needles = numbers(0..30, |_| true);
     for first in [1, 2, 5] {
         assert_eq!(ordered(&server, &analyst, "needle", ("ID", "DESC"), first).await, needles, "by {first}");
         assert_eq!(uncounted(&server, &analyst, "needle", "DESC", first).await, needles, "uncounted, by {first}");
         let oldest_first: Vec<String> = needles.iter().rev().cloned().collect();
         assert_eq!(ordered(&server, &analyst, "needle", ("ID", "ASC"), first).await, oldest_first, "ascending");
     }
-    let haystack: Vec<String> = (1012..1060).rev().map(|n| n.to_string()).collect();
-    assert_eq!(ordered(&server, &analyst, "haystack", ("ID", "DESC"), 3).await, haystack);
-    let ascending: Vec<String> = haystack.iter().rev().cloned().collect();
-    assert_eq!(ordered(&server, &analyst, "haystack -needle", ("ID", "ASC"), 3).await, ascending);
+    let searches: [(&str, Keep); 5] = [
+        ("haystack", |n| n >= 30),
+        ("\"lateral movement\"", |n| n >= 30 && n % 2 == 0),
+        ("smb OR lateral", |n| n >= 30),
+        ("haystack -\"smb tunnel\"", |n| n >= 30 && n % 2 == 0),
+        ("haystack tun", |n| n >= 30 && n % 2 == 1),
+    ];
+    for (search, keep) in searches {
+        let expected = numbers(0..90, keep);
+        assert_eq!(ordered(&server, &analyst, search, ("ID", "DESC"), 3).await, expected, "{search:?}");
+        assert_eq!(uncounted(&server, &analyst, search, "DESC", 3).await, expected, "{search:?}, uncounted");
+        let ascending: Vec<String> = expected.iter().rev().cloned().collect();
+        assert_eq!(ordered(&server, &analyst, search, ("ID", "ASC"), 3).await, ascending, "{search:?}, ascending");
+    }
 }
 
 async fn bad_searches_are_refused_by_name(backend: Backend) {
