@@ -528,8 +528,9 @@ const WALK_EXPECTED: i64 = 1_000;
 /// one's entry up, before it stops: `None` when the matches are too few
 /// among the tenant's cases for a walk to fill the page soon, or too few to
 /// cost more to sort than the walk (the text index's matches are then
-/// sorted instead: at 2,000 cases, 270 matches of "mimikatz"). Four times the walk expected
-/// when matches spread evenly, so an uneven spread rarely falls back.
+/// sorted instead: at 2,000 cases, 270 matches of "mimikatz"). Four times
+/// the walk expected when matches spread evenly, so an uneven spread rarely
+/// falls back.
 async fn walk_length(conn: &mut Conn<'_>, tenant: &str, matches: i64, limit: i64) -> AppResult<Option<i64>> {
     if matches < limit {
         return Ok(None); // sorting so few matches costs nothing
