@@ -53,8 +53,8 @@ END
 $$;
 CREATE TRIGGER search_entries_case_search AFTER INSERT OR DELETE ON search_entries
     FOR EACH ROW EXECUTE FUNCTION casebook_case_search_kept();
--- An upsert that leaves the text as it was changes nothing here.
+-- An upsert that leaves the text as it was changes nothing here (an entry's
+-- tenant, kind and entity never change: only its text is updated).
 CREATE TRIGGER search_entries_case_search_changed AFTER UPDATE ON search_entries
-    FOR EACH ROW WHEN (OLD.vector IS DISTINCT FROM NEW.vector OR OLD.entity_id <> NEW.entity_id
-                       OR OLD.tenant_id <> NEW.tenant_id OR OLD.kind <> NEW.kind)
+    FOR EACH ROW WHEN (OLD.vector IS DISTINCT FROM NEW.vector)
     EXECUTE FUNCTION casebook_case_search_kept();
