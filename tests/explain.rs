@@ -2,7 +2,8 @@
 //! account (`EXPLAIN` on PostgreSQL, `EXPLAIN QUERY PLAN` on SQLite) of the
 //! statement the server runs shows no full scan of the cases and no sort of
 //! all of them, for every common filter; searches go through the text index
-//! (GIN, FTS5) and sort at most their matches.
+//! (GIN, FTS5) and sort at most their matches, or walk the cases' key and
+//! look each case's entry up by key.
 
 use crate::common::*;
 use casebook::demo::{DemoSize, PerCase, seed};
