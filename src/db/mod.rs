@@ -4,6 +4,7 @@
 pub mod explain;
 mod migrations;
 mod percentile;
+pub mod planner;
 pub mod postgres;
 pub mod schema;
 
