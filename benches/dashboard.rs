@@ -265,8 +265,9 @@ async fn floor_dashboard(db: &Db) -> bool {
     let conn = &mut pooled.conn();
     let result: casebook::error::AppResult<()> = async {
         let order = (CaseOrderField::UpdatedAt, OrderDirection::Desc);
-        let cases: Vec<_> = queue::page(conn, TENANT, &CaseFilter::default(), order, None, 51, None)
+        let cases: Vec<_> = queue::page(conn, TENANT, &CaseFilter::default(), order, None, 51, false)
             .await?
+            .cases
             .into_iter()
             .map(|(case, _)| case)
             .collect();

@@ -519,9 +519,9 @@ macro_rules! ordered_after {
     }};
 }
 
-/// Whether a page's plan depends on how many cases match (pass that count
-/// to [`page`] when it is known anyway): a search alone, by case number.
-pub fn page_uses_count(filter: &CaseFilter, field: CaseOrderField) -> bool {
+/// Whether a page's plan depends on how many cases match: a search alone,
+/// by case number (see [`page`]).
+fn page_uses_count(filter: &CaseFilter, field: CaseOrderField) -> bool {
     field == CaseOrderField::Id && filter.is_search_alone()
 }
 
@@ -634,9 +634,21 @@ fn keyed(cases: Vec<Case>, field: CaseOrderField) -> Vec<(Case, CaseKey)> {
         .collect()
 }
 
+/// A page of the queue, and how many cases match the filter when the page
+/// counted them on its way.
+pub struct Page {
+    /// Up to the page's limit of cases, each with its key.
+    pub cases: Vec<(Case, CaseKey)>,
+    /// How many cases match, when the page needed the count for its plan.
+    pub total: Option<i64>,
+}
+
 /// One page of the queue: up to `limit` cases after `after`, with their keys.
-/// `matches`, when known, is how many cases match the filter: with it a
-/// search alone picks the cheaper of walking the cases and sorting the matches.
+/// When the caller wants the total anyway and the page's plan depends on it
+/// (a search alone by number), the cases are counted first: with the count
+/// the page picks the cheaper of walking the cases and sorting the matches,
+/// and returns it. A count that fails leaves the page to sort (and the
+/// caller to count, and report, on its own).
 pub async fn page(
     conn: &mut Conn<'_>,
     tenant: &str,
@@ -644,23 +656,43 @@ pub async fn page(
     (field, direction): (CaseOrderField, OrderDirection),
     after: Option<&CaseKey>,
     limit: i64,
-    matches: Option<i64>,
-) -> AppResult<Vec<(Case, CaseKey)>> {
+    total_wanted: bool,
+) -> AppResult<Page> {
     let search = filter.checked_search(conn)?;
     if after.is_some_and(|a| a.field != field) {
         return Err(bad_cursor());
     }
-    let now = now();
-    if let (Some(search), Some(matches)) = (&search, matches)
-        && page_uses_count(filter, field)
+    let total = if search.is_some() && total_wanted && page_uses_count(filter, field) {
+        let counted = count(conn, tenant, filter).await;
+        counted.inspect_err(|e| tracing::debug!(error = %e, "count before a page failed")).ok()
+    } else {
+        None
+    };
+    if let (Some(search), Some(matches)) = (&search, total)
         && let Some(length) = walk_length(conn, tenant, matches, limit).await?
         && let Some(cases) = walked_page(conn, tenant, search, direction, after, limit, length).await?
     {
-        return Ok(keyed(cases, field));
+        return Ok(Page { cases: keyed(cases, field), total });
     }
+    let cases = sorted_page(conn, tenant, filter, search.as_ref(), (field, direction), after, limit).await?;
+    Ok(Page { cases, total })
+}
+
+/// The cases of a [`page`] through the filter's statement, in the page's order
+/// (by relevance: rank by rank).
+async fn sorted_page(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    filter: &CaseFilter,
+    search: Option<&Matcher>,
+    (field, direction): (CaseOrderField, OrderDirection),
+    after: Option<&CaseKey>,
+    limit: i64,
+) -> AppResult<Vec<(Case, CaseKey)>> {
+    let now = now();
     if field != CaseOrderField::Relevance {
         let cases = with_conn!(conn, c => {
-            let query = first_statement!(tenant, filter, search.as_ref(), now, field, direction, after, limit);
+            let query = first_statement!(tenant, filter, search, now, field, direction, after, limit);
             let query = ordered_after!(query, field, direction, after);
             query.limit(limit).select(Case::as_select()).load(c).await
         })?;
@@ -682,8 +714,8 @@ pub async fn page(
         }
         let after = after_id.map(|id| CaseKey { field: CaseOrderField::Id, value: SortValue::Int(id), id });
         let cases = with_conn!(conn, c => {
-            let mut query = filtered_cases!(tenant, filter, search.as_ref(), now);
-            if let Some(search) = &search {
+            let mut query = filtered_cases!(tenant, filter, search, now);
+            if let Some(search) = search {
                 let title = search.cases(tenant, Scope::Title);
                 query = if rank == 1 { query.filter(title) } else { query.filter(diesel::dsl::not(title)) };
             }

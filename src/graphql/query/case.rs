@@ -176,16 +176,12 @@ pub(crate) async fn case_page(
     let limit = page_size(first)?;
     let after = after.as_deref().map(|a| cursor::decode::<CaseKey>("after", a)).transpose()?;
     let mut conn = crate::graphql::db(ctx)?.get().await?;
-    // Counted first when the page's plan depends on it and the count is asked for anyway.
-    let total = if queue::page_uses_count(&filter, field) && ctx.look_ahead().field("totalCount").exists() {
-        Some(queue::count(&mut conn.conn(), tenant, &filter).await?)
-    } else {
-        None
-    };
-    let cases =
-        queue::page(&mut conn.conn(), tenant, &filter, (field, direction), after.as_ref(), limit + 1, total).await?;
+    let total_wanted = ctx.look_ahead().field("totalCount").exists();
+    let order = (field, direction);
+    let page = queue::page(&mut conn.conn(), tenant, &filter, order, after.as_ref(), limit + 1, total_wanted).await?;
     drop(conn);
-    let (cases, keys): (Vec<Case>, Vec<CaseKey>) = cases.into_iter().unzip();
+    let total = page.total;
+    let (cases, keys): (Vec<Case>, Vec<CaseKey>) = page.cases.into_iter().unzip();
     let page = &cases[..cases.len().min(limit as usize)];
     for nodes in prefetch::connection_nodes(&ctx.look_ahead()) {
         prefetch::cases(ctx, &nodes, page).await?;
