@@ -208,6 +208,8 @@ fn forget_statistics(url: &casebook::config::DatabaseUrl) {
     use diesel::{Connection, RunQueryDsl};
     let casebook::config::DatabaseUrl::Sqlite(path) = url else { unreachable!("SQLite only") };
     let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+    // The server beside it may be writing (its SLA monitor): wait for the lock as the service does.
+    conn.batch_execute("PRAGMA busy_timeout = 10000;").unwrap();
     #[derive(diesel::QueryableByName)]
     struct Table {
         #[diesel(sql_type = diesel::sql_types::Text)]
