@@ -178,13 +178,13 @@ pub(crate) async fn case_page(
     let mut conn = crate::graphql::db(ctx)?.get().await?;
     let total_wanted = ctx.look_ahead().field("totalCount").exists();
     let order = (field, direction);
-    let page = queue::page(&mut conn.conn(), tenant, &filter, order, after.as_ref(), limit + 1, total_wanted).await?;
+    let queue::Page { cases, total } =
+        queue::page(&mut conn.conn(), tenant, &filter, order, after.as_ref(), limit + 1, total_wanted).await?;
     drop(conn);
-    let total = page.total;
-    let (cases, keys): (Vec<Case>, Vec<CaseKey>) = page.cases.into_iter().unzip();
-    let page = &cases[..cases.len().min(limit as usize)];
+    let (cases, keys): (Vec<Case>, Vec<CaseKey>) = cases.into_iter().unzip();
+    let shown = &cases[..cases.len().min(limit as usize)];
     for nodes in prefetch::connection_nodes(&ctx.look_ahead()) {
-        prefetch::cases(ctx, &nodes, page).await?;
+        prefetch::cases(ctx, &nodes, shown).await?;
     }
     Ok(CaseConnection::new(cases, &keys, limit, after.is_some(), filter).with_total(total))
 }
