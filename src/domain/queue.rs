@@ -17,7 +17,7 @@ use crate::domain::case::Case;
 use crate::domain::incident::IncidentId;
 use crate::domain::now;
 use crate::domain::observable::Indicator;
-use crate::domain::search::{Matcher, Scope, SearchKind, SearchQuery, ranks_from};
+use crate::domain::search::{Matcher, SearchKind, SearchQuery, ranks_from};
 use crate::domain::sla::SlaState;
 use crate::domain::status::{StatusCategory, StatusId};
 use crate::domain::values::CasePriority;
@@ -290,7 +290,7 @@ macro_rules! filtered_cases {
         #[allow(unused_imports)]
         use $crate::domain::queue::{CaseFilter, by_group};
         #[allow(unused_imports)]
-        use $crate::domain::search::{Matcher, Scope};
+        use $crate::domain::search::Matcher;
         #[allow(unused_imports)]
         use $crate::domain::status::StatusCategory;
         let tenant: &str = $tenant;
@@ -367,7 +367,7 @@ macro_rules! filtered_cases {
         }
         let search: Option<&Matcher> = $search;
         if let Some(search) = search {
-            query = query.filter(search.cases(tenant, Scope::Everywhere));
+            query = query.filter(search.cases(tenant));
         }
         query
     }};
@@ -713,13 +713,11 @@ async fn sorted_page(
             continue; // without a search no title matches it
         }
         let after = after_id.map(|id| CaseKey { field: CaseOrderField::Id, value: SortValue::Int(id), id });
+        let ranked = search.map(|s| s.in_rank(rank == 1));
         let cases = with_conn!(conn, c => {
-            let mut query = filtered_cases!(tenant, filter, search, now);
-            if let Some(search) = search {
-                let title = search.cases(tenant, Scope::Title);
-                query = if rank == 1 { query.filter(title) } else { query.filter(diesel::dsl::not(title)) };
-            }
-            let query = ordered_after!(query, CaseOrderField::Id, direction, after.as_ref());
+            let id = CaseOrderField::Id;
+            let query = first_statement!(tenant, filter, ranked.as_ref(), now, id, direction, after.as_ref(), left);
+            let query = ordered_after!(query, id, direction, after.as_ref());
             query.limit(left).select(Case::as_select()).load(c).await
         })?;
         out.extend(cases.into_iter().map(|case| {
@@ -745,14 +743,11 @@ pub async fn first_page_plan(
     let now = now();
     macro_rules! explained {
         () => {{
-            let mut query = first_statement!(tenant, filter, search.as_ref(), now, field, direction, None, limit);
-            let mut field = field;
-            if field == CaseOrderField::Relevance {
-                if let Some(search) = &search {
-                    query = query.filter(search.cases(tenant, Scope::Title));
-                }
-                field = CaseOrderField::Id;
-            }
+            let (field, search) = match field {
+                CaseOrderField::Relevance => (CaseOrderField::Id, search.as_ref().map(|s| s.in_rank(true))),
+                _ => (field, search.clone()),
+            };
+            let query = first_statement!(tenant, filter, search.as_ref(), now, field, direction, None, limit);
             ordered_after!(query, field, direction, None).limit(limit).select(Case::as_select())
         }};
     }

@@ -156,39 +156,66 @@ pub fn scope_token(kind: SearchKind, tenant: &str) -> String {
     format!("#{}#{hex}", kind.as_str().to_lowercase())
 }
 
-/// A parsed search, written for one database.
+/// A search, written for one database, of every match or of one
+/// relevance rank's.
 #[derive(Debug, Clone)]
 pub struct Matcher {
     pub query: SearchQuery,
     postgres: bool,
+    /// `Some(title_matched)`: only the matches of one relevance rank.
+    rank: Option<bool>,
 }
 
 impl Matcher {
     pub fn new(query: SearchQuery, conn: &Conn<'_>) -> Self {
-        Matcher { query, postgres: conn.is_postgres() }
+        Matcher { query, postgres: conn.is_postgres(), rank: None }
+    }
+
+    /// The same search, matching only the entries of one relevance rank:
+    /// those whose title matched, or the others. One expression for the
+    /// text index, so a rank's matches are found (and on SQLite ordered) by
+    /// the index alone, instead of as two lists, one taken from the other.
+    pub fn in_rank(&self, title_matched: bool) -> Matcher {
+        Matcher { rank: Some(title_matched), ..self.clone() }
     }
 
     /// The search for this database, within the tenant's entries of `kinds`.
-    fn text(&self, scope: Scope, tenant: &str, kinds: &[SearchKind]) -> String {
+    fn text(&self, tenant: &str, kinds: &[SearchKind]) -> String {
         let kinds = if kinds.is_empty() { SearchKind::ALL } else { kinds };
         let within: Vec<String> = kinds.iter().map(|k| scope_token(*k, tenant)).collect();
-        if self.postgres { self.query.tsquery(scope, &within) } else { self.query.fts5(scope, &within) }
+        let text =
+            |scope| if self.postgres { self.query.tsquery(scope, &within) } else { self.query.fts5(scope, &within) };
+        let everywhere = text(Scope::Everywhere);
+        match (self.rank, self.postgres) {
+            (None, _) => everywhere,
+            (Some(true), true) => format!("({everywhere}) & ({})", text(Scope::Title)),
+            (Some(false), true) => format!("({everywhere}) & !({})", text(Scope::Title)),
+            (Some(true), false) => format!("({everywhere}) AND ({})", text(Scope::Title)),
+            (Some(false), false) => format!("({everywhere}) NOT ({})", text(Scope::Title)),
+        }
     }
 
     /// On `search_entries`: the tenant's entries of `kinds` (all when empty)
-    /// that match in `scope`. The scope token, which the database derives
-    /// from each entry's tenant and kind, keeps other tenants out.
-    pub fn entries(&self, tenant: &str, kinds: &[SearchKind], scope: Scope) -> Condition {
+    /// that match, the first `limit` of them by number, descending, below
+    /// `before`; the caller orders and limits alike. On SQLite the text
+    /// index gives them in that order and stops at the limit, instead of
+    /// listing every match first. The scope token, which the database
+    /// derives from each entry's tenant and kind, keeps other tenants out.
+    pub fn newest_entries(&self, tenant: &str, kinds: &[SearchKind], before: Option<i64>, limit: i64) -> Condition {
         let (before, after) = if self.postgres {
-            ("search_entries.vector @@ ", "::tsquery")
+            ("search_entries.vector @@ ".to_owned(), "::tsquery".to_owned())
         } else {
-            ("search_entries.id IN (SELECT rowid FROM search_fts WHERE search_fts MATCH ", ")")
+            let below = before.map_or(String::new(), |id| format!(" AND rowid < {id}"));
+            (
+                "search_entries.id IN (SELECT rowid FROM search_fts WHERE search_fts MATCH ".to_owned(),
+                format!("{below} ORDER BY rowid DESC LIMIT {limit})"),
+            )
         };
-        sql::<Bool>(before).bind::<Text, _>(self.text(scope, tenant, kinds)).sql(after)
+        sql::<Bool>(&before).bind::<Text, _>(self.text(tenant, kinds)).sql(&after)
     }
 
     /// On PostgreSQL, the numbers (`m.id`) of the tenant's cases whose own
-    /// entry matches the bound query in `scope`, as a FROM item: the text
+    /// entry matches the bound query, as a FROM item: the text
     /// before the bound query and after it. From the cases' narrow rows (see
     /// the `case_search` migration) when the index alone decides a match,
     /// through a function that plans without sequential scans (on a small
@@ -198,8 +225,8 @@ impl Matcher {
     /// phrase's positions, a title's weights): out of line that costs more
     /// than the wider rows (47 against 26 ms for "scheduled task" at 100,000
     /// cases).
-    fn case_matches(&self, scope: Scope) -> (&'static str, &'static str) {
-        if scope == Scope::Everywhere && !self.query.has_phrases() {
+    fn case_matches(&self) -> (&'static str, &'static str) {
+        if self.rank.is_none() && !self.query.has_phrases() {
             ("casebook_case_matches(", "::tsquery) AS m(id)")
         } else {
             (
@@ -209,13 +236,13 @@ impl Matcher {
         }
     }
 
-    /// On `cases`: the tenant's cases whose own entry matches in `scope`.
-    pub fn cases(&self, tenant: &str, scope: Scope) -> Condition {
-        let text = self.text(scope, tenant, &[SearchKind::Case]);
+    /// On `cases`: the tenant's cases whose own entry matches.
+    pub fn cases(&self, tenant: &str) -> Condition {
+        let text = self.text(tenant, &[SearchKind::Case]);
         let (before, after) = if self.postgres {
             // An array the index finds once, then looked up case by case: as
             // `IN (subquery)` the planner may hash every case of the tenant.
-            let (from, bound) = self.case_matches(scope);
+            let (from, bound) = self.case_matches();
             (format!("cases.id = ANY(ARRAY(SELECT m.id FROM {from}"), format!("{bound}))"))
         } else {
             (
@@ -232,10 +259,10 @@ impl Matcher {
     /// first matching cases after `after` (the text index's matches sorted
     /// by number before any case is read).
     pub fn first_cases(&self, tenant: &str, descending: bool, after: Option<i64>, limit: i64) -> Condition {
-        let text = self.text(Scope::Everywhere, tenant, &[SearchKind::Case]);
+        let text = self.text(tenant, &[SearchKind::Case]);
         let (order, past) = if descending { ("DESC", "<") } else { ("ASC", ">") };
         let (before, after) = if self.postgres {
-            let (from, bound) = self.case_matches(Scope::Everywhere);
+            let (from, bound) = self.case_matches();
             let after = after.map_or(String::new(), |after| format!(" WHERE m.id {past} {after}"));
             (
                 format!("cases.id = ANY(ARRAY(SELECT m.id FROM {from}"),
@@ -258,7 +285,7 @@ impl Matcher {
     /// cases in order and stops when full: when many cases match, it reads
     /// a few hundred cases instead of every match.
     pub fn case_entry_matches(&self, tenant: &str) -> Condition {
-        let text = self.text(Scope::Everywhere, tenant, &[SearchKind::Case]);
+        let text = self.text(tenant, &[SearchKind::Case]);
         let entry = "FROM search_entries WHERE search_entries.tenant_id = cases.tenant_id \
                      AND search_entries.kind = 'CASE' AND search_entries.entity_id = cases.id";
         let (before, after) = if self.postgres {
@@ -282,11 +309,11 @@ impl Matcher {
             #[diesel(sql_type = diesel::sql_types::BigInt)]
             n: i64,
         }
-        let text = self.text(Scope::Everywhere, tenant, kinds);
+        let text = self.text(tenant, kinds);
         let count: Count = match &mut conn.link {
             crate::db::Link::Postgres(c) => {
                 let query = if kinds == [SearchKind::Case] {
-                    let (from, bound) = self.case_matches(Scope::Everywhere);
+                    let (from, bound) = self.case_matches();
                     format!("SELECT count(*) AS n FROM {from}$1{bound}")
                 } else {
                     "SELECT count(*) AS n FROM search_entries WHERE vector @@ $1::tsquery".to_owned()
@@ -353,10 +380,10 @@ pub async fn hits(
         if left <= 0 {
             break;
         }
+        let ranked = matcher.in_rank(rank == 1);
         let entries: Vec<EntryHit> = with_conn!(conn, c => {
-            let mut query = e::search_entries.filter(matcher.entries(tenant, kinds, Scope::Everywhere)).into_boxed();
-            let title = matcher.entries(tenant, kinds, Scope::Title);
-            query = if rank == 1 { query.filter(title) } else { query.filter(diesel::dsl::not(title)) };
+            let mut query =
+                e::search_entries.filter(ranked.newest_entries(tenant, kinds, after_id, left)).into_boxed();
             if let Some(id) = after_id {
                 query = query.filter(e::id.lt(id));
             }
