@@ -123,6 +123,26 @@ async fn subscriptions_are_authenticated_and_tenant_scoped(backend: Backend) {
     let mut ws = server.ws("graphql-transport-ws").await;
     ws.subscribe("1", WATCH, json!({ "caseId": "1000" })).await;
     ws.expect_close(4401, 5).await;
+    // What is no message of the protocol, before the handshake or after: 4400.
+    let unreadable = [
+        json!("not a message"),
+        json!({ "type": "bogus" }),
+        json!({ "type": "subscribe", "id": "1" }),
+        json!({ "type": "subscribe", "payload": { "query": WATCH } }),
+        json!({ "type": "complete" }),
+    ];
+    for protocol in PROTOCOLS {
+        for message in &unreadable {
+            for initialised in [false, true] {
+                let mut ws = server.ws(protocol).await;
+                if initialised {
+                    ws.init(&reader("acme")).await;
+                }
+                ws.send(message.clone()).await;
+                ws.expect_close(4400, 5).await;
+            }
+        }
+    }
     // No token, a bad token: 4403 (legacy protocol: connection_error, then close).
     for protocol in PROTOCOLS {
         let mut ws = server.ws(protocol).await;

@@ -3,7 +3,8 @@
 //!
 //! async-graphql runs the protocol; this layer in front of it authenticates
 //! `connection_init` and closes with the protocol's codes, which the library
-//! does not: 4400 for an unreadable message, 4401 for a subscribe before the
+//! does not: 4400 for an unreadable message (not JSON, or no message of the
+//! protocol), 4401 for a subscribe before the
 //! handshake, 4403 for a refused or expired token, 4408 when no
 //! `connection_init` comes in time, 4409 for a second subscription with an id
 //! already in use.
@@ -20,13 +21,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_graphql::Data;
-use async_graphql::http::{WebSocket, WebSocketProtocols as Protocols, WsMessage};
+use async_graphql::http::{ClientMessage, WebSocket, WebSocketProtocols as Protocols, WsMessage};
 use axum::extract::FromRequestParts;
 use axum::extract::ws::{CloseFrame, Message, WebSocket as Socket, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
@@ -387,9 +389,14 @@ async fn admit(
     initialised: bool,
     handshake: &Mutex<Option<Data>>,
 ) -> Admit {
-    let Ok(message) = serde_json::from_slice::<Value>(bytes) else {
-        return Admit::Refuse { notice: None, close: Close::new(4400, "Invalid message received") };
-    };
+    let unreadable = || Admit::Refuse { notice: None, close: Close::new(4400, "Invalid message received") };
+    let Ok(message) = serde_json::from_slice::<Value>(bytes) else { return unreadable() };
+    // JSON that is no message of the protocol (an unknown type, a subscribe
+    // without its id or query): the library would close with 1002, the
+    // protocol says 4400, before or after the handshake alike.
+    if ClientMessage::deserialize(&message).is_err() {
+        return unreadable();
+    }
     let kind = message["type"].as_str().unwrap_or_default().to_owned();
     if initialised {
         return Admit::Forward(None, message);
