@@ -213,6 +213,17 @@ async fn a_walk_that_finds_too_few_matches_sorts_them(backend: Backend) {
         let ascending: Vec<String> = expected.iter().rev().cloned().collect();
         assert_eq!(ordered(&server, &analyst, search, ("ID", "ASC"), 3).await, ascending, "{search:?}, ascending");
     }
+    // `totalCount` under an alias, or twice: the page that counts first sees
+    // it all the same, and each answers.
+    let aliased = "query($filter: CaseFilter) {
+      cases(filter: $filter, orderBy: { field: ID, direction: DESC }, first: 3) {
+        matches: totalCount again: totalCount nodes { id }
+      }
+    }";
+    let page = server.ok(&analyst, aliased, json!({ "filter": { "search": "haystack" } })).await["cases"].clone();
+    assert_eq!((page["matches"].as_i64(), page["again"].as_i64()), (Some(60), Some(60)), "{page}");
+    let ids: Vec<&str> = page["nodes"].as_array().unwrap().iter().map(|n| n["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["1089", "1088", "1087"]);
 }
 
 async fn bad_searches_are_refused_by_name(backend: Backend) {
