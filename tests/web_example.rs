@@ -140,9 +140,9 @@ async fn the_typed_client_runs_on_trusted_documents_only(backend: Backend) {
     let live = ws.payload(10).await;
     assert_eq!(live["data"]["caseActivity"]["body"], "Reset the recipient's password", "{live}");
     // A payload that is not a request at all is the protocol's to refuse, as
-    // without a manifest: the socket is closed (1002, async-graphql's code).
+    // without a manifest: the socket is closed (4400, an invalid message).
     ws.send(json!({ "type": "subscribe", "id": "junk", "payload": "{ cases { totalCount } }" })).await;
-    ws.expect_close(1002, 10).await;
+    ws.expect_close(4400, 10).await;
 }
 
 both_backends!(the_typed_client_runs_on_trusted_documents_only);
