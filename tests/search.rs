@@ -352,11 +352,17 @@ async fn the_index_follows_every_change(backend: Backend) {
 async fn undo_search_migration(database: &TestDatabase) {
     const FORGET: &str = "DELETE FROM __diesel_schema_migrations WHERE version = '20261127000004';";
     const FORGET_CASE_SEARCH: &str = "DELETE FROM __diesel_schema_migrations WHERE version = '20261128000015';";
+    const FORGET_TITLE_LEXEMES: &str = "DELETE FROM __diesel_schema_migrations WHERE version = '20261129000016';";
     match &database.url {
         casebook::config::DatabaseUrl::Postgres(url) => {
             use diesel_async::{AsyncConnection, SimpleAsyncConnection};
             let mut conn = diesel_async::AsyncPgConnection::establish(url).await.unwrap();
-            // The cases' narrow copy of their entries came later: undone first, as it was not there either.
+            // The title's own lexemes and the cases' narrow copy of their
+            // entries came later: undone first, newest first, as they were not there either.
+            conn.batch_execute(include_str!("../migrations/postgres/2026-11-29-000016_title_lexemes/down.sql"))
+                .await
+                .unwrap();
+            conn.batch_execute(FORGET_TITLE_LEXEMES).await.unwrap();
             conn.batch_execute(include_str!("../migrations/postgres/2026-11-28-000015_case_search/down.sql"))
                 .await
                 .unwrap();

@@ -43,6 +43,12 @@ impl Phrase {
     }
 }
 
+/// Before a title's term, and before a title's word, in the lexemes
+/// PostgreSQL indexes for the title (see the `title_lexemes` migration): no
+/// typed token holds punctuation, so no search word matches them by chance.
+const TITLE_TERM: &str = "^";
+const TITLE_WORD: &str = "~";
+
 /// The fields an entry is matched in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -189,30 +195,27 @@ impl SearchQuery {
     }
 
     /// The PostgreSQL `tsquery` (see the `search_entries` migration).
-    /// Within one of the scope lexemes `within`. Everywhere: any lexeme (no
-    /// weights, so the index needs no recheck); by title: weights A (title
-    /// terms) and C (title words), exclusions aside.
+    /// Within one of the scope lexemes `within`. Everywhere: any lexeme; by
+    /// title: the title's own lexemes (its terms after `^`, its words after
+    /// `~`; see the `title_lexemes` migration), exclusions aside. No weights
+    /// either way, so the index decides a match without reading the entry
+    /// back, unless it holds a phrase.
     pub fn tsquery(&self, scope: Scope, within: &[String]) -> String {
         let (terms, words) = match scope {
             Scope::Everywhere => ("", ""),
-            Scope::Title => ("A", "C"),
+            Scope::Title => (TITLE_TERM, TITLE_WORD),
         };
         let lexeme = |text: &str| format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"));
         let phrase = |p: &Phrase, prefix: bool| {
-            let chain = |form: fn(&Token) -> &str, weights: &str| {
+            let chain = |form: fn(&Token) -> &str, mark: &str| {
                 let last = p.tokens.len() - 1;
                 let lexemes: Vec<String> = p
                     .tokens
                     .iter()
                     .enumerate()
                     .map(|(i, t)| {
-                        let star = if prefix && i == last { "*" } else { "" };
-                        let label = if star.is_empty() && weights.is_empty() {
-                            String::new()
-                        } else {
-                            format!(":{star}{weights}")
-                        };
-                        format!("{}{label}", lexeme(form(t)))
+                        let star = if prefix && i == last { ":*" } else { "" };
+                        format!("{}{star}", lexeme(&format!("{mark}{}", form(t))))
                     })
                     .collect();
                 lexemes.join(" <-> ")
@@ -334,7 +337,7 @@ mod tests {
         );
         assert_eq!(
             q.tsquery(Scope::Title, &within),
-            "('#case#6163') & (('smb':A <-> 'tunnel':A) | ('dns':A)) & ((('tun':*A) | ('tun':*C)))"
+            "('#case#6163') & (('^smb' <-> '^tunnel') | ('^dns')) & ((('^tun':*) | ('~tun':*)))"
         );
     }
 }
