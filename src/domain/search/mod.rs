@@ -163,12 +163,12 @@ pub struct Matcher {
     pub query: SearchQuery,
     postgres: bool,
     /// `Some(title_matched)`: only the matches of one relevance rank.
-    rank: Option<bool>,
+    title_matched: Option<bool>,
 }
 
 impl Matcher {
     pub fn new(query: SearchQuery, conn: &Conn<'_>) -> Self {
-        Matcher { query, postgres: conn.is_postgres(), rank: None }
+        Matcher { query, postgres: conn.is_postgres(), title_matched: None }
     }
 
     /// The same search, matching only the entries of one relevance rank:
@@ -176,7 +176,7 @@ impl Matcher {
     /// text index, so a rank's matches are found (and on SQLite ordered) by
     /// the index alone, instead of as two lists, one taken from the other.
     pub fn in_rank(&self, title_matched: bool) -> Matcher {
-        Matcher { rank: Some(title_matched), ..self.clone() }
+        Matcher { title_matched: Some(title_matched), ..self.clone() }
     }
 
     /// The search for this database, within the tenant's entries of `kinds`.
@@ -186,7 +186,7 @@ impl Matcher {
         let text =
             |scope| if self.postgres { self.query.tsquery(scope, &within) } else { self.query.fts5(scope, &within) };
         let everywhere = text(Scope::Everywhere);
-        match (self.rank, self.postgres) {
+        match (self.title_matched, self.postgres) {
             (None, _) => everywhere,
             (Some(true), true) => format!("({everywhere}) & ({})", text(Scope::Title)),
             (Some(false), true) => format!("({everywhere}) & !({})", text(Scope::Title)),
