@@ -459,6 +459,39 @@ async fn persisted_queries_register_once_and_run_by_hash(backend: Backend) {
     assert_eq!(again.headers()["etag"].to_str().unwrap(), etag);
     assert!(again.text().await.unwrap().is_empty());
     assert_eq!(get(Some("\"stale\"".into())).await.unwrap().status(), 200);
+
+    // Over a WebSocket, a subscribe by hash alone (no query at all) is a
+    // message of the protocol: answered for its id, the socket left open.
+    create_case(&server, &token, "Watched by hash", json!({})).await;
+    let watch = json!({ "persistedQuery": { "version": 1, "sha256Hash": sha256_hex(WATCH) } });
+    // From a cursor: the comment is replayed however late a subscription starts.
+    let variables = json!({ "caseId": "1000", "after": latest_cursor(&server, &token, "1000").await });
+    let mut ws = server.ws("graphql-transport-ws").await;
+    ws.init(&token).await;
+    ws.send(json!({ "id": "1", "type": "subscribe", "payload": { "extensions": watch, "variables": variables } }))
+        .await;
+    match ws.next(10).await {
+        WsEvent::Message(m) => {
+            assert_eq!((m["type"].as_str(), m["id"].as_str()), (Some("error"), Some("1")), "{m}");
+            assert_eq!(m["payload"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_FOUND", "{m}");
+        }
+        closed => panic!("expected an error for the subscription, got {closed:?}"),
+    }
+    let registering = json!({ "query": WATCH, "extensions": watch, "variables": variables });
+    ws.send(json!({ "id": "2", "type": "subscribe", "payload": registering })).await;
+    ws.send(json!({ "id": "3", "type": "subscribe", "payload": { "extensions": watch, "variables": variables } }))
+        .await;
+    comment(&server, &token, "1000", "seen by hash").await;
+    let mut seen = std::collections::BTreeMap::new();
+    while seen.len() < 2 {
+        match ws.next(10).await {
+            WsEvent::Message(m) if m["type"] == "next" => {
+                seen.insert(m["id"].as_str().unwrap().to_owned(), m["payload"]["data"]["caseActivity"]["body"].clone());
+            }
+            other => panic!("expected both subscriptions' comment, got {other:?}"),
+        }
+    }
+    assert_eq!(seen, [("2".to_owned(), json!("seen by hash")), ("3".to_owned(), json!("seen by hash"))].into());
 }
 
 /// With a trusted-documents manifest only its documents run, by id.

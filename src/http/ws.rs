@@ -168,7 +168,7 @@ impl Live {
 /// an automatic persisted query) into its payload, as over HTTP: with a
 /// trusted-documents manifest, nothing else runs here either.
 fn resolve_document(state: &AppState, payload: &mut Value) -> Result<(), persisted::Refused> {
-    // Not a request at all: the protocol closes the socket (1002), as without a manifest.
+    // Not a request at all: `admit` has closed the socket already (4400).
     let Some(payload) = payload.as_object_mut() else { return Ok(()) };
     let document_id =
         ["documentId", "doc_id", "id"].iter().find_map(|key| payload.get(*key)?.as_str().map(str::to_owned));
