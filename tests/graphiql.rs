@@ -15,12 +15,8 @@ fn printed_token(process: &Process, role: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graphiql_runs_a_query_and_a_subscription_in_a_browser_offline() {
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        std::path::Path::new(&chromium).exists(),
-        "the GraphiQL test needs Chromium at {chromium}: apt-get install chromium (or set CHROMIUM)"
-    );
-    ensure_js_tooling();
+    let chromium = tokio::task::spawn_blocking(ensure_chromium).await.unwrap();
+    tokio::task::spawn_blocking(ensure_js_tooling).await.unwrap();
     let server = Process::start_configured(Backend::Sqlite, false, &[], &["--dev"]).await;
     let analyst = printed_token(&server, "analyst");
     let created = gql_at(

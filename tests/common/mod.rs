@@ -77,9 +77,15 @@ impl TestDatabase {
             }
             Backend::Postgres => {
                 let admin_url = postgres_admin_url();
-                let mut admin = AsyncPgConnection::establish(&admin_url)
-                    .await
-                    .unwrap_or_else(|e| panic!("PostgreSQL at {admin_url} is required for the tests: {e}"));
+                let mut admin = match AsyncPgConnection::establish(&admin_url).await {
+                    Ok(admin) => admin,
+                    Err(_) => {
+                        tokio::task::spawn_blocking(ensure_local_postgres).await.unwrap();
+                        AsyncPgConnection::establish(&admin_url)
+                            .await
+                            .unwrap_or_else(|e| panic!("PostgreSQL at {admin_url} is required for the tests: {e}"))
+                    }
+                };
                 admin.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create database");
                 let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
                 let url = format!("{base}/{name}");
@@ -362,6 +368,46 @@ impl WsClient {
         }
     }
 
+    /// Waits for the `pong` that answers a `ping` (graphql-transport-ws). The
+    /// server answers a ping once every subscription sent before it is live.
+    pub async fn pong(&mut self, secs: u64) {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(secs), self.stream.next())
+                .await
+                .expect("the pong comes in time");
+            match frame {
+                Some(Ok(Message::Text(text))) => {
+                    let message: Value = serde_json::from_str(&text).unwrap();
+                    match message["type"].as_str() {
+                        Some("pong") => return,
+                        Some("ping" | "ka") => continue,
+                        _ => panic!("expected a pong, got {message}"),
+                    }
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                other => panic!("expected a pong, got {other:?}"),
+            }
+        }
+    }
+
+    /// The next message, whatever its type (pings and pongs included); panics on a close.
+    pub async fn next_raw(&mut self, secs: u64) -> Value {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(secs), self.stream.next())
+                .await
+                .expect("the server answers in time");
+            match frame {
+                Some(Ok(Message::Text(text))) => return serde_json::from_str(&text).unwrap(),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                other => panic!("expected a message, got {other:?}"),
+            }
+        }
+    }
+
     /// Sends `connection_init` with this token and expects the ack.
     pub async fn init(&mut self, token: &str) {
         self.send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }))
@@ -453,6 +499,99 @@ pub async fn latest_cursor(server: &TestServer, token: &str, case_id: &str) -> V
         )
         .await;
     log["case"]["activity"]["edges"][0]["cursor"].clone()
+}
+
+static LOCAL_POSTGRES: std::sync::Once = std::sync::Once::new();
+
+/// Starts this machine's PostgreSQL cluster when the tests' server does not
+/// answer (a fresh machine after a reboot), once per test binary: the README's
+/// test command needs nothing started by hand. A server elsewhere
+/// (`CASEBOOK_TEST_POSTGRES_URL`) is left alone.
+pub fn ensure_local_postgres() {
+    LOCAL_POSTGRES.call_once(|| {
+        let url = postgres_admin_url();
+        if !(url.contains("@127.0.0.1") || url.contains("@localhost")) {
+            return;
+        }
+        let ready = || {
+            std::process::Command::new("pg_isready")
+                .args(["-h", "127.0.0.1", "-p", "5432", "-q"])
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if ready() {
+            return;
+        }
+        let versions = std::fs::read_dir("/etc/postgresql")
+            .map(|dir| dir.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect::<Vec<_>>())
+            .unwrap_or_default();
+        for version in &versions {
+            eprintln!("starting PostgreSQL {version} (main) for the tests");
+            let _ = std::process::Command::new("pg_ctlcluster")
+                .args(["--skip-systemctl-redirect", version, "main", "start"])
+                .status();
+        }
+        for _ in 0..60 {
+            if ready() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        panic!(
+            "PostgreSQL at {url} is required for the tests and could not be started \
+             (tried pg_ctlcluster for {versions:?}); start it, or set CASEBOOK_TEST_POSTGRES_URL"
+        );
+    });
+}
+
+static CHROMIUM: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
+
+/// Debian's Chromium for the browser tests (`CHROMIUM` names another),
+/// installed with apt-get on first use when missing, as `.ci/run` does: the
+/// README's test command works on a fresh machine. Panics saying why when it
+/// cannot be had.
+pub fn ensure_chromium() -> String {
+    let found = CHROMIUM.get_or_init(|| {
+        let path = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        if std::path::Path::new(&path).exists() {
+            return Ok(path);
+        }
+        if std::env::var_os("CHROMIUM").is_some() {
+            return Err(format!("CHROMIUM names {path}, which does not exist"));
+        }
+        eprintln!("installing Debian's chromium for the browser tests (apt-get)");
+        let root = std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0"));
+        let apt = |args: &[&str]| {
+            let mut command = if root {
+                std::process::Command::new("apt-get")
+            } else {
+                let mut sudo = std::process::Command::new("sudo");
+                sudo.args(["-n", "apt-get"]);
+                sudo
+            };
+            command
+                .args(args)
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .stdout(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let install = ["install", "-y", "-qq", "--no-install-recommends", "chromium"];
+        // Package lists may be missing or stale on a fresh machine: refresh once and retry.
+        let installed = apt(&install) || (apt(&["update", "-qq"]) && apt(&install));
+        if !installed {
+            return Err("the browser tests need Chromium at /usr/bin/chromium and `apt-get install chromium` \
+                 failed (it needs root, or sudo without a password, and Debian's package mirror); \
+                 install it, or set CHROMIUM to a Chromium binary"
+                .into());
+        }
+        if std::path::Path::new(&path).exists() {
+            Ok(path)
+        } else {
+            Err(format!("apt-get installed chromium but {path} does not exist"))
+        }
+    });
+    found.clone().unwrap_or_else(|why| panic!("{why}"))
 }
 
 static JS_TOOLING: std::sync::Once = std::sync::Once::new();
