@@ -45,6 +45,34 @@ struct Feed {
     last_sent: tokio::sync::Mutex<Option<i64>>,
 }
 
+/// A feed and how many watchers hold it.
+struct Watched {
+    feed: Arc<Feed>,
+    watchers: usize,
+}
+
+/// A watcher's hold on its case's feed: the feed is removed when the last
+/// hold goes, whether the watch ended, failed, or found no such case.
+pub(crate) struct FeedLease {
+    bus: Weak<Inner>,
+    key: FeedKey,
+    feed: Arc<Feed>,
+}
+
+impl Drop for FeedLease {
+    fn drop(&mut self) {
+        let Some(bus) = self.bus.upgrade() else { return };
+        let mut feeds = bus.feeds.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(watched) = feeds.get_mut(&self.key) {
+            watched.watchers = watched.watchers.saturating_sub(1);
+            if watched.watchers == 0 {
+                feeds.remove(&self.key);
+                metrics::gauge!("casebook_watched_cases").set(feeds.len() as f64);
+            }
+        }
+    }
+}
+
 /// The process's activity bus; clone freely.
 #[derive(Clone)]
 pub struct ActivityBus {
@@ -53,7 +81,9 @@ pub struct ActivityBus {
 
 struct Inner {
     db: Db,
-    feeds: Mutex<HashMap<FeedKey, Arc<Feed>>>,
+    /// Bounded by the live subscriptions: an entry lives exactly as long as
+    /// its watchers (see [`FeedLease`]).
+    feeds: Mutex<HashMap<FeedKey, Watched>>,
     listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Poked on every committed change: the webhook outbox may have work.
     outbox: Arc<tokio::sync::Notify>,
@@ -99,12 +129,14 @@ impl ActivityBus {
     /// live), or only what comes next when `after` is `None`. `None` when the
     /// case does not exist in the tenant.
     pub async fn watch(&self, tenant: &str, case_id: CaseId, after: Option<i64>) -> AppResult<Option<WatchStream>> {
-        let feed = self.inner.feed(tenant, case_id.0);
+        let lease = self.lease(tenant, case_id.0);
+        let feed = lease.feed.clone();
         // Subscribe before reading where the log stands, so nothing falls between.
         let receiver = feed.sender.subscribe();
         let read = detached(self.inner.db.clone(), tenant.into(), move |conn, tenant| {
             Box::pin(async move { activity::last_seq(conn, &tenant, case_id).await })
         });
+        // No such case: the lease goes with this scope, and the feed with it.
         let Some(current) = read.await? else {
             return Ok(None);
         };
@@ -117,7 +149,32 @@ impl ActivityBus {
         // Without a cursor the watcher starts where the log stands: nothing to replay,
         // and whatever commits from here on arrives through the feed.
         let start = after.unwrap_or(current);
-        Ok(Some(WatchStream::new(self.inner.db.clone(), tenant.into(), case_id, start, after.is_some(), receiver)))
+        Ok(Some(WatchStream::new(
+            self.inner.db.clone(),
+            tenant.into(),
+            case_id,
+            start,
+            after.is_some(),
+            receiver,
+            lease,
+        )))
+    }
+
+    /// Takes a hold on a case's feed, making it when nobody watches the case yet.
+    fn lease(&self, tenant: &str, case_id: i64) -> FeedLease {
+        let mut feeds = self.inner.feeds.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let key: FeedKey = (tenant.into(), case_id);
+        let watched = feeds.entry(key.clone()).or_insert_with(|| Watched {
+            feed: Arc::new(Feed {
+                sender: broadcast::channel(FEED_CAPACITY).0,
+                last_sent: tokio::sync::Mutex::new(None),
+            }),
+            watchers: 0,
+        });
+        watched.watchers += 1;
+        let feed = watched.feed.clone();
+        metrics::gauge!("casebook_watched_cases").set(feeds.len() as f64);
+        FeedLease { bus: Arc::downgrade(&self.inner), key, feed }
     }
 
     /// Wakes whoever waits on [`outbox_signal`](Self::outbox_signal).
@@ -131,39 +188,21 @@ impl ActivityBus {
         self.inner.outbox.clone()
     }
 
-    /// How many cases this process currently feeds (for diagnostics and tests).
+    /// How many cases this process currently feeds (the `casebook_watched_cases` gauge).
     pub fn watched_cases(&self) -> usize {
-        self.inner.feeds.lock().map(|f| f.values().filter(|f| f.sender.receiver_count() > 0).count()).unwrap_or(0)
+        self.inner.feeds.lock().map(|f| f.len()).unwrap_or(0)
     }
 }
 
 impl Inner {
-    fn feed(&self, tenant: &str, case_id: i64) -> Arc<Feed> {
-        let mut feeds = self.feeds.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let key: FeedKey = (tenant.into(), case_id);
-        let feed = feeds
-            .entry(key)
-            .or_insert_with(|| {
-                Arc::new(Feed { sender: broadcast::channel(FEED_CAPACITY).0, last_sent: tokio::sync::Mutex::new(None) })
-            })
-            .clone();
-        metrics::gauge!("casebook_watched_cases").set(feeds.len() as f64);
-        feed
-    }
-
     /// A case changed: its feed, if anyone watches, fetches and broadcasts the new entries.
     async fn changed(&self, tenant: &str, case_id: i64) {
         self.outbox.notify_one();
         let feed = {
-            let mut feeds = self.feeds.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let feeds = self.feeds.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             let key: FeedKey = (tenant.into(), case_id);
             match feeds.get(&key) {
-                Some(feed) if feed.sender.receiver_count() == 0 => {
-                    feeds.remove(&key);
-                    metrics::gauge!("casebook_watched_cases").set(feeds.len() as f64);
-                    return;
-                }
-                Some(feed) => feed.clone(),
+                Some(watched) => watched.feed.clone(),
                 None => return,
             }
         };

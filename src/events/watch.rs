@@ -32,6 +32,8 @@ pub struct WatchStream {
     /// Replay is over once a read returns less than a batch.
     replaying: bool,
     failed: bool,
+    /// Keeps the case's feed alive while this stream lives.
+    _lease: super::FeedLease,
 }
 
 impl WatchStream {
@@ -42,6 +44,7 @@ impl WatchStream {
         after: i64,
         replay: bool,
         receiver: broadcast::Receiver<Arc<Activity>>,
+        lease: super::FeedLease,
     ) -> Self {
         WatchStream {
             db,
@@ -53,6 +56,7 @@ impl WatchStream {
             reading: None,
             replaying: replay,
             failed: false,
+            _lease: lease,
         }
     }
 
