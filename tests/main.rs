@@ -11,6 +11,7 @@ mod common;
 
 mod auth;
 mod automation;
+mod bounds;
 mod cases;
 mod compiled;
 mod conformance;
@@ -18,6 +19,7 @@ mod counts;
 mod demo;
 mod evidence;
 mod explain;
+mod fairness;
 mod frontend;
 mod fuzz;
 mod graphiql;

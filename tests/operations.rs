@@ -264,7 +264,7 @@ async fn metrics_are_served_on_their_own_listener(backend: Backend) {
     for expected in [
         r#"casebook_graphql_operations_total{operation="Me",type="query",outcome="OK"} 1"#,
         r#"casebook_graphql_operations_total{operation="anonymous",type="query",outcome="OK"} 1"#,
-        r#"casebook_graphql_operations_total{operation="anonymous",type="unknown",outcome="UNAUTHENTICATED"} 1"#,
+        r#"casebook_graphql_operations_total{operation="refused",type="unknown",outcome="UNAUTHENTICATED"} 1"#,
         r#"casebook_refused_total{reason="UNAUTHENTICATED"} 1"#,
         r#"casebook_http_requests_total{route="/graphql",status="200"}"#,
         r#"casebook_http_request_duration_seconds_bucket{route="/graphql",le="0.005"}"#,

@@ -13,15 +13,17 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use async_graphql::futures_util::stream::{self, BoxStream};
+use async_graphql::parser::types::OperationType;
 use async_graphql::{Data, Executor, Request, Response, ServerError};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use futures_util::StreamExt;
 
 use super::admission::{Admission, LIMITS, OperationKind, RateLimiter, RateStatus};
 use super::errors::with_codes;
+use super::setup::{Setup, SetupTracker};
 use super::{CasebookSchema, Mutation, Query, Subscription};
 use crate::auth::Auth;
-use crate::db::StatementTally;
+use crate::db::{Db, StatementTally};
 use crate::error::AppError;
 
 #[derive(Clone)]
@@ -31,6 +33,8 @@ pub struct CasebookExecutor {
     limiter: Arc<RateLimiter>,
     /// Operations that take at least this long are logged (`casebook::slow`).
     slow_operation: Duration,
+    /// For the loaders of each query or mutation over a WebSocket.
+    db: Option<Db>,
 }
 
 /// Why an operation does not run: the errors, and the rate headers to send.
@@ -40,12 +44,13 @@ struct Refused {
 }
 
 impl CasebookExecutor {
-    pub fn new(schema: CasebookSchema, limiter: RateLimiter, slow_operation: Duration) -> Self {
+    pub fn new(schema: CasebookSchema, limiter: RateLimiter, slow_operation: Duration, db: Option<Db>) -> Self {
         CasebookExecutor {
             schema,
             admission: Arc::new(Admission::of::<Query, Mutation, Subscription>(LIMITS)),
             limiter: Arc::new(limiter),
             slow_operation,
+            db,
         }
     }
 
@@ -149,7 +154,12 @@ impl Executor for CasebookExecutor {
     async fn execute(&self, mut request: Request) -> Response {
         let started = std::time::Instant::now();
         let admitted = self.admit(&mut request, None);
-        let operation = crate::observe::operation_label(request.operation_name.as_deref());
+        // Only an operation that was let in is labelled by its name (which its
+        // own document defines): what a refused caller sends makes no series.
+        let operation = match &admitted {
+            Ok(_) => crate::observe::operation_label(request.operation_name.as_deref()),
+            Err(_) => crate::observe::REFUSED_OPERATION.to_owned(),
+        };
         let (response, kind) = match admitted {
             Err(refused) => {
                 let mut response = with_codes(Response::from_errors(refused.errors));
@@ -191,15 +201,31 @@ impl Executor for CasebookExecutor {
             .and_then(|d| d.get(&TypeId::of::<OnSubscriptionEnd>()))
             .and_then(|d| d.downcast_ref::<OnSubscriptionEnd>())
             .cloned();
+        let setup = session
+            .as_deref()
+            .and_then(|d| d.get(&TypeId::of::<SetupTracker>()))
+            .and_then(|d| d.downcast_ref::<SetupTracker>())
+            .map(SetupTracker::take);
         let stream = if let Err(refused) = self.admit(&mut request, session.as_deref()) {
             stream::once(async move { with_codes(Response::from_errors(refused.errors)) }).boxed()
         } else {
+            if let Some(setup) = &setup {
+                // The subscription's resolver finishes it once its watch is registered.
+                request.data.insert(setup.clone());
+            }
+            // A query or mutation over a WebSocket gets loaders of its own, whose
+            // cache goes with it; only subscriptions use the socket's shared,
+            // uncached ones.
+            let one_shot = operation_kind(&request.data).is_some_and(|k| k.0 != OperationType::Subscription);
+            if one_shot && let (Some(db), Some(auth)) = (&self.db, session.as_deref().and_then(auth_in)) {
+                request = super::request_data(request, db, auth.clone());
+            }
             self.schema.execute_stream_with_session_data(request, session.unwrap_or_default()).map(with_codes).boxed()
         };
-        match on_end {
-            Some(on_end) => Ended { stream, on_end }.boxed(),
-            None => stream,
+        if on_end.is_none() && setup.is_none() {
+            return stream;
         }
+        Ended { stream, on_end, setup }.boxed()
     }
 }
 
@@ -208,10 +234,12 @@ impl Executor for CasebookExecutor {
 #[derive(Clone)]
 pub struct OnSubscriptionEnd(pub Arc<dyn Fn() + Send + Sync>);
 
-/// A subscription stream that calls [`OnSubscriptionEnd`] when dropped.
+/// A WebSocket operation's stream that calls [`OnSubscriptionEnd`] when
+/// dropped, and finishes its setup with its first answer at the latest.
 struct Ended {
     stream: BoxStream<'static, Response>,
-    on_end: OnSubscriptionEnd,
+    on_end: Option<OnSubscriptionEnd>,
+    setup: Option<Setup>,
 }
 
 impl futures_util::Stream for Ended {
@@ -221,12 +249,20 @@ impl futures_util::Stream for Ended {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Response>> {
-        self.stream.poll_next_unpin(cx)
+        let next = self.stream.poll_next_unpin(cx);
+        if next.is_ready()
+            && let Some(setup) = self.setup.take()
+        {
+            setup.finish();
+        }
+        next
     }
 }
 
 impl Drop for Ended {
     fn drop(&mut self) {
-        (self.on_end.0)();
+        if let Some(on_end) = &self.on_end {
+            (on_end.0)();
+        }
     }
 }

@@ -28,10 +28,14 @@ pub struct Scope {
 
 type Cached<T> = DataLoader<T, HashMapCache>;
 
-/// The loaders of one request. They cache for the request, so what a list
+/// The loaders of one operation. They cache for the operation, so what a list
 /// resolver prefetched for a whole page (see `prefetch`) is served to each
-/// item without another statement.
+/// item without another statement; the cache goes with the operation (an
+/// HTTP request, or one query over a WebSocket). Subscriptions share
+/// [`Loaders::uncached`] ones, which batch but keep nothing.
 pub struct Loaders {
+    /// False for the shared subscription loaders: nothing is ever put in their caches.
+    caching: bool,
     pub statuses: Cached<StatusLoader>,
     pub users: Cached<UserLoader>,
     pub cases: Cached<CaseLoader>,
@@ -56,6 +60,7 @@ impl Loaders {
     pub fn new(db: Db, reader: &Granted<'_, ReadData>) -> Self {
         let scope = Scope { db, tenant: reader.tenant().into() };
         Loaders {
+            caching: true,
             statuses: cached(StatusLoader(scope.clone())),
             users: cached(UserLoader(scope.clone())),
             cases: cached(CaseLoader(scope.clone())),
@@ -82,49 +87,71 @@ fn cached<T: Send + Sync + 'static>(loader: T) -> Cached<T> {
     DataLoader::with_cache(loader, spawn, HashMapCache::default())
 }
 
-/// Loads `keys` at once, into `loader`'s cache, and returns what was found.
-/// A list resolver knows every key up front, so it skips the batching window
-/// `load_many` waits for (a timer hop per call, which added up to
-/// milliseconds for a page that loads its relations one after another).
-pub async fn load_now<K, T>(
-    loader: &Cached<T>,
-    keys: impl IntoIterator<Item = K>,
-) -> Result<HashMap<K, T::Value>, GqlError>
-where
-    K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
-    T: Loader<K, Error = GqlError>,
-{
-    let mut unique = std::collections::HashSet::new();
-    let keys: Vec<K> = keys.into_iter().filter(|k| unique.insert(k.clone())).collect();
-    if keys.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let found = loader.loader().load(&keys).await?;
-    loader.feed_many(found.iter().map(|(k, v)| (k.clone(), v.clone()))).await;
-    Ok(found)
-}
-
 impl Loaders {
-    /// A WebSocket connection lives long: its loaders batch but never cache,
-    /// so each event reads current data.
-    pub fn without_cache(self) -> Self {
-        self.statuses.enable_all_cache(false);
-        self.users.enable_all_cache(false);
-        self.cases.enable_all_cache(false);
-        self.tasks.enable_all_cache(false);
-        self.incidents.enable_all_cache(false);
-        self.tasks_by_case.enable_all_cache(false);
-        self.incidents_by_case.enable_all_cache(false);
-        self.cases_by_incident.enable_all_cache(false);
-        self.recent_activity.enable_all_cache(false);
-        self.activity_counts.enable_all_cache(false);
-        self.observables.enable_all_cache(false);
-        self.newest_observables.enable_all_cache(false);
-        self.tags_by_case.enable_all_cache(false);
-        self.techniques_by_case.enable_all_cache(false);
-        self.allowed_next.enable_all_cache(false);
-        self.observable_counts.enable_all_cache(false);
-        self
+    /// Loads `keys` at once, into `loader`'s cache when these loaders cache,
+    /// and returns what was found. A list resolver knows every key up front,
+    /// so it skips the batching window `load_many` waits for (a timer hop per
+    /// call, which added up to milliseconds for a page that loads its
+    /// relations one after another).
+    pub async fn load_now<K, T>(
+        &self,
+        loader: &Cached<T>,
+        keys: impl IntoIterator<Item = K>,
+    ) -> Result<HashMap<K, T::Value>, GqlError>
+    where
+        K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+        T: Loader<K, Error = GqlError>,
+    {
+        let mut unique = std::collections::HashSet::new();
+        let keys: Vec<K> = keys.into_iter().filter(|k| unique.insert(k.clone())).collect();
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let found = loader.loader().load(&keys).await?;
+        self.feed(loader, found.iter().map(|(k, v)| (k.clone(), v.clone()))).await;
+        Ok(found)
+    }
+
+    /// Puts values in `loader`'s cache, when these loaders cache.
+    /// (async-graphql's `feed_many` writes even into a disabled cache.)
+    pub async fn feed<K, T>(&self, loader: &Cached<T>, values: impl IntoIterator<Item = (K, T::Value)>)
+    where
+        K: Send + Sync + std::hash::Hash + Eq + Clone + 'static,
+        T: Loader<K, Error = GqlError>,
+    {
+        if self.caching {
+            loader.feed_many(values).await;
+        }
+    }
+
+    /// Whether what is loaded is kept for the rest of the operation.
+    pub fn caches(&self) -> bool {
+        self.caching
+    }
+
+    /// Loaders that batch but never cache, so each event reads current data:
+    /// a subscription lives long, and its loaders are shared by every
+    /// WebSocket of the tenant (the watchers of one event resolve it in one batch).
+    pub fn uncached(db: Db, reader: &Granted<'_, ReadData>) -> Self {
+        let mut loaders = Loaders::new(db, reader);
+        loaders.caching = false;
+        loaders.statuses.enable_all_cache(false);
+        loaders.users.enable_all_cache(false);
+        loaders.cases.enable_all_cache(false);
+        loaders.tasks.enable_all_cache(false);
+        loaders.incidents.enable_all_cache(false);
+        loaders.tasks_by_case.enable_all_cache(false);
+        loaders.incidents_by_case.enable_all_cache(false);
+        loaders.cases_by_incident.enable_all_cache(false);
+        loaders.recent_activity.enable_all_cache(false);
+        loaders.activity_counts.enable_all_cache(false);
+        loaders.observables.enable_all_cache(false);
+        loaders.newest_observables.enable_all_cache(false);
+        loaders.tags_by_case.enable_all_cache(false);
+        loaders.techniques_by_case.enable_all_cache(false);
+        loaders.allowed_next.enable_all_cache(false);
+        loaders.observable_counts.enable_all_cache(false);
+        loaders
     }
 }
 

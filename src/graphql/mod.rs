@@ -12,6 +12,7 @@ mod mutation;
 mod prefetch;
 mod query;
 mod scalars;
+mod setup;
 mod subscription;
 mod types;
 
@@ -27,6 +28,7 @@ pub use executor::{CasebookExecutor, OnSubscriptionEnd};
 pub use loaders::Loaders;
 pub use mutation::Mutation;
 pub use query::Query;
+pub use setup::{Setup, SetupTracker};
 pub use subscription::Subscription;
 
 use crate::events::ActivityBus;

@@ -13,7 +13,7 @@ use crate::domain::activity::{Activity, ActivityKind, Entry};
 use crate::domain::case::Case;
 use crate::domain::task::Task;
 use crate::error::GqlResult;
-use crate::graphql::loaders::{NewestKey, RecentKey, load_now};
+use crate::graphql::loaders::{NewestKey, RecentKey};
 use crate::graphql::{loaders, page_size};
 
 /// Nesting levels of cases under cases (incident.cases) that are prefetched.
@@ -79,15 +79,19 @@ async fn prefetch_cases(ctx: &Context<'_>, selection: &Lookahead<'_>, cases: &[C
         return Ok(());
     }
     let loaders = loaders(ctx)?;
+    // Without a cache (a subscription's shared loaders) there is nowhere to put it.
+    if !loaders.caches() {
+        return Ok(());
+    }
     if depth == 0 {
         // Tasks and activity entries name their case; serve those from here.
-        loaders.cases.feed_many(cases.iter().map(|c| (c.id, c.clone()))).await;
+        loaders.feed(&loaders.cases, cases.iter().map(|c| (c.id, c.clone()))).await;
     }
     let ids: Vec<i64> = cases.iter().map(|c| c.id).collect();
     let mut users = BTreeSet::new();
 
     if selection.field("status").exists() {
-        load_now(&loaders.statuses, cases.iter().map(|c| c.status_id)).await?;
+        loaders.load_now(&loaders.statuses, cases.iter().map(|c| c.status_id)).await?;
     }
     if selection.field("assignee").exists() {
         users.extend(cases.iter().filter_map(|c| c.assignee_id.clone()));
@@ -101,18 +105,18 @@ async fn prefetch_cases(ctx: &Context<'_>, selection: &Lookahead<'_>, cases: &[C
 
     let tasks = selection.field("tasks");
     if tasks.exists() {
-        let by_case = load_now(&loaders.tasks_by_case, ids.iter().copied()).await?;
+        let by_case = loaders.load_now(&loaders.tasks_by_case, ids.iter().copied()).await?;
         let all: Vec<&Task> = by_case.values().flat_map(|tasks| tasks.iter()).collect();
         task_users(&tasks, &all, &mut users);
     }
 
     let incidents = selection.field("incidents");
     if incidents.exists() {
-        let by_case = load_now(&loaders.incidents_by_case, ids.iter().copied()).await?;
+        let by_case = loaders.load_now(&loaders.incidents_by_case, ids.iter().copied()).await?;
         let linked_cases = incidents.field("cases");
         if linked_cases.exists() {
             let linked: Vec<i64> = by_case.values().flat_map(|incidents| incidents.iter().map(|i| i.id)).collect();
-            let by_incident = load_now(&loaders.cases_by_incident, linked).await?;
+            let by_incident = loaders.load_now(&loaders.cases_by_incident, linked).await?;
             if has_relations(&linked_cases) && depth < MAX_DEPTH {
                 let mut nested: Vec<Case> = by_incident.values().flat_map(|cases| cases.iter()).cloned().collect();
                 nested.sort_by_key(|c| c.id);
@@ -123,20 +127,20 @@ async fn prefetch_cases(ctx: &Context<'_>, selection: &Lookahead<'_>, cases: &[C
     }
 
     if selection.field("techniques").exists() {
-        load_now(&loaders.techniques_by_case, ids.iter().copied()).await?;
+        loaders.load_now(&loaders.techniques_by_case, ids.iter().copied()).await?;
     }
     if selection.field("tags").exists() {
-        load_now(&loaders.tags_by_case, ids.iter().copied()).await?;
+        loaders.load_now(&loaders.tags_by_case, ids.iter().copied()).await?;
     }
 
     for field in selection.field("observables").selection_fields() {
         // Filtered lists and later pages are one case's business.
         let Some(limit) = first_observables_page(&field) else { continue };
         let keys = cases.iter().map(|case| NewestKey { case_id: case.id, limit: limit + 1 });
-        let pages = load_now(&loaders.newest_observables, keys).await?;
+        let pages = loaders.load_now(&loaders.newest_observables, keys).await?;
         let list = Lookahead::from(field);
         if list.field("totalCount").exists() {
-            load_now(&loaders.observable_counts, ids.iter().copied()).await?;
+            loaders.load_now(&loaders.observable_counts, ids.iter().copied()).await?;
         }
         for node in connection_nodes(&list) {
             if node.field("addedBy").exists() {
@@ -150,11 +154,11 @@ async fn prefetch_cases(ctx: &Context<'_>, selection: &Lookahead<'_>, cases: &[C
         // `after`) are one case's business, not a dashboard's.
         let Some(ActivityPage { limit, kinds, after_given: false }) = activity_page(&field) else { continue };
         let keys = cases.iter().map(|case| RecentKey::first_page(case, kinds.clone(), limit));
-        let pages = load_now(&loaders.recent_activity, keys).await?;
+        let pages = loaders.load_now(&loaders.recent_activity, keys).await?;
         let entries: Vec<&Activity> = pages.values().flat_map(|page| page.iter()).collect();
         let log = Lookahead::from(field);
         if log.field("totalCount").exists() && !kinds.is_empty() {
-            load_now(&loaders.activity_counts, ids.iter().copied()).await?;
+            loaders.load_now(&loaders.activity_counts, ids.iter().copied()).await?;
         }
         for node in connection_nodes(&log) {
             if node.field("actor").exists() {
@@ -170,19 +174,19 @@ async fn prefetch_cases(ctx: &Context<'_>, selection: &Lookahead<'_>, cases: &[C
                 }
             }
             if node.field("task").exists() && !task_ids.is_empty() {
-                load_now(&loaders.tasks, task_ids).await?;
+                loaders.load_now(&loaders.tasks, task_ids).await?;
             }
             if node.field("incident").exists() && !incident_ids.is_empty() {
-                load_now(&loaders.incidents, incident_ids).await?;
+                loaders.load_now(&loaders.incidents, incident_ids).await?;
             }
             if node.field("observable").exists() && !observable_ids.is_empty() {
-                load_now(&loaders.observables, observable_ids).await?;
+                loaders.load_now(&loaders.observables, observable_ids).await?;
             }
         }
     }
 
     if !users.is_empty() {
-        load_now(&loaders.users, users).await?;
+        loaders.load_now(&loaders.users, users).await?;
     }
     Ok(())
 }

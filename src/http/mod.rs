@@ -102,10 +102,12 @@ struct Inner {
     seen: SeenUsers,
     settings: Settings,
     subscriptions: Arc<ws::SubscriptionCounts>,
-    /// Per tenant, shared by all WebSocket connections: they never cache, so
-    /// sharing is safe, costs one set per tenant instead of one per socket,
-    /// and batches the lookups of many watchers resolving the same event.
-    subscription_loaders: Mutex<HashMap<String, Arc<Loaders>>>,
+    /// Per tenant, shared by the WebSocket connections that hold them: they
+    /// never cache, so sharing is safe, costs one set per tenant instead of
+    /// one per socket, and batches the lookups of many watchers resolving the
+    /// same event. Bounded by the tenants with a live socket: a set lives as
+    /// long as a socket holds it, and dead entries go whenever one is added.
+    subscription_loaders: Mutex<HashMap<String, std::sync::Weak<Loaders>>>,
     /// Stops with the state.
     _sla_monitor: crate::jobs::Job,
     _webhook_worker: crate::jobs::Job,
@@ -129,8 +131,12 @@ impl AppState {
             bus: bus.clone(),
             webhook_targets: settings.webhooks.targets.clone(),
         };
-        let executor =
-            CasebookExecutor::new(crate::graphql::build_schema(Some(services)), limiter, settings.slow_operation);
+        let executor = CasebookExecutor::new(
+            crate::graphql::build_schema(Some(services)),
+            limiter,
+            settings.slow_operation,
+            Some(db.clone()),
+        );
         let persisted = match &settings.trusted_documents {
             Some(manifest) => persisted::Persisted::trusted(manifest.as_ref().clone()),
             None => persisted::Persisted::default(),
@@ -174,10 +180,19 @@ impl AppState {
 
     pub(crate) fn subscription_loaders(&self, reader: &Granted<'_, ReadData>) -> Arc<Loaders> {
         let mut shared = self.inner.subscription_loaders.lock().unwrap_or_else(|p| p.into_inner());
-        shared
-            .entry(reader.tenant().to_owned())
-            .or_insert_with(|| Arc::new(Loaders::new(self.inner.db.clone(), reader).without_cache()))
-            .clone()
+        if let Some(loaders) = shared.get(reader.tenant()).and_then(std::sync::Weak::upgrade) {
+            return loaders;
+        }
+        shared.retain(|_, loaders| loaders.strong_count() > 0);
+        let loaders = Arc::new(Loaders::uncached(self.inner.db.clone(), reader));
+        shared.insert(reader.tenant().to_owned(), Arc::downgrade(&loaders));
+        loaders
+    }
+
+    /// Tenants whose WebSocket connections hold shared subscription loaders now.
+    pub fn tenants_with_shared_loaders(&self) -> usize {
+        let shared = self.inner.subscription_loaders.lock().unwrap_or_else(|p| p.into_inner());
+        shared.values().filter(|loaders| loaders.strong_count() > 0).count()
     }
 
     pub(crate) fn verifier(&self) -> &TokenVerifier {

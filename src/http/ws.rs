@@ -39,12 +39,13 @@ use super::AppState;
 use super::persisted;
 use super::request_id::RequestId;
 use crate::auth::{Auth, Principal, ReadData};
-use crate::graphql::OnSubscriptionEnd;
+use crate::graphql::{OnSubscriptionEnd, SetupTracker};
 
 /// How long one outgoing message may wait for a client that does not read.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Live subscriptions per caller (tenant, user) in this process.
+/// Live subscriptions per caller (tenant, user) in this process; an entry
+/// lives while its caller has one (bounded by the live subscriptions).
 #[derive(Default)]
 pub(crate) struct SubscriptionCounts(Mutex<HashMap<(String, String), usize>>);
 
@@ -77,11 +78,14 @@ impl SubscriptionCounts {
 /// [`OnSubscriptionEnd`]), so the counts cannot drift.
 struct Live {
     protocol: Protocols,
+    /// Subscriptions let through and not yet live (see [`SetupTracker`]).
+    setups: SetupTracker,
     caller: Option<(String, String)>,
     /// Places this socket holds.
     places: Arc<AtomicUsize>,
     /// Ids in use, for 4409 (best effort: an id is free again once the
-    /// client or the server completed it).
+    /// client or the server completed it, or the server ended it with an
+    /// error). Bounded like the socket's places: an id enters only with one.
     ids: HashSet<String>,
 }
 
@@ -96,10 +100,11 @@ impl Live {
         }))
     }
 
-    /// The library told the client a subscription completed: its id is free.
+    /// The library told the client a subscription ended (completed, or
+    /// failed with an `error` message): its id is free.
     fn observe_outgoing(&mut self, text: &str) {
         // async-graphql writes the tag first; only the rare endings are parsed.
-        if text.starts_with("{\"type\":\"complete\"")
+        if (text.starts_with("{\"type\":\"complete\"") || text.starts_with("{\"type\":\"error\""))
             && let Ok(message) = serde_json::from_str::<Value>(text)
             && let Some(id) = message["id"].as_str()
         {
@@ -239,7 +244,8 @@ impl Close {
 }
 
 async fn serve(state: AppState, socket: Socket, protocol: Protocols, request_id: RequestId) {
-    let mut live = Live { protocol, caller: None, places: Arc::default(), ids: HashSet::new() };
+    let mut live =
+        Live { protocol, setups: SetupTracker::default(), caller: None, places: Arc::default(), ids: HashSet::new() };
     metrics::gauge!("casebook_websockets").increment(1);
     run(&state, socket, protocol, &mut live, &request_id).await;
     metrics::gauge!("casebook_websockets").decrement(1);
@@ -281,15 +287,25 @@ async fn run(state: &AppState, socket: Socket, protocol: Protocols, live: &mut L
     let init_deadline = Instant::now() + state.settings().init_timeout;
     let mut expires_at: Option<Instant> = None;
     let mut draining = state.draining();
+    // A client's ping waits here while subscriptions it sent before are being
+    // set up; nothing after it is read meanwhile, so order is kept.
+    let mut held_ping: Option<Vec<u8>> = None;
+    let setups = live.setups.clone();
     let close = loop {
         tokio::select! {
             // A deploy: clients reconnect to another replica and resume from their cursor.
             () = async { drop(draining.wait_for(|draining| *draining).await) } => {
                 break Some(Close::new(1001, "Going away: the server is shutting down"));
             }
-            // Read only while the protocol can take the message: a burst waits on
-            // the socket, and the protocol (polled below) keeps serving.
-            incoming = source.next(), if forward.capacity() > 0 => {
+            permit = async { setups.settled().await; forward.reserve().await }, if held_ping.is_some() => {
+                let (Ok(permit), Some(ping)) = (permit, held_ping.take()) else { break None };
+                permit.send(ping);
+            }
+            // Read only once the protocol can take the message (a place in its
+            // queue is reserved first): a burst waits on the socket, and the
+            // protocol (polled below) keeps serving meanwhile.
+            read = async { (forward.reserve().await, source.next().await) }, if held_ping.is_none() => {
+                let (Ok(permit), incoming) = read else { break None };
                 let bytes = match incoming {
                     Some(Ok(Message::Text(text))) => text.as_bytes().to_vec(),
                     Some(Ok(Message::Binary(bytes))) => bytes.to_vec(),
@@ -309,6 +325,7 @@ async fn run(state: &AppState, socket: Socket, protocol: Protocols, live: &mut L
                                 && let Some(data) = slot.as_mut()
                             {
                                 data.insert(on_end);
+                                data.insert(live.setups.clone());
                             }
                         }
                         let mut message = message;
@@ -317,6 +334,11 @@ async fn run(state: &AppState, socket: Socket, protocol: Protocols, live: &mut L
                             match live.admit(state, &mut message) {
                                 None if matches!(message["type"].as_str(), Some("subscribe" | "start")) => {
                                     bytes = message.to_string().into_bytes();
+                                    live.setups.begin();
+                                }
+                                None if message["type"] == "ping" && live.setups.pending() > 0 => {
+                                    held_ping = Some(bytes);
+                                    continue;
                                 }
                                 None => {}
                                 Some(Refusal::Close(close)) => break Some(close),
@@ -329,9 +351,7 @@ async fn run(state: &AppState, socket: Socket, protocol: Protocols, live: &mut L
                                 }
                             }
                         }
-                        if forward.try_send(bytes).is_err() {
-                            break None;
-                        }
+                        permit.send(bytes);
                     }
                     Admit::Refuse { notice, close } => {
                         if let Some(notice) = notice {

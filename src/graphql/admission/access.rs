@@ -58,7 +58,10 @@ pub fn select_operation<'d>(
     match operation_name {
         Some(wanted) => {
             operations.find(|(name, _)| name.is_some_and(|n| n.as_str() == wanted)).map(|(_, op)| op).ok_or_else(|| {
-                Refusal::new(AppError::bad_input("operationName", format!("no operation named `{wanted}`")))
+                // Quoted in part: the name is the caller's, of any length.
+                let shown: String = wanted.chars().take(100).collect();
+                let more = if shown.len() < wanted.len() { "…" } else { "" };
+                Refusal::new(AppError::bad_input("operationName", format!("no operation named `{shown}{more}`")))
             })
         }
         None => {

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::auth::Principal;
 
-/// Buckets kept before full ones (which equal a fresh bucket) are dropped.
+/// Buckets kept: past it, full ones (which equal a fresh bucket) are dropped,
+/// then, if callers are that many at once, those closest to full.
 const MAX_BUCKETS: usize = 100_000;
 
 pub struct RateLimiter {
@@ -66,7 +67,16 @@ impl RateLimiter {
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if buckets.len() >= MAX_BUCKETS {
             let per_second = self.per_second();
-            buckets.retain(|_, b| b.points + now.duration_since(b.updated).as_secs_f64() * per_second < capacity);
+            let level = |b: &Bucket| b.points + now.saturating_duration_since(b.updated).as_secs_f64() * per_second;
+            buckets.retain(|_, b| level(b) < capacity);
+            if buckets.len() >= MAX_BUCKETS {
+                // Forgetting a bucket refills it: forget those that lose least, down to 90 %.
+                let mut levels: Vec<f64> = buckets.values().map(level).collect();
+                let keep = MAX_BUCKETS * 9 / 10;
+                levels.select_nth_unstable_by(keep, |a, b| a.total_cmp(b));
+                let cutoff = levels[keep];
+                buckets.retain(|_, b| level(b) < cutoff);
+            }
         }
         let key = (principal.tenant.clone(), principal.user_id.clone());
         let bucket = buckets.entry(key).or_insert(Bucket { points: capacity, updated: now });

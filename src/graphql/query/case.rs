@@ -12,7 +12,6 @@ use crate::domain::{attack, tag};
 use crate::error::{AppError, AppResult, GqlResult};
 use crate::graphql::cursor;
 use crate::graphql::directive::requires_permission;
-use crate::graphql::loaders::load_now;
 use crate::graphql::scalars::{DateTime, numeric_id, optional_time};
 use crate::graphql::types::CaseConnection;
 use crate::graphql::{grant, loaders, page_size, prefetch};
@@ -140,7 +139,8 @@ impl CaseQuery {
     #[graphql(directive = requires_permission::apply(Permission::SecurityDataRead))]
     async fn case(&self, ctx: &Context<'_>, #[graphql(desc = "The case number.")] id: ID) -> GqlResult<Option<Case>> {
         let Some(id) = numeric_id(&id) else { return Ok(None) };
-        let case = load_now(&loaders(ctx)?.cases, [CaseId(id).0]).await?.remove(&id);
+        let loaders = loaders(ctx)?;
+        let case = loaders.load_now(&loaders.cases, [CaseId(id).0]).await?.remove(&id);
         if let Some(case) = &case {
             prefetch::cases(ctx, &ctx.look_ahead(), std::slice::from_ref(case)).await?;
         }

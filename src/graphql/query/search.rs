@@ -9,7 +9,6 @@ use crate::domain::search::{self, Found, Matcher, SearchKind, Subject};
 use crate::error::GqlResult;
 use crate::graphql::cursor;
 use crate::graphql::directive::requires_permission;
-use crate::graphql::loaders::load_now;
 use crate::graphql::types::{PageInfo, SearchConnection, SearchEdge, split_page};
 use crate::graphql::{grant, loaders, page_size, prefetch};
 
@@ -89,7 +88,8 @@ async fn prefetch(ctx: &Context<'_>, found: &[Found]) -> GqlResult<()> {
         }
     }
     if !users.is_empty() {
-        load_now(&loaders(ctx)?.users, users).await?;
+        let loaders = loaders(ctx)?;
+        loaders.load_now(&loaders.users, users).await?;
     }
     Ok(())
 }

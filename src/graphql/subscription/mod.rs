@@ -10,9 +10,9 @@ use crate::error::{AppError, GqlError, GqlResult};
 use crate::events::ActivityBus;
 use crate::graphql::cursor::{self, ActivityCursor};
 use crate::graphql::directive::requires_permission;
-use crate::graphql::grant;
 use crate::graphql::scalars::numeric_id;
 use crate::graphql::types::ActivityEvent;
+use crate::graphql::{Setup, grant};
 
 /// The subscription root.
 #[derive(Default)]
@@ -41,7 +41,12 @@ impl Subscription {
         // subscription's stream for its whole life; the watch setup (a pool
         // checkout and a query) would otherwise cost every idle watcher kilobytes.
         let watch = Box::pin(bus.watch(tenant, case, after.map(|a| a.seq)));
-        let stream = watch.await?.ok_or_else(not_found)?;
+        let watched = watch.await;
+        // Live from here (or refused): a ping the client sent after subscribing may be answered.
+        if let Some(setup) = ctx.data_opt::<Setup>() {
+            setup.finish();
+        }
+        let stream = watched?.ok_or_else(not_found)?;
         Ok(stream.map(|entry| entry.map(ActivityEvent::from).map_err(GqlError::from)).boxed())
     }
 }
