@@ -7,12 +7,15 @@
 //! | `CASEBOOK_JWT_SECRET` | HS256 secret (verifying; signing for `token`) | none |
 //! | `CASEBOOK_JWT_PUBLIC_KEY` | path of a PEM public key (RS256 or ES256) | none |
 //! | `CASEBOOK_JWT_ISSUER`, `CASEBOOK_JWT_AUDIENCE` | checked when set | none |
+//! | `CASEBOOK_DEFAULT_TENANT` | tenant of tokens without `tid` (else refused) | none |
 //! | `CASEBOOK_LOG` | log filter, `RUST_LOG` syntax | `info` |
 //! | `CASEBOOK_DB_POOL_SIZE` | database connections per process (`serve`) | 16 PostgreSQL, 8 SQLite |
 //! | `CASEBOOK_RATE_LIMIT` | cost points per caller per minute (0: off) | 1000 |
 //! | `CASEBOOK_MAX_SUBSCRIPTIONS_PER_SOCKET` | live subscriptions on one WebSocket | 100 |
 //! | `CASEBOOK_MAX_SUBSCRIPTIONS_PER_CALLER` | live subscriptions of one caller per process | 500 |
 //! | `CASEBOOK_REQUEST_TIMEOUT` | seconds an HTTP request may run | 30 |
+//! | `CASEBOOK_MAX_CONNECTIONS` | connections per process | 4096 |
+//! | `CASEBOOK_HEADER_TIMEOUT`, `CASEBOOK_BODY_TIMEOUT`, `CASEBOOK_IDLE_TIMEOUT` | seconds to send a header, a body, the next request | 10, 30, 60 |
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -95,6 +98,24 @@ pub struct ServeArgs {
     #[arg(long = "request-timeout", env = "CASEBOOK_REQUEST_TIMEOUT", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub request_timeout: u64,
+    /// Connections one process holds (WebSockets included); at the cap, the
+    /// connection that has waited longest for its client is closed to let a
+    /// new one in.
+    #[arg(long = "max-connections", env = "CASEBOOK_MAX_CONNECTIONS", default_value_t = 4096,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+    /// Seconds a request's header may take to arrive.
+    #[arg(long = "header-timeout", env = "CASEBOOK_HEADER_TIMEOUT", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub header_timeout: u64,
+    /// Seconds a request's body may take to arrive.
+    #[arg(long = "body-timeout", env = "CASEBOOK_BODY_TIMEOUT", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub body_timeout: u64,
+    /// Seconds a kept-alive connection may wait for its next request.
+    #[arg(long = "idle-timeout", env = "CASEBOOK_IDLE_TIMEOUT", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub idle_timeout: u64,
     /// Let webhooks reach loopback, private, link-local and metadata addresses
     /// (refused by default: a webhook URL must not reach inside your network).
     #[arg(long = "webhook-allow-private", env = "CASEBOOK_WEBHOOK_ALLOW_PRIVATE", default_value_t = false,
@@ -130,9 +151,15 @@ pub struct ServeArgs {
     /// (its name, duration and SQL statement count); 0 logs every operation.
     #[arg(long = "slow-operation-ms", env = "CASEBOOK_SLOW_OPERATION_MS", default_value_t = 1_000)]
     pub slow_operation_ms: u64,
-    /// Development mode: a random secret when none is set, and ready-made tokens.
+    /// Development mode: ready-made tokens for each role in tenant `default`,
+    /// signed with a random secret of this run's own (never a configured
+    /// one). Only on a loopback address with SQLite, unless --dev-allow-exposed.
     #[arg(long)]
     pub dev: bool,
+    /// Let --dev run on an address other than loopback, or on PostgreSQL:
+    /// anyone who reaches `GET /` then gets admin tokens for this run.
+    #[arg(long = "dev-allow-exposed", requires = "dev")]
+    pub dev_allow_exposed: bool,
     #[command(flatten)]
     pub jwt: JwtArgs,
 }
@@ -151,6 +178,10 @@ pub struct JwtArgs {
     /// Required `aud` claim, when set.
     #[arg(long = "jwt-audience", env = "CASEBOOK_JWT_AUDIENCE")]
     pub audience: Option<String>,
+    /// The tenant of tokens that name none (`tid`); without it such tokens
+    /// are refused.
+    #[arg(long = "default-tenant", env = "CASEBOOK_DEFAULT_TENANT")]
+    pub default_tenant: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -221,7 +252,7 @@ impl FromStr for Secret {
 }
 
 /// Where the data lives.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
     /// A file, created when missing.
     Sqlite(PathBuf),
@@ -241,22 +272,57 @@ impl FromStr for DatabaseUrl {
         } else if s.starts_with("postgres://") || s.starts_with("postgresql://") {
             Ok(DatabaseUrl::Postgres(s.to_owned()))
         } else {
-            Err(format!("unsupported database URL {s:?}: use sqlite://PATH or postgres://..."))
+            Err(format!("unsupported database URL {}: use sqlite://PATH or postgres://...", masked_url(s)))
         }
     }
 }
 
 impl fmt::Display for DatabaseUrl {
-    /// Shows where, never the password.
+    /// Shows where, never a secret (see [`masked_url`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DatabaseUrl::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
-            DatabaseUrl::Postgres(url) => {
-                let host = url.rsplit_once('@').map_or(url.as_str(), |(_, host)| host);
-                write!(f, "postgres://{host}")
-            }
+            DatabaseUrl::Postgres(url) => f.write_str(&masked_url(url)),
         }
     }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
+}
+
+/// Query parameters that hold secrets (libpq's `password` and `sslpassword`,
+/// and anything else named like a secret).
+fn is_secret_parameter(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["password", "secret", "token", "key"].iter().any(|word| name.contains(word)) && name != "sslkey"
+}
+
+/// A URL as it may be printed: the password of `user:password@` and every
+/// secret query parameter replaced by `***`. Read with the URL parser, not
+/// by cutting strings; a URL that does not parse shows only its scheme.
+pub fn masked_url(text: &str) -> String {
+    let Ok(mut url) = url::Url::parse(text) else {
+        let scheme = text.split_once("://").map_or("", |(scheme, _)| scheme);
+        let scheme: String = scheme.chars().filter(char::is_ascii_alphanumeric).take(16).collect();
+        return format!("{scheme}://(an unreadable URL, not shown)");
+    };
+    if url.password().is_some() {
+        let _ = url.set_password(Some("***"));
+    }
+    if url.query().is_some() {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if is_secret_parameter(&k) { "***".to_owned() } else { v.into_owned() };
+                (k.into_owned(), v)
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
 }
 
 /// Parses `90s`, `15m`, `8h`, `7d` (a bare number is seconds).
@@ -300,9 +366,20 @@ mod tests {
     }
 
     #[test]
-    fn postgres_url_display_hides_the_password() {
+    fn postgres_url_display_hides_every_secret() {
         let url: DatabaseUrl = "postgres://casebook:s3cret@db:5432/cb".parse().unwrap();
-        assert_eq!(url.to_string(), "postgres://db:5432/cb");
+        assert_eq!(url.to_string(), "postgres://casebook:***@db:5432/cb");
+        let url: DatabaseUrl =
+            "postgres://casebook@db/cb?sslmode=require&password=s3cret&sslpassword=k3y&sslkey=/k.pem".parse().unwrap();
+        let shown = url.to_string();
+        assert!(!shown.contains("s3cret") && !shown.contains("k3y"), "{shown}");
+        assert!(shown.contains("sslmode=require") && shown.contains("sslkey=%2Fk.pem"), "{shown}");
+        assert!(!format!("{url:?}").contains("s3cret"));
+        // Percent-encoded passwords and ones with an @ in them too.
+        let url: DatabaseUrl = "postgres://u:p%40ss%2Fw0rd@db/cb".parse().unwrap();
+        assert!(!url.to_string().contains("w0rd"), "{url}");
+        let refused = "mysql://root:hunter2@db/x".parse::<DatabaseUrl>().unwrap_err();
+        assert!(!refused.contains("hunter2"), "{refused}");
     }
 
     #[test]
