@@ -14,21 +14,50 @@ pub struct DevToken {
     pub token: String,
 }
 
-/// The key configuration `serve` runs with: refuses to run without a key
-/// unless `dev`, which falls back to a random secret for this run.
+/// The key configuration `serve` runs with. Without `--dev` it needs a key.
+/// With `--dev` it signs (and verifies) with a random secret of this run's
+/// own, never a configured one: the tokens it hands out at `GET /` must not
+/// be accepted by a production replica that shares that secret. `--dev`
+/// runs only on a loopback address with SQLite unless told otherwise.
 pub fn jwt_config(args: &ServeArgs) -> anyhow::Result<JwtArgs> {
     let mut jwt = args.jwt.clone();
-    if jwt.secret.is_none() && jwt.public_key.is_none() {
-        if !args.dev {
+    if !args.dev {
+        if jwt.secret.is_none() && jwt.public_key.is_none() {
             bail!(
                 "no token key configured: set CASEBOOK_JWT_SECRET (HS256) or CASEBOOK_JWT_PUBLIC_KEY \
-                 (PEM file, RS256/ES256), or pass --dev for a random development secret"
+                 (PEM file, directory or JWKS; RS256/ES256), or pass --dev for a random development secret"
             );
         }
-        let bytes: [u8; 32] = rand::random();
-        let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        jwt.secret = Some(Secret::new(secret));
+        if jwt.issuer.is_none() || jwt.audience.is_none() {
+            let off: Vec<&str> = [("issuer", jwt.issuer.is_none()), ("audience", jwt.audience.is_none())]
+                .into_iter()
+                .filter_map(|(name, off)| off.then_some(name))
+                .collect();
+            tracing::warn!(
+                unchecked = off.join(" and "),
+                "tokens' {} are not checked: any token signed with the configured key is accepted, those minted \
+                 for other applications too; set CASEBOOK_JWT_ISSUER and CASEBOOK_JWT_AUDIENCE",
+                off.join(" and ")
+            );
+        }
+        return Ok(jwt);
     }
+    let exposed = !args.listen.ip().is_loopback() || matches!(args.database.url, DatabaseUrl::Postgres(_));
+    if exposed && !args.dev_allow_exposed {
+        bail!(
+            "--dev hands out admin tokens to anyone who opens GET /, so it serves only on a loopback address \
+             with an embedded SQLite database (here: {} and {}); pass --dev-allow-exposed to run it this way \
+             anyway",
+            args.listen,
+            args.database.url
+        );
+    }
+    if jwt.secret.is_some() {
+        tracing::warn!("--dev signs with a random secret of its own: CASEBOOK_JWT_SECRET is not used in this run");
+    }
+    let bytes: [u8; 32] = rand::random();
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    jwt.secret = Some(Secret::new(secret));
     Ok(jwt)
 }
 
@@ -80,6 +109,12 @@ pub fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
         shutdown_timeout: std::time::Duration::from_secs(args.shutdown_timeout),
         slow_operation: std::time::Duration::from_millis(args.slow_operation_ms),
         trusted_documents,
+        connections: crate::http::ConnectionLimits {
+            max_connections: args.max_connections as usize,
+            header_timeout: std::time::Duration::from_secs(args.header_timeout),
+            body_timeout: std::time::Duration::from_secs(args.body_timeout),
+            idle_timeout: std::time::Duration::from_secs(args.idle_timeout),
+        },
         webhooks: crate::jobs::webhooks::WebhookSettings {
             targets: crate::domain::webhook::TargetPolicy {
                 allow_private: args.webhook_allow_private,
@@ -151,7 +186,8 @@ pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()>
         shutdown_signal().await;
         draining.drain();
     };
-    let server = axum::serve(listener, app(state.clone())).with_graceful_shutdown(stop).into_future();
+    let limits = state.settings().connections;
+    let server = crate::http::serve_connections(listener, app(state.clone()), limits, stop, None);
     let mut signalled = state.draining();
     let deadline = state.settings().shutdown_timeout;
     tokio::select! {
