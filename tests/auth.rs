@@ -44,14 +44,37 @@ async fn me_shows_the_tenant_and_the_role_permissions(backend: Backend) {
         me["me"]["permissions"],
         json!(["SECURITY_DATA_READ", "ALERTS_MANAGE", "CORE_SECURITY_SETTINGS_MANAGE"])
     );
-    // No tid claim means tenant `default`; no roles means no permissions, but `me` still answers.
-    let claims = json!({ "sub": "nobody", "exp": jsonwebtoken::get_current_timestamp() + 600 });
-    let plain =
-        jsonwebtoken::encode(&Default::default(), &claims, &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()))
-            .unwrap();
-    let me = server.ok(&plain, query, json!({})).await;
-    assert_eq!(me["me"]["tenant"], "default");
+    // No roles means no permissions, but `me` still answers.
+    let me = server.ok(&token("nobody", "acme", &[]), query, json!({})).await;
+    assert_eq!(me["me"]["tenant"], "acme");
     assert_eq!(me["me"]["permissions"], json!([]));
+}
+
+fn signed(claims: serde_json::Value) -> String {
+    jsonwebtoken::encode(&Default::default(), &claims, &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()))
+        .unwrap()
+}
+
+/// Fail closed: a token names its tenant, unless the deployment names one
+/// default tenant explicitly; a token not valid yet (`nbf`) is refused.
+async fn a_token_must_name_its_tenant_and_be_valid_now(backend: Backend) {
+    let now = jsonwebtoken::get_current_timestamp();
+    let no_tenant = signed(json!({ "sub": "nobody", "roles": ["reader"], "exp": now + 600 }));
+    let next_year = signed(
+        json!({ "sub": "early", "tid": "acme", "roles": ["reader"], "exp": now + 400 * 86_400, "nbf": now + 365 * 86_400 }),
+    );
+    let server = TestServer::start(backend).await;
+    let refused = server.gql(Some(&no_tenant), "{ me { tenant } }", json!({})).await;
+    assert_code(&refused, "UNAUTHENTICATED");
+    assert!(refused["errors"][0]["message"].as_str().unwrap().contains("names no tenant"), "{refused}");
+    let early = server.gql(Some(&next_year), "{ cases { totalCount } }", json!({})).await;
+    assert_code(&early, "UNAUTHENTICATED");
+    assert!(early["errors"][0]["message"].as_str().unwrap().contains("not valid yet"), "{early}");
+
+    let jwt = casebook::config::JwtArgs { default_tenant: Some("default".into()), ..jwt() };
+    let server = TestServer::start_with_jwt(backend, &jwt).await;
+    assert_eq!(server.ok(&no_tenant, "{ me { tenant } }", json!({})).await["me"]["tenant"], "default");
+    assert_code(&server.gql(Some(&next_year), "{ me { tenant } }", json!({})).await, "UNAUTHENTICATED");
 }
 
 async fn users_are_recorded_in_their_tenant_on_first_call(backend: Backend) {
@@ -87,6 +110,14 @@ async fn admins_upsert_users_and_null_clears_a_field(backend: Backend) {
     assert!(bad["errors"][0]["message"].as_str().unwrap().contains("email"), "{bad}");
     let forbidden = server.gql(Some(&analyst("acme")), upsert, json!({ "input": { "id": "y" } })).await;
     assert_code(&forbidden, "FORBIDDEN");
+    // The service's own actors, as the audit shows them, are not for renaming.
+    for reserved in ["system:sla", "automation:1", "system:webhooks"] {
+        let renamed = server
+            .gql(Some(&admin("acme")), upsert, json!({ "input": { "id": reserved, "displayName": "Bob" } }))
+            .await;
+        assert_code(&renamed, "BAD_USER_INPUT");
+        assert!(renamed["errors"][0]["message"].as_str().unwrap().starts_with("id:"), "{renamed}");
+    }
 }
 
 both_backends!(
@@ -94,7 +125,45 @@ both_backends!(
     me_shows_the_tenant_and_the_role_permissions,
     users_are_recorded_in_their_tenant_on_first_call,
     admins_upsert_users_and_null_clears_a_field,
+    a_token_must_name_its_tenant_and_be_valid_now,
 );
+
+/// `casebook serve` with these arguments and environment, which must refuse
+/// to start: what it said.
+async fn refused_start(args: &[&str], env: &[(&str, &str)]) -> String {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_casebook"))
+        .arg("serve")
+        .args(args)
+        .envs(env.iter().copied())
+        .env("CASEBOOK_LOG_FORMAT", "json")
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(30), output).await.unwrap().unwrap();
+    assert!(!output.status.success(), "serve {args:?} started");
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+/// `--dev` never hands out tokens a production replica accepts: its own
+/// random secret always, and only on loopback with SQLite unless told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dev_mode_signs_with_its_own_secret_and_stays_on_loopback() {
+    use crate::common::process::{Process, gql_at};
+    // The harness sets CASEBOOK_JWT_SECRET: a production secret, as far as --dev knows.
+    let dev = Process::start_configured(Backend::Sqlite, false, &[], &["--dev"]).await;
+    let heading = dev.printed.iter().position(|line| line == "admin token:").expect("the admin token is printed");
+    let admin_token = dev.printed[heading + 1].clone();
+    assert_eq!(gql_at(&dev.addr, &admin_token, "{ me { tenant } }", json!({})).await["me"]["tenant"], "default");
+    let production = TestServer::start(Backend::Sqlite).await;
+    assert_code(&production.gql(Some(&admin_token), "{ me { tenant } }", json!({})).await, "UNAUTHENTICATED");
+
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let postgres = crate::common::process::database_url(&database);
+    let said = refused_start(&["--dev", "--listen", "127.0.0.1:0", "--database-url", &postgres], &[]).await;
+    assert!(said.contains("--dev-allow-exposed") && !said.contains("token:"), "{said}");
+    let sqlite = std::env::temp_dir().join(format!("casebook-dev-{}.db", std::process::id()));
+    let sqlite = format!("sqlite://{}", sqlite.display());
+    let said = refused_start(&["--dev", "--listen", "0.0.0.0:0", "--database-url", &sqlite], &[]).await;
+    assert!(said.contains("loopback") && said.contains("--dev-allow-exposed"), "{said}");
+}
 
 /// A server that trusts an identity provider's public key (and checks issuer and audience).
 async fn provider_keys_verify_rs256_and_es256_tokens(backend: Backend) {

@@ -434,6 +434,12 @@ async fn private_targets_are_refused_unless_the_operator_allows_them(backend: Ba
         let refused = create_webhook(&strict, &admin("acme"), json!({ "url": url, "eventTypes": ["ALL"] })).await;
         assert_code(&refused, "BAD_USER_INPUT");
     }
+    // A name says it resolves somewhere private, never where.
+    let by_name =
+        create_webhook(&strict, &admin("acme"), json!({ "url": "http://localhost/hook", "eventTypes": ["ALL"] })).await;
+    let message = by_name["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("localhost resolves to an address that is not public"), "{message}");
+    assert!(!message.contains("127.0.0.1") && !message.contains("::1"), "{message}");
     let none =
         create_webhook(&strict, &admin("acme"), json!({ "url": "https://hooks.example.com/x", "eventTypes": [] }))
             .await;
@@ -483,7 +489,8 @@ async fn private_targets_are_refused_unless_the_operator_allows_them(backend: Ba
     create_case(&strict, &analyst("acme"), "Rebinding", json!({})).await;
     let list = deliveries_when(&strict, &hook, |l| l.first().is_some_and(|d| d["error"].is_string())).await;
     let error = list[0]["error"].as_str().unwrap();
-    assert!(error.contains("refused: localhost resolves only to addresses webhooks may not reach"), "{error}");
+    assert!(error.contains("refused: localhost resolves only to addresses that are not public"), "{error}");
+    assert!(!error.contains("127.0.0.1"), "{error}");
     assert_eq!(list[0]["httpStatus"], Value::Null);
     assert!(receiver.received.try_recv().is_err(), "nothing reached the receiver");
 }

@@ -23,6 +23,9 @@ pub struct Claims {
     #[serde(default)]
     pub roles: Vec<String>,
     pub exp: u64,
+    /// Not valid before (seconds since the epoch), honoured when present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -32,6 +35,8 @@ pub struct Claims {
 /// Verifies bearer tokens with the configured keys.
 pub struct TokenVerifier {
     keys: Vec<(DecodingKey, Validation)>,
+    /// The tenant of tokens without `tid`; `None`: such tokens are refused.
+    default_tenant: Option<String>,
 }
 
 impl TokenVerifier {
@@ -56,7 +61,8 @@ impl TokenVerifier {
                 )));
             }
         }
-        Ok((!keys.is_empty()).then_some(TokenVerifier { keys }))
+        let default_tenant = jwt.default_tenant.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned);
+        Ok((!keys.is_empty()).then_some(TokenVerifier { keys, default_tenant }))
     }
 
     /// Verifies the token and builds its principal.
@@ -71,6 +77,7 @@ impl TokenVerifier {
                 use jsonwebtoken::errors::ErrorKind;
                 let reason = match e.kind() {
                     ErrorKind::ExpiredSignature => "the token has expired",
+                    ErrorKind::ImmatureSignature => "the token is not valid yet (nbf)",
                     ErrorKind::InvalidIssuer => "the token's issuer is not accepted",
                     ErrorKind::InvalidAudience => "the token's audience is not accepted",
                     ErrorKind::MissingRequiredClaim(_) => "the token lacks a required claim (sub, exp)",
@@ -80,13 +87,14 @@ impl TokenVerifier {
                 AppError::Unauthenticated(reason.into())
             })?
             .claims;
-        Principal::from_claims(claims)
+        Principal::from_claims(claims, self.default_tenant.as_deref())
     }
 }
 
 fn validation(alg: Algorithm, jwt: &JwtArgs) -> Validation {
     let mut v = Validation::new(alg);
     v.set_required_spec_claims(&["exp", "sub"]);
+    v.validate_nbf = true;
     v.leeway = 30;
     match &jwt.issuer {
         Some(iss) => {
@@ -127,6 +135,7 @@ pub fn issue_token(secret: &str, request: &TokenRequest<'_>) -> Result<String, A
         tid: Some(request.tenant.to_owned()),
         roles: request.roles.to_vec(),
         exp,
+        nbf: None,
         iss: request.issuer.map(str::to_owned),
         aud: request.audience.map(str::to_owned),
     };
@@ -135,7 +144,7 @@ pub fn issue_token(secret: &str, request: &TokenRequest<'_>) -> Result<String, A
 }
 
 impl Principal {
-    fn from_claims(claims: Claims) -> Result<Self, AppError> {
+    fn from_claims(claims: Claims, default_tenant: Option<&str>) -> Result<Self, AppError> {
         let user_id = claims.sub.trim();
         if user_id.is_empty() {
             return Err(AppError::Unauthenticated("the token's sub is empty".into()));
@@ -152,7 +161,11 @@ impl Principal {
         if texts.into_iter().flatten().any(|t| t.contains('\0')) {
             return Err(AppError::Unauthenticated("the token's claims contain a NUL character".into()));
         }
-        let tenant = claims.tid.as_deref().map(str::trim).filter(|t| !t.is_empty()).unwrap_or("default");
+        // Fail closed: a token names its tenant, unless the deployment names one for all.
+        let tenant =
+            claims.tid.as_deref().map(str::trim).filter(|t| !t.is_empty()).or(default_tenant).ok_or_else(|| {
+                AppError::Unauthenticated("the token names no tenant (tid) and no default tenant is configured".into())
+            })?;
         let permissions: BTreeSet<Permission> = BTreeSet::new();
         let mut permissions = permissions;
         for role in &claims.roles {
@@ -218,6 +231,35 @@ mod tests {
         cfg.issuer = Some("https://idp.example".into());
         let verifier = TokenVerifier::from_config(&cfg).unwrap().unwrap();
         assert!(verifier.verify(&token).is_err());
+    }
+
+    fn signed(claims: serde_json::Value) -> String {
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(b"s3cret")).unwrap()
+    }
+
+    #[test]
+    fn a_token_without_a_tenant_is_refused_unless_the_deployment_names_one() {
+        let exp = jsonwebtoken::get_current_timestamp() + 60;
+        let token = signed(serde_json::json!({ "sub": "alice", "exp": exp, "roles": ["reader"] }));
+        let verifier = TokenVerifier::from_config(&config("s3cret")).unwrap().unwrap();
+        let refused = verifier.verify(&token).unwrap_err();
+        assert!(refused.to_string().contains("names no tenant"), "{refused}");
+        let mut cfg = config("s3cret");
+        cfg.default_tenant = Some("acme".into());
+        let verifier = TokenVerifier::from_config(&cfg).unwrap().unwrap();
+        assert_eq!(verifier.verify(&token).unwrap().tenant, "acme");
+    }
+
+    #[test]
+    fn a_token_not_valid_yet_is_refused() {
+        let now = jsonwebtoken::get_current_timestamp();
+        let token =
+            signed(serde_json::json!({ "sub": "a", "tid": "t", "exp": now + 400 * 86_400, "nbf": now + 365 * 86_400 }));
+        let verifier = TokenVerifier::from_config(&config("s3cret")).unwrap().unwrap();
+        let refused = verifier.verify(&token).unwrap_err();
+        assert!(refused.to_string().contains("not valid yet"), "{refused}");
+        let token = signed(serde_json::json!({ "sub": "a", "tid": "t", "exp": now + 60, "nbf": now - 10 }));
+        assert!(verifier.verify(&token).is_ok());
     }
 
     #[test]

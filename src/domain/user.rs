@@ -111,6 +111,17 @@ pub struct UserUpsert {
 pub async fn upsert(conn: &mut Conn<'_>, actor: &Granted<'_, ManageSettings>, input: UserUpsert) -> AppResult<User> {
     let tenant = actor.tenant();
     let id = parse_text("id", &input.id, 256)?;
+    // The service's own actors (rules, the SLA monitor, the webhook worker)
+    // are named by it: an admin renaming one would rewrite the tenant's history.
+    if crate::auth::RESERVED_SUBJECT_PREFIXES.iter().any(|prefix| id.starts_with(prefix)) {
+        return Err(AppError::bad_input(
+            "id",
+            format!(
+                "ids starting with {} name the service's own actors and cannot be changed",
+                crate::auth::RESERVED_SUBJECT_PREFIXES.join(" or ")
+            ),
+        ));
+    }
     let display_name = match input.display_name {
         Some(Some(name)) => Some(Some(parse_text("displayName", &name, 256)?)),
         other => other,

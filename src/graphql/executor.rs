@@ -80,6 +80,16 @@ impl CasebookExecutor {
     }
 }
 
+impl CasebookExecutor {
+    /// Counts a request refused before it reached admission (no valid
+    /// token), as [`Executor::execute`] counts its own refusals.
+    pub fn refused_before_admission(&self, error: &AppError) {
+        let code = error.code().as_str();
+        crate::observe::graphql_operation(crate::observe::REFUSED_OPERATION, "unknown", code, Duration::ZERO);
+        crate::observe::refused(code);
+    }
+}
+
 /// Writes the slow-operation line for an operation that ran long, when it
 /// answers and also when it is stopped before it could (a request timeout,
 /// a client gone): those are the slowest of all.

@@ -1,6 +1,7 @@
 //! The HTTP surface: `/graphql` (POST, and GET for queries), GraphiQL at `/`,
 //! `/healthz` and `/readyz`.
 
+mod connections;
 mod graphiql;
 mod media;
 pub mod persisted;
@@ -33,6 +34,8 @@ use crate::error::{AppError, ErrorCode};
 use crate::events::ActivityBus;
 use crate::graphql::admission::{RateLimiter, Refusal};
 use crate::graphql::{CasebookExecutor, Loaders};
+
+pub use connections::{ConnectionCount, ConnectionLimits, serve as serve_connections};
 
 /// Requests larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -67,6 +70,9 @@ pub struct Settings {
     pub slow_operation: Duration,
     /// `--dev`: the printed tokens, (role, token), offered by GraphiQL's picker.
     pub dev_tokens: Vec<(String, String)>,
+    /// Connections per process, and how long a client may take to send a
+    /// request's header and body, or to send its next request.
+    pub connections: ConnectionLimits,
 }
 
 impl Default for Settings {
@@ -84,6 +90,7 @@ impl Default for Settings {
             trusted_documents: None,
             slow_operation: Duration::from_secs(1),
             dev_tokens: Vec::new(),
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -322,9 +329,50 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
+/// Reads a request's body, at most [`MAX_BODY_BYTES`] within the body
+/// timeout; while it arrives the connection counts as waiting for its client.
+async fn read_body(state: &AppState, request: axum::extract::Request) -> Result<(HeaderMap, Bytes), Response> {
+    let (parts, body) = request.into_parts();
+    let slot = parts.extensions.get::<connections::SlotHandle>().cloned();
+    if let Some(slot) = &slot {
+        slot.0.reading_body();
+    }
+    let limit = state.settings().connections.body_timeout;
+    let read = tokio::time::timeout(limit, axum::body::to_bytes(body, MAX_BODY_BYTES)).await;
+    if let Some(slot) = &slot {
+        slot.0.serving();
+    }
+    match read {
+        Ok(Ok(bytes)) => Ok((parts.headers, bytes)),
+        Ok(Err(error)) => {
+            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&error);
+            let too_large = std::iter::from_fn(|| {
+                let current = cause?;
+                cause = current.source();
+                Some(current)
+            })
+            .any(|e| e.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                return Err(StatusCode::PAYLOAD_TOO_LARGE.into_response());
+            }
+            Err(error_response(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, "the request body could not be read"))
+        }
+        Err(_) => {
+            let message = format!("the request body did not arrive within {} s", limit.as_secs());
+            let mut response = error_response(StatusCode::REQUEST_TIMEOUT, ErrorCode::BadUserInput, &message);
+            response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            Err(response)
+        }
+    }
+}
+
 /// POST: one JSON request. Batches are refused, and so are "simple" content
 /// types a browser form could send cross-site (CSRF), as Apollo Server does.
-async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn graphql_post(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+    let (headers, body) = match read_body(&state, request).await {
+        Ok(read) => read,
+        Err(refused) => return refused,
+    };
     if !is_json(&headers) && !has_preflight_header(&headers) {
         return error_response(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -343,10 +391,7 @@ async fn graphql_post(State(state): State<AppState>, headers: HeaderMap, body: B
         Ok(sent) => sent,
         Err(message) => return error_response(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, &message),
     };
-    match build(&state, sent) {
-        Ok(request) => execute(&state, &headers, request).await,
-        Err(refused) => *refused,
-    }
+    respond(&state, &headers, sent, Method::POST).await
 }
 
 /// A POST body: `query` a string, `operationName` a string or null,
@@ -383,11 +428,12 @@ fn parse_post(body: &[u8]) -> Result<Sent, String> {
     })
 }
 
-/// The request to run: its document given, or persisted and named.
-fn build(state: &AppState, sent: Sent) -> Result<async_graphql::Request, Box<Response>> {
+/// The request to run: its document given, or persisted and named (looked
+/// up in the caller's tenant: only an authenticated caller gets this far).
+fn build(state: &AppState, sent: Sent, tenant: &str) -> Result<async_graphql::Request, Box<Response>> {
     let named =
         persisted::Named { query: sent.query, extensions: sent.extensions.as_ref(), document_id: sent.document_id };
-    let query = match state.inner.persisted.resolve(named) {
+    let query = match state.inner.persisted.resolve(tenant, named) {
         Ok(query) => query,
         // Apollo's clients look for this message and code, then send the text.
         Err(persisted::Refused::NotFound) => {
@@ -446,22 +492,7 @@ async fn graphql_get(State(state): State<AppState>, headers: HeaderMap, RawQuery
             return error_response(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, &message);
         }
     };
-    let request = match build(&state, sent) {
-        Ok(request) => request,
-        Err(refused) => return *refused,
-    };
-    if let Some(kind) = operation_type(&request)
-        && kind != OperationType::Query
-    {
-        let mut response = error_response(
-            StatusCode::METHOD_NOT_ALLOWED,
-            ErrorCode::BadUserInput,
-            &format!("{kind} operations are not allowed over GET: use POST"),
-        );
-        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return response;
-    }
-    with_etag(&headers, execute(&state, &headers, request).await).await
+    with_etag(&headers, respond(&state, &headers, sent, Method::GET).await).await
 }
 
 /// A GET answer carries an `ETag` (a hash of its body); a client whose
@@ -491,7 +522,8 @@ async fn with_etag(headers: &HeaderMap, response: Response) -> Response {
     Response::from_parts(parts, axum::body::Body::from(bytes))
 }
 
-async fn execute(state: &AppState, headers: &HeaderMap, request: async_graphql::Request) -> Response {
+/// Authenticates the caller, finds the document the request runs, and runs it.
+async fn respond(state: &AppState, headers: &HeaderMap, sent: Sent, method: Method) -> Response {
     let Some(media) = media::negotiate(headers) else {
         return error_response(
             StatusCode::NOT_ACCEPTABLE,
@@ -507,6 +539,39 @@ async fn execute(state: &AppState, headers: &HeaderMap, request: async_graphql::
             return error_response(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "internal error");
         }
     };
+    // Who asks comes first: a caller without a valid token learns nothing of
+    // the persisted documents (not whether a hash is known) and stores none.
+    let tenant = match auth.principal() {
+        Ok(principal) => principal.tenant.clone(),
+        Err(refusal) => {
+            state.executor().refused_before_admission(&refusal);
+            let mut response = async_graphql::Response::from_errors(vec![Refusal::new(refusal).into_server_error()]);
+            if let Some(id) = request_id::current() {
+                request_id::stamp(&mut response.errors, &id);
+            }
+            return media::respond(media, response);
+        }
+    };
+    let request = match build(state, sent, &tenant) {
+        Ok(request) => request,
+        Err(refused) => return *refused,
+    };
+    if method == Method::GET
+        && let Some(kind) = operation_type(&request)
+        && kind != OperationType::Query
+    {
+        let mut response = error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::BadUserInput,
+            &format!("{kind} operations are not allowed over GET: use POST"),
+        );
+        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    execute(state, request, auth, media).await
+}
+
+async fn execute(state: &AppState, request: async_graphql::Request, auth: Auth, media: media::Media) -> Response {
     let mut request = crate::graphql::request_data(request, state.db(), auth);
     if state.settings().compiled_reads {
         // `media::respond` writes the response with `response_json`.

@@ -119,7 +119,11 @@ impl Live {
         let id = id.as_str();
         match message["type"].as_str().unwrap_or_default() {
             "subscribe" | "start" => {
-                if let Err(refused) = resolve_document(state, &mut message["payload"]) {
+                // Fail closed: past the handshake there is always a caller.
+                let Some((tenant, _)) = self.caller.as_ref() else {
+                    return Some(Refusal::Close(Close::new(4401, "Unauthorized")));
+                };
+                if let Err(refused) = resolve_document(state, tenant, &mut message["payload"]) {
                     let (code, text) = match refused {
                         persisted::Refused::NotFound => {
                             ("PERSISTED_QUERY_NOT_FOUND", "PersistedQueryNotFound".to_owned())
@@ -172,7 +176,7 @@ impl Live {
 /// Puts the text of the document a subscribe names (trusted documents, or
 /// an automatic persisted query) into its payload, as over HTTP: with a
 /// trusted-documents manifest, nothing else runs here either.
-fn resolve_document(state: &AppState, payload: &mut Value) -> Result<(), persisted::Refused> {
+fn resolve_document(state: &AppState, tenant: &str, payload: &mut Value) -> Result<(), persisted::Refused> {
     // Not a request at all: `admit` has closed the socket already (4400).
     let Some(payload) = payload.as_object_mut() else { return Ok(()) };
     let document_id =
@@ -183,7 +187,7 @@ fn resolve_document(state: &AppState, payload: &mut Value) -> Result<(), persist
         extensions: payload.get("extensions").and_then(Value::as_object),
         document_id,
     };
-    let query = state.inner.persisted.resolve(named)?;
+    let query = state.inner.persisted.resolve(tenant, named)?;
     payload.insert("query".into(), Value::String(query));
     Ok(())
 }

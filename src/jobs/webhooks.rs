@@ -241,16 +241,16 @@ struct GuardedResolver {
     targets: TargetPolicy,
 }
 
+/// A name that resolves only to addresses webhooks may not reach. Which
+/// ones is logged, not shown in the delivery (which tenants' admins read).
 #[derive(Debug)]
 struct RefusedAddresses {
     host: String,
-    refused: Vec<IpAddr>,
 }
 
 impl std::fmt::Display for RefusedAddresses {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let list: Vec<String> = self.refused.iter().map(IpAddr::to_string).collect();
-        write!(f, "refused: {} resolves only to addresses webhooks may not reach ({})", self.host, list.join(", "))
+        write!(f, "refused: {} resolves only to addresses that are not public", self.host)
     }
 }
 
@@ -265,8 +265,9 @@ impl reqwest::dns::Resolve for GuardedResolver {
             let (allowed, refused): (Vec<SocketAddr>, Vec<SocketAddr>) =
                 found.into_iter().partition(|a| targets.permits(a.ip()));
             if allowed.is_empty() {
-                let refused = refused.iter().map(SocketAddr::ip).collect();
-                return Err(Box::new(RefusedAddresses { host, refused }) as Box<dyn std::error::Error + Send + Sync>);
+                let refused: Vec<String> = refused.iter().map(|a| a.ip().to_string()).collect();
+                tracing::warn!(%host, refused = refused.join(", "), "a webhook's host resolves to no public address");
+                return Err(Box::new(RefusedAddresses { host }) as Box<dyn std::error::Error + Send + Sync>);
             }
             Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
         })

@@ -129,6 +129,8 @@ pub struct TestServer {
     pub backend: Backend,
     pub client: reqwest::Client,
     pub state: casebook::AppState,
+    /// The server's open connections.
+    pub connections: casebook::http::ConnectionCount,
     task: tokio::task::JoinHandle<()>,
     // dropped after the server task is aborted
     pub database: std::sync::Arc<TestDatabase>,
@@ -173,17 +175,37 @@ impl TestServer {
         url: &DatabaseUrl,
         adjust: impl FnOnce(&mut casebook::http::Settings),
     ) -> TestServer {
+        TestServer::start_keyed(backend, database, url, &jwt(), adjust).await
+    }
+
+    /// A server that verifies tokens with these keys (and claims rules).
+    pub async fn start_with_jwt(backend: Backend, jwt: &JwtArgs) -> TestServer {
+        let database = std::sync::Arc::new(TestDatabase::create(backend).await);
+        let url = database.url.clone();
+        TestServer::start_keyed(backend, database, &url, jwt, |_| {}).await
+    }
+
+    async fn start_keyed(
+        backend: Backend,
+        database: std::sync::Arc<TestDatabase>,
+        url: &DatabaseUrl,
+        jwt: &JwtArgs,
+        adjust: impl FnOnce(&mut casebook::http::Settings),
+    ) -> TestServer {
         let mut settings = casebook::http::Settings::default();
         adjust(&mut settings);
-        let state = casebook::server::prepare(url, &jwt(), None, settings).await.expect("prepare server");
+        let state = casebook::server::prepare(url, jwt, None, settings).await.expect("prepare server");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let app = casebook::app(state.clone());
+        let limits = state.settings().connections;
+        let (count, counted) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let _ = casebook::http::serve_connections(listener, app, limits, std::future::pending(), Some(count)).await;
         });
+        let connections = counted.await.expect("the server counts its connections");
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
-        TestServer { addr, base: format!("http://{addr}"), backend, client, state, task, database }
+        TestServer { addr, base: format!("http://{addr}"), backend, client, state, task, database, connections }
     }
 
     pub fn url(&self, path: &str) -> String {

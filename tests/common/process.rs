@@ -13,6 +13,8 @@ pub struct Process {
     pub metrics_addr: Option<String>,
     /// What it printed before serving that is not a log line (`--dev`'s tokens).
     pub printed: Vec<String>,
+    /// The log lines before `serving`, as JSON.
+    pub startup: Vec<Value>,
     /// The log lines after `serving`, as JSON.
     logs: tokio::sync::mpsc::UnboundedReceiver<Value>,
     pub database: TestDatabase,
@@ -36,12 +38,23 @@ impl Process {
 
     /// With more environment and arguments for the process.
     pub async fn start_configured(backend: Backend, metrics: bool, env: &[(&str, &str)], args: &[&str]) -> Process {
+        Process::start_url_query(backend, metrics, env, args, "").await
+    }
+
+    /// With `query` (such as `password=...`) added to the database URL.
+    pub async fn start_url_query(
+        backend: Backend,
+        metrics: bool,
+        env: &[(&str, &str)],
+        args: &[&str],
+        query: &str,
+    ) -> Process {
         use tokio::io::AsyncBufReadExt;
         let database = TestDatabase::create(backend).await;
-        let url = match &database.url {
-            casebook::config::DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
-            casebook::config::DatabaseUrl::Postgres(url) => url.clone(),
-        };
+        let mut url = database_url(&database);
+        if !query.is_empty() {
+            url = format!("{url}{}{query}", if url.contains('?') { '&' } else { '?' });
+        }
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_casebook"));
         command
             .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url])
@@ -59,6 +72,7 @@ impl Process {
         let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
         let mut metrics_addr = None;
         let mut printed = Vec::new();
+        let mut startup = Vec::new();
         let addr = loop {
             let line = tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line())
                 .await
@@ -73,6 +87,7 @@ impl Process {
             if let Some(addr) = logged_addr(&entry, "serving") {
                 break addr;
             }
+            startup.push(entry);
         };
         // Keep reading, or a full pipe would stall the server's logging.
         let (sender, logs) = tokio::sync::mpsc::unbounded_channel();
@@ -83,7 +98,7 @@ impl Process {
                 }
             }
         });
-        Process { child, addr, metrics_addr, printed, logs, database }
+        Process { child, addr, metrics_addr, printed, startup, logs, database }
     }
 
     /// The next log line the predicate picks (others are passed over).
@@ -102,6 +117,14 @@ impl Process {
     pub fn terminate(&self) {
         let pid = self.child.id().unwrap().to_string();
         assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    }
+}
+
+/// A test database's URL as the command line takes it.
+pub fn database_url(database: &TestDatabase) -> String {
+    match &database.url {
+        casebook::config::DatabaseUrl::Sqlite(path) => format!("sqlite://{}", path.display()),
+        casebook::config::DatabaseUrl::Postgres(url) => url.clone(),
     }
 }
 

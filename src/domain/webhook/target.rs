@@ -78,9 +78,17 @@ impl TargetPolicy {
         let (Some(Host::Domain(name)), Some(port)) = (url.host(), url.port_or_known_default()) else { return Ok(()) };
         let lookup = tokio::time::timeout(std::time::Duration::from_secs(3), tokio::net::lookup_host((name, port)));
         // A name that does not resolve now may later: the delivery decides then.
-        let Ok(Ok(addresses)) = lookup.await else { return Ok(()) };
-        for address in addresses {
-            self.check(field, address.ip())?;
+        let Ok(Ok(mut addresses)) = lookup.await else { return Ok(()) };
+        // Which addresses a name has inside the network is not the caller's to learn.
+        if addresses.any(|address| !self.permits(address.ip())) {
+            return Err(AppError::bad_input(
+                field,
+                format!(
+                    "{name} resolves to an address that is not public: webhooks reach loopback, private, \
+                     link-local and metadata addresses only when the operator allows them \
+                     (CASEBOOK_WEBHOOK_ALLOW_PRIVATE or CASEBOOK_WEBHOOK_ALLOW_NETWORKS)"
+                ),
+            ));
         }
         Ok(())
     }
