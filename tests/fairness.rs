@@ -64,3 +64,49 @@ both_backends!(
     a_burst_of_subscriptions_costs_what_refusing_it_costs,
     a_socket_that_sends_thousands_of_subscribes_hears_back
 );
+
+/// Per-tenant caps hold under parallel creates: each kind filled to a few
+/// places short of its cap, then many created at once.
+async fn caps_hold_under_parallel_creates(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = admin("acme");
+    let kinds: [(&str, usize, Box<dyn Fn(usize) -> serde_json::Value>); 4] = [
+        (
+            "mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { secret } }",
+            20,
+            Box::new(|n| json!({ "url": format!("https://93.184.215.14/hook/{n}"), "eventTypes": ["ALL"] })),
+        ),
+        (
+            "mutation($i: CreateAutomationRuleInput!) { createAutomationRule(input: $i) { id } }",
+            100,
+            Box::new(|n| {
+                json!({ "name": format!("Rule {n}"), "trigger": "CASE_CREATED",
+                        "actions": [{ "type": "SET_PRIORITY", "priority": "HIGH" }] })
+            }),
+        ),
+        (
+            "mutation($i: CreateCaseTemplateInput!) { createCaseTemplate(input: $i) { id } }",
+            200,
+            Box::new(|n| json!({ "name": format!("Template {n}") })),
+        ),
+        (
+            "mutation($i: CreateStatusInput!) { createStatus(input: $i) { id } }",
+            47, // 50, of which the three defaults
+            Box::new(|n| json!({ "name": format!("Status {n}"), "category": "OPEN" })),
+        ),
+    ];
+    for (mutation, cap, input) in &kinds {
+        for n in 0..cap - 3 {
+            server.ok(&admin, mutation, json!({ "i": input(n) })).await;
+        }
+        let racing = (0..12).map(|n| server.gql(Some(&admin), mutation, json!({ "i": input(1000 + n) })));
+        let answers = futures_util::future::join_all(racing).await;
+        let created = answers.iter().filter(|a| a.get("errors").is_none()).count();
+        assert_eq!(created, 3, "{mutation}: only the places left are taken");
+        for refused in answers.iter().filter(|a| a.get("errors").is_some()) {
+            assert_code(refused, "BAD_USER_INPUT");
+        }
+    }
+}
+
+both_backends!(caps_hold_under_parallel_creates);

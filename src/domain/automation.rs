@@ -309,6 +309,8 @@ async fn remember_actor(conn: &mut Conn<'_>, tenant: &str, rule: Rule) -> AppRes
 /// Creates a rule.
 pub async fn create(conn: &mut Conn<'_>, actor: &Granted<'_, ManageSettings>, input: RuleInput) -> AppResult<Rule> {
     let tenant = actor.tenant();
+    // The cap is counted, then written: the tenant's writes of this kind take turns.
+    crate::domain::tenant::lock(conn, tenant).await?;
     let count: i64 = with_conn!(conn, c => {
         automation_rules::table.filter(automation_rules::tenant_id.eq(tenant)).count().get_result(c).await
     })?;

@@ -199,6 +199,8 @@ pub struct NewStatus {
 pub async fn create(conn: &mut Conn<'_>, actor: &Granted<'_, ManageSettings>, input: NewStatus) -> AppResult<Status> {
     let tenant = actor.tenant();
     let name = parse_text("name", &input.name, MAX_NAME_CHARS)?;
+    // The cap is counted, then written: the tenant's writes of this kind take turns.
+    crate::domain::tenant::lock(conn, tenant).await?;
     let last = last_position(conn, tenant).await?;
     if i64::from(last) >= MAX_STATUSES_PER_TENANT {
         return Err(AppError::bad_input("name", format!("a tenant has at most {MAX_STATUSES_PER_TENANT} statuses")));

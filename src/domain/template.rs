@@ -198,6 +198,8 @@ pub async fn create(
 ) -> AppResult<CaseTemplate> {
     let tenant = actor.tenant();
     let name = parse_text("name", input.name.as_deref().unwrap_or_default(), MAX_NAME_CHARS)?;
+    // The cap is counted, then written: the tenant's writes of this kind take turns.
+    crate::domain::tenant::lock(conn, tenant).await?;
     let count: i64 = with_conn!(conn, c => {
         case_templates::table.filter(case_templates::tenant_id.eq(tenant)).count().get_result(c).await
     })?;

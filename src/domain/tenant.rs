@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use crate::db::Conn;
+use crate::db::{Conn, Link};
 use crate::db::schema::tenants;
 use crate::domain::case::FIRST_CASE_ID;
 use crate::domain::{now, status};
@@ -21,4 +21,22 @@ pub async fn ensure(conn: &mut Conn<'_>, tenant: &str) -> AppResult<bool> {
         status::seed_defaults(conn, tenant).await?;
     }
     Ok(inserted == 1)
+}
+
+/// Takes the tenant's row lock for the rest of the transaction, so that
+/// writes which check a per-tenant cap before they insert (webhooks, rules,
+/// templates, statuses) take turns and the cap holds under concurrency. On
+/// SQLite the write transaction (BEGIN IMMEDIATE) already has the database
+/// to itself.
+pub async fn lock(conn: &mut Conn<'_>, tenant: &str) -> AppResult<()> {
+    if let Link::Postgres(c) = &mut conn.link {
+        tenants::table
+            .filter(tenants::id.eq(tenant))
+            .select(tenants::id)
+            .for_update()
+            .first::<String>(*c)
+            .await
+            .optional()?;
+    }
+    Ok(())
 }

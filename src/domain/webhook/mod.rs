@@ -182,6 +182,8 @@ pub async fn create(
     let url = parse_url(policy, input.url.as_deref().unwrap_or_default()).await?;
     let event_types = parse_types(input.event_types.unwrap_or_default())?;
     let description = parse_description(input.description.flatten())?;
+    // The cap is counted, then written: the tenant's writes of this kind take turns.
+    crate::domain::tenant::lock(conn, tenant).await?;
     let count: i64 = with_conn!(conn, c => {
         webhooks::table.filter(webhooks::tenant_id.eq(tenant)).count().get_result(c).await
     })?;
