@@ -138,3 +138,38 @@ async fn operation_names_from_refused_callers_make_no_series() {
 async fn gql_at_ok(addr: &str, query: &str) {
     crate::common::process::gql_at(addr, &analyst("acme"), query, json!({})).await;
 }
+
+/// A case holds at most 1,000 observables, and its search entry stays within
+/// the database's limits however much text they carry: four adds of 100
+/// values of 4 KiB each (which made PostgreSQL's tsvector overflow) work and
+/// stay searchable from the start, and an add past the cap is refused.
+async fn observables_per_case_are_bounded_and_so_is_their_search_entry(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let analyst = analyst("acme");
+    create_case(&server, &analyst, "Indicators galore", json!({})).await;
+    let add = "mutation($i: AddObservablesInput!) { addObservables(input: $i) { case { id } } }";
+    let batch = |round: usize| -> Vec<Value> {
+        (0..100)
+            .map(|n| {
+                let value: String = (0..700).map(|k| format!("r{round}v{n}t{k}")).collect::<Vec<_>>().join(".");
+                json!({ "type": "OTHER", "value": value.chars().take(4096).collect::<String>() })
+            })
+            .collect()
+    };
+    for round in 0..4 {
+        let answer =
+            server.gql(Some(&analyst), add, json!({ "i": { "caseId": "1000", "observables": batch(round) } })).await;
+        assert!(answer.get("errors").is_none(), "round {round}: {answer}");
+    }
+    let found = server.ok(&analyst, "{ cases(filter: { search: \"r0v0t1\" }) { totalCount } }", json!({})).await;
+    assert_eq!(found["cases"]["totalCount"], 1, "the first values stay searchable");
+    for round in 4..10 {
+        server.ok(&analyst, add, json!({ "i": { "caseId": "1000", "observables": batch(round) } })).await;
+    }
+    let refused = server.gql(Some(&analyst), add, json!({ "i": { "caseId": "1000", "observables": batch(10) } })).await;
+    assert_code(&refused, "BAD_USER_INPUT");
+    let message = refused["errors"][0]["message"].as_str().unwrap();
+    assert!(message.starts_with("observables:") && message.contains("at most 1000"), "{message}");
+}
+
+both_backends!(observables_per_case_are_bounded_and_so_is_their_search_entry);

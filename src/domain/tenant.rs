@@ -3,8 +3,8 @@
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use crate::db::{Conn, Link};
 use crate::db::schema::tenants;
+use crate::db::{Conn, Link};
 use crate::domain::case::FIRST_CASE_ID;
 use crate::domain::{now, status};
 use crate::error::AppResult;

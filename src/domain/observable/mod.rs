@@ -25,6 +25,8 @@ use crate::with_conn;
 
 /// The most observables one `addObservables` adds.
 pub const MAX_PER_CALL: usize = 100;
+/// The most observables one case holds.
+pub const MAX_PER_CASE: i64 = 1_000;
 /// The longest observable description, in characters.
 pub const MAX_DESCRIPTION_CHARS: usize = MAX_TEXT_CHARS;
 
@@ -278,6 +280,16 @@ pub async fn add(
     if new_rows.is_empty() {
         let named = checked.iter().filter_map(|c| present.get(&key(c.kind, &c.normalized)).cloned()).collect();
         return Ok((current, named));
+    }
+    let held = count_of_case(conn, tenant, case_id).await?;
+    if held + new_rows.len() as i64 > MAX_PER_CASE {
+        return Err(AppError::bad_input(
+            "observables",
+            format!(
+                "a case holds at most {MAX_PER_CASE} observables: this one has {held}, and {} would be added",
+                new_rows.len()
+            ),
+        ));
     }
     let ids = insert_rows(conn, &new_rows).await?;
     let added = rows_into(find_rows(conn, tenant, &ids).await?)?;
@@ -605,6 +617,19 @@ pub async fn counts_of_cases(conn: &mut Conn<'_>, tenant: &str, case_ids: &[Case
 
 /// Every value of a case's observables, oldest first: what the case's search
 /// entry adds to its description.
+/// How many observables a case holds.
+async fn count_of_case(conn: &mut Conn<'_>, tenant: &str, case_id: CaseId) -> AppResult<i64> {
+    let count = with_conn!(conn, c => {
+        observables::table
+            .filter(observables::tenant_id.eq(tenant))
+            .filter(observables::case_id.eq(case_id.0))
+            .count()
+            .get_result(c)
+            .await
+    })?;
+    Ok(count)
+}
+
 pub async fn values_of_case(conn: &mut Conn<'_>, tenant: &str, case_id: CaseId) -> AppResult<Vec<String>> {
     let values = with_conn!(conn, c => {
         observables::table

@@ -73,8 +73,16 @@ fn truncate(mut word: String) -> String {
     word
 }
 
+/// The most one text field of an entry stores, in bytes of its stems and
+/// of its words each: the tokens past it (a case's later observables, say)
+/// are not indexed. It keeps an entry's PostgreSQL `tsvector` far below its
+/// 1 MB limit, the same on both databases, and bounds what indexing a
+/// change costs however much text the entity holds.
+pub const MAX_FIELD_BYTES: usize = 64 * 1024;
+
 /// What one text field of an entry stores: its stems and its words, each
-/// joined by single spaces (one token each, in order).
+/// joined by single spaces (one token each, in order), at most
+/// [`MAX_FIELD_BYTES`] of each.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Indexed {
     pub terms: String,
@@ -83,11 +91,22 @@ pub struct Indexed {
 
 impl Indexed {
     pub fn of(texts: &[Option<&str>]) -> Indexed {
-        let tokens: Vec<Token> = texts.iter().flatten().flat_map(|t| tokens(t)).collect();
-        Indexed {
-            terms: tokens.iter().map(|t| t.term.as_str()).collect::<Vec<_>>().join(" "),
-            words: tokens.iter().map(|t| t.word.as_str()).collect::<Vec<_>>().join(" "),
+        let mut indexed = Indexed::default();
+        for text in texts.iter().flatten() {
+            for token in tokens(text) {
+                let room = |field: &String, token: &str| field.len() + 1 + token.len() <= MAX_FIELD_BYTES;
+                if !room(&indexed.terms, &token.term) || !room(&indexed.words, &token.word) {
+                    return indexed;
+                }
+                for (field, token) in [(&mut indexed.terms, &token.term), (&mut indexed.words, &token.word)] {
+                    if !field.is_empty() {
+                        field.push(' ');
+                    }
+                    field.push_str(token);
+                }
+            }
         }
+        indexed
     }
 }
 
@@ -142,5 +161,15 @@ mod tests {
         assert_eq!(indexed.terms, "later movement via smb tunnel");
         assert_eq!(indexed.words, "lateral movement via smb tunnelling");
         assert_eq!(Indexed::of(&[None]), Indexed::default());
+    }
+
+    #[test]
+    fn an_indexed_field_stops_at_its_budget() {
+        let value = (0..2000).map(|n| format!("x{n}")).collect::<Vec<_>>().join(".");
+        let many: Vec<Option<&str>> = std::iter::repeat_n(Some(value.as_str()), 100).collect();
+        let indexed = Indexed::of(&many);
+        assert!(indexed.terms.len() <= MAX_FIELD_BYTES && indexed.words.len() <= MAX_FIELD_BYTES);
+        assert!(indexed.words.len() > MAX_FIELD_BYTES - 16, "it fills up to the budget");
+        assert!(indexed.words.starts_with("x0 x1 x2"));
     }
 }
