@@ -65,12 +65,15 @@ both_backends!(
     a_socket_that_sends_thousands_of_subscribes_hears_back
 );
 
+/// The input of the nth create of a kind.
+type InputOf = Box<dyn Fn(usize) -> serde_json::Value>;
+
 /// Per-tenant caps hold under parallel creates: each kind filled to a few
 /// places short of its cap, then many created at once.
 async fn caps_hold_under_parallel_creates(backend: Backend) {
     let server = TestServer::start(backend).await;
     let admin = admin("acme");
-    let kinds: [(&str, usize, Box<dyn Fn(usize) -> serde_json::Value>); 4] = [
+    let kinds: [(&str, usize, InputOf); 4] = [
         (
             "mutation($i: CreateWebhookInput!) { createWebhook(input: $i) { secret } }",
             20,
