@@ -218,6 +218,10 @@ pub struct DemoArgs {
     pub cases: u32,
     #[arg(long, default_value = "default")]
     pub tenant: String,
+    /// Seed into a tenant that already holds cases, incidents or users
+    /// (the demo upserts users, reorders the workflow and adds cases).
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub database: DatabaseArgs,
 }

@@ -24,6 +24,36 @@ use crate::domain::workflow::{Classification, Determination};
 use crate::domain::{counts, now, tenant, user};
 use crate::error::AppResult;
 
+/// What a tenant already holds, before a demo is seeded into it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Existing {
+    pub cases: i64,
+    pub incidents: i64,
+    pub users: i64,
+}
+
+/// What the tenant holds, or `None` when it holds nothing the demo would
+/// change (no cases, incidents or users). The demo upserts users, moves the
+/// workflow's statuses and adds cases: not for a tenant in use by mistake.
+pub async fn existing(db: &Db, tenant_id: &str) -> AppResult<Option<Existing>> {
+    use crate::db::schema::{cases, incidents, users};
+    use diesel::prelude::*;
+    use diesel_async::RunQueryDsl;
+    let mut pooled = db.get().await?;
+    let mut conn = pooled.conn();
+    let cases = crate::with_conn!(conn, c => {
+        cases::table.filter(cases::tenant_id.eq(tenant_id)).count().get_result::<i64>(c).await
+    })?;
+    let incidents = crate::with_conn!(conn, c => {
+        incidents::table.filter(incidents::tenant_id.eq(tenant_id)).count().get_result::<i64>(c).await
+    })?;
+    let users = crate::with_conn!(conn, c => {
+        users::table.filter(users::tenant_id.eq(tenant_id)).count().get_result::<i64>(c).await
+    })?;
+    let existing = Existing { cases, incidents, users };
+    Ok((cases + incidents + users > 0).then_some(existing))
+}
+
 /// How much to seed.
 #[derive(Debug, Clone)]
 pub struct DemoSize {
@@ -367,10 +397,12 @@ pub async fn seed(db: &Db, tenant_id: &str, size: &DemoSize, progress: impl Fn(u
     let (statuses, tags) = tx.finish(result).await?;
     let policies = sla::policies(&mut db.get().await?.conn(), tenant_id).await?;
     let incident_count = (size.cases as usize / 2).max(10);
+    // Numbered after the tenant's own (`demo --force`): external ids stay unique.
+    let numbered_from = existing(db, tenant_id).await?.map_or(0, |e| e.incidents as usize);
     let mut incidents = Vec::with_capacity(incident_count);
     for chunk_start in (0..incident_count).step_by(CHUNK) {
         let rows: Vec<IncidentRow> = (chunk_start..(chunk_start + CHUNK).min(incident_count))
-            .map(|n| incident_row(&mut rng, tenant_id, n))
+            .map(|n| incident_row(&mut rng, tenant_id, numbered_from + n))
             .collect();
         let mut tx = db.begin().await?;
         let result = incident::insert_rows(&mut tx.conn(), &rows).await;

@@ -109,6 +109,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => {
             casebook::server::migrate(&args.database.url).await?;
             let db = casebook::db::Db::connect(&args.database.url)?;
+            if let Some(existing) = casebook::demo::existing(&db, &args.tenant).await?
+                && !args.force
+            {
+                anyhow::bail!(
+                    "tenant {:?} in {} already holds data ({} cases, {} incidents, {} users): the demo would upsert \
+                     users, reorder the workflow's statuses and add {} cases to it. Pass --force to seed into it \
+                     anyway, or --tenant to name another",
+                    args.tenant,
+                    args.database.url,
+                    existing.cases,
+                    existing.incidents,
+                    existing.users,
+                    args.cases
+                );
+            }
             let bar = indicatif::ProgressBar::new(args.cases.into());
             bar.set_style(
                 indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} cases  {per_sec}  eta {eta}")

@@ -51,3 +51,29 @@ async fn demo_data_reads_back_consistently(backend: Backend) {
 }
 
 both_backends!(demo_data_reads_back_consistently);
+
+/// `casebook demo` into a tenant that already holds data is refused, saying
+/// what it would change, unless `--force`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_does_not_seed_a_tenant_in_use_unless_forced() {
+    let database = TestDatabase::create(Backend::Sqlite).await;
+    let url = crate::common::process::database_url(&database);
+    let demo = |extra: &'static [&'static str]| {
+        let url = url.clone();
+        async move {
+            let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_casebook"))
+                .args(["demo", "--cases", "5", "--database-url", &url])
+                .args(extra)
+                .output()
+                .await
+                .unwrap();
+            (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
+        }
+    };
+    assert!(demo(&[]).await.0, "a fresh tenant is seeded");
+    let (seeded, said) = demo(&[]).await;
+    assert!(!seeded, "a tenant with data is refused");
+    assert!(said.contains("already holds data (5 cases") && said.contains("--force"), "{said}");
+    assert!(demo(&["--tenant", "other"]).await.0, "another tenant is fresh");
+    assert!(demo(&["--force"]).await.0, "--force seeds anyway");
+}
