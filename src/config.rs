@@ -8,6 +8,7 @@
 //! | `CASEBOOK_JWT_PUBLIC_KEY` | path of a PEM public key (RS256 or ES256) | none |
 //! | `CASEBOOK_JWT_ISSUER`, `CASEBOOK_JWT_AUDIENCE` | checked when set | none |
 //! | `CASEBOOK_DEFAULT_TENANT` | tenant of tokens without `tid` (else refused) | none |
+//! | `CASEBOOK_SECRET_KEY`, `CASEBOOK_SECRET_KEY_PREVIOUS` | seal webhook secrets at rest | none |
 //! | `CASEBOOK_LOG` | log filter, `RUST_LOG` syntax | `info` |
 //! | `CASEBOOK_DB_POOL_SIZE` | database connections per process (`serve`) | 16 PostgreSQL, 8 SQLite |
 //! | `CASEBOOK_RATE_LIMIT` | cost points per caller per minute (0: off) | 1000 |
@@ -135,6 +136,20 @@ pub struct ServeArgs {
     #[arg(long = "webhook-concurrency", env = "CASEBOOK_WEBHOOK_CONCURRENCY", default_value_t = 16,
           value_parser = clap::value_parser!(u16).range(0..=256))]
     pub webhook_concurrency: u16,
+    /// The key that seals webhooks' signing secrets at rest: 32 random bytes
+    /// in base64 or hex (`openssl rand -base64 32`). Needed once a webhook
+    /// exists.
+    #[arg(long = "secret-key", env = "CASEBOOK_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<Secret>,
+    /// Keys that sealed secrets before a rotation (comma-separated): they
+    /// open those secrets, which are sealed again under the current key at start.
+    #[arg(
+        long = "secret-key-previous",
+        env = "CASEBOOK_SECRET_KEY_PREVIOUS",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub secret_key_previous: Vec<Secret>,
     /// A trusted-documents manifest (`{ "<id>": "<document>" }`, as
     /// graphql-codegen's client preset and Relay write it): only its documents
     /// run, by id.

@@ -51,6 +51,9 @@ pub enum AppError {
     Busy(u64),
     #[error("the request took longer than {0} s and was stopped")]
     TimedOut(u64),
+    /// The operator has not configured what this needs (the message says what).
+    #[error("{0}")]
+    NotConfigured(String),
     #[error("{entity} {id} does not exist")]
     NotFound { entity: &'static str, id: String },
     #[error("{field}: {message}")]
@@ -93,6 +96,7 @@ impl AppError {
             | AppError::Pool(_)
             | AppError::Busy(_)
             | AppError::TimedOut(_)
+            | AppError::NotConfigured(_)
             | AppError::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -100,8 +104,9 @@ impl AppError {
     /// What the client may read: internal details stay in the log.
     fn public_message(&self) -> String {
         match self {
-            // Saturation and time limits say so: they are the client's cue to retry.
-            AppError::Busy(_) | AppError::TimedOut(_) => self.to_string(),
+            // Saturation and time limits say so: they are the client's cue to
+            // retry; what the operator must configure is said too.
+            AppError::Busy(_) | AppError::TimedOut(_) | AppError::NotConfigured(_) => self.to_string(),
             _ if self.code() == ErrorCode::Internal => "internal error".to_owned(),
             _ => self.to_string(),
         }

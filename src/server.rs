@@ -6,6 +6,7 @@ use tokio::net::TcpListener;
 use crate::auth::{ROLES, TokenRequest, TokenVerifier, issue_token};
 use crate::config::{DatabaseUrl, JwtArgs, Secret, ServeArgs};
 use crate::db::{Db, SEARCH_MIGRATION, SLA_SCHEDULE_MIGRATION, run_migrations};
+use crate::domain::webhook::{self, SealingKey, SealingKeys};
 use crate::http::{AppState, Settings, app};
 
 /// A token printed by `serve --dev`.
@@ -88,6 +89,46 @@ pub fn dev_tokens(jwt: &JwtArgs) -> anyhow::Result<Vec<DevToken>> {
         .collect()
 }
 
+/// The keys that seal webhook secrets: the configured ones; under `--dev`
+/// on SQLite without one, a key kept in a file beside the database (created
+/// the first time), so a development database's webhooks survive restarts.
+pub fn sealing_keys(args: &ServeArgs) -> anyhow::Result<Option<std::sync::Arc<SealingKeys>>> {
+    let parse = |secret: &Secret, name: &str| {
+        SealingKey::parse(secret.expose()).map_err(|why| anyhow::anyhow!("{name}: {why}"))
+    };
+    let previous = args
+        .secret_key_previous
+        .iter()
+        .map(|key| parse(key, "CASEBOOK_SECRET_KEY_PREVIOUS"))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let current = match (&args.secret_key, &args.database.url) {
+        (Some(key), _) => parse(key, "CASEBOOK_SECRET_KEY")?,
+        (None, DatabaseUrl::Sqlite(path)) if args.dev => dev_key(path)?,
+        (None, _) if !previous.is_empty() => bail!("CASEBOOK_SECRET_KEY_PREVIOUS needs CASEBOOK_SECRET_KEY"),
+        (None, _) => return Ok(None),
+    };
+    Ok(Some(std::sync::Arc::new(SealingKeys { current, previous })))
+}
+
+/// `--dev`'s key file, `<database>.secret-key`, readable by its owner only.
+fn dev_key(database: &std::path::Path) -> anyhow::Result<SealingKey> {
+    let mut path = database.as_os_str().to_owned();
+    path.push(".secret-key");
+    let path = std::path::PathBuf::from(path);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return SealingKey::parse(&text).map_err(|why| anyhow::anyhow!("{}: {why}", path.display()));
+    }
+    let (key, text) = SealingKey::generate();
+    let mut file = std::fs::OpenOptions::new();
+    file.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+    let mut file = file.open(&path).with_context(|| format!("creating {}", path.display()))?;
+    std::io::Write::write_all(&mut file, text.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    tracing::info!(path = %path.display(), "--dev: webhook secrets are sealed with a key kept in this file");
+    Ok(key)
+}
+
 /// The limits `serve` runs with, from its flags and environment.
 pub fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
     let trusted_documents = match &args.trusted_documents {
@@ -122,6 +163,7 @@ pub fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
             },
             timeout: std::time::Duration::from_secs(args.webhook_timeout),
             concurrency: usize::from(args.webhook_concurrency),
+            keys: sealing_keys(args)?,
             ..Default::default()
         },
         ..Settings::default()
@@ -173,7 +215,37 @@ pub async fn prepare(
     let applied = migrate(url).await?;
     tracing::info!(database = %url, applied, "database ready");
     let db = Db::connect_with_pool_size(url, pool_size.map(usize::from))?;
+    seal_webhook_secrets(&db, settings.webhooks.keys.as_deref()).await?;
     Ok(AppState::with_settings(db, url, verifier, settings))
+}
+
+/// Webhook secrets at rest: every one sealed under the current key (those
+/// written before secrets were sealed, or under a previous key, are sealed
+/// again). A deployment with webhooks and no key does not start.
+async fn seal_webhook_secrets(db: &Db, keys: Option<&SealingKeys>) -> anyhow::Result<()> {
+    let Some(keys) = keys else {
+        let stored = webhook::count_all(&mut db.get().await?.conn()).await?;
+        if stored > 0 {
+            bail!(
+                "{stored} webhook(s) store signing secrets, which are sealed at rest: set CASEBOOK_SECRET_KEY \
+                 (32 random bytes in base64, such as the output of `openssl rand -base64 32`); the first start \
+                 with it seals secrets stored before"
+            );
+        }
+        return Ok(());
+    };
+    let mut tx = db.begin().await?;
+    let result = webhook::reseal_all(&mut tx.conn(), keys).await;
+    let stored = tx.finish(result).await.context("sealing the webhooks' secrets")?;
+    if stored.resealed > 0 {
+        tracing::info!(
+            resealed = stored.resealed,
+            webhooks = stored.webhooks,
+            key = keys.current.id(),
+            "webhook secrets sealed under the current key"
+        );
+    }
+    Ok(())
 }
 
 /// Serves until ctrl-c (or SIGTERM).

@@ -113,3 +113,104 @@ async fn caps_hold_under_parallel_creates(backend: Backend) {
 }
 
 both_backends!(caps_hold_under_parallel_creates);
+
+/// One tenant's slow endpoint does not delay another tenant's deliveries:
+/// with two delivery slots and a first tenant whose receiver holds every
+/// request for longer than the test waits, a second tenant's event still
+/// arrives (old behaviour: behind every one of the first tenant's).
+async fn a_slow_tenant_does_not_hold_every_delivery_slot(backend: Backend) {
+    use crate::webhooks::{Receiver, Reply, create_webhook, server_allowing_loopback};
+    let server = server_allowing_loopback(backend, |s| {
+        s.webhooks.concurrency = 2;
+        s.webhooks.timeout = std::time::Duration::from_secs(60);
+    })
+    .await;
+    let slow = Receiver::start().await;
+    slow.answer(&vec![Reply::Slow(std::time::Duration::from_secs(120)); 12]);
+    let mut quick = Receiver::start().await;
+    let hook = |tenant: &'static str, url: String| {
+        let server = &server;
+        async move {
+            let created =
+                create_webhook(server, &admin(tenant), json!({ "url": url, "eventTypes": ["CASE_CREATED"] })).await;
+            assert!(created.get("errors").is_none(), "{created}");
+        }
+    };
+    hook("acme", slow.url.clone()).await;
+    hook("globex", quick.url.clone()).await;
+    for n in 0..12 {
+        create_case(&server, &analyst("acme"), &format!("Acme {n}"), json!({})).await;
+    }
+    create_case(&server, &analyst("globex"), "Globex", json!({})).await;
+    let arrived = quick.next().await;
+    assert_eq!(arrived.json()["data"]["tenant"], "globex");
+}
+
+/// An endpoint that keeps failing has its circuit opened (nothing is sent to
+/// it for a while), and the delivery that gets through closes it again.
+async fn a_failing_endpoint_opens_its_circuit_until_one_gets_through(backend: Backend) {
+    use crate::webhooks::{Receiver, Reply, deliveries_when, server_allowing_loopback, webhook, webhook_to};
+    let server = server_allowing_loopback(backend, |s| s.webhooks.retry.circuit_threshold = 2).await;
+    let mut receiver = Receiver::start().await;
+    receiver.answer(&[Reply::Status(500), Reply::Status(500), Reply::Status(503)]);
+    let (hook, _) = webhook_to(&server, &receiver.url, &["CASE_CREATED"]).await;
+    create_case(&server, &analyst("acme"), "Flaky", json!({})).await;
+    for _ in 0..3 {
+        receiver.next().await;
+    }
+    let failing = webhook(&server, &hook).await;
+    assert!(failing["consecutiveFailures"].as_i64().unwrap() >= 2, "{failing}");
+    assert!(failing["circuitOpenUntil"].is_string(), "the circuit opened: {failing}");
+    receiver.next().await;
+    deliveries_when(&server, &hook, |l| l.first().is_some_and(|d| d["status"] == "DELIVERED")).await;
+    let recovered = webhook(&server, &hook).await;
+    assert_eq!(
+        (recovered["consecutiveFailures"].clone(), recovered["circuitOpenUntil"].clone()),
+        (json!(0), json!(null))
+    );
+}
+
+/// A worker records an attempt only while it holds the delivery's lease:
+/// once the lease ran out and another worker claimed the delivery, the
+/// first one's attempt is not written (no two workers both record it).
+async fn an_attempt_is_recorded_only_under_its_lease(backend: Backend) {
+    use crate::webhooks::{Receiver, server_allowing_loopback, webhook_to};
+    use casebook::domain::webhook::delivery::{self, Attempt, Recorded, RetryPolicy, Shares};
+    // No worker of its own: the test claims as two workers would.
+    let server = server_allowing_loopback(backend, |s| s.webhooks.concurrency = 0).await;
+    let receiver = Receiver::start().await;
+    webhook_to(&server, &receiver.url, &["CASE_CREATED"]).await;
+    create_case(&server, &analyst("acme"), "Leased", json!({})).await;
+    let db = server.state.db();
+    let keys = sealing_keys();
+    let shares = Shares { per_endpoint: 4, total: 16 };
+    let policy = RetryPolicy::default();
+    let claim = async |lease: std::time::Duration| {
+        let mut tx = db.begin().await.unwrap();
+        let result = delivery::claim(&mut tx.conn(), 10, shares, &policy, lease, Some(&keys)).await;
+        tx.finish(result).await.unwrap()
+    };
+    // A lease of nothing: it has run out as soon as it is taken.
+    let first = claim(std::time::Duration::ZERO).await;
+    assert_eq!(first.len(), 1);
+    let second = claim(std::time::Duration::from_secs(60)).await;
+    assert_eq!(second.len(), 1, "an expired lease is claimed again");
+    assert_eq!(second[0].id, first[0].id);
+    assert!(claim(std::time::Duration::from_secs(60)).await.is_empty(), "a held lease is not");
+    let delivered =
+        Attempt { status: Some(200), duration: std::time::Duration::from_millis(5), body: None, error: None };
+    let record = async |claimed: &delivery::Claimed| {
+        let mut tx = db.begin().await.unwrap();
+        let result = delivery::record(&mut tx.conn(), claimed, &delivered, &policy).await;
+        tx.finish(result).await.unwrap()
+    };
+    assert_eq!(record(&first[0]).await, Recorded::LeaseLost);
+    assert_eq!(record(&second[0]).await, Recorded::Written { disabled: false });
+    assert_eq!(record(&second[0]).await, Recorded::LeaseLost, "recorded once");
+}
+
+both_backends!(
+    a_slow_tenant_does_not_hold_every_delivery_slot,
+    a_failing_endpoint_opens_its_circuit_until_one_gets_through,
+    an_attempt_is_recorded_only_under_its_lease,
+);

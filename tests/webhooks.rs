@@ -13,22 +13,22 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-const WEBHOOK: &str = "id url description eventTypes enabled consecutiveFailures disabledAt disabledReason";
+pub(crate) const WEBHOOK: &str = "id url description eventTypes enabled consecutiveFailures disabledAt disabledReason circuitOpenUntil previousSecretExpiresAt";
 const DELIVERY: &str = "id messageId eventType status attempts httpStatus durationMs responseBody error \
                         nextAttemptAt deliveredAt case { id }";
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
-struct Received {
+pub(crate) struct Received {
     headers: HeaderMap,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Received {
-    fn header(&self, name: &str) -> String {
+    pub(crate) fn header(&self, name: &str) -> String {
         self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned()
     }
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap()
     }
     fn event_type(&self) -> String {
@@ -38,7 +38,7 @@ impl Received {
 
 /// How the receiver answers a request.
 #[derive(Debug, Clone)]
-enum Reply {
+pub(crate) enum Reply {
     Status(u16),
     /// Answers 200 only after this long (longer than the sender waits).
     Slow(Duration),
@@ -48,15 +48,15 @@ enum Reply {
 
 /// A webhook endpoint on 127.0.0.1: records every request, answers from a
 /// script (then 200).
-struct Receiver {
-    url: String,
-    received: mpsc::UnboundedReceiver<Received>,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
+    pub(crate) received: mpsc::UnboundedReceiver<Received>,
     script: Arc<Mutex<VecDeque<Reply>>>,
     _task: tokio::task::JoinHandle<()>,
 }
 
 impl Receiver {
-    async fn start() -> Receiver {
+    pub(crate) async fn start() -> Receiver {
         let (sender, received) = mpsc::unbounded_channel();
         let script: Arc<Mutex<VecDeque<Reply>>> = Arc::default();
         let replies = script.clone();
@@ -93,11 +93,11 @@ impl Receiver {
         Receiver { url: format!("http://127.0.0.1:{port}/hook"), received, script, _task: task }
     }
 
-    fn answer(&self, replies: &[Reply]) {
+    pub(crate) fn answer(&self, replies: &[Reply]) {
         self.script.lock().unwrap().extend(replies.iter().cloned());
     }
 
-    async fn next(&mut self) -> Received {
+    pub(crate) async fn next(&mut self) -> Received {
         tokio::time::timeout(Duration::from_secs(20), self.received.recv())
             .await
             .expect("a webhook request within 20 s")
@@ -116,7 +116,7 @@ impl Receiver {
 
 /// Checks every message's `webhook-signature` with Node's crypto, an
 /// implementation of the Standard Webhooks scheme independent of ours.
-fn verify_with_node(secret: &str, messages: &[Received]) {
+pub(crate) fn verify_with_node(secret: &str, messages: &[Received]) {
     let items: Vec<Value> = messages
         .iter()
         .map(|m| {
@@ -157,7 +157,10 @@ fn verify_with_node(secret: &str, messages: &[Received]) {
 }
 
 /// A server whose webhooks may reach 127.0.0.1 and retry quickly.
-async fn server_allowing_loopback(backend: Backend, adjust: impl FnOnce(&mut casebook::http::Settings)) -> TestServer {
+pub(crate) async fn server_allowing_loopback(
+    backend: Backend,
+    adjust: impl FnOnce(&mut casebook::http::Settings),
+) -> TestServer {
     TestServer::start_with(backend, |s| {
         s.webhooks.targets.allow_private = true;
         s.webhooks.retry.first_backoff = Duration::from_millis(50);
@@ -166,7 +169,7 @@ async fn server_allowing_loopback(backend: Backend, adjust: impl FnOnce(&mut cas
     .await
 }
 
-async fn create_webhook(server: &TestServer, token: &str, input: Value) -> Value {
+pub(crate) async fn create_webhook(server: &TestServer, token: &str, input: Value) -> Value {
     let query = format!(
         "mutation($i: CreateWebhookInput!) {{ createWebhook(input: $i) {{ secret webhook {{ {WEBHOOK} }} }} }}"
     );
@@ -174,19 +177,19 @@ async fn create_webhook(server: &TestServer, token: &str, input: Value) -> Value
 }
 
 /// Creates a webhook and returns (its id, its secret).
-async fn webhook_to(server: &TestServer, url: &str, types: &[&str]) -> (Value, String) {
+pub(crate) async fn webhook_to(server: &TestServer, url: &str, types: &[&str]) -> (Value, String) {
     let created = create_webhook(server, &admin("acme"), json!({ "url": url, "eventTypes": types })).await;
     let data = &created["data"]["createWebhook"];
     assert!(data["secret"].as_str().is_some_and(|s| s.starts_with("whsec_")), "{created}");
     (data["webhook"]["id"].clone(), data["secret"].as_str().unwrap().to_owned())
 }
 
-async fn webhook(server: &TestServer, id: &Value) -> Value {
+pub(crate) async fn webhook(server: &TestServer, id: &Value) -> Value {
     let query = format!("query($id: ID!) {{ webhook(id: $id) {{ {WEBHOOK} }} }}");
     server.ok(&admin("acme"), &query, json!({ "id": id })).await["webhook"].clone()
 }
 
-async fn deliveries(server: &TestServer, id: &Value) -> Vec<Value> {
+pub(crate) async fn deliveries(server: &TestServer, id: &Value) -> Vec<Value> {
     let query = format!(
         "query($id: ID!) {{ webhook(id: $id) {{ deliveries(first: 100) {{ edges {{ node {{ {DELIVERY} }} }} }} }} }}"
     );
@@ -196,7 +199,7 @@ async fn deliveries(server: &TestServer, id: &Value) -> Vec<Value> {
 
 /// Waits until the webhook's deliveries meet `done` (the worker records an
 /// attempt just after the receiver answers it).
-async fn deliveries_when(server: &TestServer, id: &Value, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+pub(crate) async fn deliveries_when(server: &TestServer, id: &Value, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
     for _ in 0..200 {
         let list = deliveries(server, id).await;
         if done(&list) {
@@ -337,17 +340,33 @@ async fn the_secret_is_shown_once_and_rotation_replaces_it(backend: Backend) {
     let rotated = server.ok(&admin("acme"), rotate, json!({ "i": { "id": hook } })).await;
     let second = rotated["rotateWebhookSecret"]["secret"].as_str().unwrap().to_owned();
     assert_ne!(first, second);
+    assert!(webhook(&server, &hook).await["previousSecretExpiresAt"].is_string());
     create_case(&server, &analyst("acme"), "After rotation", json!({})).await;
     let message = receiver.next().await;
+    // For a grace period both secrets sign: receivers move over without missing a message.
+    assert_eq!(message.header("webhook-signature").split(' ').count(), 2, "{}", message.header("webhook-signature"));
     verify_with_node(&second, std::slice::from_ref(&message));
+    verify_with_node(&first, std::slice::from_ref(&message));
+    let expire =
+        "mutation($i: WebhookRefInput!) { expirePreviousWebhookSecret(input: $i) { previousSecretExpiresAt } }";
+    let expired = server.ok(&admin("acme"), expire, json!({ "i": { "id": hook } })).await;
+    assert_eq!(expired["expirePreviousWebhookSecret"]["previousSecretExpiresAt"], Value::Null);
+    create_case(&server, &analyst("acme"), "After the grace", json!({})).await;
+    let alone = receiver.next().await;
+    assert_eq!(alone.header("webhook-signature").split(' ').count(), 1);
+    verify_with_node(&second, std::slice::from_ref(&alone));
 
     // Redelivery sends the same message (same webhook-id) again.
-    let list = deliveries_when(&server, &hook, |l| l.first().is_some_and(|d| d["status"] == "DELIVERED")).await;
+    let sent = message.header("webhook-id");
+    let list =
+        deliveries_when(&server, &hook, |l| l.iter().any(|d| d["messageId"] == sent && d["status"] == "DELIVERED"))
+            .await;
+    let first_sent = list.iter().find(|d| d["messageId"] == sent).unwrap();
     let redeliver =
         format!("mutation($i: RedeliverWebhookEventInput!) {{ redeliverWebhookEvent(input: $i) {{ {DELIVERY} }} }}");
-    let again = server.ok(&admin("acme"), &redeliver, json!({ "i": { "deliveryId": list[0]["id"] } })).await;
+    let again = server.ok(&admin("acme"), &redeliver, json!({ "i": { "deliveryId": first_sent["id"] } })).await;
     assert_eq!(again["redeliverWebhookEvent"]["status"], "PENDING");
-    assert_eq!(again["redeliverWebhookEvent"]["messageId"], list[0]["messageId"]);
+    assert_eq!(again["redeliverWebhookEvent"]["messageId"], first_sent["messageId"]);
     let repeat = receiver.next().await;
     assert_eq!((repeat.header("webhook-id"), &repeat.body), (message.header("webhook-id"), &message.body));
 }

@@ -36,6 +36,7 @@ impl Server {
         let child = Command::new(binary)
             .args(["serve", "--listen", &addr, "--database-url", database_url])
             .env("CASEBOOK_JWT_SECRET", SECRET)
+            .env("CASEBOOK_SECRET_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
             .env("CASEBOOK_LOG", "warn")
             // The benchmarks load the server from a handful of tokens: lift the
             // per-caller limits that exist to stop exactly that.

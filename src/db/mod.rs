@@ -65,6 +65,42 @@ impl<'a> Conn<'a> {
     pub fn is_postgres(&self) -> bool {
         matches!(self.link, Link::Postgres(_))
     }
+
+    /// Now on the database's clock, for work that replicas share through
+    /// rows (leases): replicas' own clocks may disagree. SQLite is served by
+    /// one process, whose clock is the database's.
+    pub async fn clock(&mut self) -> Result<chrono::NaiveDateTime, AppError> {
+        use diesel_async::RunQueryDsl;
+        #[derive(diesel::QueryableByName)]
+        struct Now {
+            #[diesel(sql_type = diesel::sql_types::Timestamp)]
+            now: chrono::NaiveDateTime,
+        }
+        match &mut self.link {
+            Link::Postgres(c) => {
+                let row: Now =
+                    diesel::sql_query("SELECT CAST(clock_timestamp() AT TIME ZONE 'UTC' AS timestamp) AS now")
+                        .get_result(*c)
+                        .await?;
+                Ok(to_micros(row.now))
+            }
+            Link::Sqlite(_) => Ok(to_micros(chrono::Utc::now().naive_utc())),
+        }
+    }
+}
+
+/// A time at the microsecond precision both databases keep, so values read
+/// back compare equal to what was written.
+pub fn to_micros(at: chrono::NaiveDateTime) -> chrono::NaiveDateTime {
+    use chrono::Timelike;
+    at.with_nanosecond(at.nanosecond() / 1_000 * 1_000).unwrap_or(at)
+}
+
+/// A statement written with PostgreSQL's numbered placeholders (`$1`, each
+/// bound once however often it is named), for the connection at hand:
+/// SQLite takes the same numbers as `?1`.
+pub fn numbered(sql: &str, postgres: bool) -> std::borrow::Cow<'_, str> {
+    if postgres { std::borrow::Cow::Borrowed(sql) } else { std::borrow::Cow::Owned(sql.replace('$', "?")) }
 }
 
 /// A case whose activity grew in a committed transaction. Also the payload of

@@ -301,6 +301,9 @@ diesel::table! {
         created_at -> Timestamp,
         updated_by -> Text,
         updated_at -> Timestamp,
+        circuit_open_until -> Nullable<Timestamp>,
+        previous_secret -> Nullable<Text>,
+        previous_secret_expires_at -> Nullable<Timestamp>,
     }
 }
 
@@ -324,6 +327,7 @@ diesel::table! {
         error -> Nullable<Text>,
         created_at -> Timestamp,
         delivered_at -> Nullable<Timestamp>,
+        lease_token -> Nullable<Text>,
     }
 }
 

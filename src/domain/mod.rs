@@ -22,13 +22,12 @@ pub mod values;
 pub mod webhook;
 pub mod workflow;
 
-use chrono::{NaiveDateTime, Timelike, Utc};
+use chrono::{NaiveDateTime, Utc};
 
 /// Now, at the microsecond precision both databases keep, so values read back
 /// compare equal to what was written.
 pub fn now() -> NaiveDateTime {
-    let now = Utc::now().naive_utc();
-    now.with_nanosecond(now.nanosecond() / 1_000 * 1_000).unwrap_or(now)
+    crate::db::to_micros(Utc::now().naive_utc())
 }
 
 /// Trims `value` and checks its length in characters; `field` names it in the error.

@@ -45,7 +45,13 @@ pub struct Services {
     pub db: Db,
     pub bus: ActivityBus,
     pub webhook_targets: crate::domain::webhook::TargetPolicy,
+    /// What seals webhooks' signing secrets (`CASEBOOK_SECRET_KEY`), if configured.
+    pub webhook_keys: WebhookKeys,
 }
+
+/// The keys that seal webhooks' secrets, as schema data.
+#[derive(Clone, Default)]
+pub struct WebhookKeys(pub Option<std::sync::Arc<crate::domain::webhook::SealingKeys>>);
 
 /// Builds the schema. The services are absent only for printing the SDL.
 pub fn build_schema(services: Option<Services>) -> CasebookSchema {
@@ -54,8 +60,8 @@ pub fn build_schema(services: Option<Services>) -> CasebookSchema {
         .limit_complexity(5_000)
         .limit_recursive_depth(32)
         .limit_directives(16);
-    if let Some(Services { db, bus, webhook_targets }) = services {
-        builder = builder.data(db).data(bus).data(webhook_targets);
+    if let Some(Services { db, bus, webhook_targets, webhook_keys }) = services {
+        builder = builder.data(db).data(bus).data(webhook_targets).data(webhook_keys);
     }
     builder.finish()
 }

@@ -137,6 +137,7 @@ impl AppState {
             db: db.clone(),
             bus: bus.clone(),
             webhook_targets: settings.webhooks.targets.clone(),
+            webhook_keys: crate::graphql::WebhookKeys(settings.webhooks.keys.clone()),
         };
         let executor = CasebookExecutor::new(
             crate::graphql::build_schema(Some(services)),

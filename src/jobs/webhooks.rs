@@ -14,7 +14,8 @@ use super::Job;
 use crate::db::Db;
 use crate::domain::now;
 use crate::domain::webhook::TargetPolicy;
-use crate::domain::webhook::delivery::{self, Attempt, Claimed, KEPT_RESPONSE_CHARS, RetryPolicy};
+use crate::domain::webhook::delivery::{self, Attempt, Claimed, KEPT_RESPONSE_CHARS, Recorded, RetryPolicy, Shares};
+use crate::domain::webhook::sealed::SealingKeys;
 use crate::error::AppResult;
 
 /// How often old deliveries are pruned.
@@ -35,6 +36,11 @@ pub struct WebhookSettings {
     pub interval: Duration,
     /// Requests in flight at once per replica (0: this replica sends none).
     pub concurrency: usize,
+    /// Requests in flight at once to one endpoint, across replicas; at most
+    /// half of one replica's (so one endpoint never takes them all).
+    pub per_endpoint: usize,
+    /// Opens the webhooks' sealed secrets; `None`: nothing can be signed.
+    pub keys: Option<Arc<SealingKeys>>,
 }
 
 impl Default for WebhookSettings {
@@ -45,7 +51,23 @@ impl Default for WebhookSettings {
             timeout: Duration::from_secs(10),
             interval: Duration::from_secs(1),
             concurrency: 16,
+            per_endpoint: 4,
+            keys: None,
         }
+    }
+}
+
+impl WebhookSettings {
+    /// How long a claim is left to its worker: longer than any request may
+    /// take (its timeout), with room to record the attempt, so no other
+    /// replica sends it meanwhile.
+    pub fn lease(&self) -> Duration {
+        self.timeout.saturating_mul(2) + Duration::from_secs(30)
+    }
+
+    fn shares(&self) -> Shares {
+        let half = (self.concurrency / 2).max(1);
+        Shares { per_endpoint: self.per_endpoint.clamp(1, half) as i64, total: self.concurrency as i64 }
     }
 }
 
@@ -77,7 +99,7 @@ async fn run(db: Db, wake: Arc<Notify>, client: reqwest::Client, settings: Arc<W
             prune(&db).await;
         }
         let free = settings.concurrency.saturating_sub(in_flight.len());
-        let claimed = if free > 0 { claim(&db, free, &settings.retry).await } else { Vec::new() };
+        let claimed = if free > 0 { claim(&db, free, &settings).await } else { Vec::new() };
         let got_some = !claimed.is_empty();
         for claimed in claimed {
             in_flight.spawn(deliver(db.clone(), client.clone(), settings.clone(), claimed));
@@ -95,13 +117,16 @@ async fn run(db: Db, wake: Arc<Notify>, client: reqwest::Client, settings: Arc<W
     }
 }
 
-async fn claim(db: &Db, limit: usize, retry: &RetryPolicy) -> Vec<Claimed> {
+async fn claim(db: &Db, limit: usize, settings: &WebhookSettings) -> Vec<Claimed> {
     let claimed = async {
         if !delivery::any_due(&mut db.get().await?.conn(), now()).await? {
             return Ok(Vec::new());
         }
         let mut tx = db.begin().await?;
-        let result = delivery::claim(&mut tx.conn(), now(), i64::try_from(limit).unwrap_or(1), retry).await;
+        let limit = i64::try_from(limit).unwrap_or(1);
+        let keys = settings.keys.as_deref();
+        let result =
+            delivery::claim(&mut tx.conn(), limit, settings.shares(), &settings.retry, settings.lease(), keys).await;
         tx.finish(result).await
     };
     claimed.await.unwrap_or_else(|error| {
@@ -133,11 +158,20 @@ async fn deliver(db: Db, client: reqwest::Client, settings: Arc<WebhookSettings>
     metrics::counter!("casebook_webhook_attempts_total", "outcome" => outcome).increment(1);
     let recorded = async {
         let mut tx = db.begin().await?;
-        let result = delivery::record(&mut tx.conn(), &claimed, &attempt, now(), &settings.retry).await;
+        let result = delivery::record(&mut tx.conn(), &claimed, &attempt, &settings.retry).await;
         tx.finish(result).await
     };
-    if let Err(error) = recorded.await {
-        tracing::warn!(%error, delivery = claimed.id.0, "webhook delivery worker: recording an attempt failed");
+    match recorded.await {
+        Ok(Recorded::Written { .. }) => {}
+        Ok(Recorded::LeaseLost) => {
+            tracing::warn!(
+                delivery = claimed.id.0,
+                "webhook delivery worker: the lease ran out before the attempt was recorded"
+            )
+        }
+        Err(error) => {
+            tracing::warn!(%error, delivery = claimed.id.0, "webhook delivery worker: recording an attempt failed")
+        }
     }
 }
 

@@ -13,6 +13,14 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
 use serde_json::{Value, json};
 
 pub const SECRET: &str = "casebook-test-secret";
+/// Seals webhook secrets at rest (`CASEBOOK_SECRET_KEY`); every test server uses it.
+pub const SEALING_KEY: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// The sealing keys of test servers.
+pub fn sealing_keys() -> std::sync::Arc<casebook::domain::webhook::SealingKeys> {
+    let current = casebook::domain::webhook::SealingKey::parse(SEALING_KEY).expect("the test key parses");
+    std::sync::Arc::new(casebook::domain::webhook::SealingKeys { current, previous: Vec::new() })
+}
 
 /// PostgreSQL server for tests; `.ci/run` sets it. Never skipped: an
 /// unreachable server fails the PostgreSQL tests.
@@ -99,7 +107,7 @@ impl Drop for TestDatabase {
     fn drop(&mut self) {
         match &self.cleanup {
             Cleanup::File(path) => {
-                for suffix in ["", "-wal", "-shm"] {
+                for suffix in ["", "-wal", "-shm", ".secret-key"] {
                     let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
                 }
             }
@@ -193,6 +201,7 @@ impl TestServer {
         adjust: impl FnOnce(&mut casebook::http::Settings),
     ) -> TestServer {
         let mut settings = casebook::http::Settings::default();
+        settings.webhooks.keys = Some(sealing_keys());
         adjust(&mut settings);
         let state = casebook::server::prepare(url, jwt, None, settings).await.expect("prepare server");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");

@@ -60,6 +60,7 @@ impl Process {
             .args(["serve", "--listen", "127.0.0.1:0", "--database-url", &url])
             .args(args)
             .env("CASEBOOK_JWT_SECRET", SECRET)
+            .env("CASEBOOK_SECRET_KEY", super::SEALING_KEY)
             .env("CASEBOOK_LOG", "info")
             .env("CASEBOOK_LOG_FORMAT", "json")
             .stdout(std::process::Stdio::piped())

@@ -6,6 +6,7 @@
 //! Webhooks specification.
 
 pub mod delivery;
+pub mod sealed;
 pub mod signature;
 pub mod target;
 
@@ -25,6 +26,7 @@ use crate::error::{AppError, AppResult};
 use crate::with_conn;
 
 pub use delivery::{Delivery, DeliveryId, WebhookDeliveryStatus};
+pub use sealed::{SealingKey, SealingKeys};
 pub use target::TargetPolicy;
 
 /// The most webhooks a tenant keeps.
@@ -78,6 +80,8 @@ struct WebhookRow {
     disabled_reason: Option<String>,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+    circuit_open_until: Option<NaiveDateTime>,
+    previous_secret_expires_at: Option<NaiveDateTime>,
 }
 
 /// A webhook as clients see it (never its secret).
@@ -95,6 +99,10 @@ pub struct Webhook {
     pub disabled_reason: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Until then nothing is sent to it (it failed too often in a row).
+    pub circuit_open_until: Option<NaiveDateTime>,
+    /// Until then its replaced secret signs too.
+    pub previous_secret_expires_at: Option<NaiveDateTime>,
 }
 
 impl TryFrom<WebhookRow> for Webhook {
@@ -112,6 +120,8 @@ impl TryFrom<WebhookRow> for Webhook {
             disabled_reason: row.disabled_reason,
             created_at: row.created_at,
             updated_at: row.updated_at,
+            circuit_open_until: row.circuit_open_until,
+            previous_secret_expires_at: row.previous_secret_expires_at,
         })
     }
 }
@@ -171,13 +181,27 @@ async fn parse_url(policy: &TargetPolicy, text: &str) -> AppResult<String> {
     Ok(url.to_string())
 }
 
-/// Creates a webhook; returns it and its signing secret (shown this once).
+/// The keys that seal secrets, or why there are none.
+fn sealing(keys: Option<&SealingKeys>) -> AppResult<&SealingKeys> {
+    keys.ok_or_else(|| {
+        AppError::NotConfigured(
+            "webhooks keep their signing secrets sealed at rest, and the operator has not set \
+             CASEBOOK_SECRET_KEY: webhooks cannot be created until it is"
+                .into(),
+        )
+    })
+}
+
+/// Creates a webhook; returns it and its signing secret (shown this once,
+/// stored sealed).
 pub async fn create(
     conn: &mut Conn<'_>,
     actor: &Granted<'_, ManageSettings>,
     policy: &TargetPolicy,
+    keys: Option<&SealingKeys>,
     input: WebhookInput,
 ) -> AppResult<(Webhook, String)> {
+    let keys = sealing(keys)?;
     let tenant = actor.tenant();
     let url = parse_url(policy, input.url.as_deref().unwrap_or_default()).await?;
     let event_types = parse_types(input.event_types.unwrap_or_default())?;
@@ -191,6 +215,7 @@ pub async fn create(
         return Err(AppError::bad_input("url", format!("a tenant has at most {MAX_WEBHOOKS_PER_TENANT} webhooks")));
     }
     let secret = signature::new_secret();
+    let sealed = keys.seal(tenant, &secret)?;
     let now = now();
     let values = (
         webhooks::tenant_id.eq(tenant),
@@ -198,7 +223,7 @@ pub async fn create(
         webhooks::description.eq(&description),
         webhooks::event_types.eq(&event_types),
         webhooks::enabled.eq(input.enabled.unwrap_or(true)),
-        webhooks::secret.eq(&secret),
+        webhooks::secret.eq(&sealed),
         webhooks::created_by.eq(&actor.user_id),
         webhooks::created_at.eq(now),
         webhooks::updated_by.eq(&actor.user_id),
@@ -258,23 +283,121 @@ pub async fn update(
     row.try_into()
 }
 
-/// Replaces a webhook's signing secret; returns the new one (shown this once).
-/// Deliveries not yet sent are signed with it.
+/// How long a replaced secret keeps signing beside the new one, so
+/// receivers can move to the new one without missing a message.
+pub const PREVIOUS_SECRET_GRACE_HOURS: i64 = 24;
+
+/// Replaces a webhook's signing secret; returns the new one (shown this
+/// once). Messages not yet sent are signed with it, and for
+/// [`PREVIOUS_SECRET_GRACE_HOURS`] with the replaced one as well.
 pub async fn rotate_secret(
     conn: &mut Conn<'_>,
     actor: &Granted<'_, ManageSettings>,
+    keys: Option<&SealingKeys>,
     id: WebhookId,
 ) -> AppResult<(Webhook, String)> {
+    let keys = sealing(keys)?;
     let tenant = actor.tenant();
+    let current: Option<String> = with_conn!(conn, c => {
+        webhooks::table
+            .filter(webhooks::tenant_id.eq(tenant))
+            .filter(webhooks::id.eq(id.0))
+            .select(webhooks::secret)
+            .first(c)
+            .await
+            .optional()
+    })?;
+    let current = current.ok_or_else(|| AppError::not_found("webhook", id.0))?;
     let secret = signature::new_secret();
-    let values =
-        (webhooks::secret.eq(&secret), webhooks::updated_by.eq(&actor.user_id), webhooks::updated_at.eq(now()));
+    let now = now();
+    let values = (
+        webhooks::secret.eq(keys.seal(tenant, &secret)?),
+        webhooks::previous_secret.eq(Some(current)),
+        webhooks::previous_secret_expires_at.eq(Some(now + chrono::Duration::hours(PREVIOUS_SECRET_GRACE_HOURS))),
+        webhooks::updated_by.eq(&actor.user_id),
+        webhooks::updated_at.eq(now),
+    );
+    let target = webhooks::table.filter(webhooks::tenant_id.eq(tenant)).filter(webhooks::id.eq(id.0));
+    let row: WebhookRow = with_conn!(conn, c => {
+        diesel::update(target).set(values).returning(WebhookRow::as_returning()).get_result(c).await
+    })?;
+    Ok((row.try_into()?, secret))
+}
+
+/// Stops signing with a webhook's replaced secret now (its receivers use the new one).
+pub async fn expire_previous_secret(
+    conn: &mut Conn<'_>,
+    actor: &Granted<'_, ManageSettings>,
+    id: WebhookId,
+) -> AppResult<Webhook> {
+    let tenant = actor.tenant();
+    let values = (
+        webhooks::previous_secret.eq(None::<String>),
+        webhooks::previous_secret_expires_at.eq(None::<NaiveDateTime>),
+        webhooks::updated_by.eq(&actor.user_id),
+        webhooks::updated_at.eq(now()),
+    );
     let target = webhooks::table.filter(webhooks::tenant_id.eq(tenant)).filter(webhooks::id.eq(id.0));
     let row: Option<WebhookRow> = with_conn!(conn, c => {
         diesel::update(target).set(values).returning(WebhookRow::as_returning()).get_result(c).await.optional()
     })?;
-    let row = row.ok_or_else(|| AppError::not_found("webhook", id.0))?;
-    Ok((row.try_into()?, secret))
+    row.ok_or_else(|| AppError::not_found("webhook", id.0))?.try_into()
+}
+
+/// Webhooks whose secrets are stored, and of those how many are sealed
+/// under the current key.
+pub struct StoredSecrets {
+    pub webhooks: usize,
+    pub resealed: usize,
+}
+
+/// Brings every stored secret under the current key when the service
+/// starts: secrets written before they were sealed, and those sealed under
+/// a previous key (a key rotation), are sealed again. Fails, naming the
+/// key, when a secret is sealed under a key the configuration lacks. Call
+/// in a transaction.
+pub async fn reseal_all(conn: &mut Conn<'_>, keys: &SealingKeys) -> AppResult<StoredSecrets> {
+    type Secrets = (i64, String, String, Option<String>);
+    let rows: Vec<Secrets> = with_conn!(conn, c => {
+        webhooks::table
+            .select((webhooks::id, webhooks::tenant_id, webhooks::secret, webhooks::previous_secret))
+            .load(c)
+            .await
+    })?;
+    let webhooks_stored = rows.len();
+    let mut resealed = 0;
+    for (id, tenant, secret, previous) in rows {
+        let again = |stored: &str| -> AppResult<Option<String>> {
+            if keys.is_current(stored) {
+                return Ok(None);
+            }
+            let plain = match sealed::split(stored) {
+                Some(_) => keys.open(&tenant, stored)?,
+                None => stored.to_owned(),
+            };
+            keys.seal(&tenant, &plain).map(Some)
+        };
+        let (secret, previous) = (again(&secret)?, previous.as_deref().map(again).transpose()?.flatten());
+        if secret.is_none() && previous.is_none() {
+            continue;
+        }
+        let target = webhooks::table.filter(webhooks::id.eq(id));
+        if let Some(secret) = secret {
+            with_conn!(conn, c => diesel::update(target).set(webhooks::secret.eq(&secret)).execute(c).await)?;
+        }
+        if let Some(previous) = previous {
+            with_conn!(conn, c => {
+                diesel::update(target).set(webhooks::previous_secret.eq(Some(&previous))).execute(c).await
+            })?;
+        }
+        resealed += 1;
+    }
+    Ok(StoredSecrets { webhooks: webhooks_stored, resealed })
+}
+
+/// How many webhooks store a secret (a deployment with any needs a key).
+pub async fn count_all(conn: &mut Conn<'_>) -> AppResult<i64> {
+    Ok(with_conn!(conn, c => webhooks::table.count().get_result(c).await)?)
 }
 
 /// Removes a webhook and its deliveries (sent or not).

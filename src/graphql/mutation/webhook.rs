@@ -3,13 +3,13 @@ use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 use super::clearable;
 use crate::auth::{ManageSettings, Permission};
 use crate::domain::webhook::{
-    self, Delivery, DeliveryId, TargetPolicy, Webhook, WebhookEventType, WebhookId, WebhookInput,
+    self, Delivery, DeliveryId, SealingKeys, TargetPolicy, Webhook, WebhookEventType, WebhookId, WebhookInput,
 };
 use crate::error::{AppError, AppResult, GqlResult};
 use crate::graphql::directive::requires_permission;
 use crate::graphql::scalars::numeric_id;
 use crate::graphql::types::{WebhookWithSecret, webhook_id};
-use crate::graphql::{db, grant};
+use crate::graphql::{WebhookKeys, db, grant};
 
 /// A webhook to create.
 #[derive(InputObject)]
@@ -63,6 +63,10 @@ fn targets<'a>(ctx: &Context<'a>) -> AppResult<&'a TargetPolicy> {
     ctx.data_opt::<TargetPolicy>().ok_or_else(|| AppError::internal("the schema has no webhook target policy"))
 }
 
+fn keys<'a>(ctx: &Context<'a>) -> Option<&'a SealingKeys> {
+    ctx.data_opt::<WebhookKeys>().and_then(|keys| keys.0.as_deref())
+}
+
 #[derive(Default)]
 pub struct WebhookMutation;
 
@@ -83,7 +87,7 @@ impl WebhookMutation {
             enabled: input.enabled,
         };
         let mut tx = db(ctx)?.begin().await?;
-        let result = webhook::create(&mut tx.conn(), &actor, targets(ctx)?, input).await;
+        let result = webhook::create(&mut tx.conn(), &actor, targets(ctx)?, keys(ctx), input).await;
         let (webhook, secret) = tx.finish(result).await?;
         Ok(WebhookWithSecret { webhook, secret })
     }
@@ -124,7 +128,9 @@ impl WebhookMutation {
     }
 
     /// Replaces a webhook's signing secret; the answer holds the new one,
-    /// shown this once. Messages not yet sent are signed with it.
+    /// shown this once. Messages not yet sent are signed with it and, for
+    /// 24 hours (`previousSecretExpiresAt`), with the replaced one as well,
+    /// so a receiver can move to the new secret without missing a message.
     #[graphql(directive = requires_permission::apply(Permission::CoreSecuritySettingsManage))]
     async fn rotate_webhook_secret(
         &self,
@@ -134,9 +140,24 @@ impl WebhookMutation {
         let actor = grant::<ManageSettings>(ctx)?;
         let id = webhook_id(&input.id)?;
         let mut tx = db(ctx)?.begin().await?;
-        let result = webhook::rotate_secret(&mut tx.conn(), &actor, id).await;
+        let result = webhook::rotate_secret(&mut tx.conn(), &actor, keys(ctx), id).await;
         let (webhook, secret) = tx.finish(result).await?;
         Ok(WebhookWithSecret { webhook, secret })
+    }
+
+    /// Stops signing with the secret a rotation replaced, before its 24
+    /// hours are over (every receiver uses the new one).
+    #[graphql(directive = requires_permission::apply(Permission::CoreSecuritySettingsManage))]
+    async fn expire_previous_webhook_secret(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "The webhook.")] input: WebhookRefInput,
+    ) -> GqlResult<Webhook> {
+        let actor = grant::<ManageSettings>(ctx)?;
+        let id = webhook_id(&input.id)?;
+        let mut tx = db(ctx)?.begin().await?;
+        let result = webhook::expire_previous_secret(&mut tx.conn(), &actor, id).await;
+        Ok(tx.finish(result).await?)
     }
 
     /// Sends a delivery's message again, as a new delivery due now (same

@@ -46,6 +46,17 @@ impl Webhook {
     async fn disabled_reason(&self) -> Option<&str> {
         self.disabled_reason.as_deref()
     }
+    /// While set and in the future, the endpoint failed too often in a row
+    /// and nothing is sent to it before then; afterwards one delivery at a
+    /// time until one gets through.
+    async fn circuit_open_until(&self) -> Option<DateTime> {
+        self.circuit_open_until.map(utc)
+    }
+    /// After `rotateWebhookSecret`: until then messages carry a second
+    /// signature, made with the replaced secret (null when there is none).
+    async fn previous_secret_expires_at(&self) -> Option<DateTime> {
+        self.previous_secret_expires_at.map(utc)
+    }
     /// When it was created.
     async fn created_at(&self) -> DateTime {
         utc(self.created_at)
