@@ -253,6 +253,17 @@ async fn seal_webhook_secrets(db: &Db, keys: Option<&SealingKeys>) -> anyhow::Re
 /// closed with 1001, requests in flight finished (for up to the shutdown
 /// timeout), then it returns.
 pub async fn serve(listener: TcpListener, state: AppState) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    let _hangups = {
+        // SIGHUP: read the token keys again (an identity provider rotated them).
+        let reloading = state.clone();
+        let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+        crate::jobs::Job::spawn(async move {
+            while hangups.recv().await.is_some() {
+                reloading.reload_token_keys("SIGHUP");
+            }
+        })
+    };
     let draining = state.clone();
     let stop = async move {
         shutdown_signal().await;

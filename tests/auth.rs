@@ -232,3 +232,64 @@ async fn provider_keys_verify_rs256_and_es256_tokens(backend: Backend) {
 }
 
 both_backends!(provider_keys_verify_rs256_and_es256_tokens);
+
+/// An identity provider rotates its keys: `serve` reads its key directory
+/// again on SIGHUP, without a restart; a token names its key by `kid`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_keys_rotate_without_a_restart() {
+    use crate::common::process::Process;
+    let dir = std::env::temp_dir().join(format!("casebook-idp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pair = || {
+        let pair = rcgen::KeyPair::generate().unwrap();
+        (pair.serialize_pem(), pair.public_key_pem())
+    };
+    let (a_private, a_public) = pair();
+    let (b_private, b_public) = pair();
+    std::fs::write(dir.join("a.pem"), a_public).unwrap();
+    let sign = |private: &str, kid: &str| {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some(kid.to_owned());
+        let claims = json!({ "sub": "idp-user", "tid": "acme", "roles": ["reader"], "exp": jsonwebtoken::get_current_timestamp() + 600 });
+        jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_ec_pem(private.as_bytes()).unwrap())
+            .unwrap()
+    };
+    let key_dir = dir.display().to_string();
+    let mut server =
+        Process::start_configured(Backend::Sqlite, false, &[("CASEBOOK_JWT_PUBLIC_KEY", &key_dir)], &[]).await;
+    let addr = server.addr.clone();
+    let me = |token: String| {
+        let addr = addr.clone();
+        async move {
+            reqwest::Client::new()
+                .post(format!("http://{addr}/graphql"))
+                .bearer_auth(token)
+                .json(&json!({ "query": "{ me { tenant } }" }))
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(me(sign(&a_private, "a")).await["data"]["me"]["tenant"], "acme");
+    assert_code(&me(sign(&b_private, "b")).await, "UNAUTHENTICATED");
+
+    let hangup = |server: &Process| {
+        let pid = server.child.id().unwrap().to_string();
+        assert!(std::process::Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
+    };
+    std::fs::write(dir.join("b.pem"), b_public).unwrap();
+    hangup(&server);
+    server.logged(|line| line["fields"]["message"] == "token keys reloaded" && line["fields"]["keys"] == 2).await;
+    assert_eq!(me(sign(&b_private, "b")).await["data"]["me"]["tenant"], "acme");
+    assert_eq!(me(sign(&a_private, "a")).await["data"]["me"]["tenant"], "acme", "both during the rotation");
+
+    std::fs::remove_file(dir.join("a.pem")).unwrap();
+    hangup(&server);
+    server.logged(|line| line["fields"]["message"] == "token keys reloaded" && line["fields"]["keys"] == 1).await;
+    assert_code(&me(sign(&a_private, "a")).await, "UNAUTHENTICATED");
+    assert_eq!(me(sign(&b_private, "b")).await["data"]["me"]["tenant"], "acme");
+    let _ = std::fs::remove_dir_all(dir);
+}

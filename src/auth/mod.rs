@@ -1,6 +1,7 @@
 //! Who is calling: token verification, the principal, permissions and roles.
 
 mod grant;
+pub mod keys;
 mod permission;
 mod token;
 

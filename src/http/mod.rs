@@ -105,7 +105,7 @@ struct Inner {
     executor: CasebookExecutor,
     db: Db,
     bus: ActivityBus,
-    verifier: TokenVerifier,
+    verifier: Arc<TokenVerifier>,
     seen: SeenUsers,
     settings: Settings,
     subscriptions: Arc<ws::SubscriptionCounts>,
@@ -117,6 +117,7 @@ struct Inner {
     subscription_loaders: Mutex<HashMap<String, std::sync::Weak<Loaders>>>,
     /// Stops with the state.
     _sla_monitor: crate::jobs::Job,
+    _key_watcher: crate::jobs::Job,
     _webhook_worker: crate::jobs::Job,
     /// True once the process is shutting down: not ready, WebSockets told to go.
     draining: tokio::sync::watch::Sender<bool>,
@@ -131,6 +132,8 @@ impl AppState {
     pub fn with_settings(db: Db, database_url: &DatabaseUrl, verifier: TokenVerifier, settings: Settings) -> Self {
         let bus = ActivityBus::start(db.clone(), database_url);
         let sla_monitor = crate::jobs::sla::start(db.clone(), settings.sla_interval);
+        let verifier = Arc::new(verifier);
+        let key_watcher = crate::jobs::keys::start(verifier.clone());
         let limiter = RateLimiter::new(settings.rate_limit_per_minute);
         let webhook_worker = crate::jobs::webhooks::start(db.clone(), bus.outbox_signal(), settings.webhooks.clone());
         let services = crate::graphql::Services {
@@ -160,6 +163,7 @@ impl AppState {
                 subscriptions: Arc::default(),
                 subscription_loaders: Mutex::default(),
                 _sla_monitor: sla_monitor,
+                _key_watcher: key_watcher,
                 _webhook_worker: webhook_worker,
                 draining: tokio::sync::watch::Sender::new(false),
                 persisted,
@@ -205,6 +209,11 @@ impl AppState {
 
     pub(crate) fn verifier(&self) -> &TokenVerifier {
         &self.inner.verifier
+    }
+
+    /// Reads the token verifier's public keys again (SIGHUP).
+    pub fn reload_token_keys(&self, why: &str) {
+        crate::jobs::keys::reload(&self.inner.verifier, why);
     }
 
     pub fn executor(&self) -> &CasebookExecutor {

@@ -3,11 +3,18 @@
 //! replicas), so each piece is done once and survives restarts: nothing
 //! waits on a timer that only lives in memory.
 
+pub mod keys;
 pub mod sla;
 pub mod webhooks;
 
 /// A background job of this process, stopped when dropped.
 pub struct Job(tokio::task::JoinHandle<()>);
+
+impl Job {
+    pub fn spawn(work: impl Future<Output = ()> + Send + 'static) -> Job {
+        Job(tokio::spawn(work))
+    }
+}
 
 impl Drop for Job {
     fn drop(&mut self) {
