@@ -448,7 +448,30 @@ async fn rules_are_admin_managed_checked_and_per_tenant(backend: Backend) {
     }
 }
 
+/// A comment is measured one way, whoever writes it: a rule cannot be saved
+/// with a comment that a person could not write (16 KiB of UTF-8).
+async fn a_rule_comment_is_bounded_as_a_comment_is(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let comment = |body: String| json!({ "name": "Note", "trigger": "CASE_CREATED", "actions": [{ "type": "ADD_COMMENT", "body": body }] });
+    let too_long = create_rule(&server, &admin("acme"), comment("é".repeat(8 * 1024 + 1))).await;
+    assert_code(&too_long, "BAD_USER_INPUT");
+    let message = too_long["errors"][0]["message"].as_str().unwrap();
+    assert!(message.starts_with("actions[0].body") && message.contains("16384 bytes"), "{message}");
+    let longest = create_rule(&server, &admin("acme"), comment("é".repeat(8 * 1024))).await;
+    assert!(longest.get("errors").is_none(), "{longest}");
+    let case = create_case(&server, &analyst("acme"), "Commented by a rule", json!({})).await;
+    let log = server
+        .ok(
+            &analyst("acme"),
+            "query($id: ID!) { case(id: $id) { activity(kinds: [COMMENT]) { totalCount } } }",
+            json!({ "id": case["id"] }),
+        )
+        .await;
+    assert_eq!(log["case"]["activity"]["totalCount"], 1, "the rule's longest comment is written");
+}
+
 both_backends!(
+    a_rule_comment_is_bounded_as_a_comment_is,
     rules_act_on_their_trigger_and_conditions_as_the_rule,
     rules_are_tested_without_writing_and_fail_a_change_they_cannot_make,
     rules_are_admin_managed_checked_and_per_tenant,

@@ -337,8 +337,23 @@ pub async fn record_audits(
     Ok(())
 }
 
-/// Longest comment, in bytes.
+/// Longest comment, in bytes of UTF-8.
 pub const MAX_COMMENT_BYTES: usize = 16 * 1024;
+
+/// A comment's body as it is kept: trimmed, not blank, no NUL, at most
+/// [`MAX_COMMENT_BYTES`]. The one rule for every comment, a person's or a
+/// rule's, so a rule cannot be saved with a comment its run would refuse.
+pub fn parse_comment(field: &str, body: &str) -> AppResult<String> {
+    super::refuse_nul(field, body)?;
+    let body = body.trim();
+    if body.is_empty() {
+        return Err(AppError::bad_input(field, "must not be blank"));
+    }
+    if body.len() > MAX_COMMENT_BYTES {
+        return Err(AppError::bad_input(field, format!("must be at most {MAX_COMMENT_BYTES} bytes")));
+    }
+    Ok(body.to_owned())
+}
 
 /// Adds a plain-text comment to a case. Call inside a write transaction.
 pub async fn add_comment(
@@ -347,14 +362,8 @@ pub async fn add_comment(
     case_id: CaseId,
     body: &str,
 ) -> AppResult<Activity> {
-    super::refuse_nul("body", body)?;
-    let body = body.trim();
-    if body.is_empty() {
-        return Err(AppError::bad_input("body", "must not be blank"));
-    }
-    if body.len() > MAX_COMMENT_BYTES {
-        return Err(AppError::bad_input("body", format!("must be at most {MAX_COMMENT_BYTES} bytes")));
-    }
+    let body = parse_comment("body", body)?;
+    let body = body.as_str();
     let seq = case::reserve_activity(conn, &actor.tenant, case_id, 1)
         .await?
         .ok_or_else(|| AppError::not_found("case", case_id))?;

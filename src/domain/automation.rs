@@ -281,7 +281,7 @@ async fn parse_actions(conn: &mut Conn<'_>, tenant: &str, input: Vec<ActionInput
             }
             AutomationActionType::AddComment => {
                 let body = a.body.ok_or_else(|| missing("body"))?;
-                let body = parse_text(&field("body"), &body, activity::MAX_COMMENT_BYTES)?;
+                let body = activity::parse_comment(&field("body"), &body)?;
                 Action::AddComment { body }
             }
             AutomationActionType::SendWebhook => {
