@@ -5,13 +5,15 @@
 //! 1. [`lexer`]: token count and bracket nesting, before parsing;
 //! 2. parsing, and choosing the operation;
 //! 3. [`access`]: the caller may use every root field (`@requiresPermission`);
-//! 4. [`cost`]: node, selection, alias, repeat, directive and depth limits;
-//! 5. [`rate`]: the caller's cost budget.
+//! 4. [`text`]: every text within its length bound;
+//! 5. [`cost`]: node, selection, alias, repeat, directive and depth limits;
+//! 6. [`rate`]: the caller's cost budget.
 
 pub mod access;
 pub mod cost;
 pub mod lexer;
 pub mod rate;
+pub mod text;
 
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::registry::Registry;
@@ -107,6 +109,7 @@ impl Admission {
         auth.principal().map_err(Refusal::new)?;
         refuse_nul(&document, request)?;
         let operation = access::select_operation(&document, request.operation_name.as_deref())?;
+        text::check(&document, operation, &request.variables)?;
         access::check(&self.registry, &self.roots, &document, operation, auth)?;
         let root_type = match operation.node.ty {
             async_graphql::parser::types::OperationType::Query => &self.roots.query,
