@@ -61,7 +61,10 @@ pub enum AppError {
     #[error("{0}")]
     Conflict(String),
     #[error("database error: {0}")]
-    Database(#[from] diesel::result::Error),
+    Database(#[source] diesel::result::Error),
+    /// The database cannot grow: its disk (or its SQLite file's) is full.
+    #[error("the service cannot store data right now: its storage is full; nothing was changed, retry later")]
+    StorageFull(#[source] diesel::result::Error),
     #[error("database connection error: {0}")]
     Connection(#[from] diesel::ConnectionError),
     #[error("database pool error: {0}")]
@@ -92,6 +95,7 @@ impl AppError {
             AppError::BadInput { .. } => ErrorCode::BadUserInput,
             AppError::Conflict(_) => ErrorCode::Conflict,
             AppError::Database(_)
+            | AppError::StorageFull(_)
             | AppError::Connection(_)
             | AppError::Pool(_)
             | AppError::Busy(_)
@@ -106,7 +110,9 @@ impl AppError {
         match self {
             // Saturation and time limits say so: they are the client's cue to
             // retry; what the operator must configure is said too.
-            AppError::Busy(_) | AppError::TimedOut(_) | AppError::NotConfigured(_) => self.to_string(),
+            AppError::Busy(_) | AppError::TimedOut(_) | AppError::NotConfigured(_) | AppError::StorageFull(_) => {
+                self.to_string()
+            }
             _ if self.code() == ErrorCode::Internal => "internal error".to_owned(),
             _ => self.to_string(),
         }
@@ -127,6 +133,34 @@ impl AppError {
             Some(name) => name == constraint.name,
             None => info.message().strip_prefix("UNIQUE constraint failed: ") == Some(constraint.sqlite_columns),
         }
+    }
+}
+
+impl From<diesel::result::Error> for AppError {
+    /// A database error; one that says the storage is full is told apart,
+    /// so the client learns to retry later and readiness reports it.
+    fn from(error: diesel::result::Error) -> Self {
+        if is_storage_full(&error) { AppError::StorageFull(error) } else { AppError::Database(error) }
+    }
+}
+
+/// SQLite's SQLITE_FULL ("database or disk is full"), and PostgreSQL's
+/// disk_full class (53100: "could not extend file", "could not write to
+/// file ...: No space left on device").
+fn is_storage_full(error: &diesel::result::Error) -> bool {
+    let message = match error {
+        diesel::result::Error::DatabaseError(_, info) => info.message().to_owned(),
+        other => other.to_string(),
+    };
+    ["database or disk is full", "No space left on device", "could not extend file"]
+        .iter()
+        .any(|sign| message.contains(sign))
+}
+
+impl AppError {
+    /// Whether this says the storage is full.
+    pub fn is_storage_full(&self) -> bool {
+        matches!(self, AppError::StorageFull(_))
     }
 }
 
@@ -229,6 +263,19 @@ mod tests {
             code_of(AppError::RateLimited { cost: 1, remaining: 0, limit: 5, retry_after_secs: 12 }),
             "RATE_LIMITED"
         );
+    }
+
+    #[test]
+    fn a_full_disk_says_so_and_to_retry() {
+        let full = diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::Unknown,
+            Box::new("database or disk is full".to_owned()),
+        );
+        let error = AppError::from(full);
+        assert!(error.is_storage_full());
+        let gql: async_graphql::Error = GqlError::from(error).into();
+        assert!(gql.message.contains("cannot store data right now") && gql.message.contains("retry later"));
+        assert!(!AppError::from(diesel::result::Error::NotFound).is_storage_full());
     }
 
     #[test]

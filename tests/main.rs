@@ -36,6 +36,7 @@ mod sla;
 mod slow_clients;
 mod statements;
 mod statuses;
+mod storage;
 mod tenancy;
 mod trust;
 mod walkthrough;

@@ -196,6 +196,23 @@ pub struct Db {
     pool: Pools,
     statements: StatementCounter,
     commits: CommitSubscribers,
+    /// When a write last found the storage full; cleared when one commits.
+    storage_full: StorageFull,
+}
+
+/// When a write last found the storage full, until one commits again.
+#[derive(Clone, Default)]
+struct StorageFull(Arc<std::sync::Mutex<Option<std::time::Instant>>>);
+
+impl StorageFull {
+    fn set(&self, full: bool) {
+        let mut since = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *since = if full { Some(std::time::Instant::now()) } else { None };
+    }
+
+    fn since(&self) -> Option<std::time::Instant> {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 /// Who hears, in this process, of the cases each committed write transaction
@@ -427,7 +444,7 @@ impl Db {
                 Pools::Sqlite(pool)
             }
         };
-        Ok(Db { pool, statements, commits: CommitSubscribers::default() })
+        Ok(Db { pool, statements, commits: CommitSubscribers::default(), storage_full: StorageFull::default() })
     }
 
     pub fn backend(&self) -> Backend {
@@ -474,7 +491,18 @@ impl Db {
                 c.spawn_blocking(|c| AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")).await?
             }
         }
-        Ok(WriteTx { pooled, changed: Vec::new(), commits: self.commits.clone() })
+        Ok(WriteTx {
+            pooled,
+            changed: Vec::new(),
+            commits: self.commits.clone(),
+            storage_full: self.storage_full.clone(),
+        })
+    }
+
+    /// Since when writes have found the storage full (until one commits):
+    /// the service cannot store data, though it still reads.
+    pub fn storage_full_since(&self) -> Option<std::time::Instant> {
+        self.storage_full.since()
     }
 
     /// Refreshes the planner's statistics (after bulk loads).
@@ -484,6 +512,17 @@ impl Db {
         let sql = if matches!(self.backend(), Backend::Postgres) { "VACUUM ANALYZE" } else { "ANALYZE" };
         with_conn!(pooled.conn(), c => c.batch_execute(sql).await)?;
         Ok(())
+    }
+
+    /// A write that changes nothing but needs room to be written (the
+    /// tenants' first row rewritten as it is): a while after the storage was
+    /// full, readiness tries it, so a replica taken out of service for a full
+    /// disk comes back once space returns, without waiting for a client's write.
+    pub async fn probe_write(&self) -> Result<(), AppError> {
+        let mut tx = self.begin().await?;
+        let sql = "UPDATE tenants SET next_case_id = next_case_id WHERE id IN (SELECT id FROM tenants LIMIT 1)";
+        let result = with_conn!(tx.conn(), c => c.batch_execute(sql).await).map_err(AppError::from);
+        tx.finish(result).await
     }
 
     /// Checks that the database answers (for `/readyz`).
@@ -522,6 +561,7 @@ pub struct WriteTx {
     pooled: PooledConn,
     changed: ChangedCases,
     commits: CommitSubscribers,
+    storage_full: StorageFull,
 }
 
 impl WriteTx {
@@ -559,7 +599,20 @@ impl WriteTx {
     }
 
     /// Commits when `result` is `Ok`, rolls back otherwise; returns `result`.
-    pub async fn finish<T>(mut self, result: Result<T, AppError>) -> Result<T, AppError> {
+    /// Keeps the database's storage-full flag: set by a write (or commit)
+    /// that found the storage full, cleared by a commit.
+    pub async fn finish<T>(self, result: Result<T, AppError>) -> Result<T, AppError> {
+        let storage_full = self.storage_full.clone();
+        let finished = self.commit_or_roll_back(result).await;
+        match &finished {
+            Ok(_) => storage_full.set(false),
+            Err(error) if error.is_storage_full() => storage_full.set(true),
+            Err(_) => {}
+        }
+        finished
+    }
+
+    async fn commit_or_roll_back<T>(mut self, result: Result<T, AppError>) -> Result<T, AppError> {
         let result = match result {
             Ok(value) => self.notify().await.map(|()| value),
             Err(error) => Err(error),

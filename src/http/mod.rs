@@ -37,6 +37,9 @@ use crate::graphql::{CasebookExecutor, Loaders};
 
 pub use connections::{ConnectionCount, ConnectionLimits, serve as serve_connections};
 
+/// How long `/readyz` reports a full storage before it tries a write of its own.
+const STORAGE_FULL_HOLD: Duration = Duration::from_secs(30);
+
 /// Requests larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
@@ -328,6 +331,16 @@ pub fn app(state: AppState) -> Router {
 async fn readyz(State(state): State<AppState>) -> Response {
     if *state.draining().borrow() {
         return (StatusCode::SERVICE_UNAVAILABLE, "shutting down").into_response();
+    }
+    // A full storage is reported until a write commits again: a client's, or
+    // (after a while, so a small write that fits does not hide it at once)
+    // readiness's own probe.
+    if let Some(since) = state.db().storage_full_since() {
+        let probed = since.elapsed() >= STORAGE_FULL_HOLD
+            && matches!(tokio::time::timeout(Duration::from_secs(3), state.db().probe_write()).await, Ok(Ok(())));
+        if !probed {
+            return (StatusCode::SERVICE_UNAVAILABLE, "storage full: writes fail until space is freed").into_response();
+        }
     }
     match tokio::time::timeout(Duration::from_secs(3), state.db().ping()).await {
         Ok(Ok(())) => (StatusCode::OK, "ready").into_response(),

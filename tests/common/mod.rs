@@ -72,7 +72,12 @@ pub struct TestDatabase {
 
 enum Cleanup {
     File(std::path::PathBuf),
-    Postgres { admin_url: String, name: String },
+    /// A database, and the tablespace it was made in, if any.
+    Postgres {
+        admin_url: String,
+        name: String,
+        tablespace: Option<String>,
+    },
 }
 
 impl TestDatabase {
@@ -97,7 +102,35 @@ impl TestDatabase {
                 admin.batch_execute(&format!("CREATE DATABASE {name}")).await.expect("create database");
                 let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
                 let url = format!("{base}/{name}");
-                TestDatabase { url: DatabaseUrl::Postgres(url), cleanup: Cleanup::Postgres { admin_url, name } }
+                let cleanup = Cleanup::Postgres { admin_url, name, tablespace: None };
+                TestDatabase { url: DatabaseUrl::Postgres(url), cleanup }
+            }
+        }
+    }
+
+    /// A fresh database whose data lives in `directory`: a SQLite file there,
+    /// or a PostgreSQL database in a tablespace there (the directory must be
+    /// empty and the server's to write).
+    pub async fn in_directory(backend: Backend, directory: &std::path::Path) -> TestDatabase {
+        let name = unique_name();
+        match backend {
+            Backend::Sqlite => {
+                let path = directory.join(format!("{name}.db"));
+                TestDatabase { url: DatabaseUrl::Sqlite(path.clone()), cleanup: Cleanup::File(path) }
+            }
+            Backend::Postgres => {
+                let admin_url = postgres_admin_url();
+                let mut admin = AsyncPgConnection::establish(&admin_url).await.expect("PostgreSQL for the tests");
+                let location = directory.display();
+                admin
+                    .batch_execute(&format!("CREATE TABLESPACE {name} LOCATION '{location}'"))
+                    .await
+                    .expect("tablespace");
+                admin.batch_execute(&format!("CREATE DATABASE {name} TABLESPACE {name}")).await.expect("database");
+                let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
+                let url = format!("{base}/{name}");
+                let cleanup = Cleanup::Postgres { admin_url, name: name.clone(), tablespace: Some(name) };
+                TestDatabase { url: DatabaseUrl::Postgres(url), cleanup }
             }
         }
     }
@@ -111,8 +144,8 @@ impl Drop for TestDatabase {
                     let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
                 }
             }
-            Cleanup::Postgres { admin_url, name } => {
-                let (admin_url, name) = (admin_url.clone(), name.clone());
+            Cleanup::Postgres { admin_url, name, tablespace } => {
+                let (admin_url, name, tablespace) = (admin_url.clone(), name.clone(), tablespace.clone());
                 // Drop runs inside the test's runtime; a thread with its own runtime may block.
                 let _ = std::thread::spawn(move || {
                     let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
@@ -121,6 +154,9 @@ impl Drop for TestDatabase {
                     rt.block_on(async {
                         if let Ok(mut admin) = AsyncPgConnection::establish(&admin_url).await {
                             let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                            if let Some(tablespace) = tablespace {
+                                let _ = admin.batch_execute(&format!("DROP TABLESPACE IF EXISTS {tablespace}")).await;
+                            }
                         }
                     });
                 })
