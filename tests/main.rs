@@ -22,6 +22,7 @@ mod explain;
 mod fairness;
 mod frontend;
 mod fuzz;
+mod fuzz_fields;
 mod graphiql;
 mod http;
 mod live;

@@ -37,10 +37,19 @@ impl ScalarType for DateTime {
     }
 }
 
+/// The years a date-time input may name: what both databases store and
+/// order alike (SQLite compares them as text, four-digit years), with room
+/// for the arithmetic the service does on them (windows, SLA deadlines).
+pub const YEARS: std::ops::RangeInclusive<i32> = 1900..=9000;
+
 impl DateTime {
     /// The instant as stored (UTC without zone), or `BAD_USER_INPUT` naming `field`.
     pub fn parse_for(&self, field: &str) -> AppResult<NaiveDateTime> {
+        use chrono::Datelike;
         match self {
+            DateTime::Valid(instant) if !YEARS.contains(&instant.year()) => {
+                Err(AppError::bad_input(field, format!("must fall in the years {} to {}", YEARS.start(), YEARS.end())))
+            }
             DateTime::Valid(instant) => Ok(instant.naive_utc()),
             DateTime::Invalid(text) => Err(AppError::bad_input(
                 field,

@@ -23,7 +23,6 @@ use axum::routing::get;
 use serde_json::json;
 use sha2::Digest;
 use tower_http::cors::CorsLayer;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{Auth, Granted, Principal, ReadData, TokenVerifier};
@@ -320,8 +319,8 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route_layer(axum::middleware::from_fn(crate::observe::track_http))
+        // Bodies are read (and refused past the limit, as JSON) by `read_body`.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(cors)
         .layer(TraceLayer::new_for_http())
         .layer(axum::middleware::from_fn(request_id::assign))
@@ -356,6 +355,14 @@ async fn readyz(State(state): State<AppState>) -> Response {
 /// timeout; while it arrives the connection counts as waiting for its client.
 async fn read_body(state: &AppState, request: axum::extract::Request) -> Result<(HeaderMap, Bytes), Response> {
     let (parts, body) = request.into_parts();
+    let too_large = || {
+        let message = format!("the request body is over the limit of {MAX_BODY_BYTES} bytes");
+        error_response(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::BadUserInput, &message)
+    };
+    let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
     let slot = parts.extensions.get::<connections::SlotHandle>().cloned();
     if let Some(slot) = &slot {
         slot.0.reading_body();
@@ -369,14 +376,14 @@ async fn read_body(state: &AppState, request: axum::extract::Request) -> Result<
         Ok(Ok(bytes)) => Ok((parts.headers, bytes)),
         Ok(Err(error)) => {
             let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&error);
-            let too_large = std::iter::from_fn(|| {
+            let over = std::iter::from_fn(|| {
                 let current = cause?;
                 cause = current.source();
                 Some(current)
             })
             .any(|e| e.is::<http_body_util::LengthLimitError>());
-            if too_large {
-                return Err(StatusCode::PAYLOAD_TOO_LARGE.into_response());
+            if over {
+                return Err(too_large());
             }
             Err(error_response(StatusCode::BAD_REQUEST, ErrorCode::BadUserInput, "the request body could not be read"))
         }
