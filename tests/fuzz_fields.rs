@@ -19,10 +19,18 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Map, Value, json};
 
+/// A root field: its operation keyword, name, arguments (name, type), and
+/// whether it returns a leaf (no selection below it).
+struct Root {
+    keyword: &'static str,
+    field: String,
+    arguments: Vec<(String, Type)>,
+    leaf: bool,
+}
+
 /// What the schema says of input types.
 struct Schema {
-    /// (operation keyword, root field, its arguments as (name, type)).
-    roots: Vec<(&'static str, String, Vec<(String, Type)>, bool)>,
+    roots: Vec<Root>,
     inputs: HashMap<String, Vec<(String, Type)>>,
     enums: HashMap<String, Vec<String>>,
 }
@@ -72,7 +80,8 @@ fn read_schema() -> Schema {
         for field in objects.get(root).map(Vec::as_slice).unwrap_or_default() {
             let arguments =
                 field.node.arguments.iter().map(|a| (a.node.name.node.to_string(), a.node.ty.node.clone())).collect();
-            roots.push((keyword, field.node.name.node.to_string(), arguments, leaf(&field.node.ty.node)));
+            let (field, leaf) = (field.node.name.node.to_string(), leaf(&field.node.ty.node));
+            roots.push(Root { keyword, field, arguments, leaf });
         }
     }
     Schema { roots, inputs, enums }
@@ -209,7 +218,7 @@ async fn every_root_field_takes_extreme_and_wrong_input_cleanly(backend: Backend
     let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
     let mut generator = Gen { rng: StdRng::seed_from_u64(seed) };
     let mut requests = 0;
-    for (keyword, field, arguments, leaf) in &schema.roots {
+    for Root { keyword, field, arguments, leaf } in &schema.roots {
         let declared: Vec<String> = arguments.iter().map(|(name, ty)| format!("${name}: {ty}")).collect();
         let passed: Vec<String> = arguments.iter().map(|(name, _)| format!("{name}: ${name}")).collect();
         let selection = if *leaf { "" } else { "{ __typename }" };
