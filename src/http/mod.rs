@@ -255,6 +255,8 @@ impl AppState {
 }
 
 /// Users already recorded by this process, so a request costs no write.
+/// Bounded: at [`SeenUsers::CAPACITY`] entries it starts over (a user then
+/// costs one write again).
 #[derive(Default)]
 struct SeenUsers(Mutex<HashMap<SeenKey, SeenDetails>>);
 

@@ -682,10 +682,18 @@ pub fn ensure_js_tooling() {
     });
 }
 
-/// The GraphQL block of the README that starts with `opening` (such as
-/// `mutation Evidence`): tests run what the README shows.
+/// What the README and the documentation show, in one text.
+pub const DOCUMENTATION: [&str; 4] = [
+    include_str!("../../README.md"),
+    include_str!("../../docs/api.md"),
+    include_str!("../../docs/automation.md"),
+    include_str!("../../docs/live.md"),
+];
+
+/// The GraphQL block of the README or the documentation that starts with
+/// `opening` (such as `mutation Evidence`): tests run what the docs show.
 pub fn readme_operation(opening: &str) -> String {
-    let readme = include_str!("../../README.md");
+    let readme = DOCUMENTATION.concat();
     let start = readme.find(&format!("```graphql\n{opening}")).unwrap_or_else(|| panic!("README lacks {opening}"));
     let block = &readme[start + "```graphql\n".len()..];
     block[..block.find("```").unwrap()].to_owned()

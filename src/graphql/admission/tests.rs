@@ -299,8 +299,15 @@ fn every_list_of_objects_has_a_known_size() {
 }
 
 #[test]
-fn every_operation_in_the_readme_is_admitted() {
-    let readme = include_str!("../../../README.md");
+fn every_operation_in_the_readme_and_the_docs_is_admitted() {
+    let readme = [
+        include_str!("../../../README.md"),
+        include_str!("../../../docs/api.md"),
+        include_str!("../../../docs/automation.md"),
+        include_str!("../../../docs/clients.md"),
+        include_str!("../../../docs/live.md"),
+    ]
+    .concat();
     let mut operations = Vec::new();
     for block in readme.split("```graphql").skip(1).filter_map(|rest| rest.split("```").next()) {
         // One document per operation: blocks list several, one per line start.
