@@ -260,18 +260,7 @@ async fn provider_keys_rotate_without_a_restart() {
     let addr = server.addr.clone();
     let me = |token: String| {
         let addr = addr.clone();
-        async move {
-            reqwest::Client::new()
-                .post(format!("http://{addr}/graphql"))
-                .bearer_auth(token)
-                .json(&json!({ "query": "{ me { tenant } }" }))
-                .send()
-                .await
-                .unwrap()
-                .json::<serde_json::Value>()
-                .await
-                .unwrap()
-        }
+        async move { post_json(&addr, Some(&token), &json!({ "query": "{ me { tenant } }" })).await }
     };
     assert_eq!(me(sign(&a_private, "a")).await["data"]["me"]["tenant"], "acme");
     assert_code(&me(sign(&b_private, "b")).await, "UNAUTHENTICATED");

@@ -109,16 +109,7 @@ async fn operation_names_from_refused_callers_make_no_series() {
         let body = json!({ "query": "query Me { me { tenant } }", "operationName": name });
         client.post(format!("http://{}/graphql", server.addr)).json(&body).send().await.unwrap();
         // With a token, a name the document does not define is refused too.
-        let answer: Value = client
-            .post(format!("http://{}/graphql", server.addr))
-            .bearer_auth(analyst("acme"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let answer = post_json(&server.addr, Some(&analyst("acme")), &body).await;
         assert_code(&answer, "BAD_USER_INPUT");
         assert!(answer.to_string().len() < 2_000, "the refusal does not echo the whole name");
     }

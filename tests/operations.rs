@@ -438,16 +438,7 @@ async fn persisted_queries_register_once_and_run_by_hash(backend: Backend) {
     assert_code(&lying, "BAD_USER_INPUT");
     // Who asks comes first: an anonymous probe learns nothing and stores nothing;
     // another tenant's caller does not find what acme ran.
-    let anonymous: Value = server
-        .client
-        .post(server.url("/graphql"))
-        .json(&json!({ "extensions": extensions }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let anonymous = server.post_json(None, &json!({ "extensions": extensions })).await;
     assert_code(&anonymous, "UNAUTHENTICATED");
     let probe = |token: String| {
         server.client.post(server.url("/graphql")).bearer_auth(token).json(&json!({ "extensions": extensions })).send()
@@ -456,16 +447,7 @@ async fn persisted_queries_register_once_and_run_by_hash(backend: Backend) {
     assert_code(&elsewhere, "PERSISTED_QUERY_NOT_FOUND");
     let secret_search = "query Find { search(query: \"project nightingale\") { totalCount } }";
     let secret_hash = json!({ "persistedQuery": { "version": 1, "sha256Hash": sha256_hex(secret_search) } });
-    let stored: Value = server
-        .client
-        .post(server.url("/graphql"))
-        .json(&json!({ "query": secret_search, "extensions": secret_hash }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stored = server.post_json(None, &json!({ "query": secret_search, "extensions": secret_hash })).await;
     assert_code(&stored, "UNAUTHENTICATED");
     let not_stored: Value = post(json!({ "extensions": secret_hash })).await.unwrap().json().await.unwrap();
     assert_code(&not_stored, "PERSISTED_QUERY_NOT_FOUND");

@@ -268,6 +268,12 @@ impl TestServer {
         response.json().await.expect("json body")
     }
 
+    /// POSTs a whole request body (a persisted-query hash, an operationName)
+    /// and returns the JSON answer.
+    pub async fn post_json(&self, token: Option<&str>, body: &Value) -> Value {
+        post_json(&self.addr.to_string(), token, body).await
+    }
+
     /// Like [`gql`](Self::gql) but panics on any error and returns `data`.
     pub async fn ok(&self, token: &str, query: &str, variables: Value) -> Value {
         let body = self.gql(Some(token), query, variables).await;
@@ -280,6 +286,15 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// POSTs a request body to the server at `addr` and returns the JSON answer.
+pub async fn post_json(addr: &str, token: Option<&str>, body: &Value) -> Value {
+    let mut request = reqwest::Client::new().post(format!("http://{addr}/graphql")).json(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.expect("the server answers").json().await.expect("a JSON answer")
 }
 
 /// A token signed with the test secret.
