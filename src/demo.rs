@@ -21,7 +21,7 @@ use crate::domain::tag::{self, CaseTagRow};
 use crate::domain::task::{self, TaskRow};
 use crate::domain::values::{CasePriority, IncidentSeverity, IncidentStatus, TaskStatus, search_text};
 use crate::domain::workflow::{Classification, Determination};
-use crate::domain::{counts, now, tenant, user};
+use crate::domain::{counts, now, user};
 use crate::error::AppResult;
 
 /// What a tenant already holds, before a demo is seeded into it.
@@ -459,7 +459,7 @@ pub async fn seed(db: &Db, tenant_id: &str, size: &DemoSize, progress: impl Fn(u
 
 async fn setup(conn: &mut Conn<'_>, lead: &Principal) -> AppResult<(Vec<Status>, Vec<(i64, String)>)> {
     let tenant_id = lead.tenant.as_str();
-    tenant::ensure(conn, tenant_id).await?;
+    status::ensure_tenant(conn, tenant_id).await?;
     for (id, name) in PEOPLE {
         let email = format!("{id}@soc.example");
         let upsert =

@@ -1,44 +1,13 @@
-//! One error type for the whole service, mapped once to GraphQL's `extensions.code`.
-
-use async_graphql::ErrorExtensions;
-
-use crate::auth::Permission;
-
-/// The codes a client sees in `extensions.code`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorCode {
-    Unauthenticated,
-    Forbidden,
-    NotFound,
-    BadUserInput,
-    Conflict,
-    RateLimited,
-    Internal,
-    /// Apollo's automatic persisted queries: the hash is not known yet.
-    PersistedQueryNotFound,
-}
-
-impl ErrorCode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::Unauthenticated => "UNAUTHENTICATED",
-            ErrorCode::Forbidden => "FORBIDDEN",
-            ErrorCode::NotFound => "NOT_FOUND",
-            ErrorCode::BadUserInput => "BAD_USER_INPUT",
-            ErrorCode::Conflict => "CONFLICT",
-            ErrorCode::RateLimited => "RATE_LIMITED",
-            ErrorCode::Internal => "INTERNAL",
-            ErrorCode::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
-        }
-    }
-}
+//! One error type for the whole service; the GraphQL layer maps it once to
+//! `extensions.code` (`graphql/errors.rs`).
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("{0}")]
     Unauthenticated(String),
+    /// The caller lacks this permission (its contract name).
     #[error("this requires the permission {0}")]
-    Forbidden(Permission),
+    Forbidden(&'static str),
     /// A root field whose requirement cannot be read: refused, never guessed.
     #[error("{0}; refused")]
     Undeclared(String),
@@ -69,8 +38,9 @@ pub enum AppError {
     Connection(#[from] diesel::ConnectionError),
     #[error("database pool error: {0}")]
     Pool(diesel_async::pooled_connection::deadpool::PoolError),
-    #[error("{0}")]
-    Internal(String),
+    /// A failure of ours, with its cause (`{:#}` prints the whole chain).
+    #[error("{0:#}")]
+    Internal(anyhow::Error),
 }
 
 impl AppError {
@@ -83,39 +53,15 @@ impl AppError {
     }
 
     pub fn internal(message: impl Into<String>) -> Self {
-        AppError::Internal(message.into())
+        AppError::Internal(anyhow::Error::msg(message.into()))
     }
 
-    pub fn code(&self) -> ErrorCode {
-        match self {
-            AppError::Unauthenticated(_) => ErrorCode::Unauthenticated,
-            AppError::Forbidden(_) | AppError::Undeclared(_) => ErrorCode::Forbidden,
-            AppError::RateLimited { .. } => ErrorCode::RateLimited,
-            AppError::NotFound { .. } => ErrorCode::NotFound,
-            AppError::BadInput { .. } => ErrorCode::BadUserInput,
-            AppError::Conflict(_) => ErrorCode::Conflict,
-            AppError::Database(_)
-            | AppError::StorageFull(_)
-            | AppError::Connection(_)
-            | AppError::Pool(_)
-            | AppError::Busy(_)
-            | AppError::TimedOut(_)
-            | AppError::NotConfigured(_)
-            | AppError::Internal(_) => ErrorCode::Internal,
-        }
-    }
-
-    /// What the client may read: internal details stay in the log.
-    fn public_message(&self) -> String {
-        match self {
-            // Saturation and time limits say so: they are the client's cue to
-            // retry; what the operator must configure is said too.
-            AppError::Busy(_) | AppError::TimedOut(_) | AppError::NotConfigured(_) | AppError::StorageFull(_) => {
-                self.to_string()
-            }
-            _ if self.code() == ErrorCode::Internal => "internal error".to_owned(),
-            _ => self.to_string(),
-        }
+    /// An internal failure caused by `source`, saying what was being done.
+    pub fn internal_from(
+        context: impl std::fmt::Display + Send + Sync + 'static,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        AppError::Internal(anyhow::Error::new(source).context(context))
     }
 
     /// True when this is a violation of exactly this unique constraint: by its
@@ -172,115 +118,41 @@ pub struct UniqueConstraint {
     pub sqlite_columns: &'static str,
 }
 
-impl From<diesel_async::pooled_connection::deadpool::PoolError> for AppError {
-    fn from(error: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
-        match error {
-            deadpool::managed::PoolError::Timeout(deadpool::managed::TimeoutType::Wait) => {
-                AppError::Busy(crate::db::POOL_WAIT.as_secs())
-            }
-            other => AppError::Pool(other),
-        }
-    }
-}
-
-impl ErrorExtensions for AppError {
-    fn extend(&self) -> async_graphql::Error {
-        if self.code() == ErrorCode::Internal {
-            tracing::error!(error = %self, "request failed");
-        }
-        async_graphql::Error::new(self.public_message()).extend_with(|_, ext| {
-            ext.set("code", self.code().as_str());
-            if let AppError::RateLimited { retry_after_secs, .. } = self {
-                ext.set("retryAfter", *retry_after_secs);
-            }
-        })
-    }
-}
-
 /// Result of domain code.
 pub type AppResult<T> = Result<T, AppError>;
 
-/// The error resolvers return: an [`AppError`] already mapped to its client
-/// form. It deliberately has no `Display`, so async-graphql's blanket
-/// conversion (which would drop the code) cannot apply and `?` on an
-/// `AppError` always goes through [`ErrorExtensions::extend`].
-#[derive(Clone, Debug)]
-pub struct GqlError(async_graphql::Error);
-
-impl From<AppError> for GqlError {
-    fn from(error: AppError) -> Self {
-        GqlError(error.extend())
-    }
+/// Turns any error into an internal one that keeps it as its cause.
+pub trait OrInternal<T> {
+    /// `context` says what was being done ("encoding audit changes").
+    fn or_internal(self, context: impl std::fmt::Display + Send + Sync + 'static) -> AppResult<T>;
 }
 
-impl From<GqlError> for async_graphql::Error {
-    fn from(error: GqlError) -> Self {
-        error.0
+impl<T, E: std::error::Error + Send + Sync + 'static> OrInternal<T> for Result<T, E> {
+    fn or_internal(self, context: impl std::fmt::Display + Send + Sync + 'static) -> AppResult<T> {
+        self.map_err(|source| AppError::internal_from(context, source))
     }
 }
-
-/// Result of a resolver: every error carries its code.
-pub type GqlResult<T> = Result<T, GqlError>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn code_of(error: AppError) -> String {
-        let gql: async_graphql::Error = GqlError::from(error).into();
-        let ext = gql.extensions.expect("extensions are set");
-        match ext.get("code") {
-            Some(async_graphql::Value::String(code)) => code.clone(),
-            other => panic!("unexpected code {other:?}"),
-        }
-    }
-
     #[test]
-    fn each_variant_maps_to_its_code() {
-        assert_eq!(code_of(AppError::Unauthenticated("no token".into())), "UNAUTHENTICATED");
-        assert_eq!(code_of(AppError::Forbidden(Permission::AlertsManage)), "FORBIDDEN");
-        assert_eq!(code_of(AppError::not_found("case", 1000)), "NOT_FOUND");
-        assert_eq!(code_of(AppError::bad_input("title", "must not be blank")), "BAD_USER_INPUT");
-        assert_eq!(code_of(AppError::Conflict("stale".into())), "CONFLICT");
-        assert_eq!(code_of(AppError::Database(diesel::result::Error::NotFound)), "INTERNAL");
-    }
-
-    #[test]
-    fn internal_details_are_not_sent() {
-        let gql: async_graphql::Error = GqlError::from(AppError::internal("password=hunter2 leaked")).into();
-        assert_eq!(gql.message, "internal error");
-    }
-
-    #[test]
-    fn a_pool_that_has_no_connection_in_time_says_the_service_is_busy() {
-        use deadpool::managed::{PoolError, TimeoutType};
-        let error = AppError::from(PoolError::Timeout(TimeoutType::Wait));
-        assert!(matches!(error, AppError::Busy(_)));
-        let gql: async_graphql::Error = GqlError::from(error).into();
-        assert_eq!(gql.message, "the service is busy (no database connection within 5 s); retry shortly");
-        assert_eq!(code_of(AppError::from(PoolError::Timeout(TimeoutType::Create))), "INTERNAL");
-        assert_eq!(
-            code_of(AppError::RateLimited { cost: 1, remaining: 0, limit: 5, retry_after_secs: 12 }),
-            "RATE_LIMITED"
-        );
-    }
-
-    #[test]
-    fn a_full_disk_says_so_and_to_retry() {
+    fn a_full_disk_is_told_apart() {
         let full = diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::Unknown,
             Box::new("database or disk is full".to_owned()),
         );
-        let error = AppError::from(full);
-        assert!(error.is_storage_full());
-        let gql: async_graphql::Error = GqlError::from(error).into();
-        assert!(gql.message.contains("cannot store data right now") && gql.message.contains("retry later"));
+        assert!(AppError::from(full).is_storage_full());
         assert!(!AppError::from(diesel::result::Error::NotFound).is_storage_full());
     }
 
     #[test]
-    fn bad_input_names_the_field() {
-        let gql: async_graphql::Error = GqlError::from(AppError::bad_input("title", "must not be blank")).into();
-        assert_eq!(gql.message, "title: must not be blank");
+    fn an_internal_error_keeps_its_cause() {
+        let cause = serde_json::from_str::<u32>("x").unwrap_err();
+        let error = AppError::internal_from("reading a rule", cause);
+        assert!(error.to_string().starts_with("reading a rule: expected value"), "{error}");
+        let AppError::Internal(inner) = &error else { panic!("{error:?}") };
+        assert_eq!(inner.chain().count(), 2, "the context and its cause");
     }
 }

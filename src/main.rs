@@ -108,7 +108,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Demo(args) => {
             casebook::server::migrate(&args.database.url).await?;
-            let db = casebook::db::Db::connect(&args.database.url)?;
+            let db = casebook::server::open(&args.database.url, None)?;
             if let Some(existing) = casebook::demo::existing(&db, &args.tenant).await?
                 && !args.force
             {

@@ -6,7 +6,9 @@ use tokio::net::TcpListener;
 use crate::auth::{ROLES, TokenRequest, TokenVerifier, issue_token};
 use crate::config::{DatabaseUrl, JwtArgs, Secret, ServeArgs};
 use crate::db::{Db, SEARCH_MIGRATION, SLA_SCHEDULE_MIGRATION, run_migrations};
+use crate::domain::pipeline::Pipeline;
 use crate::domain::webhook::{self, SealingKey, SealingKeys};
+use crate::error::AppError;
 use crate::http::{AppState, Settings, app};
 
 /// A token printed by `serve --dev`.
@@ -170,13 +172,19 @@ pub fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
     })
 }
 
+/// Opens the database's pool with the write pipeline registered: every write
+/// transaction answers what it recorded before it commits.
+pub fn open(url: &DatabaseUrl, pool_size: Option<usize>) -> Result<Db, AppError> {
+    Ok(Db::connect_with_pool_size(url, pool_size)?.reacting_with(std::sync::Arc::new(Pipeline)))
+}
+
 /// Applies pending migrations and brings data written before them up to
 /// date (search entries of a database that predates search); returns how
 /// many migrations ran.
 pub async fn migrate(url: &DatabaseUrl) -> anyhow::Result<usize> {
     let applied = run_migrations(url).await.with_context(|| format!("migrating {url}"))?;
     if applied.iter().any(|v| v.replace('-', "") == SEARCH_MIGRATION) {
-        let db = Db::connect(url)?;
+        let db = open(url, None)?;
         let mut indexed = 0;
         loop {
             let mut tx = db.begin().await?;
@@ -192,7 +200,7 @@ pub async fn migrate(url: &DatabaseUrl) -> anyhow::Result<usize> {
         }
     }
     if applied.iter().any(|v| v.replace('-', "") == SLA_SCHEDULE_MIGRATION) {
-        let db = Db::connect(url)?;
+        let db = open(url, None)?;
         let tenants = crate::domain::sla::tenants_with_policies(&mut db.get().await?.conn()).await?;
         for tenant in tenants {
             let mut tx = db.begin().await?;
@@ -214,7 +222,7 @@ pub async fn prepare(
     let verifier = TokenVerifier::from_config(jwt)?.context("no token key configured")?;
     let applied = migrate(url).await?;
     tracing::info!(database = %url, applied, "database ready");
-    let db = Db::connect_with_pool_size(url, pool_size.map(usize::from))?;
+    let db = open(url, pool_size.map(usize::from))?;
     seal_webhook_secrets(&db, settings.webhooks.keys.as_deref()).await?;
     Ok(AppState::with_settings(db, url, verifier, settings))
 }

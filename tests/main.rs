@@ -9,6 +9,7 @@
 #[macro_use]
 mod common;
 
+mod architecture;
 mod auth;
 mod automation;
 mod bounds;

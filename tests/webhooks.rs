@@ -251,28 +251,45 @@ async fn events_arrive_signed_in_order_and_only_for_committed_changes(backend: B
     let note = &messages[2].json()["data"]["activity"];
     assert_eq!((note["__typename"].as_str(), note["body"].as_str()), (Some("Comment"), Some("Isolating the host")));
 
-    // A change that rolls back (a rule it triggers cannot close the case
-    // without a classification) sends nothing; the next change comes next.
+    // A change that rolls back sends nothing: a comment written, then
+    // rolled back (as a write refused half-way is), leaves no delivery.
+    let doomed = create_case(&server, &analyst, "A doomed case", json!({})).await;
+    assert_eq!(receiver.next().await.event_type(), "CASE_CREATED");
+    let anna = casebook::auth::Principal {
+        user_id: "anna".into(),
+        tenant: "acme".into(),
+        display_name: None,
+        email: None,
+        permissions: [casebook::auth::Permission::AlertsManage].into_iter().collect(),
+        expires_at: u64::MAX,
+    };
+    let doomed_id = casebook::domain::case::CaseId(doomed["id"].as_str().unwrap().parse().unwrap());
+    let mut tx = server.state.db().begin().await.unwrap();
+    let grant = anna.grant::<casebook::auth::ManageAlerts>().unwrap();
+    casebook::domain::comment::add(&mut tx.conn(), &grant, doomed_id, "this rolls back").await.unwrap();
+    tx.rollback().await.unwrap();
+
+    // A rule that cannot act (it cannot close the case without a
+    // classification) is rolled back alone, its first action with it: the
+    // comment that triggered it is sent, then the rule's failure, and
+    // nothing of what the rule did before it failed.
     let rule = server
         .gql(
             Some(&admin("acme")),
             "mutation($i: CreateAutomationRuleInput!) { createAutomationRule(input: $i) { id } }",
             json!({ "i": { "name": "Close on a word", "trigger": "COMMENT_ADDED",
                            "conditions": { "textContains": "doomed" },
-                           "actions": [{ "type": "SET_STATUS", "statusId": closed }] } }),
+                           "actions": [{ "type": "ADD_COMMENT", "body": "Closing it." },
+                                       { "type": "SET_STATUS", "statusId": closed }] } }),
         )
         .await;
     let rule_id = rule["data"]["createAutomationRule"]["id"].clone();
-    let doomed = create_case(&server, &analyst, "A doomed case", json!({})).await;
-    assert_eq!(receiver.next().await.event_type(), "CASE_CREATED");
-    let refused = server
-        .gql(
-            Some(&analyst),
-            "mutation($i: AddCommentInput!) { addComment(input: $i) { id } }",
-            json!({ "i": { "caseId": doomed["id"], "body": "this rolls back" } }),
-        )
-        .await;
-    assert_code(&refused, "CONFLICT");
+    comment(&server, &analyst, doomed["id"].as_str().unwrap(), "this stays").await;
+    let kept = receiver.next().await;
+    assert_eq!(kept.json()["data"]["activity"]["body"], "this stays", "nothing was sent for the rolled-back comment");
+    let failed = receiver.next().await;
+    assert_eq!(failed.event_type(), "AUTOMATION_FAILED");
+    assert_eq!(failed.json()["data"]["activity"]["action"], "AUTOMATION_FAILED");
     server
         .ok(
             &admin("acme"),
@@ -282,14 +299,10 @@ async fn events_arrive_signed_in_order_and_only_for_committed_changes(backend: B
         .await;
     comment(&server, &analyst, doomed["id"].as_str().unwrap(), "this one stays").await;
     let next = receiver.next().await;
-    assert_eq!(
-        next.json()["data"]["activity"]["body"],
-        "this one stays",
-        "nothing was sent for the rolled-back comment"
-    );
+    assert_eq!(next.json()["data"]["activity"]["body"], "this one stays", "nothing was sent of the rule's comment");
 
     // Each delivery is on record: delivered at the first attempt, with the answer.
-    let list = deliveries_when(&server, &hook, |l| l.len() == 6 && l.iter().all(|d| d["status"] == "DELIVERED")).await;
+    let list = deliveries_when(&server, &hook, |l| l.len() == 8 && l.iter().all(|d| d["status"] == "DELIVERED")).await;
     assert_eq!(list[0]["eventType"], "COMMENT_ADDED", "newest first");
     for d in &list {
         assert_eq!((d["attempts"].as_i64(), d["httpStatus"].as_i64()), (Some(1), Some(200)), "{d}");
@@ -297,12 +310,12 @@ async fn events_arrive_signed_in_order_and_only_for_committed_changes(backend: B
         assert_eq!(d["nextAttemptAt"], Value::Null);
         assert!(d["deliveredAt"].is_string() && d["durationMs"].is_i64());
     }
-    assert_eq!(list[5]["case"]["id"], id);
+    assert_eq!(list[7]["case"]["id"], id);
     // Paged newest first, with cursors and the whole count.
     let page = "query($id: ID!, $after: String) { webhook(id: $id) { deliveries(first: 4, after: $after) {
         totalCount pageInfo { hasNextPage endCursor } nodes { id } } } }";
     let first = server.ok(&admin("acme"), page, json!({ "id": hook })).await["webhook"]["deliveries"].clone();
-    assert_eq!((first["totalCount"].as_i64(), first["pageInfo"]["hasNextPage"].as_bool()), (Some(6), Some(true)));
+    assert_eq!((first["totalCount"].as_i64(), first["pageInfo"]["hasNextPage"].as_bool()), (Some(8), Some(true)));
     let after = first["pageInfo"]["endCursor"].clone();
     let rest =
         server.ok(&admin("acme"), page, json!({ "id": hook, "after": after })).await["webhook"]["deliveries"].clone();

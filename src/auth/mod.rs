@@ -68,7 +68,7 @@ impl Auth {
     /// Checks a permission, authenticating first.
     pub fn require(&self, permission: Permission) -> Result<&Principal, AppError> {
         let principal = self.principal()?;
-        if principal.has(permission) { Ok(principal) } else { Err(AppError::Forbidden(permission)) }
+        if principal.has(permission) { Ok(principal) } else { Err(AppError::Forbidden(permission.as_str())) }
     }
 
     /// The proof that the caller holds `C`'s permission, authenticating first.

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::keys::{Fingerprint, PublicKey};
 use super::{Permission, Principal, role_permissions};
 use crate::config::JwtArgs;
-use crate::error::AppError;
+use crate::error::{AppError, OrInternal};
 
 /// The claims casebook reads.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -214,7 +214,7 @@ pub fn issue_token(secret: &str, request: &TokenRequest<'_>) -> Result<String, A
         aud: request.audience.map(str::to_owned),
     };
     jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(secret.as_bytes()))
-        .map_err(|e| AppError::internal(format!("signing the token: {e}")))
+        .or_internal("signing the token")
 }
 
 impl Principal {

@@ -7,7 +7,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use super::postgres::PgConnector;
 use crate::config::DatabaseUrl;
-use crate::error::AppError;
+use crate::error::{AppError, OrInternal};
 
 const POSTGRES: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -34,7 +34,7 @@ pub async fn run_migrations(url: &DatabaseUrl) -> Result<Vec<String>, AppError> 
             let mut conn = AsyncConnectionWrapper::<AsyncPgConnection>::from(connector.connect().await?);
             let applied = tokio::task::spawn_blocking(move || apply(&mut conn, POSTGRES))
                 .await
-                .map_err(|e| AppError::internal(format!("migration task failed: {e}")))??;
+                .or_internal("migration task failed")??;
             lock.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).await?;
             Ok(applied)
         }
@@ -50,7 +50,7 @@ pub async fn run_migrations(url: &DatabaseUrl) -> Result<Vec<String>, AppError> 
                 apply(&mut conn, SQLITE)
             })
             .await
-            .map_err(|e| AppError::internal(format!("migration task failed: {e}")))?
+            .or_internal("migration task failed")?
         }
     }
 }
@@ -59,8 +59,9 @@ fn apply<B: diesel::backend::Backend>(
     conn: &mut impl MigrationHarness<B>,
     migrations: EmbeddedMigrations,
 ) -> Result<Vec<String>, AppError> {
-    let applied =
-        conn.run_pending_migrations(migrations).map_err(|e| AppError::internal(format!("applying migrations: {e}")))?;
+    let applied = conn
+        .run_pending_migrations(migrations)
+        .map_err(|e| AppError::Internal(anyhow::Error::from_boxed(e).context("applying migrations")))?;
     for version in &applied {
         tracing::info!(%version, "migration applied");
     }

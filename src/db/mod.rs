@@ -2,6 +2,7 @@
 //! is written once (see [`with_conn!`]) and type-checked for both backends.
 
 pub mod explain;
+mod journal;
 mod migrations;
 mod percentile;
 pub mod planner;
@@ -21,8 +22,9 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection, Tr
 use futures_util::FutureExt;
 
 use crate::config::DatabaseUrl;
-use crate::error::AppError;
+use crate::error::{AppError, OrInternal};
 
+pub use journal::{Journal, Reactions};
 pub use migrations::{SEARCH_MIGRATION, SLA_SCHEDULE_MIGRATION, run_migrations};
 
 /// The embedded backend's connection: diesel's synchronous SQLite connection,
@@ -31,10 +33,11 @@ pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
 
 /// A borrowed connection of either backend. Domain code receives this and
 /// runs each query through [`with_conn!`]. Inside a write transaction it also
-/// records which cases the change touched (see [`Conn::changed`]).
+/// records which cases the change touched (see [`Conn::changed`]) and what
+/// happened (see [`Conn::record`]).
 pub struct Conn<'a> {
     pub link: Link<'a>,
-    changed: Option<&'a mut ChangedCases>,
+    written: Option<&'a mut Written>,
 }
 
 /// The concrete connection behind a [`Conn`].
@@ -43,22 +46,99 @@ pub enum Link<'a> {
     Sqlite(&'a mut SqliteConn),
 }
 
+/// What a write transaction has written so far: the cases whose activity
+/// grew (told to watchers on commit) and the facts its reactions follow.
+#[derive(Default)]
+struct Written {
+    changed: ChangedCases,
+    journal: Journal,
+    /// Cases the reactions changed after the write (what the write returns
+    /// of them is older).
+    reacted: ChangedCases,
+}
+
+/// A point inside a write transaction to roll back to, with what it had
+/// recorded by then.
+#[must_use = "a savepoint is released or rolled back to"]
+pub struct Savepoint {
+    facts: usize,
+}
+
 impl<'a> Conn<'a> {
-    fn new(link: Link<'a>, changed: Option<&'a mut ChangedCases>) -> Self {
-        Conn { link, changed }
+    fn new(link: Link<'a>, written: Option<&'a mut Written>) -> Self {
+        Conn { link, written }
+    }
+
+    fn written(&mut self, what: &str) -> Result<&mut Written, AppError> {
+        self.written.as_deref_mut().ok_or_else(|| AppError::internal(format!("{what} outside a write transaction")))
     }
 
     /// Records that this transaction added to a case's activity log, so
     /// watchers hear of it once the transaction commits. Fails outside a write
     /// transaction: an entry written there would reach nobody.
     pub fn changed(&mut self, tenant: &str, case_id: i64) -> Result<(), AppError> {
-        let changed = self
-            .changed
-            .as_deref_mut()
-            .ok_or_else(|| AppError::internal("activity was written outside a write transaction"))?;
+        let changed = &mut self.written("activity was written")?.changed;
         if !changed.iter().any(|c| c.case_id == case_id && *c.tenant == *tenant) {
             changed.push(ChangedCase { tenant: tenant.into(), case_id });
         }
+        Ok(())
+    }
+
+    /// Records that a reaction (an automation rule) changed a case after the
+    /// write that returns it.
+    pub fn reacted(&mut self, tenant: &str, case_id: i64) -> Result<(), AppError> {
+        let reacted = &mut self.written("a reaction")?.reacted;
+        if !reacted.iter().any(|c| c.case_id == case_id && *c.tenant == *tenant) {
+            reacted.push(ChangedCase { tenant: tenant.into(), case_id });
+        }
+        Ok(())
+    }
+
+    /// Records what a write did, for the reactions that run before commit.
+    pub fn record<T: std::any::Any + Send>(&mut self, fact: T) -> Result<(), AppError> {
+        self.written("a fact was recorded")?.journal.record(fact);
+        Ok(())
+    }
+
+    /// Takes the facts recorded so far (the reactions' side).
+    pub fn take_facts(&mut self) -> Vec<journal::Fact> {
+        self.written.as_deref_mut().map(|w| w.journal.take()).unwrap_or_default()
+    }
+
+    /// Opens a savepoint inside the write transaction.
+    pub async fn savepoint(&mut self) -> Result<Savepoint, AppError> {
+        let facts = self.written("a savepoint")?.journal.len();
+        match &mut self.link {
+            Link::Postgres(c) => {
+                <AsyncPgConnection as AsyncConnection>::TransactionManager::begin_transaction(*c).await?
+            }
+            Link::Sqlite(c) => <SqliteConn as AsyncConnection>::TransactionManager::begin_transaction(*c).await?,
+        }
+        Ok(Savepoint { facts })
+    }
+
+    /// Keeps what was written since the savepoint.
+    pub async fn release(&mut self, _savepoint: Savepoint) -> Result<(), AppError> {
+        match &mut self.link {
+            Link::Postgres(c) => {
+                <AsyncPgConnection as AsyncConnection>::TransactionManager::commit_transaction(*c).await?
+            }
+            Link::Sqlite(c) => <SqliteConn as AsyncConnection>::TransactionManager::commit_transaction(*c).await?,
+        }
+        Ok(())
+    }
+
+    /// Undoes what was written since the savepoint, and forgets what was
+    /// recorded of it. (Cases told as changed stay told: a watcher that
+    /// looks finds nothing new.)
+    pub async fn roll_back_to(&mut self, savepoint: Savepoint) -> Result<(), AppError> {
+        match &mut self.link {
+            Link::Postgres(c) => {
+                <AsyncPgConnection as AsyncConnection>::TransactionManager::rollback_transaction(*c).await?
+            }
+            Link::Sqlite(c) => <SqliteConn as AsyncConnection>::TransactionManager::rollback_transaction(*c).await?,
+        }
+        self.written("a savepoint")?.journal.truncate(savepoint.facts);
         Ok(())
     }
 
@@ -198,6 +278,9 @@ pub struct Db {
     commits: CommitSubscribers,
     /// When a write last found the storage full; cleared when one commits.
     storage_full: StorageFull,
+    /// What reacts to a write's facts before it commits (none: a write that
+    /// records facts is refused).
+    reactions: Option<Arc<dyn Reactions>>,
 }
 
 /// When a write last found the storage full, until one commits again.
@@ -413,7 +496,7 @@ impl Db {
                     .create_timeout(Some(Duration::from_secs(10)))
                     .runtime(deadpool::Runtime::Tokio1)
                     .build()
-                    .map_err(|e| AppError::internal(format!("building the PostgreSQL pool: {e}")))?;
+                    .or_internal("building the PostgreSQL pool")?;
                 Pools::Postgres(pool)
             }
             DatabaseUrl::Sqlite(path) => {
@@ -440,11 +523,23 @@ impl Db {
                     .wait_timeout(Some(POOL_WAIT))
                     .runtime(deadpool::Runtime::Tokio1)
                     .build()
-                    .map_err(|e| AppError::internal(format!("building the SQLite pool: {e}")))?;
+                    .or_internal("building the SQLite pool")?;
                 Pools::Sqlite(pool)
             }
         };
-        Ok(Db { pool, statements, commits: CommitSubscribers::default(), storage_full: StorageFull::default() })
+        Ok(Db {
+            pool,
+            statements,
+            commits: CommitSubscribers::default(),
+            storage_full: StorageFull::default(),
+            reactions: None,
+        })
+    }
+
+    /// Registers what reacts to every write's facts, before it commits.
+    pub fn reacting_with(mut self, reactions: Arc<dyn Reactions>) -> Self {
+        self.reactions = Some(reactions);
+        self
     }
 
     pub fn backend(&self) -> Backend {
@@ -493,9 +588,10 @@ impl Db {
         }
         Ok(WriteTx {
             pooled,
-            changed: Vec::new(),
+            written: Written::default(),
             commits: self.commits.clone(),
             storage_full: self.storage_full.clone(),
+            reactions: self.reactions.clone(),
         })
     }
 
@@ -559,18 +655,34 @@ impl PooledConn {
 /// and published in-process after commit on SQLite. No caller has to remember.
 pub struct WriteTx {
     pooled: PooledConn,
-    changed: ChangedCases,
+    written: Written,
     commits: CommitSubscribers,
     storage_full: StorageFull,
+    reactions: Option<Arc<dyn Reactions>>,
 }
 
 impl WriteTx {
     pub fn conn(&mut self) -> Conn<'_> {
-        let changed = Some(&mut self.changed);
+        let written = Some(&mut self.written);
         match &mut self.pooled {
-            PooledConn::Postgres(c) => Conn::new(Link::Postgres(c), changed),
-            PooledConn::Sqlite(c) => Conn::new(Link::Sqlite(c), changed),
+            PooledConn::Postgres(c) => Conn::new(Link::Postgres(c), written),
+            PooledConn::Sqlite(c) => Conn::new(Link::Sqlite(c), written),
         }
+    }
+
+    /// Runs the registered reactions until nothing recorded is left.
+    async fn react(&mut self) -> Result<(), AppError> {
+        if self.written.journal.is_empty() {
+            return Ok(());
+        }
+        let Some(reactions) = self.reactions.clone() else {
+            return Err(AppError::internal("a write recorded facts but nothing reacts to them"));
+        };
+        reactions.react(&mut self.conn()).await?;
+        if !self.written.journal.is_empty() {
+            return Err(AppError::internal("a write's reactions left facts unanswered"));
+        }
+        Ok(())
     }
 
     /// `NOTIFY` for each changed case, inside the transaction.
@@ -578,9 +690,8 @@ impl WriteTx {
         use diesel::sql_types::Text;
         use diesel_async::RunQueryDsl;
         let PooledConn::Postgres(c) = &mut self.pooled else { return Ok(()) };
-        for case in &self.changed {
-            let payload =
-                serde_json::to_string(case).map_err(|e| AppError::internal(format!("encoding a notice: {e}")))?;
+        for case in &self.written.changed {
+            let payload = serde_json::to_string(case).or_internal("encoding a notice")?;
             diesel::sql_query("SELECT pg_notify($1, $2)")
                 .bind::<Text, _>(ACTIVITY_CHANNEL)
                 .bind::<Text, _>(payload)
@@ -592,10 +703,21 @@ impl WriteTx {
 
     /// Rolls back whatever the transaction wrote (a dry run).
     pub async fn rollback(self) -> Result<(), AppError> {
-        match self.finish::<()>(Err(AppError::Internal("rolled back on purpose".into()))).await {
+        match self.finish::<()>(Err(AppError::internal("rolled back on purpose"))).await {
             Err(AppError::Internal(_)) | Ok(()) => Ok(()),
             Err(other) => Err(other),
         }
+    }
+
+    /// Like [`WriteTx::finish`], and returns the cases the reactions changed
+    /// after the write: a write that returns a case reads those again.
+    pub async fn finish_reacted<T>(mut self, result: Result<T, AppError>) -> Result<(T, Vec<ChangedCase>), AppError> {
+        let result = match result {
+            Ok(value) => self.react().await.map(|()| value),
+            Err(error) => Err(error),
+        };
+        let reacted = std::mem::take(&mut self.written.reacted);
+        Ok((self.finish(result).await?, reacted))
     }
 
     /// Commits when `result` is `Ok`, rolls back otherwise; returns `result`.
@@ -614,7 +736,10 @@ impl WriteTx {
 
     async fn commit_or_roll_back<T>(mut self, result: Result<T, AppError>) -> Result<T, AppError> {
         let result = match result {
-            Ok(value) => self.notify().await.map(|()| value),
+            Ok(value) => match self.react().await {
+                Ok(()) => self.notify().await.map(|()| value),
+                Err(error) => Err(error),
+            },
             Err(error) => Err(error),
         };
         match result {
@@ -626,7 +751,7 @@ impl WriteTx {
                     }
                     PooledConn::Sqlite(c) => {
                         <SqliteConn as AsyncConnection>::TransactionManager::commit_transaction(&mut ***c).await?;
-                        self.commits.publish(&self.changed);
+                        self.commits.publish(&self.written.changed);
                     }
                 }
                 Ok(value)
@@ -646,6 +771,18 @@ impl WriteTx {
                 }
                 Err(error)
             }
+        }
+    }
+}
+
+/// A pool that had no connection in time is a busy service (retry shortly).
+impl From<diesel_async::pooled_connection::deadpool::PoolError> for AppError {
+    fn from(error: diesel_async::pooled_connection::deadpool::PoolError) -> Self {
+        match error {
+            deadpool::managed::PoolError::Timeout(deadpool::managed::TimeoutType::Wait) => {
+                AppError::Busy(POOL_WAIT.as_secs())
+            }
+            other => AppError::Pool(other),
         }
     }
 }

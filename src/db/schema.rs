@@ -286,6 +286,16 @@ diesel::table! {
 }
 
 diesel::table! {
+    rule_template_applications (tenant_id, case_id, rule_id, template_id) {
+        tenant_id -> Text,
+        case_id -> BigInt,
+        rule_id -> BigInt,
+        template_id -> BigInt,
+        applied_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     webhooks (id) {
         id -> BigInt,
         tenant_id -> Text,

@@ -11,14 +11,12 @@ use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 
 use super::values::{self, text_enum};
-use crate::auth::{Granted, ManageAlerts, Principal};
+use crate::auth::Principal;
 use crate::db::Conn;
 use crate::db::schema::{activity, cases};
-use crate::domain::case::{self, CaseId};
 use crate::domain::now;
-use crate::domain::search::{self, EntryRow, SearchKind};
-use crate::domain::webhook::{self, Happened};
-use crate::error::{AppError, AppResult};
+use crate::domain::values::CaseId;
+use crate::error::{AppError, AppResult, OrInternal};
 use crate::with_conn;
 
 text_enum! {
@@ -69,6 +67,10 @@ text_enum! {
         /// A case template's tasks were added to the case (the event names
         /// the template and lists the tasks).
         TemplateApplied => "TEMPLATE_APPLIED",
+        /// An automation rule could not act on the case and was rolled back
+        /// alone (written by the rule; the changes name the rule, the action
+        /// and the reason). The change that triggered it stands.
+        AutomationFailed => "AUTOMATION_FAILED",
     }
 }
 
@@ -187,8 +189,7 @@ impl TryFrom<ActivityRow> for Activity {
             ActivityKind::Audit => Entry::Audit {
                 action: AuditAction::from_db(row.action.as_deref().unwrap_or_default())?,
                 changes: match row.changes.as_deref() {
-                    Some(json) => serde_json::from_str(json)
-                        .map_err(|e| AppError::internal(format!("activity {} changes: {e}", row.id)))?,
+                    Some(json) => serde_json::from_str(json).or_internal(format!("activity {} changes", row.id))?,
                     None => Vec::new(),
                 },
                 task_id: row.task_id,
@@ -271,7 +272,7 @@ impl ActivityInsert {
 /// An audit event's changes as stored. An audit that cannot record its
 /// changes fails its change: it never stores an event without them.
 fn encode_changes(changes: &[FieldChange]) -> AppResult<String> {
-    serde_json::to_string(changes).map_err(|e| AppError::internal(format!("encoding audit changes: {e}")))
+    serde_json::to_string(changes).or_internal("encoding audit changes")
 }
 
 /// Inserts prepared entries in one statement (bulk loading only: no notice);
@@ -321,20 +322,38 @@ pub async fn record_audits(
     audits: Vec<NewAudit>,
 ) -> AppResult<()> {
     let now = now();
-    let mut written = Vec::with_capacity(audits.len());
+    let mut entries = Vec::with_capacity(audits.len());
     for (seq, audit) in (first_seq..).zip(audits) {
         if audit.changes.len() > MAX_CHANGES_PER_EVENT {
             return Err(AppError::internal(format!("an audit event with {} changes", audit.changes.len())));
         }
         let closes_case = audit.closes_case;
         let row = ActivityInsert::audit(&actor.tenant, case_id.0, seq, &actor.user_id, now, audit)?;
-        written.push((insert(conn, row).await?, closes_case));
+        entries.push(LoggedEntry { entry: insert(conn, row).await?, closes_case });
     }
+    log(conn, actor, case_id, entries)
+}
+
+/// Entries a write added to a case's log, as a fact for the reactions (the
+/// webhook outbox tells them).
+#[derive(Debug)]
+pub struct Logged {
+    pub actor: Principal,
+    pub case_id: CaseId,
+    pub entries: Vec<LoggedEntry>,
+}
+
+#[derive(Debug)]
+pub struct LoggedEntry {
+    pub entry: Activity,
+    /// The change moved the case to a closed status.
+    pub closes_case: bool,
+}
+
+/// Tells watchers (on commit) and the reactions (before it) of new entries.
+fn log(conn: &mut Conn<'_>, actor: &Principal, case_id: CaseId, entries: Vec<LoggedEntry>) -> AppResult<()> {
     conn.changed(&actor.tenant, case_id.0)?;
-    let happened: Vec<Happened<'_>> =
-        written.iter().map(|(entry, closes_case)| Happened { entry, closes_case: *closes_case }).collect();
-    webhook::enqueue(conn, actor, case_id, &happened).await?;
-    Ok(())
+    conn.record(Logged { actor: actor.clone(), case_id, entries })
 }
 
 /// Longest comment, in bytes of UTF-8.
@@ -355,26 +374,18 @@ pub fn parse_comment(field: &str, body: &str) -> AppResult<String> {
     Ok(body.to_owned())
 }
 
-/// Adds a plain-text comment to a case. Call inside a write transaction.
-pub async fn add_comment(
+/// Appends a comment at sequence `seq` (reserved by the caller, who holds
+/// the case). Call inside a write transaction.
+pub async fn append_comment(
     conn: &mut Conn<'_>,
-    actor: &Granted<'_, ManageAlerts>,
+    actor: &Principal,
     case_id: CaseId,
+    seq: i64,
     body: &str,
 ) -> AppResult<Activity> {
-    let body = parse_comment("body", body)?;
-    let body = body.as_str();
-    let seq = case::reserve_activity(conn, &actor.tenant, case_id, 1)
-        .await?
-        .ok_or_else(|| AppError::not_found("case", case_id))?;
     let row = ActivityInsert::comment(&actor.tenant, case_id.0, seq, &actor.user_id, now(), body);
     let comment = insert(conn, row).await?;
-    conn.changed(&actor.tenant, case_id.0)?;
-    let entry = EntryRow::new(&actor.tenant, SearchKind::Comment, comment.id, case_id.0, "", &[Some(body)]);
-    search::index(conn, entry).await?;
-    webhook::enqueue(conn, actor, case_id, &[Happened { entry: &comment, closes_case: false }]).await?;
-    crate::domain::automation::run(conn, actor, case_id, &[crate::domain::automation::AutomationTrigger::CommentAdded])
-        .await?;
+    log(conn, actor, case_id, vec![LoggedEntry { entry: comment.clone(), closes_case: false }])?;
     Ok(comment)
 }
 

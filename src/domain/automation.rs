@@ -14,15 +14,18 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{Granted, ManageAlerts, ManageSettings, Permission, Principal};
 use crate::db::Conn;
 use crate::db::schema::automation_rules;
-use crate::domain::activity;
-use crate::domain::case::{self, Case, CaseChanges, CaseId};
+use crate::domain::activity::{self, AuditAction, FieldChange, NewAudit};
+use crate::domain::case::{self, Case, CaseId};
+use crate::domain::case_edit::{self, CaseChanges};
 use crate::domain::status::{self, StatusCategory, StatusId};
 use crate::domain::template::{self, TemplateId};
 use crate::domain::values::{CasePriority, IncidentSeverity, text_enum};
 use crate::domain::webhook::{self, WebhookId};
-use crate::domain::{incident, now, parse_text, tag, user};
-use crate::error::{AppError, AppResult};
+use crate::domain::{comment, incident, now, parse_text, tag, user};
+use crate::error::{AppError, AppResult, OrInternal};
 use crate::with_conn;
+
+pub use crate::domain::facts::AutomationTrigger;
 
 /// The most rules a tenant keeps.
 pub const MAX_RULES_PER_TENANT: i64 = 100;
@@ -31,28 +34,6 @@ pub const MAX_ACTIONS_PER_RULE: usize = 20;
 const MAX_NAME_CHARS: usize = 64;
 /// Rule actors' ids start so; tokens cannot claim them.
 pub const ACTOR_PREFIX: &str = crate::auth::AUTOMATION_SUBJECT_PREFIX;
-
-text_enum! {
-    /// What starts a rule.
-    pub enum AutomationTrigger {
-        /// A case was opened.
-        CaseCreated => "CASE_CREATED",
-        /// A case's fields changed (any of them, its status too).
-        CaseUpdated => "CASE_UPDATED",
-        /// A case moved to another status.
-        StatusChanged => "STATUS_CHANGED",
-        /// A task of the case changed status.
-        TaskStatusChanged => "TASK_STATUS_CHANGED",
-        /// An incident was linked to the case.
-        IncidentLinked => "INCIDENT_LINKED",
-        /// A comment was added to the case.
-        CommentAdded => "COMMENT_ADDED",
-        /// The case's SLA became at risk.
-        SlaAtRisk => "SLA_AT_RISK",
-        /// The case's SLA was breached.
-        SlaBreached => "SLA_BREACHED",
-    }
-}
 
 /// What a case must meet for a rule to act; every given condition must hold.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +65,20 @@ pub enum Action {
     ApplyTemplate { template_id: i64 },
     AddComment { body: String },
     SendWebhook { webhook_id: i64 },
+}
+
+impl Action {
+    pub fn kind(&self) -> AutomationActionType {
+        match self {
+            Action::Assign { .. } => AutomationActionType::Assign,
+            Action::SetPriority { .. } => AutomationActionType::SetPriority,
+            Action::SetStatus { .. } => AutomationActionType::SetStatus,
+            Action::AddTags { .. } => AutomationActionType::AddTags,
+            Action::ApplyTemplate { .. } => AutomationActionType::ApplyTemplate,
+            Action::AddComment { .. } => AutomationActionType::AddComment,
+            Action::SendWebhook { .. } => AutomationActionType::SendWebhook,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -124,7 +119,7 @@ impl TryFrom<RuleRow> for Rule {
     type Error = AppError;
 
     fn try_from(row: RuleRow) -> AppResult<Rule> {
-        let broken = |e: serde_json::Error| AppError::internal(format!("automation rule {}: {e}", row.id));
+        let broken = |e: serde_json::Error| AppError::internal_from(format!("automation rule {}", row.id), e);
         Ok(Rule {
             id: RuleId(row.id),
             conditions: serde_json::from_str(&row.conditions).map_err(broken)?,
@@ -296,7 +291,7 @@ async fn parse_actions(conn: &mut Conn<'_>, tenant: &str, input: Vec<ActionInput
 }
 
 fn json<T: Serialize>(value: &T) -> AppResult<String> {
-    serde_json::to_string(value).map_err(|e| AppError::internal(format!("encoding a rule: {e}")))
+    serde_json::to_string(value).or_internal("encoding a rule")
 }
 
 /// Records the rule's actor as a user of the tenant (named after the rule),
@@ -486,67 +481,109 @@ async fn holds(conn: &mut Conn<'_>, tenant: &str, conditions: &Conditions, case:
     Ok(true)
 }
 
-/// Runs one rule's actions on a case as the rule.
-async fn act(conn: &mut Conn<'_>, tenant: &str, rule: &Rule, case_id: CaseId) -> AppResult<()> {
+/// Runs one rule's actions on a case as the rule; names the action that failed.
+async fn act(conn: &mut Conn<'_>, tenant: &str, rule: &Rule, case_id: CaseId) -> Result<(), ActionFailed> {
     let principal = rule.actor(tenant);
     let actor = principal.grant::<ManageAlerts>()?;
     for action in &rule.actions {
-        match action {
-            Action::Assign { user_id } => {
-                let input = CaseChanges { assignee_id: Some(Some(user_id.clone())), ..Default::default() };
-                Box::pin(case::update(conn, &actor, case_id, input)).await?;
+        run_action(conn, &actor, rule, action, case_id)
+            .await
+            .map_err(|error| ActionFailed { action: Some(action.kind()), error })?;
+    }
+    Ok(())
+}
+
+async fn run_action(
+    conn: &mut Conn<'_>,
+    actor: &Granted<'_, ManageAlerts>,
+    rule: &Rule,
+    action: &Action,
+    case_id: CaseId,
+) -> AppResult<()> {
+    let tenant = actor.tenant.as_str();
+    match action {
+        Action::Assign { user_id } => {
+            let input = CaseChanges { assignee_id: Some(Some(user_id.clone())), ..Default::default() };
+            case_edit::update(conn, actor, case_id, input).await?;
+        }
+        Action::SetPriority { priority } => {
+            let input = CaseChanges { priority: Some(CasePriority::from_rank(*priority)), ..Default::default() };
+            case_edit::update(conn, actor, case_id, input).await?;
+        }
+        Action::SetStatus { status_id } => {
+            let input = CaseChanges { status_id: Some(StatusId(*status_id)), ..Default::default() };
+            case_edit::update(conn, actor, case_id, input).await?;
+        }
+        Action::AddTags { tags } => {
+            tag::add(conn, actor, case_id, tags).await?;
+        }
+        Action::ApplyTemplate { template_id } => {
+            if first_application(conn, tenant, rule.id, case_id, *template_id).await? {
+                template::apply(conn, actor, case_id, TemplateId(*template_id)).await?;
             }
-            Action::SetPriority { priority } => {
-                let input = CaseChanges { priority: Some(CasePriority::from_rank(*priority)), ..Default::default() };
-                Box::pin(case::update(conn, &actor, case_id, input)).await?;
-            }
-            Action::SetStatus { status_id } => {
-                let input = CaseChanges { status_id: Some(StatusId(*status_id)), ..Default::default() };
-                Box::pin(case::update(conn, &actor, case_id, input)).await?;
-            }
-            Action::AddTags { tags } => {
-                tag::add(conn, &actor, case_id, tags).await?;
-            }
-            Action::ApplyTemplate { template_id } => {
-                template::apply(conn, &actor, case_id, TemplateId(*template_id)).await?;
-            }
-            Action::AddComment { body } => {
-                Box::pin(activity::add_comment(conn, &actor, case_id, body)).await?;
-            }
-            Action::SendWebhook { webhook_id } => {
-                let case = case::find_many(conn, tenant, &[case_id])
-                    .await?
-                    .pop()
-                    .ok_or_else(|| AppError::not_found("case", case_id))?;
-                let status = status::find(conn, tenant, StatusId(case.status_id))
-                    .await?
-                    .ok_or_else(|| AppError::internal(format!("case {} has no status", case.id)))?;
-                let message = webhook::RuleMessage {
-                    rule_id: rule.id.0,
-                    rule_name: &rule.name,
-                    trigger: rule.trigger.as_str(),
-                    case: &case,
-                    status_name: &status.name,
-                };
-                webhook::enqueue_for_rule(conn, tenant, WebhookId(*webhook_id), message).await?;
-            }
+        }
+        Action::AddComment { body } => {
+            comment::add(conn, actor, case_id, body).await?;
+        }
+        Action::SendWebhook { webhook_id } => {
+            let case = case::find_many(conn, tenant, &[case_id])
+                .await?
+                .pop()
+                .ok_or_else(|| AppError::not_found("case", case_id))?;
+            let status = status::find(conn, tenant, StatusId(case.status_id))
+                .await?
+                .ok_or_else(|| AppError::internal(format!("case {} has no status", case.id)))?;
+            let message = webhook::RuleMessage {
+                rule_id: rule.id.0,
+                rule_name: &rule.name,
+                trigger: rule.trigger.as_str(),
+                case: &case,
+                status_name: &status.name,
+            };
+            webhook::enqueue_for_rule(conn, tenant, WebhookId(*webhook_id), message).await?;
         }
     }
     Ok(())
 }
 
+/// Records that `rule` applies `template_id` to a case; false when it
+/// already did (a rule applies each template once per case, however often
+/// its trigger fires again).
+async fn first_application(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    rule: RuleId,
+    case_id: CaseId,
+    template_id: i64,
+) -> AppResult<bool> {
+    use crate::db::schema::rule_template_applications as r;
+    let row = (
+        r::tenant_id.eq(tenant),
+        r::case_id.eq(case_id.0),
+        r::rule_id.eq(rule.0),
+        r::template_id.eq(template_id),
+        r::applied_at.eq(now()),
+    );
+    let inserted = with_conn!(conn, c => {
+        diesel::insert_into(r::table).values(row).on_conflict_do_nothing().execute(c).await
+    })?;
+    Ok(inserted == 1)
+}
+
 /// Runs the tenant's live rules watching any of `triggers` on a case that
-/// `actor` just changed (inside that change's transaction); returns whether
-/// any acted. Nothing runs when the actor is a rule. A rule that cannot act
-/// fails the change, naming the rule: a change never half-happens.
-pub async fn run(
+/// `actor` just changed (inside that change's transaction, from the write
+/// pipeline). Nothing runs when the actor is a rule. Each rule runs in a
+/// savepoint: a rule that cannot act is rolled back alone and leaves an
+/// `AUTOMATION_FAILED` entry on the case naming the rule, the action and
+/// the reason, and the change that triggered it stands.
+pub async fn react(
     conn: &mut Conn<'_>,
     actor: &Principal,
     case_id: CaseId,
     triggers: &[AutomationTrigger],
-) -> AppResult<bool> {
+) -> AppResult<()> {
     if is_rule(actor) || triggers.is_empty() {
-        return Ok(false);
+        return Ok(());
     }
     let tenant = actor.tenant.as_str();
     let kinds: Vec<&str> = triggers.iter().map(|t| t.as_str()).collect();
@@ -561,30 +598,96 @@ pub async fn run(
             .await
     })?;
     let now = now();
-    let mut acted = false;
     for row in rows {
         let rule = Rule::try_from(row)?;
-        if rule.is_live(now) {
-            acted |= run_rule(conn, tenant, &rule, case_id).await?;
+        if !rule.is_live(now) {
+            continue;
+        }
+        let savepoint = conn.savepoint().await?;
+        match run_rule_actions(conn, tenant, &rule, case_id).await {
+            Ok(acted) => {
+                conn.release(savepoint).await?;
+                if acted {
+                    conn.reacted(tenant, case_id.0)?;
+                }
+            }
+            Err(failed) => {
+                conn.roll_back_to(savepoint).await?;
+                record_failure(conn, tenant, &rule, case_id, failed).await?;
+            }
         }
     }
-    Ok(acted)
+    Ok(())
+}
+
+/// An action of a rule that could not act, and why.
+struct ActionFailed {
+    action: Option<AutomationActionType>,
+    error: AppError,
+}
+
+impl From<AppError> for ActionFailed {
+    fn from(error: AppError) -> Self {
+        ActionFailed { action: None, error }
+    }
+}
+
+/// The most characters of a failure's reason an `AUTOMATION_FAILED` entry keeps.
+const MAX_REASON_CHARS: usize = 500;
+
+/// Leaves an `AUTOMATION_FAILED` entry on the case, written by the rule.
+async fn record_failure(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    rule: &Rule,
+    case_id: CaseId,
+    failed: ActionFailed,
+) -> AppResult<()> {
+    let ActionFailed { action, error } = failed;
+    if error.is_storage_full() {
+        return Err(error);
+    }
+    let reason = match &error {
+        AppError::Internal(_) => {
+            tracing::warn!(rule = rule.id.0, case = case_id.0, error = %error, "an automation rule failed");
+            "an internal error (logged)".to_owned()
+        }
+        other => other.to_string().chars().take(MAX_REASON_CHARS).collect(),
+    };
+    let actor = rule.actor(tenant);
+    let Some(seq) = case::reserve_activity(conn, tenant, case_id, 1).await? else { return Ok(()) };
+    let changes = vec![
+        FieldChange::new("rule", None, Some(rule.name.clone())),
+        FieldChange::new("action", None, action.map(|a| a.as_str().to_owned())),
+        FieldChange::new("reason", None, Some(reason)),
+    ];
+    activity::record_audits(conn, &actor, case_id, seq, vec![NewAudit::new(AuditAction::AutomationFailed, changes)])
+        .await
 }
 
 /// Runs a rule on a case if the case meets its conditions; returns whether it did.
 pub async fn run_rule(conn: &mut Conn<'_>, tenant: &str, rule: &Rule, case_id: CaseId) -> AppResult<bool> {
+    run_rule_actions(conn, tenant, rule, case_id).await.map_err(|failed| rule_failed(rule, failed.error))
+}
+
+async fn run_rule_actions(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    rule: &Rule,
+    case_id: CaseId,
+) -> Result<bool, ActionFailed> {
     let case =
         case::find_many(conn, tenant, &[case_id]).await?.pop().ok_or_else(|| AppError::not_found("case", case_id))?;
     if !holds(conn, tenant, &rule.conditions, &case).await? {
         return Ok(false);
     }
-    act(conn, tenant, rule, case_id).await.map_err(|e| rule_failed(rule, e))?;
+    act(conn, tenant, rule, case_id).await?;
     Ok(true)
 }
 
 /// A rule whose action the case refuses (a status move its workflow does not
-/// allow, a full case) fails the change as a CONFLICT naming the rule; other
-/// errors stay what they are.
+/// allow, a full case) is told as a CONFLICT naming the rule (when a rule is
+/// tried); other errors stay what they are.
 fn rule_failed(rule: &Rule, error: AppError) -> AppError {
     match error {
         AppError::BadInput { .. } | AppError::NotFound { .. } | AppError::Conflict(_) => {

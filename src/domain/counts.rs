@@ -15,7 +15,7 @@ use chrono::{Days, NaiveDate, NaiveDateTime, NaiveTime};
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::queue::{CaseFilter, by_group, closed_statuses};
+use super::filter::{CaseFilter, by_group, closed_statuses};
 use crate::db::Conn;
 use crate::db::schema::{case_counts, case_due_counts, cases};
 use crate::error::AppResult;

@@ -10,8 +10,8 @@ use crate::auth::{Granted, ManageAlerts};
 use crate::db::Conn;
 use crate::db::schema::{case_incidents, cases, incidents};
 use crate::domain::activity::{self, AuditAction, FieldChange, NewAudit};
-use crate::domain::automation::AutomationTrigger;
 use crate::domain::case::{self, Case, CaseId};
+use crate::domain::facts::AutomationTrigger;
 use crate::domain::now;
 use crate::domain::user::escape_like;
 use crate::domain::values::{
@@ -355,9 +355,10 @@ pub async fn change_links(
         .collect();
     let (case, seq) = case::touch(conn, actor, case_id, audits.len() as i64).await?;
     activity::record_audits(conn, actor, case_id, seq, audits).await?;
-    let triggers: &[AutomationTrigger] =
-        if change == LinkChange::Link { &[AutomationTrigger::IncidentLinked] } else { &[] };
-    case::after_rules(conn, actor, case, triggers).await
+    if change == LinkChange::Link {
+        case::trigger(conn, actor, case_id, vec![AutomationTrigger::IncidentLinked])?;
+    }
+    Ok(case)
 }
 
 /// Those of `ids` already linked to `limit` cases or more.

@@ -1,14 +1,24 @@
 //! The rules of casebook and their SQL, one module per entity. Functions take a
 //! [`Conn`](crate::db::Conn) so the caller decides the transaction.
+//!
+//! Entities record, the pipeline reacts: a write records what happened
+//! ([`facts`]) and returns; search indexing, the webhook outbox and
+//! automation react to it in [`pipeline`], in the order and with the bound
+//! written there, before the transaction commits.
 
 pub mod activity;
 pub mod attack;
 pub mod automation;
 pub mod case;
+pub mod case_edit;
+pub mod comment;
 pub mod counts;
+pub mod facts;
+pub mod filter;
 pub mod incident;
 pub mod metrics;
 pub mod observable;
+pub mod pipeline;
 pub mod queue;
 pub mod search;
 pub mod sla;

@@ -2,6 +2,7 @@
 //!
 //! Rules: names are unique per tenant ignoring case; exactly one status is the
 //! default; statuses are archived, never deleted; the default cannot be archived.
+//! Each status may name the statuses a case in it can move to (none: any).
 
 use std::fmt;
 
@@ -11,7 +12,7 @@ use diesel_async::RunQueryDsl;
 
 use crate::auth::{Granted, ManageSettings};
 use crate::db::Conn;
-use crate::db::schema::statuses;
+use crate::db::schema::{status_transitions, statuses};
 use crate::domain::values::text_enum;
 use crate::domain::{now, parse_text};
 use crate::error::{AppError, AppResult, UniqueConstraint};
@@ -98,6 +99,16 @@ fn name_key(name: &str) -> String {
 }
 
 /// The statuses every tenant starts with.
+/// Creates the tenant with its default statuses unless it exists. Returns
+/// true when it was created. Call inside a write transaction.
+pub async fn ensure_tenant(conn: &mut Conn<'_>, tenant: &str) -> AppResult<bool> {
+    let created = crate::domain::tenant::create_if_missing(conn, tenant).await?;
+    if created {
+        seed_defaults(conn, tenant).await?;
+    }
+    Ok(created)
+}
+
 pub async fn seed_defaults(conn: &mut Conn<'_>, tenant: &str) -> AppResult<()> {
     let now = now();
     let defaults = [
@@ -289,7 +300,7 @@ pub async fn update(
         None => None,
     };
     if let Some(targets) = &changes.allowed_next {
-        crate::domain::workflow::set_allowed_next(conn, tenant, id, targets).await?;
+        set_allowed_next(conn, tenant, id, targets).await?;
     }
     let name = name.unwrap_or(current.name);
     let changes = (
@@ -352,4 +363,64 @@ fn name_conflict(error: AppError, name: &str) -> AppError {
     } else {
         error
     }
+}
+
+/// The statuses a case in `from` may move to; empty means any.
+pub async fn allowed_next(conn: &mut Conn<'_>, tenant: &str, from: &[StatusId]) -> AppResult<Vec<(i64, i64)>> {
+    let ids: Vec<i64> = from.iter().map(|s| s.0).collect();
+    let pairs = with_conn!(conn, c => {
+        status_transitions::table
+            .filter(status_transitions::tenant_id.eq(tenant))
+            .filter(status_transitions::from_status_id.eq_any(&ids))
+            .select((status_transitions::from_status_id, status_transitions::to_status_id))
+            .load(c)
+            .await
+    })?;
+    Ok(pairs)
+}
+
+/// Refuses a move the status `from` does not allow, listing the targets it does.
+pub async fn check_move(conn: &mut Conn<'_>, tenant: &str, from: &Status, to: &Status) -> AppResult<()> {
+    let allowed: Vec<i64> = allowed_next(conn, tenant, &[from.id]).await?.into_iter().map(|(_, to)| to).collect();
+    if allowed.is_empty() || allowed.contains(&to.id.0) {
+        return Ok(());
+    }
+    let targets = find_many(conn, tenant, &allowed.into_iter().map(StatusId).collect::<Vec<_>>()).await?;
+    let names: Vec<String> = targets.iter().filter(|s| !s.archived).map(|s| format!("{:?}", s.name)).collect();
+    Err(AppError::bad_input(
+        "statusId",
+        format!("a case in {:?} can move only to {}, not to {:?}", from.name, names.join(", "), to.name),
+    ))
+}
+
+/// Sets the statuses a case in `from` may move to (empty: any). Targets are
+/// the tenant's statuses, not archived, not `from` itself.
+pub async fn set_allowed_next(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    from: StatusId,
+    targets: &[StatusId],
+) -> AppResult<()> {
+    let mut targets = targets.to_vec();
+    targets.sort();
+    targets.dedup();
+    for target in &targets {
+        if *target == from {
+            return Err(AppError::bad_input("allowedNextIds", "a status is not a move to itself"));
+        }
+        assignable(conn, tenant, "allowedNextIds", *target).await?;
+    }
+    let target = status_transitions::table
+        .filter(status_transitions::tenant_id.eq(tenant))
+        .filter(status_transitions::from_status_id.eq(from.0));
+    with_conn!(conn, c => diesel::delete(target).execute(c).await)?;
+    for to in &targets {
+        let values = (
+            status_transitions::tenant_id.eq(tenant),
+            status_transitions::from_status_id.eq(from.0),
+            status_transitions::to_status_id.eq(to.0),
+        );
+        with_conn!(conn, c => diesel::insert_into(status_transitions::table).values(values).execute(c).await)?;
+    }
+    Ok(())
 }

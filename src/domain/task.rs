@@ -11,9 +11,8 @@ use crate::auth::{Granted, ManageAlerts, Principal};
 use crate::db::Conn;
 use crate::db::schema::tasks;
 use crate::domain::activity::{self, AuditAction, Changes, FieldChange, NewAudit};
-use crate::domain::automation::{self, AutomationTrigger};
 use crate::domain::case::{self, CaseId};
-use crate::domain::search::{self, EntryRow, SearchKind};
+use crate::domain::facts::{AutomationTrigger, Reindex};
 use crate::domain::values::{
     CasePriority, MAX_TEXT_CHARS, MAX_TITLE_CHARS, TaskStatus, optional_text, required_text, time_label,
 };
@@ -154,7 +153,7 @@ pub async fn insert(
     let task = with_conn!(conn, c => {
         diesel::insert_into(tasks::table).values(values).returning(Task::as_returning()).get_result(c).await
     })?;
-    search::index(conn, indexed(tenant, &task)).await?;
+    conn.record(indexed(tenant, &task))?;
     let mut changes =
         vec![FieldChange::new("title", None, Some(title)), FieldChange::new("status", None, Some(status.label()))];
     let optional = [
@@ -233,18 +232,24 @@ pub async fn update(
         diesel::update(tasks::table.find(id.0)).set(values).returning(Task::as_returning()).get_result(c).await
     })?;
     if task.title != current.title || task.description != current.description {
-        search::index(conn, indexed(tenant, &task)).await?;
+        conn.record(indexed(tenant, &task))?;
     }
     audit(conn, actor, case_id, task.id, AuditAction::TaskUpdated, changes.0).await?;
     if status != current.parsed_status()? {
-        automation::run(conn, actor, case_id, &[AutomationTrigger::TaskStatusChanged]).await?;
+        case::trigger(conn, actor, case_id, vec![AutomationTrigger::TaskStatusChanged])?;
     }
     Ok(task)
 }
 
 /// What search holds of a task.
-fn indexed(tenant: &str, task: &Task) -> EntryRow {
-    EntryRow::new(tenant, SearchKind::Task, task.id, task.case_id, &task.title, &[task.description.as_deref()])
+fn indexed(tenant: &str, task: &Task) -> Reindex {
+    Reindex::Task {
+        tenant: tenant.to_owned(),
+        task_id: task.id,
+        case_id: CaseId(task.case_id),
+        title: task.title.clone(),
+        description: task.description.clone(),
+    }
 }
 
 /// Removes a task; its audit trail stays on the case. Returns the case id.
@@ -254,7 +259,7 @@ pub async fn delete(conn: &mut Conn<'_>, actor: &Granted<'_, ManageAlerts>, id: 
     let case_id = CaseId(current.case_id);
     case::lock(conn, tenant, case_id).await?;
     with_conn!(conn, c => diesel::delete(tasks::table.find(id.0)).execute(c).await)?;
-    search::remove(conn, tenant, SearchKind::Task, current.id).await?;
+    conn.record(Reindex::TaskRemoved { tenant: tenant.to_owned(), task_id: current.id })?;
     let changes = vec![FieldChange::new("title", Some(current.title), None)];
     audit(conn, actor, case_id, current.id, AuditAction::TaskDeleted, changes).await?;
     Ok(case_id)

@@ -18,7 +18,7 @@ use crate::domain::tag;
 use crate::domain::task::{self, NewTask};
 use crate::domain::values::{CasePriority, MAX_TEXT_CHARS, MAX_TITLE_CHARS, optional_text, required_text};
 use crate::domain::{now, parse_text, sla, user};
-use crate::error::{AppError, AppResult, UniqueConstraint};
+use crate::error::{AppError, AppResult, OrInternal, UniqueConstraint};
 use crate::with_conn;
 
 /// The most templates a tenant keeps (archived ones count).
@@ -79,15 +79,12 @@ impl TryFrom<TemplateRow> for CaseTemplate {
     type Error = AppError;
 
     fn try_from(row: TemplateRow) -> AppResult<CaseTemplate> {
-        let list = |json: &str| {
-            serde_json::from_str(json).map_err(|e| AppError::internal(format!("template {} list: {e}", row.id)))
-        };
+        let list = |json: &str| serde_json::from_str(json).or_internal(format!("template {} list", row.id));
         Ok(CaseTemplate {
             id: TemplateId(row.id),
             tags: list(&row.tags)?,
             technique_ids: list(&row.techniques)?,
-            tasks: serde_json::from_str(&row.tasks)
-                .map_err(|e| AppError::internal(format!("template {} tasks: {e}", row.id)))?,
+            tasks: serde_json::from_str(&row.tasks).or_internal(format!("template {} tasks", row.id))?,
             name: row.name,
             title_prefix: row.title_prefix,
             description: row.description,
@@ -187,7 +184,7 @@ fn parse_techniques(ids: &[String]) -> AppResult<Vec<String>> {
 }
 
 fn json<T: Serialize>(value: &T) -> AppResult<String> {
-    serde_json::to_string(value).map_err(|e| AppError::internal(format!("encoding a template: {e}")))
+    serde_json::to_string(value).or_internal("encoding a template")
 }
 
 /// Creates a template.

@@ -5,21 +5,21 @@ use diesel_async::RunQueryDsl;
 
 use crate::db::schema::tenants;
 use crate::db::{Conn, Link};
-use crate::domain::case::FIRST_CASE_ID;
-use crate::domain::{now, status};
+use crate::domain::now;
 use crate::error::AppResult;
 use crate::with_conn;
 
-/// Creates the tenant with its default statuses unless it exists. Returns true
-/// when it was created. Call inside a write transaction.
-pub async fn ensure(conn: &mut Conn<'_>, tenant: &str) -> AppResult<bool> {
+/// The first case id of every tenant.
+pub const FIRST_CASE_ID: i64 = 1000;
+
+/// Creates the tenant's row unless it exists; returns true when it was
+/// created (the caller seeds what a new tenant starts with: see
+/// `status::ensure_tenant`). Call inside a write transaction.
+pub async fn create_if_missing(conn: &mut Conn<'_>, tenant: &str) -> AppResult<bool> {
     let query = diesel::insert_into(tenants::table)
         .values((tenants::id.eq(tenant), tenants::next_case_id.eq(FIRST_CASE_ID), tenants::created_at.eq(now())))
         .on_conflict_do_nothing();
     let inserted = with_conn!(conn, c => query.execute(c).await)?;
-    if inserted == 1 {
-        status::seed_defaults(conn, tenant).await?;
-    }
     Ok(inserted == 1)
 }
 

@@ -40,6 +40,16 @@ macro_rules! text_enum {
 }
 pub(crate) use text_enum;
 
+/// A case's number, unique in its tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CaseId(pub i64);
+
+impl std::fmt::Display for CaseId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 text_enum! {
     /// Progress of a task.
     pub enum TaskStatus {

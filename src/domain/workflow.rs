@@ -1,17 +1,17 @@
 //! The tenant's workflow rules: closing a case with a classification that
-//! reporting can trust, optionally only once its tasks are finished, and the
-//! moves each status allows.
+//! reporting can trust, optionally only once its tasks are finished. (The
+//! moves each status allows are the statuses' own: see `status`.)
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use crate::auth::{Granted, ManageSettings};
 use crate::db::Conn;
-use crate::db::schema::{status_transitions, workflow_settings};
+use crate::db::schema::workflow_settings;
 use crate::domain::activity::Changes;
 use crate::domain::case::{Case, CaseId};
 use crate::domain::now;
-use crate::domain::status::{self, Status, StatusCategory, StatusId};
+use crate::domain::status::{Status, StatusCategory};
 use crate::domain::task;
 use crate::domain::values::{MAX_TEXT_CHARS, optional_text, text_enum};
 use crate::error::{AppError, AppResult};
@@ -310,66 +310,6 @@ fn record(changes: &mut Changes, old: &Closing, new: &Closing) {
     changes.track("classification", &old.classification, &new.classification, |c| c.map(|c| c.as_str().to_owned()));
     changes.track("determination", &old.determination, &new.determination, |d| d.map(|d| d.as_str().to_owned()));
     changes.track("closingComment", &old.closing_comment, &new.closing_comment, Clone::clone);
-}
-
-/// The statuses a case in `from` may move to; empty means any.
-pub async fn allowed_next(conn: &mut Conn<'_>, tenant: &str, from: &[StatusId]) -> AppResult<Vec<(i64, i64)>> {
-    let ids: Vec<i64> = from.iter().map(|s| s.0).collect();
-    let pairs = with_conn!(conn, c => {
-        status_transitions::table
-            .filter(status_transitions::tenant_id.eq(tenant))
-            .filter(status_transitions::from_status_id.eq_any(&ids))
-            .select((status_transitions::from_status_id, status_transitions::to_status_id))
-            .load(c)
-            .await
-    })?;
-    Ok(pairs)
-}
-
-/// Refuses a move the status `from` does not allow, listing the targets it does.
-pub async fn check_move(conn: &mut Conn<'_>, tenant: &str, from: &Status, to: &Status) -> AppResult<()> {
-    let allowed: Vec<i64> = allowed_next(conn, tenant, &[from.id]).await?.into_iter().map(|(_, to)| to).collect();
-    if allowed.is_empty() || allowed.contains(&to.id.0) {
-        return Ok(());
-    }
-    let targets = status::find_many(conn, tenant, &allowed.into_iter().map(StatusId).collect::<Vec<_>>()).await?;
-    let names: Vec<String> = targets.iter().filter(|s| !s.archived).map(|s| format!("{:?}", s.name)).collect();
-    Err(AppError::bad_input(
-        "statusId",
-        format!("a case in {:?} can move only to {}, not to {:?}", from.name, names.join(", "), to.name),
-    ))
-}
-
-/// Sets the statuses a case in `from` may move to (empty: any). Targets are
-/// the tenant's statuses, not archived, not `from` itself.
-pub async fn set_allowed_next(
-    conn: &mut Conn<'_>,
-    tenant: &str,
-    from: StatusId,
-    targets: &[StatusId],
-) -> AppResult<()> {
-    let mut targets = targets.to_vec();
-    targets.sort();
-    targets.dedup();
-    for target in &targets {
-        if *target == from {
-            return Err(AppError::bad_input("allowedNextIds", "a status is not a move to itself"));
-        }
-        status::assignable(conn, tenant, "allowedNextIds", *target).await?;
-    }
-    let target = status_transitions::table
-        .filter(status_transitions::tenant_id.eq(tenant))
-        .filter(status_transitions::from_status_id.eq(from.0));
-    with_conn!(conn, c => diesel::delete(target).execute(c).await)?;
-    for to in &targets {
-        let values = (
-            status_transitions::tenant_id.eq(tenant),
-            status_transitions::from_status_id.eq(from.0),
-            status_transitions::to_status_id.eq(to.0),
-        );
-        with_conn!(conn, c => diesel::insert_into(status_transitions::table).values(values).execute(c).await)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

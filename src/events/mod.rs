@@ -25,7 +25,7 @@ use tokio::sync::broadcast;
 use crate::db::{ChangedCase, Conn, Db};
 use crate::domain::activity::{self, Activity};
 use crate::domain::case::CaseId;
-use crate::error::AppResult;
+use crate::error::{AppResult, OrInternal};
 
 pub use watch::WatchStream;
 
@@ -269,7 +269,7 @@ pub(crate) async fn detached<T: Send + 'static>(
         let mut pooled = db.get().await?;
         read(&mut pooled.conn(), tenant).await
     });
-    task.await.map_err(|e| crate::error::AppError::internal(format!("a log read failed: {e}")))?
+    task.await.or_internal("a log read failed")?
 }
 
 async fn fetch(conn: &mut Conn<'_>, tenant: &str, case_id: i64, after: i64) -> AppResult<Vec<Activity>> {

@@ -14,10 +14,11 @@ use crate::domain::case::{self, Case, CaseId};
 use crate::domain::incident::{self, Incident, IncidentId};
 use crate::domain::observable::{self, Observable, ObservableId};
 use crate::domain::status::{self, Status, StatusId};
+use crate::domain::tag;
 use crate::domain::task::{self, Task, TaskId};
 use crate::domain::user::{self, User};
-use crate::domain::{tag, workflow};
-use crate::error::{AppResult, GqlError};
+use crate::error::AppResult;
+use crate::graphql::errors::GqlError;
 
 /// The database and tenant every loader of one request reads.
 #[derive(Clone)]
@@ -398,7 +399,7 @@ impl Loader<i64> for AllowedNext {
         let (pairs, targets) = self
             .0
             .run(async |c, tenant| {
-                let pairs = workflow::allowed_next(c, tenant, &from).await?;
+                let pairs = status::allowed_next(c, tenant, &from).await?;
                 let ids: Vec<StatusId> = pairs.iter().map(|&(_, to)| StatusId(to)).collect();
                 Ok((pairs, status::find_many(c, tenant, &ids).await?))
             })

@@ -5,7 +5,7 @@ pub mod admission;
 mod compiled;
 mod cursor;
 mod directive;
-mod errors;
+pub mod errors;
 mod executor;
 mod loaders;
 mod mutation;

@@ -12,7 +12,7 @@ use async_graphql::{Context, InputType, Lookahead, SelectionField};
 use crate::domain::activity::{Activity, ActivityKind, Entry};
 use crate::domain::case::Case;
 use crate::domain::task::Task;
-use crate::error::GqlResult;
+use crate::graphql::errors::GqlResult;
 use crate::graphql::loaders::{NewestKey, RecentKey};
 use crate::graphql::{loaders, page_size};
 

@@ -12,7 +12,7 @@ use async_graphql::Value;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
-use crate::error::ErrorCode;
+use crate::graphql::errors::ErrorCode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Media {

@@ -28,10 +28,11 @@ use tower_http::trace::TraceLayer;
 use crate::auth::{Auth, Granted, Principal, ReadData, TokenVerifier};
 use crate::config::DatabaseUrl;
 use crate::db::Db;
-use crate::domain::{tenant, user};
-use crate::error::{AppError, ErrorCode};
+use crate::domain::{status, user};
+use crate::error::AppError;
 use crate::events::ActivityBus;
 use crate::graphql::admission::{RateLimiter, Refusal};
+use crate::graphql::errors::ErrorCode;
 use crate::graphql::{CasebookExecutor, Loaders};
 
 pub use connections::{ConnectionCount, ConnectionLimits, serve as serve_connections};
@@ -244,7 +245,7 @@ impl AppState {
         }
         let mut tx = self.inner.db.begin().await?;
         let result = async {
-            tenant::ensure(&mut tx.conn(), &principal.tenant).await?;
+            status::ensure_tenant(&mut tx.conn(), &principal.tenant).await?;
             user::record_seen(&mut tx.conn(), principal).await
         }
         .await;

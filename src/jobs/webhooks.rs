@@ -16,7 +16,7 @@ use crate::domain::now;
 use crate::domain::webhook::TargetPolicy;
 use crate::domain::webhook::delivery::{self, Attempt, Claimed, KEPT_RESPONSE_CHARS, Recorded, RetryPolicy, Shares};
 use crate::domain::webhook::sealed::SealingKeys;
-use crate::error::AppResult;
+use crate::error::{AppResult, OrInternal};
 
 /// How often old deliveries are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -266,7 +266,7 @@ pub fn client(settings: &WebhookSettings) -> AppResult<reqwest::Client> {
         .user_agent(concat!("casebook-webhooks/", env!("CARGO_PKG_VERSION")))
         .dns_resolver(Arc::new(GuardedResolver { targets: settings.targets.clone() }))
         .build()
-        .map_err(|e| crate::error::AppError::internal(format!("building the webhook client: {e}")))
+        .or_internal("building the webhook client")
 }
 
 /// Resolves names and keeps only the addresses webhooks may reach: checked

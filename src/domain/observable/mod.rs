@@ -17,6 +17,7 @@ use crate::db::Conn;
 use crate::db::schema::observables;
 use crate::domain::activity::{self, AuditAction, Changes, FieldChange, NewAudit};
 use crate::domain::case::{self, Case, CaseId};
+use crate::domain::facts::Reindex;
 use crate::domain::now;
 use crate::domain::user::escape_like;
 use crate::domain::values::{MAX_TEXT_CHARS, optional_text, search_text, search_words, text_enum};
@@ -305,7 +306,7 @@ pub async fn add(
         vec![NewAudit::new(AuditAction::ObservablesAdded, vec![change])],
     )
     .await?;
-    crate::domain::search::index_case(conn, &case).await?;
+    conn.record(evidence_changed(&case))?;
     let named = checked.iter().filter_map(|c| present.get(&key(c.kind, &c.normalized)).cloned()).collect();
     Ok((case, named))
 }
@@ -417,6 +418,17 @@ pub async fn update(
 }
 
 /// Removes an observable from its case; the audit event keeps what it was.
+/// A case's search entry carries its observables' values.
+fn evidence_changed(case: &Case) -> Reindex {
+    Reindex::Case {
+        tenant: case.tenant_id.clone(),
+        case_id: case.case_id(),
+        title: case.title.clone(),
+        description: case.description.clone(),
+        with_evidence: true,
+    }
+}
+
 pub async fn remove(conn: &mut Conn<'_>, actor: &Granted<'_, ManageAlerts>, id: ObservableId) -> AppResult<Case> {
     let tenant = actor.tenant.as_str();
     let current = lock_case_of(conn, tenant, id).await?;
@@ -426,7 +438,7 @@ pub async fn remove(conn: &mut Conn<'_>, actor: &Granted<'_, ManageAlerts>, id: 
     let change = FieldChange::new("observable", Some(current.label()), None);
     let audit = NewAudit { observable_id: Some(id.0), ..NewAudit::new(AuditAction::ObservableRemoved, vec![change]) };
     activity::record_audits(conn, actor, current.case_id, seq, vec![audit]).await?;
-    crate::domain::search::index_case(conn, &case).await?;
+    conn.record(evidence_changed(&case))?;
     Ok(case)
 }
 

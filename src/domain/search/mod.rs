@@ -25,6 +25,7 @@ use crate::db::Conn;
 use crate::db::schema::search_entries;
 use crate::domain::activity::{self, Activity, Entry};
 use crate::domain::case::{self, Case, CaseId};
+use crate::domain::facts::Reindex;
 use crate::domain::observable;
 use crate::domain::task::{self, Task, TaskId};
 use crate::domain::values::text_enum;
@@ -106,6 +107,28 @@ pub async fn index_case_text(
 
 /// Indexes an entity, replacing what its entry held. Call in the write
 /// transaction that changed its text.
+/// Brings search up to date with text a write changed (the pipeline's
+/// indexing step).
+pub async fn reindex(conn: &mut Conn<'_>, change: Reindex) -> AppResult<()> {
+    match change {
+        Reindex::Case { tenant, case_id, title, description, with_evidence: true } => {
+            index_case_text(conn, &tenant, case_id, &title, description.as_deref()).await
+        }
+        Reindex::Case { tenant, case_id, title, description, with_evidence: false } => {
+            let id = case_id.0;
+            index(conn, EntryRow::new(&tenant, SearchKind::Case, id, id, &title, &[description.as_deref()])).await
+        }
+        Reindex::Task { tenant, task_id, case_id, title, description } => {
+            let row = EntryRow::new(&tenant, SearchKind::Task, task_id, case_id.0, &title, &[description.as_deref()]);
+            index(conn, row).await
+        }
+        Reindex::TaskRemoved { tenant, task_id } => remove(conn, &tenant, SearchKind::Task, task_id).await,
+        Reindex::Comment { tenant, activity_id, case_id, body } => {
+            index(conn, EntryRow::new(&tenant, SearchKind::Comment, activity_id, case_id.0, "", &[Some(&body)])).await
+        }
+    }
+}
+
 pub async fn index(conn: &mut Conn<'_>, row: EntryRow) -> AppResult<()> {
     use search_entries::dsl as e;
     let changed = (

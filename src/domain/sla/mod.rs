@@ -18,8 +18,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
+pub use crate::domain::case::StoredSchedule;
 pub use monitor::{MONITOR_ID, announce_due, claim_due, postpone, reschedule_all, reschedule_open};
-pub use schedule::{Clock, Deadline, Notice, NoticeKind, Phase, Schedule, Sla, StoredSchedule, evaluate, notices};
+pub use schedule::{Clock, Deadline, Notice, NoticeKind, Phase, Schedule, Sla, evaluate, notices};
 
 use crate::auth::{Granted, ManageSettings};
 use crate::db::Conn;

@@ -6,14 +6,15 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use super::{Clock, Deadline, Notice, NoticeKind, Schedule, StoredSchedule, notices, policies, policy_for};
+use super::{Clock, Deadline, Notice, NoticeKind, Schedule, notices, policies, policy_for};
 use crate::auth::Principal;
 use crate::db::schema::{cases, sla_notices};
 use crate::db::{Conn, Link};
 use crate::domain::activity::{AuditAction, FieldChange, NewAudit, record_audits};
-use crate::domain::automation::{self, AutomationTrigger};
-use crate::domain::case::CaseId;
+use crate::domain::case::StoredSchedule;
+use crate::domain::facts::{AutomationTrigger, Triggered};
 use crate::domain::now;
+use crate::domain::values::CaseId;
 use crate::domain::values::{CasePriority, time_label};
 use crate::error::{AppError, AppResult};
 use crate::with_conn;
@@ -268,7 +269,7 @@ pub async fn announce_due(conn: &mut Conn<'_>, tenant: &str, id: CaseId, now: Na
         })
         .collect();
     record_audits(conn, &actor, id, seq, audits).await?;
-    automation::run(conn, &actor, id, &triggers).await?;
+    conn.record(Triggered { actor, case_id: id, triggers })?;
     Ok(written)
 }
 

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::{Policy, SlaState};
 use crate::db::schema::cases;
-use crate::domain::case::Case;
+use crate::domain::case::{Case, StoredSchedule};
 use crate::domain::status::{Status, StatusCategory};
 use crate::domain::values::text_enum;
 use crate::error::AppResult;
@@ -314,19 +314,6 @@ impl Notice {
     pub fn is_due(&self, now: NaiveDateTime) -> bool {
         now >= self.at
     }
-}
-
-/// How a schedule is stored on its case.
-#[derive(Debug, Clone, PartialEq, Eq, AsChangeset, Insertable, Queryable, Selectable)]
-#[diesel(table_name = cases, treat_none_as_null = true, treat_none_as_default_value = false)]
-#[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
-pub struct StoredSchedule {
-    pub sla_phase: String,
-    pub sla_acknowledge_by: Option<NaiveDateTime>,
-    pub sla_resolve_by: Option<NaiveDateTime>,
-    pub sla_at_risk_at: Option<NaiveDateTime>,
-    pub sla_breach_at: Option<NaiveDateTime>,
-    pub sla_notice_at: Option<NaiveDateTime>,
 }
 
 impl Schedule {

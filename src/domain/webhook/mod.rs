@@ -22,7 +22,7 @@ use crate::domain::activity::{Activity, AuditAction, Entry};
 use crate::domain::case::{Case, CaseId};
 use crate::domain::values::{CasePriority, text_enum, time_label};
 use crate::domain::{now, parse_text};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, OrInternal};
 use crate::with_conn;
 
 pub use delivery::{Delivery, DeliveryId, WebhookDeliveryStatus};
@@ -60,6 +60,9 @@ text_enum! {
         /// Sent by an automation rule's SEND_WEBHOOK action to its webhook,
         /// whatever the webhook's event types (not subscribed to).
         AutomationRule => "AUTOMATION_RULE",
+        /// An automation rule could not act on a case (its AUTOMATION_FAILED
+        /// entry names the rule, the action and the reason).
+        AutomationFailed => "AUTOMATION_FAILED",
     }
 }
 
@@ -127,8 +130,7 @@ impl TryFrom<WebhookRow> for Webhook {
 }
 
 fn decode_types(id: i64, json: &str) -> AppResult<Vec<WebhookEventType>> {
-    let names: Vec<String> =
-        serde_json::from_str(json).map_err(|e| AppError::internal(format!("webhook {id} event types: {e}")))?;
+    let names: Vec<String> = serde_json::from_str(json).or_internal(format!("webhook {id} event types"))?;
     names.iter().map(|n| WebhookEventType::from_db(n)).collect()
 }
 
@@ -165,7 +167,7 @@ fn parse_types(types: Vec<WebhookEventType>) -> AppResult<String> {
     let mut names: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
     names.sort_unstable();
     names.dedup();
-    serde_json::to_string(&names).map_err(|e| AppError::internal(format!("encoding event types: {e}")))
+    serde_json::to_string(&names).or_internal("encoding event types")
 }
 
 fn parse_description(description: Option<String>) -> AppResult<Option<String>> {
@@ -464,6 +466,7 @@ fn event_type(entry: &Activity) -> WebhookEventType {
             A::IncidentUnlinked => W::IncidentUnlinked,
             A::SlaAtRisk => W::SlaAtRisk,
             A::SlaBreached => W::SlaBreached,
+            A::AutomationFailed => W::AutomationFailed,
             A::CaseUpdated
             | A::ObservablesAdded
             | A::ObservableUpdated
@@ -503,7 +506,7 @@ fn entry_json(entry: &Activity, actor: &Principal) -> Value {
 /// A webhook message body: `type`, `timestamp` and `data` (Standard Webhooks).
 fn body(kind: WebhookEventType, at: NaiveDateTime, data: Value) -> AppResult<String> {
     let body = json!({ "type": kind.as_str(), "timestamp": time_label(at), "data": data });
-    serde_json::to_string(&body).map_err(|e| AppError::internal(format!("encoding a webhook message: {e}")))
+    serde_json::to_string(&body).or_internal("encoding a webhook message")
 }
 
 /// A delivery to write to the outbox.

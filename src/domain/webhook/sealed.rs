@@ -14,7 +14,7 @@ use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::{AeadCore, KeyInit, XChaCha20Poly1305, XNonce};
 use sha2::{Digest, Sha256};
 
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, OrInternal};
 
 const VERSION: &str = "v1";
 const NONCE_BYTES: usize = 24;
@@ -105,7 +105,7 @@ impl SealingKeys {
                  CASEBOOK_SECRET_KEY_PREVIOUS"
             ))
         })?;
-        let bytes = STANDARD.decode(sealed).map_err(|_| AppError::internal("a sealed webhook secret is not base64"))?;
+        let bytes = STANDARD.decode(sealed).or_internal("a sealed webhook secret is not base64")?;
         if bytes.len() <= NONCE_BYTES {
             return Err(AppError::internal("a sealed webhook secret is too short"));
         }
@@ -115,7 +115,7 @@ impl SealingKeys {
             .cipher
             .decrypt(&XNonce::from(nonce), Payload { msg: ciphertext, aad: &associated(tenant) })
             .map_err(|_| AppError::internal("a sealed webhook secret does not open (wrong key or tenant)"))?;
-        String::from_utf8(opened).map_err(|_| AppError::internal("an opened webhook secret is not text"))
+        String::from_utf8(opened).or_internal("an opened webhook secret is not text")
     }
 
     fn key(&self, id: &str) -> Option<&SealingKey> {

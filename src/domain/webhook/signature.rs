@@ -7,7 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::error::{AppError, AppResult};
+use crate::error::{AppResult, OrInternal};
 
 const SECRET_PREFIX: &str = "whsec_";
 /// Bytes of a generated secret (the specification asks for 24 to 64).
@@ -28,8 +28,8 @@ pub fn new_message_id() -> String {
 /// The `webhook-signature` header value for a message.
 pub fn sign(secret: &str, message_id: &str, timestamp: i64, body: &str) -> AppResult<String> {
     let encoded = secret.strip_prefix(SECRET_PREFIX).unwrap_or(secret);
-    let key = STANDARD.decode(encoded).map_err(|e| AppError::internal(format!("a stored webhook secret: {e}")))?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(&key).map_err(|e| AppError::internal(format!("hmac key: {e}")))?;
+    let key = STANDARD.decode(encoded).or_internal("a stored webhook secret")?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).or_internal("hmac key")?;
     mac.update(format!("{message_id}.{timestamp}.").as_bytes());
     mac.update(body.as_bytes());
     Ok(format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes())))

@@ -93,7 +93,7 @@ pub fn check(
         if let Requirement::Permission(permission) = requirement
             && !principal.has(permission)
         {
-            return Err(Refusal::at(AppError::Forbidden(permission), pos));
+            return Err(Refusal::at(AppError::Forbidden(permission.as_str()), pos));
         }
     }
     Ok(())

@@ -24,7 +24,8 @@ pub use cost::{Cost, LIMITS, Limits};
 pub use rate::{RateLimiter, RateStatus};
 
 use crate::auth::Auth;
-use crate::error::{AppError, GqlError};
+use crate::error::AppError;
+use crate::graphql::errors::GqlError;
 
 /// The type of the operation a request runs (for metrics), set once admitted.
 #[derive(Debug, Clone, Copy)]

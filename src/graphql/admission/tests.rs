@@ -7,8 +7,8 @@ use async_graphql::{EmptySubscription, Object, Request, Variables};
 
 use super::*;
 use crate::auth::{Permission, Principal};
-use crate::error::ErrorCode;
 use crate::graphql::directive::requires_permission;
+use crate::graphql::errors::ErrorCode;
 use crate::graphql::{Mutation, Query, Subscription};
 
 fn caller(permissions: &[Permission]) -> Auth {

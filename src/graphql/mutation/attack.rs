@@ -4,8 +4,8 @@ use super::case_id;
 use crate::auth::{ManageAlerts, Permission};
 use crate::domain::attack;
 use crate::domain::case::Case;
-use crate::error::GqlResult;
 use crate::graphql::directive::requires_permission;
+use crate::graphql::errors::GqlResult;
 use crate::graphql::{db, grant};
 
 /// The ATT&CK techniques a case carries.

@@ -10,8 +10,9 @@ use crate::domain::automation::{
 };
 use crate::domain::status::StatusCategory;
 use crate::domain::values::{CasePriority, IncidentSeverity};
-use crate::error::{AppError, AppResult, GqlResult};
+use crate::error::{AppError, AppResult};
 use crate::graphql::directive::requires_permission;
+use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::{DateTime, numeric_id, optional_time};
 use crate::graphql::types::{AutomationEffect, AutomationTestResult};
 use crate::graphql::{db, grant};

@@ -1,14 +1,16 @@
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 
 use super::template::template_ref;
-use super::{case_id, clearable, unclearable};
+use super::{case_id, clearable, finish_case, unclearable};
 use crate::auth::{ManageAlerts, Permission};
-use crate::domain::case::{self, Case, CaseChanges, NewCase};
+use crate::domain::case::Case;
+use crate::domain::case_edit::{self, CaseChanges, NewCase};
 use crate::domain::status::StatusId;
 use crate::domain::values::CasePriority;
 use crate::domain::workflow::{Classification, ClosingInput, Determination};
-use crate::error::{AppError, AppResult, GqlResult};
+use crate::error::{AppError, AppResult};
 use crate::graphql::directive::requires_permission;
+use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::{DateTime, numeric_id, optional_time};
 use crate::graphql::{db, grant};
 
@@ -103,9 +105,8 @@ impl CaseMutation {
             template_id: input.template_id.as_ref().map(|id| template_ref("templateId", id)).transpose()?,
         };
         let mut tx = db(ctx)?.begin().await?;
-        let result = case::create(&mut tx.conn(), &actor, new).await;
-        let case = tx.finish(result).await?;
-        Ok(case)
+        let result = case_edit::create(&mut tx.conn(), &actor, new).await;
+        Ok(finish_case(db(ctx)?, tx, result).await?)
     }
 
     /// Changes a case's fields; each change is audited.
@@ -132,8 +133,7 @@ impl CaseMutation {
             },
         };
         let mut tx = db(ctx)?.begin().await?;
-        let result = case::update(&mut tx.conn(), &actor, id, changes).await;
-        let case = tx.finish(result).await?;
-        Ok(case)
+        let result = case_edit::update(&mut tx.conn(), &actor, id, changes).await;
+        Ok(finish_case(db(ctx)?, tx, result).await?)
     }
 }

@@ -2,9 +2,9 @@ use async_graphql::{Context, ID, InputObject, Object};
 
 use super::case_id;
 use crate::auth::{ManageAlerts, Permission};
-use crate::domain::activity;
-use crate::error::GqlResult;
+use crate::domain::comment;
 use crate::graphql::directive::requires_permission;
+use crate::graphql::errors::GqlResult;
 use crate::graphql::types::Comment;
 use crate::graphql::{db, grant};
 
@@ -32,7 +32,7 @@ impl CommentMutation {
         let actor = grant::<ManageAlerts>(ctx)?;
         let case = case_id(&input.case_id)?;
         let mut tx = db(ctx)?.begin().await?;
-        let result = activity::add_comment(&mut tx.conn(), &actor, case, &input.body).await;
+        let result = comment::add(&mut tx.conn(), &actor, case, &input.body).await;
         let comment = tx.finish(result).await?;
         Ok(Comment(comment))
     }

@@ -1,12 +1,13 @@
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 
-use super::{case_id, clearable, unclearable};
+use super::{case_id, clearable, finish_case, unclearable};
 use crate::auth::{ManageAlerts, Permission};
 use crate::domain::case::Case;
 use crate::domain::incident::{self, Incident, IncidentChanges, IncidentId, LinkChange, NewIncident};
 use crate::domain::values::{IncidentSeverity, IncidentStatus};
-use crate::error::{AppError, AppResult, GqlResult};
+use crate::error::{AppError, AppResult};
 use crate::graphql::directive::requires_permission;
+use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::numeric_id;
 use crate::graphql::{db, grant};
 
@@ -137,6 +138,5 @@ async fn change_links(ctx: &Context<'_>, input: CaseIncidentsInput, change: Link
     let (case, ids) = (case_id(&input.case_id)?, input.incident_ids()?);
     let mut tx = db(ctx)?.begin().await?;
     let result = incident::change_links(&mut tx.conn(), &actor, case, &ids, change).await;
-    let changed = tx.finish(result).await?;
-    Ok(changed)
+    Ok(finish_case(db(ctx)?, tx, result).await?)
 }

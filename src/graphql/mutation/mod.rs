@@ -18,7 +18,8 @@ mod workflow;
 
 use async_graphql::{ID, MaybeUndefined, MergedObject};
 
-use crate::domain::case::CaseId;
+use crate::db::{Db, WriteTx};
+use crate::domain::{self, case::Case, case::CaseId};
 use crate::error::{AppError, AppResult};
 use crate::graphql::scalars::numeric_id;
 
@@ -40,6 +41,19 @@ pub struct Mutation(
     user::UserMutation,
     workflow::WorkflowMutation,
 );
+
+/// Finishes a write that returns a case, as it stands once the write's
+/// reactions ran: a case that automation rules changed after the write is
+/// read again (after the commit), so the answer shows what they did.
+pub(crate) async fn finish_case(db: &Db, tx: WriteTx, result: AppResult<Case>) -> AppResult<Case> {
+    let (case, reacted) = tx.finish_reacted(result).await?;
+    if !reacted.iter().any(|c| c.case_id == case.id && *c.tenant == *case.tenant_id) {
+        return Ok(case);
+    }
+    let mut pooled = db.get().await?;
+    let fresh = domain::case::find_many(&mut pooled.conn(), &case.tenant_id, &[case.case_id()]).await?.pop();
+    Ok(fresh.unwrap_or(case))
+}
 
 /// The case a mutation acts on: a number, else it cannot exist.
 pub(crate) fn case_id(id: &ID) -> AppResult<CaseId> {

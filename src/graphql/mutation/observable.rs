@@ -6,8 +6,9 @@ use crate::domain::case::Case;
 use crate::domain::observable::{
     self, NewObservable, Observable, ObservableChanges, ObservableId, ObservableType, Tlp,
 };
-use crate::error::{AppError, GqlResult};
+use crate::error::AppError;
 use crate::graphql::directive::requires_permission;
+use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::numeric_id;
 use crate::graphql::{db, grant};
 

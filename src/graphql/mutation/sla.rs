@@ -3,8 +3,8 @@ use async_graphql::{Context, InputObject, Object};
 use crate::auth::{ManageSettings, Permission};
 use crate::domain::sla::{self, Policy, PolicyInput};
 use crate::domain::values::CasePriority;
-use crate::error::GqlResult;
 use crate::graphql::directive::requires_permission;
+use crate::graphql::errors::GqlResult;
 use crate::graphql::{db, grant};
 
 /// An SLA policy to set; it replaces the priority's policy and applies to open cases from now on.

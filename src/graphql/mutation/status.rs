@@ -4,8 +4,9 @@ use super::case::status_ref;
 use super::{clearable, unclearable};
 use crate::auth::{ManageSettings, Permission};
 use crate::domain::status::{self, NewStatus, Status, StatusCategory, StatusChanges, StatusId};
-use crate::error::{AppError, AppResult, GqlResult};
+use crate::error::{AppError, AppResult};
 use crate::graphql::directive::requires_permission;
+use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::numeric_id;
 use crate::graphql::{db, grant};
 

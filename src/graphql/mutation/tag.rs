@@ -4,8 +4,8 @@ use super::case_id;
 use crate::auth::{ManageAlerts, Permission};
 use crate::domain::case::Case;
 use crate::domain::tag;
-use crate::error::GqlResult;
 use crate::graphql::directive::requires_permission;
+use crate::graphql::errors::GqlResult;
 use crate::graphql::{db, grant};
 
 /// Tags to add to, or remove from, a case.

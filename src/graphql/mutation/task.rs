@@ -5,8 +5,9 @@ use crate::auth::{ManageAlerts, Permission};
 use crate::domain::case::Case;
 use crate::domain::task::{self, NewTask, Task, TaskChanges, TaskId};
 use crate::domain::values::{CasePriority, TaskStatus};
-use crate::error::{AppError, AppResult, GqlResult};
+use crate::error::{AppError, AppResult};
 use crate::graphql::directive::requires_permission;
+use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::{DateTime, numeric_id, optional_time};
 use crate::graphql::{db, grant, loaders};
 

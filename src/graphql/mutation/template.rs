@@ -5,8 +5,9 @@ use crate::auth::{ManageAlerts, ManageSettings, Permission};
 use crate::domain::case::Case;
 use crate::domain::template::{self, CaseTemplate, TemplateChanges, TemplateId, TemplateTaskInput};
 use crate::domain::values::CasePriority;
-use crate::error::{AppError, AppResult, GqlResult};
+use crate::error::{AppError, AppResult};
 use crate::graphql::directive::requires_permission;
+use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::numeric_id;
 use crate::graphql::{db, grant};
 

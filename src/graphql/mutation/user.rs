@@ -3,8 +3,8 @@ use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 use super::clearable;
 use crate::auth::{ManageSettings, Permission};
 use crate::domain::user::{self, User, UserUpsert};
-use crate::error::GqlResult;
 use crate::graphql::directive::requires_permission;
+use crate::graphql::errors::GqlResult;
 use crate::graphql::{db, grant};
 
 /// A user to record ahead of their first call (to assign them work), or to correct.

@@ -5,8 +5,9 @@ use crate::auth::{ManageSettings, Permission};
 use crate::domain::webhook::{
     self, Delivery, DeliveryId, SealingKeys, TargetPolicy, Webhook, WebhookEventType, WebhookId, WebhookInput,
 };
-use crate::error::{AppError, AppResult, GqlResult};
+use crate::error::{AppError, AppResult};
 use crate::graphql::directive::requires_permission;
+use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::numeric_id;
 use crate::graphql::types::{WebhookWithSecret, webhook_id};
 use crate::graphql::{WebhookKeys, db, grant};

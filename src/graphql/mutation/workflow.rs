@@ -3,8 +3,8 @@ use async_graphql::{Context, InputObject, MaybeUndefined, Object};
 use super::unclearable;
 use crate::auth::{ManageSettings, Permission};
 use crate::domain::workflow::{self, SettingsChanges, WorkflowSettings};
-use crate::error::GqlResult;
 use crate::graphql::directive::requires_permission;
+use crate::graphql::errors::GqlResult;
 use crate::graphql::{db, grant};
 
 /// A change to the closing rules; absent fields are left alone.

@@ -2,8 +2,8 @@ use async_graphql::{Context, Object};
 
 use crate::auth::{Permission, ReadData};
 use crate::domain::attack::catalogue;
-use crate::error::GqlResult;
 use crate::graphql::directive::requires_permission;
+use crate::graphql::errors::GqlResult;
 use crate::graphql::types::{AttackTactic, AttackTechnique};
 use crate::graphql::{grant, page_size};
 

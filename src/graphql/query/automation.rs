@@ -2,8 +2,8 @@ use async_graphql::{Context, ID, Object};
 
 use crate::auth::{ManageSettings, Permission};
 use crate::domain::automation::{self, Rule, RuleId};
-use crate::error::GqlResult;
 use crate::graphql::directive::requires_permission;
+use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::numeric_id;
 use crate::graphql::{db, grant};
 

@@ -1,20 +1,20 @@
 use async_graphql::{Context, ID, InputObject, Object};
 
-use crate::auth::{Permission, ReadData};
+use crate::auth::Permission;
 use crate::domain::case::{Case, CaseId};
 use crate::domain::incident::IncidentId;
 use crate::domain::observable::{Indicator, ObservableType};
-use crate::domain::queue::{self, CaseFilter, CaseKey, CaseOrderField, OrderDirection};
+use crate::domain::queue::{CaseFilter, CaseOrderField, OrderDirection};
 use crate::domain::sla::SlaState;
 use crate::domain::status::{StatusCategory, StatusId};
 use crate::domain::values::CasePriority;
 use crate::domain::{attack, tag};
-use crate::error::{AppError, AppResult, GqlResult};
-use crate::graphql::cursor;
+use crate::error::{AppError, AppResult};
 use crate::graphql::directive::requires_permission;
+use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::{DateTime, numeric_id, optional_time};
 use crate::graphql::types::CaseConnection;
-use crate::graphql::{grant, loaders, page_size, prefetch};
+use crate::graphql::{loaders, prefetch};
 
 /// Which cases the queue shows; every given criterion must hold.
 #[derive(InputObject, Default)]
@@ -159,32 +159,6 @@ impl CaseQuery {
     ) -> GqlResult<CaseConnection> {
         let filter = filter.unwrap_or_default().into_domain()?;
         let order = order_by.map_or((CaseOrderField::Id, OrderDirection::Desc), |o| (o.field, o.direction));
-        case_page(ctx, filter, order, first, after).await
+        CaseConnection::page(ctx, filter, order, first, after).await
     }
-}
-
-/// A page of the queue, its cases' selected relations prefetched: `cases`,
-/// and the pivots that list cases (`Observable.cases`).
-pub(crate) async fn case_page(
-    ctx: &Context<'_>,
-    filter: CaseFilter,
-    (field, direction): (CaseOrderField, OrderDirection),
-    first: Option<i32>,
-    after: Option<String>,
-) -> GqlResult<CaseConnection> {
-    let tenant = grant::<ReadData>(ctx)?.tenant();
-    let limit = page_size(first)?;
-    let after = after.as_deref().map(|a| cursor::decode::<CaseKey>("after", a)).transpose()?;
-    let mut conn = crate::graphql::db(ctx)?.get().await?;
-    let total_wanted = ctx.look_ahead().field("totalCount").exists();
-    let order = (field, direction);
-    let queue::Page { cases, total } =
-        queue::page(&mut conn.conn(), tenant, &filter, order, after.as_ref(), limit + 1, total_wanted).await?;
-    drop(conn);
-    let (cases, keys): (Vec<Case>, Vec<CaseKey>) = cases.into_iter().unzip();
-    let shown = &cases[..cases.len().min(limit as usize)];
-    for nodes in prefetch::connection_nodes(&ctx.look_ahead()) {
-        prefetch::cases(ctx, &nodes, shown).await?;
-    }
-    Ok(CaseConnection::new(cases, &keys, limit, after.is_some(), filter).with_total(total))
 }

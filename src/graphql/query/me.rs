@@ -1,7 +1,7 @@
 use async_graphql::{Context, Object};
 
 use crate::domain::user;
-use crate::error::GqlResult;
+use crate::graphql::errors::GqlResult;
 use crate::graphql::types::Viewer;
 use crate::graphql::{db, principal};
 

@@ -19,7 +19,7 @@ mod workflow;
 
 use async_graphql::MergedObject;
 
-pub(crate) use case::{CaseFilterInput, case_page};
+pub(crate) use case::CaseFilterInput;
 
 /// Read the tenant's data.
 #[derive(MergedObject, Default)]

@@ -2,8 +2,8 @@ use async_graphql::{Context, ID, Object};
 
 use crate::auth::{Permission, ReadData};
 use crate::domain::observable::{self, Observable, ObservableId};
-use crate::error::GqlResult;
 use crate::graphql::directive::requires_permission;
+use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::numeric_id;
 use crate::graphql::types::{ObservableConnection, ObservableFilterInput, observable_after};
 use crate::graphql::{db, grant, page_size};

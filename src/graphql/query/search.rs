@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{Permission, ReadData};
 use crate::domain::case::Case;
 use crate::domain::search::{self, Found, Matcher, SearchKind, Subject};
-use crate::error::GqlResult;
 use crate::graphql::cursor;
 use crate::graphql::directive::requires_permission;
+use crate::graphql::errors::GqlResult;
 use crate::graphql::types::{PageInfo, SearchConnection, SearchEdge, split_page};
 use crate::graphql::{grant, loaders, page_size, prefetch};
 

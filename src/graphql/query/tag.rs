@@ -2,8 +2,8 @@ use async_graphql::{Context, Object, SimpleObject};
 
 use crate::auth::{Permission, ReadData};
 use crate::domain::tag;
-use crate::error::GqlResult;
 use crate::graphql::directive::requires_permission;
+use crate::graphql::errors::GqlResult;
 use crate::graphql::{db, grant, page_size};
 
 /// A tag of the tenant and how much it is used.

@@ -2,8 +2,8 @@ use async_graphql::{Context, ID, Object};
 
 use crate::auth::Permission;
 use crate::domain::task::Task;
-use crate::error::GqlResult;
 use crate::graphql::directive::requires_permission;
+use crate::graphql::errors::GqlResult;
 use crate::graphql::loaders;
 use crate::graphql::scalars::numeric_id;
 

@@ -2,8 +2,8 @@ use async_graphql::{Context, Object};
 
 use crate::auth::{Permission, ReadData};
 use crate::domain::user::{self, User};
-use crate::error::GqlResult;
 use crate::graphql::directive::requires_permission;
+use crate::graphql::errors::GqlResult;
 use crate::graphql::{db, grant, page_size};
 
 #[derive(Default)]

@@ -6,10 +6,11 @@ use futures_util::stream::BoxStream;
 
 use crate::auth::{Permission, ReadData};
 use crate::domain::case::CaseId;
-use crate::error::{AppError, GqlError, GqlResult};
+use crate::error::AppError;
 use crate::events::ActivityBus;
 use crate::graphql::cursor::{self, ActivityCursor};
 use crate::graphql::directive::requires_permission;
+use crate::graphql::errors::{GqlError, GqlResult};
 use crate::graphql::scalars::numeric_id;
 use crate::graphql::types::ActivityEvent;
 use crate::graphql::{Setup, grant};

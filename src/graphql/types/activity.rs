@@ -1,14 +1,15 @@
 use async_graphql::{ComplexObject, Context, ID, Interface, Object, SimpleObject};
 
-use super::case::known_user;
 use super::connection::PageInfo;
+use super::user::known_user;
 use crate::domain::activity::{Activity, ActivityKind, AuditAction, Entry, FieldChange};
 use crate::domain::case::{Case, CaseId};
 use crate::domain::incident::Incident;
 use crate::domain::observable::Observable;
 use crate::domain::task::Task;
 use crate::domain::user::User;
-use crate::error::{AppError, GqlResult};
+use crate::error::AppError;
+use crate::graphql::errors::GqlResult;
 use crate::graphql::loaders;
 use crate::graphql::scalars::{DateTime, utc};
 

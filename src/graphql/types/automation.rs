@@ -4,7 +4,7 @@ use crate::domain::activity::{Activity, AuditAction, Entry, FieldChange};
 use crate::domain::automation::{Action, AutomationActionType, AutomationTrigger, Conditions, Rule};
 use crate::domain::status::StatusCategory;
 use crate::domain::values::{CasePriority, IncidentSeverity};
-use crate::error::GqlResult;
+use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::{DateTime, utc};
 
 /// When a case changes as its trigger says and meets all its conditions, the
@@ -103,15 +103,7 @@ impl AutomationAction {
     /// What the action does.
     #[graphql(name = "type")]
     async fn kind(&self) -> AutomationActionType {
-        match self.0 {
-            Action::Assign { .. } => AutomationActionType::Assign,
-            Action::SetPriority { .. } => AutomationActionType::SetPriority,
-            Action::SetStatus { .. } => AutomationActionType::SetStatus,
-            Action::AddTags { .. } => AutomationActionType::AddTags,
-            Action::ApplyTemplate { .. } => AutomationActionType::ApplyTemplate,
-            Action::AddComment { .. } => AutomationActionType::AddComment,
-            Action::SendWebhook { .. } => AutomationActionType::SendWebhook,
-        }
+        self.0.kind()
     }
     /// ASSIGN: the user.
     async fn user_id(&self) -> Option<ID> {

@@ -7,7 +7,7 @@ use crate::auth::ReadData;
 use crate::domain::case::Case;
 use crate::domain::incident::{self, Incident, IncidentFilter};
 use crate::domain::values::{IncidentSeverity, IncidentStatus};
-use crate::error::GqlResult;
+use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::{DateTime, utc};
 use crate::graphql::{db, grant, loaders, prefetch};
 

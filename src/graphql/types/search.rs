@@ -7,7 +7,7 @@ use crate::domain::case::Case;
 use crate::domain::search::snippet::Snippet as Excerpt;
 use crate::domain::search::{self, Found, Matcher, SearchKind, Subject};
 use crate::domain::task::Task;
-use crate::error::GqlResult;
+use crate::graphql::errors::GqlResult;
 use crate::graphql::{db, grant};
 
 /// One match of a search: a case, a task or a comment, with the case it

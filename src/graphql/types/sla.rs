@@ -1,13 +1,13 @@
 use async_graphql::{Context, Object, SimpleObject};
 
-use super::case::known_user;
+use super::user::known_user;
 use crate::domain::metrics::{MetricsGroup, Timing};
 use crate::domain::sla::{Policy, SlaState, format_duration};
 use crate::domain::status::StatusCategory;
 use crate::domain::user::User;
 use crate::domain::values::CasePriority;
 use crate::domain::workflow::Classification;
-use crate::error::GqlResult;
+use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::{DateTime, utc};
 
 /// A case's SLA now, under the tenant's policy for its priority.

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use async_graphql::{Context, ID, Object};
 
 use crate::domain::status::{Status, StatusCategory};
-use crate::error::GqlResult;
+use crate::graphql::errors::GqlResult;
 use crate::graphql::loaders;
 use crate::graphql::scalars::{DateTime, utc};
 

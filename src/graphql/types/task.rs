@@ -1,11 +1,12 @@
 use async_graphql::{Context, ID, Object};
 
-use super::case::known_user;
+use super::user::known_user;
 use crate::domain::case::Case;
 use crate::domain::task::Task;
 use crate::domain::user::User;
 use crate::domain::values::{CasePriority, TaskStatus};
-use crate::error::{AppError, GqlResult};
+use crate::error::AppError;
+use crate::graphql::errors::GqlResult;
 use crate::graphql::loaders;
 use crate::graphql::scalars::{DateTime, utc};
 

@@ -1,13 +1,14 @@
 use async_graphql::{Context, ID, Object};
 
 use super::AttackTechnique;
-use super::case::known_user;
+use super::user::known_user;
 use crate::domain::attack;
 use crate::domain::sla::format_duration;
 use crate::domain::template::{CaseTemplate, TemplateTask};
 use crate::domain::user::User;
 use crate::domain::values::CasePriority;
-use crate::error::{AppError, GqlResult};
+use crate::error::AppError;
+use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::{DateTime, utc};
 
 /// A playbook's starting point for cases: `createCase(input: { templateId })`

@@ -1,6 +1,9 @@
-use async_graphql::{ID, Object};
+use async_graphql::{Context, ID, Object};
 
 use crate::domain::user::User;
+use crate::error::AppError;
+use crate::graphql::errors::GqlResult;
+use crate::graphql::loaders;
 
 /// A person of the tenant: recorded on their first call, or by an admin.
 #[Object]
@@ -17,4 +20,10 @@ impl User {
     async fn email(&self) -> Option<&str> {
         self.email.as_deref()
     }
+}
+
+/// A user the row names; present by the foreign keys.
+pub(crate) async fn known_user(ctx: &Context<'_>, id: &str) -> GqlResult<User> {
+    let user = loaders(ctx)?.users.load_one(id.to_owned()).await?;
+    Ok(user.ok_or_else(|| AppError::internal(format!("user {id} is missing")))?)
 }

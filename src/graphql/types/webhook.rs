@@ -3,8 +3,9 @@ use async_graphql::{Context, ID, Object, SimpleObject};
 use super::{PageInfo, split_page};
 use crate::domain::case::Case;
 use crate::domain::webhook::{self, Delivery, Webhook, WebhookDeliveryStatus, WebhookEventType, WebhookId};
-use crate::error::{AppError, AppResult, GqlResult};
+use crate::error::{AppError, AppResult};
 use crate::graphql::cursor::{self, IdCursor};
+use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::{DateTime, utc};
 use crate::graphql::{db, loaders, page_size};
 

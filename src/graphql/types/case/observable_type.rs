@@ -1,17 +1,17 @@
 use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObject};
 
-use super::case::known_user;
-use super::connection::{PageInfo, split_page};
+use super::CaseConnection;
 use crate::auth::ReadData;
 use crate::domain::case::Case;
 use crate::domain::observable::{self, Indicator, Observable, ObservableFilter, ObservableType, Tlp};
 use crate::domain::queue::{CaseFilter, CaseOrderField, OrderDirection};
 use crate::domain::user::User;
-use crate::error::{AppError, AppResult, GqlResult};
+use crate::error::{AppError, AppResult};
 use crate::graphql::cursor::{self, IdCursor};
-use crate::graphql::query::case_page;
+use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::{DateTime, utc};
-use crate::graphql::types::CaseConnection;
+use crate::graphql::types::connection::{PageInfo, split_page};
+use crate::graphql::types::user::known_user;
 use crate::graphql::{db, grant, loaders};
 
 /// An indicator a case saw: an address, a name, a hash. The same indicator
@@ -70,7 +70,7 @@ impl Observable {
     ) -> GqlResult<CaseConnection> {
         let indicator = Indicator { kind: self.kind, normalized: self.normalized_value.clone() };
         let filter = CaseFilter { observable: Some(indicator), ..CaseFilter::default() };
-        case_page(ctx, filter, (CaseOrderField::Id, OrderDirection::Desc), first, after).await
+        CaseConnection::page(ctx, filter, (CaseOrderField::Id, OrderDirection::Desc), first, after).await
     }
 }
 

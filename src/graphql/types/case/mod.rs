@@ -1,3 +1,9 @@
+//! A case and what is reached only through it or leads back to it: its
+//! observables (an observable lists the cases that saw it), one module
+//! because the two types name each other.
+
+mod observable_type;
+
 use std::sync::Arc;
 
 use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject};
@@ -5,27 +11,29 @@ use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject};
 use super::activity::{ActivityConnection, ActivityEdge, ActivityEvent};
 use super::attack::AttackTechnique;
 use super::connection::{PageInfo, split_page};
-use super::observable::{ObservableConnection, ObservableFilterInput, observable_after};
 use super::sla::CaseSla;
 use crate::auth::ReadData;
 use crate::domain::activity::{self, ActivityKind};
 use crate::domain::case::Case;
 use crate::domain::incident::Incident;
 use crate::domain::observable::{self, ObservableFilter};
-use crate::domain::queue::{self, CaseFilter, CaseKey};
+use crate::domain::queue::{self, CaseFilter, CaseKey, CaseOrderField, OrderDirection};
 use crate::domain::status::Status;
 use crate::domain::task::Task;
 use crate::domain::user::User;
 use crate::domain::values::CasePriority;
 use crate::domain::workflow::{Classification, Determination};
 use crate::domain::{attack, sla};
-use crate::error::{AppError, GqlResult};
+use crate::error::AppError;
 use crate::graphql::compiled::CaseList;
 use crate::graphql::cursor::{self, ActivityCursor};
+use crate::graphql::errors::GqlResult;
 use crate::graphql::loaders::{NewestKey, RecentKey};
-use crate::graphql::prefetch::normalize_kinds;
+use crate::graphql::prefetch::{self, normalize_kinds};
 use crate::graphql::scalars::{DateTime, utc};
+use crate::graphql::types::user::known_user;
 use crate::graphql::{db, grant, loaders, page_size};
+pub use observable_type::{ObservableConnection, ObservableFilterInput, observable_after};
 
 /// An investigation: a threat hunt, an escalation. Numbered per tenant from 1000.
 #[Object]
@@ -195,12 +203,6 @@ impl Case {
     }
 }
 
-/// A user the row names; present by the foreign keys.
-pub(crate) async fn known_user(ctx: &Context<'_>, id: &str) -> GqlResult<User> {
-    let user = loaders(ctx)?.users.load_one(id.to_owned()).await?;
-    Ok(user.ok_or_else(|| AppError::internal(format!("user {id} is missing")))?)
-}
-
 /// An edge of the case queue.
 #[derive(SimpleObject)]
 pub struct CaseEdge {
@@ -243,6 +245,32 @@ impl CaseConnection {
 }
 
 impl CaseConnection {
+    /// A page of the queue, its cases' selected relations prefetched: `cases`,
+    /// and the pivots that list cases (`Observable.cases`).
+    pub(crate) async fn page(
+        ctx: &Context<'_>,
+        filter: CaseFilter,
+        (field, direction): (CaseOrderField, OrderDirection),
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<CaseConnection> {
+        let tenant = grant::<ReadData>(ctx)?.tenant();
+        let limit = page_size(first)?;
+        let after = after.as_deref().map(|a| cursor::decode::<CaseKey>("after", a)).transpose()?;
+        let mut conn = crate::graphql::db(ctx)?.get().await?;
+        let total_wanted = ctx.look_ahead().field("totalCount").exists();
+        let order = (field, direction);
+        let queue::Page { cases, total } =
+            queue::page(&mut conn.conn(), tenant, &filter, order, after.as_ref(), limit + 1, total_wanted).await?;
+        drop(conn);
+        let (cases, keys): (Vec<Case>, Vec<CaseKey>) = cases.into_iter().unzip();
+        let shown = &cases[..cases.len().min(limit as usize)];
+        for nodes in prefetch::connection_nodes(&ctx.look_ahead()) {
+            prefetch::cases(ctx, &nodes, shown).await?;
+        }
+        Ok(Self::new(cases, &keys, limit, after.is_some(), filter).with_total(total))
+    }
+
     /// With `totalCount` known already.
     pub fn with_total(self, total: Option<i64>) -> Self {
         CaseConnection { total, ..self }
