@@ -183,6 +183,30 @@ pub fn numbered(sql: &str, postgres: bool) -> std::borrow::Cow<'_, str> {
     if postgres { std::borrow::Cow::Borrowed(sql) } else { std::borrow::Cow::Owned(sql.replace('$', "?")) }
 }
 
+/// Placeholders for a statement built at run time, numbered in the order
+/// values are bound: `$1, $2, …` on PostgreSQL, `?1, ?2, …` on SQLite.
+pub struct Placeholders {
+    postgres: bool,
+    bound: usize,
+}
+
+impl Placeholders {
+    pub fn new(postgres: bool) -> Self {
+        Placeholders { postgres, bound: 0 }
+    }
+
+    /// The next one.
+    pub fn next(&mut self) -> String {
+        self.bound += 1;
+        if self.postgres { format!("${}", self.bound) } else { format!("?{}", self.bound) }
+    }
+
+    /// The next `count`, comma-separated (an `IN` list).
+    pub fn list(&mut self, count: usize) -> String {
+        (0..count).map(|_| self.next()).collect::<Vec<_>>().join(", ")
+    }
+}
+
 /// A case whose activity grew in a committed transaction. Also the payload of
 /// the `NOTIFY` that tells other replicas (short keys: it is sent per change).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -534,22 +534,16 @@ fn newest_sql(cases: usize) -> String {
 /// Ranks each case's entries of some kinds, newest first, and keeps the top.
 /// Binds: tenant, the case ids, the kinds, the limit.
 fn ranked_sql(postgres: bool, cases: usize, kinds: usize) -> String {
-    let mut n = 0;
-    let mut next = || {
-        n += 1;
-        if postgres { format!("${n}") } else { "?".to_owned() }
-    };
-    let tenant = next();
-    let case_list: Vec<String> = (0..cases).map(|_| next()).collect();
-    let kind_list: Vec<String> = (0..kinds).map(|_| next()).collect();
-    let limit = next();
+    let mut placeholders = crate::db::Placeholders::new(postgres);
+    let tenant = placeholders.next();
+    let case_list = placeholders.list(cases);
+    let kind_list = placeholders.list(kinds);
+    let limit = placeholders.next();
     format!(
         "SELECT id, case_id, seq, kind, actor_id, created_at, body, action, changes, task_id, incident_id, observable_id FROM (\
            SELECT a.*, ROW_NUMBER() OVER (PARTITION BY a.case_id ORDER BY a.seq DESC) AS rank \
-           FROM activity a WHERE a.tenant_id = {tenant} AND a.case_id IN ({}) AND a.kind IN ({})\
-         ) ranked WHERE rank <= {limit} ORDER BY case_id, seq DESC",
-        case_list.join(", "),
-        kind_list.join(", ")
+           FROM activity a WHERE a.tenant_id = {tenant} AND a.case_id IN ({case_list}) AND a.kind IN ({kind_list})\
+         ) ranked WHERE rank <= {limit} ORDER BY case_id, seq DESC"
     )
 }
 

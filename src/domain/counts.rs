@@ -283,12 +283,10 @@ pub async fn fold(conn: &mut Conn<'_>, tenant: &str) -> AppResult<()> {
     }
     for deltas in &DELTA_TABLES {
         let (table, columns) = (deltas.table, deltas.columns(""));
-        let (pg, placeholders) = match &conn.link {
-            crate::db::Link::Postgres(_) => (true, ["$1", "$2", "$3"]),
-            crate::db::Link::Sqlite(_) => (false, ["?1", "?2", "?3"]),
-        };
+        let pg = conn.is_postgres();
         // The first, second and third value bound to each statement.
-        let [p1, p2, p3] = placeholders;
+        let mut placeholders = crate::db::Placeholders::new(pg);
+        let [p1, p2, p3] = [placeholders.next(), placeholders.next(), placeholders.next()];
         let null_equal = if pg { "IS NOT DISTINCT FROM" } else { "IS" };
         // Old days re-dated under FOLDED_DAY, as new rows: the fold below
         // then merges them with the group's filed row.

@@ -590,14 +590,12 @@ pub async fn newest_of_cases(
         return Ok(Vec::new());
     }
     let postgres = conn.is_postgres();
-    let placeholder = |n: usize| if postgres { format!("${n}") } else { "?".to_owned() };
-    let cases: Vec<String> = (0..case_ids.len()).map(|i| placeholder(i + 2)).collect();
+    let mut placeholders = crate::db::Placeholders::new(postgres);
+    let (tenant_at, cases, limit_at) = (placeholders.next(), placeholders.list(case_ids.len()), placeholders.next());
     let sql = format!(
         "SELECT {COLUMNS} FROM (SELECT o.*, ROW_NUMBER() OVER (PARTITION BY o.case_id ORDER BY o.id DESC) AS n \
-         FROM observables o WHERE o.tenant_id = {} AND o.case_id IN ({})) ranked WHERE n <= {} ORDER BY case_id, id DESC",
-        placeholder(1),
-        cases.join(", "),
-        placeholder(case_ids.len() + 2),
+         FROM observables o WHERE o.tenant_id = {tenant_at} AND o.case_id IN ({cases})) ranked \
+         WHERE n <= {limit_at} ORDER BY case_id, id DESC"
     );
     let rows: Vec<ObservableRow> = with_conn!(conn, c => {
         let mut query = diesel::sql_query(sql.as_str()).into_boxed().bind::<Text, _>(tenant.to_owned());
