@@ -4,8 +4,9 @@
 //! (words, phrase, prefix, hosts and hashes, no match), the top-level search,
 //! the dashboard page, evidence (sightings and the pivot from an indicator,
 //! the queue by indicator, tag, technique and tactic), and the writes (create,
-//! update, comment). Prints p50 and p99 per query and the 100,000 / 2,000
-//! ratio; asserts nothing about time.
+//! update, comment; then an update that 10 rules act on, and one that the
+//! most rules a tenant may have act on in full). Prints p50 and p99 per
+//! query and the 100,000 / 2,000 ratio; asserts nothing about time.
 //!
 //! Environment:
 //! - `CASEBOOK_BENCH_SIZES` (`2000,100000`): tenant sizes, in cases.
@@ -274,6 +275,38 @@ async fn bench(name: &str, url: &str, cases: u32, iterations: usize) -> BTreeMap
         let (p50, p99) = (percentile_ms(&latencies, 50.0), percentile_ms(&latencies, 99.0));
         println!("  {label:<52} {p50:>8.2} {p99:>8.2}");
         p50s.insert(label.to_owned(), p50);
+    }
+
+    // What automation adds to a write: rules that act on every update, up
+    // to the most one change can cause (100 rules of 20 actions each).
+    let admin = token(TENANT, "admin");
+    let rule = "mutation($i: CreateAutomationRuleInput!) { createAutomationRule(input: $i) { id } }";
+    let mut made = 0;
+    for (rules, actions, runs) in [(10, 2, iterations.div_ceil(4)), (100, 20, 3)] {
+        for n in made..rules {
+            let comments: Vec<Value> = (0..actions)
+                .map(|a| json!({ "type": "ADD_COMMENT", "body": format!("Rule {n}, step {a}.") }))
+                .collect();
+            let input = json!({ "name": format!("Bench rule {n}"), "trigger": "CASE_UPDATED", "actions": comments });
+            let answer = post(&client, &endpoint, &admin, rule, &json!({ "i": input })).await;
+            assert!(answer.get("errors").is_none(), "{answer}");
+        }
+        made = rules;
+        let label = format!("write: updateCase, {rules} rules acting ({} comments)", rules * actions);
+        let mut latencies = Vec::new();
+        for n in 0..runs {
+            let input = json!({ "title": format!("Ruled case {rules}/{n}") });
+            let created = post(&client, &endpoint, &analyst, create, &json!({ "i": input })).await;
+            let changed = json!({ "id": created["data"]["createCase"]["id"], "priority": "LOW" });
+            let started = Instant::now();
+            let answer = post(&client, &endpoint, &analyst, update, &json!({ "i": changed })).await;
+            latencies.push(started.elapsed());
+            assert!(answer.get("errors").is_none(), "{answer}");
+        }
+        latencies.sort();
+        let (p50, p99) = (percentile_ms(&latencies, 50.0), percentile_ms(&latencies, 99.0));
+        println!("  {label:<52} {p50:>8.2} {p99:>8.2}");
+        p50s.insert(label, p50);
     }
     p50s
 }
