@@ -810,3 +810,43 @@ impl From<diesel_async::pooled_connection::deadpool::PoolError> for AppError {
         }
     }
 }
+
+/// A JSON document kept in a TEXT column, read and written as `T`: the one
+/// place stored JSON becomes a type (a document that does not parse fails
+/// its row, as an unknown enum name does).
+#[derive(Debug, Clone, PartialEq, Eq, Default, diesel::expression::AsExpression, diesel::deserialize::FromSqlRow)]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub struct Json<T: std::fmt::Debug>(pub T);
+
+impl<T, DB> diesel::deserialize::FromSql<diesel::sql_types::Text, DB> for Json<T>
+where
+    DB: diesel::backend::Backend,
+    String: diesel::deserialize::FromSql<diesel::sql_types::Text, DB>,
+    T: serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
+        let text = <String as diesel::deserialize::FromSql<diesel::sql_types::Text, DB>>::from_sql(bytes)?;
+        Ok(Json(serde_json::from_str(&text)?))
+    }
+}
+
+impl<T: serde::Serialize + std::fmt::Debug> diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg>
+    for Json<T>
+{
+    fn to_sql<'b>(&'b self, out: &mut diesel::serialize::Output<'b, '_, diesel::pg::Pg>) -> diesel::serialize::Result {
+        serde_json::to_writer(out, &self.0)?;
+        Ok(diesel::serialize::IsNull::No)
+    }
+}
+
+impl<T: serde::Serialize + std::fmt::Debug> diesel::serialize::ToSql<diesel::sql_types::Text, diesel::sqlite::Sqlite>
+    for Json<T>
+{
+    fn to_sql<'b>(
+        &'b self,
+        out: &mut diesel::serialize::Output<'b, '_, diesel::sqlite::Sqlite>,
+    ) -> diesel::serialize::Result {
+        out.set_value(serde_json::to_string(&self.0)?);
+        Ok(diesel::serialize::IsNull::No)
+    }
+}

@@ -12,11 +12,11 @@ use serde::{Deserialize, Serialize};
 
 use super::values::{self, text_enum};
 use crate::auth::Principal;
-use crate::db::Conn;
 use crate::db::schema::{activity, cases};
+use crate::db::{Conn, Json};
 use crate::domain::now;
 use crate::domain::values::CaseId;
-use crate::error::{AppError, AppResult, OrInternal};
+use crate::error::{AppError, AppResult};
 use crate::with_conn;
 
 text_enum! {
@@ -144,12 +144,12 @@ struct ActivityRow {
     id: i64,
     case_id: i64,
     seq: i64,
-    kind: String,
+    kind: ActivityKind,
     actor_id: String,
     created_at: NaiveDateTime,
     body: Option<String>,
-    action: Option<String>,
-    changes: Option<String>,
+    action: Option<AuditAction>,
+    changes: Option<Json<Vec<FieldChange>>>,
     task_id: Option<i64>,
     incident_id: Option<i64>,
     observable_id: Option<i64>,
@@ -184,14 +184,13 @@ pub enum Entry {
 impl TryFrom<ActivityRow> for Activity {
     type Error = AppError;
     fn try_from(row: ActivityRow) -> AppResult<Self> {
-        let entry = match ActivityKind::from_db(&row.kind)? {
+        let entry = match row.kind {
             ActivityKind::Comment => Entry::Comment { body: row.body.unwrap_or_default() },
             ActivityKind::Audit => Entry::Audit {
-                action: AuditAction::from_db(row.action.as_deref().unwrap_or_default())?,
-                changes: match row.changes.as_deref() {
-                    Some(json) => serde_json::from_str(json).or_internal(format!("activity {} changes", row.id))?,
-                    None => Vec::new(),
-                },
+                action: row
+                    .action
+                    .ok_or_else(|| AppError::internal(format!("audit entry {} has no action", row.id)))?,
+                changes: row.changes.map(|changes| changes.0).unwrap_or_default(),
                 task_id: row.task_id,
                 incident_id: row.incident_id,
                 observable_id: row.observable_id,
@@ -215,12 +214,12 @@ pub struct ActivityInsert {
     pub tenant_id: String,
     pub case_id: i64,
     pub seq: i64,
-    pub kind: String,
+    pub kind: ActivityKind,
     pub actor_id: String,
     pub created_at: NaiveDateTime,
     pub body: Option<String>,
-    pub action: Option<String>,
-    pub changes: Option<String>,
+    pub action: Option<AuditAction>,
+    pub changes: Option<Json<Vec<FieldChange>>>,
     pub task_id: Option<i64>,
     pub incident_id: Option<i64>,
     pub observable_id: Option<i64>,
@@ -232,7 +231,7 @@ impl ActivityInsert {
             tenant_id: tenant.to_owned(),
             case_id,
             seq,
-            kind: ActivityKind::Comment.as_str().to_owned(),
+            kind: ActivityKind::Comment,
             actor_id: actor.to_owned(),
             created_at: at,
             body: Some(body.to_owned()),
@@ -256,23 +255,17 @@ impl ActivityInsert {
             tenant_id: tenant.to_owned(),
             case_id,
             seq,
-            kind: ActivityKind::Audit.as_str().to_owned(),
+            kind: ActivityKind::Audit,
             actor_id: actor.to_owned(),
             created_at: at,
             body: None,
-            action: Some(audit.action.as_str().to_owned()),
-            changes: Some(encode_changes(&audit.changes)?),
+            action: Some(audit.action),
+            changes: Some(Json(audit.changes)),
             task_id: audit.task_id,
             incident_id: audit.incident_id,
             observable_id: audit.observable_id,
         })
     }
-}
-
-/// An audit event's changes as stored. An audit that cannot record its
-/// changes fails its change: it never stores an event without them.
-fn encode_changes(changes: &[FieldChange]) -> AppResult<String> {
-    serde_json::to_string(changes).or_internal("encoding audit changes")
 }
 
 /// Inserts prepared entries in one statement (bulk loading only: no notice);
@@ -398,7 +391,6 @@ pub async fn page(
     before_seq: Option<i64>,
     limit: i64,
 ) -> AppResult<Vec<Activity>> {
-    let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
     let rows = with_conn!(conn, c => {
         let mut query = activity::table
             .filter(activity::tenant_id.eq(tenant))
@@ -408,7 +400,7 @@ pub async fn page(
             .select(ActivityRow::as_select())
             .into_boxed();
         if !kinds.is_empty() {
-            query = query.filter(activity::kind.eq_any(&kinds));
+            query = query.filter(activity::kind.eq_any(kinds));
         }
         if let Some(before) = before_seq {
             query = query.filter(activity::seq.lt(before));
@@ -451,7 +443,7 @@ pub async fn newest_of_cases(
                 query = query.bind::<BigInt, _>(log.case_id.0);
             }
             for kind in kinds {
-                query = query.bind::<Text, _>(kind.as_str());
+                query = query.bind::<Text, _>(*kind);
             }
             query.bind::<BigInt, _>(limit).load::<ActivityRow>(c).await
         })?
@@ -594,7 +586,7 @@ pub async fn find_comments(conn: &mut Conn<'_>, tenant: &str, ids: &[i64]) -> Ap
         activity::table
             .filter(activity::id.eq_any(ids))
             .filter(activity::tenant_id.eq(tenant))
-            .filter(activity::kind.eq(ActivityKind::Comment.as_str()))
+            .filter(activity::kind.eq(ActivityKind::Comment))
             .select(ActivityRow::as_select())
             .load(c)
             .await

@@ -45,7 +45,7 @@ text_enum! {
 struct StatusRow {
     id: i64,
     name: String,
-    category: String,
+    category: StatusCategory,
     position: i32,
     is_default: bool,
     archived: bool,
@@ -75,7 +75,7 @@ impl TryFrom<StatusRow> for Status {
         Ok(Status {
             id: StatusId(row.id),
             name: row.name,
-            category: StatusCategory::from_db(&row.category)?,
+            category: row.category,
             position: row.position,
             is_default: row.is_default,
             archived: row.archived,

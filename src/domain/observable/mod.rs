@@ -96,11 +96,11 @@ impl fmt::Display for ObservableId {
 struct ObservableRow {
     id: i64,
     case_id: i64,
-    kind: String,
+    kind: ObservableType,
     value: String,
     normalized_value: String,
     is_ioc: bool,
-    tlp: String,
+    tlp: Tlp,
     description: Option<String>,
     added_by: String,
     added_at: NaiveDateTime,
@@ -128,11 +128,11 @@ impl TryFrom<ObservableRow> for Observable {
         Ok(Observable {
             id: ObservableId(row.id),
             case_id: CaseId(row.case_id),
-            kind: ObservableType::from_db(&row.kind)?,
+            kind: row.kind,
             value: row.value,
             normalized_value: row.normalized_value,
             is_ioc: row.is_ioc,
-            tlp: Tlp::from_db(&row.tlp)?,
+            tlp: row.tlp,
             description: row.description,
             added_by: row.added_by,
             added_at: row.added_at,
@@ -331,7 +331,7 @@ async fn of_case_with_values(
     // Same normalised text under another type is another observable.
     let rows = rows
         .into_iter()
-        .filter(|r| items.iter().any(|i| i.kind.as_str() == r.kind && i.normalized == r.normalized_value))
+        .filter(|r| items.iter().any(|i| i.kind == r.kind && i.normalized == r.normalized_value))
         .collect();
     rows_into(rows)
 }
