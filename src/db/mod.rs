@@ -195,15 +195,15 @@ impl Placeholders {
         Placeholders { postgres, bound: 0 }
     }
 
-    /// The next one.
-    pub fn next(&mut self) -> String {
+    /// The placeholder of the next value bound.
+    pub fn bind(&mut self) -> String {
         self.bound += 1;
         if self.postgres { format!("${}", self.bound) } else { format!("?{}", self.bound) }
     }
 
     /// The next `count`, comma-separated (an `IN` list).
     pub fn list(&mut self, count: usize) -> String {
-        (0..count).map(|_| self.next()).collect::<Vec<_>>().join(", ")
+        (0..count).map(|_| self.bind()).collect::<Vec<_>>().join(", ")
     }
 }
 

@@ -527,10 +527,10 @@ fn newest_sql(cases: usize) -> String {
 /// Binds: tenant, the case ids, the kinds, the limit.
 fn ranked_sql(postgres: bool, cases: usize, kinds: usize) -> String {
     let mut placeholders = crate::db::Placeholders::new(postgres);
-    let tenant = placeholders.next();
+    let tenant = placeholders.bind();
     let case_list = placeholders.list(cases);
     let kind_list = placeholders.list(kinds);
-    let limit = placeholders.next();
+    let limit = placeholders.bind();
     format!(
         "SELECT id, case_id, seq, kind, actor_id, created_at, body, action, changes, task_id, incident_id, observable_id FROM (\
            SELECT a.*, ROW_NUMBER() OVER (PARTITION BY a.case_id ORDER BY a.seq DESC) AS rank \

@@ -286,7 +286,7 @@ pub async fn fold(conn: &mut Conn<'_>, tenant: &str) -> AppResult<()> {
         let pg = conn.is_postgres();
         // The first, second and third value bound to each statement.
         let mut placeholders = crate::db::Placeholders::new(pg);
-        let [p1, p2, p3] = [placeholders.next(), placeholders.next(), placeholders.next()];
+        let [p1, p2, p3] = [placeholders.bind(), placeholders.bind(), placeholders.bind()];
         let null_equal = if pg { "IS NOT DISTINCT FROM" } else { "IS" };
         // Old days re-dated under FOLDED_DAY, as new rows: the fold below
         // then merges them with the group's filed row.

@@ -591,7 +591,7 @@ pub async fn newest_of_cases(
     }
     let postgres = conn.is_postgres();
     let mut placeholders = crate::db::Placeholders::new(postgres);
-    let (tenant_at, cases, limit_at) = (placeholders.next(), placeholders.list(case_ids.len()), placeholders.next());
+    let (tenant_at, cases, limit_at) = (placeholders.bind(), placeholders.list(case_ids.len()), placeholders.bind());
     let sql = format!(
         "SELECT {COLUMNS} FROM (SELECT o.*, ROW_NUMBER() OVER (PARTITION BY o.case_id ORDER BY o.id DESC) AS n \
          FROM observables o WHERE o.tenant_id = {tenant_at} AND o.case_id IN ({cases})) ranked \
