@@ -619,6 +619,18 @@ impl Db {
         })
     }
 
+    /// Runs `write` in one write transaction: commits what it wrote when it
+    /// succeeds (after the reactions to what it recorded), rolls it back
+    /// when it fails, and returns its result.
+    pub async fn write<T>(
+        &self,
+        write: impl for<'a, 'c> AsyncFnOnce(&'a mut Conn<'c>) -> Result<T, AppError>,
+    ) -> Result<T, AppError> {
+        let mut tx = self.begin().await?;
+        let result = write(&mut tx.conn()).await;
+        tx.finish(result).await
+    }
+
     /// Since when writes have found the storage full (until one commits):
     /// the service cannot store data, though it still reads.
     pub fn storage_full_since(&self) -> Option<std::time::Instant> {

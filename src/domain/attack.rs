@@ -256,7 +256,7 @@ pub async fn set(
     if wanted.len() > MAX_TECHNIQUES_PER_CASE {
         return Err(AppError::bad_input("techniqueIds", format!("a case carries at most {MAX_TECHNIQUES_PER_CASE}")));
     }
-    let current = case::lock(conn, tenant, case_id).await?.ok_or_else(|| AppError::not_found("case", case_id))?;
+    let current = case::lock_existing(conn, tenant, case_id).await?;
     let old: Vec<String> = of_cases(conn, tenant, &[case_id]).await?.into_iter().map(|(_, id)| id).collect();
     let catalogue = catalogue();
     let unknown: Vec<&str> = wanted.iter().filter(|id| catalogue.technique(id).is_none()).map(String::as_str).collect();

@@ -146,6 +146,12 @@ pub fn trigger(
     conn.record(Triggered { actor: actor.clone(), case_id, triggers })
 }
 
+/// Locks the case row for the rest of the transaction and reads it; a case
+/// the tenant does not have is `NOT_FOUND`.
+pub async fn lock_existing(conn: &mut Conn<'_>, tenant: &str, id: CaseId) -> AppResult<Case> {
+    lock(conn, tenant, id).await?.ok_or_else(|| AppError::not_found("case", id))
+}
+
 /// Locks the case row for the rest of the transaction and reads it.
 pub async fn lock(conn: &mut Conn<'_>, tenant: &str, id: CaseId) -> AppResult<Option<Case>> {
     let target = cases::table.find((tenant, id.0));

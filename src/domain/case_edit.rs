@@ -10,7 +10,7 @@ use crate::auth::{Granted, ManageAlerts};
 use crate::db::Conn;
 use crate::db::schema::cases;
 use crate::domain::activity::{self, AuditAction, Changes, FieldChange, NewAudit};
-use crate::domain::case::{Case, CaseId, lock, reserve_ids, touch, trigger};
+use crate::domain::case::{Case, CaseId, lock_existing, reserve_ids, touch, trigger};
 use crate::domain::facts::{AutomationTrigger, Reindex};
 use crate::domain::sla;
 use crate::domain::status::{self, StatusId};
@@ -152,7 +152,7 @@ pub async fn update(
     input: CaseChanges,
 ) -> AppResult<Case> {
     let tenant = actor.tenant.as_str();
-    let current = lock(conn, tenant, id).await?.ok_or_else(|| AppError::not_found("case", id))?;
+    let current = lock_existing(conn, tenant, id).await?;
     if let Some(expected) = input.expected_version
         && expected != current.version
     {

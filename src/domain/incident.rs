@@ -294,7 +294,7 @@ pub async fn change_links(
     change: LinkChange,
 ) -> AppResult<Case> {
     let tenant = actor.tenant.as_str();
-    let current = case::lock(conn, tenant, case_id).await?.ok_or_else(|| AppError::not_found("case", case_id))?;
+    let current = case::lock_existing(conn, tenant, case_id).await?;
     let wanted = require_incidents(conn, tenant, ids).await?;
     let linked = linked_ids(conn, tenant, case_id).await?;
     let affected: Vec<&Incident> =

@@ -118,7 +118,7 @@ pub async fn ensure(
 
 /// Locks a case for a change of its tags; returns it and the tags it has.
 async fn lock_with_tags(conn: &mut Conn<'_>, tenant: &str, case_id: CaseId) -> AppResult<(Case, Vec<(i64, String)>)> {
-    let current = case::lock(conn, tenant, case_id).await?.ok_or_else(|| AppError::not_found("case", case_id))?;
+    let current = case::lock_existing(conn, tenant, case_id).await?;
     Ok((current, on_case(conn, tenant, case_id).await?))
 }
 

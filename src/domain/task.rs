@@ -114,7 +114,7 @@ pub async fn insert(
     input: NewTask,
 ) -> AppResult<(Task, Vec<FieldChange>)> {
     let tenant = actor.tenant.as_str();
-    case::lock(conn, tenant, input.case_id).await?.ok_or_else(|| AppError::not_found("case", input.case_id))?;
+    case::lock_existing(conn, tenant, input.case_id).await?;
     let existing: i64 = with_conn!(conn, c => {
         tasks::table
             .filter(tasks::tenant_id.eq(tenant))

@@ -401,7 +401,7 @@ pub async fn apply(
     template_id: TemplateId,
 ) -> AppResult<Case> {
     let tenant = actor.tenant.as_str();
-    case::lock(conn, tenant, case_id).await?.ok_or_else(|| AppError::not_found("case", case_id))?;
+    case::lock_existing(conn, tenant, case_id).await?;
     let template = usable(conn, tenant, "templateId", template_id).await?;
     let mut changes = vec![FieldChange::new("template", None, Some(template.name.clone()))];
     changes.extend(add_tasks(conn, actor, case_id, &template, now()).await?);

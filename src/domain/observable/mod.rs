@@ -260,7 +260,7 @@ pub async fn add(
     let checked: Vec<CheckedObservable> =
         items.iter().enumerate().map(|(i, item)| item.check(&format!("observables[{i}]"))).collect::<AppResult<_>>()?;
     let tenant = actor.tenant.as_str();
-    let current = case::lock(conn, tenant, case_id).await?.ok_or_else(|| AppError::not_found("case", case_id))?;
+    let current = case::lock_existing(conn, tenant, case_id).await?;
     let key = |kind: ObservableType, normalized: &str| (kind, normalized.to_owned());
     let mut present: HashMap<(ObservableType, String), Observable> =
         of_case_with_values(conn, tenant, case_id, &checked)
@@ -363,7 +363,7 @@ pub async fn find(conn: &mut Conn<'_>, tenant: &str, id: ObservableId) -> AppRes
 /// (a change that raced this one to remove it makes it not found).
 async fn lock_case_of(conn: &mut Conn<'_>, tenant: &str, id: ObservableId) -> AppResult<Observable> {
     let seen = find(conn, tenant, id).await?.ok_or_else(|| AppError::not_found("observable", id))?;
-    case::lock(conn, tenant, seen.case_id).await?.ok_or_else(|| AppError::not_found("case", seen.case_id))?;
+    case::lock_existing(conn, tenant, seen.case_id).await?;
     find(conn, tenant, id).await?.ok_or_else(|| AppError::not_found("observable", id))
 }
 

@@ -33,8 +33,6 @@ impl AttackMutation {
     ) -> GqlResult<Case> {
         let actor = grant::<ManageAlerts>(ctx)?;
         let case = case_id(&input.case_id)?;
-        let mut tx = db(ctx)?.begin().await?;
-        let result = attack::set(&mut tx.conn(), &actor, case, &input.technique_ids).await;
-        Ok(tx.finish(result).await?)
+        Ok(db(ctx)?.write(async |conn| attack::set(conn, &actor, case, &input.technique_ids).await).await?)
     }
 }

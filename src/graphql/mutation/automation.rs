@@ -200,9 +200,7 @@ impl AutomationMutation {
     ) -> GqlResult<Rule> {
         let actor = grant::<ManageSettings>(ctx)?;
         let input = input.into_domain()?;
-        let mut tx = db(ctx)?.begin().await?;
-        let result = automation::create(&mut tx.conn(), &actor, input).await;
-        Ok(tx.finish(result).await?)
+        Ok(db(ctx)?.write(async |conn| automation::create(conn, &actor, input).await).await?)
     }
 
     /// Changes an automation rule (enable, disable, reorder, rewrite).
@@ -228,9 +226,7 @@ impl AutomationMutation {
             conditions: input.conditions.map(AutomationConditionsInput::into_domain).transpose()?,
             actions: input.actions.map(actions).transpose()?,
         };
-        let mut tx = db(ctx)?.begin().await?;
-        let result = automation::update(&mut tx.conn(), &actor, id, changes).await;
-        Ok(tx.finish(result).await?)
+        Ok(db(ctx)?.write(async |conn| automation::update(conn, &actor, id, changes).await).await?)
     }
 
     /// Removes an automation rule; what it did stays in the cases' logs. Returns its id.
@@ -242,9 +238,7 @@ impl AutomationMutation {
     ) -> GqlResult<ID> {
         let actor = grant::<ManageSettings>(ctx)?;
         let id = rule_id(&input.id)?;
-        let mut tx = db(ctx)?.begin().await?;
-        let result = automation::delete(&mut tx.conn(), &actor, id).await;
-        tx.finish(result).await?;
+        db(ctx)?.write(async |conn| automation::delete(conn, &actor, id).await).await?;
         Ok(input.id)
     }
 

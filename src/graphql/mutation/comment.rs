@@ -31,9 +31,7 @@ impl CommentMutation {
     ) -> GqlResult<Comment> {
         let actor = grant::<ManageAlerts>(ctx)?;
         let case = case_id(&input.case_id)?;
-        let mut tx = db(ctx)?.begin().await?;
-        let result = comment::add(&mut tx.conn(), &actor, case, &input.body).await;
-        let comment = tx.finish(result).await?;
+        let comment = db(ctx)?.write(async |conn| comment::add(conn, &actor, case, &input.body).await).await?;
         Ok(Comment(comment))
     }
 }

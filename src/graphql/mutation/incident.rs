@@ -86,9 +86,7 @@ impl IncidentMutation {
             severity: input.severity,
             status: input.status,
         };
-        let mut tx = db(ctx)?.begin().await?;
-        let result = incident::create(&mut tx.conn(), &actor, new).await;
-        Ok(tx.finish(result).await?)
+        Ok(db(ctx)?.write(async |conn| incident::create(conn, &actor, new).await).await?)
     }
 
     /// Changes an incident.
@@ -107,9 +105,7 @@ impl IncidentMutation {
             severity: unclearable("severity", input.severity)?,
             status: unclearable("status", input.status)?,
         };
-        let mut tx = db(ctx)?.begin().await?;
-        let result = incident::update(&mut tx.conn(), &actor, id, changes).await;
-        Ok(tx.finish(result).await?)
+        Ok(db(ctx)?.write(async |conn| incident::update(conn, &actor, id, changes).await).await?)
     }
 
     /// Links incidents to a case; linking a linked incident again changes nothing.

@@ -96,9 +96,8 @@ impl ObservableMutation {
                 description: o.description,
             })
             .collect();
-        let mut tx = db(ctx)?.begin().await?;
-        let result = observable::add(&mut tx.conn(), &actor, case, &items).await;
-        let (case, observables) = tx.finish(result).await?;
+        let (case, observables) =
+            db(ctx)?.write(async |conn| observable::add(conn, &actor, case, &items).await).await?;
         Ok(AddObservablesPayload { case, observables })
     }
 
@@ -116,9 +115,7 @@ impl ObservableMutation {
             tlp: unclearable("tlp", input.tlp)?,
             description: clearable(input.description),
         };
-        let mut tx = db(ctx)?.begin().await?;
-        let result = observable::update(&mut tx.conn(), &actor, id, changes).await;
-        Ok(tx.finish(result).await?)
+        Ok(db(ctx)?.write(async |conn| observable::update(conn, &actor, id, changes).await).await?)
     }
 
     /// Removes an observable from its case; the case's log keeps what it was.
@@ -130,8 +127,6 @@ impl ObservableMutation {
     ) -> GqlResult<Case> {
         let actor = grant::<ManageAlerts>(ctx)?;
         let id = observable_id(&input.id)?;
-        let mut tx = db(ctx)?.begin().await?;
-        let result = observable::remove(&mut tx.conn(), &actor, id).await;
-        Ok(tx.finish(result).await?)
+        Ok(db(ctx)?.write(async |conn| observable::remove(conn, &actor, id).await).await?)
     }
 }

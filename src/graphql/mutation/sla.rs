@@ -46,9 +46,7 @@ impl SlaMutation {
             resolve_within: input.resolve_within,
             at_risk_percent: input.at_risk_percent,
         };
-        let mut tx = db(ctx)?.begin().await?;
-        let result = sla::set_policy(&mut tx.conn(), &actor, input).await;
-        Ok(tx.finish(result).await?)
+        Ok(db(ctx)?.write(async |conn| sla::set_policy(conn, &actor, input).await).await?)
     }
 
     /// Removes the SLA policy of a priority (or the default); returns the policies left.
@@ -59,8 +57,6 @@ impl SlaMutation {
         #[graphql(desc = "The policy's priority.")] input: RemoveSlaPolicyInput,
     ) -> GqlResult<Vec<Policy>> {
         let actor = grant::<ManageSettings>(ctx)?;
-        let mut tx = db(ctx)?.begin().await?;
-        let result = sla::remove_policy(&mut tx.conn(), &actor, input.priority).await;
-        Ok(tx.finish(result).await?)
+        Ok(db(ctx)?.write(async |conn| sla::remove_policy(conn, &actor, input.priority).await).await?)
     }
 }

@@ -70,9 +70,7 @@ impl StatusMutation {
             is_default: input.is_default,
             pauses_sla: input.pauses_sla,
         };
-        let mut tx = db(ctx)?.begin().await?;
-        let result = status::create(&mut tx.conn(), &actor, new).await;
-        Ok(tx.finish(result).await?)
+        Ok(db(ctx)?.write(async |conn| status::create(conn, &actor, new).await).await?)
     }
 
     /// Renames, recategorises, reorders, archives or makes default a status.
@@ -100,8 +98,6 @@ impl StatusMutation {
                 })
                 .transpose()?,
         };
-        let mut tx = db(ctx)?.begin().await?;
-        let result = status::update(&mut tx.conn(), &actor, StatusId(id), changes).await;
-        Ok(tx.finish(result).await?)
+        Ok(db(ctx)?.write(async |conn| status::update(conn, &actor, StatusId(id), changes).await).await?)
     }
 }

@@ -96,9 +96,7 @@ impl TaskMutation {
             due_on: optional_time("dueOn", input.due_on.as_ref())?,
             closing_notes: input.closing_notes,
         };
-        let mut tx = db(ctx)?.begin().await?;
-        let result = task::create(&mut tx.conn(), &actor, new).await;
-        let task = tx.finish(result).await?;
+        let task = db(ctx)?.write(async |conn| task::create(conn, &actor, new).await).await?;
         Ok(task)
     }
 
@@ -120,9 +118,7 @@ impl TaskMutation {
             due_on: clearable(input.due_on).map(|d| optional_time("dueOn", d.as_ref())).transpose()?,
             closing_notes: clearable(input.closing_notes),
         };
-        let mut tx = db(ctx)?.begin().await?;
-        let result = task::update(&mut tx.conn(), &actor, id, changes).await;
-        let task = tx.finish(result).await?;
+        let task = db(ctx)?.write(async |conn| task::update(conn, &actor, id, changes).await).await?;
         Ok(task)
     }
 
@@ -135,9 +131,7 @@ impl TaskMutation {
     ) -> GqlResult<DeleteTaskPayload> {
         let actor = grant::<ManageAlerts>(ctx)?;
         let id = task_id(&input.id)?;
-        let mut tx = db(ctx)?.begin().await?;
-        let result = task::delete(&mut tx.conn(), &actor, id).await;
-        let case_id = tx.finish(result).await?;
+        let case_id = db(ctx)?.write(async |conn| task::delete(conn, &actor, id).await).await?;
         let case = loaders(ctx)?.cases.load_one(case_id.0).await?;
         let case = case.ok_or_else(|| AppError::not_found("case", case_id))?;
         Ok(DeleteTaskPayload { deleted_task_id: input.id, case })

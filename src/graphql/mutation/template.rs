@@ -120,9 +120,7 @@ impl TemplateMutation {
             tasks: input.tasks.map(|tasks| tasks.into_iter().map(Into::into).collect()),
             archived: None,
         };
-        let mut tx = db(ctx)?.begin().await?;
-        let result = template::create(&mut tx.conn(), &actor, changes).await;
-        Ok(tx.finish(result).await?)
+        Ok(db(ctx)?.write(async |conn| template::create(conn, &actor, changes).await).await?)
     }
 
     /// Changes a case template (cases opened from it keep what they got), or archives it.
@@ -146,9 +144,7 @@ impl TemplateMutation {
             tasks: input.tasks.map(|tasks| tasks.into_iter().map(Into::into).collect()),
             archived: input.archived,
         };
-        let mut tx = db(ctx)?.begin().await?;
-        let result = template::update(&mut tx.conn(), &actor, id, changes).await;
-        Ok(tx.finish(result).await?)
+        Ok(db(ctx)?.write(async |conn| template::update(conn, &actor, id, changes).await).await?)
     }
 
     /// Adds a template's tasks to a case (one TEMPLATE_APPLIED event lists them).
@@ -161,8 +157,6 @@ impl TemplateMutation {
         let actor = grant::<ManageAlerts>(ctx)?;
         let case = case_id(&input.case_id)?;
         let template = template_ref("templateId", &input.template_id)?;
-        let mut tx = db(ctx)?.begin().await?;
-        let result = template::apply(&mut tx.conn(), &actor, case, template).await;
-        Ok(tx.finish(result).await?)
+        Ok(db(ctx)?.write(async |conn| template::apply(conn, &actor, case, template).await).await?)
     }
 }

@@ -33,8 +33,6 @@ impl UserMutation {
         let actor = grant::<ManageSettings>(ctx)?;
         let upsert =
             UserUpsert { id: input.id.0, display_name: clearable(input.display_name), email: clearable(input.email) };
-        let mut tx = db(ctx)?.begin().await?;
-        let result = user::upsert(&mut tx.conn(), &actor, upsert).await;
-        Ok(tx.finish(result).await?)
+        Ok(db(ctx)?.write(async |conn| user::upsert(conn, &actor, upsert).await).await?)
     }
 }

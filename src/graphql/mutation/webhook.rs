@@ -87,9 +87,8 @@ impl WebhookMutation {
             event_types: Some(input.event_types),
             enabled: input.enabled,
         };
-        let mut tx = db(ctx)?.begin().await?;
-        let result = webhook::create(&mut tx.conn(), &actor, targets(ctx)?, keys(ctx), input).await;
-        let (webhook, secret) = tx.finish(result).await?;
+        let (webhook, secret) =
+            db(ctx)?.write(async |conn| webhook::create(conn, &actor, targets(ctx)?, keys(ctx), input).await).await?;
         Ok(WebhookWithSecret { webhook, secret })
     }
 
@@ -108,9 +107,7 @@ impl WebhookMutation {
             event_types: input.event_types,
             enabled: input.enabled,
         };
-        let mut tx = db(ctx)?.begin().await?;
-        let result = webhook::update(&mut tx.conn(), &actor, targets(ctx)?, id, changes).await;
-        Ok(tx.finish(result).await?)
+        Ok(db(ctx)?.write(async |conn| webhook::update(conn, &actor, targets(ctx)?, id, changes).await).await?)
     }
 
     /// Removes a webhook and its deliveries, sent or not. Returns its id.
@@ -122,9 +119,7 @@ impl WebhookMutation {
     ) -> GqlResult<ID> {
         let actor = grant::<ManageSettings>(ctx)?;
         let id = webhook_id(&input.id)?;
-        let mut tx = db(ctx)?.begin().await?;
-        let result = webhook::delete(&mut tx.conn(), &actor, id).await;
-        tx.finish(result).await?;
+        db(ctx)?.write(async |conn| webhook::delete(conn, &actor, id).await).await?;
         Ok(input.id)
     }
 
@@ -140,9 +135,8 @@ impl WebhookMutation {
     ) -> GqlResult<WebhookWithSecret> {
         let actor = grant::<ManageSettings>(ctx)?;
         let id = webhook_id(&input.id)?;
-        let mut tx = db(ctx)?.begin().await?;
-        let result = webhook::rotate_secret(&mut tx.conn(), &actor, keys(ctx), id).await;
-        let (webhook, secret) = tx.finish(result).await?;
+        let (webhook, secret) =
+            db(ctx)?.write(async |conn| webhook::rotate_secret(conn, &actor, keys(ctx), id).await).await?;
         Ok(WebhookWithSecret { webhook, secret })
     }
 
@@ -156,9 +150,7 @@ impl WebhookMutation {
     ) -> GqlResult<Webhook> {
         let actor = grant::<ManageSettings>(ctx)?;
         let id = webhook_id(&input.id)?;
-        let mut tx = db(ctx)?.begin().await?;
-        let result = webhook::expire_previous_secret(&mut tx.conn(), &actor, id).await;
-        Ok(tx.finish(result).await?)
+        Ok(db(ctx)?.write(async |conn| webhook::expire_previous_secret(conn, &actor, id).await).await?)
     }
 
     /// Sends a delivery's message again, as a new delivery due now (same
@@ -173,9 +165,7 @@ impl WebhookMutation {
         let id = numeric_id(&input.delivery_id)
             .map(DeliveryId)
             .ok_or_else(|| AppError::not_found("webhook delivery", input.delivery_id.as_str()))?;
-        let mut tx = db(ctx)?.begin().await?;
-        let result = webhook::delivery::redeliver(&mut tx.conn(), &actor, id).await;
-        let delivery = tx.finish(result).await?;
+        let delivery = db(ctx)?.write(async |conn| webhook::delivery::redeliver(conn, &actor, id).await).await?;
         if let Some(bus) = ctx.data_opt::<crate::events::ActivityBus>() {
             bus.wake_outbox();
         }

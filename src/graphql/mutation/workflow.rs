@@ -33,8 +33,6 @@ impl WorkflowMutation {
             require_classification: unclearable("requireClassification", input.require_classification)?,
             require_finished_tasks: unclearable("requireFinishedTasks", input.require_finished_tasks)?,
         };
-        let mut tx = db(ctx)?.begin().await?;
-        let result = workflow::update_settings(&mut tx.conn(), &actor, changes).await;
-        Ok(tx.finish(result).await?)
+        Ok(db(ctx)?.write(async |conn| workflow::update_settings(conn, &actor, changes).await).await?)
     }
 }
