@@ -513,8 +513,8 @@ fn incident_row(rng: &mut StdRng, tenant_id: &str, n: usize) -> IncidentRow {
         search_text: search_text(&[Some(&title), Some(&external_id)]),
         external_id: Some(external_id),
         title,
-        severity: severity.as_str().to_owned(),
-        status: status.as_str().to_owned(),
+        severity,
+        status,
         created_at: created,
         updated_at: created,
     }
@@ -561,9 +561,7 @@ async fn seed_batch(
                 case_id: id,
                 title: TASKS[(t + n) % TASKS.len()].to_owned(),
                 description: None,
-                status: if done { TaskStatus::Completed } else { TaskStatus::ALL[rng.random_range(0..3)] }
-                    .as_str()
-                    .to_owned(),
+                status: if done { TaskStatus::Completed } else { TaskStatus::ALL[rng.random_range(0..3)] },
                 priority: rng.random_range(0..=5),
                 owner_id: rng.random_bool(0.7).then(|| PEOPLE[rng.random_range(0..PEOPLE.len())].0.to_owned()),
                 due_on: None,

@@ -470,7 +470,7 @@ async fn holds(conn: &mut Conn<'_>, tenant: &str, conditions: &Conditions, case:
         let linked = incident::of_cases(conn, tenant, &[case.case_id()]).await?;
         let mut severe = false;
         for (_, incident) in linked {
-            if rank(incident.parsed_severity()?) >= rank(min) {
+            if rank(incident.severity) >= rank(min) {
                 severe = true;
             }
         }

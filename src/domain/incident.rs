@@ -41,19 +41,10 @@ pub struct Incident {
     pub id: i64,
     pub external_id: Option<String>,
     pub title: String,
-    pub severity: String,
-    pub status: String,
+    pub severity: IncidentSeverity,
+    pub status: IncidentStatus,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
-}
-
-impl Incident {
-    pub fn parsed_severity(&self) -> AppResult<IncidentSeverity> {
-        IncidentSeverity::from_db(&self.severity)
-    }
-    pub fn parsed_status(&self) -> AppResult<IncidentStatus> {
-        IncidentStatus::from_db(&self.status)
-    }
 }
 
 /// A whole incident row, for bulk loading (the demo data set).
@@ -64,8 +55,8 @@ pub struct IncidentRow {
     pub external_id: Option<String>,
     pub title: String,
     pub search_text: String,
-    pub severity: String,
-    pub status: String,
+    pub severity: IncidentSeverity,
+    pub status: IncidentStatus,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
@@ -167,8 +158,8 @@ pub async fn update(
         incidents::external_id.eq(&external_id),
         incidents::title.eq(&title),
         incidents::search_text.eq(search_text(&[Some(&title), external_id.as_deref()])),
-        incidents::severity.eq(input.severity.map_or(current.severity, |s| s.as_str().to_owned())),
-        incidents::status.eq(input.status.map_or(current.status, |s| s.as_str().to_owned())),
+        incidents::severity.eq(input.severity.unwrap_or(current.severity)),
+        incidents::status.eq(input.status.unwrap_or(current.status)),
         incidents::updated_at.eq(now()),
     );
     with_conn!(conn, c => {

@@ -36,7 +36,7 @@ pub struct Task {
     pub case_id: i64,
     pub title: String,
     pub description: Option<String>,
-    pub status: String,
+    pub status: TaskStatus,
     pub priority: i32,
     pub owner_id: Option<String>,
     pub due_on: Option<NaiveDateTime>,
@@ -48,9 +48,6 @@ pub struct Task {
 }
 
 impl Task {
-    pub fn parsed_status(&self) -> AppResult<TaskStatus> {
-        TaskStatus::from_db(&self.status)
-    }
     pub fn parsed_priority(&self) -> Option<CasePriority> {
         CasePriority::from_rank(self.priority)
     }
@@ -64,7 +61,7 @@ pub struct TaskRow {
     pub case_id: i64,
     pub title: String,
     pub description: Option<String>,
-    pub status: String,
+    pub status: TaskStatus,
     pub priority: i32,
     pub owner_id: Option<String>,
     pub due_on: Option<NaiveDateTime>,
@@ -199,8 +196,8 @@ pub async fn update(
         &current.description,
         MAX_TEXT_CHARS,
     )?;
-    let status = input.status.unwrap_or(current.parsed_status()?);
-    changes.track("status", &current.parsed_status()?, &status, |s| Some(s.label()));
+    let status = input.status.unwrap_or(current.status);
+    changes.track("status", &current.status, &status, |s| Some(s.label()));
     let priority = input.priority.unwrap_or(current.parsed_priority());
     changes.track("priority", &current.parsed_priority(), &priority, |p| p.map(|p| p.label().to_owned()));
     let owner_id =
@@ -235,7 +232,7 @@ pub async fn update(
         conn.record(indexed(tenant, &task))?;
     }
     audit(conn, actor, case_id, task.id, AuditAction::TaskUpdated, changes.0).await?;
-    if status != current.parsed_status()? {
+    if status != current.status {
         case::trigger(conn, actor, case_id, vec![AutomationTrigger::TaskStatusChanged])?;
     }
     Ok(task)

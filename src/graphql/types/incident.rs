@@ -28,11 +28,11 @@ impl Incident {
     }
     /// How severe it is.
     async fn severity(&self) -> GqlResult<IncidentSeverity> {
-        Ok(self.parsed_severity()?)
+        Ok(self.severity)
     }
     /// Where it stands.
     async fn status(&self) -> GqlResult<IncidentStatus> {
-        Ok(self.parsed_status()?)
+        Ok(self.status)
     }
     /// When it was recorded.
     async fn created_at(&self) -> DateTime {

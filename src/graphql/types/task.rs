@@ -32,7 +32,7 @@ impl Task {
     }
     /// Progress; new tasks start `NEW`.
     async fn status(&self) -> GqlResult<TaskStatus> {
-        Ok(self.parsed_status()?)
+        Ok(self.status)
     }
     /// How urgent the task is, when set.
     async fn priority(&self) -> Option<CasePriority> {
