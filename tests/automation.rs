@@ -550,7 +550,41 @@ async fn a_rule_comment_is_bounded_as_a_comment_is(backend: Backend) {
     assert_eq!(log["case"]["activity"]["totalCount"], 1, "the rule's longest comment is written");
 }
 
+/// Fail closed: a database opened without the write pipeline refuses a
+/// write that records what happened, and keeps nothing of it, rather than
+/// commit a change without its webhooks, search entry and rules.
+async fn a_write_nothing_reacts_to_is_refused(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let analyst = analyst("acme");
+    let case = create_case(&server, &analyst, "Unanswered", json!({})).await["id"].clone();
+    let bare = casebook::db::Db::connect(&server.database.url).unwrap();
+    let anna = casebook::auth::Principal {
+        user_id: "anna".into(),
+        tenant: "acme".into(),
+        display_name: None,
+        email: None,
+        permissions: [casebook::auth::Permission::AlertsManage].into_iter().collect(),
+        expires_at: u64::MAX,
+    };
+    let grant = anna.grant::<casebook::auth::ManageAlerts>().unwrap();
+    let id = casebook::domain::case::CaseId(case.as_str().unwrap().parse().unwrap());
+    let refused = bare.write(async |conn| casebook::domain::comment::add(conn, &grant, id, "lost?").await).await;
+    assert!(matches!(refused, Err(casebook::error::AppError::Internal(_))), "{refused:?}");
+    assert_eq!(log(&server, &analyst, &case).await.len(), 1, "nothing of the refused write was kept");
+    // Through the service, whose database has the pipeline, the same write commits.
+    let added = server
+        .gql(
+            Some(&analyst),
+            "mutation($i: AddCommentInput!) { addComment(input: $i) { id } }",
+            json!({ "i": { "caseId": case, "body": "kept" } }),
+        )
+        .await;
+    assert!(added.get("errors").is_none(), "{added}");
+    assert_eq!(log(&server, &analyst, &case).await.len(), 2);
+}
+
 both_backends!(
+    a_write_nothing_reacts_to_is_refused,
     a_rule_comment_is_bounded_as_a_comment_is,
     rules_act_on_their_trigger_and_conditions_as_the_rule,
     rules_are_tested_without_writing_and_a_failing_rule_leaves_the_change,
