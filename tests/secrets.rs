@@ -35,8 +35,7 @@ async fn database_passwords_are_never_printed() {
 async fn stored_secrets(database: &TestDatabase) -> Vec<String> {
     let rows = match &database.url {
         casebook::config::DatabaseUrl::Sqlite(path) => {
-            use diesel::Connection;
-            let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+            let mut conn = crate::common::sqlite_beside_server(path);
             diesel::RunQueryDsl::load::<Stored>(
                 diesel::sql_query("SELECT secret AS value FROM webhooks ORDER BY id"),
                 &mut conn,
@@ -60,8 +59,7 @@ async fn store_plain_secret(database: &TestDatabase, secret: &str) {
     let sql = format!("UPDATE webhooks SET secret = '{secret}'");
     match &database.url {
         casebook::config::DatabaseUrl::Sqlite(path) => {
-            use diesel::Connection;
-            let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+            let mut conn = crate::common::sqlite_beside_server(path);
             diesel::RunQueryDsl::execute(diesel::sql_query(sql), &mut conn).unwrap();
         }
         casebook::config::DatabaseUrl::Postgres(url) => {

@@ -90,13 +90,13 @@ async fn a_full_disk_refuses_writes_with_a_cue_and_loses_nothing(backend: Backen
     let read = server.ok(&analyst, log, json!({})).await;
     assert_eq!(read["case"]["activity"]["totalCount"], written + 1);
     if let casebook::config::DatabaseUrl::Sqlite(path) = &database.url {
-        use diesel::{Connection, RunQueryDsl};
+        use diesel::RunQueryDsl;
         #[derive(diesel::QueryableByName)]
         struct Check {
             #[diesel(sql_type = diesel::sql_types::Text)]
             integrity_check: String,
         }
-        let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+        let mut conn = crate::common::sqlite_beside_server(path);
         let check: Vec<Check> = diesel::sql_query("PRAGMA integrity_check").load(&mut conn).unwrap();
         assert_eq!(check[0].integrity_check, "ok");
     }

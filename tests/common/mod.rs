@@ -713,3 +713,14 @@ pub fn readme_operation(opening: &str) -> String {
     let block = &readme[start + "```graphql\n".len()..];
     block[..block.find("```").unwrap()].to_owned()
 }
+
+/// A connection of the test's own to a SQLite file a server is using: it
+/// waits for the server's writers (its jobs write in the background) as
+/// the service's own connections do, instead of failing "database is locked".
+pub fn sqlite_beside_server(path: &std::path::Path) -> diesel::SqliteConnection {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+    conn.batch_execute("PRAGMA busy_timeout = 10000;").unwrap();
+    conn
+}
