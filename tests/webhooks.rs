@@ -652,7 +652,51 @@ async fn sla_events_reach_webhooks(backend: Backend) {
     assert_eq!(activity["changes"][0]["field"], "acknowledgeBy");
 }
 
+/// A message's `activity` is the entry as GraphQL reads it: the same names,
+/// ids, instants and enum values, field for field.
+async fn a_message_carries_the_entry_as_graphql_reads_it(backend: Backend) {
+    let server = server_allowing_loopback(backend, |_| {}).await;
+    let mut receiver = Receiver::start().await;
+    webhook_to(&server, &receiver.url, &["ALL"]).await;
+    let analyst = analyst("acme");
+    let case = create_case(&server, &analyst, "Beacon to 203.0.113.7", json!({})).await;
+    let id = case["id"].as_str().unwrap();
+    update_case(&server, &analyst, json!({ "id": id, "priority": "HIGH", "dueOn": "2030-01-02T03:04:05.678Z" })).await;
+    create_task(&server, &analyst, id, "Isolate the host", json!({})).await;
+    comment(&server, &analyst, id, "Isolating the host").await;
+    let messages = receiver.take(4).await;
+
+    let read = server
+        .ok(
+            &analyst,
+            "query($id: ID!) { case(id: $id) { activity(first: 10) { nodes {
+                __typename id createdAt actor { id displayName }
+                ... on Comment { body }
+                ... on AuditEvent { action changes { field oldValue newValue } task { id } incident { id } observable { id } }
+            } } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let nodes = read["case"]["activity"]["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 4, "{read}");
+    for message in &messages {
+        let sent = &message.json()["data"]["activity"];
+        let node = nodes.iter().find(|n| n["id"] == sent["id"]).unwrap_or_else(|| panic!("{sent} not read"));
+        for field in ["__typename", "id", "createdAt", "actor", "body", "action", "changes"] {
+            assert_eq!(sent.get(field), node.get(field), "{field} of {sent} and {node}");
+        }
+        for (id_field, object) in [("taskId", "task"), ("incidentId", "incident"), ("observableId", "observable")] {
+            if node["__typename"] == "AuditEvent" {
+                assert_eq!(sent[id_field], node[object]["id"], "{id_field} of {sent}");
+            }
+        }
+    }
+    let task_entry = messages.iter().map(|m| m.json()).find(|m| m["data"]["activity"]["action"] == "TASK_CREATED");
+    assert!(task_entry.is_some_and(|m| m["data"]["activity"]["taskId"].is_string()), "a task's entry names it");
+}
+
 both_backends!(
+    a_message_carries_the_entry_as_graphql_reads_it,
     sla_events_reach_webhooks,
     the_phishing_playbook_as_the_readme_shows,
     events_arrive_signed_in_order_and_only_for_committed_changes,

@@ -15,7 +15,7 @@ use crate::auth::Principal;
 use crate::db::schema::{activity, cases};
 use crate::db::{Conn, Json};
 use crate::domain::now;
-use crate::domain::values::CaseId;
+use crate::domain::values::{CaseId, IdText, Instant};
 use crate::error::{AppError, AppResult};
 use crate::with_conn;
 
@@ -179,6 +179,69 @@ pub enum Entry {
         incident_id: Option<i64>,
         observable_id: Option<i64>,
     },
+}
+
+/// An entry as readers of the case's activity see it, in the schema's names
+/// and scalars: the one serialisation of an entry outside GraphQL's
+/// resolvers (webhook payloads write it whole, the compiled read path field
+/// by field through the same value types).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntryJson<'a> {
+    pub id: IdText,
+    pub seq: i64,
+    pub created_at: Instant,
+    pub actor: ActorJson<'a>,
+    #[serde(flatten)]
+    pub fields: EntryFieldsJson<'a>,
+}
+
+/// Who wrote an entry, as `User { id displayName }`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActorJson<'a> {
+    pub id: &'a str,
+    pub display_name: Option<&'a str>,
+}
+
+/// The fields of an entry's concrete type, tagged with its `__typename`.
+#[derive(Debug, Serialize)]
+#[serde(tag = "__typename")]
+pub enum EntryFieldsJson<'a> {
+    Comment {
+        body: &'a str,
+    },
+    #[serde(rename_all = "camelCase")]
+    AuditEvent {
+        action: AuditAction,
+        changes: &'a [FieldChange],
+        task_id: Option<IdText>,
+        incident_id: Option<IdText>,
+        observable_id: Option<IdText>,
+    },
+}
+
+impl Activity {
+    /// The entry as readers see it, written by the user named `actor_name`.
+    pub fn json<'a>(&'a self, actor_name: Option<&'a str>) -> EntryJson<'a> {
+        let fields = match &self.entry {
+            Entry::Comment { body } => EntryFieldsJson::Comment { body },
+            Entry::Audit { action, changes, task_id, incident_id, observable_id } => EntryFieldsJson::AuditEvent {
+                action: *action,
+                changes,
+                task_id: task_id.map(IdText),
+                incident_id: incident_id.map(IdText),
+                observable_id: observable_id.map(IdText),
+            },
+        };
+        EntryJson {
+            id: IdText(self.id),
+            seq: self.seq,
+            created_at: Instant(self.created_at),
+            actor: ActorJson { id: &self.actor_id, display_name: actor_name },
+            fields,
+        }
+    }
 }
 
 impl TryFrom<ActivityRow> for Activity {

@@ -38,6 +38,13 @@ macro_rules! text_enum {
             }
         }
 
+        /// Written as its schema name, as GraphQL answers it.
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant,)+];
 
@@ -163,6 +170,17 @@ impl CasePriority {
         }
     }
 
+    /// Its schema name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CasePriority::VeryLow => "VERY_LOW",
+            CasePriority::Low => "LOW",
+            CasePriority::Medium => "MEDIUM",
+            CasePriority::High => "HIGH",
+            CasePriority::Critical => "CRITICAL",
+        }
+    }
+
     /// As a person reads it, for the audit trail.
     pub fn label(self) -> &'static str {
         match self {
@@ -172,6 +190,13 @@ impl CasePriority {
             CasePriority::High => "High",
             CasePriority::Critical => "Critical",
         }
+    }
+}
+
+/// Written as its schema name, as GraphQL answers it.
+impl serde::Serialize for CasePriority {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 
@@ -191,6 +216,28 @@ pub fn optional_text(field: &str, value: Option<&str>, max_chars: usize) -> AppR
 /// RFC 3339, as the schema's `DateTime` shows it, for the audit trail.
 pub fn time_label(value: NaiveDateTime) -> String {
     value.and_utc().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+/// An id in JSON the service writes, as the schema's `ID` answers it: a
+/// string of digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdText(pub i64);
+
+impl serde::Serialize for IdText {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}
+
+/// An instant in JSON the service writes, as the schema's `DateTime`
+/// answers it ([`time_label`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Instant(pub NaiveDateTime);
+
+impl serde::Serialize for Instant {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&time_label(self.0))
+    }
 }
 
 /// Lower-cased words of title and description: what `search` matches.

@@ -28,8 +28,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_graphql::parser::types::{Field, Selection, SelectionSet};
 use async_graphql::registry::Registry;
-use async_graphql::resolver_utils::EnumType;
-use async_graphql::{ContextSelectionSet, Name, OutputType, Positioned, ScalarType, ServerResult, Value};
+use async_graphql::{ContextSelectionSet, Name, OutputType, Positioned, ServerResult, Value};
 use chrono::NaiveDateTime;
 use serde::Serialize;
 
@@ -40,11 +39,10 @@ use crate::domain::incident::Incident;
 use crate::domain::status::Status;
 use crate::domain::task::Task;
 use crate::domain::user::User;
-use crate::domain::values::CasePriority;
+use crate::domain::values::{CasePriority, IdText, Instant};
 use crate::graphql::cursor::{self, ActivityCursor};
 use crate::graphql::loaders::{Loaders, RecentKey};
 use crate::graphql::prefetch::{ActivityPage, activity_page};
-use crate::graphql::scalars::utc;
 
 /// Request data: the response will be written by [`response_json`], so lists
 /// may be answered as pre-written JSON.
@@ -547,10 +545,15 @@ fn string(out: &mut Out, text: &str) {
     let _ = serde_json::to_writer(&mut *out, text);
 }
 
+/// A value as the service writes it outside GraphQL's resolvers (ids,
+/// instants and enums by their schema names: `domain::values`), the same
+/// serialisation a webhook payload has.
+fn value(out: &mut Out, value: &impl Serialize) {
+    let _ = serde_json::to_writer(&mut *out, value);
+}
+
 fn id(out: &mut Out, id: i64) {
-    out.push(b'"');
-    let _ = write!(out, "{id}");
-    out.push(b'"');
+    value(out, &IdText(id));
 }
 
 fn number(out: &mut Out, n: impl Into<i64>) {
@@ -568,17 +571,15 @@ fn optional(out: &mut Out, text: Option<&str>) {
     }
 }
 
-/// An enum value by its GraphQL name; `None` (the generic path answers) for
-/// a value the type does not list.
-fn enumeration<T: EnumType>(out: &mut Out, value: T) -> Option<()> {
-    string(out, T::items().iter().find(|item| item.value == value)?.name);
+/// An enum value by its schema name.
+fn enumeration(out: &mut Out, enum_value: impl Serialize) -> Option<()> {
+    value(out, &enum_value);
     Some(())
 }
 
-/// A `DateTime` as its scalar writes it; `None` if that ever is not a string.
+/// A `DateTime` as its scalar writes it.
 fn time(out: &mut Out, at: NaiveDateTime) -> Option<()> {
-    let Value::String(text) = ScalarType::to_value(&utc(at)) else { return None };
-    string(out, &text);
+    value(out, &Instant(at));
     Some(())
 }
 

@@ -1,8 +1,9 @@
 //! The schema's scalars and conversions from the domain's values.
 
 use async_graphql::{ID, InputValueError, InputValueResult, Scalar, ScalarType, Value};
-use chrono::{NaiveDateTime, SecondsFormat, Utc};
+use chrono::{NaiveDateTime, Utc};
 
+use crate::domain::values::time_label;
 use crate::error::{AppError, AppResult};
 
 /// An instant in RFC 3339, shown in UTC, such as `2026-12-01T17:00:00Z`.
@@ -31,7 +32,7 @@ impl ScalarType for DateTime {
 
     fn to_value(&self) -> Value {
         match self {
-            DateTime::Valid(instant) => Value::String(instant.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+            DateTime::Valid(instant) => Value::String(time_label(instant.naive_utc())),
             DateTime::Invalid(text) => Value::String(text.clone()),
         }
     }
@@ -72,4 +73,37 @@ pub fn numeric_id(id: &ID) -> Option<i64> {
 /// Parses an optional date-time input field.
 pub fn optional_time(field: &str, value: Option<&DateTime>) -> AppResult<Option<NaiveDateTime>> {
     value.map(|v| v.parse_for(field)).transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::{InputType, Value};
+
+    use crate::domain::activity::AuditAction;
+    use crate::domain::values::CasePriority;
+
+    /// What the service writes outside the resolvers (webhook payloads, the
+    /// compiled read path) names an enum value as GraphQL does.
+    fn same_names<T: InputType + serde::Serialize>(values: &[T]) {
+        for value in values {
+            let Value::Enum(name) = value.to_value() else { panic!("not an enum") };
+            assert_eq!(serde_json::to_value(value).unwrap(), name.as_str(), "{}", T::type_name());
+        }
+    }
+
+    #[test]
+    fn enums_serialise_as_their_schema_names() {
+        use CasePriority::*;
+        same_names(&[VeryLow, Low, Medium, High, Critical]);
+        same_names(AuditAction::ALL);
+    }
+
+    #[test]
+    fn instants_serialise_as_the_date_time_scalar_writes_them() {
+        use async_graphql::ScalarType;
+        let at = chrono::NaiveDate::from_ymd_opt(2026, 12, 6).unwrap().and_hms_milli_opt(20, 5, 24, 120).unwrap();
+        let written = serde_json::to_value(crate::domain::values::Instant(at)).unwrap();
+        assert_eq!(written, serde_json::json!("2026-12-06T20:05:24.120Z"));
+        assert_eq!(ScalarType::to_value(&super::utc(at)), Value::String("2026-12-06T20:05:24.120Z".into()));
+    }
 }

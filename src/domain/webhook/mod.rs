@@ -13,14 +13,14 @@ pub mod target;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::auth::{Granted, ManageSettings, Principal};
 use crate::db::Conn;
 use crate::db::schema::{webhook_deliveries, webhooks};
-use crate::domain::activity::{Activity, AuditAction, Entry};
+use crate::domain::activity::{Activity, AuditAction, Entry, EntryJson};
 use crate::domain::case::{Case, CaseId};
-use crate::domain::values::{CasePriority, text_enum, time_label};
+use crate::domain::values::{CasePriority, IdText, Instant, text_enum};
 use crate::domain::{now, parse_text};
 use crate::error::{AppError, AppResult, OrInternal};
 use crate::with_conn;
@@ -478,35 +478,52 @@ fn event_type(entry: &Activity) -> WebhookEventType {
     }
 }
 
-/// The entry as a `caseActivity` subscriber sees it.
-fn entry_json(entry: &Activity, actor: &Principal) -> Value {
-    let mut value = json!({
-        "id": entry.id.to_string(),
-        "seq": entry.seq,
-        "createdAt": time_label(entry.created_at),
-        "actor": { "id": entry.actor_id, "displayName": actor.display_name },
-    });
-    let fields = match &entry.entry {
-        Entry::Comment { body } => json!({ "__typename": "Comment", "body": body }),
-        Entry::Audit { action, changes, task_id, incident_id, observable_id } => json!({
-            "__typename": "AuditEvent",
-            "action": action.as_str(),
-            "changes": changes,
-            "taskId": task_id.map(|id| id.to_string()),
-            "incidentId": incident_id.map(|id| id.to_string()),
-            "observableId": observable_id.map(|id| id.to_string()),
-        }),
-    };
-    if let (Some(value), Value::Object(fields)) = (value.as_object_mut(), fields) {
-        value.extend(fields);
+/// A webhook message body: `type`, `timestamp` and `data` (Standard Webhooks).
+fn body(kind: WebhookEventType, at: NaiveDateTime, data: impl Serialize) -> AppResult<String> {
+    #[derive(Serialize)]
+    struct Message<T> {
+        #[serde(rename = "type")]
+        kind: WebhookEventType,
+        timestamp: Instant,
+        data: T,
     }
-    value
+    serde_json::to_string(&Message { kind, timestamp: Instant(at), data }).or_internal("encoding a webhook message")
 }
 
-/// A webhook message body: `type`, `timestamp` and `data` (Standard Webhooks).
-fn body(kind: WebhookEventType, at: NaiveDateTime, data: Value) -> AppResult<String> {
-    let body = json!({ "type": kind.as_str(), "timestamp": time_label(at), "data": data });
-    serde_json::to_string(&body).or_internal("encoding a webhook message")
+/// The `data` of a message about an activity entry.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EntryData<'a> {
+    tenant: &'a str,
+    case_id: IdText,
+    activity: &'a EntryJson<'a>,
+}
+
+/// The `data` of a message a rule sends about a case.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RuleData<'a> {
+    tenant: &'a str,
+    case_id: IdText,
+    rule: RuleJson<'a>,
+    case: CaseJson<'a>,
+}
+
+#[derive(Serialize)]
+struct RuleJson<'a> {
+    id: IdText,
+    name: &'a str,
+    trigger: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CaseJson<'a> {
+    id: IdText,
+    title: &'a str,
+    priority: Option<CasePriority>,
+    status: &'a str,
+    assignee_id: Option<&'a str>,
 }
 
 /// A delivery to write to the outbox.
@@ -577,7 +594,7 @@ pub async fn enqueue(
     let mut rows = Vec::new();
     for happened in entries {
         let base = event_type(happened.entry);
-        let activity = entry_json(happened.entry, actor);
+        let activity = happened.entry.json(actor.display_name.as_deref());
         for (id, types) in &hooks {
             let kind = if happened.closes_case && takes(types, WebhookEventType::CaseClosed) {
                 WebhookEventType::CaseClosed
@@ -586,7 +603,7 @@ pub async fn enqueue(
             } else {
                 continue;
             };
-            let data = json!({ "tenant": tenant, "caseId": case_id.0.to_string(), "activity": activity });
+            let data = EntryData { tenant, case_id: IdText(case_id.0), activity: &activity };
             rows.push(NewDelivery::new(tenant, *id, case_id, kind, body(kind, happened.entry.created_at, data)?));
         }
     }
@@ -618,18 +635,18 @@ pub async fn enqueue_for_rule(
         return Ok(false);
     }
     let case = message.case;
-    let data = json!({
-        "tenant": tenant,
-        "caseId": case.id.to_string(),
-        "rule": { "id": message.rule_id.to_string(), "name": message.rule_name, "trigger": message.trigger },
-        "case": {
-            "id": case.id.to_string(),
-            "title": case.title,
-            "priority": CasePriority::from_rank(case.priority).map(|p| async_graphql::InputType::to_value(&p).to_string()),
-            "status": message.status_name,
-            "assigneeId": case.assignee_id,
+    let data = RuleData {
+        tenant,
+        case_id: IdText(case.id),
+        rule: RuleJson { id: IdText(message.rule_id), name: message.rule_name, trigger: message.trigger },
+        case: CaseJson {
+            id: IdText(case.id),
+            title: &case.title,
+            priority: CasePriority::from_rank(case.priority),
+            status: message.status_name,
+            assignee_id: case.assignee_id.as_deref(),
         },
-    });
+    };
     let kind = WebhookEventType::AutomationRule;
     let row = NewDelivery::new(tenant, id, case.case_id(), kind, body(kind, now(), data)?);
     crate::bulk_insert!(conn, webhook_deliveries::table, [row])?;
