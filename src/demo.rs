@@ -609,8 +609,8 @@ async fn seed_batch(
                 + i32::from(plan.status != 0)
                 + evidence_events as i32,
             activity_seq: (plan.entries() + evidence_events) as i64,
-            classification: closing.map(|(c, _)| c.as_str().to_owned()),
-            determination: closing.map(|(_, d)| d.as_str().to_owned()),
+            classification: closing.map(|(c, _)| c),
+            determination: closing.map(|(_, d)| d),
             closing_comment: closing.map(|_| "Closed after review.".to_owned()),
             acknowledged_at: clock.acknowledged_at,
             closed_at: clock.closed_at,
@@ -679,8 +679,8 @@ async fn seed_batch(
             )];
             // A move to a CLOSED status records how the case was classified.
             let closing = [
-                ("classification", case.classification.clone()),
-                ("determination", case.determination.clone()),
+                ("classification", case.classification.map(|c| c.as_str().to_owned())),
+                ("determination", case.determination.map(|d| d.as_str().to_owned())),
                 ("closingComment", case.closing_comment.clone()),
             ];
             changes.extend(closing.into_iter().filter(|(_, v)| v.is_some()).map(|(f, v)| FieldChange::new(f, None, v)));

@@ -17,7 +17,8 @@ use crate::db::Conn;
 use crate::db::schema::{cases, tenants};
 use crate::domain::facts::{AutomationTrigger, Triggered};
 use crate::domain::now;
-use crate::domain::values::CasePriority;
+use crate::domain::values::{CasePriority, Phase};
+use crate::domain::verdict::{Classification, Determination};
 use crate::error::{AppError, AppResult};
 use crate::with_conn;
 
@@ -43,9 +44,9 @@ pub struct Case {
     pub updated_at: NaiveDateTime,
     pub version: i32,
     pub activity_seq: i64,
-    /// See [`workflow::Classification`]; set only while the case is closed.
-    pub classification: Option<String>,
-    pub determination: Option<String>,
+    /// Set only while the case is closed (see `workflow`).
+    pub classification: Option<Classification>,
+    pub determination: Option<Determination>,
     pub closing_comment: Option<String>,
     /// The SLA clock (see `sla`): first move out of NEW or first assignment.
     pub acknowledged_at: Option<NaiveDateTime>,
@@ -56,7 +57,7 @@ pub struct Case {
     /// Paused time before `paused_since`.
     pub paused_seconds: i64,
     /// The stored SLA schedule: see `sla::Schedule`.
-    pub sla_phase: String,
+    pub sla_phase: Phase,
     pub sla_acknowledge_by: Option<NaiveDateTime>,
     pub sla_resolve_by: Option<NaiveDateTime>,
     pub sla_at_risk_at: Option<NaiveDateTime>,
@@ -79,7 +80,7 @@ impl Case {
 #[diesel(table_name = cases, treat_none_as_null = true, treat_none_as_default_value = false)]
 #[diesel(check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 pub struct StoredSchedule {
-    pub sla_phase: String,
+    pub sla_phase: Phase,
     pub sla_acknowledge_by: Option<NaiveDateTime>,
     pub sla_resolve_by: Option<NaiveDateTime>,
     pub sla_at_risk_at: Option<NaiveDateTime>,
@@ -106,8 +107,8 @@ pub struct CaseRow {
     pub updated_at: NaiveDateTime,
     pub version: i32,
     pub activity_seq: i64,
-    pub classification: Option<String>,
-    pub determination: Option<String>,
+    pub classification: Option<Classification>,
+    pub determination: Option<Determination>,
     pub closing_comment: Option<String>,
     pub acknowledged_at: Option<NaiveDateTime>,
     pub closed_at: Option<NaiveDateTime>,

@@ -188,7 +188,7 @@ pub async fn update(
     };
     let status_id = new_status.id.0;
     let step = workflow::Move { case_id: Some(id), from: Some(&old_status), to: &new_status };
-    let closing = workflow::closing(conn, tenant, step, Closing::of(&current)?, &input.closing, &mut changes).await?;
+    let closing = workflow::closing(conn, tenant, step, Closing::of(&current), &input.closing, &mut changes).await?;
 
     let assignee_id = user::reassign(
         conn,

@@ -29,6 +29,7 @@ pub mod template;
 pub mod tenant;
 pub mod user;
 pub mod values;
+pub mod verdict;
 pub mod webhook;
 pub mod workflow;
 

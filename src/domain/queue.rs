@@ -190,8 +190,8 @@ macro_rules! sla_state_in {
         use diesel::sql_types::{Bool, Nullable};
         use $crate::domain::sla::{Phase, SlaState};
         let (states, now): (&[SlaState], NaiveDateTime) = ($states, $now);
-        let phase = |p: Phase| cases::sla_phase.eq(p.as_str());
-        let counting = || cases::sla_phase.eq_any([Phase::Running.as_str(), Phase::Paused.as_str()]);
+        let phase = |p: Phase| cases::sla_phase.eq(p);
+        let counting = || cases::sla_phase.eq_any([Phase::Running, Phase::Paused]);
         let mut any: Box<dyn BoxableExpression<cases::table, _, SqlType = Nullable<Bool>>> =
             Box::new(diesel::dsl::sql::<Nullable<Bool>>("1 = 0"));
         for state in states {

@@ -45,6 +45,16 @@ macro_rules! text_enum {
             }
         }
 
+        /// Read from its schema name (stored JSON documents); another name fails.
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(deserializer)?;
+                $name::ALL.iter().copied().find(|v| v.as_str() == text).ok_or_else(|| {
+                    serde::de::Error::custom(format!("unknown {} {text:?}", stringify!($name)))
+                })
+            }
+        }
+
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant,)+];
 
@@ -130,6 +140,23 @@ impl TaskStatus {
     /// The states in which a task is done with, one way or another.
     pub const FINISHED: [TaskStatus; 4] =
         [TaskStatus::Completed, TaskStatus::Skipped, TaskStatus::Failed, TaskStatus::PartiallyCompleted];
+}
+
+text_enum! {
+    /// Where a case's SLA stands whatever the time: its state follows from
+    /// this and the moments in its schedule (`sla::Schedule`).
+    pub enum Phase {
+        /// No policy applies.
+        None => "NONE",
+        /// Open, the clock counting.
+        Running => "RUNNING",
+        /// In a status that pauses the SLA.
+        Paused => "PAUSED",
+        /// Closed with every deadline met.
+        Met => "MET",
+        /// A deadline was missed.
+        Breached => "BREACHED",
+    }
 }
 
 /// How urgent a case or task is. Stored as a rank (0 for none) so it sorts plainly.

@@ -113,7 +113,7 @@ async fn reschedule(conn: &mut Conn<'_>, tenant: &str, closed_too: bool) -> AppR
             let schedule = Schedule::of(policy_for(&policies, CasePriority::from_rank(case.priority)), &clock);
             // Unchanged deadlines keep their events owed (a policy change
             // for other priorities changes nothing here).
-            if schedule.without_notice() != Schedule::stored_as(&case.stored)?.without_notice() {
+            if schedule.without_notice() != Schedule::stored_as(&case.stored).without_notice() {
                 rows.push((case.id, schedule, clock.events_from));
             }
         }

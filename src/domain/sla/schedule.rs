@@ -7,8 +7,8 @@ use super::{Policy, SlaState};
 use crate::db::schema::cases;
 use crate::domain::case::{Case, StoredSchedule};
 use crate::domain::status::{Status, StatusCategory};
+pub use crate::domain::values::Phase;
 use crate::domain::values::text_enum;
-use crate::error::AppResult;
 
 /// A case's clock: what its SLA is computed from.
 #[derive(Debug, Clone, Copy, Queryable, Selectable)]
@@ -90,23 +90,6 @@ pub struct Sla {
     pub paused_since: Option<NaiveDateTime>,
     /// The first deadline missed.
     pub breached_at: Option<NaiveDateTime>,
-}
-
-text_enum! {
-    /// Where a case's SLA stands whatever the time: its state follows from
-    /// this and the moments in its [`Schedule`].
-    pub enum Phase {
-        /// No policy applies.
-        None => "NONE",
-        /// Open, the clock counting.
-        Running => "RUNNING",
-        /// In a status that pauses the SLA.
-        Paused => "PAUSED",
-        /// Closed with every deadline met.
-        Met => "MET",
-        /// A deadline was missed.
-        Breached => "BREACHED",
-    }
 }
 
 text_enum! {
@@ -319,7 +302,7 @@ impl Notice {
 impl Schedule {
     pub fn stored(&self) -> StoredSchedule {
         StoredSchedule {
-            sla_phase: self.phase.as_str().to_owned(),
+            sla_phase: self.phase,
             sla_acknowledge_by: self.acknowledge_by,
             sla_resolve_by: self.resolve_by,
             sla_at_risk_at: self.at_risk_at,
@@ -335,27 +318,27 @@ impl Schedule {
     }
 
     /// The schedule stored on a case.
-    pub fn of_case(case: &Case) -> AppResult<Schedule> {
-        Ok(Schedule {
-            phase: Phase::from_db(&case.sla_phase)?,
+    pub fn of_case(case: &Case) -> Schedule {
+        Schedule {
+            phase: case.sla_phase,
             acknowledge_by: case.sla_acknowledge_by,
             resolve_by: case.sla_resolve_by,
             at_risk_at: case.sla_at_risk_at,
             breach_at: case.sla_breach_at,
             notice_at: case.sla_notice_at,
-        })
+        }
     }
 
     /// The schedule as stored.
-    pub fn stored_as(stored: &StoredSchedule) -> AppResult<Schedule> {
-        Ok(Schedule {
-            phase: Phase::from_db(&stored.sla_phase)?,
+    pub fn stored_as(stored: &StoredSchedule) -> Schedule {
+        Schedule {
+            phase: stored.sla_phase,
             acknowledge_by: stored.sla_acknowledge_by,
             resolve_by: stored.sla_resolve_by,
             at_risk_at: stored.sla_at_risk_at,
             breach_at: stored.sla_breach_at,
             notice_at: stored.sla_notice_at,
-        })
+        }
     }
 }
 

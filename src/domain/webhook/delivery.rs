@@ -13,7 +13,7 @@ use diesel::sql_types::{BigInt, Integer, Timestamp};
 use diesel_async::RunQueryDsl;
 
 use super::sealed::SealingKeys;
-use super::{WebhookId, signature};
+use super::{WebhookEventType, WebhookId, signature};
 use crate::auth::{Granted, ManageSettings};
 use crate::db::schema::{webhook_deliveries, webhooks};
 use crate::db::{Conn, Link};
@@ -52,9 +52,9 @@ pub struct Delivery {
     pub webhook_id: i64,
     pub case_id: Option<i64>,
     pub message_id: String,
-    pub event_type: String,
+    pub event_type: WebhookEventType,
     pub payload: String,
-    pub status: String,
+    pub status: WebhookDeliveryStatus,
     pub attempts: i32,
     pub next_attempt_at: NaiveDateTime,
     pub last_attempt_at: Option<NaiveDateTime>,
@@ -64,12 +64,6 @@ pub struct Delivery {
     pub error: Option<String>,
     pub created_at: NaiveDateTime,
     pub delivered_at: Option<NaiveDateTime>,
-}
-
-impl Delivery {
-    pub fn parsed_status(&self) -> AppResult<WebhookDeliveryStatus> {
-        WebhookDeliveryStatus::from_db(&self.status)
-    }
 }
 
 /// When deliveries are tried again, when an endpoint is left alone for a
@@ -250,7 +244,7 @@ pub const RETENTION_DAYS: i64 = 30;
 /// Removes deliveries done (delivered or failed) more than
 /// [`RETENTION_DAYS`] before `now`; returns how many.
 pub async fn prune(conn: &mut Conn<'_>, now: NaiveDateTime) -> AppResult<usize> {
-    let done = [WebhookDeliveryStatus::Delivered.as_str(), WebhookDeliveryStatus::Failed.as_str()];
+    let done = [WebhookDeliveryStatus::Delivered, WebhookDeliveryStatus::Failed];
     let old = webhook_deliveries::table
         .filter(webhook_deliveries::status.eq_any(done))
         .filter(webhook_deliveries::created_at.lt(now - chrono::Duration::days(RETENTION_DAYS)));
@@ -533,9 +527,9 @@ pub async fn redeliver(
         webhook_deliveries::webhook_id.eq(old.webhook_id),
         webhook_deliveries::case_id.eq(old.case_id),
         webhook_deliveries::message_id.eq(&old.message_id),
-        webhook_deliveries::event_type.eq(&old.event_type),
+        webhook_deliveries::event_type.eq(old.event_type),
         webhook_deliveries::payload.eq(&old.payload),
-        webhook_deliveries::status.eq(WebhookDeliveryStatus::Pending.as_str()),
+        webhook_deliveries::status.eq(WebhookDeliveryStatus::Pending),
         webhook_deliveries::attempts.eq(0),
         webhook_deliveries::next_attempt_at.eq(now),
         webhook_deliveries::created_at.eq(now),

@@ -16,8 +16,8 @@ use diesel_async::RunQueryDsl;
 use serde::Serialize;
 
 use crate::auth::{Granted, ManageSettings, Principal};
-use crate::db::Conn;
 use crate::db::schema::{webhook_deliveries, webhooks};
+use crate::db::{Conn, Json};
 use crate::domain::activity::{Activity, AuditAction, Entry, EntryJson};
 use crate::domain::case::{Case, CaseId};
 use crate::domain::values::{CasePriority, IdText, Instant, text_enum};
@@ -76,7 +76,7 @@ struct WebhookRow {
     id: i64,
     url: String,
     description: Option<String>,
-    event_types: String,
+    event_types: Json<Vec<WebhookEventType>>,
     enabled: bool,
     consecutive_failures: i32,
     disabled_at: Option<NaiveDateTime>,
@@ -114,7 +114,7 @@ impl TryFrom<WebhookRow> for Webhook {
     fn try_from(row: WebhookRow) -> AppResult<Webhook> {
         Ok(Webhook {
             id: WebhookId(row.id),
-            event_types: decode_types(row.id, &row.event_types)?,
+            event_types: row.event_types.0,
             url: row.url,
             description: row.description,
             enabled: row.enabled,
@@ -127,11 +127,6 @@ impl TryFrom<WebhookRow> for Webhook {
             previous_secret_expires_at: row.previous_secret_expires_at,
         })
     }
-}
-
-fn decode_types(id: i64, json: &str) -> AppResult<Vec<WebhookEventType>> {
-    let names: Vec<String> = serde_json::from_str(json).or_internal(format!("webhook {id} event types"))?;
-    names.iter().map(|n| WebhookEventType::from_db(n)).collect()
 }
 
 impl Webhook {
@@ -154,7 +149,7 @@ pub struct WebhookInput {
     pub enabled: Option<bool>,
 }
 
-fn parse_types(types: Vec<WebhookEventType>) -> AppResult<String> {
+fn parse_types(mut types: Vec<WebhookEventType>) -> AppResult<Json<Vec<WebhookEventType>>> {
     if types.is_empty() {
         return Err(AppError::bad_input("eventTypes", "name at least one event type (ALL for every one)"));
     }
@@ -164,10 +159,9 @@ fn parse_types(types: Vec<WebhookEventType>) -> AppResult<String> {
             "AUTOMATION_RULE is sent by rules' SEND_WEBHOOK actions; it is not subscribed to",
         ));
     }
-    let mut names: Vec<&str> = types.iter().map(|t| t.as_str()).collect();
-    names.sort_unstable();
-    names.dedup();
-    serde_json::to_string(&names).or_internal("encoding event types")
+    types.sort_unstable_by_key(|t| t.as_str());
+    types.dedup();
+    Ok(Json(types))
 }
 
 fn parse_description(description: Option<String>) -> AppResult<Option<String>> {
@@ -534,9 +528,9 @@ struct NewDelivery {
     webhook_id: i64,
     case_id: Option<i64>,
     message_id: String,
-    event_type: String,
+    event_type: WebhookEventType,
     payload: String,
-    status: String,
+    status: WebhookDeliveryStatus,
     attempts: i32,
     next_attempt_at: NaiveDateTime,
     created_at: NaiveDateTime,
@@ -550,9 +544,9 @@ impl NewDelivery {
             webhook_id: webhook.0,
             case_id: Some(case_id.0),
             message_id: signature::new_message_id(),
-            event_type: kind.as_str().to_owned(),
+            event_type: kind,
             payload,
-            status: WebhookDeliveryStatus::Pending.as_str().to_owned(),
+            status: WebhookDeliveryStatus::Pending,
             attempts: 0,
             next_attempt_at: now,
             created_at: now,
@@ -562,7 +556,7 @@ impl NewDelivery {
 
 /// The tenant's enabled webhooks (what the outbox writes for).
 async fn enabled(conn: &mut Conn<'_>, tenant: &str) -> AppResult<Vec<(WebhookId, Vec<WebhookEventType>)>> {
-    let rows: Vec<(i64, String)> = with_conn!(conn, c => {
+    let rows: Vec<(i64, Json<Vec<WebhookEventType>>)> = with_conn!(conn, c => {
         webhooks::table
             .filter(webhooks::tenant_id.eq(tenant))
             .filter(webhooks::enabled.eq(true))
@@ -570,7 +564,7 @@ async fn enabled(conn: &mut Conn<'_>, tenant: &str) -> AppResult<Vec<(WebhookId,
             .load(c)
             .await
     })?;
-    rows.into_iter().map(|(id, types)| Ok((WebhookId(id), decode_types(id, &types)?))).collect()
+    Ok(rows.into_iter().map(|(id, types)| (WebhookId(id), types.0)).collect())
 }
 
 /// Writes the deliveries of entries `actor` just wrote to a case, in that

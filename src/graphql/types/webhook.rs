@@ -105,8 +105,8 @@ impl Delivery {
         &self.message_id
     }
     /// The event's type.
-    async fn event_type(&self) -> GqlResult<WebhookEventType> {
-        Ok(WebhookEventType::from_db(&self.event_type)?)
+    async fn event_type(&self) -> WebhookEventType {
+        self.event_type
     }
     /// The case it is about.
     async fn case(&self, ctx: &Context<'_>) -> GqlResult<Option<Case>> {
@@ -118,8 +118,8 @@ impl Delivery {
         &self.payload
     }
     /// Where it stands.
-    async fn status(&self) -> GqlResult<WebhookDeliveryStatus> {
-        Ok(self.parsed_status()?)
+    async fn status(&self) -> WebhookDeliveryStatus {
+        self.status
     }
     /// Attempts made so far.
     async fn attempts(&self) -> i32 {
@@ -142,9 +142,8 @@ impl Delivery {
         self.error.as_deref()
     }
     /// When the next attempt is due (PENDING only).
-    async fn next_attempt_at(&self) -> GqlResult<Option<DateTime>> {
-        let pending = self.parsed_status()? == WebhookDeliveryStatus::Pending;
-        Ok(pending.then(|| utc(self.next_attempt_at)))
+    async fn next_attempt_at(&self) -> Option<DateTime> {
+        (self.status == WebhookDeliveryStatus::Pending).then(|| utc(self.next_attempt_at))
     }
     /// When the last attempt was made.
     async fn last_attempt_at(&self) -> Option<DateTime> {

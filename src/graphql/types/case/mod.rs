@@ -87,12 +87,12 @@ impl Case {
         utc(self.updated_at)
     }
     /// What the case turned out to be; only while it is in a CLOSED status.
-    async fn classification(&self) -> GqlResult<Option<Classification>> {
-        Ok(self.classification.as_deref().map(Classification::from_db).transpose()?)
+    async fn classification(&self) -> Option<Classification> {
+        self.classification
     }
     /// Why it was classified so.
-    async fn determination(&self) -> GqlResult<Option<Determination>> {
-        Ok(self.determination.as_deref().map(Determination::from_db).transpose()?)
+    async fn determination(&self) -> Option<Determination> {
+        self.determination
     }
     /// Notes on the closing.
     async fn closing_comment(&self) -> Option<&str> {
@@ -102,7 +102,7 @@ impl Case {
     /// (Deadlines of an open case follow the current policy; a closed case
     /// keeps the outcome it closed with.)
     async fn sla(&self) -> GqlResult<CaseSla> {
-        let schedule = sla::Schedule::of_case(self)?;
+        let schedule = sla::Schedule::of_case(self);
         Ok(schedule.at(&sla::Clock::of(self), crate::domain::now()).into())
     }
     /// Bumped by every change; pass it as `expectedVersion` to update safely.
