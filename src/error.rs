@@ -18,6 +18,9 @@ pub enum AppError {
     /// The pool had no connection in time: the service is saturated.
     #[error("the service is busy (no database connection within {0} s); retry shortly")]
     Busy(u64),
+    /// A write waited its whole bound for its turn (SQLite's one writer).
+    #[error("the service is busy (no turn to write within {0} s); retry shortly")]
+    WriteBusy(u64),
     #[error("the request took longer than {0} s and was stopped")]
     TimedOut(u64),
     /// The operator has not configured what this needs (the message says what).

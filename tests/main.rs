@@ -45,6 +45,7 @@ mod walkthrough;
 mod web_example;
 mod webhooks;
 mod workflow;
+mod writers;
 
 /// Cargo no longer finds test files by itself (`autotests = false`): a file
 /// in `tests/` that is not a module here would never run.

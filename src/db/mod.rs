@@ -305,6 +305,59 @@ pub struct Db {
     /// What reacts to a write's facts before it commits (none: a write that
     /// records facts is refused).
     reactions: Option<Arc<dyn Reactions>>,
+    /// Turns to write, on SQLite (see [`WriteTurns`]).
+    turns: Option<WriteTurns>,
+}
+
+/// SQLite's writers, one at a time and in the order they asked: a write
+/// takes its turn before its connection and `BEGIN IMMEDIATE`, so no write
+/// of this process waits in SQLite's busy handler behind another of its
+/// writes (that handler sleeps in growing steps and wakes in no order; four
+/// writers made one save in a hundred wait over a second). Tokio's semaphore
+/// grants permits first come, first served. Readers never take a turn (WAL).
+/// The busy timeout stays for other processes that open the file.
+#[derive(Clone)]
+struct WriteTurns {
+    turn: Arc<tokio::sync::Semaphore>,
+    /// Writes waiting for their turn now.
+    waiting: Arc<AtomicU64>,
+}
+
+/// One write counted as waiting, until it is dropped (also when the
+/// request is cancelled while it waits).
+struct Waiting<'a>(&'a AtomicU64);
+
+impl<'a> Waiting<'a> {
+    fn count(waiting: &'a AtomicU64) -> Self {
+        waiting.fetch_add(1, Ordering::SeqCst);
+        Waiting(waiting)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl WriteTurns {
+    fn new() -> Self {
+        WriteTurns { turn: Arc::new(tokio::sync::Semaphore::new(1)), waiting: Arc::default() }
+    }
+
+    /// Waits for this write's turn, at most [`WRITE_WAIT`].
+    async fn take(&self) -> Result<tokio::sync::OwnedSemaphorePermit, AppError> {
+        let started = std::time::Instant::now();
+        let waiting = Waiting::count(&self.waiting);
+        let turn = tokio::time::timeout(WRITE_WAIT, Arc::clone(&self.turn).acquire_owned()).await;
+        drop(waiting);
+        metrics::histogram!("casebook_db_write_wait_seconds").record(started.elapsed().as_secs_f64());
+        match turn {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(closed)) => Err(AppError::internal_from("waiting for a turn to write", closed)),
+            Err(_) => Err(AppError::WriteBusy(WRITE_WAIT.as_secs())),
+        }
+    }
 }
 
 /// When a write last found the storage full, until one commits again.
@@ -472,6 +525,9 @@ where
 /// How long a request waits for a pooled connection before it is told the
 /// service is busy (instead of hanging).
 pub const POOL_WAIT: Duration = Duration::from_secs(5);
+/// The longest a write waits for its turn on SQLite (as long as SQLite's
+/// busy handler waited before, for writers of other processes).
+pub const WRITE_WAIT: Duration = Duration::from_secs(10);
 /// The longest one PostgreSQL statement may run.
 pub const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -551,12 +607,14 @@ impl Db {
                 Pools::Sqlite(pool)
             }
         };
+        let turns = matches!(pool, Pools::Sqlite(_)).then(WriteTurns::new);
         Ok(Db {
             pool,
             statements,
             commits: CommitSubscribers::default(),
             storage_full: StorageFull::default(),
             reactions: None,
+            turns,
         })
     }
 
@@ -580,6 +638,11 @@ impl Db {
         receiver
     }
 
+    /// Writes waiting for their turn now (SQLite; always 0 on PostgreSQL).
+    pub fn writes_waiting(&self) -> u64 {
+        self.turns.as_ref().map_or(0, |t| t.waiting.load(Ordering::SeqCst))
+    }
+
     /// SQL statements run so far through this pool's connections.
     pub fn statements(&self) -> u64 {
         self.statements.get()
@@ -598,9 +661,14 @@ impl Db {
         Ok(conn)
     }
 
-    /// Begins a write transaction. SQLite's begins IMMEDIATE, so concurrent
-    /// read-then-write transactions queue for the lock instead of failing.
+    /// Begins a write transaction. On SQLite it first waits for its turn
+    /// ([`WriteTurns`]), then begins IMMEDIATE, so a read-then-write
+    /// transaction holds the lock from its first statement.
     pub async fn begin(&self) -> Result<WriteTx, AppError> {
+        let turn = match &self.turns {
+            Some(turns) => Some(turns.take().await?),
+            None => None,
+        };
         let mut pooled = self.get().await?;
         match &mut pooled {
             PooledConn::Postgres(c) => {
@@ -611,11 +679,12 @@ impl Db {
             }
         }
         Ok(WriteTx {
-            pooled,
+            pooled: Some(pooled),
             written: Written::default(),
             commits: self.commits.clone(),
             storage_full: self.storage_full.clone(),
             reactions: self.reactions.clone(),
+            _turn: turn,
         })
     }
 
@@ -683,24 +752,44 @@ impl PooledConn {
 }
 
 /// An open write transaction. Finish it with [`WriteTx::finish`]; if it is
-/// dropped unfinished (a cancelled request), the pool sees the open
-/// transaction and discards the connection, which rolls it back.
+/// dropped unfinished (a cancelled request), its connection is closed, not
+/// returned to the pool, which rolls it back at once (before the next
+/// writer's turn: an idle pooled connection would hold SQLite's lock).
 ///
 /// It owns telling watchers: the cases its writes changed are announced with
 /// `NOTIFY` inside the transaction on PostgreSQL (delivered only on commit),
 /// and published in-process after commit on SQLite. No caller has to remember.
 pub struct WriteTx {
-    pooled: PooledConn,
+    /// Taken only when an unfinished transaction is dropped.
+    pooled: Option<PooledConn>,
     written: Written,
     commits: CommitSubscribers,
     storage_full: StorageFull,
     reactions: Option<Arc<dyn Reactions>>,
+    /// SQLite's turn to write, given back when the transaction ends (after
+    /// its connection: fields drop in order).
+    _turn: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Drop for WriteTx {
+    fn drop(&mut self) {
+        // Finished transactions gave their connection back already.
+        match self.pooled.take() {
+            Some(PooledConn::Postgres(c)) => drop(deadpool::managed::Object::take(c)),
+            Some(PooledConn::Sqlite(c)) => drop(deadpool::managed::Object::take(c)),
+            None => {}
+        }
+    }
 }
 
 impl WriteTx {
+    fn pooled(&mut self) -> &mut PooledConn {
+        self.pooled.as_mut().expect("a write transaction keeps its connection until it is dropped")
+    }
+
     pub fn conn(&mut self) -> Conn<'_> {
         let written = Some(&mut self.written);
-        match &mut self.pooled {
+        match self.pooled.as_mut().expect("a write transaction keeps its connection until it is dropped") {
             PooledConn::Postgres(c) => Conn::new(Link::Postgres(c), written),
             PooledConn::Sqlite(c) => Conn::new(Link::Sqlite(c), written),
         }
@@ -725,7 +814,7 @@ impl WriteTx {
     async fn notify(&mut self) -> Result<(), AppError> {
         use diesel::sql_types::Text;
         use diesel_async::RunQueryDsl;
-        let PooledConn::Postgres(c) = &mut self.pooled else { return Ok(()) };
+        let PooledConn::Postgres(c) = self.pooled.as_mut().expect("open until dropped") else { return Ok(()) };
         for case in &self.written.changed {
             let payload = serde_json::to_string(case).or_internal("encoding a notice")?;
             diesel::sql_query("SELECT pg_notify($1, $2)")
@@ -780,7 +869,7 @@ impl WriteTx {
         };
         match result {
             Ok(value) => {
-                match &mut self.pooled {
+                match self.pooled() {
                     PooledConn::Postgres(c) => {
                         <AsyncPgConnection as AsyncConnection>::TransactionManager::commit_transaction(&mut ***c)
                             .await?
@@ -790,10 +879,11 @@ impl WriteTx {
                         self.commits.publish(&self.written.changed);
                     }
                 }
+                drop(self.pooled.take()); // back to the pool, clean
                 Ok(value)
             }
             Err(error) => {
-                let rollback = match &mut self.pooled {
+                let rollback = match self.pooled() {
                     PooledConn::Postgres(c) => {
                         <AsyncPgConnection as AsyncConnection>::TransactionManager::rollback_transaction(&mut ***c)
                             .await
@@ -802,8 +892,11 @@ impl WriteTx {
                         <SqliteConn as AsyncConnection>::TransactionManager::rollback_transaction(&mut ***c).await
                     }
                 };
-                if let Err(rollback_error) = rollback {
-                    tracing::warn!(error = %rollback_error, "rollback failed; the connection is discarded");
+                match rollback {
+                    Ok(()) => drop(self.pooled.take()),
+                    Err(rollback_error) => {
+                        tracing::warn!(error = %rollback_error, "rollback failed; the connection is discarded");
+                    }
                 }
                 Err(error)
             }

@@ -51,6 +51,7 @@ impl AppError {
             | AppError::Connection(_)
             | AppError::Pool(_)
             | AppError::Busy(_)
+            | AppError::WriteBusy(_)
             | AppError::TimedOut(_)
             | AppError::NotConfigured(_)
             | AppError::Internal(_) => ErrorCode::Internal,
@@ -62,9 +63,11 @@ impl AppError {
         match self {
             // Saturation and time limits say so: they are the client's cue to
             // retry; what the operator must configure is said too.
-            AppError::Busy(_) | AppError::TimedOut(_) | AppError::NotConfigured(_) | AppError::StorageFull(_) => {
-                self.to_string()
-            }
+            AppError::Busy(_)
+            | AppError::WriteBusy(_)
+            | AppError::TimedOut(_)
+            | AppError::NotConfigured(_)
+            | AppError::StorageFull(_) => self.to_string(),
             _ if self.code() == ErrorCode::Internal => "internal error".to_owned(),
             _ => self.to_string(),
         }
