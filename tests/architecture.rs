@@ -44,6 +44,33 @@ fn no_import_circles_between_modules() {
     assert!(failures.is_empty(), "import circles:\n{}", failures.join("\n"));
 }
 
+/// The layers below GraphQL know no GraphQL: the schema maps their types in
+/// `src/graphql/` (enums in `graphql/enums.rs`), so the domain, the
+/// database and auth name nothing of async-graphql, in code or macros.
+#[test]
+fn layers_below_graphql_name_no_graphql_crate() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut naming = Vec::new();
+    for layer in ["domain", "db", "auth"] {
+        for file in rust_files(&src.join(layer)) {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let tokens = TokenStream::from_str(&text).unwrap();
+            if names_ident(tokens, "async_graphql") {
+                naming.push(file.strip_prefix(&src).unwrap().display().to_string());
+            }
+        }
+    }
+    assert!(naming.is_empty(), "async_graphql named below the GraphQL layer in: {}", naming.join(", "));
+}
+
+fn names_ident(tokens: TokenStream, name: &str) -> bool {
+    tokens.into_iter().any(|token| match token {
+        TokenTree::Ident(word) => word == name,
+        TokenTree::Group(group) => names_ident(group.stream(), name),
+        _ => false,
+    })
+}
+
 /// The check itself: a circle written three ways is found.
 #[test]
 fn the_circle_check_sees_uses_paths_and_groups() {

@@ -4,7 +4,7 @@ use std::fmt;
 
 /// A permission a role grants; root fields name the one they require with
 /// `@requiresPermission`.
-#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Permission {
     /// View the case queue, case details, tasks, comments, audit events, incidents; subscribe.
     SecurityDataRead,
@@ -24,6 +24,23 @@ impl Permission {
             Permission::SecurityDataRead => "SECURITY_DATA_READ",
             Permission::AlertsManage => "ALERTS_MANAGE",
             Permission::CoreSecuritySettingsManage => "CORE_SECURITY_SETTINGS_MANAGE",
+        }
+    }
+
+    /// The lines of the type's doc comment (the schema's description).
+    pub const DOC: &'static [&'static str] =
+        &[" A permission a role grants; root fields name the one they require with", " `@requiresPermission`."];
+
+    /// The lines of the value's doc comment (the schema's description).
+    pub fn doc(self) -> &'static [&'static str] {
+        match self {
+            Permission::SecurityDataRead => {
+                &[" View the case queue, case details, tasks, comments, audit events, incidents; subscribe."]
+            }
+            Permission::AlertsManage => {
+                &[" Create and manage cases and tasks, assign, change status, link incidents, comment."]
+            }
+            Permission::CoreSecuritySettingsManage => &[" Create and change case statuses, manage users."],
         }
     }
 

@@ -17,40 +17,43 @@ use crate::domain::case::Case;
 pub use crate::domain::filter::CaseFilter;
 use crate::domain::now;
 use crate::domain::search::{Matcher, SearchKind, ranks_from};
+use crate::domain::values::named_enum;
 use crate::error::{AppError, AppResult};
 use crate::with_conn;
 
-/// What the queue sorts by.
-#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum CaseOrderField {
-    /// The case number.
-    Id,
-    /// When the case was opened.
-    CreatedAt,
-    /// When the case last changed.
-    UpdatedAt,
-    /// Priority (cases without one rank lowest).
-    Priority,
-    /// Due date (cases without one come last ascending, first descending).
-    DueOn,
-    /// Title, ignoring case.
-    Title,
-    /// The SLA's resolve deadline (before any pause under way; cases without
-    /// one come last ascending, first descending).
-    ResolveBy,
-    /// How well the case matches `filter.search`: cases whose title alone
-    /// matches come first (descending), then the others; the same answers on
-    /// every database. Without a search every case ranks the same.
-    Relevance,
+named_enum! {
+    /// What the queue sorts by.
+    pub enum CaseOrderField {
+        /// The case number.
+        Id => "ID",
+        /// When the case was opened.
+        CreatedAt => "CREATED_AT",
+        /// When the case last changed.
+        UpdatedAt => "UPDATED_AT",
+        /// Priority (cases without one rank lowest).
+        Priority => "PRIORITY",
+        /// Due date (cases without one come last ascending, first descending).
+        DueOn => "DUE_ON",
+        /// Title, ignoring case.
+        Title => "TITLE",
+        /// The SLA's resolve deadline (before any pause under way; cases without
+        /// one come last ascending, first descending).
+        ResolveBy => "RESOLVE_BY",
+        /// How well the case matches `filter.search`: cases whose title alone
+        /// matches come first (descending), then the others; the same answers on
+        /// every database. Without a search every case ranks the same.
+        Relevance => "RELEVANCE",
+    }
 }
 
-/// Sort direction.
-#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum OrderDirection {
-    /// Smallest first.
-    Asc,
-    /// Largest first.
-    Desc,
+named_enum! {
+    /// Sort direction.
+    pub enum OrderDirection {
+        /// Smallest first.
+        Asc => "ASC",
+        /// Largest first.
+        Desc => "DESC",
+    }
 }
 
 /// A sort key value, kept in cursors (tagged: a time must not read back as text).

@@ -5,17 +5,87 @@ use chrono::NaiveDateTime;
 
 use crate::error::{AppError, AppResult};
 
-/// An enum the schema shows and the database stores as its schema name (one
-/// text for both, so `FILE_HASH_MD5` is not derived as `FILE_HASH_MD_5`).
-macro_rules! text_enum {
-    ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal,)+ }) => {
-        $(#[$meta])*
-        #[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        #[derive(diesel::expression::AsExpression, diesel::deserialize::FromSqlRow)]
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        pub enum $name { $($(#[$vmeta])* #[graphql(name = $text)] $variant,)+ }
+/// An enum known by its schema names: `as_str` is a value's name (what the
+/// schema shows, JSON the service writes carries, and, for a [`text_enum`],
+/// the database stores), and its doc comments are the schema's descriptions.
+/// The domain knows no GraphQL: `graphql/enums.rs` puts these in the schema.
+/// Names are written out, so `FILE_HASH_MD5` is not derived as `FILE_HASH_MD_5`.
+macro_rules! named_enum {
+    (@define [$($extra:tt)*] $(#[doc = $doc:literal])* pub enum $name:ident {
+        $($(#[doc = $vdoc:literal])* $variant:ident => $text:literal,)+
+    }) => {
+        $(#[doc = $doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        $($extra)*
+        pub enum $name { $($(#[doc = $vdoc])* $variant,)+ }
 
-        /// Stored as its schema name, so a row holds the enum, not a string.
+        /// Written as its schema name.
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        /// Read from its schema name (stored JSON documents, cursors); another name fails.
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(deserializer)?;
+                $name::ALL.iter().copied().find(|v| v.as_str() == text).ok_or_else(|| {
+                    serde::de::Error::custom(format!("unknown {} {text:?}", stringify!($name)))
+                })
+            }
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+            /// The lines of the type's doc comment (the schema's description).
+            pub const DOC: &'static [&'static str] = &[$($doc),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text,)+ }
+            }
+
+            /// The lines of the value's doc comment (the schema's description).
+            pub fn doc(self) -> &'static [&'static str] {
+                match self { $($name::$variant => &[$($vdoc),*],)+ }
+            }
+
+            /// As a person reads it: `IN_PROGRESS` is "In progress".
+            pub fn label(self) -> String {
+                let text = self.as_str().replace('_', " ").to_lowercase();
+                let mut chars = text.chars();
+                chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+            }
+
+            pub fn from_db(value: &str) -> $crate::error::AppResult<Self> {
+                match value {
+                    $($text => Ok($name::$variant),)+
+                    other => Err($crate::error::AppError::internal(format!(
+                        "unknown {} {other:?} in the database", stringify!($name)
+                    ))),
+                }
+            }
+        }
+    };
+    ($(#[doc = $doc:literal])* pub enum $name:ident { $($body:tt)+ }) => {
+        $crate::domain::values::named_enum! { @define [] $(#[doc = $doc])* pub enum $name { $($body)+ } }
+    };
+}
+pub(crate) use named_enum;
+
+/// A [`named_enum`] the database stores as its schema name (one text for
+/// both), so a row holds the enum, not a string.
+macro_rules! text_enum {
+    ($(#[doc = $doc:literal])* pub enum $name:ident { $($body:tt)+ }) => {
+        $crate::domain::values::named_enum! {
+            @define [
+                #[derive(diesel::expression::AsExpression, diesel::deserialize::FromSqlRow)]
+                #[diesel(sql_type = diesel::sql_types::Text)]
+            ]
+            $(#[doc = $doc])* pub enum $name { $($body)+ }
+        }
+
         impl<DB> diesel::serialize::ToSql<diesel::sql_types::Text, DB> for $name
         where
             DB: diesel::backend::Backend,
@@ -35,47 +105,6 @@ macro_rules! text_enum {
             fn from_sql(bytes: DB::RawValue<'_>) -> diesel::deserialize::Result<Self> {
                 let text = <String as diesel::deserialize::FromSql<diesel::sql_types::Text, DB>>::from_sql(bytes)?;
                 Ok($name::from_db(&text)?)
-            }
-        }
-
-        /// Written as its schema name, as GraphQL answers it.
-        impl serde::Serialize for $name {
-            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-                serializer.serialize_str(self.as_str())
-            }
-        }
-
-        /// Read from its schema name (stored JSON documents); another name fails.
-        impl<'de> serde::Deserialize<'de> for $name {
-            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let text = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(deserializer)?;
-                $name::ALL.iter().copied().find(|v| v.as_str() == text).ok_or_else(|| {
-                    serde::de::Error::custom(format!("unknown {} {text:?}", stringify!($name)))
-                })
-            }
-        }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
-
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text,)+ }
-            }
-
-            /// As a person reads it: `IN_PROGRESS` is "In progress".
-            pub fn label(self) -> String {
-                let text = self.as_str().replace('_', " ").to_lowercase();
-                let mut chars = text.chars();
-                chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
-            }
-
-            pub fn from_db(value: &str) -> $crate::error::AppResult<Self> {
-                match value {
-                    $($text => Ok($name::$variant),)+
-                    other => Err($crate::error::AppError::internal(format!(
-                        "unknown {} {other:?} in the database", stringify!($name)
-                    ))),
-                }
             }
         }
     };
@@ -159,19 +188,21 @@ text_enum! {
     }
 }
 
-/// How urgent a case or task is. Stored as a rank (0 for none) so it sorts plainly.
-#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum CasePriority {
-    /// Very low.
-    VeryLow,
-    /// Low.
-    Low,
-    /// Medium.
-    Medium,
-    /// High.
-    High,
-    /// Critical.
-    Critical,
+named_enum! {
+    @define [#[derive(PartialOrd, Ord)]]
+    /// How urgent a case or task is. Stored as a rank (0 for none) so it sorts plainly.
+    pub enum CasePriority {
+        /// Very low.
+        VeryLow => "VERY_LOW",
+        /// Low.
+        Low => "LOW",
+        /// Medium.
+        Medium => "MEDIUM",
+        /// High.
+        High => "HIGH",
+        /// Critical.
+        Critical => "CRITICAL",
+    }
 }
 
 impl CasePriority {
@@ -195,35 +226,6 @@ impl CasePriority {
             5 => Some(CasePriority::Critical),
             _ => None,
         }
-    }
-
-    /// Its schema name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CasePriority::VeryLow => "VERY_LOW",
-            CasePriority::Low => "LOW",
-            CasePriority::Medium => "MEDIUM",
-            CasePriority::High => "HIGH",
-            CasePriority::Critical => "CRITICAL",
-        }
-    }
-
-    /// As a person reads it, for the audit trail.
-    pub fn label(self) -> &'static str {
-        match self {
-            CasePriority::VeryLow => "Very low",
-            CasePriority::Low => "Low",
-            CasePriority::Medium => "Medium",
-            CasePriority::High => "High",
-            CasePriority::Critical => "Critical",
-        }
-    }
-}
-
-/// Written as its schema name, as GraphQL answers it.
-impl serde::Serialize for CasePriority {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
     }
 }
 

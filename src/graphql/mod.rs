@@ -5,6 +5,7 @@ pub mod admission;
 mod compiled;
 mod cursor;
 mod directive;
+mod enums;
 pub mod errors;
 mod executor;
 mod loaders;
