@@ -243,11 +243,10 @@ impl Matcher {
     /// the `case_search` migration) when the index alone decides a match,
     /// through a function that plans without sequential scans (on a small
     /// tenant the planner would read every row's vector back from out of
-    /// line, 4.5 ms at 2,000 cases instead of 0.3); a relevance rank too,
-    /// since the title has lexemes of its own. From the entries, whose
-    /// vectors are inline, when each candidate's vector is read back (a
-    /// phrase's positions): out of line that costs more than the wider rows
-    /// (47 against 26 ms for "scheduled task" at 100,000 cases).
+    /// line); a relevance rank too, since the title has lexemes of its own.
+    /// From the entries, whose vectors are inline, when each candidate's
+    /// vector is read back (a phrase's positions): out of line that costs
+    /// more than the wider rows. Figures: docs/performance.md.
     fn case_matches(&self) -> (&'static str, &'static str) {
         if !self.query.has_phrases() {
             ("casebook_case_matches(", "::tsquery) AS m(id)")
