@@ -14,7 +14,7 @@ use crate::domain::attack::{self, CaseTechniqueRow};
 use crate::domain::case::{self, CaseId, CaseRow};
 use crate::domain::incident::{self, IncidentRow, LinkRow};
 use crate::domain::observable::{self, CheckedObservable, NewObservable, ObservableInsert, ObservableType};
-use crate::domain::search::{self, EntryRow, SearchKind};
+use crate::domain::search::{self, EntryRow};
 use crate::domain::sla::{self, PolicyInput};
 use crate::domain::status::{self, NewStatus, Status, StatusCategory};
 use crate::domain::tag::{self, CaseTagRow};
@@ -740,21 +740,11 @@ async fn seed_batch(
     // What search finds: every case, task and comment.
     let mut found = Vec::with_capacity(cases.len() + tasks.len() + entries.len());
     for (case, evidence) in cases.iter().zip(&evidence) {
-        // As `search::index_case` writes it: the description, then the observables' values.
-        let body: Vec<Option<&str>> = std::iter::once(case.description.as_deref())
-            .chain(evidence.observables.iter().map(|o| Some(o.normalized.as_str())))
-            .collect();
-        found.push(EntryRow::new(tenant_id, SearchKind::Case, case.id, case.id, &case.title, &body));
+        let values: Vec<&str> = evidence.observables.iter().map(|o| o.normalized.as_str()).collect();
+        found.push(EntryRow::case(tenant_id, CaseId(case.id), &case.title, case.description.as_deref(), &values));
     }
     for (task, id) in tasks.iter().zip(&task_ids) {
-        found.push(EntryRow::new(
-            tenant_id,
-            SearchKind::Task,
-            *id,
-            task.case_id,
-            &task.title,
-            &[task.description.as_deref()],
-        ));
+        found.push(EntryRow::task(tenant_id, *id, CaseId(task.case_id), &task.title, task.description.as_deref()));
     }
     for entry in entries.iter().filter(|e| e.body.is_some()) {
         let id = entry_ids.get(&(entry.case_id, entry.seq)).copied().ok_or_else(|| {
@@ -763,7 +753,7 @@ async fn seed_batch(
                 entry.seq, entry.case_id
             ))
         })?;
-        found.push(EntryRow::new(tenant_id, SearchKind::Comment, id, entry.case_id, "", &[entry.body.as_deref()]));
+        found.push(EntryRow::comment(tenant_id, id, CaseId(entry.case_id), entry.body.as_deref()));
     }
     for chunk in found.chunks(CHUNK) {
         search::index_new(conn, chunk).await?;

@@ -50,7 +50,7 @@ text_enum! {
 #[diesel(treat_none_as_default_value = false)]
 pub struct EntryRow {
     pub tenant_id: String,
-    pub kind: String,
+    pub kind: SearchKind,
     pub entity_id: i64,
     pub case_id: i64,
     pub title_terms: String,
@@ -60,20 +60,31 @@ pub struct EntryRow {
 }
 
 impl EntryRow {
+    /// A case's entry: its title, and as its body its description and the
+    /// values of its observables (an analyst searching for an address finds
+    /// the cases that recorded it).
+    pub fn case(tenant: &str, id: CaseId, title: &str, description: Option<&str>, values: &[&str]) -> Self {
+        let body: Vec<Option<&str>> = std::iter::once(description).chain(values.iter().map(|v| Some(*v))).collect();
+        EntryRow::new(tenant, SearchKind::Case, id.0, id.0, title, &body)
+    }
+
+    /// A task's entry: its title and description.
+    pub fn task(tenant: &str, id: i64, case_id: CaseId, title: &str, description: Option<&str>) -> Self {
+        EntryRow::new(tenant, SearchKind::Task, id, case_id.0, title, &[description])
+    }
+
+    /// A comment's entry: its body.
+    pub fn comment(tenant: &str, id: i64, case_id: CaseId, body: Option<&str>) -> Self {
+        EntryRow::new(tenant, SearchKind::Comment, id, case_id.0, "", &[body])
+    }
+
     /// The entry of a `kind` entity of case `case_id`, from its title and body texts.
-    pub fn new(
-        tenant: &str,
-        kind: SearchKind,
-        entity_id: i64,
-        case_id: i64,
-        title: &str,
-        body: &[Option<&str>],
-    ) -> Self {
+    fn new(tenant: &str, kind: SearchKind, entity_id: i64, case_id: i64, title: &str, body: &[Option<&str>]) -> Self {
         let title = Indexed::of(&[Some(title)]);
         let body = Indexed::of(body);
         EntryRow {
             tenant_id: tenant.to_owned(),
-            kind: kind.as_str().to_owned(),
+            kind,
             entity_id,
             case_id,
             title_terms: title.terms,
@@ -101,8 +112,8 @@ pub async fn index_case_text(
     description: Option<&str>,
 ) -> AppResult<()> {
     let values = observable::values_of_case(conn, tenant, id).await?;
-    let body: Vec<Option<&str>> = std::iter::once(description).chain(values.iter().map(|v| Some(v.as_str()))).collect();
-    index(conn, EntryRow::new(tenant, SearchKind::Case, id.0, id.0, title, &body)).await
+    let values: Vec<&str> = values.iter().map(String::as_str).collect();
+    index(conn, EntryRow::case(tenant, id, title, description, &values)).await
 }
 
 /// Indexes an entity, replacing what its entry held. Call in the write
@@ -115,16 +126,14 @@ pub async fn reindex(conn: &mut Conn<'_>, change: Reindex) -> AppResult<()> {
             index_case_text(conn, &tenant, case_id, &title, description.as_deref()).await
         }
         Reindex::Case { tenant, case_id, title, description, with_evidence: false } => {
-            let id = case_id.0;
-            index(conn, EntryRow::new(&tenant, SearchKind::Case, id, id, &title, &[description.as_deref()])).await
+            index(conn, EntryRow::case(&tenant, case_id, &title, description.as_deref(), &[])).await
         }
         Reindex::Task { tenant, task_id, case_id, title, description } => {
-            let row = EntryRow::new(&tenant, SearchKind::Task, task_id, case_id.0, &title, &[description.as_deref()]);
-            index(conn, row).await
+            index(conn, EntryRow::task(&tenant, task_id, case_id, &title, description.as_deref())).await
         }
         Reindex::TaskRemoved { tenant, task_id } => remove(conn, &tenant, SearchKind::Task, task_id).await,
         Reindex::Comment { tenant, activity_id, case_id, body } => {
-            index(conn, EntryRow::new(&tenant, SearchKind::Comment, activity_id, case_id.0, "", &[Some(&body)])).await
+            index(conn, EntryRow::comment(&tenant, activity_id, case_id, Some(&body))).await
         }
     }
 }
@@ -514,7 +523,7 @@ pub async fn index_missing(conn: &mut Conn<'_>) -> AppResult<usize> {
             .await
     })?;
     rows.extend(cases.iter().map(|(tenant, id, title, description)| {
-        EntryRow::new(tenant, SearchKind::Case, *id, *id, title, &[description.as_deref()])
+        EntryRow::case(tenant, CaseId(*id), title, description.as_deref(), &[])
     }));
     let tasks: Vec<(String, i64, i64, String, Option<String>)> = with_conn!(conn, conn => {
         t::table
@@ -527,7 +536,7 @@ pub async fn index_missing(conn: &mut Conn<'_>) -> AppResult<usize> {
             .await
     })?;
     rows.extend(tasks.iter().map(|(tenant, id, case_id, title, description)| {
-        EntryRow::new(tenant, SearchKind::Task, *id, *case_id, title, &[description.as_deref()])
+        EntryRow::task(tenant, *id, CaseId(*case_id), title, description.as_deref())
     }));
     let comments: Vec<(String, i64, i64, Option<String>)> = with_conn!(conn, conn => {
         a::table
@@ -540,9 +549,11 @@ pub async fn index_missing(conn: &mut Conn<'_>) -> AppResult<usize> {
             .load(conn)
             .await
     })?;
-    rows.extend(comments.iter().map(|(tenant, id, case_id, body)| {
-        EntryRow::new(tenant, SearchKind::Comment, *id, *case_id, "", &[body.as_deref()])
-    }));
+    rows.extend(
+        comments
+            .iter()
+            .map(|(tenant, id, case_id, body)| EntryRow::comment(tenant, *id, CaseId(*case_id), body.as_deref())),
+    );
     for chunk in rows.chunks(2000) {
         index_new(conn, chunk).await?;
     }
