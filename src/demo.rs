@@ -19,7 +19,7 @@ use crate::domain::sla::{self, PolicyInput};
 use crate::domain::status::{self, NewStatus, Status, StatusCategory};
 use crate::domain::tag::{self, CaseTagRow};
 use crate::domain::task::{self, TaskRow};
-use crate::domain::values::{CasePriority, IncidentSeverity, IncidentStatus, TaskStatus, search_text};
+use crate::domain::values::{CasePriority, IncidentSeverity, IncidentStatus, TaskStatus};
 use crate::domain::workflow::{Classification, Determination};
 use crate::domain::{counts, now, user};
 use crate::error::AppResult;
@@ -508,16 +508,7 @@ fn incident_row(rng: &mut StdRng, tenant_id: &str, n: usize) -> IncidentRow {
     let created = now() - Duration::minutes(rng.random_range(0..90 * 24 * 60));
     let severity = IncidentSeverity::ALL[rng.random_range(0..IncidentSeverity::ALL.len())];
     let status = IncidentStatus::ALL[rng.random_range(0..IncidentStatus::ALL.len())];
-    IncidentRow {
-        tenant_id: tenant_id.to_owned(),
-        search_text: search_text(&[Some(&title), Some(&external_id)]),
-        external_id: Some(external_id),
-        title,
-        severity,
-        status,
-        created_at: created,
-        updated_at: created,
-    }
+    IncidentRow::new(tenant_id, Some(external_id), title, (severity, status), created)
 }
 
 /// What every batch of cases draws from.

@@ -61,6 +61,29 @@ pub struct IncidentRow {
     pub updated_at: NaiveDateTime,
 }
 
+impl IncidentRow {
+    /// A row as [`create`] writes it (its search text from the title and the
+    /// external id), at `at`.
+    pub fn new(
+        tenant: &str,
+        external_id: Option<String>,
+        title: String,
+        (severity, status): (IncidentSeverity, IncidentStatus),
+        at: NaiveDateTime,
+    ) -> Self {
+        IncidentRow {
+            tenant_id: tenant.to_owned(),
+            search_text: search_text(&[Some(&title), external_id.as_deref()]),
+            external_id,
+            title,
+            severity,
+            status,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+}
+
 /// A case-incident link row, for bulk loading.
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = case_incidents, treat_none_as_default_value = false)]
@@ -112,19 +135,10 @@ pub async fn create(conn: &mut Conn<'_>, actor: &Granted<'_, ManageAlerts>, inpu
     let tenant = actor.tenant();
     let title = required_text("title", &input.title, MAX_TITLE_CHARS)?;
     let external_id = parse_external_id(input.external_id.as_deref())?;
-    let now = now();
-    let values = (
-        incidents::tenant_id.eq(tenant),
-        incidents::external_id.eq(&external_id),
-        incidents::title.eq(&title),
-        incidents::search_text.eq(search_text(&[Some(&title), external_id.as_deref()])),
-        incidents::severity.eq(input.severity.as_str()),
-        incidents::status.eq(input.status.unwrap_or(IncidentStatus::Active).as_str()),
-        incidents::created_at.eq(now),
-        incidents::updated_at.eq(now),
-    );
+    let status = input.status.unwrap_or(IncidentStatus::Active);
+    let row = IncidentRow::new(tenant, external_id.clone(), title, (input.severity, status), now());
     with_conn!(conn, c => {
-        diesel::insert_into(incidents::table).values(values).returning(Incident::as_returning()).get_result(c).await
+        diesel::insert_into(incidents::table).values(&row).returning(Incident::as_returning()).get_result(c).await
     })
     .map_err(|e| external_id_conflict(e.into(), external_id.as_deref()))
 }
