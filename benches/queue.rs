@@ -22,7 +22,6 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -210,13 +209,8 @@ fn describe(answer: &Value) -> String {
 async fn bench(name: &str, url: &str, cases: u32, iterations: usize) -> BTreeMap<String, f64> {
     println!("\n== {name}: {cases} cases (casebook demo's mix) ==");
     let started = Instant::now();
-    let seeded = Command::new(casebook())
-        .args(["demo", "--cases", &cases.to_string(), "--tenant", TENANT, "--database-url", url])
-        .env("CASEBOOK_LOG", "warn")
-        .output()
-        .expect("run casebook demo");
-    assert!(seeded.status.success(), "demo: {}", String::from_utf8_lossy(&seeded.stderr));
-    println!("  seeded in {:.1}s: {}", started.elapsed().as_secs_f64(), String::from_utf8_lossy(&seeded.stdout).trim());
+    let seeded = seed_demo(&casebook(), url, TENANT, cases.into());
+    println!("  seeded in {:.1}s: {seeded}", started.elapsed().as_secs_f64());
 
     let server = Server::start_binary(&casebook(), url);
     let endpoint = format!("http://{}/graphql", server.addr);

@@ -17,7 +17,6 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -143,12 +142,7 @@ async fn run(
 
 async fn bench(name: &str, url: &str, cases: u64, seconds: u64, writer_counts: &[usize]) {
     println!("\n== {name}: {cases} cases (casebook demo's mix), {seconds} s per run ==");
-    let seeded = Command::new(casebook())
-        .args(["demo", "--cases", &cases.to_string(), "--tenant", TENANT, "--database-url", url])
-        .env("CASEBOOK_LOG", "warn")
-        .output()
-        .expect("run casebook demo");
-    assert!(seeded.status.success(), "demo: {}", String::from_utf8_lossy(&seeded.stderr));
+    seed_demo(&casebook(), url, TENANT, cases);
     let server = Server::start_binary(&casebook(), url);
     let endpoint = format!("http://{}/graphql", server.addr);
     let client = reqwest::Client::new();

@@ -558,14 +558,7 @@ async fn a_write_nothing_reacts_to_is_refused(backend: Backend) {
     let analyst = analyst("acme");
     let case = create_case(&server, &analyst, "Unanswered", json!({})).await["id"].clone();
     let bare = casebook::db::Db::connect(&server.database.url).unwrap();
-    let anna = casebook::auth::Principal {
-        user_id: "anna".into(),
-        tenant: "acme".into(),
-        display_name: None,
-        email: None,
-        permissions: [casebook::auth::Permission::AlertsManage].into_iter().collect(),
-        expires_at: u64::MAX,
-    };
+    let anna = analyst_principal("anna", "acme");
     let grant = anna.grant::<casebook::auth::ManageAlerts>().unwrap();
     let id = casebook::domain::case::CaseId(case.as_str().unwrap().parse().unwrap());
     let refused = bare.write(async |conn| casebook::domain::comment::add(conn, &grant, id, "lost?").await).await;

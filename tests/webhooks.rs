@@ -255,14 +255,7 @@ async fn events_arrive_signed_in_order_and_only_for_committed_changes(backend: B
     // rolled back (as a write refused half-way is), leaves no delivery.
     let doomed = create_case(&server, &analyst, "A doomed case", json!({})).await;
     assert_eq!(receiver.next().await.event_type(), "CASE_CREATED");
-    let anna = casebook::auth::Principal {
-        user_id: "anna".into(),
-        tenant: "acme".into(),
-        display_name: None,
-        email: None,
-        permissions: [casebook::auth::Permission::AlertsManage].into_iter().collect(),
-        expires_at: u64::MAX,
-    };
+    let anna = analyst_principal("anna", "acme");
     let doomed_id = casebook::domain::case::CaseId(doomed["id"].as_str().unwrap().parse().unwrap());
     let mut tx = server.state.db().begin().await.unwrap();
     let grant = anna.grant::<casebook::auth::ManageAlerts>().unwrap();

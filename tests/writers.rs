@@ -95,7 +95,7 @@ async fn sqlite_writes_take_turns_in_arrival_order() {
     let case = create_case(&server, &analyst("acme"), "Queued writes", json!({})).await;
     let case_id = CaseId(case["id"].as_str().unwrap().parse().unwrap());
     let db = server.state.db().clone();
-    let anna = analyst_principal();
+    let anna = analyst_principal("anna", "acme");
 
     let holding = db.begin().await.unwrap();
     let order = Arc::new(Mutex::new(Vec::new()));
@@ -128,7 +128,7 @@ async fn a_write_dropped_half_way_rolls_back_and_gives_its_turn_up(backend: Back
     let id = case["id"].as_str().unwrap().to_owned();
     let case_id = CaseId(id.parse().unwrap());
     let db = server.state.db().clone();
-    let grant_holder = analyst_principal();
+    let grant_holder = analyst_principal("anna", "acme");
     let grant = grant_holder.grant::<casebook::auth::ManageAlerts>().unwrap();
 
     let mut dropped = db.begin().await.unwrap();
@@ -146,17 +146,6 @@ async fn a_write_dropped_half_way_rolls_back_and_gives_its_turn_up(backend: Back
         .await;
     assert_eq!(read["case"]["activity"]["nodes"], json!([{ "body": "the next write" }]));
     assert_eq!(db.writes_waiting(), 0);
-}
-
-fn analyst_principal() -> casebook::auth::Principal {
-    casebook::auth::Principal {
-        user_id: "anna".into(),
-        tenant: "acme".into(),
-        display_name: None,
-        email: None,
-        permissions: [casebook::auth::Permission::AlertsManage].into_iter().collect(),
-        expires_at: u64::MAX,
-    }
 }
 
 both_backends!(

@@ -173,6 +173,18 @@ pub async fn drop_postgres(url: &str) {
     }
 }
 
+/// Seeds `cases` demo cases into `tenant` with `binary`'s `casebook demo`;
+/// returns what it printed.
+pub fn seed_demo(binary: &str, url: &str, tenant: &str, cases: u64) -> String {
+    let seeded = Command::new(binary)
+        .args(["demo", "--cases", &cases.to_string(), "--tenant", tenant, "--database-url", url])
+        .env("CASEBOOK_LOG", "warn")
+        .output()
+        .expect("run casebook demo");
+    assert!(seeded.status.success(), "demo: {}", String::from_utf8_lossy(&seeded.stderr));
+    String::from_utf8_lossy(&seeded.stdout).trim().to_owned()
+}
+
 /// A number from the environment, or the default.
 pub fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)

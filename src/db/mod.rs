@@ -312,8 +312,8 @@ pub struct Db {
 /// SQLite's writers, one at a time and in the order they asked: a write
 /// takes its turn before its connection and `BEGIN IMMEDIATE`, so no write
 /// of this process waits in SQLite's busy handler behind another of its
-/// writes (that handler sleeps in growing steps and wakes in no order; four
-/// writers made one save in a hundred wait over a second). Tokio's semaphore
+/// writes (that handler sleeps in growing steps and wakes in no order, so
+/// some writes waited very long: docs/performance.md). Tokio's semaphore
 /// grants permits first come, first served. Readers never take a turn (WAL).
 /// The busy timeout stays for other processes that open the file.
 #[derive(Clone)]
@@ -760,7 +760,8 @@ impl PooledConn {
 /// `NOTIFY` inside the transaction on PostgreSQL (delivered only on commit),
 /// and published in-process after commit on SQLite. No caller has to remember.
 pub struct WriteTx {
-    /// Taken only when an unfinished transaction is dropped.
+    /// Back to the pool when the transaction ends; `None` after that. Still
+    /// here when it is dropped unfinished, and then closed instead.
     pooled: Option<PooledConn>,
     written: Written,
     commits: CommitSubscribers,
@@ -814,7 +815,8 @@ impl WriteTx {
     async fn notify(&mut self) -> Result<(), AppError> {
         use diesel::sql_types::Text;
         use diesel_async::RunQueryDsl;
-        let PooledConn::Postgres(c) = self.pooled.as_mut().expect("open until dropped") else { return Ok(()) };
+        let open = self.pooled.as_mut().expect("a write transaction keeps its connection until it is dropped");
+        let PooledConn::Postgres(c) = open else { return Ok(()) };
         for case in &self.written.changed {
             let payload = serde_json::to_string(case).or_internal("encoding a notice")?;
             diesel::sql_query("SELECT pg_notify($1, $2)")

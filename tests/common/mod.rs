@@ -319,6 +319,19 @@ pub fn token(sub: &str, tenant: &str, roles: &[&str]) -> String {
 pub fn reader(tenant: &str) -> String {
     token("rita", tenant, &["reader"])
 }
+/// An analyst as the library sees one, for tests that write through the
+/// domain directly (a transaction held open, dropped, rolled back).
+pub fn analyst_principal(user: &str, tenant: &str) -> casebook::auth::Principal {
+    casebook::auth::Principal {
+        user_id: user.into(),
+        tenant: tenant.into(),
+        display_name: None,
+        email: None,
+        permissions: [casebook::auth::Permission::AlertsManage].into_iter().collect(),
+        expires_at: u64::MAX,
+    }
+}
+
 pub fn analyst(tenant: &str) -> String {
     token("anna", tenant, &["analyst"])
 }
