@@ -387,7 +387,7 @@ pub async fn seed(db: &Db, tenant_id: &str, size: &DemoSize, progress: impl Fn(u
         tenant: tenant_id.to_owned(),
         display_name: Some(PEOPLE[0].1.to_owned()),
         email: None,
-        permissions: Permission::ALL.into_iter().collect(),
+        permissions: Permission::ALL.iter().copied().collect(),
         expires_at: 0,
     };
 

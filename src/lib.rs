@@ -11,6 +11,7 @@ pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod jobs;
+mod named;
 pub mod observe;
 pub mod server;
 

@@ -114,7 +114,7 @@ mod tests {
 
     #[test]
     fn a_grant_reads_as_its_principal() {
-        let admin = principal(&Permission::ALL);
+        let admin = principal(Permission::ALL);
         let grant = admin.grant::<ManageSettings>().unwrap();
         assert_eq!(grant.tenant(), "t");
         assert_eq!(grant.user_id, "u");

@@ -2,50 +2,23 @@
 
 use std::fmt;
 
-/// A permission a role grants; root fields name the one they require with
-/// `@requiresPermission`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Permission {
-    /// View the case queue, case details, tasks, comments, audit events, incidents; subscribe.
-    SecurityDataRead,
-    /// Create and manage cases and tasks, assign, change status, link incidents, comment.
-    AlertsManage,
-    /// Create and change case statuses, manage users.
-    CoreSecuritySettingsManage,
+crate::named::named_enum! {
+    @define [#[derive(PartialOrd, Ord)]]
+    /// A permission a role grants; root fields name the one they require with
+    /// `@requiresPermission`.
+    pub enum Permission {
+        /// View the case queue, case details, tasks, comments, audit events, incidents; subscribe.
+        SecurityDataRead => "SECURITY_DATA_READ",
+        /// Create and manage cases and tasks, assign, change status, link incidents, comment.
+        AlertsManage => "ALERTS_MANAGE",
+        /// Create and change case statuses, manage users.
+        CoreSecuritySettingsManage => "CORE_SECURITY_SETTINGS_MANAGE",
+    }
 }
 
 impl Permission {
-    pub const ALL: [Permission; 3] =
-        [Permission::SecurityDataRead, Permission::AlertsManage, Permission::CoreSecuritySettingsManage];
-
-    /// The name the schema uses.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Permission::SecurityDataRead => "SECURITY_DATA_READ",
-            Permission::AlertsManage => "ALERTS_MANAGE",
-            Permission::CoreSecuritySettingsManage => "CORE_SECURITY_SETTINGS_MANAGE",
-        }
-    }
-
-    /// The lines of the type's doc comment (the schema's description).
-    pub const DOC: &'static [&'static str] =
-        &[" A permission a role grants; root fields name the one they require with", " `@requiresPermission`."];
-
-    /// The lines of the value's doc comment (the schema's description).
-    pub fn doc(self) -> &'static [&'static str] {
-        match self {
-            Permission::SecurityDataRead => {
-                &[" View the case queue, case details, tasks, comments, audit events, incidents; subscribe."]
-            }
-            Permission::AlertsManage => {
-                &[" Create and manage cases and tasks, assign, change status, link incidents, comment."]
-            }
-            Permission::CoreSecuritySettingsManage => &[" Create and change case statuses, manage users."],
-        }
-    }
-
     pub fn from_name(name: &str) -> Option<Permission> {
-        Permission::ALL.into_iter().find(|p| p.as_str() == name)
+        Permission::ALL.iter().copied().find(|p| p.as_str() == name)
     }
 }
 
@@ -77,13 +50,13 @@ mod tests {
     fn roles_grant_the_contract_permissions() {
         assert_eq!(role_permissions("reader"), &[Permission::SecurityDataRead]);
         assert_eq!(role_permissions("analyst").len(), 2);
-        assert_eq!(role_permissions("admin"), &Permission::ALL);
+        assert_eq!(role_permissions("admin"), Permission::ALL);
         assert!(role_permissions("root").is_empty());
     }
 
     #[test]
     fn names_round_trip() {
-        for p in Permission::ALL {
+        for &p in Permission::ALL {
             assert_eq!(Permission::from_name(p.as_str()), Some(p));
         }
     }

@@ -68,6 +68,11 @@ fn describe() {
     describe_gauge!("casebook_db_pool_size", "Database connections the pool holds.");
     describe_gauge!("casebook_db_pool_in_use", "Database connections in use.");
     describe_histogram!("casebook_db_pool_wait_seconds", Unit::Seconds, "Time spent waiting for a pooled connection.");
+    describe_histogram!(
+        "casebook_db_write_wait_seconds",
+        Unit::Seconds,
+        "SQLite: time a write waited for its turn (writes go one at a time, in arrival order)."
+    );
     describe_counter!("casebook_rate_limited_total", "Requests refused because the caller's budget was spent.");
     describe_counter!(
         "casebook_refused_total",

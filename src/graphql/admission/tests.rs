@@ -27,7 +27,7 @@ fn reader() -> Auth {
 }
 
 fn admin() -> Auth {
-    caller(&Permission::ALL)
+    caller(Permission::ALL)
 }
 
 fn admission() -> Admission {
