@@ -160,11 +160,6 @@ fn probes(open: &Value, closed: &Value, incident: &Value) -> Vec<Probe> {
     out
 }
 
-async fn post(client: &reqwest::Client, endpoint: &str, token: &str, query: &str, variables: &Value) -> Value {
-    let body = json!({ "query": query, "variables": variables });
-    client.post(endpoint).bearer_auth(token).json(&body).send().await.unwrap().json().await.unwrap()
-}
-
 /// p50, p99 in ms and the last answer.
 async fn measure(
     client: &reqwest::Client,
@@ -186,10 +181,6 @@ async fn measure(
     }
     latencies.sort();
     (percentile_ms(&latencies, 50.0), percentile_ms(&latencies, 99.0), answer)
-}
-
-fn casebook() -> String {
-    std::env::var("CASEBOOK_BENCH_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_casebook").to_owned())
 }
 
 fn describe(answer: &Value) -> String {

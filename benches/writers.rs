@@ -28,15 +28,6 @@ const TENANT: &str = "default";
 const COMMENT: &str = "mutation($i: AddCommentInput!) { addComment(input: $i) { id } }";
 const UPDATE: &str = "mutation($i: UpdateCaseInput!) { updateCase(input: $i) { id } }";
 
-fn casebook() -> String {
-    std::env::var("CASEBOOK_BENCH_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_casebook").to_owned())
-}
-
-async fn post(client: &reqwest::Client, endpoint: &str, token: &str, query: &str, variables: &Value) -> Value {
-    let body = json!({ "query": query, "variables": variables });
-    client.post(endpoint).bearer_auth(token).json(&body).send().await.unwrap().json().await.unwrap()
-}
-
 /// What a client sends as its n-th request: the document and its variables.
 type Requests = Box<dyn Fn(u64) -> (&'static str, Value) + Send>;
 

@@ -173,6 +173,24 @@ pub async fn drop_postgres(url: &str) {
     }
 }
 
+/// The `casebook` binary to seed and serve: `CASEBOOK_BENCH_BINARY` (an
+/// earlier build, for before and after), else this build's.
+pub fn casebook() -> String {
+    std::env::var("CASEBOOK_BENCH_BINARY").unwrap_or_else(|_| env!("CARGO_BIN_EXE_casebook").to_owned())
+}
+
+/// Posts one GraphQL request and returns its JSON answer.
+pub async fn post(
+    client: &reqwest::Client,
+    endpoint: &str,
+    token: &str,
+    query: &str,
+    variables: &serde_json::Value,
+) -> serde_json::Value {
+    let body = serde_json::json!({ "query": query, "variables": variables });
+    client.post(endpoint).bearer_auth(token).json(&body).send().await.unwrap().json().await.unwrap()
+}
+
 /// Seeds `cases` demo cases into `tenant` with `binary`'s `casebook demo`;
 /// returns what it printed.
 pub fn seed_demo(binary: &str, url: &str, tenant: &str, cases: u64) -> String {

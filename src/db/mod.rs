@@ -772,6 +772,9 @@ pub struct WriteTx {
     _turn: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
+/// `WriteTx::pooled` is taken only when the transaction ends (finish consumes it).
+const OPEN_UNTIL_DROPPED: &str = "a write transaction keeps its connection until it ends";
+
 impl Drop for WriteTx {
     fn drop(&mut self) {
         // Finished transactions gave their connection back already.
@@ -785,12 +788,12 @@ impl Drop for WriteTx {
 
 impl WriteTx {
     fn pooled(&mut self) -> &mut PooledConn {
-        self.pooled.as_mut().expect("a write transaction keeps its connection until it is dropped")
+        self.pooled.as_mut().expect(OPEN_UNTIL_DROPPED)
     }
 
     pub fn conn(&mut self) -> Conn<'_> {
         let written = Some(&mut self.written);
-        match self.pooled.as_mut().expect("a write transaction keeps its connection until it is dropped") {
+        match self.pooled.as_mut().expect(OPEN_UNTIL_DROPPED) {
             PooledConn::Postgres(c) => Conn::new(Link::Postgres(c), written),
             PooledConn::Sqlite(c) => Conn::new(Link::Sqlite(c), written),
         }
@@ -815,7 +818,7 @@ impl WriteTx {
     async fn notify(&mut self) -> Result<(), AppError> {
         use diesel::sql_types::Text;
         use diesel_async::RunQueryDsl;
-        let open = self.pooled.as_mut().expect("a write transaction keeps its connection until it is dropped");
+        let open = self.pooled.as_mut().expect(OPEN_UNTIL_DROPPED);
         let PooledConn::Postgres(c) = open else { return Ok(()) };
         for case in &self.written.changed {
             let payload = serde_json::to_string(case).or_internal("encoding a notice")?;

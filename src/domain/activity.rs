@@ -15,7 +15,7 @@ use crate::auth::Principal;
 use crate::db::schema::{activity, cases};
 use crate::db::{Conn, Json};
 use crate::domain::now;
-use crate::domain::values::{CaseId, IdText, Instant};
+use crate::domain::values::{CaseId, IdText, TimeText};
 use crate::error::{AppError, AppResult};
 use crate::with_conn;
 
@@ -190,7 +190,7 @@ pub enum Entry {
 pub struct EntryJson<'a> {
     pub id: IdText,
     pub seq: i64,
-    pub created_at: Instant,
+    pub created_at: TimeText,
     pub actor: ActorJson<'a>,
     #[serde(flatten)]
     pub fields: EntryFieldsJson<'a>,
@@ -237,7 +237,7 @@ impl Activity {
         EntryJson {
             id: IdText(self.id),
             seq: self.seq,
-            created_at: Instant(self.created_at),
+            created_at: TimeText(self.created_at),
             actor: ActorJson { id: &self.actor_id, display_name: actor_name },
             fields,
         }

@@ -194,9 +194,9 @@ impl serde::Serialize for IdText {
 /// An instant in JSON the service writes, as the schema's `DateTime`
 /// answers it ([`time_label`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Instant(pub NaiveDateTime);
+pub struct TimeText(pub NaiveDateTime);
 
-impl serde::Serialize for Instant {
+impl serde::Serialize for TimeText {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&time_label(self.0))
     }

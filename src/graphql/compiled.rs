@@ -39,7 +39,7 @@ use crate::domain::incident::Incident;
 use crate::domain::status::Status;
 use crate::domain::task::Task;
 use crate::domain::user::User;
-use crate::domain::values::{CasePriority, IdText, Instant};
+use crate::domain::values::{CasePriority, IdText, TimeText};
 use crate::graphql::cursor::{self, ActivityCursor};
 use crate::graphql::loaders::{Loaders, RecentKey};
 use crate::graphql::prefetch::{ActivityPage, activity_page};
@@ -579,7 +579,7 @@ fn enumeration(out: &mut Out, enum_value: impl Serialize) -> Option<()> {
 
 /// A `DateTime` as its scalar writes it.
 fn time(out: &mut Out, at: NaiveDateTime) -> Option<()> {
-    value(out, &Instant(at));
+    value(out, &TimeText(at));
     Some(())
 }
 

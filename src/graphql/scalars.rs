@@ -102,7 +102,7 @@ mod tests {
     fn instants_serialise_as_the_date_time_scalar_writes_them() {
         use async_graphql::ScalarType;
         let at = chrono::NaiveDate::from_ymd_opt(2026, 12, 6).unwrap().and_hms_milli_opt(20, 5, 24, 120).unwrap();
-        let written = serde_json::to_value(crate::domain::values::Instant(at)).unwrap();
+        let written = serde_json::to_value(crate::domain::values::TimeText(at)).unwrap();
         assert_eq!(written, serde_json::json!("2026-12-06T20:05:24.120Z"));
         assert_eq!(ScalarType::to_value(&super::utc(at)), Value::String("2026-12-06T20:05:24.120Z".into()));
     }

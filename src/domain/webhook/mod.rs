@@ -20,7 +20,7 @@ use crate::db::schema::{webhook_deliveries, webhooks};
 use crate::db::{Conn, Json};
 use crate::domain::activity::{Activity, AuditAction, Entry, EntryJson};
 use crate::domain::case::{Case, CaseId};
-use crate::domain::values::{CasePriority, IdText, Instant, text_enum};
+use crate::domain::values::{CasePriority, IdText, TimeText, text_enum};
 use crate::domain::{now, parse_text};
 use crate::error::{AppError, AppResult, OrInternal};
 use crate::with_conn;
@@ -478,10 +478,10 @@ fn body(kind: WebhookEventType, at: NaiveDateTime, data: impl Serialize) -> AppR
     struct Message<T> {
         #[serde(rename = "type")]
         kind: WebhookEventType,
-        timestamp: Instant,
+        timestamp: TimeText,
         data: T,
     }
-    serde_json::to_string(&Message { kind, timestamp: Instant(at), data }).or_internal("encoding a webhook message")
+    serde_json::to_string(&Message { kind, timestamp: TimeText(at), data }).or_internal("encoding a webhook message")
 }
 
 /// The `data` of a message about an activity entry.
