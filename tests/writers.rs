@@ -120,6 +120,35 @@ async fn sqlite_writes_take_turns_in_arrival_order() {
     assert_eq!(db.writes_waiting(), 0);
 }
 
+/// On SQLite a write that waits its whole bound for its turn is refused,
+/// saying the service is busy, and nothing of it is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_write_that_never_gets_its_turn_is_refused_and_keeps_nothing() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let case = create_case(&server, &analyst("acme"), "Held", json!({})).await;
+    let id = case["id"].as_str().unwrap().to_owned();
+    let holding = server.state.db().begin().await.unwrap();
+    let refused = server
+        .gql(
+            Some(&analyst("acme")),
+            "mutation($i: AddCommentInput!) { addComment(input: $i) { id } }",
+            json!({ "i": { "caseId": id, "body": "waited too long" } }),
+        )
+        .await;
+    holding.finish(Ok(())).await.unwrap();
+    assert_code(&refused, "INTERNAL");
+    let message = refused["errors"][0]["message"].as_str().unwrap();
+    assert_eq!(message, "the service is busy (no turn to write within 10 s); retry shortly");
+    let read = server
+        .ok(
+            &analyst("acme"),
+            "query($id: ID!) { case(id: $id) { activity(kinds: [COMMENT]) { totalCount } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(read["case"]["activity"]["totalCount"], 0, "nothing of the refused write");
+}
+
 /// A write dropped half-way (a cancelled request) rolls back at once and
 /// gives its turn to the next write, on both databases.
 async fn a_write_dropped_half_way_rolls_back_and_gives_its_turn_up(backend: Backend) {
