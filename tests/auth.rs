@@ -42,7 +42,7 @@ async fn me_shows_the_tenant_and_the_role_permissions(backend: Backend) {
     let me = server.ok(&admin("acme"), query, json!({})).await;
     assert_eq!(
         me["me"]["permissions"],
-        json!(["SECURITY_DATA_READ", "ALERTS_MANAGE", "CORE_SECURITY_SETTINGS_MANAGE"])
+        json!(["SECURITY_DATA_READ", "ALERTS_MANAGE", "CORE_SECURITY_SETTINGS_MANAGE", "INCIDENTS_INGEST"])
     );
     // No roles means no permissions, but `me` still answers.
     let me = server.ok(&token("nobody", "acme", &[]), query, json!({})).await;

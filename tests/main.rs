@@ -9,6 +9,7 @@
 #[macro_use]
 mod common;
 
+mod api_keys;
 mod architecture;
 mod auth;
 mod automation;

@@ -27,10 +27,13 @@ pub struct ReadData;
 pub struct ManageAlerts;
 /// `CORE_SECURITY_SETTINGS_MANAGE`: change statuses and users.
 pub struct ManageSettings;
+/// `INCIDENTS_INGEST`: upsert incidents from a detection source.
+pub struct IngestIncidents;
 
 impl sealed::Sealed for ReadData {}
 impl sealed::Sealed for ManageAlerts {}
 impl sealed::Sealed for ManageSettings {}
+impl sealed::Sealed for IngestIncidents {}
 
 impl Capability for ReadData {
     const PERMISSION: Permission = Permission::SecurityDataRead;
@@ -40,6 +43,9 @@ impl Capability for ManageAlerts {
 }
 impl Capability for ManageSettings {
     const PERMISSION: Permission = Permission::CoreSecuritySettingsManage;
+}
+impl Capability for IngestIncidents {
+    const PERMISSION: Permission = Permission::IncidentsIngest;
 }
 
 /// A principal that was checked for the capability `C`. Reads as the principal.

@@ -1,5 +1,6 @@
 //! Who is calling: token verification, the principal, permissions and roles.
 
+pub mod api_key;
 mod grant;
 pub mod keys;
 mod permission;
@@ -7,18 +8,20 @@ mod token;
 
 use std::collections::BTreeSet;
 
-pub use grant::{Capability, Granted, ManageAlerts, ManageSettings, ReadData};
+pub use grant::{Capability, Granted, IngestIncidents, ManageAlerts, ManageSettings, ReadData};
 pub use permission::{Permission, ROLES, role_permissions};
 pub use token::{Claims, TokenRequest, TokenVerifier, issue_token};
 
 use crate::error::AppError;
 
 /// Subjects of the service's own actors: automation rules act as
-/// `automation:<rule id>`, the SLA monitor as `system:sla`. Tokens may not
-/// claim them.
+/// `automation:<rule id>`, the SLA monitor as `system:sla`, API keys as
+/// `apikey:<key id>`. Tokens may not claim them.
 pub const AUTOMATION_SUBJECT_PREFIX: &str = "automation:";
 pub const SYSTEM_SUBJECT_PREFIX: &str = "system:";
-pub const RESERVED_SUBJECT_PREFIXES: [&str; 2] = [SYSTEM_SUBJECT_PREFIX, AUTOMATION_SUBJECT_PREFIX];
+pub const API_KEY_SUBJECT_PREFIX: &str = "apikey:";
+pub const RESERVED_SUBJECT_PREFIXES: [&str; 3] =
+    [SYSTEM_SUBJECT_PREFIX, AUTOMATION_SUBJECT_PREFIX, API_KEY_SUBJECT_PREFIX];
 
 /// An authenticated caller.
 #[derive(Debug, Clone)]
@@ -43,6 +46,14 @@ impl Principal {
     }
 }
 
+/// The credential an `Authorization` value carries.
+#[derive(Debug, Clone, Copy)]
+pub enum Credential<'a> {
+    None,
+    Jwt(&'a str),
+    ApiKey(&'a str),
+}
+
 /// What a request or WebSocket connection proved about its caller.
 #[derive(Debug, Clone)]
 pub enum Auth {
@@ -59,9 +70,9 @@ impl Auth {
         match self {
             Auth::Authenticated(p) => Ok(p),
             Auth::Invalid(reason) => Err(AppError::Unauthenticated(reason.clone())),
-            Auth::Anonymous => {
-                Err(AppError::Unauthenticated("a bearer token is required (Authorization: Bearer <JWT>)".into()))
-            }
+            Auth::Anonymous => Err(AppError::Unauthenticated(
+                "a bearer token is required (Authorization: Bearer <JWT or API key>)".into(),
+            )),
         }
     }
 
@@ -76,15 +87,23 @@ impl Auth {
         self.principal()?.grant()
     }
 
-    /// Reads an `Authorization` value (`Bearer <JWT>`).
-    pub fn from_header(verifier: &TokenVerifier, value: Option<&str>) -> Auth {
+    /// What an `Authorization` value presents: nothing, a JWT or an API key
+    /// (`Bearer <JWT>` or `Bearer cbk_...`), or a refusal.
+    pub fn credential(value: Option<&str>) -> Result<Credential<'_>, Auth> {
         let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
-            return Auth::Anonymous;
+            return Ok(Credential::None);
         };
-        let token = match value.split_once(' ') {
-            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-            _ => return Auth::Invalid("the Authorization value must be `Bearer <JWT>`".into()),
-        };
+        match value.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+                let token = token.trim();
+                Ok(if api_key::is_api_key(token) { Credential::ApiKey(token) } else { Credential::Jwt(token) })
+            }
+            _ => Err(Auth::Invalid("the Authorization value must be `Bearer <JWT or API key>`".into())),
+        }
+    }
+
+    /// Verifies a JWT.
+    pub fn from_jwt(verifier: &TokenVerifier, token: &str) -> Auth {
         match verifier.verify(token) {
             Ok(principal) => Auth::Authenticated(principal),
             Err(e) => Auth::Invalid(e.to_string()),

@@ -11,8 +11,10 @@ crate::named::named_enum! {
         SecurityDataRead => "SECURITY_DATA_READ",
         /// Create and manage cases and tasks, assign, change status, link incidents, comment.
         AlertsManage => "ALERTS_MANAGE",
-        /// Create and change case statuses, manage users.
+        /// Create and change case statuses, manage users and API keys.
         CoreSecuritySettingsManage => "CORE_SECURITY_SETTINGS_MANAGE",
+        /// Ingest incidents from a detection source (`ingestIncidents`, `POST /ingest/...`), and nothing else.
+        IncidentsIngest => "INCIDENTS_INGEST",
     }
 }
 
@@ -33,8 +35,8 @@ pub fn role_permissions(role: &str) -> &'static [Permission] {
     use Permission::*;
     match role {
         "reader" => &[SecurityDataRead],
-        "analyst" => &[SecurityDataRead, AlertsManage],
-        "admin" => &[SecurityDataRead, AlertsManage, CoreSecuritySettingsManage],
+        "analyst" => &[SecurityDataRead, AlertsManage, IncidentsIngest],
+        "admin" => &[SecurityDataRead, AlertsManage, CoreSecuritySettingsManage, IncidentsIngest],
         _ => &[],
     }
 }
@@ -49,7 +51,7 @@ mod tests {
     #[test]
     fn roles_grant_the_contract_permissions() {
         assert_eq!(role_permissions("reader"), &[Permission::SecurityDataRead]);
-        assert_eq!(role_permissions("analyst").len(), 2);
+        assert_eq!(role_permissions("analyst").len(), 3);
         assert_eq!(role_permissions("admin"), Permission::ALL);
         assert!(role_permissions("root").is_empty());
     }

@@ -99,6 +99,78 @@ diesel::table! {
         status -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        source -> Nullable<Text>,
+        source_id -> Nullable<Text>,
+        source_updated_at -> Nullable<Timestamp>,
+        content_hash -> Nullable<Text>,
+        web_url -> Nullable<Text>,
+        classification -> Nullable<Text>,
+        determination -> Nullable<Text>,
+        assigned_to -> Nullable<Text>,
+        tags -> Text,
+        first_activity_at -> Nullable<Timestamp>,
+        last_activity_at -> Nullable<Timestamp>,
+        redirected_to -> Nullable<Text>,
+        alert_count -> Integer,
+        sync_back -> Bool,
+    }
+}
+
+diesel::table! {
+    incident_alerts (id) {
+        id -> BigInt,
+        tenant_id -> Text,
+        incident_id -> BigInt,
+        position -> Integer,
+        external_id -> Text,
+        title -> Text,
+        severity -> Text,
+        category -> Nullable<Text>,
+        detection_source -> Nullable<Text>,
+        first_activity_at -> Nullable<Timestamp>,
+        last_activity_at -> Nullable<Timestamp>,
+        techniques -> Text,
+        evidence -> Text,
+        problems -> Text,
+        raw -> Text,
+    }
+}
+
+diesel::table! {
+    incident_observables (tenant_id, incident_id, kind, normalized_value) {
+        tenant_id -> Text,
+        incident_id -> BigInt,
+        kind -> Text,
+        normalized_value -> Text,
+        value -> Text,
+    }
+}
+
+diesel::table! {
+    incident_ingestions (id) {
+        id -> BigInt,
+        tenant_id -> Text,
+        incident_id -> BigInt,
+        outcome -> Text,
+        actor_id -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_keys (id) {
+        id -> BigInt,
+        tenant_id -> Text,
+        name -> Text,
+        secret_hash -> Text,
+        secret_hint -> Text,
+        permissions -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        expires_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+        revoked_by -> Nullable<Text>,
     }
 }
 
@@ -367,6 +439,10 @@ diesel::allow_tables_to_appear_in_same_query!(cases, tags);
 diesel::allow_tables_to_appear_in_same_query!(cases, case_techniques);
 diesel::allow_tables_to_appear_in_same_query!(cases, observables);
 diesel::allow_tables_to_appear_in_same_query!(incidents, case_incidents);
+diesel::allow_tables_to_appear_in_same_query!(incidents, incident_observables);
+diesel::allow_tables_to_appear_in_same_query!(case_incidents, incident_observables);
+diesel::allow_tables_to_appear_in_same_query!(observables, incident_observables);
+diesel::allow_tables_to_appear_in_same_query!(cases, incident_observables);
 diesel::allow_tables_to_appear_in_same_query!(tags, case_tags);
 diesel::allow_tables_to_appear_in_same_query!(statuses, case_tags);
 diesel::allow_tables_to_appear_in_same_query!(statuses, tags);

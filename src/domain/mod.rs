@@ -7,6 +7,7 @@
 //! written there, before the transaction commits.
 
 pub mod activity;
+pub mod api_key;
 pub mod attack;
 pub mod automation;
 pub mod case;

@@ -25,9 +25,10 @@ use sha2::Digest;
 use tower_http::cors::CorsLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::auth::{Auth, Granted, Principal, ReadData, TokenVerifier};
+use crate::auth::{Auth, Credential, Granted, Principal, ReadData, TokenVerifier};
 use crate::config::DatabaseUrl;
 use crate::db::Db;
+use crate::domain::api_key::{self, KeyCheck};
 use crate::domain::{status, user};
 use crate::error::AppError;
 use crate::events::ActivityBus;
@@ -210,10 +211,6 @@ impl AppState {
         shared.values().filter(|loaders| loaders.strong_count() > 0).count()
     }
 
-    pub(crate) fn verifier(&self) -> &TokenVerifier {
-        &self.inner.verifier
-    }
-
     /// Reads the token verifier's public keys again (SIGHUP).
     pub fn reload_token_keys(&self, why: &str) {
         crate::jobs::keys::reload(&self.inner.verifier, why);
@@ -227,13 +224,37 @@ impl AppState {
         &self.inner.db
     }
 
-    /// Verifies an `Authorization` value and records a newly seen user.
+    /// Verifies an `Authorization` value (a JWT, or an API key looked up in
+    /// the database) and records a newly seen user.
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Auth, AppError> {
-        let auth = Auth::from_header(&self.inner.verifier, authorization);
+        let auth = match Auth::credential(authorization) {
+            Err(refused) => refused,
+            Ok(Credential::None) => Auth::Anonymous,
+            Ok(Credential::Jwt(token)) => Auth::from_jwt(&self.inner.verifier, token),
+            Ok(Credential::ApiKey(secret)) => self.check_api_key(secret).await?,
+        };
         if let Auth::Authenticated(principal) = &auth {
             self.record(principal).await?;
         }
         Ok(auth)
+    }
+
+    async fn check_api_key(&self, secret: &str) -> Result<Auth, AppError> {
+        let check = {
+            let mut conn = self.inner.db.get().await?;
+            api_key::check(&mut conn.conn(), secret).await?
+        };
+        match check {
+            KeyCheck::Refused(reason) => Ok(Auth::Invalid(reason.into())),
+            KeyCheck::Valid { principal, key, stale_use } => {
+                if stale_use {
+                    let mut tx = self.inner.db.begin().await?;
+                    let result = api_key::mark_used(&mut tx.conn(), key).await;
+                    tx.finish(result).await?;
+                }
+                Ok(Auth::Authenticated(principal))
+            }
+        }
     }
 
     /// Records the caller in its tenant (creating the tenant with its default

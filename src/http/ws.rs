@@ -429,12 +429,15 @@ async fn admit(
         "connection_init" => {
             let payload = &message["payload"];
             let authorization = payload["Authorization"].as_str().or_else(|| payload["authorization"].as_str());
-            match Auth::from_header(state.verifier(), authorization) {
+            let auth = match state.authenticate(authorization).await {
+                Ok(auth) => auth,
+                Err(e) => {
+                    tracing::error!(error = %e, "authenticating the caller failed");
+                    return Admit::Refuse { notice: None, close: Close::new(4500, "Internal error") };
+                }
+            };
+            match auth {
                 Auth::Authenticated(principal) => {
-                    if let Err(e) = state.record(&principal).await {
-                        tracing::error!(error = %e, "recording the caller failed");
-                        return Admit::Refuse { notice: None, close: Close::new(4500, "Internal error") };
-                    }
                     let mut data = Data::default();
                     if let Ok(reader) = principal.grant::<ReadData>() {
                         data.insert(state.subscription_loaders(&reader));

@@ -18,7 +18,7 @@ use async_graphql_value::Value;
 
 use super::Refusal;
 use crate::domain::{
-    activity, attack, automation, incident, metrics, observable, status, tag, task, template, webhook,
+    activity, api_key, attack, automation, incident, metrics, observable, status, tag, task, template, webhook,
 };
 use crate::error::AppError;
 use crate::graphql::{DEFAULT_PAGE, MAX_PAGE};
@@ -90,6 +90,8 @@ pub fn list_bound(parent: &str, field: &str) -> Option<(u64, bool)> {
         ("AutomationEffect", "changes") => (activity::MAX_CHANGES_PER_EVENT as i64, false),
         ("Query", "caseTemplates") => (template::MAX_TEMPLATES_PER_TENANT, true),
         ("Query", "webhooks") => (webhook::MAX_WEBHOOKS_PER_TENANT, true),
+        ("Query", "apiKeys") => (api_key::MAX_LISTED, true),
+        ("ApiKey", "permissions") => (crate::auth::Permission::ALL.len() as i64, false),
         ("Webhook", "eventTypes") => (webhook::WebhookEventType::ALL.len() as i64, false),
         ("CaseTemplate", "tags") => (tag::MAX_TAGS_PER_CASE as i64, false),
         ("CaseTemplate", "techniques") => (attack::MAX_TECHNIQUES_PER_CASE as i64, false),

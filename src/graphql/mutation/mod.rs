@@ -1,6 +1,7 @@
 //! Mutation root, merged from one object per entity. Each mutation runs in
 //! one write transaction that holds the change and its audit.
 
+mod api_key;
 mod attack;
 mod automation;
 mod case;
@@ -38,6 +39,7 @@ pub struct Mutation(
     template::TemplateMutation,
     automation::AutomationMutation,
     webhook::WebhookMutation,
+    api_key::ApiKeyMutation,
     user::UserMutation,
     workflow::WorkflowMutation,
 );

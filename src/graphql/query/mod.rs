@@ -1,5 +1,6 @@
 //! Query root, merged from one object per entity.
 
+mod api_key;
 mod attack;
 mod automation;
 mod case;
@@ -37,6 +38,7 @@ pub struct Query(
     template::TemplateQuery,
     automation::AutomationQuery,
     webhook::WebhookQuery,
+    api_key::ApiKeyQuery,
     user::UserQuery,
     workflow::WorkflowQuery,
     search::SearchRoot,

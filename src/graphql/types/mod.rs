@@ -2,6 +2,7 @@
 //! through the request's loaders.
 
 mod activity;
+pub(crate) mod api_key;
 mod attack;
 mod automation;
 mod case;
@@ -12,7 +13,7 @@ mod sla;
 mod status;
 mod task;
 mod template;
-mod user;
+pub(crate) mod user;
 mod viewer;
 mod webhook;
 
