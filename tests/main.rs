@@ -27,6 +27,7 @@ mod fuzz;
 mod fuzz_fields;
 mod graphiql;
 mod http;
+mod ingestion;
 mod live;
 mod operations;
 mod postgres_tls;

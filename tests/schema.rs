@@ -122,6 +122,7 @@ fn tokens_around(permission: &str) -> (String, String) {
         "SECURITY_DATA_READ" => (token("r", "acme", &["reader"]), token("n", "acme", &[])),
         "ALERTS_MANAGE" => (token("a", "acme", &["analyst"]), token("r", "acme", &["reader"])),
         "CORE_SECURITY_SETTINGS_MANAGE" => (token("d", "acme", &["admin"]), token("a", "acme", &["analyst"])),
+        "INCIDENTS_INGEST" => (token("a", "acme", &["analyst"]), token("r", "acme", &["reader"])),
         other => panic!("unknown permission {other}"),
     }
 }

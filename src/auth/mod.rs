@@ -88,8 +88,8 @@ impl Auth {
     }
 
     /// What an `Authorization` value presents: nothing, a JWT or an API key
-    /// (`Bearer <JWT>` or `Bearer cbk_...`), or a refusal.
-    pub fn credential(value: Option<&str>) -> Result<Credential<'_>, Auth> {
+    /// (`Bearer <JWT>` or `Bearer cbk_...`), or why it is refused.
+    pub fn credential(value: Option<&str>) -> Result<Credential<'_>, String> {
         let Some(value) = value.map(str::trim).filter(|v| !v.is_empty()) else {
             return Ok(Credential::None);
         };
@@ -98,7 +98,7 @@ impl Auth {
                 let token = token.trim();
                 Ok(if api_key::is_api_key(token) { Credential::ApiKey(token) } else { Credential::Jwt(token) })
             }
-            _ => Err(Auth::Invalid("the Authorization value must be `Bearer <JWT or API key>`".into())),
+            _ => Err("the Authorization value must be `Bearer <JWT or API key>`".into()),
         }
     }
 

@@ -71,6 +71,11 @@ text_enum! {
         /// alone (written by the rule; the changes name the rule, the action
         /// and the reason). The change that triggered it stands.
         AutomationFailed => "AUTOMATION_FAILED",
+        /// A linked incident took the case's verdict as the case closed (status
+        /// RESOLVED, its classification and determination), or was reopened
+        /// with it; `incident` names it. Its source's connector hears of it by
+        /// the INCIDENT_UPDATED webhook event.
+        IncidentUpdated => "INCIDENT_UPDATED",
     }
 }
 
@@ -179,6 +184,16 @@ pub enum Entry {
         incident_id: Option<i64>,
         observable_id: Option<i64>,
     },
+}
+
+impl Activity {
+    /// The incident an audit entry names.
+    pub fn incident_id(&self) -> Option<i64> {
+        match &self.entry {
+            Entry::Audit { incident_id, .. } => *incident_id,
+            Entry::Comment { .. } => None,
+        }
+    }
 }
 
 /// An entry as readers of the case's activity see it, in the schema's names

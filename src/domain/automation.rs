@@ -19,7 +19,7 @@ use crate::domain::case::{self, Case, CaseId};
 use crate::domain::case_edit::{self, CaseChanges};
 use crate::domain::status::{self, StatusCategory, StatusId};
 use crate::domain::template::{self, TemplateId};
-use crate::domain::values::{CasePriority, IncidentSeverity, text_enum};
+use crate::domain::values::{CasePriority, IncidentSeverity, IncidentStatus, text_enum};
 use crate::domain::webhook::{self, WebhookId};
 use crate::domain::{comment, incident, now, parse_text, tag, user};
 use crate::error::{AppError, AppResult, OrInternal};
@@ -50,8 +50,38 @@ pub struct Conditions {
     pub tags: Vec<String>,
     /// Lower-cased words the title or description contains, every one.
     pub words: Vec<String>,
-    /// The most severe linked incident is at least this severe.
+    /// The most severe linked incident is at least this severe (for
+    /// INCIDENT_INGESTED: the incident is).
     pub min_incident_severity: Option<String>,
+    /// INCIDENT_INGESTED: ingested from one of these sources.
+    pub sources: Vec<String>,
+    /// INCIDENT_INGESTED: in one of these states.
+    pub incident_statuses: Vec<String>,
+    /// INCIDENT_INGESTED: an alert names one of these techniques (or a
+    /// sub-technique of one).
+    pub technique_ids: Vec<String>,
+    /// INCIDENT_INGESTED: at least this many alerts.
+    pub min_alert_count: Option<i32>,
+}
+
+impl Conditions {
+    /// Conditions only an incident can meet.
+    fn on_incidents(&self) -> bool {
+        !self.sources.is_empty()
+            || !self.incident_statuses.is_empty()
+            || !self.technique_ids.is_empty()
+            || self.min_alert_count.is_some()
+    }
+
+    /// Conditions only a case can meet.
+    fn on_cases(&self) -> bool {
+        !self.priorities.is_empty()
+            || !self.status_ids.is_empty()
+            || !self.status_categories.is_empty()
+            || !self.assignee_ids.is_empty()
+            || self.unassigned
+            || !self.words.is_empty()
+    }
 }
 
 /// One thing a rule does.
@@ -65,6 +95,8 @@ pub enum Action {
     ApplyTemplate { template_id: i64 },
     AddComment { body: String },
     SendWebhook { webhook_id: i64 },
+    CreateCase { template_id: Option<i64> },
+    LinkToMatchingCase { window_days: i32 },
 }
 
 impl Action {
@@ -77,7 +109,14 @@ impl Action {
             Action::ApplyTemplate { .. } => AutomationActionType::ApplyTemplate,
             Action::AddComment { .. } => AutomationActionType::AddComment,
             Action::SendWebhook { .. } => AutomationActionType::SendWebhook,
+            Action::CreateCase { .. } => AutomationActionType::CreateCase,
+            Action::LinkToMatchingCase { .. } => AutomationActionType::LinkToMatchingCase,
         }
+    }
+
+    /// Whether the action places an incident (INCIDENT_INGESTED only).
+    pub fn places_incident(&self) -> bool {
+        matches!(self, Action::CreateCase { .. } | Action::LinkToMatchingCase { .. })
     }
 }
 
@@ -182,6 +221,10 @@ pub struct ConditionsInput {
     pub tags: Vec<String>,
     pub text_contains: Option<String>,
     pub min_incident_severity: Option<IncidentSeverity>,
+    pub sources: Vec<String>,
+    pub incident_statuses: Vec<IncidentStatus>,
+    pub technique_ids: Vec<String>,
+    pub min_alert_count: Option<i32>,
 }
 
 /// An action as a client gives it: its kind and the one value it needs.
@@ -195,6 +238,7 @@ pub struct ActionInput {
     pub template_id: Option<TemplateId>,
     pub body: Option<String>,
     pub webhook_id: Option<WebhookId>,
+    pub window_days: Option<i32>,
 }
 
 text_enum! {
@@ -214,6 +258,15 @@ text_enum! {
         AddComment => "ADD_COMMENT",
         /// Send an AUTOMATION_RULE event about the case to webhook `webhookId`.
         SendWebhook => "SEND_WEBHOOK",
+        /// INCIDENT_INGESTED: open a case titled after the incident (from
+        /// template `templateId` when given) and link the incident to it.
+        /// The actions after it act on that case.
+        CreateCase => "CREATE_CASE",
+        /// INCIDENT_INGESTED: link the incident to the newest open case that
+        /// holds one of its indicators as an observable added within the
+        /// last `windowDays` days (1 to 365); when there is none, go on to
+        /// the next action. The actions after it act on that case.
+        LinkToMatchingCase => "LINK_TO_MATCHING_CASE",
     }
 }
 
@@ -237,7 +290,43 @@ async fn parse_conditions(conn: &mut Conn<'_>, tenant: &str, input: ConditionsIn
         tags: tags.iter().map(|t| tag::key(t)).collect(),
         words,
         min_incident_severity: input.min_incident_severity.map(|s| s.as_str().to_owned()),
+        sources: input.sources.iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
+        incident_statuses: input.incident_statuses.iter().map(|s| s.as_str().to_owned()).collect(),
+        technique_ids: crate::domain::attack::catalogue().expand("conditions.techniqueIds", &input.technique_ids)?,
+        min_alert_count: input.min_alert_count,
     })
+}
+
+/// A rule's conditions and actions must fit its trigger: incident
+/// conditions and placing actions are for INCIDENT_INGESTED, which has no
+/// case to test case conditions on.
+fn check_fits(trigger: AutomationTrigger, conditions: &Conditions, actions: &[Action]) -> AppResult<()> {
+    let on_incidents = trigger == AutomationTrigger::IncidentIngested;
+    if on_incidents && conditions.on_cases() {
+        return Err(AppError::bad_input(
+            "conditions",
+            "INCIDENT_INGESTED rules test the incident: use sources, incidentStatuses, minIncidentSeverity, tags, techniqueIds, minAlertCount",
+        ));
+    }
+    if !on_incidents && conditions.on_incidents() {
+        return Err(AppError::bad_input(
+            "conditions",
+            "sources, incidentStatuses, techniqueIds and minAlertCount are for INCIDENT_INGESTED rules",
+        ));
+    }
+    if let Some(i) = actions.iter().position(|a| a.places_incident() != on_incidents && a.places_incident()) {
+        return Err(AppError::bad_input(
+            format!("actions[{i}].type"),
+            "places an incident: for INCIDENT_INGESTED rules only",
+        ));
+    }
+    if on_incidents && !actions.first().is_some_and(Action::places_incident) {
+        return Err(AppError::bad_input(
+            "actions[0].type",
+            "an INCIDENT_INGESTED rule starts by placing the incident (CREATE_CASE or LINK_TO_MATCHING_CASE)",
+        ));
+    }
+    Ok(())
 }
 
 async fn parse_actions(conn: &mut Conn<'_>, tenant: &str, input: Vec<ActionInput>) -> AppResult<Vec<Action>> {
@@ -284,6 +373,20 @@ async fn parse_actions(conn: &mut Conn<'_>, tenant: &str, input: Vec<ActionInput
                 webhook::usable(conn, tenant, &field("webhookId"), id).await?;
                 Action::SendWebhook { webhook_id: id.0 }
             }
+            AutomationActionType::CreateCase => {
+                let template_id = match a.template_id {
+                    Some(id) => Some(template::usable(conn, tenant, &field("templateId"), id).await?.id.0),
+                    None => None,
+                };
+                Action::CreateCase { template_id }
+            }
+            AutomationActionType::LinkToMatchingCase => {
+                let days = a.window_days.ok_or_else(|| missing("windowDays"))?;
+                if !(1..=365).contains(&days) {
+                    return Err(AppError::bad_input(field("windowDays"), "must be 1 to 365 days"));
+                }
+                Action::LinkToMatchingCase { window_days: days }
+            }
         };
         out.push(action);
     }
@@ -316,6 +419,7 @@ pub async fn create(conn: &mut Conn<'_>, actor: &Granted<'_, ManageSettings>, in
     let trigger = input.trigger.ok_or_else(|| AppError::bad_input("trigger", "is required"))?;
     let conditions = parse_conditions(conn, tenant, input.conditions.unwrap_or_default()).await?;
     let actions = parse_actions(conn, tenant, input.actions.unwrap_or_default()).await?;
+    check_fits(trigger, &conditions, &actions)?;
     let now = now();
     let values = (
         automation_rules::tenant_id.eq(tenant),
@@ -358,12 +462,14 @@ pub async fn update(
         Some(a) => parse_actions(conn, tenant, a).await?,
         None => current.actions,
     };
+    let trigger = input.trigger.unwrap_or(current.trigger);
+    check_fits(trigger, &conditions, &actions)?;
     let values = (
         automation_rules::name.eq(&name),
         automation_rules::position.eq(input.position.unwrap_or(current.position)),
         automation_rules::enabled.eq(input.enabled.unwrap_or(current.enabled)),
         automation_rules::expires_at.eq(input.expires_at.unwrap_or(current.expires_at)),
-        automation_rules::trigger.eq(input.trigger.unwrap_or(current.trigger).as_str()),
+        automation_rules::trigger.eq(trigger.as_str()),
         automation_rules::conditions.eq(json(&conditions)?),
         automation_rules::actions.eq(json(&actions)?),
         automation_rules::updated_by.eq(&actor.user_id),
@@ -493,7 +599,7 @@ async fn act(conn: &mut Conn<'_>, tenant: &str, rule: &Rule, case_id: CaseId) ->
     Ok(())
 }
 
-async fn run_action(
+pub(crate) async fn run_action(
     conn: &mut Conn<'_>,
     actor: &Granted<'_, ManageAlerts>,
     rule: &Rule,
@@ -542,6 +648,9 @@ async fn run_action(
             };
             webhook::enqueue_for_rule(conn, tenant, WebhookId(*webhook_id), message).await?;
         }
+        Action::CreateCase { .. } | Action::LinkToMatchingCase { .. } => {
+            return Err(AppError::bad_input("actions", "this action places an incident; it has no case to act on"));
+        }
     }
     Ok(())
 }
@@ -586,23 +695,7 @@ pub async fn react(
         return Ok(());
     }
     let tenant = actor.tenant.as_str();
-    let kinds: Vec<&str> = triggers.iter().map(|t| t.as_str()).collect();
-    let rows: Vec<RuleRow> = with_conn!(conn, c => {
-        automation_rules::table
-            .filter(automation_rules::tenant_id.eq(tenant))
-            .filter(automation_rules::trigger.eq_any(kinds))
-            .filter(automation_rules::enabled.eq(true))
-            .order((automation_rules::position.asc(), automation_rules::id.asc()))
-            .select(RuleRow::as_select())
-            .load(c)
-            .await
-    })?;
-    let now = now();
-    for row in rows {
-        let rule = Rule::try_from(row)?;
-        if !rule.is_live(now) {
-            continue;
-        }
+    for rule in live_rules(conn, tenant, triggers).await? {
         let savepoint = conn.savepoint().await?;
         match run_rule_actions(conn, tenant, &rule, case_id).await {
             Ok(acted) => {
@@ -620,10 +713,32 @@ pub async fn react(
     Ok(())
 }
 
+/// The tenant's enabled, unexpired rules watching any of `triggers`, in the order they run.
+pub(crate) async fn live_rules(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    triggers: &[AutomationTrigger],
+) -> AppResult<Vec<Rule>> {
+    let kinds: Vec<&str> = triggers.iter().map(|t| t.as_str()).collect();
+    let rows: Vec<RuleRow> = with_conn!(conn, c => {
+        automation_rules::table
+            .filter(automation_rules::tenant_id.eq(tenant))
+            .filter(automation_rules::trigger.eq_any(kinds))
+            .filter(automation_rules::enabled.eq(true))
+            .order((automation_rules::position.asc(), automation_rules::id.asc()))
+            .select(RuleRow::as_select())
+            .load(c)
+            .await
+    })?;
+    let now = now();
+    let rules: Vec<Rule> = rows.into_iter().map(Rule::try_from).collect::<AppResult<_>>()?;
+    Ok(rules.into_iter().filter(|r| r.is_live(now)).collect())
+}
+
 /// An action of a rule that could not act, and why.
-struct ActionFailed {
-    action: Option<AutomationActionType>,
-    error: AppError,
+pub(crate) struct ActionFailed {
+    pub(crate) action: Option<AutomationActionType>,
+    pub(crate) error: AppError,
 }
 
 impl From<AppError> for ActionFailed {
@@ -636,7 +751,7 @@ impl From<AppError> for ActionFailed {
 const MAX_REASON_CHARS: usize = 500;
 
 /// Leaves an `AUTOMATION_FAILED` entry on the case, written by the rule.
-async fn record_failure(
+pub(crate) async fn record_failure(
     conn: &mut Conn<'_>,
     tenant: &str,
     rule: &Rule,
@@ -705,15 +820,19 @@ pub async fn unsaved(conn: &mut Conn<'_>, actor: &Granted<'_, ManageSettings>, i
         None => "Unsaved rule".to_owned(),
     };
     let now = now();
+    let trigger = input.trigger.ok_or_else(|| AppError::bad_input("trigger", "is required"))?;
+    let conditions = parse_conditions(conn, tenant, input.conditions.unwrap_or_default()).await?;
+    let actions = parse_actions(conn, tenant, input.actions.unwrap_or_default()).await?;
+    check_fits(trigger, &conditions, &actions)?;
     Ok(Rule {
         id: RuleId(0),
         name,
         position: input.position.unwrap_or(0),
         enabled: true,
         expires_at: None,
-        trigger: input.trigger.ok_or_else(|| AppError::bad_input("trigger", "is required"))?,
-        conditions: parse_conditions(conn, tenant, input.conditions.unwrap_or_default()).await?,
-        actions: parse_actions(conn, tenant, input.actions.unwrap_or_default()).await?,
+        trigger,
+        conditions,
+        actions,
         created_at: now,
         updated_at: now,
     })

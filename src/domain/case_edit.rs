@@ -11,7 +11,7 @@ use crate::db::Conn;
 use crate::db::schema::cases;
 use crate::domain::activity::{self, AuditAction, Changes, FieldChange, NewAudit};
 use crate::domain::case::{Case, CaseId, lock_existing, reserve_ids, touch, trigger};
-use crate::domain::facts::{AutomationTrigger, Reindex};
+use crate::domain::facts::{AutomationTrigger, CaseClosure, Reindex};
 use crate::domain::sla;
 use crate::domain::status::{self, StatusId};
 use crate::domain::template::{self, TemplateId};
@@ -233,8 +233,12 @@ pub async fn update(
     }
     let (case, seq) = touch(conn, actor, id, 1).await?;
     let closes_case = current.closed_at.is_none() && clock.closed_at.is_some();
+    let reopens_case = current.closed_at.is_some() && clock.closed_at.is_none();
     let audit = NewAudit { closes_case, ..NewAudit::new(AuditAction::CaseUpdated, changes.0) };
     activity::record_audits(conn, actor, id, seq, vec![audit]).await?;
+    if closes_case || reopens_case {
+        conn.record(CaseClosure { actor: actor.principal().clone(), case_id: id, closed: closes_case })?;
+    }
     let mut triggers = vec![AutomationTrigger::CaseUpdated];
     if status_id != current.status_id {
         triggers.push(AutomationTrigger::StatusChanged);

@@ -5,7 +5,7 @@
 //! themselves are recorded by the activity log ([`activity::Logged`](super::activity::Logged)).
 
 use crate::auth::Principal;
-use crate::domain::values::{CaseId, text_enum};
+use crate::domain::values::{CaseId, IncidentId, text_enum};
 
 text_enum! {
     /// What starts a rule.
@@ -26,7 +26,27 @@ text_enum! {
         SlaAtRisk => "SLA_AT_RISK",
         /// The case's SLA was breached.
         SlaBreached => "SLA_BREACHED",
+        /// An incident was ingested, new or updated by its source (rules
+        /// with this trigger test the incident and place it on a case).
+        IncidentIngested => "INCIDENT_INGESTED",
     }
+}
+
+/// A case moved to a closed status (`closed`), or out of one: its linked
+/// incidents that sync back take its verdict, or are reopened.
+#[derive(Debug, Clone)]
+pub struct CaseClosure {
+    pub actor: Principal,
+    pub case_id: CaseId,
+    pub closed: bool,
+}
+
+/// An ingestion created or changed an incident: rules watching
+/// INCIDENT_INGESTED may place it on a case.
+#[derive(Debug, Clone)]
+pub struct IncidentIngested {
+    pub actor: Principal,
+    pub incident_id: IncidentId,
 }
 
 /// A change that may start automation rules: who made it, on which case,

@@ -28,6 +28,7 @@ pub mod tag;
 pub mod task;
 pub mod template;
 pub mod tenant;
+pub mod triage;
 pub mod user;
 pub mod values;
 pub mod verdict;

@@ -13,7 +13,8 @@
 //!    order things happened (a person's change before what rules did about it);
 //! 3. **automation**: rules watching the changes run, each in a savepoint
 //!    (a rule that fails is rolled back alone and leaves `AUTOMATION_FAILED`;
-//!    the change that triggered it commits).
+//!    the change that triggered it commits); then rules watching ingested
+//!    incidents place them on cases ([`triage`]).
 //!
 //! Then `WriteTx` notifies watchers (NOTIFY on PostgreSQL, in-process after
 //! commit on SQLite) and commits.
@@ -28,13 +29,14 @@ use std::any::Any;
 
 use crate::db::{Conn, Reactions};
 use crate::domain::activity::Logged;
-use crate::domain::facts::{Reindex, Triggered};
+use crate::domain::facts::{CaseClosure, IncidentIngested, Reindex, Triggered};
 use crate::domain::webhook::{self, Happened};
-use crate::domain::{automation, search};
+use crate::domain::{automation, incident, search, triage};
 use crate::error::{AppError, AppResult};
 
-/// A person's change, then what the rules it started wrote (which starts no rules).
-pub const MAX_ROUNDS: usize = 2;
+/// A person's change, then what the rules it started wrote (which starts no
+/// rules), then what a case a rule closed wrote back to its incidents.
+pub const MAX_ROUNDS: usize = 3;
 
 /// The domain's reactions, registered with the database once at start
 /// (`Db::reacting_with`).
@@ -64,6 +66,8 @@ struct Facts {
     reindex: Vec<Reindex>,
     logged: Vec<Logged>,
     triggered: Vec<Triggered>,
+    ingested: Vec<IncidentIngested>,
+    closures: Vec<CaseClosure>,
 }
 
 impl Facts {
@@ -86,8 +90,22 @@ impl Facts {
                 }
                 Err(other) => other,
             };
-            match fact.downcast::<Triggered>() {
-                Ok(triggered) => sorted.triggered.push(*triggered),
+            let fact = match fact.downcast::<Triggered>() {
+                Ok(triggered) => {
+                    sorted.triggered.push(*triggered);
+                    continue;
+                }
+                Err(other) => other,
+            };
+            let fact = match fact.downcast::<IncidentIngested>() {
+                Ok(ingested) => {
+                    sorted.ingested.push(*ingested);
+                    continue;
+                }
+                Err(other) => other,
+            };
+            match fact.downcast::<CaseClosure>() {
+                Ok(closure) => sorted.closures.push(*closure),
                 Err(_) => return Err(AppError::internal("a write recorded a fact the pipeline does not know")),
             }
         }
@@ -95,7 +113,11 @@ impl Facts {
     }
 
     fn is_empty(&self) -> bool {
-        self.reindex.is_empty() && self.logged.is_empty() && self.triggered.is_empty()
+        self.reindex.is_empty()
+            && self.logged.is_empty()
+            && self.triggered.is_empty()
+            && self.ingested.is_empty()
+            && self.closures.is_empty()
     }
 
     async fn answer(self, conn: &mut Conn<'_>) -> AppResult<()> {
@@ -109,6 +131,12 @@ impl Facts {
         }
         for triggered in self.triggered {
             automation::react(conn, &triggered.actor, triggered.case_id, &triggered.triggers).await?;
+        }
+        for closure in self.closures {
+            incident::sync_back(conn, &closure.actor, closure.case_id, closure.closed).await?;
+        }
+        for ingested in self.ingested {
+            triage::place(conn, &ingested.actor, ingested.incident_id).await?;
         }
         Ok(())
     }

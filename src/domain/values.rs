@@ -54,6 +54,16 @@ impl std::fmt::Display for CaseId {
     }
 }
 
+/// An incident's id, unique across tenants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IncidentId(pub i64);
+
+impl std::fmt::Display for IncidentId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 text_enum! {
     /// Progress of a task.
     pub enum TaskStatus {

@@ -13,6 +13,7 @@ use crate::auth::Permission;
 use crate::domain::activity::{ActivityKind, AuditAction};
 use crate::domain::automation::AutomationActionType;
 use crate::domain::facts::AutomationTrigger;
+use crate::domain::incident::ingest::IngestOutcome;
 use crate::domain::metrics::MetricsDimension;
 use crate::domain::observable::{ObservableType, Tlp};
 use crate::domain::queue::{CaseOrderField, OrderDirection};
@@ -140,6 +141,7 @@ schema_enums!(
     Determination,
     IncidentSeverity,
     IncidentStatus,
+    IngestOutcome,
     MetricsDimension,
     ObservableType,
     OrderDirection,

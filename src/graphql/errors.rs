@@ -59,7 +59,7 @@ impl AppError {
     }
 
     /// What the client may read: internal details stay in the log.
-    fn public_message(&self) -> String {
+    pub(crate) fn public_message(&self) -> String {
         match self {
             // Saturation and time limits say so: they are the client's cue to
             // retry; what the operator must configure is said too.

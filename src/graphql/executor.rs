@@ -22,7 +22,7 @@ use super::admission::{Admission, LIMITS, OperationKind, RateLimiter, RateStatus
 use super::errors::with_codes;
 use super::setup::{Setup, SetupTracker};
 use super::{CasebookSchema, Mutation, Query, Subscription};
-use crate::auth::Auth;
+use crate::auth::{Auth, Principal};
 use crate::db::{Db, StatementTally};
 use crate::error::AppError;
 
@@ -81,6 +81,25 @@ impl CasebookExecutor {
 }
 
 impl CasebookExecutor {
+    /// Charges a request made outside GraphQL (the ingestion endpoint) to
+    /// its caller's budget, as one operation of `points`: the rate status to
+    /// send back, or the refusal with it.
+    pub fn charge(&self, principal: &Principal, points: u64) -> Result<Option<RateStatus>, (AppError, RateStatus)> {
+        let Some(status) = self.limiter.charge(principal, points) else { return Ok(None) };
+        match status.retry_after {
+            Some(wait) => Err((
+                AppError::RateLimited {
+                    cost: status.cost,
+                    remaining: status.remaining,
+                    limit: status.limit,
+                    retry_after_secs: wait.as_secs_f64().ceil() as u64,
+                },
+                status,
+            )),
+            None => Ok(Some(status)),
+        }
+    }
+
     /// Counts a request refused before it reached admission (no valid
     /// token), as [`Executor::execute`] counts its own refusals.
     pub fn refused_before_admission(&self, error: &AppError) {
@@ -145,7 +164,7 @@ fn auth_in(data: &Data) -> Option<&Auth> {
 }
 
 /// GitHub's `x-ratelimit-*` headers, and `retry-after` when refused.
-fn rate_headers(headers: &mut HeaderMap, status: &RateStatus) {
+pub(crate) fn rate_headers(headers: &mut HeaderMap, status: &RateStatus) {
     let reset = status.reset_at.duration_since(UNIX_EPOCH).map(|d| d.as_secs().max(1)).unwrap_or_default();
     let mut set = |name: &'static str, value: u64| {
         headers.insert(HeaderName::from_static(name), HeaderValue::from(value));

@@ -11,7 +11,7 @@ use crate::db::Db;
 use crate::domain::activity::{self, Activity, ActivityKind, LogHead};
 use crate::domain::attack;
 use crate::domain::case::{self, Case, CaseId};
-use crate::domain::incident::{self, Incident, IncidentId};
+use crate::domain::incident::{self, Alert, Incident, IncidentId, IncidentObservable};
 use crate::domain::observable::{self, Observable, ObservableId};
 use crate::domain::status::{self, Status, StatusId};
 use crate::domain::tag;
@@ -46,6 +46,8 @@ pub struct Loaders {
     pub tasks_by_case: Cached<TasksByCase>,
     pub incidents_by_case: Cached<IncidentsByCase>,
     pub cases_by_incident: Cached<CasesByIncident>,
+    pub alerts_by_incident: Cached<AlertsByIncident>,
+    pub observables_by_incident: Cached<ObservablesByIncident>,
     pub recent_activity: Cached<RecentActivity>,
     pub activity_counts: Cached<ActivityCounts>,
     pub newest_observables: Cached<NewestObservables>,
@@ -71,6 +73,8 @@ impl Loaders {
             tasks_by_case: cached(TasksByCase(scope.clone())),
             incidents_by_case: cached(IncidentsByCase(scope.clone())),
             cases_by_incident: cached(CasesByIncident(scope.clone())),
+            alerts_by_incident: cached(AlertsByIncident(scope.clone())),
+            observables_by_incident: cached(ObservablesByIncident(scope.clone())),
             recent_activity: cached(RecentActivity(scope.clone())),
             activity_counts: cached(ActivityCounts(scope.clone())),
             newest_observables: cached(NewestObservables(scope.clone())),
@@ -144,6 +148,8 @@ impl Loaders {
         loaders.tasks_by_case.enable_all_cache(false);
         loaders.incidents_by_case.enable_all_cache(false);
         loaders.cases_by_incident.enable_all_cache(false);
+        loaders.alerts_by_incident.enable_all_cache(false);
+        loaders.observables_by_incident.enable_all_cache(false);
         loaders.recent_activity.enable_all_cache(false);
         loaders.activity_counts.enable_all_cache(false);
         loaders.observables.enable_all_cache(false);
@@ -248,6 +254,34 @@ impl Loader<i64> for CasesByIncident {
         let ids: Vec<IncidentId> = keys.iter().copied().map(IncidentId).collect();
         let pairs = self.0.run(async |c, tenant| incident::cases_of(c, tenant, &ids).await).await?;
         Ok(group_shared(keys, pairs))
+    }
+}
+
+/// The alerts of each incident, in their source's order.
+pub struct AlertsByIncident(Scope);
+
+impl Loader<i64> for AlertsByIncident {
+    type Value = Arc<Vec<Alert>>;
+    type Error = GqlError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Arc<Vec<Alert>>>, GqlError> {
+        let ids: Vec<IncidentId> = keys.iter().copied().map(IncidentId).collect();
+        let alerts = self.0.run(async |c, tenant| incident::alerts_of(c, tenant, &ids).await).await?;
+        Ok(group_shared(keys, alerts.into_iter().map(|a| (a.incident_id, a))))
+    }
+}
+
+/// The indicators of each incident.
+pub struct ObservablesByIncident(Scope);
+
+impl Loader<i64> for ObservablesByIncident {
+    type Value = Arc<Vec<IncidentObservable>>;
+    type Error = GqlError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Arc<Vec<IncidentObservable>>>, GqlError> {
+        let ids: Vec<IncidentId> = keys.iter().copied().map(IncidentId).collect();
+        let found = self.0.run(async |c, tenant| incident::observables_of(c, tenant, &ids).await).await?;
+        Ok(group_shared(keys, found.into_iter().map(|o| (o.incident_id, o))))
     }
 }
 

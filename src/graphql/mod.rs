@@ -25,6 +25,7 @@ use crate::error::{AppError, AppResult};
 
 pub use compiled::{CompiledReads, compiled_answers, response_json};
 pub use errors::ensure_code;
+pub(crate) use executor::rate_headers;
 pub use executor::{CasebookExecutor, OnSubscriptionEnd};
 pub use loaders::Loaders;
 pub use mutation::Mutation;

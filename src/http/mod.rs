@@ -3,6 +3,7 @@
 
 mod connections;
 mod graphiql;
+mod ingest;
 mod media;
 pub mod persisted;
 pub mod request_id;
@@ -228,7 +229,7 @@ impl AppState {
     /// the database) and records a newly seen user.
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Auth, AppError> {
         let auth = match Auth::credential(authorization) {
-            Err(refused) => refused,
+            Err(reason) => Auth::Invalid(reason),
             Ok(Credential::None) => Auth::Anonymous,
             Ok(Credential::Jwt(token)) => Auth::from_jwt(&self.inner.verifier, token),
             Ok(Credential::ApiKey(secret)) => self.check_api_key(secret).await?,
@@ -342,6 +343,10 @@ pub fn app(state: AppState) -> Router {
         .route("/graphql", get(graphql_get_or_ws).post(graphql_post))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route(
+            "/ingest/microsoft-graph",
+            axum::routing::post(ingest::microsoft_graph).layer(DefaultBodyLimit::max(ingest::MAX_INGEST_BODY_BYTES)),
+        )
         .route_layer(axum::middleware::from_fn(crate::observe::track_http))
         // Bodies are read (and refused past the limit, as JSON) by `read_body`.
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -378,13 +383,22 @@ async fn readyz(State(state): State<AppState>) -> Response {
 /// Reads a request's body, at most [`MAX_BODY_BYTES`] within the body
 /// timeout; while it arrives the connection counts as waiting for its client.
 async fn read_body(state: &AppState, request: axum::extract::Request) -> Result<(HeaderMap, Bytes), Response> {
+    read_body_within(state, request, MAX_BODY_BYTES).await
+}
+
+/// Like [`read_body`], at most `max_bytes`.
+async fn read_body_within(
+    state: &AppState,
+    request: axum::extract::Request,
+    max_bytes: usize,
+) -> Result<(HeaderMap, Bytes), Response> {
     let (parts, body) = request.into_parts();
     let too_large = || {
-        let message = format!("the request body is over the limit of {MAX_BODY_BYTES} bytes");
+        let message = format!("the request body is over the limit of {max_bytes} bytes");
         error_response(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::BadUserInput, &message)
     };
     let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+    if declared.is_some_and(|length| length > max_bytes as u64) {
         return Err(too_large());
     }
     let slot = parts.extensions.get::<connections::SlotHandle>().cloned();
@@ -392,7 +406,7 @@ async fn read_body(state: &AppState, request: axum::extract::Request) -> Result<
         slot.0.reading_body();
     }
     let limit = state.settings().connections.body_timeout;
-    let read = tokio::time::timeout(limit, axum::body::to_bytes(body, MAX_BODY_BYTES)).await;
+    let read = tokio::time::timeout(limit, axum::body::to_bytes(body, max_bytes)).await;
     if let Some(slot) = &slot {
         slot.0.serving();
     }

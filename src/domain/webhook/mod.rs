@@ -20,7 +20,9 @@ use crate::db::schema::{webhook_deliveries, webhooks};
 use crate::db::{Conn, Json};
 use crate::domain::activity::{Activity, AuditAction, Entry, EntryJson};
 use crate::domain::case::{Case, CaseId};
-use crate::domain::values::{CasePriority, IdText, TimeText, text_enum};
+use crate::domain::incident::{self, IncidentId};
+use crate::domain::values::{CasePriority, IdText, IncidentStatus, TimeText, text_enum};
+use crate::domain::verdict::{Classification, Determination};
 use crate::domain::{now, parse_text};
 use crate::error::{AppError, AppResult, OrInternal};
 use crate::with_conn;
@@ -53,6 +55,10 @@ text_enum! {
         IncidentLinked => "INCIDENT_LINKED",
         /// An incident was unlinked from a case.
         IncidentUnlinked => "INCIDENT_UNLINKED",
+        /// A linked incident took the case's verdict as it closed, or was
+        /// reopened with it: `data.incident` names its source and the
+        /// source's id, for a connector to write the change back there.
+        IncidentUpdated => "INCIDENT_UPDATED",
         /// A case's SLA deadline became at risk.
         SlaAtRisk => "SLA_AT_RISK",
         /// A case's SLA deadline passed unmet.
@@ -461,6 +467,7 @@ fn event_type(entry: &Activity) -> WebhookEventType {
             A::SlaAtRisk => W::SlaAtRisk,
             A::SlaBreached => W::SlaBreached,
             A::AutomationFailed => W::AutomationFailed,
+            A::IncidentUpdated => W::IncidentUpdated,
             A::CaseUpdated
             | A::ObservablesAdded
             | A::ObservableUpdated
@@ -491,6 +498,22 @@ struct EntryData<'a> {
     tenant: &'a str,
     case_id: IdText,
     activity: &'a EntryJson<'a>,
+    /// The incident an INCIDENT_UPDATED entry names, as it stands now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    incident: Option<&'a IncidentJson<'a>>,
+}
+
+/// An incident as a connector needs it to write a change back to its source.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct IncidentJson<'a> {
+    id: IdText,
+    source: Option<&'a str>,
+    external_id: Option<&'a str>,
+    web_url: Option<&'a str>,
+    status: IncidentStatus,
+    classification: Option<Classification>,
+    determination: Option<Determination>,
 }
 
 /// The `data` of a message a rule sends about a case.
@@ -585,10 +608,28 @@ pub async fn enqueue(
     if hooks.is_empty() {
         return Ok(0);
     }
+    let named: Vec<IncidentId> = entries
+        .iter()
+        .filter(|h| event_type(h.entry) == WebhookEventType::IncidentUpdated)
+        .filter_map(|h| h.entry.incident_id().map(IncidentId))
+        .collect();
+    let incidents = if named.is_empty() { Vec::new() } else { incident::find_many(conn, tenant, &named).await? };
     let mut rows = Vec::new();
     for happened in entries {
         let base = event_type(happened.entry);
         let activity = happened.entry.json(actor.display_name.as_deref());
+        let incident = (base == WebhookEventType::IncidentUpdated)
+            .then(|| incidents.iter().find(|i| Some(i.id) == happened.entry.incident_id()))
+            .flatten()
+            .map(|i| IncidentJson {
+                id: IdText(i.id),
+                source: i.source.as_deref(),
+                external_id: i.external(),
+                web_url: i.web_url.as_deref(),
+                status: i.status,
+                classification: i.classification,
+                determination: i.determination,
+            });
         for (id, types) in &hooks {
             let kind = if happened.closes_case && takes(types, WebhookEventType::CaseClosed) {
                 WebhookEventType::CaseClosed
@@ -597,7 +638,8 @@ pub async fn enqueue(
             } else {
                 continue;
             };
-            let data = EntryData { tenant, case_id: IdText(case_id.0), activity: &activity };
+            let data =
+                EntryData { tenant, case_id: IdText(case_id.0), activity: &activity, incident: incident.as_ref() };
             rows.push(NewDelivery::new(tenant, *id, case_id, kind, body(kind, happened.entry.created_at, data)?));
         }
     }

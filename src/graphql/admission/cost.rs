@@ -17,6 +17,8 @@ use async_graphql::{Name, Pos, Positioned, Variables};
 use async_graphql_value::Value;
 
 use super::Refusal;
+use crate::domain::incident::ingest;
+use crate::domain::values::IncidentStatus;
 use crate::domain::{
     activity, api_key, attack, automation, incident, metrics, observable, status, tag, task, template, webhook,
 };
@@ -86,11 +88,23 @@ pub fn list_bound(parent: &str, field: &str) -> Option<(u64, bool)> {
         ("AutomationConditions", "statusIds" | "assigneeIds") => (100, false),
         ("AutomationConditions", "tags") | ("AutomationAction", "tags") => (tag::MAX_TAGS_PER_CASE as i64, false),
         ("AutomationConditions", "textContains") => (100, false),
+        ("AutomationConditions", "sources") => (100, false),
+        ("AutomationConditions", "incidentStatuses") => (IncidentStatus::ALL.len() as i64, false),
+        // Distinct ids of the catalogue, which holds fewer than a thousand.
+        ("AutomationConditions", "techniqueIds") => (1_000, false),
         ("AutomationTestResult", "effects") => (500, false),
         ("AutomationEffect", "changes") => (activity::MAX_CHANGES_PER_EVENT as i64, false),
         ("Query", "caseTemplates") => (template::MAX_TEMPLATES_PER_TENANT, true),
         ("Query", "webhooks") => (webhook::MAX_WEBHOOKS_PER_TENANT, true),
         ("Query", "apiKeys") => (api_key::MAX_LISTED, true),
+        ("Incident", "tags") => (ingest::MAX_TAGS as i64, false),
+        ("Incident", "alerts") => (ingest::MAX_ALERTS_PER_INCIDENT as i64, true),
+        ("Incident", "observables") => (ingest::MAX_OBSERVABLES_PER_INCIDENT as i64, true),
+        ("IncidentAlert", "techniqueIds") => (ingest::MAX_TECHNIQUES_PER_ALERT as i64, false),
+        ("IncidentAlert", "evidence") => (ingest::MAX_EVIDENCE_PER_ALERT as i64, false),
+        ("IncidentAlert", "problems") | ("IngestResult", "warnings") => (ingest::MAX_WARNINGS as i64, false),
+        ("AlertEvidence", "indicators") => (ingest::MAX_INDICATORS_PER_EVIDENCE as i64, false),
+        ("IngestIncidentsPayload", "results") => (ingest::MAX_PER_CALL as i64, false),
         ("ApiKey", "permissions") => (crate::auth::Permission::ALL.len() as i64, false),
         ("Webhook", "eventTypes") => (webhook::WebhookEventType::ALL.len() as i64, false),
         ("CaseTemplate", "tags") => (tag::MAX_TAGS_PER_CASE as i64, false),

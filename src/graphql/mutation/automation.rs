@@ -9,7 +9,7 @@ use crate::domain::automation::{
     self, ActionInput, AutomationActionType, AutomationTrigger, ConditionsInput, Rule, RuleId, RuleInput,
 };
 use crate::domain::status::StatusCategory;
-use crate::domain::values::{CasePriority, IncidentSeverity};
+use crate::domain::values::{CasePriority, IncidentSeverity, IncidentStatus};
 use crate::error::{AppError, AppResult};
 use crate::graphql::directive::requires_permission;
 use crate::graphql::errors::GqlResult;
@@ -34,8 +34,16 @@ pub struct AutomationConditionsInput {
     pub tags: Option<Vec<String>>,
     /// The title or description contains every word of this text.
     pub text_contains: Option<String>,
-    /// A linked incident is at least this severe.
+    /// A linked incident is at least this severe (INCIDENT_INGESTED: the incident is).
     pub min_incident_severity: Option<IncidentSeverity>,
+    /// INCIDENT_INGESTED: the incident came from one of these sources.
+    pub sources: Option<Vec<String>>,
+    /// INCIDENT_INGESTED: the incident is in one of these states.
+    pub incident_statuses: Option<Vec<IncidentStatus>>,
+    /// INCIDENT_INGESTED: an alert names one of these ATT&CK techniques (`T1021` also matches its sub-techniques).
+    pub technique_ids: Option<Vec<String>>,
+    /// INCIDENT_INGESTED: the incident has at least this many alerts.
+    pub min_alert_count: Option<i32>,
 }
 
 /// One action: its type and the value that type needs.
@@ -52,12 +60,14 @@ pub struct AutomationActionInput {
     pub status_id: Option<ID>,
     /// ADD_TAGS: the tags.
     pub tags: Option<Vec<String>>,
-    /// APPLY_TEMPLATE: a case template.
+    /// APPLY_TEMPLATE (and CREATE_CASE, optionally): a case template.
     pub template_id: Option<ID>,
     /// ADD_COMMENT: the comment's text.
     pub body: Option<String>,
     /// SEND_WEBHOOK: one of the tenant's webhooks.
     pub webhook_id: Option<ID>,
+    /// LINK_TO_MATCHING_CASE: how recent (in days, 1 to 365) the matching observable must be.
+    pub window_days: Option<i32>,
 }
 
 /// A rule to create (or to test without creating it).
@@ -133,6 +143,10 @@ impl AutomationConditionsInput {
             tags: self.tags.unwrap_or_default(),
             text_contains: self.text_contains,
             min_incident_severity: self.min_incident_severity,
+            sources: self.sources.unwrap_or_default(),
+            incident_statuses: self.incident_statuses.unwrap_or_default(),
+            technique_ids: self.technique_ids.unwrap_or_default(),
+            min_alert_count: self.min_alert_count,
         })
     }
 }
@@ -158,6 +172,7 @@ fn actions(input: Vec<AutomationActionInput>) -> AppResult<Vec<ActionInput>> {
                     .map(|id| template_ref(&format!("actions[{i}].templateId"), id))
                     .transpose()?,
                 body: a.body,
+                window_days: a.window_days,
                 webhook_id: a
                     .webhook_id
                     .as_ref()

@@ -31,6 +31,7 @@ pub struct Mutation(
     attack::AttackMutation,
     task::TaskMutation,
     incident::IncidentMutation,
+    incident::IngestMutation,
     observable::ObservableMutation,
     comment::CommentMutation,
     status::StatusMutation,

@@ -1,15 +1,16 @@
 use async_graphql::{Context, ID, InputObject, Object};
 
-use crate::auth::{Permission, ReadData};
+use crate::auth::Permission;
 use crate::domain::case::CaseId;
-use crate::domain::incident::{self, Incident, IncidentFilter};
+use crate::domain::incident::{Incident, IncidentFilter};
+use crate::domain::observable::Indicator;
 use crate::domain::values::{IncidentSeverity, IncidentStatus};
-use crate::graphql::cursor::{self, IdCursor};
 use crate::graphql::directive::requires_permission;
 use crate::graphql::errors::GqlResult;
+use crate::graphql::loaders;
+use crate::graphql::query::case::ObservableMatch;
 use crate::graphql::scalars::numeric_id;
-use crate::graphql::types::{IncidentConnection, IncidentEdge, PageInfo, split_page};
-use crate::graphql::{db, grant, loaders, page_size};
+use crate::graphql::types::IncidentConnection;
 
 /// Which incidents to list; every given criterion must hold.
 #[derive(InputObject, Default)]
@@ -23,6 +24,12 @@ pub struct IncidentFilterInput {
     pub search: Option<String>,
     /// Linked to this case.
     pub case_id: Option<ID>,
+    /// Ingested from one of these sources (`microsoft-graph`, ...).
+    pub sources: Option<Vec<String>>,
+    /// `true`: linked to no case (the triage view); `false`: linked to at least one.
+    pub unlinked: Option<bool>,
+    /// Whose evidence names this indicator (the pivot cases use too).
+    pub observable: Option<ObservableMatch>,
 }
 
 #[derive(Default)]
@@ -52,8 +59,6 @@ impl IncidentQuery {
         #[graphql(desc = "Page size (default 25, at most 100).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the incident this page follows.")] after: Option<String>,
     ) -> GqlResult<IncidentConnection> {
-        let tenant = grant::<ReadData>(ctx)?.tenant();
-        let limit = page_size(first)?;
         let input = filter.unwrap_or_default();
         let filter = IncidentFilter {
             severities: input.severities.unwrap_or_default(),
@@ -61,16 +66,13 @@ impl IncidentQuery {
             search: input.search,
             // an id that cannot exist matches nothing
             case_id: input.case_id.map(|id| CaseId(numeric_id(&id).unwrap_or(-1))),
+            sources: input.sources.unwrap_or_default(),
+            unlinked: input.unlinked,
+            observable: input
+                .observable
+                .map(|o| Indicator::parse("filter.observable.value", o.kind, &o.value))
+                .transpose()?,
         };
-        let after = after.as_deref().map(|a| cursor::decode::<IdCursor>("after", a)).transpose()?;
-        let mut conn = db(ctx)?.get().await?;
-        let mut rows = incident::list(&mut conn.conn(), tenant, &filter, after.map(|a| a.id), limit + 1).await?;
-        let has_next = split_page(&mut rows, limit);
-        let edges: Vec<IncidentEdge> = rows
-            .into_iter()
-            .map(|i| IncidentEdge { cursor: cursor::encode(&IdCursor { id: i.id }), node: i })
-            .collect();
-        let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();
-        Ok(IncidentConnection { page_info: PageInfo::new(&cursors, has_next, after.is_some()), edges, filter })
+        IncidentConnection::page(ctx, filter, first, after).await
     }
 }

@@ -3,7 +3,7 @@ use async_graphql::{ID, Object, SimpleObject};
 use crate::domain::activity::{Activity, AuditAction, Entry, FieldChange};
 use crate::domain::automation::{Action, AutomationActionType, AutomationTrigger, Conditions, Rule};
 use crate::domain::status::StatusCategory;
-use crate::domain::values::{CasePriority, IncidentSeverity};
+use crate::domain::values::{CasePriority, IncidentSeverity, IncidentStatus};
 use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::{DateTime, utc};
 
@@ -92,6 +92,22 @@ impl AutomationConditions {
     async fn min_incident_severity(&self) -> GqlResult<Option<IncidentSeverity>> {
         Ok(self.0.min_incident_severity.as_deref().map(IncidentSeverity::from_db).transpose()?)
     }
+    /// INCIDENT_INGESTED: the incident came from one of these sources.
+    async fn sources(&self) -> &[String] {
+        &self.0.sources
+    }
+    /// INCIDENT_INGESTED: the incident is in one of these states.
+    async fn incident_statuses(&self) -> GqlResult<Vec<IncidentStatus>> {
+        Ok(self.0.incident_statuses.iter().map(|s| IncidentStatus::from_db(s)).collect::<Result<_, _>>()?)
+    }
+    /// INCIDENT_INGESTED: an alert names one of these techniques (sub-techniques spelled out).
+    async fn technique_ids(&self) -> &[String] {
+        &self.0.technique_ids
+    }
+    /// INCIDENT_INGESTED: the incident has at least this many alerts.
+    async fn min_alert_count(&self) -> Option<i32> {
+        self.0.min_alert_count
+    }
 }
 
 /// One action of a rule.
@@ -121,9 +137,18 @@ impl AutomationAction {
     async fn tags(&self) -> Option<&[String]> {
         if let Action::AddTags { tags } = &self.0 { Some(tags) } else { None }
     }
-    /// APPLY_TEMPLATE: the case template.
+    /// APPLY_TEMPLATE, CREATE_CASE: the case template.
     async fn template_id(&self) -> Option<ID> {
-        if let Action::ApplyTemplate { template_id } = self.0 { Some(ID(template_id.to_string())) } else { None }
+        match self.0 {
+            Action::ApplyTemplate { template_id } | Action::CreateCase { template_id: Some(template_id) } => {
+                Some(ID(template_id.to_string()))
+            }
+            _ => None,
+        }
+    }
+    /// LINK_TO_MATCHING_CASE: how recent (days) the matching observable must be.
+    async fn window_days(&self) -> Option<i32> {
+        if let Action::LinkToMatchingCase { window_days } = self.0 { Some(window_days) } else { None }
     }
     /// ADD_COMMENT: the comment's text.
     async fn body(&self) -> Option<&str> {

@@ -2,14 +2,19 @@ use std::sync::Arc;
 
 use async_graphql::{Context, ID, Object, SimpleObject};
 
-use super::connection::PageInfo;
+use super::connection::{PageInfo, split_page};
 use crate::auth::ReadData;
 use crate::domain::case::Case;
-use crate::domain::incident::{self, Incident, IncidentFilter};
+use crate::domain::incident::ingest::{StoredEvidence, StoredIndicator};
+use crate::domain::incident::{self, Alert, Incident, IncidentFilter, IncidentObservable};
+use crate::domain::observable::{Indicator, ObservableType};
+use crate::domain::queue::{CaseFilter, CaseOrderField, OrderDirection};
 use crate::domain::values::{IncidentSeverity, IncidentStatus};
+use crate::domain::verdict::{Classification, Determination};
+use crate::graphql::cursor::{self, IdCursor};
 use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::{DateTime, utc};
-use crate::graphql::{db, grant, loaders, prefetch};
+use crate::graphql::{db, grant, loaders, page_size, prefetch};
 
 /// Something detection raised, which cases investigate.
 #[Object]
@@ -18,9 +23,79 @@ impl Incident {
     async fn id(&self) -> ID {
         ID(self.id.to_string())
     }
-    /// The detection system's own id, unique in the tenant.
+    /// The detection system's own id: unique in the tenant for an incident
+    /// made by hand, unique per source for an ingested one.
     async fn external_id(&self) -> Option<&str> {
-        self.external_id.as_deref()
+        self.external()
+    }
+    /// The source it was ingested from (`microsoft-graph`, ...); null for
+    /// an incident made by hand.
+    async fn source(&self) -> Option<&str> {
+        self.source.as_deref()
+    }
+    /// The source's own time of its last change to what is stored
+    /// (ingested incidents); older deliveries are ignored.
+    async fn source_updated_at(&self) -> Option<DateTime> {
+        self.source_updated_at.map(utc)
+    }
+    /// The incident's page at its source.
+    async fn web_url(&self) -> Option<&str> {
+        self.web_url.as_deref()
+    }
+    /// What it turned out to be: as its source says, or as the case it is
+    /// linked to was closed with (sync back).
+    async fn classification(&self) -> Option<Classification> {
+        self.classification
+    }
+    /// Why it was classified so.
+    async fn determination(&self) -> Option<Determination> {
+        self.determination
+    }
+    /// Who owns it at its source (free text there).
+    async fn assigned_to(&self) -> Option<&str> {
+        self.assigned_to.as_deref()
+    }
+    /// Its source's tags (custom and system tags alike).
+    async fn tags(&self) -> &[String] {
+        &self.tags.0
+    }
+    /// The earliest activity any of its alerts saw.
+    async fn first_activity_at(&self) -> Option<DateTime> {
+        self.first_activity_at.map(utc)
+    }
+    /// The latest activity any of its alerts saw.
+    async fn last_activity_at(&self) -> Option<DateTime> {
+        self.last_activity_at.map(utc)
+    }
+    /// The source's id of the incident this one was merged into (Microsoft's
+    /// `redirected` status; the status here is then `RESOLVED`).
+    async fn redirected_to(&self) -> Option<&str> {
+        self.redirected_to.as_deref()
+    }
+    /// The incident this one was merged into, when it was ingested too.
+    async fn redirected_to_incident(&self, ctx: &Context<'_>) -> GqlResult<Option<Incident>> {
+        let (Some(source), Some(target)) = (&self.source, &self.redirected_to) else { return Ok(None) };
+        let tenant = grant::<ReadData>(ctx)?.tenant();
+        let mut conn = db(ctx)?.get().await?;
+        Ok(incident::find_by_source(&mut conn.conn(), tenant, source, target).await?)
+    }
+    /// How many alerts it has.
+    async fn alert_count(&self) -> i32 {
+        self.alert_count
+    }
+    /// Its alerts, as its source last sent them (at most 150).
+    async fn alerts(&self, ctx: &Context<'_>) -> GqlResult<Arc<Vec<Alert>>> {
+        Ok(loaders(ctx)?.alerts_by_incident.load_one(self.id).await?.unwrap_or_default())
+    }
+    /// The indicators its alerts' evidence names, in the canonical form of
+    /// observables (at most 1,000).
+    async fn observables(&self, ctx: &Context<'_>) -> GqlResult<Arc<Vec<IncidentObservable>>> {
+        Ok(loaders(ctx)?.observables_by_incident.load_one(self.id).await?.unwrap_or_default())
+    }
+    /// Whether closing a case it is linked to writes the case's verdict back
+    /// to it (and tells its source's connector by the `incident.updated` webhook).
+    async fn sync_back(&self) -> bool {
+        self.sync_back
     }
     /// What was detected.
     async fn title(&self) -> &str {
@@ -71,6 +146,29 @@ pub struct IncidentConnection {
     pub filter: IncidentFilter,
 }
 
+impl IncidentConnection {
+    /// A page of the tenant's incidents matching `filter`, newest first.
+    pub async fn page(
+        ctx: &Context<'_>,
+        filter: IncidentFilter,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> GqlResult<IncidentConnection> {
+        let tenant = grant::<ReadData>(ctx)?.tenant();
+        let limit = page_size(first)?;
+        let after = after.as_deref().map(|a| cursor::decode::<IdCursor>("after", a)).transpose()?;
+        let mut conn = db(ctx)?.get().await?;
+        let mut rows = incident::list(&mut conn.conn(), tenant, &filter, after.map(|a| a.id), limit + 1).await?;
+        let has_next = split_page(&mut rows, limit);
+        let edges: Vec<IncidentEdge> = rows
+            .into_iter()
+            .map(|i| IncidentEdge { cursor: cursor::encode(&IdCursor { id: i.id }), node: i })
+            .collect();
+        let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();
+        Ok(IncidentConnection { page_info: PageInfo::new(&cursors, has_next, after.is_some()), edges, filter })
+    }
+}
+
 #[async_graphql::ComplexObject]
 impl IncidentConnection {
     /// The incidents of this page.
@@ -82,5 +180,154 @@ impl IncidentConnection {
         let tenant = grant::<ReadData>(ctx)?.tenant();
         let mut conn = db(ctx)?.get().await?;
         Ok(incident::count(&mut conn.conn(), tenant, &self.filter).await?)
+    }
+}
+
+/// An alert of an ingested incident, as its source last sent it.
+#[Object(name = "IncidentAlert")]
+impl Alert {
+    /// Stable identifier (a new one when the source sends the incident again changed).
+    async fn id(&self) -> ID {
+        ID(self.id.to_string())
+    }
+    /// The source's id of the alert.
+    async fn external_id(&self) -> &str {
+        &self.external_id
+    }
+    /// What was detected.
+    async fn title(&self) -> &str {
+        &self.title
+    }
+    /// How severe the source rated it.
+    async fn severity(&self) -> IncidentSeverity {
+        self.severity
+    }
+    /// The source's category (such as an ATT&CK tactic name).
+    async fn category(&self) -> Option<&str> {
+        self.category.as_deref()
+    }
+    /// What detected it (`antivirus`, `edr`, ...).
+    async fn detection_source(&self) -> Option<&str> {
+        self.detection_source.as_deref()
+    }
+    /// When the activity it saw began.
+    async fn first_activity_at(&self) -> Option<DateTime> {
+        self.first_activity_at.map(utc)
+    }
+    /// When the activity it saw last happened.
+    async fn last_activity_at(&self) -> Option<DateTime> {
+        self.last_activity_at.map(utc)
+    }
+    /// The ATT&CK technique ids it names, known or not (`problems` says
+    /// which the catalogue does not know).
+    async fn technique_ids(&self) -> &[String] {
+        &self.techniques.0
+    }
+    /// Its evidence items, each with the indicators it names.
+    async fn evidence(&self) -> &[StoredEvidence] {
+        &self.evidence.0
+    }
+    /// What ingestion kept as given rather than understood: unknown
+    /// techniques, evidence whose values broke their type's rules or that
+    /// names no indicator.
+    async fn problems(&self) -> &[String] {
+        &self.problems.0
+    }
+    /// The rest of the alert as its source sent it, as JSON text.
+    async fn data(&self) -> String {
+        self.raw.0.to_string()
+    }
+}
+
+/// One evidence item of an alert.
+#[Object(name = "AlertEvidence")]
+impl StoredEvidence {
+    /// The source's kind of entity (`ipEvidence`, `fileEvidence`, ... or an
+    /// observable type's name).
+    async fn kind(&self) -> &str {
+        &self.kind
+    }
+    /// The indicators it names.
+    async fn indicators(&self) -> &[StoredIndicator] {
+        &self.indicators
+    }
+    /// The item as its source sent it, as JSON text.
+    async fn data(&self) -> String {
+        self.raw.to_string()
+    }
+}
+
+/// An indicator an evidence item names.
+#[Object(name = "EvidenceIndicator")]
+impl StoredIndicator {
+    /// Its observable type.
+    #[graphql(name = "type")]
+    async fn kind(&self) -> ObservableType {
+        self.kind
+    }
+    /// As the source gave it.
+    async fn value(&self) -> &str {
+        &self.value
+    }
+    /// In its type's canonical form; null when the value broke its type's rules.
+    async fn normalized_value(&self) -> Option<&str> {
+        self.normalized.as_deref()
+    }
+    /// The rule the value broke; null when it is a valid indicator.
+    async fn problem(&self) -> Option<&str> {
+        self.problem.as_deref()
+    }
+}
+
+/// An indicator an incident's evidence names: the same key as a case's
+/// observable, so the pivot finds both.
+#[Object]
+impl IncidentObservable {
+    /// Its type.
+    #[graphql(name = "type")]
+    async fn kind(&self) -> ObservableType {
+        self.kind
+    }
+    /// As the source first gave it.
+    async fn value(&self) -> &str {
+        &self.value
+    }
+    /// In its type's canonical form.
+    async fn normalized_value(&self) -> &str {
+        &self.normalized_value
+    }
+    /// The cases of the tenant that hold this indicator as an observable, newest first.
+    async fn cases(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size (default 25, at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the case this page follows.")] after: Option<String>,
+    ) -> GqlResult<crate::graphql::types::CaseConnection> {
+        let indicator = Indicator { kind: self.kind, normalized: self.normalized_value.clone() };
+        let filter = CaseFilter { observable: Some(indicator), ..CaseFilter::default() };
+        crate::graphql::types::CaseConnection::page(
+            ctx,
+            filter,
+            (CaseOrderField::Id, OrderDirection::Desc),
+            first,
+            after,
+        )
+        .await
+    }
+    /// Every incident of the tenant whose evidence names this indicator, this one's included, newest first.
+    async fn incidents(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size (default 25, at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the incident this page follows.")] after: Option<String>,
+    ) -> GqlResult<IncidentConnection> {
+        let indicator = Indicator { kind: self.kind, normalized: self.normalized_value.clone() };
+        IncidentConnection::page(
+            ctx,
+            IncidentFilter { observable: Some(indicator), ..IncidentFilter::default() },
+            first,
+            after,
+        )
+        .await
     }
 }

@@ -72,6 +72,17 @@ impl Observable {
         let filter = CaseFilter { observable: Some(indicator), ..CaseFilter::default() };
         CaseConnection::page(ctx, filter, (CaseOrderField::Id, OrderDirection::Desc), first, after).await
     }
+    /// Every incident of the tenant whose evidence names this indicator, newest first.
+    async fn incidents(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size (default 25, at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the incident this page follows.")] after: Option<String>,
+    ) -> GqlResult<crate::graphql::types::IncidentConnection> {
+        let indicator = Indicator { kind: self.kind, normalized: self.normalized_value.clone() };
+        let filter = crate::domain::incident::IncidentFilter { observable: Some(indicator), ..Default::default() };
+        crate::graphql::types::IncidentConnection::page(ctx, filter, first, after).await
+    }
 }
 
 /// Which observables to list; every given criterion must hold.

@@ -1,22 +1,27 @@
-//! Incidents raised by detection, and their links to cases.
+//! Incidents raised by detection, and their links to cases. Incidents are
+//! made by hand, or ingested from a source with their alerts and the
+//! indicators their evidence names ([`ingest`], [`microsoft`]).
 
-use std::fmt;
+pub mod ingest;
+pub mod microsoft;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
-use crate::auth::{Granted, ManageAlerts};
-use crate::db::Conn;
-use crate::db::schema::{case_incidents, cases, incidents};
+use crate::auth::{Granted, ManageAlerts, Principal};
+use crate::db::schema::{case_incidents, cases, incident_alerts, incident_observables, incidents};
+use crate::db::{Conn, Json};
 use crate::domain::activity::{self, AuditAction, FieldChange, NewAudit};
 use crate::domain::case::{self, Case, CaseId};
 use crate::domain::facts::AutomationTrigger;
 use crate::domain::now;
+use crate::domain::observable::{Indicator, ObservableType};
 use crate::domain::user::escape_like;
 use crate::domain::values::{
     IncidentSeverity, IncidentStatus, MAX_TITLE_CHARS, required_text, search_text, search_words,
 };
+use crate::domain::verdict::{Classification, Determination};
 use crate::error::{AppError, AppResult, UniqueConstraint};
 use crate::with_conn;
 
@@ -26,14 +31,7 @@ pub const MAX_LINKS_PER_CASE: i64 = 100;
 /// `Incident.cases`, which has no pages).
 pub const MAX_CASES_PER_INCIDENT: i64 = 100;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct IncidentId(pub i64);
-
-impl fmt::Display for IncidentId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+pub use crate::domain::values::IncidentId;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = incidents, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
@@ -45,6 +43,121 @@ pub struct Incident {
     pub status: IncidentStatus,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The source it was ingested from; `None` when made by hand.
+    pub source: Option<String>,
+    /// The source's id of it (ingested incidents).
+    pub source_id: Option<String>,
+    /// The source's `lastUpdatedAt` of what is stored.
+    pub source_updated_at: Option<NaiveDateTime>,
+    pub web_url: Option<String>,
+    pub classification: Option<Classification>,
+    pub determination: Option<Determination>,
+    pub assigned_to: Option<String>,
+    pub tags: Json<Vec<String>>,
+    pub first_activity_at: Option<NaiveDateTime>,
+    pub last_activity_at: Option<NaiveDateTime>,
+    pub redirected_to: Option<String>,
+    pub alert_count: i32,
+    pub sync_back: bool,
+}
+
+impl Incident {
+    /// The detection system's id: the source's for an ingested incident.
+    pub fn external(&self) -> Option<&str> {
+        self.source_id.as_deref().or(self.external_id.as_deref())
+    }
+}
+
+/// An alert of an ingested incident, as its source last sent it.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = incident_alerts, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct Alert {
+    pub id: i64,
+    pub incident_id: i64,
+    pub external_id: String,
+    pub title: String,
+    pub severity: IncidentSeverity,
+    pub category: Option<String>,
+    pub detection_source: Option<String>,
+    pub first_activity_at: Option<NaiveDateTime>,
+    pub last_activity_at: Option<NaiveDateTime>,
+    pub techniques: Json<Vec<String>>,
+    pub evidence: Json<Vec<ingest::StoredEvidence>>,
+    pub problems: Json<Vec<String>>,
+    pub raw: Json<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = incident_alerts, treat_none_as_default_value = false)]
+struct AlertInsert {
+    tenant_id: String,
+    incident_id: i64,
+    position: i32,
+    external_id: String,
+    title: String,
+    severity: IncidentSeverity,
+    category: Option<String>,
+    detection_source: Option<String>,
+    first_activity_at: Option<NaiveDateTime>,
+    last_activity_at: Option<NaiveDateTime>,
+    techniques: Json<Vec<String>>,
+    evidence: Json<Vec<ingest::StoredEvidence>>,
+    problems: Json<Vec<String>>,
+    raw: Json<serde_json::Value>,
+}
+
+/// An indicator an incident's evidence names, in its canonical form.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = incident_observables, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct IncidentObservable {
+    pub incident_id: i64,
+    pub kind: ObservableType,
+    pub normalized_value: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = incident_observables, treat_none_as_default_value = false)]
+struct IncidentObservableInsert {
+    tenant_id: String,
+    incident_id: i64,
+    kind: ObservableType,
+    normalized_value: String,
+    value: String,
+}
+
+/// The alerts of these incidents, in the order their source sent them.
+pub async fn alerts_of(conn: &mut Conn<'_>, tenant: &str, ids: &[IncidentId]) -> AppResult<Vec<Alert>> {
+    let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+    let alerts = with_conn!(conn, c => {
+        incident_alerts::table
+            .filter(incident_alerts::tenant_id.eq(tenant))
+            .filter(incident_alerts::incident_id.eq_any(&ids))
+            .order((incident_alerts::incident_id, incident_alerts::position))
+            .select(Alert::as_select())
+            .load(c)
+            .await
+    })?;
+    Ok(alerts)
+}
+
+/// The indicators of these incidents, by type and value.
+pub async fn observables_of(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    ids: &[IncidentId],
+) -> AppResult<Vec<IncidentObservable>> {
+    let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+    let found = with_conn!(conn, c => {
+        incident_observables::table
+            .filter(incident_observables::tenant_id.eq(tenant))
+            .filter(incident_observables::incident_id.eq_any(&ids))
+            .order((incident_observables::incident_id, incident_observables::kind, incident_observables::normalized_value))
+            .select(IncidentObservable::as_select())
+            .load(c)
+            .await
+    })?;
+    Ok(found)
 }
 
 /// A whole incident row, for bulk loading (the demo data set).
@@ -199,6 +312,26 @@ pub async fn find_many(conn: &mut Conn<'_>, tenant: &str, ids: &[IncidentId]) ->
     Ok(found)
 }
 
+/// The incident a source knows by `source_id`.
+pub async fn find_by_source(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    source: &str,
+    source_id: &str,
+) -> AppResult<Option<Incident>> {
+    let found = with_conn!(conn, c => {
+        incidents::table
+            .filter(incidents::tenant_id.eq(tenant))
+            .filter(incidents::source.eq(source))
+            .filter(incidents::source_id.eq(source_id))
+            .select(Incident::as_select())
+            .first(c)
+            .await
+            .optional()
+    })?;
+    Ok(found)
+}
+
 /// Which incidents to list.
 #[derive(Debug, Default, Clone)]
 pub struct IncidentFilter {
@@ -206,6 +339,12 @@ pub struct IncidentFilter {
     pub statuses: Vec<IncidentStatus>,
     pub search: Option<String>,
     pub case_id: Option<CaseId>,
+    /// Ingested from one of these sources.
+    pub sources: Vec<String>,
+    /// `Some(true)`: on no case; `Some(false)`: on at least one.
+    pub unlinked: Option<bool>,
+    /// Whose evidence names this indicator.
+    pub observable: Option<Indicator>,
 }
 
 /// The tenant's incidents matching a filter, as a boxed query of the
@@ -224,6 +363,29 @@ macro_rules! filtered_incidents {
         }
         for word in $words {
             query = query.filter(incidents::search_text.like(format!("%{}%", escape_like(word))).escape('\\'));
+        }
+        if !filter.sources.is_empty() {
+            query = query.filter(incidents::source.eq_any(&filter.sources));
+        }
+        if let Some(unlinked) = filter.unlinked {
+            let linked =
+                case_incidents::table.filter(case_incidents::tenant_id.eq($tenant)).select(case_incidents::incident_id);
+            query = if unlinked {
+                query.filter(diesel::dsl::not(incidents::id.eq_any(linked)))
+            } else {
+                query.filter(incidents::id.eq_any(linked))
+            };
+        }
+        if let Some(Indicator { kind, normalized: value }) = &filter.observable {
+            query = query.filter(
+                incidents::id.eq_any(
+                    incident_observables::table
+                        .filter(incident_observables::tenant_id.eq($tenant))
+                        .filter(incident_observables::kind.eq(kind.as_str()))
+                        .filter(incident_observables::normalized_value.eq(value))
+                        .select(incident_observables::incident_id),
+                ),
+            );
         }
         if let Some(case_id) = filter.case_id {
             query = query.filter(
@@ -427,4 +589,72 @@ pub async fn cases_of(conn: &mut Conn<'_>, tenant: &str, incident_ids: &[Inciden
             .await
     })?;
     Ok(pairs)
+}
+
+/// Writes a case's verdict back to its linked incidents that sync back (from
+/// the write pipeline, when the case closed or reopened): closed, each takes
+/// status RESOLVED and the case's classification and determination;
+/// reopened, each is ACTIVE again without a verdict. Each change is an
+/// INCIDENT_UPDATED entry on the case naming the incident, written by who
+/// closed or reopened the case, which webhooks tell the source's connector.
+/// Ingestion writes no such entry, so a source's own changes never echo back.
+pub async fn sync_back(conn: &mut Conn<'_>, actor: &Principal, case_id: CaseId, closed: bool) -> AppResult<()> {
+    let tenant = actor.tenant.as_str();
+    let linked: Vec<Incident> =
+        of_cases(conn, tenant, &[case_id]).await?.into_iter().map(|(_, i)| i).filter(|i| i.sync_back).collect();
+    if linked.is_empty() {
+        return Ok(());
+    }
+    let case = case::find_many(conn, tenant, &[case_id])
+        .await?
+        .pop()
+        .ok_or_else(|| AppError::internal(format!("case {case_id} is missing")))?;
+    let (status, classification, determination) = if closed {
+        (IncidentStatus::Resolved, case.classification, case.determination)
+    } else {
+        (IncidentStatus::Active, None, None)
+    };
+    let label = |v: Option<&'static str>| v.map(str::to_owned);
+    let mut audits = Vec::new();
+    for incident in linked {
+        let mut changes = Vec::new();
+        if incident.status != status {
+            changes.push(FieldChange::new(
+                "status",
+                label(Some(incident.status.as_str())),
+                label(Some(status.as_str())),
+            ));
+        }
+        if incident.classification != classification {
+            changes.push(FieldChange::new(
+                "classification",
+                label(incident.classification.map(|c| c.as_str())),
+                label(classification.map(|c| c.as_str())),
+            ));
+        }
+        if incident.determination != determination {
+            changes.push(FieldChange::new(
+                "determination",
+                label(incident.determination.map(|d| d.as_str())),
+                label(determination.map(|d| d.as_str())),
+            ));
+        }
+        if changes.is_empty() {
+            continue;
+        }
+        let values = (
+            incidents::status.eq(status),
+            incidents::classification.eq(classification),
+            incidents::determination.eq(determination),
+            incidents::updated_at.eq(now()),
+        );
+        with_conn!(conn, c => diesel::update(incidents::table.find(incident.id)).set(values).execute(c).await)?;
+        audits
+            .push(NewAudit { incident_id: Some(incident.id), ..NewAudit::new(AuditAction::IncidentUpdated, changes) });
+    }
+    if audits.is_empty() {
+        return Ok(());
+    }
+    let Some(seq) = case::reserve_activity(conn, tenant, case_id, audits.len() as i64).await? else { return Ok(()) };
+    activity::record_audits(conn, actor, case_id, seq, audits).await
 }
