@@ -342,10 +342,21 @@ async fn the_endpoint_refuses_what_it_cannot_take_and_writes_nothing(backend: Ba
     for result in answer["results"].as_array().unwrap() {
         assert!(result["reason"].as_str().is_some_and(|r| !r.is_empty()), "{result}");
     }
-    // Over the byte limit: refused before it is read.
-    let big = format!("{{\"value\": [], \"pad\": \"{}\"}}", "x".repeat(17 * 1024 * 1024));
-    let (status, answer) = post_graph(&server, Some(&key), &big).await;
-    assert_eq!(status, 413, "{answer}");
+    // Declared over the byte limit: answered 413 before the body is read.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+        let head = format!(
+            "POST /ingest/microsoft-graph HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\nauthorization: Bearer {key}\r\ncontent-length: {}\r\n\r\n",
+            server.addr,
+            17 * 1024 * 1024
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut answer = vec![0u8; 64];
+        stream.read_exact(&mut answer).await.unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    }
     let count = server.ok(&analyst("acme"), "{ incidents { totalCount } }", json!({})).await;
     assert_eq!(count["incidents"]["totalCount"], 0);
 }
@@ -611,4 +622,90 @@ async fn a_connector_walkthrough_from_incident_page_to_write_back(backend: Backe
         server.ok(&analyst, "query($id: ID!) { incident(id: $id) { status } }", json!({ "id": quiet_id })).await;
     assert_eq!(quiet_read["incident"]["status"], "ACTIVE");
     assert_eq!(deliveries(&server, &hook).await.len(), 3);
+}
+
+const WATCH_INGESTED: &str = "subscription($after: String) { incidentIngested(after: $after) { cursor outcome at incident { externalId source } } }";
+
+async fn ingest_one(server: &TestServer, token: &str, id: &str, updated: &str) {
+    let input = json!({ "source": "feed", "incidents": [{ "externalId": id, "title": format!("Incident {id}"), "severity": "LOW", "lastUpdatedAt": updated }] });
+    let data = server.ok(token, INGEST, json!({ "input": input })).await;
+    assert_eq!(data["ingestIncidents"]["refused"], 0);
+}
+
+both_backends!(ingested_incidents_stream_live_and_replay_after_a_cursor);
+async fn ingested_incidents_stream_live_and_replay_after_a_cursor(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let analyst = analyst("acme");
+    let mut ws = server.ws("graphql-transport-ws").await;
+    ws.init(&reader("acme")).await;
+    ws.subscribe("1", WATCH_INGESTED, json!({})).await;
+    // The watch is set up asynchronously: probe until one ingestion arrives.
+    let mut probes = 0;
+    let first = loop {
+        ingest_one(&server, &analyst, &format!("P-{probes}"), "2026-01-01T00:00:00Z").await;
+        probes += 1;
+        if let Some(payload) = ws.try_payload(500).await {
+            break payload["data"]["incidentIngested"].clone();
+        }
+        assert!(probes < 20, "no ingestion arrived");
+    };
+    assert_eq!(first["outcome"], "CREATED");
+    assert_eq!(first["incident"]["source"], "feed");
+    let seen: usize = first["incident"]["externalId"].as_str().unwrap()[2..].parse().unwrap();
+    // An update is streamed too; a replay (unchanged) is not.
+    ingest_one(&server, &analyst, "P-0", "2026-02-01T00:00:00Z").await;
+    ingest_one(&server, &analyst, "P-0", "2026-02-01T00:00:00Z").await;
+    ingest_one(&server, &analyst, "LIVE", "2026-01-01T00:00:00Z").await;
+    let mut expected: Vec<(String, String)> =
+        (seen + 1..probes).map(|n| (format!("P-{n}"), "CREATED".to_owned())).collect();
+    expected.push(("P-0".into(), "UPDATED".into()));
+    expected.push(("LIVE".into(), "CREATED".into()));
+    let mut got = Vec::new();
+    for _ in 0..expected.len() {
+        let event = ws.payload(10).await["data"]["incidentIngested"].clone();
+        got.push((
+            event["incident"]["externalId"].as_str().unwrap().to_owned(),
+            event["outcome"].as_str().unwrap().to_owned(),
+        ));
+    }
+    assert_eq!(got, expected);
+    assert!(ws.try_payload(300).await.is_none(), "nothing more");
+
+    // Resuming after the first event replays everything after it, in order.
+    let mut again = server.ws("graphql-transport-ws").await;
+    again.init(&reader("acme")).await;
+    again.subscribe("2", WATCH_INGESTED, json!({ "after": first["cursor"] })).await;
+    let mut replayed = Vec::new();
+    for _ in 0..expected.len() {
+        let event = again.payload(10).await["data"]["incidentIngested"].clone();
+        replayed.push((
+            event["incident"]["externalId"].as_str().unwrap().to_owned(),
+            event["outcome"].as_str().unwrap().to_owned(),
+        ));
+    }
+    assert_eq!(replayed, expected);
+    // Another tenant's ingestions are not streamed.
+    ingest_one(&server, &crate::common::analyst("globex"), "OTHER", "2026-01-01T00:00:00Z").await;
+    assert!(again.try_payload(300).await.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingestions_on_one_replica_stream_to_watchers_on_another() {
+    let first = TestServer::start(Backend::Postgres).await;
+    let second = TestServer::start_on(Backend::Postgres, first.database.clone()).await;
+    let analyst = analyst("acme");
+    ingest_one(&first, &analyst, "BEFORE", "2026-01-01T00:00:00Z").await;
+    let mut ws = second.ws("graphql-transport-ws").await;
+    ws.init(&reader("acme")).await;
+    let mut probes = 0;
+    ws.subscribe("1", WATCH_INGESTED, json!({})).await;
+    loop {
+        ingest_one(&first, &analyst, &format!("R-{probes}"), "2026-01-01T00:00:00Z").await;
+        probes += 1;
+        if let Some(payload) = ws.try_payload(500).await {
+            assert!(payload["data"]["incidentIngested"]["incident"]["externalId"].as_str().unwrap().starts_with("R-"));
+            break;
+        }
+        assert!(probes < 20, "nothing reached the other replica");
+    }
 }

@@ -84,6 +84,12 @@ impl<'a> Conn<'a> {
         Ok(())
     }
 
+    /// Records that this transaction added to the tenant's incident ingestion
+    /// log, so `incidentIngested` watchers hear of it once it commits.
+    pub fn ingested(&mut self, tenant: &str) -> Result<(), AppError> {
+        self.changed(tenant, INGESTION_LOG)
+    }
+
     /// Records that a reaction (an automation rule) changed a case after the
     /// write that returns it.
     pub fn reacted(&mut self, tenant: &str, case_id: i64) -> Result<(), AppError> {
@@ -216,6 +222,11 @@ pub struct ChangedCase {
     #[serde(rename = "c")]
     pub case_id: i64,
 }
+
+/// The `case_id` a [`ChangedCase`] carries when what grew is the tenant's
+/// incident ingestion log rather than a case's activity (no case has it:
+/// case numbers start at 1000).
+pub const INGESTION_LOG: i64 = 0;
 
 type ChangedCases = Vec<ChangedCase>;
 

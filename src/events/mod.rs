@@ -16,15 +16,17 @@
 mod listener;
 mod watch;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, Weak};
 
+use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use tokio::sync::broadcast;
 
-use crate::db::{ChangedCase, Conn, Db};
+use crate::db::{ChangedCase, Conn, Db, INGESTION_LOG};
 use crate::domain::activity::{self, Activity};
 use crate::domain::case::CaseId;
+use crate::domain::incident::ingest::{self, Ingestion};
 use crate::error::{AppResult, OrInternal};
 
 pub use watch::WatchStream;
@@ -32,6 +34,8 @@ pub use watch::WatchStream;
 /// Entries a feed keeps for watchers that are briefly behind; further behind,
 /// a watcher catches up from the log.
 const FEED_CAPACITY: usize = 256;
+/// Tenants' ingestion pings a watcher may be behind before it reads its log again.
+const INGESTION_PINGS: usize = 64;
 /// Rows one catch-up query reads.
 const FETCH_BATCH: i64 = 500;
 
@@ -87,6 +91,9 @@ struct Inner {
     listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Poked on every committed change: the webhook outbox may have work.
     outbox: Arc<tokio::sync::Notify>,
+    /// The tenants whose ingestion log grew, as commits announce them; each
+    /// `incidentIngested` watcher reads its tenant's log again on a ping.
+    ingestions: broadcast::Sender<Arc<str>>,
 }
 
 impl Drop for Inner {
@@ -108,6 +115,7 @@ impl ActivityBus {
                 feeds: Mutex::new(HashMap::new()),
                 listener: Mutex::new(None),
                 outbox: Arc::default(),
+                ingestions: broadcast::channel(INGESTION_PINGS).0,
             }),
         };
         let task = match database_url {
@@ -160,6 +168,25 @@ impl ActivityBus {
         )))
     }
 
+    /// Watches the tenant's incident ingestion log after `after` (oldest
+    /// first, then live), or only what comes next when `after` is `None`.
+    pub async fn watch_ingestions(&self, tenant: &str, after: Option<i64>) -> AppResult<IngestionStream> {
+        // Subscribe before reading where the log stands, so nothing falls between.
+        let pings = self.inner.ingestions.subscribe();
+        let tenant: Arc<str> = tenant.into();
+        let last = match after {
+            Some(after) => after,
+            None => {
+                detached(self.inner.db.clone(), tenant.clone(), |conn, tenant| {
+                    Box::pin(async move { ingest::last_ingestion(conn, &tenant).await })
+                })
+                .await?
+            }
+        };
+        let state = IngestionWatch { db: self.inner.db.clone(), tenant, last, pings, buffer: VecDeque::new() };
+        Ok(futures_util::stream::unfold(state, IngestionWatch::next).boxed())
+    }
+
     /// Takes a hold on a case's feed, making it when nobody watches the case yet.
     fn lease(&self, tenant: &str, case_id: i64) -> FeedLease {
         let mut feeds = self.inner.feeds.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -198,6 +225,11 @@ impl Inner {
     /// A case changed: its feed, if anyone watches, fetches and broadcasts the new entries.
     async fn changed(&self, tenant: &str, case_id: i64) {
         self.outbox.notify_one();
+        if case_id == INGESTION_LOG {
+            // Nobody watching is fine.
+            let _ = self.ingestions.send(tenant.into());
+            return;
+        }
         let feed = {
             let feeds = self.feeds.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             let key: FeedKey = (tenant.into(), case_id);
@@ -238,6 +270,8 @@ impl Inner {
 
     /// After the listener reconnects: whatever was announced meanwhile is fetched now.
     async fn resync_all(&self) {
+        // Every ingestion watcher reads its log again (an empty tenant pings all).
+        let _ = self.ingestions.send("".into());
         let keys: Vec<FeedKey> = match self.feeds.lock() {
             Ok(feeds) => feeds.keys().cloned().collect(),
             Err(_) => return,
@@ -270,6 +304,53 @@ pub(crate) async fn detached<T: Send + 'static>(
         read(&mut pooled.conn(), tenant).await
     });
     task.await.or_internal("a log read failed")?
+}
+
+/// A tenant's ingestion log as a stream: entries after `last`, read in
+/// batches, then a wait for the next ping of the tenant.
+pub type IngestionStream = futures_util::stream::BoxStream<'static, AppResult<Ingestion>>;
+
+struct IngestionWatch {
+    db: Db,
+    tenant: Arc<str>,
+    last: i64,
+    pings: broadcast::Receiver<Arc<str>>,
+    /// At most one batch ([`FETCH_BATCH`]) read ahead.
+    buffer: VecDeque<Ingestion>,
+}
+
+impl IngestionWatch {
+    async fn next(mut self) -> Option<(AppResult<Ingestion>, Self)> {
+        loop {
+            if let Some(row) = self.buffer.pop_front() {
+                self.last = row.id;
+                return Some((Ok(row), self));
+            }
+            let last = self.last;
+            let read = detached(self.db.clone(), self.tenant.clone(), move |conn, tenant| {
+                Box::pin(async move { ingest::ingestions_since(conn, &tenant, last, FETCH_BATCH).await })
+            })
+            .await;
+            match read {
+                Ok(rows) if !rows.is_empty() => {
+                    self.buffer.extend(rows);
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => return Some((Err(e), self)),
+            }
+            // A ping queued while reading is seen here, so nothing is missed.
+            loop {
+                match self.pings.recv().await {
+                    Ok(tenant) if tenant == self.tenant || tenant.is_empty() => break,
+                    Ok(_) => {}
+                    // Fell behind the pings: read the log again.
+                    Err(broadcast::error::RecvError::Lagged(_)) => break,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        }
+    }
 }
 
 async fn fetch(conn: &mut Conn<'_>, tenant: &str, case_id: i64, after: i64) -> AppResult<Vec<Activity>> {

@@ -487,18 +487,57 @@ fn is_current(stored: Option<&Stored>, item: &Checked, hash: &str) -> Option<Opt
     (stored.content_hash.as_deref() == Some(hash)).then_some(None)
 }
 
-/// Serialises ingestion of one source of a tenant across replicas for the
-/// rest of the transaction (SQLite's writes already take turns), so two
-/// deliveries of one incident cannot both create it.
-async fn lock_source(conn: &mut Conn<'_>, tenant: &str, source: &str) -> AppResult<()> {
+/// Serialises a tenant's ingestions across replicas for the rest of the
+/// transaction (SQLite's writes already take turns): two deliveries of one
+/// incident cannot both create it, and the tenant's ingestion log commits in
+/// id order, so "everything after my last id" is complete for its watchers.
+async fn lock_tenant_ingestion(conn: &mut Conn<'_>, tenant: &str) -> AppResult<()> {
     if let Link::Postgres(c) = &mut conn.link {
-        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended('casebook ingest ' || $1 || ' ' || $2, 0))")
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended('casebook ingest ' || $1, 0))")
             .bind::<Text, _>(tenant)
-            .bind::<Text, _>(source)
             .execute(*c)
             .await?;
     }
     Ok(())
+}
+
+/// One entry of the tenant's ingestion log: an incident an ingestion
+/// created or updated.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = incident_ingestions, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
+pub struct Ingestion {
+    pub id: i64,
+    pub incident_id: i64,
+    pub outcome: IngestOutcome,
+    pub actor_id: String,
+    pub at: NaiveDateTime,
+}
+
+/// The tenant's ingestion log after `after`, oldest first, at most `limit`.
+pub async fn ingestions_since(conn: &mut Conn<'_>, tenant: &str, after: i64, limit: i64) -> AppResult<Vec<Ingestion>> {
+    let rows = with_conn!(conn, c => {
+        incident_ingestions::table
+            .filter(incident_ingestions::tenant_id.eq(tenant))
+            .filter(incident_ingestions::id.gt(after))
+            .order(incident_ingestions::id.asc())
+            .limit(limit)
+            .select(Ingestion::as_select())
+            .load(c)
+            .await
+    })?;
+    Ok(rows)
+}
+
+/// Where the tenant's ingestion log stands (0 when empty).
+pub async fn last_ingestion(conn: &mut Conn<'_>, tenant: &str) -> AppResult<i64> {
+    let last: Option<i64> = with_conn!(conn, c => {
+        incident_ingestions::table
+            .filter(incident_ingestions::tenant_id.eq(tenant))
+            .select(diesel::dsl::max(incident_ingestions::id))
+            .first(c)
+            .await
+    })?;
+    Ok(last.unwrap_or(0))
 }
 
 /// The incident row's ingested columns.
@@ -575,7 +614,7 @@ async fn write(
     checked: Vec<(usize, Checked, String)>,
 ) -> AppResult<Vec<ItemReport>> {
     let tenant = actor.tenant();
-    lock_source(conn, tenant, source).await?;
+    lock_tenant_ingestion(conn, tenant).await?;
     let ids: Vec<&str> = checked.iter().map(|(_, c, _)| c.external_id.as_str()).collect();
     let stored = stored_states(conn, tenant, source, &ids).await?;
     let at = now();
@@ -678,6 +717,9 @@ async fn write(
     }
     for chunk in ingestions.chunks(ROWS_PER_STATEMENT) {
         crate::bulk_insert!(conn, incident_ingestions::table, chunk)?;
+    }
+    if !ingestions.is_empty() {
+        conn.ingested(tenant)?;
     }
     for (index, item, id, outcome) in written {
         conn.record(IncidentIngested { actor: actor.principal().clone(), incident_id: IncidentId(id) })?;

@@ -8,11 +8,11 @@ use crate::auth::{Permission, ReadData};
 use crate::domain::case::CaseId;
 use crate::error::AppError;
 use crate::events::ActivityBus;
-use crate::graphql::cursor::{self, ActivityCursor};
+use crate::graphql::cursor::{self, ActivityCursor, IdCursor};
 use crate::graphql::directive::requires_permission;
 use crate::graphql::errors::{GqlError, GqlResult};
 use crate::graphql::scalars::numeric_id;
-use crate::graphql::types::ActivityEvent;
+use crate::graphql::types::{ActivityEvent, IncidentIngestedEvent};
 use crate::graphql::{Setup, grant};
 
 /// The subscription root.
@@ -49,5 +49,26 @@ impl Subscription {
         }
         let stream = watched?.ok_or_else(not_found)?;
         Ok(stream.map(|entry| entry.map(ActivityEvent::from).map_err(GqlError::from)).boxed())
+    }
+
+    /// Incidents as ingestions create or update them (the triage view's live
+    /// feed), in commit order, whichever replica ingested them. With `after`
+    /// (an event's `cursor`), first replays every ingestion after it, oldest
+    /// first; without it, starts with what comes next.
+    #[graphql(directive = requires_permission::apply(Permission::SecurityDataRead))]
+    async fn incident_ingested(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Resume after this event's cursor.")] after: Option<String>,
+    ) -> Result<BoxStream<'static, GqlResult<IncidentIngestedEvent>>, GqlError> {
+        let tenant = grant::<ReadData>(ctx)?.tenant();
+        let bus = ctx.data_opt::<ActivityBus>().ok_or_else(|| AppError::internal("the schema has no activity bus"))?;
+        let after = after.as_deref().map(|a| cursor::decode::<IdCursor>("after", a)).transpose()?;
+        let watch = Box::pin(bus.watch_ingestions(tenant, after.map(|a| a.id)));
+        let watched = watch.await;
+        if let Some(setup) = ctx.data_opt::<Setup>() {
+            setup.finish();
+        }
+        Ok(watched?.map(|row| row.map(IncidentIngestedEvent::from).map_err(GqlError::from)).boxed())
     }
 }

@@ -5,7 +5,7 @@ use async_graphql::{Context, ID, Object, SimpleObject};
 use super::connection::{PageInfo, split_page};
 use crate::auth::ReadData;
 use crate::domain::case::Case;
-use crate::domain::incident::ingest::{StoredEvidence, StoredIndicator};
+use crate::domain::incident::ingest::{IngestOutcome, Ingestion, StoredEvidence, StoredIndicator};
 use crate::domain::incident::{self, Alert, Incident, IncidentFilter, IncidentObservable};
 use crate::domain::observable::{Indicator, ObservableType};
 use crate::domain::queue::{CaseFilter, CaseOrderField, OrderDirection};
@@ -180,6 +180,41 @@ impl IncidentConnection {
         let tenant = grant::<ReadData>(ctx)?.tenant();
         let mut conn = db(ctx)?.get().await?;
         Ok(incident::count(&mut conn.conn(), tenant, &self.filter).await?)
+    }
+}
+
+/// An incident an ingestion created or updated, as `incidentIngested` streams it.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct IncidentIngestedEvent {
+    /// Pass as `after` to resume after this event.
+    pub cursor: String,
+    /// Whether the ingestion created the incident or updated it.
+    pub outcome: IngestOutcome,
+    /// When it was ingested.
+    pub at: DateTime,
+    #[graphql(skip)]
+    pub incident_id: i64,
+}
+
+impl From<Ingestion> for IncidentIngestedEvent {
+    fn from(row: Ingestion) -> Self {
+        IncidentIngestedEvent {
+            cursor: cursor::encode(&IdCursor { id: row.id }),
+            outcome: row.outcome,
+            at: utc(row.at),
+            incident_id: row.incident_id,
+        }
+    }
+}
+
+#[async_graphql::ComplexObject]
+impl IncidentIngestedEvent {
+    /// The incident, as it stands now.
+    async fn incident(&self, ctx: &Context<'_>) -> GqlResult<Incident> {
+        let found = loaders(ctx)?.incidents.load_one(self.incident_id).await?;
+        Ok(found
+            .ok_or_else(|| crate::error::AppError::internal(format!("incident {} is missing", self.incident_id)))?)
     }
 }
 
