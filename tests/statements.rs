@@ -61,6 +61,14 @@ async fn a_dashboard_page_costs_the_same_few_statements_for_10_and_100_cases(bac
     assert_eq!(ten, forty, "incident cases are batched");
     assert!(forty <= 4, "{forty}");
 
+    // The triage view: a page of incidents with their alerts, indicators and cases.
+    let triage = "query($first: Int) { incidents(first: $first) { totalCount nodes { id title source alertCount
+      alerts { externalId title techniqueIds } observables { type normalizedValue } cases { id } } } }";
+    let ten = statements_for(&server, &token, triage, json!({ "first": 10 })).await;
+    let hundred = statements_for(&server, &token, triage, json!({ "first": 100 })).await;
+    assert_eq!(ten, hundred, "alerts, indicators and cases of incidents are batched");
+    assert!(hundred <= 5, "a triage page of 100 incidents ran {hundred} statements");
+
     // Evidence on each case (tags, techniques, a first page of observables) and its SLA.
     let evidence = "query($first: Int) { cases(first: $first) { nodes { id tags techniques { id name tactics { id } } sla { state resolveBy }
       observables(first: 5) { totalCount pageInfo { hasNextPage } nodes { type normalizedValue addedBy { id } } } } } }";

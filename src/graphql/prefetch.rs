@@ -11,6 +11,7 @@ use async_graphql::{Context, InputType, Lookahead, SelectionField};
 
 use crate::domain::activity::{Activity, ActivityKind, Entry};
 use crate::domain::case::Case;
+use crate::domain::incident::Incident;
 use crate::domain::task::Task;
 use crate::graphql::errors::GqlResult;
 use crate::graphql::loaders::{NewestKey, RecentKey};
@@ -66,6 +67,32 @@ fn first_observables_page(field: &SelectionField<'_>) -> Option<i64> {
     let unfiltered = argument("filter").is_none_or(|v| v == async_graphql::Value::Null);
     let after = argument("after").is_none_or(|v| v == async_graphql::Value::Null);
     (unfiltered && after).then(|| page_size(first).ok()).flatten()
+}
+
+/// Loads what `selection` (the fields selected on each incident) needs for
+/// a page of incidents: their alerts, indicators and cases (those cases'
+/// own relations too).
+pub(crate) async fn incidents(ctx: &Context<'_>, selection: &Lookahead<'_>, incidents: &[Incident]) -> GqlResult<()> {
+    if incidents.is_empty() {
+        return Ok(());
+    }
+    let loaders = loaders(ctx)?;
+    let ids = || incidents.iter().map(|i| i.id);
+    if selection.field("alerts").exists() {
+        loaders.load_now(&loaders.alerts_by_incident, ids()).await?;
+    }
+    if selection.field("observables").exists() {
+        loaders.load_now(&loaders.observables_by_incident, ids()).await?;
+    }
+    let linked_cases = selection.field("cases");
+    if linked_cases.exists() {
+        let by_incident = loaders.load_now(&loaders.cases_by_incident, ids()).await?;
+        let mut linked: Vec<Case> = by_incident.values().flat_map(|cases| cases.iter()).cloned().collect();
+        linked.sort_by_key(|c| c.id);
+        linked.dedup_by_key(|c| c.id);
+        prefetch_cases(ctx, &linked_cases, &linked, 1).await?;
+    }
+    Ok(())
 }
 
 /// Loads what `selection` (the fields selected on each case) needs for `cases`.

@@ -160,6 +160,9 @@ impl IncidentConnection {
         let mut conn = db(ctx)?.get().await?;
         let mut rows = incident::list(&mut conn.conn(), tenant, &filter, after.map(|a| a.id), limit + 1).await?;
         let has_next = split_page(&mut rows, limit);
+        for nodes in prefetch::connection_nodes(&ctx.look_ahead()) {
+            prefetch::incidents(ctx, &nodes, &rows).await?;
+        }
         let edges: Vec<IncidentEdge> = rows
             .into_iter()
             .map(|i| IncidentEdge { cursor: cursor::encode(&IdCursor { id: i.id }), node: i })
