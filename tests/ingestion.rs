@@ -391,6 +391,8 @@ async fn two_replicas_ingesting_one_incident_make_one(backend: Backend) {
     let first = TestServer::start(backend).await;
     let second = TestServer::start_on(backend, first.database.clone()).await;
     let (_, key) = create_key(&first, "acme", "Defender", &["INCIDENTS_INGEST"]).await;
+    let rule = json!({ "name": "One case per incident", "trigger": "INCIDENT_INGESTED", "actions": [{ "type": "CREATE_CASE" }] });
+    first.ok(&admin("acme"), RULE_MUTATION, json!({ "input": rule })).await;
     for round in 0..5 {
         let mut page: Value = serde_json::from_str(PAGE).unwrap();
         page["value"][0]["lastUpdateDateTime"] = json!(format!("2022-01-0{}T00:00:00Z", round + 1));
@@ -404,6 +406,8 @@ async fn two_replicas_ingesting_one_incident_make_one(backend: Backend) {
     let listed = incidents(&first, &analyst("acme"), json!({})).await;
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0]["alerts"].as_array().unwrap().len(), 1);
+    let cases = second.ok(&analyst("acme"), "{ cases { totalCount } }", json!({})).await;
+    assert_eq!(cases["cases"]["totalCount"], 1, "the rule ran once");
 }
 
 const RULE_MUTATION: &str = "mutation($input: CreateAutomationRuleInput!) { createAutomationRule(input: $input) { id \
@@ -708,4 +712,54 @@ async fn ingestions_on_one_replica_stream_to_watchers_on_another() {
         }
         assert!(probes < 20, "nothing reached the other replica");
     }
+}
+
+both_backends!(the_triage_view_orders_by_severity_and_activity_page_by_page);
+async fn the_triage_view_orders_by_severity_and_activity_page_by_page(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let analyst = analyst("acme");
+    let item = |id: &str, severity: &str, last: &str| {
+        json!({ "externalId": id, "title": id, "severity": severity, "lastUpdatedAt": "2026-01-01T00:00:00Z",
+                "alerts": [{ "externalId": "a", "title": "a", "severity": severity, "lastActivityAt": last }] })
+    };
+    let input = json!({ "source": "s", "incidents": [
+        item("A", "LOW", "2026-01-01T03:00:00Z"),
+        item("B", "HIGH", "2026-01-01T01:00:00Z"),
+        item("C", "MEDIUM", "2026-01-01T05:00:00Z"),
+        item("D", "HIGH", "2026-01-01T02:00:00Z"),
+        item("E", "INFORMATIONAL", "2026-01-01T04:00:00Z"),
+    ]});
+    server.ok(&analyst, INGEST, json!({ "input": input })).await;
+    let query = "query($order: IncidentOrder, $after: String) { incidents(orderBy: $order, first: 2, after: $after, filter: { unlinked: true }) {
+        pageInfo { hasNextPage endCursor } nodes { externalId } } }";
+    let walk = |order: Value| {
+        let server = &server;
+        let analyst = analyst.clone();
+        async move {
+            let (mut seen, mut after) = (Vec::new(), Value::Null);
+            loop {
+                let data = server.ok(&analyst, query, json!({ "order": order, "after": after })).await;
+                let page = &data["incidents"];
+                seen.extend(
+                    page["nodes"].as_array().unwrap().iter().map(|n| n["externalId"].as_str().unwrap().to_owned()),
+                );
+                if page["pageInfo"]["hasNextPage"] != true {
+                    return seen;
+                }
+                after = page["pageInfo"]["endCursor"].clone();
+            }
+        }
+    };
+    // Equal severities go by number, the same way: D after B descending.
+    assert_eq!(walk(json!({ "field": "SEVERITY" })).await, ["D", "B", "C", "A", "E"]);
+    assert_eq!(walk(json!({ "field": "SEVERITY", "direction": "ASC" })).await, ["E", "A", "C", "B", "D"]);
+    assert_eq!(walk(json!({ "field": "LAST_ACTIVITY_AT" })).await, ["C", "E", "A", "D", "B"]);
+    assert_eq!(walk(json!({ "field": "CREATED_AT", "direction": "ASC" })).await, ["A", "B", "C", "D", "E"]);
+    assert_eq!(walk(Value::Null).await, ["E", "D", "C", "B", "A"]);
+    // A cursor of one order does not continue another.
+    let data = server.ok(&analyst, query, json!({ "order": { "field": "SEVERITY" } })).await;
+    let cursor = data["incidents"]["pageInfo"]["endCursor"].clone();
+    let body =
+        server.gql(Some(&analyst), query, json!({ "order": { "field": "LAST_ACTIVITY_AT" }, "after": cursor })).await;
+    assert_code(&body, "BAD_USER_INPUT");
 }

@@ -113,6 +113,8 @@ diesel::table! {
         redirected_to -> Nullable<Text>,
         alert_count -> Integer,
         sync_back -> Bool,
+        severity_rank -> Integer,
+        activity_at -> Timestamp,
     }
 }
 

@@ -108,6 +108,13 @@ text_enum! {
     }
 }
 
+impl IncidentSeverity {
+    /// Its place from the least severe (0) to the most (3), as incidents are ordered by.
+    pub fn rank(self) -> i32 {
+        IncidentSeverity::ALL.iter().position(|s| *s == self).unwrap_or(0) as i32
+    }
+}
+
 impl TaskStatus {
     /// The states in which a task is done with, one way or another.
     pub const FINISHED: [TaskStatus; 4] =

@@ -13,6 +13,7 @@ use crate::auth::Permission;
 use crate::domain::activity::{ActivityKind, AuditAction};
 use crate::domain::automation::AutomationActionType;
 use crate::domain::facts::AutomationTrigger;
+use crate::domain::incident::IncidentOrderField;
 use crate::domain::incident::ingest::IngestOutcome;
 use crate::domain::metrics::MetricsDimension;
 use crate::domain::observable::{ObservableType, Tlp};
@@ -139,6 +140,7 @@ schema_enums!(
     CasePriority,
     Classification,
     Determination,
+    IncidentOrderField,
     IncidentSeverity,
     IncidentStatus,
     IngestOutcome,

@@ -91,3 +91,15 @@ CREATE TABLE incident_ingestions (
     at           TIMESTAMP NOT NULL
 );
 CREATE INDEX incident_ingestions_of_tenant ON incident_ingestions (tenant_id, id);
+
+-- What the triage view orders incidents by besides their number: severity as
+-- a rank (INFORMATIONAL 0 to HIGH 3), and when the latest activity an alert
+-- saw happened (for an incident without alert times: when its source last
+-- changed it, or when it was recorded by hand).
+ALTER TABLE incidents ADD COLUMN severity_rank INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE incidents ADD COLUMN activity_at TIMESTAMP NOT NULL DEFAULT '1970-01-01 00:00:00';
+UPDATE incidents SET
+    severity_rank = CASE severity WHEN 'LOW' THEN 1 WHEN 'MEDIUM' THEN 2 WHEN 'HIGH' THEN 3 ELSE 0 END,
+    activity_at = created_at;
+CREATE INDEX incidents_by_severity ON incidents (tenant_id, severity_rank, id);
+CREATE INDEX incidents_by_activity ON incidents (tenant_id, activity_at, id);

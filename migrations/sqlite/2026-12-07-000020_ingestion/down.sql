@@ -1,6 +1,10 @@
 DROP TABLE incident_ingestions;
 DROP TABLE incident_observables;
 DROP TABLE incident_alerts;
+DROP INDEX incidents_by_activity;
+DROP INDEX incidents_by_severity;
+ALTER TABLE incidents DROP COLUMN activity_at;
+ALTER TABLE incidents DROP COLUMN severity_rank;
 DROP INDEX incidents_by_source;
 DROP INDEX incidents_source_unique;
 ALTER TABLE incidents DROP COLUMN sync_back;

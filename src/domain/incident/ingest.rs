@@ -561,6 +561,8 @@ struct IngestedRow {
     redirected_to: Option<String>,
     alert_count: i32,
     sync_back: bool,
+    severity_rank: i32,
+    activity_at: NaiveDateTime,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -603,6 +605,8 @@ fn row_of(item: &Checked, hash: &str, sync_back: bool, at: NaiveDateTime) -> Ing
         redirected_to: item.redirected_to.clone(),
         alert_count: item.alerts.len() as i32,
         sync_back,
+        severity_rank: item.severity.rank(),
+        activity_at: item.last_activity_at.unwrap_or(item.last_updated_at),
     }
 }
 

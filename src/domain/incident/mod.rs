@@ -17,7 +17,9 @@ use crate::domain::case::{self, Case, CaseId};
 use crate::domain::facts::AutomationTrigger;
 use crate::domain::now;
 use crate::domain::observable::{Indicator, ObservableType};
+use crate::domain::queue::OrderDirection;
 use crate::domain::user::escape_like;
+use crate::domain::values::text_enum;
 use crate::domain::values::{
     IncidentSeverity, IncidentStatus, MAX_TITLE_CHARS, required_text, search_text, search_words,
 };
@@ -59,6 +61,8 @@ pub struct Incident {
     pub redirected_to: Option<String>,
     pub alert_count: i32,
     pub sync_back: bool,
+    /// What LAST_ACTIVITY_AT orders by.
+    pub activity_at: NaiveDateTime,
 }
 
 impl Incident {
@@ -172,6 +176,8 @@ pub struct IncidentRow {
     pub status: IncidentStatus,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub severity_rank: i32,
+    pub activity_at: NaiveDateTime,
 }
 
 impl IncidentRow {
@@ -189,10 +195,12 @@ impl IncidentRow {
             search_text: search_text(&[Some(&title), external_id.as_deref()]),
             external_id,
             title,
+            severity_rank: severity.rank(),
             severity,
             status,
             created_at: at,
             updated_at: at,
+            activity_at: at,
         }
     }
 }
@@ -286,6 +294,7 @@ pub async fn update(
         incidents::title.eq(&title),
         incidents::search_text.eq(search_text(&[Some(&title), external_id.as_deref()])),
         incidents::severity.eq(input.severity.unwrap_or(current.severity)),
+        incidents::severity_rank.eq(input.severity.unwrap_or(current.severity).rank()),
         incidents::status.eq(input.status.unwrap_or(current.status)),
         incidents::updated_at.eq(now()),
     );
@@ -401,25 +410,83 @@ macro_rules! filtered_incidents {
     }};
 }
 
-/// A page of incidents, newest first, those with ids below `before_id`.
+text_enum! {
+    /// What incidents are ordered by (then by number, the same way).
+    pub enum IncidentOrderField {
+        /// When it was recorded (its number).
+        CreatedAt => "CREATED_AT",
+        /// Its severity.
+        Severity => "SEVERITY",
+        /// The latest activity any of its alerts saw (for an incident without
+        /// alert times: when its source last changed it, or when it was recorded).
+        LastActivityAt => "LAST_ACTIVITY_AT",
+    }
+}
+
+/// Where a page of incidents starts: the sort value of the last incident
+/// seen (a severity rank, or a time in microseconds) and its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IncidentKey {
+    pub value: i64,
+    pub id: i64,
+}
+
+impl IncidentKey {
+    /// The key of `incident` in `field`'s order.
+    pub fn of(incident: &Incident, field: IncidentOrderField) -> IncidentKey {
+        let value = match field {
+            IncidentOrderField::CreatedAt => incident.id,
+            IncidentOrderField::Severity => i64::from(incident.severity.rank()),
+            IncidentOrderField::LastActivityAt => incident.activity_at.and_utc().timestamp_micros(),
+        };
+        IncidentKey { value, id: incident.id }
+    }
+}
+
+/// A page of incidents in `order`, those after `after`.
 pub async fn list(
     conn: &mut Conn<'_>,
     tenant: &str,
     filter: &IncidentFilter,
-    before_id: Option<i64>,
+    (field, direction): (IncidentOrderField, OrderDirection),
+    after: Option<IncidentKey>,
     limit: i64,
 ) -> AppResult<Vec<Incident>> {
+    use IncidentOrderField as F;
+    use OrderDirection::{Asc, Desc};
     let words = match &filter.search {
         Some(s) => search_words("filter.search", s)?,
         None => Vec::new(),
     };
+    let at = |micros: i64| chrono::DateTime::from_timestamp_micros(micros).map(|t| t.naive_utc()).unwrap_or_default();
     let found = with_conn!(conn, c => {
-        let mut query = filtered_incidents!(tenant, filter, &words)
-            .order(incidents::id.desc())
-            .limit(limit)
-            .select(Incident::as_select());
-        if let Some(before) = before_id {
-            query = query.filter(incidents::id.lt(before));
+        let mut query = filtered_incidents!(tenant, filter, &words).limit(limit).select(Incident::as_select());
+        query = match (field, direction) {
+            (F::CreatedAt, Desc) => query.order(incidents::id.desc()),
+            (F::CreatedAt, Asc) => query.order(incidents::id.asc()),
+            (F::Severity, Desc) => query.order((incidents::severity_rank.desc(), incidents::id.desc())),
+            (F::Severity, Asc) => query.order((incidents::severity_rank.asc(), incidents::id.asc())),
+            (F::LastActivityAt, Desc) => query.order((incidents::activity_at.desc(), incidents::id.desc())),
+            (F::LastActivityAt, Asc) => query.order((incidents::activity_at.asc(), incidents::id.asc())),
+        };
+        if let Some(IncidentKey { value, id }) = after {
+            let rank = i32::try_from(value).unwrap_or_default();
+            query = match (field, direction) {
+                (F::CreatedAt, Desc) => query.filter(incidents::id.lt(id)),
+                (F::CreatedAt, Asc) => query.filter(incidents::id.gt(id)),
+                (F::Severity, Desc) => query.filter(
+                    incidents::severity_rank.lt(rank).or(incidents::severity_rank.eq(rank).and(incidents::id.lt(id))),
+                ),
+                (F::Severity, Asc) => query.filter(
+                    incidents::severity_rank.gt(rank).or(incidents::severity_rank.eq(rank).and(incidents::id.gt(id))),
+                ),
+                (F::LastActivityAt, Desc) => query.filter(
+                    incidents::activity_at.lt(at(value)).or(incidents::activity_at.eq(at(value)).and(incidents::id.lt(id))),
+                ),
+                (F::LastActivityAt, Asc) => query.filter(
+                    incidents::activity_at.gt(at(value)).or(incidents::activity_at.eq(at(value)).and(incidents::id.gt(id))),
+                ),
+            };
         }
         query.load(c).await
     })?;

@@ -2,15 +2,16 @@ use async_graphql::{Context, ID, InputObject, Object};
 
 use crate::auth::Permission;
 use crate::domain::case::CaseId;
-use crate::domain::incident::{Incident, IncidentFilter};
+use crate::domain::incident::{Incident, IncidentFilter, IncidentOrderField};
 use crate::domain::observable::Indicator;
+use crate::domain::queue::OrderDirection;
 use crate::domain::values::{IncidentSeverity, IncidentStatus};
 use crate::graphql::directive::requires_permission;
 use crate::graphql::errors::GqlResult;
 use crate::graphql::loaders;
 use crate::graphql::query::case::ObservableMatch;
 use crate::graphql::scalars::numeric_id;
-use crate::graphql::types::IncidentConnection;
+use crate::graphql::types::{INCIDENTS_NEWEST_FIRST, IncidentConnection};
 
 /// Which incidents to list; every given criterion must hold.
 #[derive(InputObject, Default)]
@@ -30,6 +31,16 @@ pub struct IncidentFilterInput {
     pub unlinked: Option<bool>,
     /// Whose evidence names this indicator (the pivot cases use too).
     pub observable: Option<ObservableMatch>,
+}
+
+/// How to order incidents.
+#[derive(InputObject)]
+pub struct IncidentOrder {
+    /// What to order by (then by number, the same way).
+    pub field: IncidentOrderField,
+    /// Which way (default DESC: newest, most severe, latest activity first).
+    #[graphql(default_with = "OrderDirection::Desc")]
+    pub direction: OrderDirection,
 }
 
 #[derive(Default)]
@@ -56,6 +67,7 @@ impl IncidentQuery {
         &self,
         ctx: &Context<'_>,
         #[graphql(desc = "Which incidents (all when absent).")] filter: Option<IncidentFilterInput>,
+        #[graphql(desc = "Their order (default newest first).")] order_by: Option<IncidentOrder>,
         #[graphql(desc = "Page size (default 25, at most 100).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the incident this page follows.")] after: Option<String>,
     ) -> GqlResult<IncidentConnection> {
@@ -73,6 +85,7 @@ impl IncidentQuery {
                 .map(|o| Indicator::parse("filter.observable.value", o.kind, &o.value))
                 .transpose()?,
         };
-        IncidentConnection::page(ctx, filter, first, after).await
+        let order = order_by.map_or(INCIDENTS_NEWEST_FIRST, |o| (o.field, o.direction));
+        IncidentConnection::page(ctx, filter, order, first, after).await
     }
 }

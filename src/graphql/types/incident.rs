@@ -6,7 +6,9 @@ use super::connection::{PageInfo, split_page};
 use crate::auth::ReadData;
 use crate::domain::case::Case;
 use crate::domain::incident::ingest::{IngestOutcome, Ingestion, StoredEvidence, StoredIndicator};
-use crate::domain::incident::{self, Alert, Incident, IncidentFilter, IncidentObservable};
+use crate::domain::incident::{
+    self, Alert, Incident, IncidentFilter, IncidentKey, IncidentObservable, IncidentOrderField,
+};
 use crate::domain::observable::{Indicator, ObservableType};
 use crate::domain::queue::{CaseFilter, CaseOrderField, OrderDirection};
 use crate::domain::values::{IncidentSeverity, IncidentStatus};
@@ -125,6 +127,9 @@ impl Incident {
     }
 }
 
+/// The default order of incident lists.
+pub const NEWEST_FIRST: (IncidentOrderField, OrderDirection) = (IncidentOrderField::CreatedAt, OrderDirection::Desc);
+
 /// An edge of the incident list.
 #[derive(SimpleObject)]
 pub struct IncidentEdge {
@@ -146,26 +151,48 @@ pub struct IncidentConnection {
     pub filter: IncidentFilter,
 }
 
+/// Where an incident page resumes: the order it was read in, the last
+/// incident's sort value and its id.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct IncidentCursor {
+    #[serde(rename = "f")]
+    field: IncidentOrderField,
+    #[serde(rename = "d")]
+    direction: OrderDirection,
+    #[serde(rename = "v")]
+    value: i64,
+    id: i64,
+}
+
 impl IncidentConnection {
-    /// A page of the tenant's incidents matching `filter`, newest first.
+    /// A page of the tenant's incidents matching `filter`, in `order`.
     pub async fn page(
         ctx: &Context<'_>,
         filter: IncidentFilter,
+        order: (IncidentOrderField, OrderDirection),
         first: Option<i32>,
         after: Option<String>,
     ) -> GqlResult<IncidentConnection> {
         let tenant = grant::<ReadData>(ctx)?.tenant();
         let limit = page_size(first)?;
-        let after = after.as_deref().map(|a| cursor::decode::<IdCursor>("after", a)).transpose()?;
+        let after = after.as_deref().map(|a| cursor::decode::<IncidentCursor>("after", a)).transpose()?;
+        if after.as_ref().is_some_and(|a| (a.field, a.direction) != order) {
+            return Err(crate::error::AppError::bad_input("after", "this cursor belongs to another orderBy").into());
+        }
+        let key = after.as_ref().map(|a| IncidentKey { value: a.value, id: a.id });
         let mut conn = db(ctx)?.get().await?;
-        let mut rows = incident::list(&mut conn.conn(), tenant, &filter, after.map(|a| a.id), limit + 1).await?;
+        let mut rows = incident::list(&mut conn.conn(), tenant, &filter, order, key, limit + 1).await?;
         let has_next = split_page(&mut rows, limit);
         for nodes in prefetch::connection_nodes(&ctx.look_ahead()) {
             prefetch::incidents(ctx, &nodes, &rows).await?;
         }
         let edges: Vec<IncidentEdge> = rows
             .into_iter()
-            .map(|i| IncidentEdge { cursor: cursor::encode(&IdCursor { id: i.id }), node: i })
+            .map(|i| {
+                let IncidentKey { value, id } = IncidentKey::of(&i, order.0);
+                let cursor = IncidentCursor { field: order.0, direction: order.1, value, id };
+                IncidentEdge { cursor: cursor::encode(&cursor), node: i }
+            })
             .collect();
         let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();
         Ok(IncidentConnection { page_info: PageInfo::new(&cursors, has_next, after.is_some()), edges, filter })
@@ -363,6 +390,7 @@ impl IncidentObservable {
         IncidentConnection::page(
             ctx,
             IncidentFilter { observable: Some(indicator), ..IncidentFilter::default() },
+            NEWEST_FIRST,
             first,
             after,
         )

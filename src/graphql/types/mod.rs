@@ -23,7 +23,7 @@ pub use automation::{AutomationEffect, AutomationTestResult};
 pub use case::CaseConnection;
 pub use case::{ObservableConnection, ObservableFilterInput, observable_after};
 pub use connection::{PageInfo, split_page};
-pub use incident::{IncidentConnection, IncidentIngestedEvent};
+pub use incident::{IncidentConnection, IncidentIngestedEvent, NEWEST_FIRST as INCIDENTS_NEWEST_FIRST};
 pub use search::{SearchConnection, SearchEdge};
 pub use sla::CaseMetricsGroup;
 pub use viewer::Viewer;

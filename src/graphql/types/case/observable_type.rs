@@ -81,7 +81,8 @@ impl Observable {
     ) -> GqlResult<crate::graphql::types::IncidentConnection> {
         let indicator = Indicator { kind: self.kind, normalized: self.normalized_value.clone() };
         let filter = crate::domain::incident::IncidentFilter { observable: Some(indicator), ..Default::default() };
-        crate::graphql::types::IncidentConnection::page(ctx, filter, first, after).await
+        let order = crate::graphql::types::INCIDENTS_NEWEST_FIRST;
+        crate::graphql::types::IncidentConnection::page(ctx, filter, order, first, after).await
     }
 }
 
