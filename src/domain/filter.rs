@@ -5,12 +5,12 @@
 use chrono::NaiveDateTime;
 
 use crate::db::Conn;
-use crate::domain::incident::IncidentId;
 use crate::domain::observable::Indicator;
 use crate::domain::search::{Matcher, SearchQuery};
 use crate::domain::sla::SlaState;
 use crate::domain::status::{StatusCategory, StatusId};
 use crate::domain::values::CasePriority;
+use crate::domain::values::IncidentId;
 use crate::error::{AppError, AppResult};
 
 /// Which cases the queue shows; every given criterion must hold.

@@ -9,8 +9,8 @@ use crate::domain::incident::ingest::{IngestOutcome, Ingestion, StoredEvidence, 
 use crate::domain::incident::{
     self, Alert, Incident, IncidentFilter, IncidentKey, IncidentObservable, IncidentOrderField,
 };
-use crate::domain::observable::{Indicator, ObservableType};
-use crate::domain::queue::{CaseFilter, CaseOrderField, OrderDirection};
+use crate::domain::observable::ObservableType;
+use crate::domain::queue::OrderDirection;
 use crate::domain::values::{IncidentSeverity, IncidentStatus};
 use crate::domain::verdict::{Classification, Determination};
 use crate::graphql::cursor::{self, IdCursor};
@@ -341,59 +341,5 @@ impl StoredIndicator {
     /// The rule the value broke; null when it is a valid indicator.
     async fn problem(&self) -> Option<&str> {
         self.problem.as_deref()
-    }
-}
-
-/// An indicator an incident's evidence names: the same key as a case's
-/// observable, so the pivot finds both.
-#[Object]
-impl IncidentObservable {
-    /// Its type.
-    #[graphql(name = "type")]
-    async fn kind(&self) -> ObservableType {
-        self.kind
-    }
-    /// As the source first gave it.
-    async fn value(&self) -> &str {
-        &self.value
-    }
-    /// In its type's canonical form.
-    async fn normalized_value(&self) -> &str {
-        &self.normalized_value
-    }
-    /// The cases of the tenant that hold this indicator as an observable, newest first.
-    async fn cases(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "Page size (default 25, at most 100).")] first: Option<i32>,
-        #[graphql(desc = "Cursor of the case this page follows.")] after: Option<String>,
-    ) -> GqlResult<crate::graphql::types::CaseConnection> {
-        let indicator = Indicator { kind: self.kind, normalized: self.normalized_value.clone() };
-        let filter = CaseFilter { observable: Some(indicator), ..CaseFilter::default() };
-        crate::graphql::types::CaseConnection::page(
-            ctx,
-            filter,
-            (CaseOrderField::Id, OrderDirection::Desc),
-            first,
-            after,
-        )
-        .await
-    }
-    /// Every incident of the tenant whose evidence names this indicator, this one's included, newest first.
-    async fn incidents(
-        &self,
-        ctx: &Context<'_>,
-        #[graphql(desc = "Page size (default 25, at most 100).")] first: Option<i32>,
-        #[graphql(desc = "Cursor of the incident this page follows.")] after: Option<String>,
-    ) -> GqlResult<IncidentConnection> {
-        let indicator = Indicator { kind: self.kind, normalized: self.normalized_value.clone() };
-        IncidentConnection::page(
-            ctx,
-            IncidentFilter { observable: Some(indicator), ..IncidentFilter::default() },
-            NEWEST_FIRST,
-            first,
-            after,
-        )
-        .await
     }
 }

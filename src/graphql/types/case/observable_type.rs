@@ -3,6 +3,7 @@ use async_graphql::{ComplexObject, Context, ID, InputObject, Object, SimpleObjec
 use super::CaseConnection;
 use crate::auth::ReadData;
 use crate::domain::case::Case;
+use crate::domain::incident::{IncidentFilter, IncidentObservable};
 use crate::domain::observable::{self, Indicator, Observable, ObservableFilter, ObservableType, Tlp};
 use crate::domain::queue::{CaseFilter, CaseOrderField, OrderDirection};
 use crate::domain::user::User;
@@ -12,6 +13,7 @@ use crate::graphql::errors::GqlResult;
 use crate::graphql::scalars::{DateTime, utc};
 use crate::graphql::types::connection::{PageInfo, split_page};
 use crate::graphql::types::user::known_user;
+use crate::graphql::types::{INCIDENTS_NEWEST_FIRST, IncidentConnection};
 use crate::graphql::{db, grant, loaders};
 
 /// An indicator a case saw: an address, a name, a hash. The same indicator
@@ -68,9 +70,7 @@ impl Observable {
         #[graphql(desc = "Page size (default 25, at most 100).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the case this page follows.")] after: Option<String>,
     ) -> GqlResult<CaseConnection> {
-        let indicator = Indicator { kind: self.kind, normalized: self.normalized_value.clone() };
-        let filter = CaseFilter { observable: Some(indicator), ..CaseFilter::default() };
-        CaseConnection::page(ctx, filter, (CaseOrderField::Id, OrderDirection::Desc), first, after).await
+        cases_seeing(ctx, Indicator { kind: self.kind, normalized: self.normalized_value.clone() }, first, after).await
     }
     /// Every incident of the tenant whose evidence names this indicator, newest first.
     async fn incidents(
@@ -78,12 +78,70 @@ impl Observable {
         ctx: &Context<'_>,
         #[graphql(desc = "Page size (default 25, at most 100).")] first: Option<i32>,
         #[graphql(desc = "Cursor of the incident this page follows.")] after: Option<String>,
-    ) -> GqlResult<crate::graphql::types::IncidentConnection> {
-        let indicator = Indicator { kind: self.kind, normalized: self.normalized_value.clone() };
-        let filter = crate::domain::incident::IncidentFilter { observable: Some(indicator), ..Default::default() };
-        let order = crate::graphql::types::INCIDENTS_NEWEST_FIRST;
-        crate::graphql::types::IncidentConnection::page(ctx, filter, order, first, after).await
+    ) -> GqlResult<IncidentConnection> {
+        incidents_seeing(ctx, Indicator { kind: self.kind, normalized: self.normalized_value.clone() }, first, after)
+            .await
     }
+}
+
+/// An indicator an incident's evidence names: the same key as a case's
+/// observable, so the pivot finds both.
+#[Object]
+impl IncidentObservable {
+    /// Its type.
+    #[graphql(name = "type")]
+    async fn kind(&self) -> ObservableType {
+        self.kind
+    }
+    /// As the source first gave it.
+    async fn value(&self) -> &str {
+        &self.value
+    }
+    /// In its type's canonical form.
+    async fn normalized_value(&self) -> &str {
+        &self.normalized_value
+    }
+    /// The cases of the tenant that hold this indicator as an observable, newest first.
+    async fn cases(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size (default 25, at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the case this page follows.")] after: Option<String>,
+    ) -> GqlResult<CaseConnection> {
+        cases_seeing(ctx, Indicator { kind: self.kind, normalized: self.normalized_value.clone() }, first, after).await
+    }
+    /// Every incident of the tenant whose evidence names this indicator, this one's included, newest first.
+    async fn incidents(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size (default 25, at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the incident this page follows.")] after: Option<String>,
+    ) -> GqlResult<IncidentConnection> {
+        incidents_seeing(ctx, Indicator { kind: self.kind, normalized: self.normalized_value.clone() }, first, after)
+            .await
+    }
+}
+
+/// The pivot to cases: those holding the indicator as an observable, newest first.
+async fn cases_seeing(
+    ctx: &Context<'_>,
+    indicator: Indicator,
+    first: Option<i32>,
+    after: Option<String>,
+) -> GqlResult<CaseConnection> {
+    let filter = CaseFilter { observable: Some(indicator), ..CaseFilter::default() };
+    CaseConnection::page(ctx, filter, (CaseOrderField::Id, OrderDirection::Desc), first, after).await
+}
+
+/// The pivot to incidents: those whose evidence names the indicator, newest first.
+async fn incidents_seeing(
+    ctx: &Context<'_>,
+    indicator: Indicator,
+    first: Option<i32>,
+    after: Option<String>,
+) -> GqlResult<IncidentConnection> {
+    let filter = IncidentFilter { observable: Some(indicator), ..IncidentFilter::default() };
+    IncidentConnection::page(ctx, filter, INCIDENTS_NEWEST_FIRST, first, after).await
 }
 
 /// Which observables to list; every given criterion must hold.
