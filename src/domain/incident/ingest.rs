@@ -71,7 +71,7 @@ text_enum! {
 }
 
 /// An incident as its source describes it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct SourceIncident {
     pub external_id: String,
     pub title: String,
@@ -90,7 +90,7 @@ pub struct SourceIncident {
     pub warnings: Vec<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct SourceAlert {
     pub external_id: String,
     pub title: String,
@@ -107,7 +107,7 @@ pub struct SourceAlert {
 
 /// One evidence item: the indicators it names (type and value, checked on
 /// ingestion) and the item as given.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct SourceEvidence {
     /// The source's name for the kind of entity (`ipEvidence`, or an
     /// observable type's name).
@@ -158,8 +158,8 @@ pub struct StoredIndicator {
     pub problem: Option<String>,
 }
 
-/// An incident that passed the checks, as it is stored (and hashed).
-#[derive(Debug, Serialize)]
+/// An incident that passed the checks, as it is stored.
+#[derive(Debug)]
 struct Checked {
     external_id: String,
     title: String,
@@ -175,13 +175,11 @@ struct Checked {
     first_activity_at: Option<NaiveDateTime>,
     last_activity_at: Option<NaiveDateTime>,
     alerts: Vec<CheckedAlert>,
-    #[serde(skip)]
     observables: Vec<(ObservableType, String, String)>,
-    #[serde(skip)]
     warnings: Vec<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 struct CheckedAlert {
     external_id: String,
     title: String,
@@ -205,41 +203,49 @@ pub async fn ingest(db: &Db, actor: &Granted<'_, IngestIncidents>, batch: Batch)
         return Err(AppError::bad_input("incidents", format!("at most {MAX_PER_CALL} incidents per call")));
     }
     let mut reports = Vec::with_capacity(batch.items.len());
-    let mut checked = Vec::new();
+    // What was sent is hashed before anything is checked: a replay is known by
+    // its hash and answered without checking it again.
+    let mut sent = Vec::new();
     let mut seen = HashSet::new();
     for (index, item) in batch.items.into_iter().enumerate() {
-        let result = item.and_then(check);
-        match result {
-            Ok(item) if !seen.insert(item.external_id.clone()) => reports.push(refused(
+        match item {
+            Err(reason) => reports.push(refused(index, None, reason)),
+            Ok(item) if !seen.insert(item.external_id.trim().to_owned()) => reports.push(refused(
                 index,
                 Some(item.external_id),
                 "this externalId appears earlier in the same call".into(),
             )),
             Ok(item) => {
-                let hash = content_hash(&item);
-                checked.push((index, item, hash));
+                let hash = source_hash(&item);
+                sent.push((index, item, hash));
             }
-            Err(reason) => reports.push(refused(index, None, reason)),
         }
     }
     let tenant = actor.tenant();
-    let ids: Vec<&str> = checked.iter().map(|(_, c, _)| c.external_id.as_str()).collect();
-    // A replay is answered from a read: no write turn, no transaction.
+    let ids: Vec<&str> = sent.iter().map(|(_, item, _)| item.external_id.trim()).collect();
+    // Read outside a transaction: a call with nothing new takes no write turn.
     let stored = {
         let mut pooled = db.get().await?;
         stored_states(&mut pooled.conn(), tenant, &source, &ids).await?
     };
-    if checked.iter().all(|(_, item, hash)| is_current(stored.get(&item.external_id), item, hash).is_some()) {
-        for (index, item, hash) in checked {
-            let state = stored.get(&item.external_id);
-            let reason = is_current(state, &item, &hash).flatten();
-            reports.push(unchanged(index, item, state.map(|s| IncidentId(s.id)), reason));
+    let mut checked = Vec::new();
+    for (index, item, hash) in sent {
+        let state = stored.get(item.external_id.trim());
+        let updated = crate::db::to_micros(item.last_updated_at);
+        if let Some(reason) = is_current(state, updated, &hash) {
+            reports.push(unchanged(index, item.external_id.trim().to_owned(), state.map(|s| IncidentId(s.id)), reason));
+            continue;
         }
-        reports.sort_by_key(|r| r.index);
-        return Ok(reports);
+        let external_id = item.external_id.clone();
+        match check(item) {
+            Ok(item) => checked.push((index, item, hash)),
+            Err(reason) => reports.push(refused(index, Some(external_id), reason)),
+        }
     }
-    let written = db.write(async |conn| write(conn, actor, &source, batch.sync_back, checked).await).await?;
-    reports.extend(written);
+    if !checked.is_empty() {
+        let written = db.write(async |conn| write(conn, actor, &source, batch.sync_back, checked).await).await?;
+        reports.extend(written);
+    }
     reports.sort_by_key(|r| r.index);
     Ok(reports)
 }
@@ -255,14 +261,14 @@ fn refused(index: usize, external_id: Option<String>, reason: String) -> ItemRep
     }
 }
 
-fn unchanged(index: usize, item: Checked, id: Option<IncidentId>, reason: Option<String>) -> ItemReport {
+fn unchanged(index: usize, external_id: String, id: Option<IncidentId>, reason: Option<String>) -> ItemReport {
     ItemReport {
         index,
-        external_id: Some(item.external_id),
+        external_id: Some(external_id),
         outcome: IngestOutcome::Unchanged,
         incident_id: id,
         reason,
-        warnings: item.warnings,
+        warnings: Vec::new(),
     }
 }
 
@@ -437,7 +443,9 @@ fn cap(notes: &mut Vec<String>, where_else: &str) {
     }
 }
 
-fn content_hash(item: &Checked) -> String {
+/// The hex SHA-256 of an incident as sent (its source's JSON objects keep
+/// their keys sorted, so the same content hashes the same).
+fn source_hash(item: &SourceIncident) -> String {
     let bytes = serde_json::to_vec(item).unwrap_or_default();
     Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -474,13 +482,13 @@ async fn stored_states(
 
 /// `Some` when the stored incident needs no write (with the reason to tell
 /// when the one sent was older), `None` when it must be written.
-fn is_current(stored: Option<&Stored>, item: &Checked, hash: &str) -> Option<Option<String>> {
+fn is_current(stored: Option<&Stored>, last_updated_at: NaiveDateTime, hash: &str) -> Option<Option<String>> {
     let stored = stored?;
     let stored_at = stored.source_updated_at?;
-    if item.last_updated_at < stored_at {
+    if last_updated_at < stored_at {
         return Some(Some(format!(
             "lastUpdatedAt {} is older than the stored {}; ignored",
-            item.last_updated_at.and_utc().to_rfc3339(),
+            last_updated_at.and_utc().to_rfc3339(),
             stored_at.and_utc().to_rfc3339()
         )));
     }
@@ -626,8 +634,10 @@ async fn write(
     let (mut fresh, mut changed) = (Vec::new(), Vec::new());
     for (index, item, hash) in checked {
         let state = stored.get(&item.external_id);
-        match (state, is_current(state, &item, &hash)) {
-            (_, Some(reason)) => reports.push(unchanged(index, item, state.map(|s| IncidentId(s.id)), reason)),
+        match (state, is_current(state, item.last_updated_at, &hash)) {
+            (_, Some(reason)) => {
+                reports.push(unchanged(index, item.external_id, state.map(|s| IncidentId(s.id)), reason))
+            }
             (Some(state), None) => changed.push((index, item, hash, state.id)),
             (None, None) => fresh.push((index, item, hash)),
         }
