@@ -281,6 +281,14 @@ async fn ingest_incidents_refuses_a_bad_item_not_the_batch(backend: Backend) {
     assert_eq!(created["externalId"], "SPL-1");
     assert_eq!(created["observables"], json!([{ "type": "DOMAIN", "normalizedValue": "evil-corp.example" }]));
     assert!(results[0]["warnings"].to_string().contains("10.0.0.05"), "{}", results[0]);
+    let body = server
+        .gql(
+            Some(&analyst),
+            "mutation($id: ID!) { updateIncident(input: { id: $id, externalId: \"mine\" }) { id } }",
+            json!({ "id": created["id"] }),
+        )
+        .await;
+    assert_code(&body, "BAD_USER_INPUT");
     // The same again: unchanged, nothing written.
     let again = json!({ "source": "splunk-es", "incidents": [good("SPL-1"), good("SPL-4")] });
     let data = server.ok(&analyst, INGEST, json!({ "input": again })).await;

@@ -286,6 +286,10 @@ pub async fn update(
         None => current.title,
     };
     let external_id = match &input.external_id {
+        // Its source knows it by its own id, which ingestion upserts by.
+        Some(_) if current.source.is_some() => {
+            return Err(AppError::bad_input("externalId", "an ingested incident keeps its source's id"));
+        }
         Some(e) => parse_external_id(e.as_deref())?,
         None => current.external_id,
     };
