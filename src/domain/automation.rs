@@ -314,7 +314,7 @@ fn check_fits(trigger: AutomationTrigger, conditions: &Conditions, actions: &[Ac
             "sources, incidentStatuses, techniqueIds and minAlertCount are for INCIDENT_INGESTED rules",
         ));
     }
-    if let Some(i) = actions.iter().position(|a| a.places_incident() != on_incidents && a.places_incident()) {
+    if let Some(i) = actions.iter().position(|a| a.places_incident() && !on_incidents) {
         return Err(AppError::bad_input(
             format!("actions[{i}].type"),
             "places an incident: for INCIDENT_INGESTED rules only",

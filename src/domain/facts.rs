@@ -41,12 +41,12 @@ pub struct CaseClosure {
     pub closed: bool,
 }
 
-/// An ingestion created or changed an incident: rules watching
-/// INCIDENT_INGESTED may place it on a case.
+/// An ingestion created or changed incidents: rules watching
+/// INCIDENT_INGESTED may place them on cases.
 #[derive(Debug, Clone)]
-pub struct IncidentIngested {
+pub struct IncidentsIngested {
     pub actor: Principal,
-    pub incident_id: IncidentId,
+    pub incident_ids: Vec<IncidentId>,
 }
 
 /// A change that may start automation rules: who made it, on which case,

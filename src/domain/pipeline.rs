@@ -29,7 +29,7 @@ use std::any::Any;
 
 use crate::db::{Conn, Reactions};
 use crate::domain::activity::Logged;
-use crate::domain::facts::{CaseClosure, IncidentIngested, Reindex, Triggered};
+use crate::domain::facts::{CaseClosure, IncidentsIngested, Reindex, Triggered};
 use crate::domain::webhook::{self, Happened};
 use crate::domain::{automation, incident, search, triage};
 use crate::error::{AppError, AppResult};
@@ -66,7 +66,7 @@ struct Facts {
     reindex: Vec<Reindex>,
     logged: Vec<Logged>,
     triggered: Vec<Triggered>,
-    ingested: Vec<IncidentIngested>,
+    ingested: Vec<IncidentsIngested>,
     closures: Vec<CaseClosure>,
 }
 
@@ -97,7 +97,7 @@ impl Facts {
                 }
                 Err(other) => other,
             };
-            let fact = match fact.downcast::<IncidentIngested>() {
+            let fact = match fact.downcast::<IncidentsIngested>() {
                 Ok(ingested) => {
                     sorted.ingested.push(*ingested);
                     continue;
@@ -136,7 +136,7 @@ impl Facts {
             incident::sync_back(conn, &closure.actor, closure.case_id, closure.closed).await?;
         }
         for ingested in self.ingested {
-            triage::place(conn, &ingested.actor, ingested.incident_id).await?;
+            triage::place(conn, &ingested.actor, &ingested.incident_ids).await?;
         }
         Ok(())
     }

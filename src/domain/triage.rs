@@ -7,12 +7,9 @@
 //! already on a case (an update from its source) is not placed again.
 
 use chrono::Duration;
-use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
 
 use crate::auth::{ManageAlerts, Principal};
 use crate::db::Conn;
-use crate::db::schema::{cases, incident_observables, observables};
 use crate::domain::automation::{self, Action, ActionFailed, AutomationTrigger, Conditions, Rule};
 use crate::domain::case_edit::{self, NewCase};
 use crate::domain::incident::{self, Alert, Incident, IncidentId, LinkChange};
@@ -20,12 +17,12 @@ use crate::domain::template::TemplateId;
 use crate::domain::values::{CaseId, IncidentSeverity};
 use crate::domain::{now, tag};
 use crate::error::{AppError, AppResult};
-use crate::with_conn;
 
-/// Runs the rules watching INCIDENT_INGESTED on an incident `actor` just
-/// ingested (from the write pipeline).
-pub async fn place(conn: &mut Conn<'_>, actor: &Principal, incident_id: IncidentId) -> AppResult<()> {
-    if automation::is_rule(actor) {
+/// Runs the rules watching INCIDENT_INGESTED on the incidents `actor` just
+/// ingested (from the write pipeline): the rules are read once per
+/// ingestion, the incidents, their links and alerts in one statement each.
+pub async fn place(conn: &mut Conn<'_>, actor: &Principal, incident_ids: &[IncidentId]) -> AppResult<()> {
+    if automation::is_rule(actor) || incident_ids.is_empty() {
         return Ok(());
     }
     let tenant = actor.tenant.as_str();
@@ -33,17 +30,34 @@ pub async fn place(conn: &mut Conn<'_>, actor: &Principal, incident_id: Incident
     if rules.is_empty() {
         return Ok(());
     }
-    let Some(incident) = incident::find(conn, tenant, incident_id).await? else { return Ok(()) };
-    if !incident::cases_of(conn, tenant, &[incident_id]).await?.is_empty() {
-        return Ok(());
+    let placed: Vec<i64> =
+        incident::cases_of(conn, tenant, incident_ids).await?.into_iter().map(|(id, _)| id).collect();
+    let mut incidents = incident::find_many(conn, tenant, incident_ids).await?;
+    incidents.retain(|i| !placed.contains(&i.id));
+    incidents.sort_by_key(|i| i.id);
+    let ids: Vec<IncidentId> = incidents.iter().map(|i| IncidentId(i.id)).collect();
+    let alerts = incident::alerts_of(conn, tenant, &ids).await?;
+    for incident in &incidents {
+        let own: Vec<&Alert> = alerts.iter().filter(|a| a.incident_id == incident.id).collect();
+        place_one(conn, tenant, &rules, incident, &own).await?;
     }
-    let alerts = incident::alerts_of(conn, tenant, &[incident_id]).await?;
+    Ok(())
+}
+
+/// Runs the rules on one incident until one places it.
+async fn place_one(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    rules: &[Rule],
+    incident: &Incident,
+    alerts: &[&Alert],
+) -> AppResult<()> {
     for rule in rules {
-        if !holds(&rule.conditions, &incident, &alerts) {
+        if !holds(&rule.conditions, incident, alerts) {
             continue;
         }
         let savepoint = conn.savepoint().await?;
-        match run(conn, tenant, &rule, &incident).await {
+        match run(conn, tenant, rule, incident).await {
             Ok(Some(case_id)) => {
                 conn.release(savepoint).await?;
                 conn.reacted(tenant, case_id.0)?;
@@ -56,10 +70,10 @@ pub async fn place(conn: &mut Conn<'_>, actor: &Principal, incident_id: Incident
                     return Err(failed.error);
                 }
                 match existing_case {
-                    Some(case_id) => automation::record_failure(conn, tenant, &rule, case_id, failed).await?,
+                    Some(case_id) => automation::record_failure(conn, tenant, rule, case_id, failed).await?,
                     None => tracing::warn!(
                         rule = rule.id.0,
-                        incident = incident_id.0,
+                        incident = incident.id,
                         error = %failed.error,
                         "an automation rule could not place an incident"
                     ),
@@ -71,7 +85,7 @@ pub async fn place(conn: &mut Conn<'_>, actor: &Principal, incident_id: Incident
 }
 
 /// Whether the incident meets every condition of an INCIDENT_INGESTED rule.
-fn holds(c: &Conditions, incident: &Incident, alerts: &[Alert]) -> bool {
+fn holds(c: &Conditions, incident: &Incident, alerts: &[&Alert]) -> bool {
     if !c.sources.is_empty() && !incident.source.as_ref().is_some_and(|s| c.sources.contains(s)) {
         return false;
     }
@@ -79,8 +93,9 @@ fn holds(c: &Conditions, incident: &Incident, alerts: &[Alert]) -> bool {
         return false;
     }
     if let Some(min) = c.min_incident_severity.as_deref() {
-        let rank = |name: &str| IncidentSeverity::ALL.iter().position(|s| s.as_str() == name);
-        if rank(incident.severity.as_str()) < rank(min) {
+        // A stored name this build does not know holds for nothing.
+        let Ok(min) = IncidentSeverity::from_db(min) else { return false };
+        if incident.severity.rank() < min.rank() {
             return false;
         }
     }
@@ -132,8 +147,10 @@ async fn run(
                 placed = Some(case.case_id());
             }
             Action::LinkToMatchingCase { window_days } if placed.is_none() => {
-                let found =
-                    matching_case(conn, tenant, incident_id, *window_days).await.map_err(|e| (None, failed(e)))?;
+                let since = now() - Duration::days(i64::from(*window_days));
+                let found = incident::open_case_holding_indicator(conn, tenant, incident_id, since)
+                    .await
+                    .map_err(|e| (None, failed(e)))?;
                 if let Some(case_id) = found {
                     existing = Some(case_id);
                     incident::change_links(conn, &actor, case_id, &[incident_id], LinkChange::Link)
@@ -164,35 +181,4 @@ fn opened_from(incident: &Incident) -> String {
         Some(url) => format!("Opened from {source} incident {id} ({url})."),
         None => format!("Opened from {source} incident {id}."),
     }
-}
-
-/// The newest open case of the tenant holding one of the incident's
-/// indicators as an observable added within the last `window_days` days.
-async fn matching_case(
-    conn: &mut Conn<'_>,
-    tenant: &str,
-    incident_id: IncidentId,
-    window_days: i32,
-) -> AppResult<Option<CaseId>> {
-    let since = now() - Duration::days(i64::from(window_days));
-    let found: Option<i64> = with_conn!(conn, c => {
-        observables::table
-            .inner_join(
-                incident_observables::table.on(incident_observables::tenant_id
-                    .eq(observables::tenant_id)
-                    .and(incident_observables::kind.eq(observables::kind))
-                    .and(incident_observables::normalized_value.eq(observables::normalized_value))),
-            )
-            .inner_join(cases::table.on(cases::tenant_id.eq(observables::tenant_id).and(cases::id.eq(observables::case_id))))
-            .filter(observables::tenant_id.eq(tenant))
-            .filter(incident_observables::incident_id.eq(incident_id.0))
-            .filter(observables::added_at.ge(since))
-            .filter(cases::closed_at.is_null())
-            .order(cases::id.desc())
-            .select(cases::id)
-            .first(c)
-            .await
-            .optional()
-    })?;
-    Ok(found.map(CaseId))
 }

@@ -18,7 +18,7 @@ use crate::auth::{Granted, IngestIncidents};
 use crate::db::schema::{incident_alerts, incident_ingestions, incident_observables, incidents};
 use crate::db::{Conn, Db, Json, Link};
 use crate::domain::attack;
-use crate::domain::facts::IncidentIngested;
+use crate::domain::facts::IncidentsIngested;
 use crate::domain::now;
 use crate::domain::observable::ObservableType;
 use crate::domain::observable::normalize::normalize;
@@ -735,8 +735,11 @@ async fn write(
     if !ingestions.is_empty() {
         conn.ingested(tenant)?;
     }
+    let incident_ids: Vec<IncidentId> = written.iter().map(|(_, _, id, _)| IncidentId(*id)).collect();
+    if !incident_ids.is_empty() {
+        conn.record(IncidentsIngested { actor: actor.principal().clone(), incident_ids })?;
+    }
     for (index, item, id, outcome) in written {
-        conn.record(IncidentIngested { actor: actor.principal().clone(), incident_id: IncidentId(id) })?;
         reports.push(ItemReport {
             index,
             external_id: Some(item.external_id),

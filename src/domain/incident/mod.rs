@@ -729,3 +729,35 @@ pub async fn sync_back(conn: &mut Conn<'_>, actor: &Principal, case_id: CaseId, 
     let Some(seq) = case::reserve_activity(conn, tenant, case_id, audits.len() as i64).await? else { return Ok(()) };
     activity::record_audits(conn, actor, case_id, seq, audits).await
 }
+
+/// The newest open case of the tenant holding one of the incident's
+/// indicators as an observable added since `since` (what
+/// LINK_TO_MATCHING_CASE links to).
+pub async fn open_case_holding_indicator(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    incident_id: IncidentId,
+    since: NaiveDateTime,
+) -> AppResult<Option<CaseId>> {
+    use crate::db::schema::observables;
+    let found: Option<i64> = with_conn!(conn, c => {
+        observables::table
+            .inner_join(
+                incident_observables::table.on(incident_observables::tenant_id
+                    .eq(observables::tenant_id)
+                    .and(incident_observables::kind.eq(observables::kind))
+                    .and(incident_observables::normalized_value.eq(observables::normalized_value))),
+            )
+            .inner_join(cases::table.on(cases::tenant_id.eq(observables::tenant_id).and(cases::id.eq(observables::case_id))))
+            .filter(observables::tenant_id.eq(tenant))
+            .filter(incident_observables::incident_id.eq(incident_id.0))
+            .filter(observables::added_at.ge(since))
+            .filter(cases::closed_at.is_null())
+            .order(cases::id.desc())
+            .select(cases::id)
+            .first(c)
+            .await
+            .optional()
+    })?;
+    Ok(found.map(CaseId))
+}
