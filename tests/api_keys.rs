@@ -75,6 +75,23 @@ async fn a_key_acts_as_its_own_principal_until_revoked(backend: Backend) {
     assert!(listed["apiKeys"][0]["lastUsedAt"].is_string(), "{listed}");
     assert!(!listed.to_string().contains(&secret[4..]));
 
+    // A WebSocket takes the key too, as its connection_init credential.
+    let mut ws = server.ws("graphql-transport-ws").await;
+    ws.init(&secret).await;
+    ws.subscribe(
+        "1",
+        "subscription($id: ID!) { caseActivity(caseId: $id) { __typename } }",
+        json!({ "id": case["id"] }),
+    )
+    .await;
+    // The watch is set up asynchronously: comment until one arrives.
+    let mut probes = 0;
+    while ws.try_payload(500).await.is_none() {
+        comment(&server, &secret, case["id"].as_str().unwrap(), &format!("probe {probes}")).await;
+        probes += 1;
+        assert!(probes < 20, "nothing reached the key's socket");
+    }
+
     // Revoked: refused from the next request on.
     let revoked = server
         .ok(&admin, "mutation($id: ID!) { revokeApiKey(id: $id) { revokedAt } }", json!({ "id": key["id"] }))
@@ -83,6 +100,11 @@ async fn a_key_acts_as_its_own_principal_until_revoked(backend: Backend) {
     let body = server.gql(Some(&secret), "{ me { tenant } }", json!({})).await;
     assert_code(&body, "UNAUTHENTICATED");
     assert!(body.to_string().contains("revoked"), "{body}");
+    let mut refused = server.ws("graphql-transport-ws").await;
+    refused
+        .send(json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {secret}") } }))
+        .await;
+    refused.expect_close(4403, 10).await;
     let listed = server.ok(&admin, "{ apiKeys { id } all: apiKeys(includeRevoked: true) { id } }", json!({})).await;
     assert_eq!(listed["apiKeys"], json!([]));
     assert_eq!(listed["all"].as_array().unwrap().len(), 1);
