@@ -17,6 +17,8 @@
 //! | `CASEBOOK_REQUEST_TIMEOUT` | seconds an HTTP request may run | 30 |
 //! | `CASEBOOK_MAX_CONNECTIONS` | connections per process | 4096 |
 //! | `CASEBOOK_HEADER_TIMEOUT`, `CASEBOOK_BODY_TIMEOUT`, `CASEBOOK_IDLE_TIMEOUT` | seconds to send a header, a body, the next request | 10, 30, 60 |
+//! | `CASEBOOK_ATTACHMENTS_DIR`, `CASEBOOK_S3_*` | where attachments' bytes live | beside a SQLite file |
+//! | `CASEBOOK_ATTACHMENT_MAX_BYTES`, `_PER_CASE`, `_QUOTA`, `_LINK_TTL`, `CASEBOOK_UPLOAD_TIMEOUT`, `CASEBOOK_PUBLIC_URL` | attachments' limits and links | 100 MiB, 500, 10 GiB, 300 s, 3600 s, none |
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -52,7 +54,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Migrate the database, then serve HTTP and WebSocket.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply pending migrations and exit.
     Migrate {
         #[command(flatten)]
@@ -113,6 +115,8 @@ pub struct ServeArgs {
     #[arg(long = "body-timeout", env = "CASEBOOK_BODY_TIMEOUT", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub body_timeout: u64,
+    #[command(flatten)]
+    pub attachments: AttachmentArgs,
     /// Seconds a kept-alive connection may wait for its next request.
     #[arg(long = "idle-timeout", env = "CASEBOOK_IDLE_TIMEOUT", default_value_t = 60,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -422,4 +426,59 @@ mod tests {
         assert!(serve(&["--db-pool-size", "0"]).is_err());
         assert!(serve(&["--db-pool-size", "many"]).is_err());
     }
+}
+
+/// Where attachments' bytes live and how large they may grow
+/// (docs/attachments.md).
+#[derive(Debug, Clone, Args)]
+pub struct AttachmentArgs {
+    /// Directory for attachments' bytes (default: `<database>.attachments`
+    /// beside a SQLite database; on PostgreSQL, a directory or a bucket must
+    /// be configured for attachments).
+    #[arg(long = "attachments-dir", env = "CASEBOOK_ATTACHMENTS_DIR")]
+    pub dir: Option<PathBuf>,
+    /// An S3-compatible bucket for attachments' bytes (instead of a directory).
+    #[arg(long = "s3-bucket", env = "CASEBOOK_S3_BUCKET")]
+    pub s3_bucket: Option<String>,
+    /// The S3 service's URL (MinIO, SeaweedFS, Ceph...); absent: AWS S3.
+    #[arg(long = "s3-endpoint", env = "CASEBOOK_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    #[arg(long = "s3-region", env = "CASEBOOK_S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+    /// Access key id (else AWS_ACCESS_KEY_ID, or the instance's role).
+    #[arg(long = "s3-access-key-id", env = "CASEBOOK_S3_ACCESS_KEY_ID")]
+    pub s3_access_key_id: Option<String>,
+    #[arg(long = "s3-secret-access-key", env = "CASEBOOK_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub s3_secret_access_key: Option<Secret>,
+    /// Path-style requests (`https://host/bucket/key`), as MinIO and most
+    /// self-hosted stores need.
+    #[arg(long = "s3-path-style", env = "CASEBOOK_S3_PATH_STYLE", default_value_t = false,
+          num_args = 0..=1, default_missing_value = "true", value_parser = clap::builder::BoolishValueParser::new())]
+    pub s3_path_style: bool,
+    /// Keys begin with this folder (several deployments in one bucket).
+    #[arg(long = "s3-prefix", env = "CASEBOOK_S3_PREFIX")]
+    pub s3_prefix: Option<String>,
+    /// Bytes one file may hold (at most 2 GiB - 1).
+    #[arg(long = "attachment-max-bytes", env = "CASEBOOK_ATTACHMENT_MAX_BYTES", default_value_t = 100 * 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(1..=2_147_483_647))]
+    pub max_bytes: u64,
+    /// Attachments one case may hold.
+    #[arg(long = "attachments-per-case", env = "CASEBOOK_ATTACHMENTS_PER_CASE", default_value_t = 500,
+          value_parser = clap::value_parser!(i64).range(1..=100_000))]
+    pub per_case: i64,
+    /// Bytes of distinct content one tenant's attachments may hold.
+    #[arg(long = "attachment-quota", env = "CASEBOOK_ATTACHMENT_QUOTA", default_value_t = 10 * 1024 * 1024 * 1024)]
+    pub quota: u64,
+    /// Seconds a signed download link works.
+    #[arg(long = "attachment-link-ttl", env = "CASEBOOK_ATTACHMENT_LINK_TTL", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(10..=86_400))]
+    pub link_ttl: u64,
+    /// Seconds an upload may take in all.
+    #[arg(long = "upload-timeout", env = "CASEBOOK_UPLOAD_TIMEOUT", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(10..=86_400))]
+    pub upload_timeout: u64,
+    /// The service's public URL: download links are absolute with it
+    /// (`https://cases.example.com`), else paths from the server's root.
+    #[arg(long = "public-url", env = "CASEBOOK_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }

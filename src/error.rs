@@ -41,6 +41,9 @@ pub enum AppError {
     Connection(#[from] diesel::ConnectionError),
     #[error("database pool error: {0}")]
     Pool(diesel_async::pooled_connection::deadpool::PoolError),
+    /// The attachment store did not answer or refused (the log has why).
+    #[error("the attachment store is unavailable; nothing was changed, retry later")]
+    StoreUnavailable(#[source] Box<crate::store::StoreError>),
     /// A failure of ours, with its cause (`{:#}` prints the whole chain).
     #[error("{0:#}")]
     Internal(anyhow::Error),

@@ -14,5 +14,6 @@ pub mod jobs;
 mod named;
 pub mod observe;
 pub mod server;
+pub mod store;
 
 pub use http::{AppState, app};

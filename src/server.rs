@@ -6,6 +6,7 @@ use tokio::net::TcpListener;
 use crate::auth::{ROLES, TokenRequest, TokenVerifier, issue_token};
 use crate::config::{DatabaseUrl, JwtArgs, Secret, ServeArgs};
 use crate::db::{Db, SEARCH_MIGRATION, SLA_SCHEDULE_MIGRATION, run_migrations};
+use crate::domain::attachment::AttachmentSettings;
 use crate::domain::pipeline::Pipeline;
 use crate::domain::webhook::{self, SealingKey, SealingKeys};
 use crate::error::AppError;
@@ -168,7 +169,42 @@ pub fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
             keys: sealing_keys(args)?,
             ..Default::default()
         },
+        attachments: attachment_settings(&args.attachments)?,
         ..Settings::default()
+    })
+}
+
+/// Attachments' store and limits as configured; the store is opened here
+/// (a bucket's settings are checked), except the SQLite default, which
+/// `prepare` opens beside the database.
+fn attachment_settings(args: &crate::config::AttachmentArgs) -> anyhow::Result<AttachmentSettings> {
+    use crate::store::{S3Config, Store, StoreConfig};
+    let config = match (&args.s3_bucket, &args.dir) {
+        (Some(_), Some(_)) => bail!("set CASEBOOK_S3_BUCKET or CASEBOOK_ATTACHMENTS_DIR, not both"),
+        (Some(bucket), None) => Some(StoreConfig::S3(S3Config {
+            endpoint: args.s3_endpoint.clone(),
+            bucket: bucket.clone(),
+            region: args.s3_region.clone(),
+            access_key_id: args.s3_access_key_id.clone(),
+            secret_access_key: args.s3_secret_access_key.as_ref().map(|s| s.expose().to_owned()),
+            path_style: args.s3_path_style,
+            prefix: args.s3_prefix.clone(),
+        })),
+        (None, Some(dir)) => Some(StoreConfig::Directory(dir.clone())),
+        (None, None) => None,
+    };
+    let store = config.map(|c| Store::open(&c).context("opening the attachment store")).transpose()?;
+    Ok(AttachmentSettings {
+        store,
+        limits: crate::domain::attachment::Limits {
+            max_file_bytes: args.max_bytes,
+            max_files_per_case: args.per_case,
+            tenant_quota_bytes: args.quota,
+        },
+        link_ttl: std::time::Duration::from_secs(args.link_ttl),
+        upload_timeout: std::time::Duration::from_secs(args.upload_timeout),
+        public_url: args.public_url.clone(),
+        ..AttachmentSettings::default()
     })
 }
 
@@ -224,6 +260,16 @@ pub async fn prepare(
     tracing::info!(database = %url, applied, "database ready");
     let db = open(url, pool_size.map(usize::from))?;
     seal_webhook_secrets(&db, settings.webhooks.keys.as_deref()).await?;
+    let mut settings = settings;
+    if settings.attachments.store.is_none()
+        && let DatabaseUrl::Sqlite(path) = url
+    {
+        // The embedded default: a directory beside the database file.
+        let mut dir = path.as_os_str().to_owned();
+        dir.push(".attachments");
+        let config = crate::store::StoreConfig::Directory(dir.into());
+        settings.attachments.store = Some(crate::store::Store::open(&config)?);
+    }
     Ok(AppState::with_settings(db, url, verifier, settings))
 }
 

@@ -11,6 +11,7 @@ mod common;
 
 mod api_keys;
 mod architecture;
+mod attachments;
 mod auth;
 mod automation;
 mod bounds;

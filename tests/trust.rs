@@ -80,6 +80,7 @@ async fn the_domain_refuses_what_the_check_never_saw(backend: Backend) {
         bus: server.state.bus().clone(),
         webhook_targets: Default::default(),
         webhook_keys: Default::default(),
+        attachments: server.state.attachments().clone(),
     }));
     let principal = |permissions: &[casebook::auth::Permission]| Principal {
         user_id: "mallory".into(),

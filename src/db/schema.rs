@@ -426,8 +426,64 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    attachment_blobs (id) {
+        id -> BigInt,
+        tenant_id -> Text,
+        sha256 -> Text,
+        sha1 -> Text,
+        md5 -> Text,
+        crc32 -> BigInt,
+        size -> BigInt,
+        content_type -> Text,
+        storage_key -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    attachments (id) {
+        id -> BigInt,
+        tenant_id -> Text,
+        case_id -> BigInt,
+        task_id -> Nullable<BigInt>,
+        blob_id -> BigInt,
+        file_name -> Text,
+        description -> Nullable<Text>,
+        is_malware -> Bool,
+        added_by -> Text,
+        added_at -> Timestamp,
+        updated_by -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    stored_objects (storage_key) {
+        storage_key -> Text,
+        tenant_id -> Text,
+        state -> Text,
+        since -> Timestamp,
+        claimed_until -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    attachment_downloads (id) {
+        id -> BigInt,
+        tenant_id -> Text,
+        attachment_id -> BigInt,
+        case_id -> BigInt,
+        downloaded_by -> Text,
+        downloaded_at -> Timestamp,
+        via -> Text,
+        byte_range -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(case_incidents -> incidents (incident_id));
 diesel::joinable!(case_tags -> tags (tag_id));
+diesel::joinable!(attachments -> attachment_blobs (blob_id));
 diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 
 // Only the pairs that queries join, or that a subquery filters against:
@@ -454,3 +510,4 @@ diesel::allow_tables_to_appear_in_same_query!(search_entries, cases);
 diesel::allow_tables_to_appear_in_same_query!(search_entries, tasks);
 diesel::allow_tables_to_appear_in_same_query!(search_entries, activity);
 diesel::allow_tables_to_appear_in_same_query!(webhooks, webhook_deliveries);
+diesel::allow_tables_to_appear_in_same_query!(attachments, attachment_blobs);

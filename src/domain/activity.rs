@@ -76,6 +76,13 @@ text_enum! {
         /// with it; `incident` names it. Its source's connector hears of it by
         /// the INCIDENT_UPDATED webhook event.
         IncidentUpdated => "INCIDENT_UPDATED",
+        /// A file was attached to the case (or one of its tasks): the
+        /// changes give its name and id, size, content type and SHA-256.
+        AttachmentAdded => "ATTACHMENT_ADDED",
+        /// An attachment's description or malware mark changed.
+        AttachmentUpdated => "ATTACHMENT_UPDATED",
+        /// An attachment was removed (the event keeps its name and id).
+        AttachmentRemoved => "ATTACHMENT_REMOVED",
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod activity;
 pub mod api_key;
+pub mod attachment;
 pub mod attack;
 pub mod automation;
 pub mod case;

@@ -11,6 +11,7 @@ use async_graphql::registry::{Deprecation, MetaEnumValue, MetaType, MetaTypeId, 
 
 use crate::auth::Permission;
 use crate::domain::activity::{ActivityKind, AuditAction};
+use crate::domain::attachment::DownloadVia;
 use crate::domain::automation::AutomationActionType;
 use crate::domain::facts::AutomationTrigger;
 use crate::domain::incident::IncidentOrderField;
@@ -140,6 +141,7 @@ schema_enums!(
     CasePriority,
     Classification,
     Determination,
+    DownloadVia,
     IncidentOrderField,
     IncidentSeverity,
     IncidentStatus,

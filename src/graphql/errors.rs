@@ -54,6 +54,7 @@ impl AppError {
             | AppError::WriteBusy(_)
             | AppError::TimedOut(_)
             | AppError::NotConfigured(_)
+            | AppError::StoreUnavailable(_)
             | AppError::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -67,6 +68,7 @@ impl AppError {
             | AppError::WriteBusy(_)
             | AppError::TimedOut(_)
             | AppError::NotConfigured(_)
+            | AppError::StoreUnavailable(_)
             | AppError::StorageFull(_) => self.to_string(),
             _ if self.code() == ErrorCode::Internal => "internal error".to_owned(),
             _ => self.to_string(),
@@ -77,7 +79,7 @@ impl AppError {
 impl ErrorExtensions for AppError {
     fn extend(&self) -> async_graphql::Error {
         if self.code() == ErrorCode::Internal {
-            tracing::error!(error = %self, "request failed");
+            tracing::error!(error = %self, cause = ?std::error::Error::source(self), "request failed");
         }
         async_graphql::Error::new(self.public_message()).extend_with(|_, ext| {
             ext.set("code", self.code().as_str());

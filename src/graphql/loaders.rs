@@ -9,6 +9,7 @@ use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use crate::auth::{Granted, ReadData};
 use crate::db::Db;
 use crate::domain::activity::{self, Activity, ActivityKind, LogHead};
+use crate::domain::attachment::{self, Attachment};
 use crate::domain::attack;
 use crate::domain::case::{self, Case, CaseId};
 use crate::domain::incident::{self, Alert, Incident, IncidentId, IncidentObservable};
@@ -55,6 +56,8 @@ pub struct Loaders {
     pub techniques_by_case: Cached<TechniquesByCase>,
     pub allowed_next: Cached<AllowedNext>,
     pub observable_counts: Cached<ObservableCounts>,
+    pub newest_attachments: Cached<NewestAttachments>,
+    pub attachment_counts: Cached<AttachmentCounts>,
 }
 
 impl Loaders {
@@ -81,7 +84,9 @@ impl Loaders {
             tags_by_case: cached(TagsByCase(scope.clone())),
             techniques_by_case: cached(TechniquesByCase(scope.clone())),
             allowed_next: cached(AllowedNext(scope.clone())),
-            observable_counts: cached(ObservableCounts(scope)),
+            observable_counts: cached(ObservableCounts(scope.clone())),
+            newest_attachments: cached(NewestAttachments(scope.clone())),
+            attachment_counts: cached(AttachmentCounts(scope)),
         }
     }
 }
@@ -444,5 +449,41 @@ impl Loader<i64> for AllowedNext {
             .iter()
             .flat_map(|t| pairs.iter().filter(move |&&(_, to)| to == t.id.0).map(move |&(from, _)| (from, t.clone())));
         Ok(group_shared(keys, ordered))
+    }
+}
+
+/// First pages of cases' attachments: one batch per distinct page size.
+pub struct NewestAttachments(Scope);
+
+impl Loader<NewestKey> for NewestAttachments {
+    type Value = Arc<Vec<Attachment>>;
+    type Error = GqlError;
+
+    async fn load(&self, keys: &[NewestKey]) -> Result<HashMap<NewestKey, Arc<Vec<Attachment>>>, GqlError> {
+        let mut pages = HashMap::new();
+        for (limit, case_ids) in group(keys.iter().map(|k| (k.limit, CaseId(k.case_id)))) {
+            let rows =
+                self.0.run(async |c, tenant| attachment::newest_of_cases(c, tenant, &case_ids, limit).await).await?;
+            let cases: Vec<NewestKey> = case_ids.iter().map(|id| NewestKey { case_id: id.0, limit }).collect();
+            pages
+                .extend(group_shared(&cases, rows.into_iter().map(|a| (NewestKey { case_id: a.case_id.0, limit }, a))));
+        }
+        Ok(pages)
+    }
+}
+
+/// How many attachments each case has.
+pub struct AttachmentCounts(Scope);
+
+impl Loader<i64> for AttachmentCounts {
+    type Value = i64;
+    type Error = GqlError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, i64>, GqlError> {
+        let ids: Vec<CaseId> = keys.iter().copied().map(CaseId).collect();
+        let counts = self.0.run(async |c, tenant| attachment::counts_of_cases(c, tenant, &ids).await).await?;
+        let mut by_case: HashMap<i64, i64> = keys.iter().map(|&k| (k, 0)).collect();
+        by_case.extend(counts);
+        Ok(by_case)
     }
 }

@@ -16,6 +16,7 @@ mod scalars;
 mod setup;
 mod subscription;
 mod types;
+pub mod upload;
 
 use async_graphql::{Context, Schema};
 
@@ -49,6 +50,8 @@ pub struct Services {
     pub webhook_targets: crate::domain::webhook::TargetPolicy,
     /// What seals webhooks' signing secrets (`CASEBOOK_SECRET_KEY`), if configured.
     pub webhook_keys: WebhookKeys,
+    /// The attachment store, limits and link key.
+    pub attachments: crate::domain::attachment::Attachments,
 }
 
 /// The keys that seal webhooks' secrets, as schema data.
@@ -62,8 +65,8 @@ pub fn build_schema(services: Option<Services>) -> CasebookSchema {
         .limit_complexity(5_000)
         .limit_recursive_depth(32)
         .limit_directives(16);
-    if let Some(Services { db, bus, webhook_targets, webhook_keys }) = services {
-        builder = builder.data(db).data(bus).data(webhook_targets).data(webhook_keys);
+    if let Some(Services { db, bus, webhook_targets, webhook_keys, attachments }) = services {
+        builder = builder.data(db).data(bus).data(webhook_targets).data(webhook_keys).data(attachments);
     }
     builder.finish()
 }

@@ -8,11 +8,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::{AppState, error_response, is_json, read_body_within};
+use super::{AppState, error_response, is_json, read_body_within, refusal};
 use crate::auth::IngestIncidents;
 use crate::domain::incident::ingest::{self, Batch, IngestOutcome};
 use crate::domain::incident::microsoft;
-use crate::error::AppError;
 use crate::graphql::errors::ErrorCode;
 
 /// The most bytes one ingestion request carries (100 Microsoft incidents
@@ -96,26 +95,4 @@ pub(super) async fn microsoft_graph(
     let mut response = (StatusCode::OK, axum::Json(body)).into_response();
     response.headers_mut().extend(rate_headers);
     response
-}
-
-/// An error as this endpoint answers it: the HTTP status of its code, and
-/// the body GraphQL errors have.
-fn refusal(error: &AppError) -> Response {
-    let code = error.code();
-    let status = match code {
-        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
-        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
-        ErrorCode::BadUserInput => StatusCode::BAD_REQUEST,
-        ErrorCode::NotFound => StatusCode::NOT_FOUND,
-        ErrorCode::Conflict => StatusCode::CONFLICT,
-        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-        _ => match error {
-            AppError::Busy(_) | AppError::WriteBusy(_) | AppError::StorageFull(_) => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        },
-    };
-    if code == ErrorCode::Internal {
-        tracing::error!(error = %error, "ingestion failed");
-    }
-    error_response(status, code, &error.public_message())
 }

@@ -1,6 +1,7 @@
 //! The HTTP surface: `/graphql` (POST, and GET for queries), GraphiQL at `/`,
 //! `/healthz` and `/readyz`.
 
+mod attachments;
 mod connections;
 mod graphiql;
 mod ingest;
@@ -78,6 +79,8 @@ pub struct Settings {
     /// Connections per process, and how long a client may take to send a
     /// request's header and body, or to send its next request.
     pub connections: ConnectionLimits,
+    /// Where attachments' bytes live, and their limits.
+    pub attachments: crate::domain::attachment::AttachmentSettings,
 }
 
 impl Default for Settings {
@@ -96,6 +99,7 @@ impl Default for Settings {
             slow_operation: Duration::from_secs(1),
             dev_tokens: Vec::new(),
             connections: ConnectionLimits::default(),
+            attachments: Default::default(),
         }
     }
 }
@@ -124,6 +128,8 @@ struct Inner {
     _sla_monitor: crate::jobs::Job,
     _key_watcher: crate::jobs::Job,
     _webhook_worker: crate::jobs::Job,
+    _attachment_sweeper: Option<crate::jobs::Job>,
+    attachments: crate::domain::attachment::Attachments,
     /// True once the process is shutting down: not ready, WebSockets told to go.
     draining: tokio::sync::watch::Sender<bool>,
     persisted: persisted::Persisted,
@@ -141,7 +147,31 @@ impl AppState {
         let key_watcher = crate::jobs::keys::start(verifier.clone());
         let limiter = RateLimiter::new(settings.rate_limit_per_minute);
         let webhook_worker = crate::jobs::webhooks::start(db.clone(), bus.outbox_signal(), settings.webhooks.clone());
+        let attachments = crate::domain::attachment::Attachments {
+            store: settings.attachments.store.clone(),
+            settings: settings.attachments.clone(),
+            // Derived from CASEBOOK_SECRET_KEY, so every replica checks the
+            // others' links; without one, links work on this replica alone.
+            link_key: match &settings.webhooks.keys {
+                Some(keys) => crate::domain::attachment::link::LinkKey::new(keys.current.link_key()),
+                None => crate::domain::attachment::link::LinkKey::random(),
+            },
+            sweep: Arc::default(),
+        };
+        let attachment_sweeper = attachments.store.clone().map(|store| {
+            let a = &settings.attachments;
+            // A staged upload older than the longest upload and its run is abandoned.
+            let abandoned_after = a.upload_timeout + settings.request_timeout + Duration::from_secs(60);
+            crate::jobs::attachments::start(
+                db.clone(),
+                store,
+                a.sweep_interval,
+                abandoned_after,
+                attachments.sweep.clone(),
+            )
+        });
         let services = crate::graphql::Services {
+            attachments: attachments.clone(),
             db: db.clone(),
             bus: bus.clone(),
             webhook_targets: settings.webhooks.targets.clone(),
@@ -170,6 +200,8 @@ impl AppState {
                 _sla_monitor: sla_monitor,
                 _key_watcher: key_watcher,
                 _webhook_worker: webhook_worker,
+                _attachment_sweeper: attachment_sweeper,
+                attachments,
                 draining: tokio::sync::watch::Sender::new(false),
                 persisted,
             }),
@@ -215,6 +247,19 @@ impl AppState {
     /// Reads the token verifier's public keys again (SIGHUP).
     pub fn reload_token_keys(&self, why: &str) {
         crate::jobs::keys::reload(&self.inner.verifier, why);
+    }
+
+    /// The attachment store, limits and link key.
+    pub fn attachments(&self) -> &crate::domain::attachment::Attachments {
+        &self.inner.attachments
+    }
+
+    /// Deletes now what the sweeper would (tests: nothing left behind).
+    pub async fn sweep_attachments(&self) -> Result<usize, AppError> {
+        let Some(store) = &self.inner.attachments.store else { return Ok(0) };
+        let a = &self.inner.settings.attachments;
+        let abandoned_after = a.upload_timeout + self.inner.settings.request_timeout + Duration::from_secs(60);
+        crate::jobs::attachments::sweep(&self.inner.db, store, abandoned_after).await
     }
 
     pub fn executor(&self) -> &CasebookExecutor {
@@ -321,6 +366,7 @@ pub fn app(state: AppState) -> Router {
             header::HeaderName::from_static("x-apollo-operation-name"),
             header::IF_NONE_MATCH,
             header::HeaderName::from_static("x-request-id"),
+            header::RANGE,
         ])
         // Browsers show these to a page only when listed.
         .expose_headers(
@@ -333,6 +379,9 @@ pub fn app(state: AppState) -> Router {
                 "retry-after",
                 "etag",
                 "x-request-id",
+                "content-disposition",
+                "content-range",
+                "accept-ranges",
             ]
             .map(header::HeaderName::from_static),
         )
@@ -343,6 +392,7 @@ pub fn app(state: AppState) -> Router {
         .route("/graphql", get(graphql_get_or_ws).post(graphql_post))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/attachments/{id}", get(attachments::download))
         .route(
             "/ingest/microsoft-graph",
             axum::routing::post(ingest::microsoft_graph).layer(DefaultBodyLimit::max(ingest::MAX_INGEST_BODY_BYTES)),
@@ -368,6 +418,16 @@ async fn readyz(State(state): State<AppState>) -> Response {
             && matches!(tokio::time::timeout(Duration::from_secs(3), state.db().probe_write()).await, Ok(Ok(())));
         if !probed {
             return (StatusCode::SERVICE_UNAVAILABLE, "storage full: writes fail until space is freed").into_response();
+        }
+    }
+    if let Some(store) = &state.attachments().store {
+        match tokio::time::timeout(Duration::from_secs(3), store.ready()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, cause = ?std::error::Error::source(&e), "readiness: the attachment store failed");
+                return (StatusCode::SERVICE_UNAVAILABLE, "attachment store unavailable").into_response();
+            }
+            Err(_) => return (StatusCode::SERVICE_UNAVAILABLE, "attachment store timed out").into_response(),
         }
     }
     match tokio::time::timeout(Duration::from_secs(3), state.db().ping()).await {
@@ -437,6 +497,9 @@ async fn read_body_within(
 /// POST: one JSON request. Batches are refused, and so are "simple" content
 /// types a browser form could send cross-site (CSRF), as Apollo Server does.
 async fn graphql_post(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+    if attachments::is_multipart(request.headers()) {
+        return attachments::graphql_multipart(&state, request).await;
+    }
     let (headers, body) = match read_body(&state, request).await {
         Ok(read) => read,
         Err(refused) => return refused,
@@ -730,4 +793,28 @@ fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Respons
     }
     let body = json!({ "errors": [{ "message": message, "extensions": extensions }] });
     (status, axum::Json(body)).into_response()
+}
+
+/// An error as the non-GraphQL endpoints answer it (ingestion, attachments):
+/// the HTTP status of its code, and the body GraphQL errors have.
+fn refusal(error: &AppError) -> Response {
+    let code = error.code();
+    let status = match code {
+        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::BadUserInput => StatusCode::BAD_REQUEST,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::Conflict => StatusCode::CONFLICT,
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        _ => match error {
+            AppError::Busy(_) | AppError::WriteBusy(_) | AppError::StorageFull(_) | AppError::StoreUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        },
+    };
+    if code == ErrorCode::Internal {
+        tracing::error!(error = %error, cause = ?std::error::Error::source(error), "request failed");
+    }
+    error_response(status, code, &error.public_message())
 }

@@ -3,6 +3,7 @@
 //! replicas), so each piece is done once and survives restarts: nothing
 //! waits on a timer that only lives in memory.
 
+pub mod attachments;
 pub mod keys;
 pub mod sla;
 pub mod webhooks;

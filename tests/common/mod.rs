@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod s3;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -57,7 +58,7 @@ macro_rules! both_backends {
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
-fn unique_name() -> String {
+pub fn unique_name() -> String {
     let n = COUNTER.fetch_add(1, Ordering::SeqCst);
     let nanos =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
@@ -143,6 +144,7 @@ impl Drop for TestDatabase {
                 for suffix in ["", "-wal", "-shm", ".secret-key"] {
                     let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
                 }
+                let _ = std::fs::remove_dir_all(format!("{}.attachments", path.display()));
             }
             Cleanup::Postgres { admin_url, name, tablespace } => {
                 let (admin_url, name, tablespace) = (admin_url.clone(), name.clone(), tablespace.clone());
@@ -178,6 +180,29 @@ pub struct TestServer {
     task: tokio::task::JoinHandle<()>,
     // dropped after the server task is aborted
     pub database: std::sync::Arc<TestDatabase>,
+    /// The S3-compatible server holding attachments, when they go to one.
+    pub s3: Option<std::sync::Arc<s3::S3Server>>,
+}
+
+/// Where a test server keeps attachments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// A directory (beside the SQLite file, or a temp directory).
+    Directory,
+    /// An S3-compatible server the test starts.
+    S3,
+}
+
+impl StoreKind {
+    /// Each database keeps its attachments in one kind of store unless a test
+    /// asks for the other: SQLite in a directory (the embedded default),
+    /// PostgreSQL in S3 (production's), so every suite covers both.
+    pub fn default_for(backend: Backend) -> StoreKind {
+        match backend {
+            Backend::Sqlite => StoreKind::Directory,
+            Backend::Postgres => StoreKind::S3,
+        }
+    }
 }
 
 pub fn jwt() -> JwtArgs {
@@ -239,6 +264,13 @@ impl TestServer {
         let mut settings = casebook::http::Settings::default();
         settings.webhooks.keys = Some(sealing_keys());
         adjust(&mut settings);
+        let s3 = match settings.attachments.store {
+            Some(_) => None,
+            None => {
+                let kind = STORE_KIND.try_with(|k| *k).unwrap_or(StoreKind::default_for(backend));
+                attach_store(&mut settings, kind, &database).await
+            }
+        };
         let state = casebook::server::prepare(url, jwt, None, settings).await.expect("prepare server");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
@@ -250,7 +282,7 @@ impl TestServer {
         });
         let connections = counted.await.expect("the server counts its connections");
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
-        TestServer { addr, base: format!("http://{addr}"), backend, client, state, task, database, connections }
+        TestServer { addr, base: format!("http://{addr}"), backend, client, state, task, database, connections, s3 }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -280,6 +312,71 @@ impl TestServer {
         assert!(body.get("errors").is_none(), "unexpected errors: {body:#}\nquery: {query}");
         body["data"].clone()
     }
+}
+
+tokio::task_local! {
+    /// The store the servers a test starts use (see [`with_store`]).
+    static STORE_KIND: StoreKind;
+}
+
+/// Runs a test body with its servers keeping attachments in `kind`.
+pub async fn with_store<F: Future>(kind: StoreKind, body: F) -> F::Output {
+    STORE_KIND.scope(kind, body).await
+}
+
+async fn attach_store(
+    settings: &mut casebook::http::Settings,
+    kind: StoreKind,
+    database: &TestDatabase,
+) -> Option<std::sync::Arc<s3::S3Server>> {
+    match kind {
+        StoreKind::S3 => {
+            let server = std::sync::Arc::new(s3::S3Server::start().await);
+            settings.attachments.store = Some(casebook::store::Store::open(&server.config()).expect("open S3 store"));
+            Some(server)
+        }
+        StoreKind::Directory => {
+            // SQLite's default (beside the file) is opened by `prepare`;
+            // PostgreSQL gets a directory of its own beside nothing.
+            if let DatabaseUrl::Postgres(_) = database.url {
+                let dir = std::env::temp_dir().join(format!("casebook-files-{}", unique_name()));
+                let config = casebook::store::StoreConfig::Directory(dir);
+                settings.attachments.store = Some(casebook::store::Store::open(&config).expect("open directory"));
+            }
+            None
+        }
+    }
+}
+
+/// Runs an async test body once per database and store:
+/// `all_stores!(name);` expects `async fn name(backend: Backend)` and runs
+/// it with each of SQLite and PostgreSQL keeping attachments in a directory
+/// and in an S3-compatible server.
+#[macro_export]
+macro_rules! all_stores {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                use $crate::common::{Backend, StoreKind, with_store};
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite_directory() {
+                    with_store(StoreKind::Directory, super::$name(Backend::Sqlite)).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite_s3() {
+                    with_store(StoreKind::S3, super::$name(Backend::Sqlite)).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres_directory() {
+                    with_store(StoreKind::Directory, super::$name(Backend::Postgres)).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres_s3() {
+                    with_store(StoreKind::S3, super::$name(Backend::Postgres)).await;
+                }
+            }
+        )+
+    };
 }
 
 impl Drop for TestServer {

@@ -42,7 +42,7 @@ text_enum! {
         All => "ALL",
         /// A case was opened.
         CaseCreated => "CASE_CREATED",
-        /// A case changed: its fields, tags, techniques or observables (a
+        /// A case changed: its fields, tags, techniques, observables or attachments (a
         /// change that closes it is CASE_CLOSED to webhooks that take that).
         CaseUpdated => "CASE_UPDATED",
         /// A case moved to a closed status.
@@ -474,7 +474,10 @@ fn event_type(entry: &Activity) -> WebhookEventType {
             | A::ObservableRemoved
             | A::TagsAdded
             | A::TagsRemoved
-            | A::TechniquesChanged => W::CaseUpdated,
+            | A::TechniquesChanged
+            | A::AttachmentAdded
+            | A::AttachmentUpdated
+            | A::AttachmentRemoved => W::CaseUpdated,
         },
     }
 }

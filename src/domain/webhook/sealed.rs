@@ -24,6 +24,9 @@ const NONCE_BYTES: usize = 24;
 pub struct SealingKey {
     id: String,
     cipher: XChaCha20Poly1305,
+    /// A key for signing download links, derived from this one (so every
+    /// replica with the same secret key signs and checks the same links).
+    links: [u8; 32],
 }
 
 impl SealingKey {
@@ -53,7 +56,15 @@ impl SealingKey {
     fn from_bytes(bytes: &[u8]) -> SealingKey {
         let digest = Sha256::digest(bytes);
         let id = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
-        SealingKey { id, cipher: XChaCha20Poly1305::new(bytes.into()) }
+        let mut mac = <hmac::Hmac<Sha256> as hmac::Mac>::new_from_slice(bytes).expect("HMAC takes a key of any length");
+        hmac::Mac::update(&mut mac, b"casebook attachment download links");
+        let links = hmac::Mac::finalize(mac).into_bytes().into();
+        SealingKey { id, cipher: XChaCha20Poly1305::new(bytes.into()), links }
+    }
+
+    /// The key download links are signed with.
+    pub fn link_key(&self) -> [u8; 32] {
+        self.links
     }
 
     pub fn id(&self) -> &str {

@@ -20,7 +20,8 @@ use super::Refusal;
 use crate::domain::incident::ingest;
 use crate::domain::values::IncidentStatus;
 use crate::domain::{
-    activity, api_key, attack, automation, incident, metrics, observable, status, tag, task, template, webhook,
+    activity, api_key, attachment, attack, automation, incident, metrics, observable, status, tag, task, template,
+    webhook,
 };
 use crate::error::AppError;
 use crate::graphql::{DEFAULT_PAGE, MAX_PAGE};
@@ -105,6 +106,7 @@ pub fn list_bound(parent: &str, field: &str) -> Option<(u64, bool)> {
         ("IncidentAlert", "problems") | ("IngestResult", "warnings") => (ingest::MAX_WARNINGS as i64, false),
         ("AlertEvidence", "indicators") => (ingest::MAX_INDICATORS_PER_EVIDENCE as i64, false),
         ("IngestIncidentsPayload", "results") => (ingest::MAX_PER_CALL as i64, false),
+        ("Attachment", "downloads") => (attachment::MAX_DOWNLOADS_LISTED, false),
         ("ApiKey", "permissions") => (crate::auth::Permission::ALL.len() as i64, false),
         ("Webhook", "eventTypes") => (webhook::WebhookEventType::ALL.len() as i64, false),
         ("CaseTemplate", "tags") => (tag::MAX_TAGS_PER_CASE as i64, false),

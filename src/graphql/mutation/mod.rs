@@ -2,6 +2,7 @@
 //! one write transaction that holds the change and its audit.
 
 mod api_key;
+mod attachment;
 mod attack;
 mod automation;
 mod case;
@@ -29,6 +30,7 @@ use crate::graphql::scalars::numeric_id;
 pub struct Mutation(
     case::CaseMutation,
     attack::AttackMutation,
+    attachment::AttachmentMutation,
     task::TaskMutation,
     incident::IncidentMutation,
     incident::IngestMutation,

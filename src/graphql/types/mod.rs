@@ -3,6 +3,7 @@
 
 mod activity;
 pub(crate) mod api_key;
+mod attachment;
 mod attack;
 mod automation;
 mod case;
@@ -18,6 +19,7 @@ mod viewer;
 mod webhook;
 
 pub use activity::{ActivityEvent, Comment};
+pub use attachment::{AttachmentConnection, attachment_page};
 pub use attack::{AttackTactic, AttackTechnique};
 pub use automation::{AutomationEffect, AutomationTestResult};
 pub use case::CaseConnection;

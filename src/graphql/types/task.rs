@@ -53,6 +53,16 @@ impl Task {
     async fn closing_notes(&self) -> Option<&str> {
         self.closing_notes.as_deref()
     }
+    /// The files added to this task, newest first.
+    async fn attachments(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size (default 25, at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the attachment this page follows.")] after: Option<String>,
+    ) -> GqlResult<crate::graphql::types::AttachmentConnection> {
+        let owner = crate::domain::attachment::Owner::Task(crate::domain::task::TaskId(self.id));
+        crate::graphql::types::attachment_page(ctx, owner, first, after).await
+    }
     /// Who created the task.
     async fn created_by(&self, ctx: &Context<'_>) -> GqlResult<User> {
         known_user(ctx, &self.created_by).await

@@ -160,6 +160,16 @@ impl Case {
         };
         Ok(ObservableConnection::new(rows, limit, after.is_some(), filter))
     }
+    /// The files on the case (its tasks' included), newest first.
+    async fn attachments(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(desc = "Page size (default 25, at most 100).")] first: Option<i32>,
+        #[graphql(desc = "Cursor of the attachment this page follows.")] after: Option<String>,
+    ) -> GqlResult<crate::graphql::types::AttachmentConnection> {
+        let owner = crate::domain::attachment::Owner::Case(self.case_id());
+        crate::graphql::types::attachment_page(ctx, owner, first, after).await
+    }
     /// The case's activity log, newest first: comments and audit events.
     async fn activity(
         &self,
