@@ -1,6 +1,6 @@
 //! `examples/web`, the typed client: its operations type-check against the
 //! checked-in schema (graphql-codegen, then `tsc --noEmit`), and it runs,
-//! queue, case page and live feed, against a server that takes only the
+//! queue, case page, a file up and down, and live feed, against a server that takes only the
 //! trusted documents of the manifest it generated.
 
 use std::path::{Path, PathBuf};
@@ -63,7 +63,7 @@ fn manifest() -> std::collections::HashMap<String, String> {
 async fn the_typed_client_runs_on_trusted_documents_only(backend: Backend) {
     tokio::task::spawn_blocking(build_example).await.unwrap();
     let manifest = manifest();
-    assert_eq!(manifest.len(), 3, "queue, case page, live feed: {manifest:?}");
+    assert_eq!(manifest.len(), 4, "queue, case page, attachment, live feed: {manifest:?}");
 
     // The server runs the example's documents, and the few this test writes with.
     let mut trusted = manifest.clone();
@@ -112,6 +112,9 @@ async fn the_typed_client_runs_on_trusted_documents_only(backend: Backend) {
     assert_eq!(queue["queue"]["titles"], json!(["Phishing: invoice.zip from billing@example.net"]), "{queue}");
     let page = next().await;
     assert_eq!(page["case"]["tasks"], 1, "{page}");
+    let attached = next().await;
+    let expected = json!({ "fileName": "headers.txt", "contentType": "text/plain", "size": 43, "same": true });
+    assert_eq!(attached["attachment"], expected, "{attached}");
     assert_eq!(next().await["following"], case_id);
     comment("Blocked the sender domain").await;
     let entry = next().await;

@@ -30,7 +30,7 @@ impl Server {
         Server::start_binary_with_env(binary, database_url, &[])
     }
 
-    fn start_binary_with_env(binary: &str, database_url: &str, env: &[(&str, &str)]) -> Server {
+    pub fn start_binary_with_env(binary: &str, database_url: &str, env: &[(&str, &str)]) -> Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let addr = format!("127.0.0.1:{port}");
         let child = Command::new(binary)

@@ -25,7 +25,7 @@ export class CasebookError extends Error {
   }
 }
 
-function documentId(document: Trusted<unknown, never>): string {
+export function documentId(document: Trusted<unknown, never>): string {
   const id = document.__meta__?.hash;
   if (!id) throw new Error('this document has no id: run `npm run codegen`');
   return id;

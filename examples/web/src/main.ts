@@ -1,5 +1,7 @@
 // usage: node dist/main.js <graphql-url> <token> <caseId> [events]
-// Prints the queue, the case page, then the case's next activity entries, as JSON lines.
+// Prints the queue, the case page, a file attached to the case and fetched
+// back, then the case's next activity entries, as JSON lines.
+import { attachFile, downloadFile } from './attachments.js';
 import { connect } from './client.js';
 import { loadCase } from './case-page.js';
 import { followActivity } from './live-feed.js';
@@ -16,8 +18,13 @@ const casebook = connect(url, token);
 try {
   const queue = await loadQueue(casebook);
   console.log(JSON.stringify({ queue: { totalCount: queue.totalCount, titles: queue.nodes.map((c) => c.title) } }));
+  const notes = new TextEncoder().encode('Headers of the phishing mail, as exported.\n');
+  const attached = await attachFile(url, token, caseId, new Blob([notes], { type: 'text/plain' }), 'headers.txt');
+  const downloaded = await downloadFile(url, attached.downloadUrl);
+  const same = downloaded.length === notes.length && downloaded.every((b, i) => b === notes[i]);
   const page = await loadCase(casebook, caseId);
   console.log(JSON.stringify({ case: { title: page.title, tasks: page.tasks.length, entries: page.activity.totalCount } }));
+  console.log(JSON.stringify({ attachment: { fileName: attached.fileName, contentType: attached.contentType, size: attached.size, same } }));
   const newest = page.activity.edges[0]?.cursor ?? null;
   console.log(JSON.stringify({ following: caseId }));
   let seen = 0;
