@@ -656,11 +656,7 @@ async fn with_etag(headers: &HeaderMap, response: Response) -> Response {
 /// Authenticates the caller, finds the document the request runs, and runs it.
 async fn respond(state: &AppState, headers: &HeaderMap, sent: Sent, method: Method) -> Response {
     let Some(media) = media::negotiate(headers) else {
-        return error_response(
-            StatusCode::NOT_ACCEPTABLE,
-            ErrorCode::BadUserInput,
-            "Accept: the server answers application/graphql-response+json or application/json",
-        );
+        return not_acceptable();
     };
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let auth = match state.authenticate(authorization).await {
@@ -784,6 +780,15 @@ fn has_preflight_header(headers: &HeaderMap) -> bool {
     ["apollo-require-preflight", "x-apollo-operation-name"]
         .iter()
         .any(|name| headers.get(*name).is_some_and(|v| !v.is_empty()))
+}
+
+/// The answer to an `Accept` that names no media type the server writes.
+fn not_acceptable() -> Response {
+    error_response(
+        StatusCode::NOT_ACCEPTABLE,
+        ErrorCode::BadUserInput,
+        "Accept: the server answers application/graphql-response+json or application/json",
+    )
 }
 
 fn error_response(status: StatusCode, code: ErrorCode, message: &str) -> Response {
