@@ -34,11 +34,12 @@ async fn statements_for(server: &TestServer, token: &str, query: &str, variables
 }
 
 async fn a_dashboard_page_costs_the_same_few_statements_for_10_and_100_cases(backend: Backend) {
-    // The counter counts the pool's statements: the SLA monitor and the
-    // webhook worker stay idle.
+    // The counter counts the pool's statements: the SLA monitor, the
+    // webhook worker and the attachment sweeper stay idle.
     let server = TestServer::start_with(backend, |s| {
         s.sla_interval = std::time::Duration::from_secs(24 * 3600);
         s.webhooks.concurrency = 0;
+        s.attachments.sweep_interval = std::time::Duration::from_secs(24 * 3600);
     })
     .await;
     let size = DemoSize { cases: 120, fixed: Some(PerCase { tasks: 10, incidents: 3, comments: 5 }) };
@@ -91,6 +92,19 @@ async fn a_dashboard_page_costs_the_same_few_statements_for_10_and_100_cases(bac
     let many = statements_for(&server, &token, kinds, json!({ "first": 100 })).await;
     assert_eq!(few, many, "filtered activity pages are batched too");
     assert!(many <= 4, "{many}");
+
+    // Each case's first page of files, with who added them and on which task.
+    let writer = analyst("acme");
+    for (case, name) in [("1120", "a.png"), ("1119", "b.txt"), ("1119", "c.txt"), ("1060", "d.txt")] {
+        let body = crate::attachments::upload(&server, &writer, json!({ "caseId": case }), name, name.as_bytes()).await;
+        assert!(body.get("errors").is_none(), "{body}");
+    }
+    let files = "query($first: Int) { cases(first: $first) { nodes { attachments(first: 2) { totalCount \
+      pageInfo { hasNextPage } nodes { fileName sha256 addedBy { id } task { id } } } } } }";
+    let ten = statements_for(&server, &token, files, json!({ "first": 10 })).await;
+    let hundred = statements_for(&server, &token, files, json!({ "first": 100 })).await;
+    assert_eq!(ten, hundred, "attachments of a page of cases are batched");
+    assert!(hundred <= 5, "attachments of 100 cases ran {hundred} statements");
 
     // Search hits, each with its case, task or comment and their people.
     let search = "query($first: Int) { search(query: \"detection OR found OR blocked OR collect\", first: $first) {

@@ -58,9 +58,10 @@ pub(crate) fn activity_page(field: &SelectionField<'_>) -> Option<ActivityPage> 
     })
 }
 
-/// The page size of a `Case.observables(first)` selection that asks for a
-/// first page of all the case's observables; `None` for any other.
-fn first_observables_page(field: &SelectionField<'_>) -> Option<i64> {
+/// The page size of a `Case.observables(first)` (or `Case.attachments(first)`)
+/// selection that asks for a first page of all the case's items; `None` for
+/// any other.
+fn first_page(field: &SelectionField<'_>) -> Option<i64> {
     let arguments = field.arguments().ok()?;
     let argument = |name: &str| arguments.iter().find(|(n, _)| n.as_str() == name).map(|(_, v)| v.clone());
     let first = <Option<i32> as InputType>::parse(argument("first")).ok()?;
@@ -162,7 +163,7 @@ async fn prefetch_cases(ctx: &Context<'_>, selection: &Lookahead<'_>, cases: &[C
 
     for field in selection.field("observables").selection_fields() {
         // Filtered lists and later pages are one case's business.
-        let Some(limit) = first_observables_page(&field) else { continue };
+        let Some(limit) = first_page(&field) else { continue };
         let keys = cases.iter().map(|case| NewestKey { case_id: case.id, limit: limit + 1 });
         let pages = loaders.load_now(&loaders.newest_observables, keys).await?;
         let list = Lookahead::from(field);
@@ -172,6 +173,29 @@ async fn prefetch_cases(ctx: &Context<'_>, selection: &Lookahead<'_>, cases: &[C
         for node in connection_nodes(&list) {
             if node.field("addedBy").exists() {
                 users.extend(pages.values().flat_map(|page| page.iter().map(|o| o.added_by.clone())));
+            }
+        }
+    }
+
+    for field in selection.field("attachments").selection_fields() {
+        let Some(limit) = first_page(&field) else { continue };
+        let keys = cases.iter().map(|case| NewestKey { case_id: case.id, limit: limit + 1 });
+        let pages = loaders.load_now(&loaders.newest_attachments, keys).await?;
+        let list = Lookahead::from(field);
+        if list.field("totalCount").exists() {
+            loaders.load_now(&loaders.attachment_counts, ids.iter().copied()).await?;
+        }
+        let files = || pages.values().flat_map(|page| page.iter());
+        for node in connection_nodes(&list) {
+            if node.field("addedBy").exists() {
+                users.extend(files().map(|a| a.added_by.clone()));
+            }
+            if node.field("updatedBy").exists() {
+                users.extend(files().map(|a| a.updated_by.clone()));
+            }
+            if node.field("task").exists() {
+                let tasks: BTreeSet<i64> = files().filter_map(|a| a.task_id.map(|t| t.0)).collect();
+                loaders.load_now(&loaders.tasks, tasks).await?;
             }
         }
     }
@@ -229,6 +253,7 @@ fn has_relations(selection: &Lookahead<'_>) -> bool {
         "incidents",
         "activity",
         "observables",
+        "attachments",
         "tags",
         "techniques",
         "sla",
