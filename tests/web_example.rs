@@ -1,7 +1,8 @@
 //! `examples/web`, the typed client: its operations type-check against the
 //! checked-in schema (graphql-codegen, then `tsc --noEmit`), and it runs,
 //! queue, case page, a file up and down, and live feed, against a server that takes only the
-//! trusted documents of the manifest it generated.
+//! trusted documents of the manifest it generated; its attachments module
+//! also runs in Chromium (a file picked, uploaded, downloaded by its link).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -148,4 +149,39 @@ async fn the_typed_client_runs_on_trusted_documents_only(backend: Backend) {
     ws.expect_close(4400, 10).await;
 }
 
-both_backends!(the_typed_client_runs_on_trusted_documents_only);
+/// The example's attachments module in Chromium, on a page of another
+/// origin: a file picked in an `<input type=file>` is uploaded (CORS and its
+/// preflight), and the signed link, clicked, downloads the same bytes.
+async fn the_example_uploads_and_downloads_in_a_browser(backend: Backend) {
+    tokio::task::spawn_blocking(build_example).await.unwrap();
+    let chromium = tokio::task::spawn_blocking(ensure_chromium).await.unwrap();
+    tokio::task::spawn_blocking(ensure_js_tooling).await.unwrap();
+    let mut trusted = manifest();
+    for (id, text) in TEST_DOCUMENTS {
+        trusted.insert(id.to_owned(), text.to_owned());
+    }
+    let server = TestServer::start_with(backend, |s| s.trusted_documents = Some(Arc::new(trusted))).await;
+    let analyst = analyst("acme");
+    let created = by_id(&server, &analyst, "test:createCase", json!({ "input": { "title": "Lure" } })).await;
+    let case_id = created["createCase"]["id"].as_str().unwrap().to_owned();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js/attachments.mjs");
+    let dist = example_dir().join("dist");
+    let output = tokio::process::Command::new("node")
+        .arg(script)
+        .args([&server.url("/graphql"), &analyst, &case_id, &dist.display().to_string()])
+        .env("CHROMIUM", &chromium)
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(90), output).await.unwrap().unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "the browser run failed:\n{printed}\n{}", String::from_utf8_lossy(&output.stderr));
+    let steps: Vec<Value> = printed.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let attachment = &steps[0]["attachment"];
+    assert_eq!(attachment["fileName"], "lure.png", "{printed}");
+    assert_eq!(attachment["contentType"], "image/png", "{printed}");
+    assert_eq!(steps[1]["suggestedFilename"], "lure.png", "{printed}");
+    assert_eq!(steps[1]["same"], true, "{printed}");
+    assert_eq!(steps[1]["size"], attachment["size"], "{printed}");
+}
+
+both_backends!(the_typed_client_runs_on_trusted_documents_only, the_example_uploads_and_downloads_in_a_browser);

@@ -49,11 +49,7 @@ pub(super) async fn graphql_multipart(state: &AppState, request: axum::extract::
         );
     }
     let Some(media) = super::media::negotiate(&headers) else {
-        return error_response(
-            StatusCode::NOT_ACCEPTABLE,
-            ErrorCode::BadUserInput,
-            "Accept: the server answers application/graphql-response+json or application/json",
-        );
+        return super::not_acceptable();
     };
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let auth = match state.authenticate(authorization).await {
@@ -132,7 +128,8 @@ async fn run(
     super::execute(state, request, auth, media).await
 }
 
-/// Queues staged uploads no attachment took for deletion, and wakes the sweeper.
+/// Queues staged uploads no attachment took for deletion, and wakes the
+/// sweeper when it did (an upload that became an attachment costs no sweep).
 async fn release<'a>(state: &AppState, keys: impl Iterator<Item = &'a str>) {
     let keys: Vec<&str> = keys.collect();
     if keys.is_empty() {
@@ -141,19 +138,21 @@ async fn release<'a>(state: &AppState, keys: impl Iterator<Item = &'a str>) {
     let result = async {
         let mut tx = state.db().begin().await?;
         let result = async {
+            let mut queued = 0;
             for key in &keys {
-                objects::release(&mut tx.conn(), key).await?;
+                queued += objects::release(&mut tx.conn(), key).await?;
             }
-            Ok(())
+            Ok(queued)
         }
         .await;
         tx.finish(result).await
     }
     .await;
-    if let Err(error) = result {
-        tracing::warn!(%error, "queueing unused uploads for deletion failed (swept once abandoned)");
+    match result {
+        Ok(0) => {}
+        Ok(_) => state.attachments().nudge(),
+        Err(error) => tracing::warn!(%error, "queueing unused uploads for deletion failed (swept once abandoned)"),
     }
-    state.attachments().nudge();
 }
 
 /// Why a multipart request is refused.

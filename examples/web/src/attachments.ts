@@ -1,8 +1,9 @@
 // Files on a case: uploaded as a GraphQL multipart request (the spec that
 // apollo-upload-client and urql follow) with fetch and FormData, the same
 // Web APIs in a browser and in Node; downloaded through the signed link the
-// API hands out (no token needed, as for an <a href>).
-import { CasebookError, documentId } from './client.js';
+// API hands out (no token needed, as for an <a href>). Nothing here is
+// Node's: the browser test runs this module in Chromium.
+import { CasebookError, documentId } from './documents.js';
 import { graphql } from './gql/index.js';
 
 export const AddAttachmentDocument = graphql(`

@@ -1,35 +1,10 @@
 // A small typed client: operations go as trusted documents (their id only),
 // queries and mutations over HTTP, subscriptions over graphql-ws.
-import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { createClient, type SubscribePayload } from 'graphql-ws';
 import WebSocket from 'ws';
+import { CasebookError, documentId, type GraphQLError, type Trusted } from './documents.js';
 
-/** A document as graphql-codegen's client preset emits it: typed, and named by its id in the manifest. */
-export type Trusted<TResult, TVariables> = TypedDocumentNode<TResult, TVariables> & {
-  __meta__?: { hash?: string };
-};
-
-interface GraphQLError {
-  message: string;
-  extensions?: { code?: string; requestId?: string };
-}
-
-/** The server's errors, with their codes (see the README's error codes). */
-export class CasebookError extends Error {
-  constructor(readonly errors: readonly GraphQLError[]) {
-    super(errors.map((e) => `${e.extensions?.code ?? 'ERROR'}: ${e.message}`).join('; '));
-  }
-
-  get codes(): string[] {
-    return this.errors.map((e) => e.extensions?.code ?? 'ERROR');
-  }
-}
-
-export function documentId(document: Trusted<unknown, never>): string {
-  const id = document.__meta__?.hash;
-  if (!id) throw new Error('this document has no id: run `npm run codegen`');
-  return id;
-}
+export { CasebookError, documentId, type Trusted } from './documents.js';
 
 export interface Casebook {
   execute<TResult, TVariables>(document: Trusted<TResult, TVariables>, variables: TVariables): Promise<TResult>;

@@ -141,9 +141,9 @@ pub async fn pending(conn: &mut Conn<'_>) -> AppResult<i64> {
 /// A staged upload that no attachment took (the operation did not use it,
 /// or its write rolled back) is queued for deletion; one adopted or queued
 /// already is left alone.
-pub async fn release(conn: &mut Conn<'_>, key: &str) -> AppResult<()> {
+pub async fn release(conn: &mut Conn<'_>, key: &str) -> AppResult<usize> {
     let now = conn.clock().await?;
-    with_conn!(conn, c => {
+    let queued = with_conn!(conn, c => {
         diesel::update(
             stored_objects::table
                 .filter(stored_objects::storage_key.eq(key))
@@ -153,5 +153,5 @@ pub async fn release(conn: &mut Conn<'_>, key: &str) -> AppResult<()> {
         .execute(c)
         .await
     })?;
-    Ok(())
+    Ok(queued)
 }

@@ -111,9 +111,9 @@ impl AttachmentMutation {
             add_observables: input.add_observables,
         };
         let limits = &attachments.settings.limits;
-        let added = db(ctx)?.write(async |conn| attachment::add(conn, &actor, limits, &staged, new).await).await;
-        attachments.nudge();
-        Ok(added?)
+        // A copy of bytes the tenant held already is queued for deletion and
+        // goes with the next sweep.
+        Ok(db(ctx)?.write(async |conn| attachment::add(conn, &actor, limits, &staged, new).await).await?)
     }
 
     /// Changes an attachment's description or malware mark; audited on its
