@@ -517,7 +517,63 @@ async fn readiness_includes_the_store(backend: Backend) {
     assert_eq!(ready(&server).await, 503);
 }
 
-all_stores!(a_file_goes_on_a_case_and_comes_back, the_same_bytes_are_stored_once);
+/// A process that dies between the database and the store leaves a row
+/// that says what to delete; the sweeper (of any replica, after a restart)
+/// finishes the work: no orphan bytes, and no attachment without its bytes.
+async fn what_a_crash_leaves_is_swept(backend: Backend) {
+    use casebook::domain::attachment::{self, AttachmentId, objects};
+    let server =
+        TestServer::start_with(backend, |s| s.attachments.sweep_interval = Duration::from_secs(24 * 3600)).await;
+    let analyst = analyst("acme");
+    create_case(&server, &analyst, "Crash", json!({})).await;
+    let store = server.state.attachments().store.clone().unwrap();
+    let db = server.state.db();
+
+    // Died mid-upload: the key was recorded, some bytes reached the store.
+    let key = casebook::store::Store::new_key();
+    let mut tx = db.begin().await.unwrap();
+    let staged = objects::stage(&mut tx.conn(), "acme", &key).await;
+    tx.finish(staged).await.unwrap();
+    let mut writer = store.writer(&key).await.unwrap();
+    writer.push(bytes::Bytes::from_static(b"half a memory dump"), 1 << 20).await.unwrap();
+    writer.finish().await.unwrap();
+    // Younger than the longest upload, it is left alone...
+    server.state.sweep_attachments().await.unwrap();
+    assert_eq!(store.keys().await.unwrap(), vec![key.clone()]);
+    // ...older, it is abandoned and deleted.
+    let backdate = "UPDATE stored_objects SET since = '2000-01-01 00:00:00'";
+    let mut pooled = db.get().await.unwrap();
+    let mut conn = pooled.conn();
+    match &mut conn.link {
+        casebook::db::Link::Postgres(c) => diesel_async::RunQueryDsl::execute(diesel::sql_query(backdate), *c).await,
+        casebook::db::Link::Sqlite(c) => diesel_async::RunQueryDsl::execute(diesel::sql_query(backdate), *c).await,
+    }
+    .unwrap();
+    drop(pooled);
+    store_settles(&server, 0).await;
+
+    // Died after a removal committed, before the bytes were deleted.
+    let added = uploaded(&server, &analyst, json!({ "caseId": "1000" }), "dump.bin", b"a whole memory dump").await;
+    let id = AttachmentId(added["id"].as_str().unwrap().parse().unwrap());
+    let principal = analyst_principal("anna", "acme");
+    let actor = principal.grant::<casebook::auth::ManageAlerts>().unwrap();
+    let mut tx = db.begin().await.unwrap();
+    let removed = attachment::remove(&mut tx.conn(), &actor, id).await;
+    tx.finish(removed).await.unwrap();
+    assert_eq!(store.keys().await.unwrap().len(), 1, "the bytes wait for the sweeper");
+    let (status, _, _) = download(&server, Some(&analyst), &format!("/attachments/{}", id.0), None).await;
+    assert_eq!(status, 404, "nothing refers to them any more");
+    // A replica started on the same database and store finishes it.
+    let replica = TestServer::start_adjusted(backend, server.database.clone(), |s| {
+        s.attachments.store = Some(store.clone());
+        s.attachments.sweep_interval = Duration::from_secs(24 * 3600);
+    })
+    .await;
+    replica.state.sweep_attachments().await.unwrap();
+    assert!(store.keys().await.unwrap().is_empty());
+}
+
+all_stores!(a_file_goes_on_a_case_and_comes_back, the_same_bytes_are_stored_once, what_a_crash_leaves_is_swept);
 both_backends!(
     hostile_names_and_types_are_made_harmless,
     limits_refuse_and_keep_nothing,
