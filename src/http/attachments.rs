@@ -18,6 +18,8 @@ use crate::graphql::errors::ErrorCode;
 use crate::graphql::upload::{Uploads, placeholder};
 use crate::store::{Store, WriteError};
 
+use super::upload_slots::{Full, MAX_UPLOADS, MAX_UPLOADS_PER_CALLER};
+
 /// Files one request may carry.
 pub const MAX_FILES_PER_REQUEST: usize = 10;
 /// The `operations` part, like an ordinary request body.
@@ -56,9 +58,29 @@ pub(super) async fn graphql_multipart(state: &AppState, request: axum::extract::
         Ok(auth) => auth,
         Err(e) => return refusal(&e),
     };
-    let tenant = match auth.principal() {
-        Ok(principal) => principal.tenant.clone(),
+    let principal = match auth.principal() {
+        Ok(principal) => principal.clone(),
         Err(e) => return refusal(&e),
+    };
+    let tenant = principal.tenant.clone();
+    // Refused before a byte is read: a caller out of budget, or with its
+    // share of uploads in flight already.
+    if let Err((error, status)) = state.executor().charge(&principal, 1) {
+        let mut response = refusal(&error);
+        crate::graphql::rate_headers(response.headers_mut(), &status);
+        return response;
+    }
+    let _slot = match state.inner.uploads.take(&tenant, &principal.user_id) {
+        Ok(slot) => slot,
+        Err(full) => {
+            let message = match full {
+                Full::Process => format!("the server receives {MAX_UPLOADS} uploads at once: retry shortly"),
+                Full::Caller => format!("{MAX_UPLOADS_PER_CALLER} uploads of yours are in flight: retry when one ends"),
+            };
+            let mut response = error_response(StatusCode::TOO_MANY_REQUESTS, ErrorCode::RateLimited, &message);
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return response;
+        }
     };
     let attachments = state.attachments();
     let store = match attachments.store() {

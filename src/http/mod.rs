@@ -8,6 +8,7 @@ mod ingest;
 mod media;
 pub mod persisted;
 pub mod request_id;
+mod upload_slots;
 mod ws;
 
 use std::collections::HashMap;
@@ -130,6 +131,7 @@ struct Inner {
     _webhook_worker: crate::jobs::Job,
     _attachment_sweeper: Option<crate::jobs::Job>,
     attachments: crate::domain::attachment::Attachments,
+    uploads: upload_slots::UploadSlots,
     /// True once the process is shutting down: not ready, WebSockets told to go.
     draining: tokio::sync::watch::Sender<bool>,
     persisted: persisted::Persisted,
@@ -202,6 +204,7 @@ impl AppState {
                 _webhook_worker: webhook_worker,
                 _attachment_sweeper: attachment_sweeper,
                 attachments,
+                uploads: Default::default(),
                 draining: tokio::sync::watch::Sender::new(false),
                 persisted,
             }),
