@@ -573,6 +573,36 @@ async fn what_a_crash_leaves_is_swept(backend: Backend) {
     assert!(store.keys().await.unwrap().is_empty());
 }
 
+/// An upload that keeps its connection but stops sending is cut at the
+/// upload's time limit: 408, and what it had written goes.
+async fn a_stalled_upload_is_cut_at_its_time_limit(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start_with(backend, |s| s.attachments.upload_timeout = Duration::from_secs(1)).await;
+    let analyst = analyst("acme");
+    create_case(&server, &analyst, "Stalled", json!({})).await;
+    let operations = json!({ "query": ADD, "variables": { "input": { "caseId": "1000", "file": null } } });
+    let file = vec![3u8; 6 * 1024 * 1024];
+    let (kind, body) = multipart(
+        &operations,
+        &[("0", "dump.bin", "application/octet-stream", &file)],
+        &json!({ "0": ["variables.input.file"] }),
+    );
+    let mut socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let head = format!(
+        "POST /graphql HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {analyst}\r\nContent-Type: {kind}\r\n\
+         Apollo-Require-Preflight: true\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    // More than a part's worth reaches the store, then nothing more comes.
+    socket.write_all(&body[..body.len() - 1024]).await.unwrap();
+    let mut answer = vec![0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(20), socket.read(&mut answer)).await.unwrap().unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    store_settles(&server, 0).await;
+}
+
 all_stores!(a_file_goes_on_a_case_and_comes_back, the_same_bytes_are_stored_once, what_a_crash_leaves_is_swept);
 both_backends!(
     hostile_names_and_types_are_made_harmless,
@@ -582,4 +612,5 @@ both_backends!(
     other_tenants_attachments_do_not_exist,
     watchers_see_files_arrive,
     readiness_includes_the_store,
+    a_stalled_upload_is_cut_at_its_time_limit,
 );

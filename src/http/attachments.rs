@@ -108,15 +108,14 @@ pub(super) async fn graphql_multipart(state: &AppState, request: axum::extract::
     if let Some(slot) = &slot {
         slot.0.reading_body();
     }
-    let mut receiving = Receiving { state, store: &store, tenant: &tenant, staged: HashMap::new() };
-    let received =
-        match tokio::time::timeout(attachments.settings.upload_timeout, receiving.receive(multipart, &headers)).await {
-            Ok(received) => received,
-            Err(_) => Err(Refused::Input(
-                StatusCode::REQUEST_TIMEOUT,
-                format!("the upload did not finish within {} s", attachments.settings.upload_timeout.as_secs()),
-            )),
-        };
+    let mut receiving = Receiving { state, store: &store, tenant: &tenant, staged: HashMap::new(), writing: None };
+    let received = match tokio::time::timeout(attachments.settings.upload_timeout, receiving.receive(multipart)).await {
+        Ok(received) => received,
+        Err(_) => Err(Refused::Input(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("the upload did not finish within {} s", attachments.settings.upload_timeout.as_secs()),
+        )),
+    };
     if let Some(slot) = &slot {
         slot.0.serving();
     }
@@ -124,7 +123,8 @@ pub(super) async fn graphql_multipart(state: &AppState, request: axum::extract::
     let (sent, media) = match received {
         Ok(sent) => (sent, media),
         Err(refused) => {
-            release(state, staged.values().map(|s| s.key.as_str())).await;
+            let writing = receiving.writing.take();
+            release(state, staged.values().map(|s| s.key.as_str()).chain(writing.as_deref())).await;
             return refused.response();
         }
     };
@@ -202,14 +202,12 @@ struct Receiving<'a> {
     tenant: &'a str,
     /// By the `map`'s key.
     staged: HashMap<String, Staged>,
+    /// The key being written, should the upload's time run out meanwhile.
+    writing: Option<String>,
 }
 
 impl Receiving<'_> {
-    async fn receive(
-        &mut self,
-        mut multipart: multer::Multipart<'static>,
-        _headers: &HeaderMap,
-    ) -> Result<super::Sent, Refused> {
+    async fn receive(&mut self, mut multipart: multer::Multipart<'static>) -> Result<super::Sent, Refused> {
         let body_timeout = self.state.settings().connections.body_timeout;
         let next = async |multipart: &mut multer::Multipart<'static>| match tokio::time::timeout(
             body_timeout,
@@ -295,6 +293,7 @@ impl Receiving<'_> {
         }
         .await;
         recorded.map_err(Refused::Error)?;
+        self.writing = Some(key.clone());
         let written = async {
             let mut writer = self.store.writer(&key).await?;
             loop {
@@ -318,6 +317,7 @@ impl Receiving<'_> {
             writer.finish().await
         }
         .await;
+        self.writing = None;
         match written {
             Ok(digests) => Ok(Staged { key, file_name, digests }),
             Err(error) => {
