@@ -206,6 +206,11 @@ async fn a_file_goes_on_a_case_and_comes_back(backend: Backend) {
     assert_eq!(download(&server, None, &tampered, None).await.0, 401);
     assert_eq!(download(&server, None, &format!("/attachments/{id}"), None).await.0, 401);
 
+    // A look before the download (HEAD) reads nothing and is not recorded.
+    let head =
+        server.client.head(server.url(&format!("/attachments/{id}"))).bearer_auth(&analyst).send().await.unwrap();
+    assert_eq!(head.status().as_u16(), 200);
+    assert_eq!(head.headers()["content-length"].to_str().unwrap(), PNG.len().to_string());
     // Who fetched it, and how.
     let downloads = server
         .ok(

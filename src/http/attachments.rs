@@ -399,9 +399,12 @@ pub(super) async fn download(
     State(state): State<AppState>,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
+    method: axum::http::Method,
     headers: HeaderMap,
 ) -> Response {
-    match serve_download(&state, &id, query.as_deref(), &headers).await {
+    // A HEAD (a download manager's look before its ranges) fetches nothing: not recorded.
+    let record = method != axum::http::Method::HEAD;
+    match serve_download(&state, &id, query.as_deref(), &headers, record).await {
         Ok(response) => response,
         Err(error) => refusal(&error),
     }
@@ -412,6 +415,7 @@ async fn serve_download(
     id: &str,
     query: Option<&str>,
     headers: &HeaderMap,
+    record: bool,
 ) -> Result<Response, AppError> {
     let id = id
         .parse::<i64>()
@@ -471,10 +475,12 @@ async fn serve_download(
         _ => None,
     };
     let recorded = range.as_ref().map(|r| format!("bytes={}-{}", r.start, r.end - 1));
-    let mut tx = state.db().begin().await?;
-    let result =
-        attachment::record_download(&mut tx.conn(), &tenant, &attachment, &user, via, recorded.as_deref()).await;
-    tx.finish(result).await?;
+    if record {
+        let mut tx = state.db().begin().await?;
+        let result =
+            attachment::record_download(&mut tx.conn(), &tenant, &attachment, &user, via, recorded.as_deref()).await;
+        tx.finish(result).await?;
+    }
     respond_with_file(store, &attachment, range).await
 }
 
