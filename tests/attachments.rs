@@ -445,6 +445,12 @@ async fn uploads_need_the_preflight_header_and_a_part(backend: Backend) {
     assert_code(&answer, "BAD_USER_INPUT");
     let answer = server.gql(Some(&analyst), ADD, json!({ "input": { "caseId": "1000", "file": "hello" } })).await;
     assert_code(&answer, "BAD_USER_INPUT");
+    // A bad token is answered as for any GraphQL request, before the body is read.
+    let (kind, body) =
+        multipart(&operations, &[("0", "a.txt", "text/plain", b"a")], &json!({ "0": ["variables.input.file"] }));
+    let (status, answer) = post_multipart(&server, "not-a-token", &kind, body).await;
+    assert_eq!(status, 200, "{answer:#}");
+    assert_code(&answer, "UNAUTHENTICATED");
     // A map naming a file the request does not carry.
     let (kind, body) = multipart(&operations, &[], &json!({ "0": ["variables.input.file"] }));
     let (status, answer) = post_multipart(&server, &analyst, &kind, body).await;

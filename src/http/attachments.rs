@@ -60,7 +60,8 @@ pub(super) async fn graphql_multipart(state: &AppState, request: axum::extract::
     };
     let principal = match auth.principal() {
         Ok(principal) => principal.clone(),
-        Err(e) => return refusal(&e),
+        // As for any GraphQL request: the client's library reads it the same way.
+        Err(e) => return super::refused_caller(state, media, e),
     };
     let tenant = principal.tenant.clone();
     // Refused before a byte is read: a caller out of budget, or with its

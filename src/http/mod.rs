@@ -673,14 +673,7 @@ async fn respond(state: &AppState, headers: &HeaderMap, sent: Sent, method: Meth
     // the persisted documents (not whether a hash is known) and stores none.
     let tenant = match auth.principal() {
         Ok(principal) => principal.tenant.clone(),
-        Err(refusal) => {
-            state.executor().refused_before_admission(&refusal);
-            let mut response = async_graphql::Response::from_errors(vec![Refusal::new(refusal).into_server_error()]);
-            if let Some(id) = request_id::current() {
-                request_id::stamp(&mut response.errors, &id);
-            }
-            return media::respond(media, response);
-        }
+        Err(refusal) => return refused_caller(state, media, refusal),
     };
     let request = match build(state, sent, &tenant) {
         Ok(request) => request,
@@ -699,6 +692,16 @@ async fn respond(state: &AppState, headers: &HeaderMap, sent: Sent, method: Meth
         return response;
     }
     execute(state, request, auth, media).await
+}
+
+/// A caller without a valid credential, answered as a GraphQL response.
+fn refused_caller(state: &AppState, media: media::Media, refusal: AppError) -> Response {
+    state.executor().refused_before_admission(&refusal);
+    let mut response = async_graphql::Response::from_errors(vec![Refusal::new(refusal).into_server_error()]);
+    if let Some(id) = request_id::current() {
+        request_id::stamp(&mut response.errors, &id);
+    }
+    media::respond(media, response)
 }
 
 async fn execute(state: &AppState, request: async_graphql::Request, auth: Auth, media: media::Media) -> Response {
