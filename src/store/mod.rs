@@ -170,27 +170,6 @@ impl Store {
         Ok(Writer { parts: WriteMultipart::new_with_chunk_size(upload, PART_BYTES), digester: Digester::default() })
     }
 
-    /// Writes a whole stream, at most `max_bytes` of it (else nothing is kept).
-    pub async fn write_stream<E: fmt::Display>(
-        &self,
-        key: &str,
-        mut body: impl futures_util::Stream<Item = Result<Bytes, E>> + Unpin,
-        max_bytes: u64,
-    ) -> Result<Digests, WriteError> {
-        let mut writer = self.writer(key).await?;
-        while let Some(chunk) = body.next().await {
-            let pushed = match chunk {
-                Ok(chunk) => writer.push(chunk, max_bytes).await,
-                Err(e) => Err(WriteError::Source(e.to_string())),
-            };
-            if let Err(e) = pushed {
-                writer.abort().await;
-                return Err(e);
-            }
-        }
-        writer.finish().await
-    }
-
     /// Reads an object, or a range of it (clamped to its end).
     pub async fn read(&self, key: &str, range: Option<Range<u64>>) -> Result<Read, StoreError> {
         let options = GetOptions { range: range.map(GetRange::Bounded), ..Default::default() };
@@ -251,11 +230,6 @@ impl Writer {
         self.parts.wait_for_capacity(PARTS_IN_FLIGHT).await.map_err(StoreError::from)?;
         self.parts.put(chunk);
         Ok(())
-    }
-
-    /// Bytes written so far.
-    pub fn size(&self) -> u64 {
-        self.digester.size()
     }
 
     /// Completes the object.
