@@ -92,7 +92,8 @@ pub(super) async fn graphql_multipart(state: &AppState, request: axum::extract::
     let most = limits.max_file_bytes * MAX_FILES_PER_REQUEST as u64 + MAX_OPERATIONS_BYTES + MAX_MAP_BYTES + 65_536;
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|length| length > most) {
-        return refusal(&attachment::too_large(limits.max_file_bytes));
+        let message = attachment::too_large(limits.max_file_bytes).to_string();
+        return error_response(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::BadUserInput, &message);
     }
     let boundary = match headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(multer::parse_boundary) {
         Some(Ok(boundary)) => boundary,

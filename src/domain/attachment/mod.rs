@@ -371,8 +371,11 @@ pub async fn update(
     input: AttachmentChanges,
 ) -> AppResult<Attachment> {
     let tenant = actor.tenant.as_str();
+    let found = find(conn, tenant, id).await?.ok_or_else(|| AppError::not_found("attachment", id))?;
+    case::lock(conn, tenant, found.case_id).await?;
+    // Read again under the case's lock: a change that committed meanwhile is
+    // what this one changes (and what its audit shows as before).
     let current = find(conn, tenant, id).await?.ok_or_else(|| AppError::not_found("attachment", id))?;
-    case::lock(conn, tenant, current.case_id).await?;
     let mut changes = Changes::default();
     let description = changes.optional_text(
         "description",
@@ -405,7 +408,11 @@ pub async fn remove(conn: &mut Conn<'_>, actor: &Granted<'_, ManageAlerts>, id: 
     let current = find(conn, tenant, id).await?.ok_or_else(|| AppError::not_found("attachment", id))?;
     case::lock(conn, tenant, current.case_id).await?;
     lock_tenant_content(conn, tenant).await?;
-    with_conn!(conn, c => diesel::delete(attachments::table.find(id.0)).execute(c).await)?;
+    let deleted = with_conn!(conn, c => diesel::delete(attachments::table.find(id.0)).execute(c).await)?;
+    if deleted == 0 {
+        // Another removal committed while this one waited for the case.
+        return Err(AppError::not_found("attachment", id));
+    }
     let others: i64 = with_conn!(conn, c => {
         attachments::table.filter(attachments::blob_id.eq(current.blob.id)).count().get_result(c).await
     })?;
