@@ -38,8 +38,25 @@ async fn each_role_gets_exactly_its_mutations(backend: Backend) {
             )
             .await["addObservables"]["observables"][0]["id"]
             .clone();
+        // A file on a case of its own, so the reader's case keeps its version.
+        let files = create_case(&server, &admin, &format!("{role}'s files"), json!({})).await["id"].clone();
+        let uploaded = crate::attachments::upload(&server, &admin, json!({ "caseId": files }), "f.txt", b"f").await;
+        let attachment = uploaded["data"]["addAttachment"]["id"].clone();
+        assert!(attachment.is_string(), "{uploaded}");
 
         let attempts: Vec<(&str, &str, &str, Value)> = vec![
+            (
+                "updateAttachment",
+                "ALERTS_MANAGE",
+                "mutation($i: UpdateAttachmentInput!) { updateAttachment(input: $i) { id } }",
+                json!({ "id": attachment, "description": "seen" }),
+            ),
+            (
+                "removeAttachment",
+                "ALERTS_MANAGE",
+                "mutation($i: RemoveAttachmentInput!) { removeAttachment(input: $i) { removedAttachmentId } }",
+                json!({ "id": attachment }),
+            ),
             (
                 "createCase",
                 "ALERTS_MANAGE",
