@@ -371,6 +371,16 @@ async fn limits_refuse_and_keep_nothing(backend: Backend) {
     store_settles(&server, 2).await;
 }
 
+/// The head of a multipart upload sent by hand over a socket, announcing
+/// `length` bytes of body (which the tests then do not all send, or send more).
+fn raw_upload_head(token: &str, kind: &str, length: usize, close: bool) -> String {
+    let connection = if close { "Connection: close\r\n" } else { "" };
+    format!(
+        "POST /graphql HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: {kind}\r\n\
+         Apollo-Require-Preflight: true\r\n{connection}Content-Length: {length}\r\n\r\n"
+    )
+}
+
 async fn cut_off_and_lying_uploads_leave_nothing(backend: Backend) {
     let server = TestServer::start(backend).await;
     let analyst = analyst("acme");
@@ -386,11 +396,7 @@ async fn cut_off_and_lying_uploads_leave_nothing(backend: Backend) {
     {
         use tokio::io::AsyncWriteExt;
         let mut socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-        let head = format!(
-            "POST /graphql HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {analyst}\r\nContent-Type: {kind}\r\n\
-             Apollo-Require-Preflight: true\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        );
+        let head = raw_upload_head(&analyst, &kind, body.len(), false);
         socket.write_all(head.as_bytes()).await.unwrap();
         socket.write_all(&body[..body.len() / 2]).await.unwrap();
         socket.flush().await.unwrap();
@@ -402,11 +408,7 @@ async fn cut_off_and_lying_uploads_leave_nothing(backend: Backend) {
     {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-        let head = format!(
-            "POST /graphql HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {analyst}\r\nContent-Type: {kind}\r\n\
-             Apollo-Require-Preflight: true\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
-            body.len() / 3
-        );
+        let head = raw_upload_head(&analyst, &kind, body.len() / 3, true);
         socket.write_all(head.as_bytes()).await.unwrap();
         socket.write_all(&body).await.unwrap();
         let mut answer = String::new();
@@ -599,11 +601,7 @@ async fn a_stalled_upload_is_cut_at_its_time_limit(backend: Backend) {
         &json!({ "0": ["variables.input.file"] }),
     );
     let mut socket = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    let head = format!(
-        "POST /graphql HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {analyst}\r\nContent-Type: {kind}\r\n\
-         Apollo-Require-Preflight: true\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
+    let head = raw_upload_head(&analyst, &kind, body.len(), false);
     socket.write_all(head.as_bytes()).await.unwrap();
     // More than a part's worth reaches the store, then nothing more comes.
     socket.write_all(&body[..body.len() - 1024]).await.unwrap();
