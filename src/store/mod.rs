@@ -161,7 +161,7 @@ impl Store {
     /// caller's reaches the store's paths).
     pub fn new_key() -> String {
         let bytes: [u8; 16] = rand::random();
-        format!("blobs/{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+        format!("blobs/{}", digest::hex(&bytes))
     }
 
     /// Starts writing an object; bytes are hashed as they pass.
