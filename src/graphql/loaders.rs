@@ -9,7 +9,7 @@ use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use crate::auth::{Granted, ReadData};
 use crate::db::Db;
 use crate::domain::activity::{self, Activity, ActivityKind, LogHead};
-use crate::domain::attachment::{self, Attachment};
+use crate::domain::attachment::{self, Attachment, AttachmentId, Download};
 use crate::domain::attack;
 use crate::domain::case::{self, Case, CaseId};
 use crate::domain::incident::{self, Alert, Incident, IncidentId, IncidentObservable};
@@ -58,6 +58,7 @@ pub struct Loaders {
     pub observable_counts: Cached<ObservableCounts>,
     pub newest_attachments: Cached<NewestAttachments>,
     pub attachment_counts: Cached<AttachmentCounts>,
+    pub downloads: Cached<NewestDownloads>,
 }
 
 impl Loaders {
@@ -86,7 +87,8 @@ impl Loaders {
             allowed_next: cached(AllowedNext(scope.clone())),
             observable_counts: cached(ObservableCounts(scope.clone())),
             newest_attachments: cached(NewestAttachments(scope.clone())),
-            attachment_counts: cached(AttachmentCounts(scope)),
+            attachment_counts: cached(AttachmentCounts(scope.clone())),
+            downloads: cached(NewestDownloads(scope)),
         }
     }
 }
@@ -163,6 +165,9 @@ impl Loaders {
         loaders.techniques_by_case.enable_all_cache(false);
         loaders.allowed_next.enable_all_cache(false);
         loaders.observable_counts.enable_all_cache(false);
+        loaders.newest_attachments.enable_all_cache(false);
+        loaders.attachment_counts.enable_all_cache(false);
+        loaders.downloads.enable_all_cache(false);
         loaders
     }
 }
@@ -485,5 +490,31 @@ impl Loader<i64> for AttachmentCounts {
         let mut by_case: HashMap<i64, i64> = keys.iter().map(|&k| (k, 0)).collect();
         by_case.extend(counts);
         Ok(by_case)
+    }
+}
+
+/// The newest downloads of an attachment, `limit` of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DownloadsKey {
+    pub attachment_id: i64,
+    pub limit: i64,
+}
+
+/// Downloads of a page of attachments: one statement per distinct size.
+pub struct NewestDownloads(Scope);
+
+impl Loader<DownloadsKey> for NewestDownloads {
+    type Value = Arc<Vec<Download>>;
+    type Error = GqlError;
+
+    async fn load(&self, keys: &[DownloadsKey]) -> Result<HashMap<DownloadsKey, Arc<Vec<Download>>>, GqlError> {
+        let mut logs = HashMap::new();
+        for (limit, ids) in group(keys.iter().map(|k| (k.limit, AttachmentId(k.attachment_id)))) {
+            let rows = self.0.run(async |c, tenant| attachment::downloads_of(c, tenant, &ids, limit).await).await?;
+            let asked: Vec<DownloadsKey> = ids.iter().map(|id| DownloadsKey { attachment_id: id.0, limit }).collect();
+            let keyed = rows.into_iter().map(|d| (DownloadsKey { attachment_id: d.attachment_id, limit }, d));
+            logs.extend(group_shared(&asked, keyed));
+        }
+        Ok(logs)
     }
 }

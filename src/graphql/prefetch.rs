@@ -14,7 +14,7 @@ use crate::domain::case::Case;
 use crate::domain::incident::Incident;
 use crate::domain::task::Task;
 use crate::graphql::errors::GqlResult;
-use crate::graphql::loaders::{NewestKey, RecentKey};
+use crate::graphql::loaders::{DownloadsKey, NewestKey, RecentKey};
 use crate::graphql::{loaders, page_size};
 
 /// Nesting levels of cases under cases (incident.cases) that are prefetched.
@@ -196,6 +196,11 @@ async fn prefetch_cases(ctx: &Context<'_>, selection: &Lookahead<'_>, cases: &[C
             if node.field("task").exists() {
                 let tasks: BTreeSet<i64> = files().filter_map(|a| a.task_id.map(|t| t.0)).collect();
                 loaders.load_now(&loaders.tasks, tasks).await?;
+            }
+            for downloads in node.field("downloads").selection_fields() {
+                let Some(limit) = first_page(&downloads) else { continue };
+                let keys = files().map(|a| DownloadsKey { attachment_id: a.id.0, limit });
+                loaders.load_now(&loaders.downloads, keys.collect::<Vec<_>>()).await?;
             }
         }
     }

@@ -646,7 +646,7 @@ text_enum! {
 }
 
 /// One fetch of a file.
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = attachment_downloads, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 pub struct Download {
     pub id: i64,
@@ -682,17 +682,32 @@ pub async fn record_download(
     Ok(())
 }
 
-/// The newest downloads of an attachment, newest first.
-pub async fn downloads(conn: &mut Conn<'_>, tenant: &str, id: AttachmentId, limit: i64) -> AppResult<Vec<Download>> {
-    let rows = with_conn!(conn, c => {
-        attachment_downloads::table
-            .filter(attachment_downloads::tenant_id.eq(tenant))
-            .filter(attachment_downloads::attachment_id.eq(id.0))
-            .order(attachment_downloads::id.desc())
-            .limit(limit.clamp(0, MAX_DOWNLOADS_LISTED))
-            .select(Download::as_select())
-            .load(c)
-            .await
+/// The newest `limit` downloads of each of these attachments, newest first,
+/// in one statement however many attachments.
+pub async fn downloads_of(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    ids: &[AttachmentId],
+    limit: i64,
+) -> AppResult<Vec<Download>> {
+    let limit = limit.clamp(0, MAX_DOWNLOADS_LISTED);
+    if ids.is_empty() || limit == 0 {
+        return Ok(Vec::new());
+    }
+    let mut placeholders = crate::db::Placeholders::new(conn.is_postgres());
+    let (tenant_at, listed, limit_at) = (placeholders.bind(), placeholders.list(ids.len()), placeholders.bind());
+    let sql = format!(
+        "SELECT id, attachment_id, downloaded_by, downloaded_at, via, byte_range FROM \
+         (SELECT d.*, ROW_NUMBER() OVER (PARTITION BY d.attachment_id ORDER BY d.id DESC) AS n \
+          FROM attachment_downloads d WHERE d.tenant_id = {tenant_at} AND d.attachment_id IN ({listed})) ranked \
+         WHERE n <= {limit_at} ORDER BY attachment_id, id DESC"
+    );
+    let rows: Vec<Download> = with_conn!(conn, c => {
+        let mut query = diesel::sql_query(sql.as_str()).into_boxed().bind::<Text, _>(tenant.to_owned());
+        for id in ids {
+            query = query.bind::<BigInt, _>(id.0);
+        }
+        query.bind::<BigInt, _>(limit).load::<Download>(c).await
     })?;
     Ok(rows)
 }

@@ -10,7 +10,7 @@ use crate::domain::user::User;
 use crate::error::AppError;
 use crate::graphql::cursor::{self, IdCursor};
 use crate::graphql::errors::GqlResult;
-use crate::graphql::loaders::NewestKey;
+use crate::graphql::loaders::{DownloadsKey, NewestKey};
 use crate::graphql::scalars::{DateTime, utc};
 use crate::graphql::{db, grant, loaders, page_size, principal};
 
@@ -108,10 +108,8 @@ impl Attachment {
         ctx: &Context<'_>,
         #[graphql(desc = "How many (default 25, at most 100).")] first: Option<i32>,
     ) -> GqlResult<Vec<Download>> {
-        let limit = page_size(first)?;
-        let tenant = grant::<ReadData>(ctx)?.tenant();
-        let mut conn = db(ctx)?.get().await?;
-        Ok(attachment::downloads(&mut conn.conn(), tenant, self.id, limit).await?)
+        let key = DownloadsKey { attachment_id: self.id.0, limit: page_size(first)? };
+        Ok(loaders(ctx)?.downloads.load_one(key).await?.map(|log| log.to_vec()).unwrap_or_default())
     }
 }
 
