@@ -632,7 +632,7 @@ async fn seed_batch(
         let at = case.created_at;
         let created =
             NewAudit::new(AuditAction::CaseCreated, vec![FieldChange::new("title", None, Some(case.title.clone()))]);
-        entries.push(ActivityInsert::audit(tenant_id, case.id, next(), &lead.user_id, at, created)?);
+        entries.push(ActivityInsert::audit(tenant_id, case.id, next(), &lead.user_id, at, created, None)?);
         for task in &tasks[task_cursor..task_cursor + plan.tasks] {
             let audit = NewAudit {
                 task_id: Some(task_ids[task_cursor]),
@@ -641,7 +641,7 @@ async fn seed_batch(
                     vec![FieldChange::new("title", None, Some(task.title.clone()))],
                 )
             };
-            entries.push(ActivityInsert::audit(tenant_id, case.id, next(), &lead.user_id, at, audit)?);
+            entries.push(ActivityInsert::audit(tenant_id, case.id, next(), &lead.user_id, at, audit, None)?);
             task_cursor += 1;
         }
         for &link in &plan.links {
@@ -660,7 +660,7 @@ async fn seed_batch(
                     vec![FieldChange::new("incident", None, Some(title.clone()))],
                 )
             };
-            entries.push(ActivityInsert::audit(tenant_id, case.id, next(), &lead.user_id, at, audit)?);
+            entries.push(ActivityInsert::audit(tenant_id, case.id, next(), &lead.user_id, at, audit, None)?);
         }
         if plan.status != 0 {
             let mut changes = vec![FieldChange::new(
@@ -676,10 +676,18 @@ async fn seed_batch(
             ];
             changes.extend(closing.into_iter().filter(|(_, v)| v.is_some()).map(|(f, v)| FieldChange::new(f, None, v)));
             let audit = NewAudit::new(AuditAction::CaseUpdated, changes);
-            entries.push(ActivityInsert::audit(tenant_id, case.id, next(), &lead.user_id, case.updated_at, audit)?);
+            entries.push(ActivityInsert::audit(
+                tenant_id,
+                case.id,
+                next(),
+                &lead.user_id,
+                case.updated_at,
+                audit,
+                None,
+            )?);
         }
         for audit in found.audits() {
-            entries.push(ActivityInsert::audit(tenant_id, case.id, next(), &lead.user_id, at, audit)?);
+            entries.push(ActivityInsert::audit(tenant_id, case.id, next(), &lead.user_id, at, audit, None)?);
         }
         let id = CaseId(case.id);
         observables

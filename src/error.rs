@@ -110,6 +110,13 @@ fn is_storage_full(error: &diesel::result::Error) -> bool {
 }
 
 impl AppError {
+    /// Whether a rule refused the caller's input (bad input, a missing
+    /// entity, a conflict), as opposed to the service failing: a bulk change
+    /// reports a refusal per case and stops on a failure.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, AppError::BadInput { .. } | AppError::NotFound { .. } | AppError::Conflict(_))
+    }
+
     /// Whether this says the storage is full.
     pub fn is_storage_full(&self) -> bool {
         matches!(self, AppError::StorageFull(_))

@@ -55,6 +55,9 @@ struct Written {
     /// Cases the reactions changed after the write (what the write returns
     /// of them is older).
     reacted: ChangedCases,
+    /// The bulk change or merge being written: the audit entries written
+    /// meanwhile name it.
+    operation: Option<String>,
 }
 
 /// A point inside a write transaction to roll back to, with what it had
@@ -98,6 +101,26 @@ impl<'a> Conn<'a> {
             reacted.push(ChangedCase { tenant: tenant.into(), case_id });
         }
         Ok(())
+    }
+
+    /// Names the bulk change or merge that what follows belongs to (until
+    /// [`Conn::end_operation`]): its audit entries carry the id.
+    pub fn begin_operation(&mut self, id: &str) -> Result<(), AppError> {
+        self.written("an operation")?.operation = Some(id.to_owned());
+        Ok(())
+    }
+
+    /// Ends the operation [`Conn::begin_operation`] named: reactions that
+    /// follow are not part of it.
+    pub fn end_operation(&mut self) {
+        if let Some(written) = self.written.as_deref_mut() {
+            written.operation = None;
+        }
+    }
+
+    /// The bulk change or merge being written, if any.
+    pub fn operation(&self) -> Option<String> {
+        self.written.as_deref().and_then(|w| w.operation.clone())
     }
 
     /// Records what a write did, for the reactions that run before commit.

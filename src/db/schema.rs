@@ -66,6 +66,7 @@ diesel::table! {
         sla_breach_at -> Nullable<Timestamp>,
         sla_notice_at -> Nullable<Timestamp>,
         sla_events_from -> Nullable<Timestamp>,
+        merged_into -> Nullable<BigInt>,
     }
 }
 
@@ -201,6 +202,7 @@ diesel::table! {
         task_id -> Nullable<BigInt>,
         incident_id -> Nullable<BigInt>,
         observable_id -> Nullable<BigInt>,
+        operation_id -> Nullable<Text>,
     }
 }
 
@@ -299,6 +301,9 @@ diesel::table! {
         require_classification -> Bool,
         require_finished_tasks -> Bool,
         updated_at -> Timestamp,
+        require_closed_children -> Bool,
+        duplicate_classification -> Text,
+        duplicate_determination -> Nullable<Text>,
     }
 }
 
@@ -481,6 +486,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    case_relations (tenant_id, case_id, related_id) {
+        tenant_id -> Text,
+        case_id -> BigInt,
+        related_id -> BigInt,
+        kind -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(case_incidents -> incidents (incident_id));
 diesel::joinable!(case_tags -> tags (tag_id));
 diesel::joinable!(attachments -> attachment_blobs (blob_id));
@@ -496,6 +512,7 @@ diesel::allow_tables_to_appear_in_same_query!(cases, case_tags);
 diesel::allow_tables_to_appear_in_same_query!(cases, tags);
 diesel::allow_tables_to_appear_in_same_query!(cases, case_techniques);
 diesel::allow_tables_to_appear_in_same_query!(cases, observables);
+diesel::allow_tables_to_appear_in_same_query!(cases, case_relations);
 diesel::allow_tables_to_appear_in_same_query!(incidents, case_incidents);
 diesel::allow_tables_to_appear_in_same_query!(incidents, incident_observables);
 diesel::allow_tables_to_appear_in_same_query!(case_incidents, incident_observables);

@@ -83,6 +83,19 @@ text_enum! {
         AttachmentUpdated => "ATTACHMENT_UPDATED",
         /// An attachment was removed (the event keeps its name and id).
         AttachmentRemoved => "ATTACHMENT_REMOVED",
+        /// The case was related to another (`relation` gives the kind as seen
+        /// from this case and the other case's number); both cases record it.
+        RelationAdded => "RELATION_ADDED",
+        /// A relation to another case was removed; both cases record it.
+        RelationRemoved => "RELATION_REMOVED",
+        /// Other cases were merged into this one: `sources` names them, and
+        /// the other changes count what joined (tasks, incidents, observables,
+        /// tags, techniques, attachments).
+        CasesMerged => "CASES_MERGED",
+        /// This case was merged into another (`mergedInto` names it) and
+        /// closed as its duplicate; its evidence and tasks moved there, its
+        /// comments and history stay here.
+        MergedInto => "MERGED_INTO",
     }
 }
 
@@ -165,6 +178,7 @@ struct ActivityRow {
     task_id: Option<i64>,
     incident_id: Option<i64>,
     observable_id: Option<i64>,
+    operation_id: Option<String>,
 }
 
 /// An entry of a case's activity log.
@@ -190,6 +204,8 @@ pub enum Entry {
         task_id: Option<i64>,
         incident_id: Option<i64>,
         observable_id: Option<i64>,
+        /// The bulk change or merge that wrote it.
+        operation_id: Option<String>,
     },
 }
 
@@ -240,6 +256,7 @@ pub enum EntryFieldsJson<'a> {
         task_id: Option<IdText>,
         incident_id: Option<IdText>,
         observable_id: Option<IdText>,
+        operation_id: Option<&'a str>,
     },
 }
 
@@ -248,13 +265,16 @@ impl Activity {
     pub fn json<'a>(&'a self, actor_name: Option<&'a str>) -> EntryJson<'a> {
         let fields = match &self.entry {
             Entry::Comment { body } => EntryFieldsJson::Comment { body },
-            Entry::Audit { action, changes, task_id, incident_id, observable_id } => EntryFieldsJson::AuditEvent {
-                action: *action,
-                changes,
-                task_id: task_id.map(IdText),
-                incident_id: incident_id.map(IdText),
-                observable_id: observable_id.map(IdText),
-            },
+            Entry::Audit { action, changes, task_id, incident_id, observable_id, operation_id } => {
+                EntryFieldsJson::AuditEvent {
+                    action: *action,
+                    changes,
+                    task_id: task_id.map(IdText),
+                    incident_id: incident_id.map(IdText),
+                    observable_id: observable_id.map(IdText),
+                    operation_id: operation_id.as_deref(),
+                }
+            }
         };
         EntryJson {
             id: IdText(self.id),
@@ -279,6 +299,7 @@ impl TryFrom<ActivityRow> for Activity {
                 task_id: row.task_id,
                 incident_id: row.incident_id,
                 observable_id: row.observable_id,
+                operation_id: row.operation_id,
             },
         };
         Ok(Activity {
@@ -308,6 +329,7 @@ pub struct ActivityInsert {
     pub task_id: Option<i64>,
     pub incident_id: Option<i64>,
     pub observable_id: Option<i64>,
+    pub operation_id: Option<String>,
 }
 
 impl ActivityInsert {
@@ -325,6 +347,7 @@ impl ActivityInsert {
             task_id: None,
             incident_id: None,
             observable_id: None,
+            operation_id: None,
         }
     }
 
@@ -335,6 +358,7 @@ impl ActivityInsert {
         actor: &str,
         at: NaiveDateTime,
         audit: NewAudit,
+        operation_id: Option<String>,
     ) -> AppResult<Self> {
         Ok(ActivityInsert {
             tenant_id: tenant.to_owned(),
@@ -349,6 +373,7 @@ impl ActivityInsert {
             task_id: audit.task_id,
             incident_id: audit.incident_id,
             observable_id: audit.observable_id,
+            operation_id,
         })
     }
 }
@@ -392,6 +417,7 @@ pub const MAX_CHANGES_PER_EVENT: usize = 16;
 
 /// Appends audit events with the sequence numbers `first_seq..`; the caller
 /// holds the case lock and has reserved them. Call in the change's transaction.
+/// Inside a bulk change or merge (`Conn::operation`), each names it.
 pub async fn record_audits(
     conn: &mut Conn<'_>,
     actor: &Principal,
@@ -406,7 +432,8 @@ pub async fn record_audits(
             return Err(AppError::internal(format!("an audit event with {} changes", audit.changes.len())));
         }
         let closes_case = audit.closes_case;
-        let row = ActivityInsert::audit(&actor.tenant, case_id.0, seq, &actor.user_id, now, audit)?;
+        let operation = conn.operation();
+        let row = ActivityInsert::audit(&actor.tenant, case_id.0, seq, &actor.user_id, now, audit, operation)?;
         entries.push(LoggedEntry { entry: insert(conn, row).await?, closes_case });
     }
     log(conn, actor, case_id, entries)
@@ -550,7 +577,7 @@ pub async fn newest_of_cases(
 /// The columns of `ActivityRow`, in its order, from `activity a` (both
 /// backends' newest-entries statements).
 const NEWEST_SELECT: &str = "SELECT a.id, a.case_id, a.seq, a.kind, a.actor_id, a.created_at, a.body, a.action, \
-     a.changes, a.task_id, a.incident_id, a.observable_id";
+     a.changes, a.task_id, a.incident_id, a.observable_id, a.operation_id";
 
 /// Each case's entries above a sequence, on PostgreSQL: one statement text
 /// whatever the number of cases (the cases come as arrays), so it is prepared
@@ -617,7 +644,7 @@ fn ranked_sql(postgres: bool, cases: usize, kinds: usize) -> String {
     let kind_list = placeholders.list(kinds);
     let limit = placeholders.bind();
     format!(
-        "SELECT id, case_id, seq, kind, actor_id, created_at, body, action, changes, task_id, incident_id, observable_id FROM (\
+        "SELECT id, case_id, seq, kind, actor_id, created_at, body, action, changes, task_id, incident_id, observable_id, operation_id FROM (\
            SELECT a.*, ROW_NUMBER() OVER (PARTITION BY a.case_id ORDER BY a.seq DESC) AS rank \
            FROM activity a WHERE a.tenant_id = {tenant} AND a.case_id IN ({case_list}) AND a.kind IN ({kind_list})\
          ) ranked WHERE rank <= {limit} ORDER BY case_id, seq DESC"

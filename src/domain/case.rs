@@ -64,6 +64,8 @@ pub struct Case {
     pub sla_breach_at: Option<NaiveDateTime>,
     pub sla_notice_at: Option<NaiveDateTime>,
     pub sla_events_from: Option<NaiveDateTime>,
+    /// The case a merge closed this one into.
+    pub merged_into: Option<i64>,
 }
 
 impl Case {
@@ -184,6 +186,14 @@ pub async fn touch(conn: &mut Conn<'_>, actor: &Principal, id: CaseId, events: i
     .ok_or_else(|| AppError::not_found("case", id))?;
     let first = case.activity_seq - events + 1;
     Ok((case, first))
+}
+
+/// Records that a merge closed the case into `target` (the caller holds
+/// both locks and touches the case).
+pub async fn set_merged_into(conn: &mut Conn<'_>, tenant: &str, id: CaseId, target: CaseId) -> AppResult<()> {
+    let row = cases::table.find((tenant, id.0));
+    with_conn!(conn, c => diesel::update(row).set(cases::merged_into.eq(target.0)).execute(c).await)?;
+    Ok(())
 }
 
 /// Reserves `events` activity sequence numbers without counting as a change

@@ -130,7 +130,7 @@ async fn next_case_id(conn: &mut Conn<'_>, tenant: &str) -> AppResult<i64> {
 }
 
 /// A change to a case: `None` leaves a field alone, `Some(None)` clears it.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct CaseChanges {
     /// Refuse with `CONFLICT` unless the case is at this version.
     pub expected_version: Option<i32>,

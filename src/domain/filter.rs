@@ -10,7 +10,7 @@ use crate::domain::search::{Matcher, SearchQuery};
 use crate::domain::sla::SlaState;
 use crate::domain::status::{StatusCategory, StatusId};
 use crate::domain::values::CasePriority;
-use crate::domain::values::IncidentId;
+use crate::domain::values::{CaseId, IncidentId};
 use crate::error::{AppError, AppResult};
 
 /// Which cases the queue shows; every given criterion must hold.
@@ -42,6 +42,12 @@ pub struct CaseFilter {
     pub sla_states: Vec<SlaState>,
     /// A search of the case's title and description (see `search::query`).
     pub search: Option<String>,
+    /// A child of this case.
+    pub parent_id: Option<CaseId>,
+    /// `true`: a child of some case; `false`: of none.
+    pub has_parent: Option<bool>,
+    /// Related to this case in any way (see `relation`).
+    pub related_to: Option<CaseId>,
 }
 
 impl CaseFilter {
@@ -71,6 +77,9 @@ impl CaseFilter {
             technique_groups,
             sla_states,
             search,
+            parent_id,
+            has_parent,
+            related_to,
         } = self;
         Criteria {
             groups: !status_ids.is_empty()
@@ -87,7 +96,10 @@ impl CaseFilter {
                 || !tags_all.is_empty()
                 || !tags_any.is_empty()
                 || !technique_groups.is_empty()
-                || !sla_states.is_empty(),
+                || !sla_states.is_empty()
+                || parent_id.is_some()
+                || has_parent.is_some()
+                || related_to.is_some(),
         }
     }
 

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::db::explain::{PgExplain, SqliteExplain};
 use crate::db::schema::cases;
 use crate::db::{Conn, Link};
-use crate::domain::case::Case;
+use crate::domain::case::{Case, CaseId};
 pub use crate::domain::filter::CaseFilter;
 use crate::domain::now;
 use crate::domain::search::{Matcher, SearchKind, ranks_from};
@@ -99,7 +99,9 @@ fn bad_cursor() -> AppError {
 macro_rules! filtered_cases {
     ($tenant:expr, $filter:expr, $search:expr, $now:expr) => {{
         #[allow(unused_imports)]
-        use $crate::db::schema::{case_incidents, case_tags, case_techniques, cases, observables, statuses, tags};
+        use $crate::db::schema::{
+            case_incidents, case_relations, case_tags, case_techniques, cases, observables, statuses, tags,
+        };
         #[allow(unused_imports)]
         use $crate::domain::filter::{CaseFilter, by_group};
         #[allow(unused_imports)]
@@ -177,6 +179,26 @@ macro_rules! filtered_cases {
         }
         if !filter.sla_states.is_empty() {
             query = query.filter($crate::domain::queue::sla_state_in!(&filter.sla_states, $now));
+        }
+        let relations = || case_relations::table.filter(case_relations::tenant_id.eq(tenant));
+        let children =
+            || relations().filter(case_relations::kind.eq($crate::domain::relation::RelationKind::ChildOf.as_str()));
+        if let Some(parent) = filter.parent_id {
+            query = query
+                .filter(cases::id.eq_any(
+                    children().filter(case_relations::related_id.eq(parent.0)).select(case_relations::case_id),
+                ));
+        }
+        match filter.has_parent {
+            Some(true) => query = query.filter(cases::id.eq_any(children().select(case_relations::case_id))),
+            Some(false) => query = query.filter(cases::id.ne_all(children().select(case_relations::case_id))),
+            None => {}
+        }
+        if let Some(related) = filter.related_to {
+            query =
+                query.filter(cases::id.eq_any(
+                    relations().filter(case_relations::related_id.eq(related.0)).select(case_relations::case_id),
+                ));
         }
         let search: Option<&Matcher> = $search;
         if let Some(search) = search {
@@ -593,4 +615,14 @@ pub async fn count(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter) -> Ap
     let count =
         with_conn!(conn, c => filtered_cases!(tenant, filter, search.as_ref(), now).count().get_result(c).await)?;
     Ok(count)
+}
+
+/// The numbers of the cases matching the filter, lowest first, at most `limit`.
+pub async fn select_ids(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter, limit: i64) -> AppResult<Vec<CaseId>> {
+    let search = filter.checked_search(conn)?;
+    let now = now();
+    let ids: Vec<i64> = with_conn!(conn, c => {
+        filtered_cases!(tenant, filter, search.as_ref(), now).order(cases::id.asc()).limit(limit).select(cases::id).load(c).await
+    })?;
+    Ok(ids.into_iter().map(CaseId).collect())
 }

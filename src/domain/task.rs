@@ -239,7 +239,7 @@ pub async fn update(
 }
 
 /// What search holds of a task.
-fn indexed(tenant: &str, task: &Task) -> Reindex {
+pub fn indexed(tenant: &str, task: &Task) -> Reindex {
     Reindex::Task {
         tenant: tenant.to_owned(),
         task_id: task.id,

@@ -12,40 +12,46 @@ use crate::domain::activity::Changes;
 use crate::domain::case::{Case, CaseId};
 use crate::domain::now;
 use crate::domain::status::{Status, StatusCategory};
-use crate::domain::task;
 use crate::domain::values::{MAX_TEXT_CHARS, optional_text};
 pub use crate::domain::verdict::{Classification, Determination};
+use crate::domain::{relation, task};
 use crate::error::{AppError, AppResult};
 use crate::with_conn;
 
 /// The tenant's rules for closing cases.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = workflow_settings, check_for_backend(diesel::pg::Pg, diesel::sqlite::Sqlite))]
 pub struct WorkflowSettings {
     /// A case entering a CLOSED status needs a classification.
     pub require_classification: bool,
     /// A case entering a CLOSED status needs every task finished.
     pub require_finished_tasks: bool,
+    /// A parent case entering a CLOSED status needs its children closed.
+    pub require_closed_children: bool,
+    /// How a merge classifies the sources it closes, unless the call says.
+    pub duplicate_classification: Classification,
+    /// Why (one of the classification's determinations), unless the call says.
+    pub duplicate_determination: Option<Determination>,
 }
 
 impl Default for WorkflowSettings {
     fn default() -> Self {
-        WorkflowSettings { require_classification: true, require_finished_tasks: false }
+        WorkflowSettings {
+            require_classification: true,
+            require_finished_tasks: false,
+            require_closed_children: false,
+            duplicate_classification: Classification::Undetermined,
+            duplicate_determination: None,
+        }
     }
 }
 
 /// The tenant's settings (the defaults until an admin changes them).
 pub async fn settings(conn: &mut Conn<'_>, tenant: &str) -> AppResult<WorkflowSettings> {
-    let row: Option<(bool, bool)> = with_conn!(conn, c => {
-        workflow_settings::table
-            .find(tenant)
-            .select((workflow_settings::require_classification, workflow_settings::require_finished_tasks))
-            .first(c)
-            .await
-            .optional()
+    let row: Option<WorkflowSettings> = with_conn!(conn, c => {
+        workflow_settings::table.find(tenant).select(WorkflowSettings::as_select()).first(c).await.optional()
     })?;
-    Ok(row.map_or_else(WorkflowSettings::default, |(require_classification, require_finished_tasks)| {
-        WorkflowSettings { require_classification, require_finished_tasks }
-    }))
+    Ok(row.unwrap_or_default())
 }
 
 /// A change to the settings: `None` leaves a rule alone.
@@ -53,6 +59,9 @@ pub async fn settings(conn: &mut Conn<'_>, tenant: &str) -> AppResult<WorkflowSe
 pub struct SettingsChanges {
     pub require_classification: Option<bool>,
     pub require_finished_tasks: Option<bool>,
+    pub require_closed_children: Option<bool>,
+    pub duplicate_classification: Option<Classification>,
+    pub duplicate_determination: Option<Option<Determination>>,
 }
 
 pub async fn update_settings(
@@ -65,27 +74,48 @@ pub async fn update_settings(
     let new = WorkflowSettings {
         require_classification: changes.require_classification.unwrap_or(current.require_classification),
         require_finished_tasks: changes.require_finished_tasks.unwrap_or(current.require_finished_tasks),
+        require_closed_children: changes.require_closed_children.unwrap_or(current.require_closed_children),
+        duplicate_classification: changes.duplicate_classification.unwrap_or(current.duplicate_classification),
+        duplicate_determination: changes.duplicate_determination.unwrap_or(current.duplicate_determination),
     };
-    let values = (
-        workflow_settings::tenant_id.eq(tenant),
+    if let Some(determination) = new.duplicate_determination {
+        check_determination("duplicateDetermination", new.duplicate_classification, determination)?;
+    }
+    let columns = (
         workflow_settings::require_classification.eq(new.require_classification),
         workflow_settings::require_finished_tasks.eq(new.require_finished_tasks),
+        workflow_settings::require_closed_children.eq(new.require_closed_children),
+        workflow_settings::duplicate_classification.eq(new.duplicate_classification),
+        workflow_settings::duplicate_determination.eq(new.duplicate_determination),
         workflow_settings::updated_at.eq(now()),
     );
     with_conn!(conn, c => {
         diesel::insert_into(workflow_settings::table)
-            .values(values)
+            .values((workflow_settings::tenant_id.eq(tenant), columns))
             .on_conflict(workflow_settings::tenant_id)
             .do_update()
-            .set((
-                workflow_settings::require_classification.eq(new.require_classification),
-                workflow_settings::require_finished_tasks.eq(new.require_finished_tasks),
-                workflow_settings::updated_at.eq(now()),
-            ))
+            .set(columns)
             .execute(c)
             .await
     })?;
     Ok(new)
+}
+
+/// Refuses a determination that does not explain the classification.
+pub fn check_determination(field: &str, classification: Classification, determination: Determination) -> AppResult<()> {
+    if determination.classification().is_some_and(|c| c != classification) {
+        let allowed: Vec<&str> = Determination::of(classification).iter().map(|d| d.as_str()).collect();
+        return Err(AppError::bad_input(
+            field,
+            format!(
+                "{} is not a determination of {}: one of {}",
+                determination.as_str(),
+                classification.as_str(),
+                allowed.join(", ")
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// How a case is closed, as a change gives it: `None` leaves a field alone,
@@ -176,19 +206,8 @@ pub async fn closing(
         (None, Some(_)) => {
             return Err(AppError::bad_input("determination", "needs a classification"));
         }
-        (Some(classification), Some(determination))
-            if determination.classification().is_some_and(|c| c != classification) =>
-        {
-            let allowed: Vec<&str> = Determination::of(classification).iter().map(|d| d.as_str()).collect();
-            return Err(AppError::bad_input(
-                "determination",
-                format!(
-                    "{} is not a determination of {}: one of {}",
-                    determination.as_str(),
-                    classification.as_str(),
-                    allowed.join(", ")
-                ),
-            ));
+        (Some(classification), Some(determination)) => {
+            check_determination("determination", classification, determination)?;
         }
         _ => {}
     }
@@ -214,6 +233,19 @@ pub async fn closing(
                 return Err(AppError::bad_input(
                     "statusId",
                     format!("finish the case's tasks before closing it: {} not finished", titles.join(", ")),
+                ));
+            }
+        }
+        if rules.require_closed_children
+            && entering
+            && let Some(case_id) = step.case_id
+        {
+            let open = relation::open_children(conn, tenant, case_id).await?;
+            if !open.is_empty() {
+                let named: Vec<String> = open.iter().map(|(id, title)| format!("{id} {title:?}")).collect();
+                return Err(AppError::bad_input(
+                    "statusId",
+                    format!("close the case's child cases before closing it: {} not closed", named.join(", ")),
                 ));
             }
         }

@@ -501,6 +501,7 @@ impl<'q> Walk<'_, 'q> {
             ("createdAt", _) => time(out, entry.created_at)?,
             ("body", Entry::Comment { body }) => string(out, body),
             ("action", Entry::Audit { action, .. }) => enumeration(out, *action)?,
+            ("operationId", Entry::Audit { operation_id, .. }) => optional(out, operation_id.as_deref()),
             ("changes", Entry::Audit { changes, .. }) => {
                 self.list(out, key, Type::FieldChange, changes, &mut |out, key, change| {
                     match key.field.node.name.node.as_str() {

@@ -13,12 +13,14 @@ use crate::auth::Permission;
 use crate::domain::activity::{ActivityKind, AuditAction};
 use crate::domain::attachment::DownloadVia;
 use crate::domain::automation::AutomationActionType;
+use crate::domain::bulk::CaseOutcome;
 use crate::domain::facts::AutomationTrigger;
 use crate::domain::incident::IncidentOrderField;
 use crate::domain::incident::ingest::IngestOutcome;
 use crate::domain::metrics::MetricsDimension;
 use crate::domain::observable::{ObservableType, Tlp};
 use crate::domain::queue::{CaseOrderField, OrderDirection};
+use crate::domain::relation::RelationKind;
 use crate::domain::search::SearchKind;
 use crate::domain::sla::SlaState;
 use crate::domain::status::StatusCategory;
@@ -138,6 +140,7 @@ schema_enums!(
     AutomationActionType,
     AutomationTrigger,
     CaseOrderField,
+    CaseOutcome,
     CasePriority,
     Classification,
     Determination,
@@ -150,6 +153,7 @@ schema_enums!(
     ObservableType,
     OrderDirection,
     Permission,
+    RelationKind,
     SearchKind,
     SlaState,
     StatusCategory,

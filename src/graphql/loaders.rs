@@ -14,6 +14,7 @@ use crate::domain::attack;
 use crate::domain::case::{self, Case, CaseId};
 use crate::domain::incident::{self, Alert, Incident, IncidentId, IncidentObservable};
 use crate::domain::observable::{self, Observable, ObservableId};
+use crate::domain::relation::{self, Relation};
 use crate::domain::status::{self, Status, StatusId};
 use crate::domain::tag;
 use crate::domain::task::{self, Task, TaskId};
@@ -59,6 +60,8 @@ pub struct Loaders {
     pub newest_attachments: Cached<NewestAttachments>,
     pub attachment_counts: Cached<AttachmentCounts>,
     pub downloads: Cached<NewestDownloads>,
+    pub relations_by_case: Cached<RelationsByCase>,
+    pub children_counts: Cached<ChildrenCounts>,
 }
 
 impl Loaders {
@@ -88,7 +91,9 @@ impl Loaders {
             observable_counts: cached(ObservableCounts(scope.clone())),
             newest_attachments: cached(NewestAttachments(scope.clone())),
             attachment_counts: cached(AttachmentCounts(scope.clone())),
-            downloads: cached(NewestDownloads(scope)),
+            downloads: cached(NewestDownloads(scope.clone())),
+            relations_by_case: cached(RelationsByCase(scope.clone())),
+            children_counts: cached(ChildrenCounts(scope)),
         }
     }
 }
@@ -168,6 +173,8 @@ impl Loaders {
         loaders.newest_attachments.enable_all_cache(false);
         loaders.attachment_counts.enable_all_cache(false);
         loaders.downloads.enable_all_cache(false);
+        loaders.relations_by_case.enable_all_cache(false);
+        loaders.children_counts.enable_all_cache(false);
         loaders
     }
 }
@@ -516,5 +523,35 @@ impl Loader<DownloadsKey> for NewestDownloads {
             logs.extend(group_shared(&asked, keyed));
         }
         Ok(logs)
+    }
+}
+
+/// The relations of each case, by the related case's number.
+pub struct RelationsByCase(Scope);
+
+impl Loader<i64> for RelationsByCase {
+    type Value = Arc<Vec<Relation>>;
+    type Error = GqlError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Arc<Vec<Relation>>>, GqlError> {
+        let ids: Vec<CaseId> = keys.iter().copied().map(CaseId).collect();
+        let rows = self.0.run(async |c, tenant| relation::of_cases(c, tenant, &ids).await).await?;
+        Ok(group_shared(keys, rows.into_iter().map(|r| (r.case_id, r))))
+    }
+}
+
+/// How many child cases each case has, and how many of them are closed.
+pub struct ChildrenCounts(Scope);
+
+impl Loader<i64> for ChildrenCounts {
+    type Value = (i64, i64);
+    type Error = GqlError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, (i64, i64)>, GqlError> {
+        let ids: Vec<CaseId> = keys.iter().copied().map(CaseId).collect();
+        let counts = self.0.run(async |c, tenant| relation::children_of_cases(c, tenant, &ids).await).await?;
+        let mut by_case: HashMap<i64, (i64, i64)> = keys.iter().map(|&k| (k, (0, 0))).collect();
+        by_case.extend(counts.into_iter().map(|(case, children, closed)| (case, (children, closed))));
+        Ok(by_case)
     }
 }

@@ -160,6 +160,30 @@ async fn prefetch_cases(ctx: &Context<'_>, selection: &Lookahead<'_>, cases: &[C
     if selection.field("tags").exists() {
         loaders.load_now(&loaders.tags_by_case, ids.iter().copied()).await?;
     }
+    if selection.field("childCount").exists() || selection.field("closedChildCount").exists() {
+        loaders.load_now(&loaders.children_counts, ids.iter().copied()).await?;
+    }
+    let relations = selection.field("relations");
+    if relations.exists() {
+        let by_case = loaders.load_now(&loaders.relations_by_case, ids.iter().copied()).await?;
+        let related = relations.field("case");
+        if related.exists() {
+            let others: BTreeSet<i64> = by_case.values().flat_map(|r| r.iter().map(|r| r.related_id)).collect();
+            let found = loaders.load_now(&loaders.cases, others).await?;
+            if has_relations(&related) && depth < MAX_DEPTH {
+                let mut nested: Vec<Case> = found.into_values().collect();
+                nested.sort_by_key(|c| c.id);
+                Box::pin(prefetch_cases(ctx, &related, &nested, depth + 1)).await?;
+            }
+        }
+        if relations.field("createdBy").exists() {
+            users.extend(by_case.values().flat_map(|r| r.iter().map(|r| r.created_by.clone())));
+        }
+    }
+    if selection.field("mergedInto").exists() {
+        let merged: BTreeSet<i64> = cases.iter().filter_map(|c| c.merged_into).collect();
+        loaders.load_now(&loaders.cases, merged).await?;
+    }
 
     for field in selection.field("observables").selection_fields() {
         // Filtered lists and later pages are one case's business.
@@ -262,6 +286,10 @@ fn has_relations(selection: &Lookahead<'_>) -> bool {
         "tags",
         "techniques",
         "sla",
+        "relations",
+        "childCount",
+        "closedChildCount",
+        "mergedInto",
     ]
     .iter()
     .any(|field| selection.field(field).exists())

@@ -477,7 +477,11 @@ fn event_type(entry: &Activity) -> WebhookEventType {
             | A::TechniquesChanged
             | A::AttachmentAdded
             | A::AttachmentUpdated
-            | A::AttachmentRemoved => W::CaseUpdated,
+            | A::AttachmentRemoved
+            | A::RelationAdded
+            | A::RelationRemoved
+            | A::CasesMerged
+            | A::MergedInto => W::CaseUpdated,
         },
     }
 }

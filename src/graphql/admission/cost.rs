@@ -20,8 +20,8 @@ use super::Refusal;
 use crate::domain::incident::ingest;
 use crate::domain::values::IncidentStatus;
 use crate::domain::{
-    activity, api_key, attachment, attack, automation, incident, metrics, observable, status, tag, task, template,
-    webhook,
+    activity, api_key, attachment, attack, automation, bulk, incident, merge, metrics, observable, relation, status,
+    tag, task, template, webhook,
 };
 use crate::error::AppError;
 use crate::graphql::{DEFAULT_PAGE, MAX_PAGE};
@@ -79,6 +79,9 @@ pub fn list_bound(parent: &str, field: &str) -> Option<(u64, bool)> {
         ("AttackTechnique", "tactics") => (attack::MAX_TACTICS as i64, false),
         ("Query", "attackTactics") => (attack::MAX_TACTICS as i64, false),
         ("Case", "tags") => (tag::MAX_TAGS_PER_CASE as i64, true),
+        ("Case", "relations") => (relation::MAX_RELATIONS_PER_CASE, true),
+        ("BulkCasesPayload", "results") => (bulk::MAX_CASES as i64, false),
+        ("MergeCasesPayload", "sources") => (merge::MAX_SOURCES as i64, false),
         ("AddObservablesPayload", "observables") => (observable::MAX_PER_CALL as i64, false),
         // An excerpt of at most 200 characters holds at most 100 words.
         ("Snippet", "highlights") => (100, false),

@@ -5,10 +5,13 @@ mod api_key;
 mod attachment;
 mod attack;
 mod automation;
+mod bulk;
 mod case;
 mod comment;
 mod incident;
+mod merge;
 mod observable;
+mod relation;
 mod sla;
 mod status;
 mod tag;
@@ -29,6 +32,9 @@ use crate::graphql::scalars::numeric_id;
 #[derive(MergedObject, Default)]
 pub struct Mutation(
     case::CaseMutation,
+    bulk::BulkMutation,
+    relation::RelationMutation,
+    merge::MergeMutation,
     attack::AttackMutation,
     attachment::AttachmentMutation,
     task::TaskMutation,

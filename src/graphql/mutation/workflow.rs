@@ -1,8 +1,8 @@
 use async_graphql::{Context, InputObject, MaybeUndefined, Object};
 
-use super::unclearable;
+use super::{clearable, unclearable};
 use crate::auth::{ManageSettings, Permission};
-use crate::domain::workflow::{self, SettingsChanges, WorkflowSettings};
+use crate::domain::workflow::{self, Classification, Determination, SettingsChanges, WorkflowSettings};
 use crate::graphql::directive::requires_permission;
 use crate::graphql::errors::GqlResult;
 use crate::graphql::{db, grant};
@@ -14,6 +14,12 @@ pub struct UpdateWorkflowSettingsInput {
     pub require_classification: MaybeUndefined<bool>,
     /// Require every task finished to close a case.
     pub require_finished_tasks: MaybeUndefined<bool>,
+    /// Require every child case closed to close its parent.
+    pub require_closed_children: MaybeUndefined<bool>,
+    /// How `mergeCases` classifies the sources it closes, unless the call says.
+    pub duplicate_classification: MaybeUndefined<Classification>,
+    /// Why (one of that classification's determinations); `null` for none.
+    pub duplicate_determination: MaybeUndefined<Determination>,
 }
 
 #[derive(Default)]
@@ -32,6 +38,9 @@ impl WorkflowMutation {
         let changes = SettingsChanges {
             require_classification: unclearable("requireClassification", input.require_classification)?,
             require_finished_tasks: unclearable("requireFinishedTasks", input.require_finished_tasks)?,
+            require_closed_children: unclearable("requireClosedChildren", input.require_closed_children)?,
+            duplicate_classification: unclearable("duplicateClassification", input.duplicate_classification)?,
+            duplicate_determination: clearable(input.duplicate_determination),
         };
         Ok(db(ctx)?.write(async |conn| workflow::update_settings(conn, &actor, changes).await).await?)
     }

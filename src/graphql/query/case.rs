@@ -60,6 +60,13 @@ pub struct CaseFilterInput {
     /// last word also matches as a prefix (`smb tun`). Punctuation splits
     /// words, so `10.0.0.5` or `evil-corp.com` match as phrases of their parts.
     pub search: Option<String>,
+    /// A child of this case (`CHILD_OF` it).
+    pub parent_id: Option<ID>,
+    /// `true`: a child of some case; `false`: a child of none.
+    pub has_parent: Option<bool>,
+    /// Related to this case in any way: its children, parent, duplicates,
+    /// original, related, blocking and blocked cases.
+    pub related_to: Option<ID>,
 }
 
 impl CaseFilterInput {
@@ -94,6 +101,10 @@ impl CaseFilterInput {
             tags_any: tag_keys("filter.tags.any", self.tags.as_ref().and_then(|t| t.any.as_deref()))?,
             sla_states: self.sla_states.unwrap_or_default(),
             search: self.search,
+            // an id that cannot exist matches nothing
+            parent_id: self.parent_id.map(|id| CaseId(numeric_id(&id).unwrap_or(-1))),
+            has_parent: self.has_parent,
+            related_to: self.related_to.map(|id| CaseId(numeric_id(&id).unwrap_or(-1))),
         })
     }
 }

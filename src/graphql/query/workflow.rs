@@ -1,7 +1,7 @@
 use async_graphql::{Context, Object};
 
 use crate::auth::{Permission, ReadData};
-use crate::domain::workflow::{self, WorkflowSettings};
+use crate::domain::workflow::{self, Classification, Determination, WorkflowSettings};
 use crate::graphql::directive::requires_permission;
 use crate::graphql::errors::GqlResult;
 use crate::graphql::{db, grant};
@@ -17,6 +17,20 @@ impl WorkflowSettings {
     /// SKIPPED, FAILED or PARTIALLY_COMPLETED (default off).
     async fn require_finished_tasks(&self) -> bool {
         self.require_finished_tasks
+    }
+    /// A parent case entering a CLOSED status needs every child case
+    /// (`CHILD_OF` it) closed first (default off).
+    async fn require_closed_children(&self) -> bool {
+        self.require_closed_children
+    }
+    /// How `mergeCases` classifies the sources it closes when the call gives
+    /// no classification (default UNDETERMINED).
+    async fn duplicate_classification(&self) -> Classification {
+        self.duplicate_classification
+    }
+    /// Why, when the call gives no classification (default none).
+    async fn duplicate_determination(&self) -> Option<Determination> {
+        self.duplicate_determination
     }
 }
 

@@ -82,17 +82,19 @@ struct Audited<'a> {
     task_id: Option<i64>,
     incident_id: Option<i64>,
     observable_id: Option<i64>,
+    operation_id: Option<&'a str>,
 }
 
 impl AuditEvent {
     fn audit(&self) -> Audited<'_> {
         match &self.0.entry {
-            Entry::Audit { action, changes, task_id, incident_id, observable_id } => Audited {
+            Entry::Audit { action, changes, task_id, incident_id, observable_id, operation_id } => Audited {
                 action: *action,
                 changes,
                 task_id: *task_id,
                 incident_id: *incident_id,
                 observable_id: *observable_id,
+                operation_id: operation_id.as_deref(),
             },
             Entry::Comment { .. } => Audited {
                 action: AuditAction::CaseUpdated,
@@ -100,6 +102,7 @@ impl AuditEvent {
                 task_id: None,
                 incident_id: None,
                 observable_id: None,
+                operation_id: None,
             },
         }
     }
@@ -131,6 +134,13 @@ impl AuditEvent {
     /// The fields that changed, with values as a person reads them.
     async fn changes(&self) -> Vec<FieldChange> {
         self.audit().changes.to_vec()
+    }
+    /// The bulk change (`updateCases`, `addTagsToCases`, `linkIncidentsToCases`)
+    /// or merge (`mergeCases`) that wrote this entry, as its payload's
+    /// `operationId` names it; null for a change made on its own. Every case
+    /// a bulk change touches gets its own entries, each naming the operation.
+    async fn operation_id(&self) -> Option<ID> {
+        self.audit().operation_id.map(|id| ID(id.to_owned()))
     }
     /// The task concerned, while it exists.
     async fn task(&self, ctx: &Context<'_>) -> GqlResult<Option<Task>> {

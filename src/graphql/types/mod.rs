@@ -9,6 +9,7 @@ mod automation;
 mod case;
 mod connection;
 mod incident;
+mod relation;
 mod search;
 mod sla;
 mod status;

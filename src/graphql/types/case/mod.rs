@@ -18,6 +18,7 @@ use crate::domain::case::Case;
 use crate::domain::incident::Incident;
 use crate::domain::observable::{self, ObservableFilter};
 use crate::domain::queue::{self, CaseFilter, CaseKey, CaseOrderField, OrderDirection};
+use crate::domain::relation::Relation;
 use crate::domain::status::Status;
 use crate::domain::task::Task;
 use crate::domain::user::User;
@@ -108,6 +109,28 @@ impl Case {
     /// Bumped by every change; pass it as `expectedVersion` to update safely.
     async fn version(&self) -> i32 {
         self.version
+    }
+    /// The case's relations to other cases of the tenant, by the other
+    /// case's number: related, duplicate, parent and child, blocking.
+    async fn relations(&self, ctx: &Context<'_>) -> GqlResult<Arc<Vec<Relation>>> {
+        Ok(loaders(ctx)?.relations_by_case.load_one(self.id).await?.unwrap_or_default())
+    }
+    /// How many child cases the case has (cases `CHILD_OF` it).
+    async fn child_count(&self, ctx: &Context<'_>) -> GqlResult<i64> {
+        Ok(loaders(ctx)?.children_counts.load_one(self.id).await?.unwrap_or_default().0)
+    }
+    /// How many of the case's child cases are closed.
+    async fn closed_child_count(&self, ctx: &Context<'_>) -> GqlResult<i64> {
+        Ok(loaders(ctx)?.children_counts.load_one(self.id).await?.unwrap_or_default().1)
+    }
+    /// The case this one was merged into (`mergeCases`), which holds its
+    /// tasks and evidence now; null for a case never merged. A merged case
+    /// stays readable, closed as `DUPLICATE_OF` it.
+    async fn merged_into(&self, ctx: &Context<'_>) -> GqlResult<Option<Case>> {
+        match self.merged_into {
+            Some(id) => Ok(loaders(ctx)?.cases.load_one(id).await?),
+            None => Ok(None),
+        }
     }
     /// The case's tasks, oldest first.
     async fn tasks(&self, ctx: &Context<'_>) -> GqlResult<Arc<Vec<Task>>> {

@@ -1,0 +1,176 @@
+//! Changes to many cases in one call: the cases named or the queue's filter
+//! selects, each changed by the same domain write a single change makes, so
+//! every rule holds per case and the audit, counters, live watchers, SLAs,
+//! rules and webhooks see each case's change as if it were made alone.
+//!
+//! Per case, not all-or-nothing: each case's change runs in a savepoint of one
+//! transaction, and a case that a rule refuses is rolled back alone and
+//! reported (a stale version, a missing classification, an unfinished task
+//! should not hold back the other 499). Every entry the call writes names the
+//! operation (`Conn::begin_operation`). A dry run does the same work and
+//! rolls the transaction back.
+
+use crate::auth::{Granted, ManageAlerts};
+use crate::db::Conn;
+use crate::domain::case::{self, Case, CaseId};
+use crate::domain::case_edit::{self, CaseChanges};
+use crate::domain::filter::CaseFilter;
+use crate::domain::incident::{self, IncidentId, LinkChange};
+use crate::domain::values::text_enum;
+use crate::domain::{queue, tag};
+use crate::error::{AppError, AppResult};
+
+/// The most cases one call changes.
+pub const MAX_CASES: usize = 500;
+
+/// Which cases a bulk change acts on.
+pub enum Selection {
+    /// These, in this order (repeats dropped).
+    Ids(Vec<CaseId>),
+    /// Every case the queue's filter selects, by number.
+    Filter(Box<CaseFilter>),
+}
+
+/// What a bulk change does to each case.
+pub enum BulkChange {
+    /// `updateCase`'s changes (the version each case must be at comes
+    /// from `expected_versions`), then tags added and removed.
+    Update { changes: CaseChanges, add_tags: Vec<String>, remove_tags: Vec<String> },
+    /// Tags added to each case.
+    AddTags(Vec<String>),
+    /// Incidents linked to each case.
+    LinkIncidents(Vec<IncidentId>),
+}
+
+/// A fresh id for a bulk change or merge: what its entries name.
+pub fn new_operation_id() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+text_enum! {
+    /// How one case of a bulk change came out.
+    pub enum CaseOutcome {
+        /// The case changed (in a dry run: would change).
+        Changed => "CHANGED",
+        /// The case already was as asked: nothing was written.
+        Unchanged => "UNCHANGED",
+        /// A rule refused the change (`error` says which); the case kept
+        /// everything it had.
+        Refused => "REFUSED",
+    }
+}
+
+/// How one case came out, with what refused it.
+#[derive(Debug)]
+pub struct CaseResult {
+    pub case_id: CaseId,
+    pub outcome: CaseOutcome,
+    pub refusal: Option<AppError>,
+}
+
+/// What a bulk change did, per case in the order they were selected.
+#[derive(Debug)]
+pub struct Report {
+    pub operation_id: String,
+    pub cases: Vec<CaseResult>,
+}
+
+/// The cases a selection names: at most [`MAX_CASES`]; a filter that selects
+/// more is refused (narrow it), never cut short.
+pub async fn select(conn: &mut Conn<'_>, tenant: &str, selection: Selection) -> AppResult<Vec<CaseId>> {
+    match selection {
+        Selection::Ids(ids) => {
+            if ids.len() > MAX_CASES {
+                return Err(AppError::bad_input("ids", format!("at most {MAX_CASES} cases at once")));
+            }
+            let mut unique = Vec::with_capacity(ids.len());
+            for id in ids {
+                if !unique.contains(&id) {
+                    unique.push(id);
+                }
+            }
+            Ok(unique)
+        }
+        Selection::Filter(filter) => {
+            let ids = queue::select_ids(conn, tenant, &filter, MAX_CASES as i64 + 1).await?;
+            if ids.len() > MAX_CASES {
+                return Err(AppError::bad_input(
+                    "filter",
+                    format!("selects more than {MAX_CASES} cases; at most {MAX_CASES} at once: narrow it"),
+                ));
+            }
+            Ok(ids)
+        }
+    }
+}
+
+/// Applies `change` to each case in its own savepoint; call inside a write
+/// transaction (roll it back for a dry run). `expected_versions` holds the
+/// version each named case must still be at.
+pub async fn apply(
+    conn: &mut Conn<'_>,
+    actor: &Granted<'_, ManageAlerts>,
+    ids: &[CaseId],
+    change: &BulkChange,
+    expected_versions: &[(CaseId, i32)],
+) -> AppResult<Report> {
+    if let Some((id, _)) = expected_versions.iter().find(|(id, _)| !ids.contains(id)) {
+        return Err(AppError::bad_input("expectedVersions", format!("case {id} is not one of the cases changed")));
+    }
+    let operation_id = new_operation_id();
+    conn.begin_operation(&operation_id)?;
+    // Cases are locked in number order, so two bulk changes over the same
+    // cases queue instead of deadlocking; the report keeps the named order.
+    let mut order = ids.to_vec();
+    order.sort();
+    let mut cases = Vec::with_capacity(ids.len());
+    for id in order {
+        let expected = expected_versions.iter().find(|(case, _)| *case == id).map(|(_, v)| *v);
+        let savepoint = conn.savepoint().await?;
+        match apply_one(conn, actor, id, change, expected).await {
+            Ok(changed) => {
+                conn.release(savepoint).await?;
+                let outcome = if changed { CaseOutcome::Changed } else { CaseOutcome::Unchanged };
+                cases.push(CaseResult { case_id: id, outcome, refusal: None });
+            }
+            Err(refusal) if refusal.is_refusal() => {
+                conn.roll_back_to(savepoint).await?;
+                cases.push(CaseResult { case_id: id, outcome: CaseOutcome::Refused, refusal: Some(refusal) });
+            }
+            Err(failure) => {
+                conn.end_operation();
+                return Err(failure);
+            }
+        }
+    }
+    conn.end_operation();
+    cases.sort_by_key(|result| ids.iter().position(|id| *id == result.case_id));
+    Ok(Report { operation_id, cases })
+}
+
+/// Changes one case; whether anything changed.
+async fn apply_one(
+    conn: &mut Conn<'_>,
+    actor: &Granted<'_, ManageAlerts>,
+    id: CaseId,
+    change: &BulkChange,
+    expected_version: Option<i32>,
+) -> AppResult<bool> {
+    let before = case::lock_existing(conn, actor.tenant.as_str(), id).await?;
+    let after: Case = match change {
+        BulkChange::Update { changes, add_tags, remove_tags } => {
+            let changes = CaseChanges { expected_version, ..changes.clone() };
+            let mut case = case_edit::update(conn, actor, id, changes).await?;
+            if !add_tags.is_empty() {
+                case = tag::add(conn, actor, id, add_tags).await?;
+            }
+            if !remove_tags.is_empty() {
+                case = tag::remove(conn, actor, id, remove_tags).await?;
+            }
+            case
+        }
+        BulkChange::AddTags(names) => tag::add(conn, actor, id, names).await?,
+        BulkChange::LinkIncidents(ids) => incident::change_links(conn, actor, id, ids, LinkChange::Link).await?,
+    };
+    Ok(after.version != before.version)
+}
