@@ -43,6 +43,7 @@ mod statements;
 mod statuses;
 mod storage;
 mod tenancy;
+mod triage;
 mod trust;
 mod walkthrough;
 mod web_example;

@@ -43,6 +43,10 @@ async fn each_role_gets_exactly_its_mutations(backend: Backend) {
         let uploaded = crate::attachments::upload(&server, &admin, json!({ "caseId": files }), "f.txt", b"f").await;
         let attachment = uploaded["data"]["addAttachment"]["id"].clone();
         assert!(attachment.is_string(), "{uploaded}");
+        // Cases to relate and merge, apart from the reader's case.
+        let other = create_case(&server, &admin, &format!("{role}'s other"), json!({})).await["id"].clone();
+        let duplicate = create_case(&server, &admin, &format!("{role}'s duplicate"), json!({})).await["id"].clone();
+        let closed = status_id(&server, &admin, "Closed").await;
 
         let attempts: Vec<(&str, &str, &str, Value)> = vec![
             (
@@ -182,6 +186,43 @@ async fn each_role_gets_exactly_its_mutations(backend: Backend) {
                 "CORE_SECURITY_SETTINGS_MANAGE",
                 "mutation($i: RemoveSlaPolicyInput!) { removeSlaPolicy(input: $i) { priority } }",
                 json!({ "priority": "LOW" }),
+            ),
+            (
+                "updateCases",
+                "ALERTS_MANAGE",
+                "mutation($i: UpdateCasesInput!) { updateCases(input: $i) { changed } }",
+                json!({ "ids": [other], "changes": { "priority": "LOW" } }),
+            ),
+            (
+                "addTagsToCases",
+                "ALERTS_MANAGE",
+                "mutation($i: AddTagsToCasesInput!) { addTagsToCases(input: $i) { changed } }",
+                json!({ "ids": [other], "tags": ["bulk"] }),
+            ),
+            (
+                "linkIncidentsToCases",
+                "ALERTS_MANAGE",
+                "mutation($i: LinkIncidentsToCasesInput!) { linkIncidentsToCases(input: $i) { changed } }",
+                json!({ "ids": [other], "incidentIds": [incident] }),
+            ),
+            (
+                "addCaseRelation",
+                "ALERTS_MANAGE",
+                "mutation($i: AddCaseRelationInput!) { addCaseRelation(input: $i) { id } }",
+                json!({ "caseId": other, "kind": "RELATED_TO", "relatedCaseId": files }),
+            ),
+            (
+                "removeCaseRelation",
+                "ALERTS_MANAGE",
+                "mutation($i: RemoveCaseRelationInput!) { removeCaseRelation(input: $i) { id } }",
+                json!({ "caseId": other, "relatedCaseId": files }),
+            ),
+            (
+                "mergeCases",
+                "ALERTS_MANAGE",
+                "mutation($i: MergeCasesInput!) { mergeCases(input: $i) { operationId } }",
+                json!({ "sourceIds": [duplicate], "targetId": other, "closingStatusId": closed,
+                        "classification": "FALSE_POSITIVE" }),
             ),
             (
                 "upsertUser",

@@ -107,6 +107,21 @@ async fn a_dashboard_page_costs_the_same_few_statements_for_10_and_100_cases(bac
     // The page, its ids, counts, adders, and the files' download logs.
     assert!(hundred <= 6, "attachments of 100 cases ran {hundred} statements");
 
+    // Relations and children: the dashboard shows each case's parent progress.
+    let relate = "mutation($i: AddCaseRelationInput!) { addCaseRelation(input: $i) { id } }";
+    for (case, kind, other) in
+        [("1120", "PARENT_OF", "1119"), ("1120", "PARENT_OF", "1118"), ("1119", "BLOCKS", "1060")]
+    {
+        let input = json!({ "caseId": case, "kind": kind, "relatedCaseId": other });
+        server.ok(&writer, relate, json!({ "i": input })).await;
+    }
+    let related = "query($first: Int) { cases(first: $first) { nodes { childCount closedChildCount mergedInto { id }       relations { kind createdBy { id } case { id title status { name } } } } } }";
+    let ten = statements_for(&server, &token, related, json!({ "first": 10 })).await;
+    let hundred = statements_for(&server, &token, related, json!({ "first": 100 })).await;
+    assert_eq!(ten, hundred, "relations of a page of cases are batched");
+    // The page, its ids, children counts, relations, related cases, their statuses, people.
+    assert!(hundred <= 8, "relations of 100 cases ran {hundred} statements");
+
     // Search hits, each with its case, task or comment and their people.
     let search = "query($first: Int) { search(query: \"detection OR found OR blocked OR collect\", first: $first) {
       totalCount

@@ -808,11 +808,12 @@ pub fn ensure_js_tooling() {
 }
 
 /// What the README and the documentation show, in one text.
-pub const DOCUMENTATION: [&str; 4] = [
+pub const DOCUMENTATION: [&str; 5] = [
     include_str!("../../README.md"),
     include_str!("../../docs/api.md"),
     include_str!("../../docs/automation.md"),
     include_str!("../../docs/live.md"),
+    include_str!("../../docs/triage.md"),
 ];
 
 /// The GraphQL block of the README or the documentation that starts with
