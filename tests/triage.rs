@@ -265,6 +265,16 @@ async fn bulk_tags_and_links_report_per_case(backend: Backend) {
     assert_eq!((tagged["changed"].as_i64(), tagged["refused"].as_i64()), (Some(1), Some(1)), "{tagged}");
     assert_eq!(tagged["results"][1]["error"], json!({ "code": "BAD_USER_INPUT", "field": "tags" }));
 
+    // Cases refused after their new tag was made leave no tag behind, and the
+    // second case makes the tag again rather than reusing the first's, which
+    // was rolled back.
+    let fresh = open_cases(&server, &analyst, "Untagged", 2).await;
+    let bad = json!({ "addTags": ["fresh"], "removeTags": ["bad,name"] });
+    let refused = update_cases(&server, &analyst, json!({ "ids": fresh, "changes": bad })).await;
+    assert_eq!(refused["data"]["updateCases"]["refused"], 2, "{refused}");
+    let tags = server.ok(&analyst, "{ tags(search: \"fresh\") { name } }", json!({})).await;
+    assert_eq!(tags["tags"], json!([]), "{tags}");
+
     let incident = create_incident(&server, &analyst, "C2 beacon", "HIGH").await["id"].clone();
     let theirs = create_incident(&server, &common::analyst("globex"), "Theirs", "LOW").await["id"].clone();
     let link = "mutation($i: LinkIncidentsToCasesInput!) { linkIncidentsToCases(input: $i) {
@@ -598,6 +608,61 @@ async fn watchers_see_relations_and_merges_live(backend: Backend) {
     assert_eq!(closing["data"]["caseActivity"]["action"], "CASE_UPDATED", "then it closes: {closing}");
 }
 
+async fn every_new_id_answers_only_for_its_own_tenant(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let analyst = analyst("acme");
+    let ids = open_cases(&server, &analyst, "Ours", 2).await;
+    let theirs = foreign_case(&server).await;
+    let globex = common::analyst("globex");
+    let their_closed = status_id(&server, &globex, "Closed").await;
+    let our_closed = status_id(&server, &analyst, "Closed").await;
+    assert_ne!(their_closed, our_closed);
+
+    let tagged = server
+        .gql(
+            Some(&analyst),
+            "mutation($i: AddTagsToCasesInput!) { addTagsToCases(input: $i) {
+            results { outcome error { code } } } }",
+            json!({ "i": { "ids": [theirs], "tags": ["x"] } }),
+        )
+        .await;
+    assert_eq!(
+        tagged["data"]["addTagsToCases"]["results"],
+        json!([{ "outcome": "REFUSED", "error": { "code": "NOT_FOUND" } }])
+    );
+    let moved = update_cases(
+        &server,
+        &analyst,
+        json!({ "ids": ids, "changes": { "statusId": their_closed,
+        "classification": "FALSE_POSITIVE" } }),
+    )
+    .await;
+    assert_eq!(moved["data"]["updateCases"]["refused"], 2, "another tenant's status: {moved}");
+    let versions = update_cases(
+        &server,
+        &analyst,
+        json!({ "ids": [ids[0]], "changes": { "priority": "LOW" },
+        "expectedVersions": [{ "id": theirs, "version": 1 }] }),
+    )
+    .await;
+    assert_code(&versions, "BAD_USER_INPUT");
+    let unrelate = "mutation($i: RemoveCaseRelationInput!) { removeCaseRelation(input: $i) { id } }";
+    let removed =
+        server.gql(Some(&analyst), unrelate, json!({ "i": { "caseId": ids[0], "relatedCaseId": theirs } })).await;
+    assert_code(&removed, "NOT_FOUND");
+    let merged = merge(
+        &server,
+        &analyst,
+        json!({ "sourceIds": [ids[1]], "targetId": ids[0],
+        "closingStatusId": their_closed, "classification": "FALSE_POSITIVE" }),
+    )
+    .await;
+    assert_code(&merged, "BAD_USER_INPUT");
+    let their_case =
+        server.ok(&globex, "query($id: ID!) { case(id: $id) { version tags } }", json!({ "id": theirs })).await;
+    assert_eq!(their_case["case"], json!({ "version": 1, "tags": [] }));
+}
+
 /// docs/triage.md's walk-through, step by step.
 async fn a_phishing_campaign_is_merged_and_its_duplicates_closed(backend: Backend) {
     let server = TestServer::start(backend).await;
@@ -649,6 +714,7 @@ async fn a_phishing_campaign_is_merged_and_its_duplicates_closed(backend: Backen
 
 crate::both_backends!(
     a_phishing_campaign_is_merged_and_its_duplicates_closed,
+    every_new_id_answers_only_for_its_own_tenant,
     a_bulk_change_reports_each_case_and_audits_each_on_its_own,
     bulk_closing_follows_every_rule_of_a_single_close,
     a_bulk_change_looks_like_the_same_changes_made_one_by_one,

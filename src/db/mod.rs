@@ -58,7 +58,13 @@ struct Written {
     /// The bulk change or merge being written: the audit entries written
     /// meanwhile name it.
     operation: Option<String>,
+    /// Settings read once for a bulk change or merge (see [`Conn::remember`]);
+    /// `None` outside them.
+    memo: Option<Memo>,
 }
+
+/// Reads kept for the rest of a transaction, by the type of their key and value.
+type Memo = std::collections::HashMap<std::any::TypeId, Box<dyn std::any::Any + Send>>;
 
 /// A point inside a write transaction to roll back to, with what it had
 /// recorded by then.
@@ -103,10 +109,43 @@ impl<'a> Conn<'a> {
         Ok(())
     }
 
+    /// A read this transaction remembered (see [`Conn::remember`]).
+    pub fn recall<K, V>(&self, key: &K) -> Option<V>
+    where
+        K: std::hash::Hash + Eq + Send + 'static,
+        V: Clone + Send + 'static,
+    {
+        let memo = self.written.as_deref()?.memo.as_ref()?;
+        let map = memo.get(&std::any::TypeId::of::<std::collections::HashMap<K, V>>())?;
+        map.downcast_ref::<std::collections::HashMap<K, V>>()?.get(key).cloned()
+    }
+
+    /// Keeps a read of the tenant's settings (statuses, workflow, SLA
+    /// policies, users, webhooks, rules) for the rest of the transaction when
+    /// it changes many cases (a bulk change or merge: [`Conn::begin_operation`]);
+    /// outside them nothing is kept. Only reads that the transaction's own
+    /// writes cannot change belong here: no case change or reaction writes
+    /// these. A rollback to a savepoint forgets them all.
+    pub fn remember<K, V>(&mut self, key: K, value: &V)
+    where
+        K: std::hash::Hash + Eq + Send + 'static,
+        V: Clone + Send + 'static,
+    {
+        use std::collections::HashMap;
+        let Some(memo) = self.written.as_deref_mut().and_then(|w| w.memo.as_mut()) else { return };
+        let map =
+            memo.entry(std::any::TypeId::of::<HashMap<K, V>>()).or_insert_with(|| Box::new(HashMap::<K, V>::new()));
+        if let Some(map) = map.downcast_mut::<HashMap<K, V>>() {
+            map.insert(key, value.clone());
+        }
+    }
+
     /// Names the bulk change or merge that what follows belongs to (until
     /// [`Conn::end_operation`]): its audit entries carry the id.
     pub fn begin_operation(&mut self, id: &str) -> Result<(), AppError> {
-        self.written("an operation")?.operation = Some(id.to_owned());
+        let written = self.written("an operation")?;
+        written.operation = Some(id.to_owned());
+        written.memo.get_or_insert_default();
         Ok(())
     }
 
@@ -127,6 +166,12 @@ impl<'a> Conn<'a> {
     pub fn record<T: std::any::Any + Send>(&mut self, fact: T) -> Result<(), AppError> {
         self.written("a fact was recorded")?.journal.record(fact);
         Ok(())
+    }
+
+    /// How many facts the transaction has recorded so far: a write that
+    /// changed nothing records none.
+    pub fn facts_recorded(&self) -> usize {
+        self.written.as_deref().map_or(0, |w| w.journal.len())
     }
 
     /// Takes the facts recorded so far (the reactions' side).
@@ -167,7 +212,11 @@ impl<'a> Conn<'a> {
             }
             Link::Sqlite(c) => <SqliteConn as AsyncConnection>::TransactionManager::rollback_transaction(*c).await?,
         }
-        self.written("a savepoint")?.journal.truncate(savepoint.facts);
+        let written = self.written("a savepoint")?;
+        written.journal.truncate(savepoint.facts);
+        if let Some(memo) = &mut written.memo {
+            memo.clear();
+        }
         Ok(())
     }
 

@@ -695,7 +695,16 @@ pub async fn react(
         return Ok(());
     }
     let tenant = actor.tenant.as_str();
-    for rule in live_rules(conn, tenant, triggers).await? {
+    let key = ("rules", tenant.to_owned(), triggers.to_vec());
+    let rules: Vec<Rule> = match conn.recall(&key) {
+        Some(rules) => rules,
+        None => {
+            let rules = live_rules(conn, tenant, triggers).await?;
+            conn.remember(key, &rules);
+            rules
+        }
+    };
+    for rule in rules {
         let savepoint = conn.savepoint().await?;
         match run_rule_actions(conn, tenant, &rule, case_id).await {
             Ok(acted) => {

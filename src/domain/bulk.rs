@@ -12,7 +12,7 @@
 
 use crate::auth::{Granted, ManageAlerts};
 use crate::db::Conn;
-use crate::domain::case::{self, Case, CaseId};
+use crate::domain::case::CaseId;
 use crate::domain::case_edit::{self, CaseChanges};
 use crate::domain::filter::CaseFilter;
 use crate::domain::incident::{self, IncidentId, LinkChange};
@@ -148,7 +148,8 @@ pub async fn apply(
     Ok(Report { operation_id, cases })
 }
 
-/// Changes one case; whether anything changed.
+/// Changes one case; whether anything changed (a change records what it
+/// did for the reactions; a change that changes nothing records nothing).
 async fn apply_one(
     conn: &mut Conn<'_>,
     actor: &Granted<'_, ManageAlerts>,
@@ -156,21 +157,24 @@ async fn apply_one(
     change: &BulkChange,
     expected_version: Option<i32>,
 ) -> AppResult<bool> {
-    let before = case::lock_existing(conn, actor.tenant.as_str(), id).await?;
-    let after: Case = match change {
+    let before = conn.facts_recorded();
+    match change {
         BulkChange::Update { changes, add_tags, remove_tags } => {
             let changes = CaseChanges { expected_version, ..changes.clone() };
-            let mut case = case_edit::update(conn, actor, id, changes).await?;
+            case_edit::update(conn, actor, id, changes).await?;
             if !add_tags.is_empty() {
-                case = tag::add(conn, actor, id, add_tags).await?;
+                tag::add(conn, actor, id, add_tags).await?;
             }
             if !remove_tags.is_empty() {
-                case = tag::remove(conn, actor, id, remove_tags).await?;
+                tag::remove(conn, actor, id, remove_tags).await?;
             }
-            case
         }
-        BulkChange::AddTags(names) => tag::add(conn, actor, id, names).await?,
-        BulkChange::LinkIncidents(ids) => incident::change_links(conn, actor, id, ids, LinkChange::Link).await?,
-    };
-    Ok(after.version != before.version)
+        BulkChange::AddTags(names) => {
+            tag::add(conn, actor, id, names).await?;
+        }
+        BulkChange::LinkIncidents(ids) => {
+            incident::change_links(conn, actor, id, ids, LinkChange::Link).await?;
+        }
+    }
+    Ok(conn.facts_recorded() > before)
 }

@@ -170,18 +170,8 @@ pub async fn mark_duplicate(
 ) -> AppResult<()> {
     let tenant = actor.tenant.as_str();
     delete_between(conn, tenant, duplicate, original).await?;
-    let earlier: Option<i64> = with_conn!(conn, c => {
-        case_relations::table
-            .filter(case_relations::tenant_id.eq(tenant))
-            .filter(case_relations::case_id.eq(duplicate.0))
-            .filter(case_relations::kind.eq(RelationKind::DuplicateOf.as_str()))
-            .select(case_relations::related_id)
-            .first(c)
-            .await
-            .optional()
-    })?;
-    if let Some(earlier) = earlier {
-        delete_between(conn, tenant, duplicate, CaseId(earlier)).await?;
+    if let Some(earlier) = single(conn, tenant, duplicate, RelationKind::DuplicateOf).await? {
+        delete_between(conn, tenant, duplicate, earlier).await?;
     }
     insert(conn, &actor.user_id, tenant, duplicate, RelationKind::DuplicateOf, original).await
 }
@@ -276,19 +266,25 @@ async fn audit(
     Ok(case)
 }
 
-/// The parent of a case, if it has one.
-async fn parent_of(conn: &mut Conn<'_>, tenant: &str, case_id: CaseId) -> AppResult<Option<CaseId>> {
-    let parent: Option<i64> = with_conn!(conn, c => {
+/// The case a case has a one-only relation to: its parent (CHILD_OF), the
+/// case it duplicates (DUPLICATE_OF).
+async fn single(conn: &mut Conn<'_>, tenant: &str, case_id: CaseId, kind: RelationKind) -> AppResult<Option<CaseId>> {
+    let other: Option<i64> = with_conn!(conn, c => {
         case_relations::table
             .filter(case_relations::tenant_id.eq(tenant))
             .filter(case_relations::case_id.eq(case_id.0))
-            .filter(case_relations::kind.eq(RelationKind::ChildOf.as_str()))
+            .filter(case_relations::kind.eq(kind.as_str()))
             .select(case_relations::related_id)
             .first(c)
             .await
             .optional()
     })?;
-    Ok(parent.map(CaseId))
+    Ok(other.map(CaseId))
+}
+
+/// The parent of a case, if it has one.
+async fn parent_of(conn: &mut Conn<'_>, tenant: &str, case_id: CaseId) -> AppResult<Option<CaseId>> {
+    single(conn, tenant, case_id, RelationKind::ChildOf).await
 }
 
 /// Whether `child` may take `parent` as its parent: it has none yet, and
@@ -317,17 +313,7 @@ async fn check_parent(conn: &mut Conn<'_>, tenant: &str, child: CaseId, parent: 
 
 /// Whether `duplicate` may be marked the duplicate of a case: it is not one yet.
 async fn check_original(conn: &mut Conn<'_>, tenant: &str, duplicate: CaseId) -> AppResult<()> {
-    let existing: Option<i64> = with_conn!(conn, c => {
-        case_relations::table
-            .filter(case_relations::tenant_id.eq(tenant))
-            .filter(case_relations::case_id.eq(duplicate.0))
-            .filter(case_relations::kind.eq(RelationKind::DuplicateOf.as_str()))
-            .select(case_relations::related_id)
-            .first(c)
-            .await
-            .optional()
-    })?;
-    match existing {
+    match single(conn, tenant, duplicate, RelationKind::DuplicateOf).await? {
         Some(original) => Err(AppError::Conflict(format!(
             "case {duplicate} is already a duplicate of case {original}: a case duplicates one case"
         ))),

@@ -151,7 +151,13 @@ pub async fn list(conn: &mut Conn<'_>, tenant: &str, include_archived: bool) -> 
 
 /// One status of the tenant, archived or not.
 pub async fn find(conn: &mut Conn<'_>, tenant: &str, id: StatusId) -> AppResult<Option<Status>> {
-    Ok(find_many(conn, tenant, &[id]).await?.pop())
+    let key = ("status", tenant.to_owned(), id.0);
+    if let Some(status) = conn.recall(&key) {
+        return Ok(status);
+    }
+    let status = find_many(conn, tenant, &[id]).await?.pop();
+    conn.remember(key, &status);
+    Ok(status)
 }
 
 /// The statuses of the tenant with these ids (for loaders); unknown ids are skipped.
@@ -381,7 +387,16 @@ pub async fn allowed_next(conn: &mut Conn<'_>, tenant: &str, from: &[StatusId]) 
 
 /// Refuses a move the status `from` does not allow, listing the targets it does.
 pub async fn check_move(conn: &mut Conn<'_>, tenant: &str, from: &Status, to: &Status) -> AppResult<()> {
-    let allowed: Vec<i64> = allowed_next(conn, tenant, &[from.id]).await?.into_iter().map(|(_, to)| to).collect();
+    let key = ("allowed next", tenant.to_owned(), from.id.0);
+    let pairs: Vec<(i64, i64)> = match conn.recall(&key) {
+        Some(pairs) => pairs,
+        None => {
+            let pairs = allowed_next(conn, tenant, &[from.id]).await?;
+            conn.remember(key, &pairs);
+            pairs
+        }
+    };
+    let allowed: Vec<i64> = pairs.into_iter().map(|(_, to)| to).collect();
     if allowed.is_empty() || allowed.contains(&to.id.0) {
         return Ok(());
     }

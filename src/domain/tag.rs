@@ -95,6 +95,12 @@ pub async fn ensure(
     names: &[&String],
     now: NaiveDateTime,
 ) -> AppResult<Vec<(i64, String)>> {
+    // Inside a bulk change, the tags the last case made are the next one's.
+    let remembered: Vec<(i64, String)> =
+        names.iter().filter_map(|name| conn.recall(&("tag", tenant.to_owned(), key(name)))).collect();
+    if remembered.len() == names.len() {
+        return Ok(remembered);
+    }
     for name in names {
         let values = (
             tags::tenant_id.eq(tenant),
@@ -113,7 +119,11 @@ pub async fn ensure(
         })?;
     }
     let keys: Vec<String> = names.iter().map(|n| key(n)).collect();
-    find_by_keys(conn, tenant, &keys).await
+    let found = find_by_keys(conn, tenant, &keys).await?;
+    for tag in &found {
+        conn.remember(("tag", tenant.to_owned(), key(&tag.1)), tag);
+    }
+    Ok(found)
 }
 
 /// Locks a case for a change of its tags; returns it and the tags it has.

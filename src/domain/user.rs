@@ -165,9 +165,14 @@ fn parse_email(value: &str) -> AppResult<String> {
 }
 
 pub async fn find(conn: &mut Conn<'_>, tenant: &str, id: &str) -> AppResult<Option<User>> {
-    let user = with_conn!(conn, c => {
+    let key = ("user", tenant.to_owned(), id.to_owned());
+    if let Some(user) = conn.recall(&key) {
+        return Ok(user);
+    }
+    let user: Option<User> = with_conn!(conn, c => {
         users::table.find((tenant, id)).select(User::as_select()).first(c).await.optional()
     })?;
+    conn.remember(key, &user);
     Ok(user)
 }
 

@@ -48,10 +48,16 @@ impl Default for WorkflowSettings {
 
 /// The tenant's settings (the defaults until an admin changes them).
 pub async fn settings(conn: &mut Conn<'_>, tenant: &str) -> AppResult<WorkflowSettings> {
+    let key = ("workflow", tenant.to_owned());
+    if let Some(settings) = conn.recall(&key) {
+        return Ok(settings);
+    }
     let row: Option<WorkflowSettings> = with_conn!(conn, c => {
         workflow_settings::table.find(tenant).select(WorkflowSettings::as_select()).first(c).await.optional()
     })?;
-    Ok(row.unwrap_or_default())
+    let settings = row.unwrap_or_default();
+    conn.remember(key, &settings);
+    Ok(settings)
 }
 
 /// A change to the settings: `None` leaves a rule alone.

@@ -126,7 +126,15 @@ pub async fn schedule_of(
     priority: Option<CasePriority>,
     clock: &Clock,
 ) -> AppResult<Schedule> {
-    let policies = policies(conn, tenant).await?;
+    let key = ("sla policies", tenant.to_owned());
+    let policies: Vec<Policy> = match conn.recall(&key) {
+        Some(policies) => policies,
+        None => {
+            let policies = policies(conn, tenant).await?;
+            conn.remember(key, &policies);
+            policies
+        }
+    };
     Ok(Schedule::of(policy_for(&policies, priority), clock))
 }
 

@@ -611,7 +611,15 @@ pub async fn enqueue(
         return Ok(0);
     }
     let tenant = actor.tenant.as_str();
-    let hooks = enabled(conn, tenant).await?;
+    let key = ("webhooks", tenant.to_owned());
+    let hooks: Vec<(WebhookId, Vec<WebhookEventType>)> = match conn.recall(&key) {
+        Some(hooks) => hooks,
+        None => {
+            let hooks = enabled(conn, tenant).await?;
+            conn.remember(key, &hooks);
+            hooks
+        }
+    };
     if hooks.is_empty() {
         return Ok(0);
     }
