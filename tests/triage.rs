@@ -663,6 +663,23 @@ async fn every_new_id_answers_only_for_its_own_tenant(backend: Backend) {
     assert_eq!(their_case["case"], json!({ "version": 1, "tags": [] }));
 }
 
+async fn a_bulk_change_larger_than_a_slice_reports_in_the_order_named(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let analyst = analyst("acme");
+    let mut ids = open_cases(&server, &analyst, "Backlog", 120).await;
+    ids.reverse();
+    let body = update_cases(&server, &analyst, json!({ "ids": ids, "changes": { "priority": "LOW" } })).await;
+    let reported: Vec<String> = outcomes(&body).into_iter().map(|(id, outcome)| format!("{id} {outcome}")).collect();
+    let expected: Vec<String> = ids.iter().map(|id| format!("{id} CHANGED")).collect();
+    assert_eq!(reported, expected);
+    let operation = body["data"]["updateCases"]["operationId"].clone();
+    for id in [&ids[0], &ids[119]] {
+        assert_eq!(audits(&server, &analyst, id).await.last().unwrap().2, operation, "one operation across slices");
+    }
+    let low = server.ok(&analyst, "{ cases(filter: { priorities: [LOW] }) { totalCount } }", json!({})).await;
+    assert_eq!(low["cases"]["totalCount"], 120);
+}
+
 /// docs/triage.md's walk-through, step by step.
 async fn a_phishing_campaign_is_merged_and_its_duplicates_closed(backend: Backend) {
     let server = TestServer::start(backend).await;
@@ -713,6 +730,7 @@ async fn a_phishing_campaign_is_merged_and_its_duplicates_closed(backend: Backen
 }
 
 crate::both_backends!(
+    a_bulk_change_larger_than_a_slice_reports_in_the_order_named,
     a_phishing_campaign_is_merged_and_its_duplicates_closed,
     every_new_id_answers_only_for_its_own_tenant,
     a_bulk_change_reports_each_case_and_audits_each_on_its_own,

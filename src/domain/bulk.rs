@@ -3,15 +3,16 @@
 //! every rule holds per case and the audit, counters, live watchers, SLAs,
 //! rules and webhooks see each case's change as if it were made alone.
 //!
-//! Per case, not all-or-nothing: each case's change runs in a savepoint of one
-//! transaction, and a case that a rule refuses is rolled back alone and
-//! reported (a stale version, a missing classification, an unfinished task
-//! should not hold back the other 499). Every entry the call writes names the
-//! operation (`Conn::begin_operation`). A dry run does the same work and
-//! rolls the transaction back.
+//! Per case, not all-or-nothing: each case's change runs in a savepoint, and a
+//! case that a rule refuses is rolled back alone and reported (a stale
+//! version, a missing classification, an unfinished task should not hold back
+//! the other 499). Since no case depends on another, the cases commit in
+//! slices of [`CASES_PER_TRANSACTION`], each slice one transaction. Every
+//! entry the call writes names the operation (`Conn::begin_operation`). A dry
+//! run does the same work and rolls each slice back.
 
 use crate::auth::{Granted, ManageAlerts};
-use crate::db::Conn;
+use crate::db::{Conn, Db};
 use crate::domain::case::CaseId;
 use crate::domain::case_edit::{self, CaseChanges};
 use crate::domain::filter::CaseFilter;
@@ -23,7 +24,7 @@ use crate::error::{AppError, AppResult};
 /// The most cases one call changes.
 pub const MAX_CASES: usize = 500;
 
-/// Which cases a bulk change acts on.
+/// Which cases a bulk change acts on (chosen once, when the call starts).
 pub enum Selection {
     /// These, in this order (repeats dropped).
     Ids(Vec<CaseId>),
@@ -104,27 +105,67 @@ pub async fn select(conn: &mut Conn<'_>, tenant: &str, selection: Selection) -> 
     }
 }
 
-/// Applies `change` to each case in its own savepoint; call inside a write
-/// transaction (roll it back for a dry run). `expected_versions` holds the
-/// version each named case must still be at.
-pub async fn apply(
-    conn: &mut Conn<'_>,
+/// Cases changed per transaction. Each case stands alone, so a bulk change
+/// commits in slices: on SQLite each slice is one write turn, and other
+/// writers (other tenants' too) take theirs between slices instead of
+/// waiting for all 500 cases.
+pub const CASES_PER_TRANSACTION: usize = 50;
+
+/// Selects the cases and applies `change` to each, slice by slice; a dry run
+/// rolls every slice back. `expected_versions` holds the version named cases
+/// must still be at. A failure of the service (not a refusal) stops the run:
+/// slices already committed stay, and the same call again reports their
+/// cases UNCHANGED.
+pub async fn run(
+    db: &Db,
     actor: &Granted<'_, ManageAlerts>,
-    ids: &[CaseId],
+    selection: Selection,
     change: &BulkChange,
     expected_versions: &[(CaseId, i32)],
+    dry_run: bool,
 ) -> AppResult<Report> {
+    let ids = {
+        let mut pooled = db.get().await?;
+        select(&mut pooled.conn(), actor.tenant.as_str(), selection).await?
+    };
     if let Some((id, _)) = expected_versions.iter().find(|(id, _)| !ids.contains(id)) {
         return Err(AppError::bad_input("expectedVersions", format!("case {id} is not one of the cases changed")));
     }
     let operation_id = new_operation_id();
-    conn.begin_operation(&operation_id)?;
     // Cases are locked in number order, so two bulk changes over the same
     // cases queue instead of deadlocking; the report keeps the named order.
-    let mut order = ids.to_vec();
+    let mut order = ids.clone();
     order.sort();
     let mut cases = Vec::with_capacity(ids.len());
-    for id in order {
+    for slice in order.chunks(CASES_PER_TRANSACTION) {
+        let mut tx = db.begin().await?;
+        let applied = apply(&mut tx.conn(), actor, &operation_id, slice, change, expected_versions).await;
+        let applied = if dry_run {
+            let applied = applied?;
+            tx.rollback().await?;
+            applied
+        } else {
+            tx.finish(applied).await?
+        };
+        cases.extend(applied);
+    }
+    cases.sort_by_key(|result| ids.iter().position(|id| *id == result.case_id));
+    Ok(Report { operation_id, cases })
+}
+
+/// Applies `change` to each case in its own savepoint, inside a write
+/// transaction; the entries it writes name the operation.
+async fn apply(
+    conn: &mut Conn<'_>,
+    actor: &Granted<'_, ManageAlerts>,
+    operation_id: &str,
+    ids: &[CaseId],
+    change: &BulkChange,
+    expected_versions: &[(CaseId, i32)],
+) -> AppResult<Vec<CaseResult>> {
+    conn.begin_operation(operation_id)?;
+    let mut cases = Vec::with_capacity(ids.len());
+    for &id in ids {
         let expected = expected_versions.iter().find(|(case, _)| *case == id).map(|(_, v)| *v);
         let savepoint = conn.savepoint().await?;
         match apply_one(conn, actor, id, change, expected).await {
@@ -144,8 +185,7 @@ pub async fn apply(
         }
     }
     conn.end_operation();
-    cases.sort_by_key(|result| ids.iter().position(|id| *id == result.case_id));
-    Ok(Report { operation_id, cases })
+    Ok(cases)
 }
 
 /// Changes one case; whether anything changed (a change records what it

@@ -156,7 +156,7 @@ impl CaseChangeResult {
 /// What a bulk change did to each case.
 ///
 /// Per case, not all-or-nothing: every case is changed by the same rules as
-/// a change made alone, each in its own step of one transaction. A case a
+/// a change made alone, each on its own (the cases commit in slices of 50). A case a
 /// rule refuses (a move its status does not allow, a missing classification,
 /// a stale version, a case of no such number) changes nothing of itself and
 /// is reported here; the others are changed. One refusal should not hold
@@ -229,7 +229,7 @@ fn selection(ids: Option<Vec<ID>>, filter: Option<CaseFilterInput>) -> AppResult
     }
 }
 
-/// Selects the cases and changes each; a dry run rolls everything back.
+/// Selects the cases and changes each; a dry run writes nothing.
 async fn run(
     ctx: &Context<'_>,
     selection: Selection,
@@ -238,19 +238,7 @@ async fn run(
     dry_run: bool,
 ) -> GqlResult<BulkCasesPayload> {
     let actor = grant::<ManageAlerts>(ctx)?;
-    let mut tx = db(ctx)?.begin().await?;
-    let result = async {
-        let ids = bulk::select(&mut tx.conn(), actor.tenant.as_str(), selection).await?;
-        bulk::apply(&mut tx.conn(), &actor, &ids, &change, &expected_versions).await
-    }
-    .await;
-    let report = if dry_run {
-        let report = result?;
-        tx.rollback().await?;
-        report
-    } else {
-        tx.finish(result).await?
-    };
+    let report = bulk::run(db(ctx)?, &actor, selection, &change, &expected_versions, dry_run).await?;
     Ok(BulkCasesPayload::of(report, dry_run))
 }
 
