@@ -10,7 +10,7 @@ use crate::auth::{Granted, ManageAlerts};
 use crate::db::Conn;
 use crate::db::schema::cases;
 use crate::domain::activity::{self, AuditAction, Changes, FieldChange, NewAudit};
-use crate::domain::case::{Case, CaseId, lock_existing, reserve_ids, touch, trigger};
+use crate::domain::case::{Case, CaseId, lock_existing, reserve_ids, trigger};
 use crate::domain::facts::{AutomationTrigger, CaseClosure, Reindex};
 use crate::domain::sla;
 use crate::domain::status::{self, StatusId};
@@ -224,14 +224,23 @@ pub async fn update(
         cases::paused_since.eq(clock.paused_since),
         cases::paused_seconds.eq(clock.paused_seconds),
     );
+    // The change and its touch (see `case::touch`) in one statement.
+    let touched = (
+        cases::version.eq(cases::version + 1),
+        cases::updated_by.eq(&actor.user_id),
+        cases::updated_at.eq(now()),
+        cases::activity_seq.eq(cases::activity_seq + 1),
+    );
     let target = cases::table.find((tenant, id.0));
-    with_conn!(conn, c => diesel::update(target).set((values, schedule.stored())).execute(c).await)?;
+    let case = with_conn!(conn, c => {
+        diesel::update(target).set((values, schedule.stored(), touched)).returning(Case::as_returning()).get_result(c).await
+    })?;
+    let seq = case.activity_seq;
     counts::fold_now_and_then(conn, tenant).await?;
     if title != current.title || description != current.description {
         let (title, description) = (title.clone(), description.clone());
         conn.record(Reindex::Case { tenant: tenant.to_owned(), case_id: id, title, description, with_evidence: true })?;
     }
-    let (case, seq) = touch(conn, actor, id, 1).await?;
     let closes_case = current.closed_at.is_none() && clock.closed_at.is_some();
     let reopens_case = current.closed_at.is_some() && clock.closed_at.is_none();
     let audit = NewAudit { closes_case, ..NewAudit::new(AuditAction::CaseUpdated, changes.0) };

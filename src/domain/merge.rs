@@ -76,7 +76,10 @@ pub async fn merge(conn: &mut Conn<'_>, actor: &Granted<'_, ManageAlerts>, input
             )));
         }
     }
-    let target = locked.iter().find(|c| c.case_id() == input.target).expect("the target was locked");
+    let target = locked
+        .iter()
+        .find(|c| c.case_id() == input.target)
+        .ok_or_else(|| AppError::internal("a merge's target was not among the cases it locked"))?;
     if target.closed_at.is_some() && !input.allow_closed_target {
         return Err(AppError::bad_input(
             "targetId",
