@@ -95,10 +95,7 @@ pub async fn add(
     other_id: CaseId,
 ) -> AppResult<Case> {
     let tenant = actor.tenant.as_str();
-    if case_id == other_id {
-        return Err(AppError::bad_input("relatedCaseId", "a case cannot be related to itself"));
-    }
-    let (current, _) = lock_pair(conn, tenant, case_id, other_id).await?;
+    let current = lock_pair(conn, tenant, case_id, other_id).await?;
     if let Some(existing) = between(conn, tenant, case_id, other_id).await? {
         if existing == kind {
             return Ok(current);
@@ -138,10 +135,7 @@ pub async fn remove(
     other_id: CaseId,
 ) -> AppResult<Case> {
     let tenant = actor.tenant.as_str();
-    if case_id == other_id {
-        return Err(AppError::bad_input("relatedCaseId", "a case cannot be related to itself"));
-    }
-    let (current, _) = lock_pair(conn, tenant, case_id, other_id).await?;
+    let current = lock_pair(conn, tenant, case_id, other_id).await?;
     let Some(kind) = between(conn, tenant, case_id, other_id).await? else {
         return Ok(current);
     };
@@ -176,16 +170,17 @@ pub async fn mark_duplicate(
     insert(conn, &actor.user_id, tenant, duplicate, RelationKind::DuplicateOf, original).await
 }
 
-/// Locks both cases, the lower number first (so two writers on one pair
-/// queue instead of deadlocking); either missing is NOT_FOUND.
-async fn lock_pair(conn: &mut Conn<'_>, tenant: &str, a: CaseId, b: CaseId) -> AppResult<(Case, Case)> {
-    if a < b {
-        let first = case::lock_existing(conn, tenant, a).await?;
-        Ok((first, case::lock_existing(conn, tenant, b).await?))
-    } else {
-        let second = case::lock_existing(conn, tenant, b).await?;
-        Ok((case::lock_existing(conn, tenant, a).await?, second))
+/// Locks two distinct cases, the lower number first (so two writers on one
+/// pair queue instead of deadlocking), and returns `a`; either missing is
+/// NOT_FOUND, one case twice is refused.
+async fn lock_pair(conn: &mut Conn<'_>, tenant: &str, a: CaseId, b: CaseId) -> AppResult<Case> {
+    if a == b {
+        return Err(AppError::bad_input("relatedCaseId", "a case cannot be related to itself"));
     }
+    let (low, high) = if a < b { (a, b) } else { (b, a) };
+    let low = case::lock_existing(conn, tenant, low).await?;
+    let high = case::lock_existing(conn, tenant, high).await?;
+    Ok(if a < b { low } else { high })
 }
 
 /// The relation `case_id` has to `other_id`, if any.
