@@ -464,6 +464,9 @@ async fn merging_moves_the_work_and_closes_the_duplicates(backend: Backend) {
         )
         .await;
     let closed = status_id(&server, &analyst, "Closed").await;
+    let file =
+        crate::attachments::upload(&server, &analyst, json!({ "caseId": sources[0] }), "mail.eml", b"From: x").await;
+    assert!(file["data"]["addAttachment"]["id"].is_string(), "{file}");
 
     let body =
         merge(&server, &analyst, json!({ "sourceIds": sources, "targetId": target, "closingStatusId": closed })).await;
@@ -475,6 +478,14 @@ async fn merging_moves_the_work_and_closes_the_duplicates(backend: Backend) {
     assert_eq!(survivor["observables"]["totalCount"], 4, "the shared domain once, three senders");
     assert_eq!(survivor["tags"], json!(["phishing", "wave-0", "wave-1", "wave-2"]));
     assert_eq!(survivor["techniques"], json!([{ "id": "T1566.001" }]));
+    let files = server
+        .ok(
+            &analyst,
+            "query($id: ID!) { case(id: $id) { attachments(first: 5) { nodes { fileName } } } }",
+            json!({ "id": target }),
+        )
+        .await;
+    assert_eq!(files["case"]["attachments"]["nodes"], json!([{ "fileName": "mail.eml" }]), "the file moved too");
     let duplicated: Vec<&Value> = survivor["relations"].as_array().unwrap().iter().map(|r| &r["kind"]).collect();
     assert_eq!(duplicated, [&json!("DUPLICATED_BY"), &json!("DUPLICATED_BY")]);
     for source in merged["sources"].as_array().unwrap() {
@@ -530,6 +541,20 @@ async fn merging_refuses_what_it_cannot_do(backend: Backend) {
     assert_code(&merge(&server, &analyst, input(json!([ids[1]]), &theirs, &closed)).await, "NOT_FOUND");
     assert_code(&merge(&server, &analyst, input(json!([theirs]), &id(0), &closed)).await, "NOT_FOUND");
     assert_code(&merge(&server, &analyst, input(json!([ids[1]]), &id(0), &open)).await, "BAD_USER_INPUT");
+    // Past a limit of the target: its 11 tags and the source's 11 make 22, above 20.
+    let tags = |prefix: &str| (0..11).map(|n| format!("{prefix}{n}")).collect::<Vec<_>>();
+    for (case, prefix) in [(&ids[0], "a"), (&ids[2], "b")] {
+        server
+            .ok(
+                &analyst,
+                "mutation($i: CaseTagsInput!) { addCaseTags(input: $i) { id } }",
+                json!({ "i": { "caseId": case, "tags": tags(prefix) } }),
+            )
+            .await;
+    }
+    let over = merge(&server, &analyst, input(json!([ids[2]]), &id(0), &closed)).await;
+    assert_code(&over, "BAD_USER_INPUT");
+    assert!(over["errors"][0]["message"].as_str().unwrap().contains("would hold 22 tags"), "{over}");
     update_case(&server, &analyst, json!({ "id": ids[0], "statusId": closed, "classification": "TRUE_POSITIVE" }))
         .await;
     let into_closed = merge(&server, &analyst, input(json!([ids[1]]), &id(0), &closed)).await;
