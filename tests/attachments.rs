@@ -521,7 +521,7 @@ async fn readiness_includes_the_store(backend: Backend) {
     };
     assert_eq!(ready(&server).await, 200);
     match &server.s3 {
-        Some(s3) => s3.stop(),
+        Some(s3) => s3.stop().await,
         None => {
             let casebook::config::DatabaseUrl::Sqlite(path) = &server.database.url else { panic!("a directory store") };
             std::fs::remove_dir_all(format!("{}.attachments", path.display())).unwrap();

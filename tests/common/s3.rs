@@ -13,7 +13,8 @@ pub const SECRET_KEY: &str = "casebook-test-secret-key";
 pub struct S3Server {
     pub endpoint: String,
     root: std::path::PathBuf,
-    task: tokio::task::JoinHandle<()>,
+    /// Taken when the server stops.
+    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl S3Server {
@@ -41,7 +42,7 @@ impl S3Server {
                 });
             }
         });
-        S3Server { endpoint, root, task }
+        S3Server { endpoint, root, task: std::sync::Mutex::new(Some(task)) }
     }
 
     /// How casebook is pointed at it (as `CASEBOOK_S3_*` would).
@@ -57,15 +58,24 @@ impl S3Server {
         })
     }
 
-    /// Stops answering (the store is down).
-    pub fn stop(&self) {
-        self.task.abort();
+    /// Stops answering (the store is down), and returns once it has: the
+    /// listener and every connection (a client's kept-alive one included)
+    /// are gone. An abort alone is only a request, which a probe sent at once
+    /// could overtake.
+    pub async fn stop(&self) {
+        let task = self.task.lock().expect("the S3 server's task").take();
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
     }
 }
 
 impl Drop for S3Server {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = self.task.lock().ok().and_then(|mut t| t.take()) {
+            task.abort();
+        }
         let _ = std::fs::remove_dir_all(&self.root);
     }
 }
