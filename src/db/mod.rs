@@ -7,6 +7,7 @@ mod migrations;
 mod percentile;
 pub mod planner;
 pub mod postgres;
+mod reused;
 pub mod schema;
 
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use crate::error::{AppError, OrInternal};
 
 pub use journal::{Journal, Reactions};
 pub use migrations::{SEARCH_MIGRATION, SLA_SCHEDULE_MIGRATION, run_migrations};
+pub use reused::{Reused, reused};
 
 /// The embedded backend's connection: diesel's synchronous SQLite connection,
 /// driven on tokio's blocking pool.
@@ -324,6 +326,11 @@ macro_rules! with_conn {
     };
 }
 
+/// Batches of up to this many rows keep their `INSERT` prepared on
+/// PostgreSQL (one statement text per row count; see [`reused`]): the small
+/// batches every change writes (a case's tags, its links) skip a parse.
+pub const REUSED_BATCH_ROWS: usize = 16;
+
 /// Inserts many rows in one statement, optionally returning one column of each.
 /// diesel-async cannot batch-insert on SQLite (diesel_async#277), so the SQLite
 /// arm runs diesel's synchronous insert on the connection's blocking thread.
@@ -334,9 +341,13 @@ macro_rules! bulk_insert {
         let rows = $rows.to_vec();
         match &mut ($conn).link {
             $crate::db::Link::Postgres(c) => {
-                ::diesel_async::RunQueryDsl::execute(::diesel::insert_into($table).values(rows), &mut **c)
-                    .await
-                    .map(|_| ())
+                let few = rows.len() <= $crate::db::REUSED_BATCH_ROWS;
+                let insert = ::diesel::insert_into($table).values(rows);
+                if few {
+                    ::diesel_async::RunQueryDsl::execute($crate::db::reused(insert), &mut **c).await.map(|_| ())
+                } else {
+                    ::diesel_async::RunQueryDsl::execute(insert, &mut **c).await.map(|_| ())
+                }
             }
             $crate::db::Link::Sqlite(c) => {
                 c.spawn_blocking(move |c| {
@@ -897,20 +908,27 @@ impl WriteTx {
         Ok(())
     }
 
-    /// `NOTIFY` for each changed case, inside the transaction.
+    /// `NOTIFY` for each changed case, inside the transaction, in one
+    /// statement (a bulk change touches hundreds of cases).
     async fn notify(&mut self) -> Result<(), AppError> {
-        use diesel::sql_types::Text;
+        use diesel::sql_types::{Array, Text};
         use diesel_async::RunQueryDsl;
         let open = self.pooled.as_mut().expect(OPEN_UNTIL_DROPPED);
         let PooledConn::Postgres(c) = open else { return Ok(()) };
-        for case in &self.written.changed {
-            let payload = serde_json::to_string(case).or_internal("encoding a notice")?;
-            diesel::sql_query("SELECT pg_notify($1, $2)")
-                .bind::<Text, _>(ACTIVITY_CHANNEL)
-                .bind::<Text, _>(payload)
-                .execute(&mut ***c)
-                .await?;
+        if self.written.changed.is_empty() {
+            return Ok(());
         }
+        let payloads = self
+            .written
+            .changed
+            .iter()
+            .map(serde_json::to_string)
+            .collect::<Result<Vec<_>, _>>()
+            .or_internal("encoding a notice")?;
+        let notify = diesel::sql_query("SELECT pg_notify($1, payload) FROM unnest($2) AS payload")
+            .bind::<Text, _>(ACTIVITY_CHANNEL)
+            .bind::<Array<Text>, _>(payloads);
+        reused(notify).execute(&mut ***c).await?;
         Ok(())
     }
 

@@ -13,7 +13,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use crate::auth::Principal;
-use crate::db::Conn;
+use crate::db::{Conn, reused};
 use crate::db::schema::{cases, tenants};
 use crate::domain::facts::{AutomationTrigger, Triggered};
 use crate::domain::now;
@@ -132,7 +132,7 @@ pub async fn reserve_ids(conn: &mut Conn<'_>, tenant: &str, count: i64) -> AppRe
     let query = diesel::update(tenants::table.find(tenant))
         .set(tenants::next_case_id.eq(tenants::next_case_id + count))
         .returning(tenants::next_case_id);
-    let next: i64 = with_conn!(conn, c => query.get_result(c).await)?;
+    let next: i64 = with_conn!(conn, c => reused(query).get_result(c).await)?;
     Ok(next - count)
 }
 
@@ -159,9 +159,7 @@ pub async fn lock_existing(conn: &mut Conn<'_>, tenant: &str, id: CaseId) -> App
 pub async fn lock(conn: &mut Conn<'_>, tenant: &str, id: CaseId) -> AppResult<Option<Case>> {
     let target = cases::table.find((tenant, id.0));
     let case = with_conn!(conn, c => {
-        diesel::update(target)
-            .set(cases::version.eq(cases::version))
-            .returning(Case::as_returning())
+        reused(diesel::update(target).set(cases::version.eq(cases::version)).returning(Case::as_returning()))
             .get_result(c)
             .await
             .optional()
@@ -181,7 +179,7 @@ pub async fn touch(conn: &mut Conn<'_>, actor: &Principal, id: CaseId, events: i
         cases::activity_seq.eq(cases::activity_seq + events),
     );
     let case = with_conn!(conn, c => {
-        diesel::update(target).set(values).returning(Case::as_returning()).get_result(c).await.optional()
+        reused(diesel::update(target).set(values).returning(Case::as_returning())).get_result(c).await.optional()
     })?
     .ok_or_else(|| AppError::not_found("case", id))?;
     let first = case.activity_seq - events + 1;
@@ -201,9 +199,7 @@ pub async fn set_merged_into(conn: &mut Conn<'_>, tenant: &str, id: CaseId, targ
 pub async fn reserve_activity(conn: &mut Conn<'_>, tenant: &str, id: CaseId, events: i64) -> AppResult<Option<i64>> {
     let target = cases::table.find((tenant, id.0));
     let seq: Option<i64> = with_conn!(conn, c => {
-        diesel::update(target)
-            .set(cases::activity_seq.eq(cases::activity_seq + events))
-            .returning(cases::activity_seq)
+        reused(diesel::update(target).set(cases::activity_seq.eq(cases::activity_seq + events)).returning(cases::activity_seq))
             .get_result(c)
             .await
             .optional()

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use crate::auth::{Granted, ManageAlerts};
-use crate::db::Conn;
+use crate::db::{Conn, reused};
 use crate::db::schema::cases;
 use crate::domain::activity::{self, AuditAction, Changes, FieldChange, NewAudit};
 use crate::domain::case::{Case, CaseId, lock_existing, reserve_ids, trigger};
@@ -233,7 +233,8 @@ pub async fn update(
     );
     let target = cases::table.find((tenant, id.0));
     let case = with_conn!(conn, c => {
-        diesel::update(target).set((values, schedule.stored(), touched)).returning(Case::as_returning()).get_result(c).await
+        let query = diesel::update(target).set((values, schedule.stored(), touched)).returning(Case::as_returning());
+        reused(query).get_result(c).await
     })?;
     let seq = case.activity_seq;
     counts::fold_now_and_then(conn, tenant).await?;
