@@ -265,13 +265,13 @@ async fn floor_dashboard(db: &Db) -> bool {
     let conn = &mut pooled.conn();
     let result: casebook::error::AppResult<()> = async {
         let order = (CaseOrderField::UpdatedAt, OrderDirection::Desc);
-        let cases: Vec<_> = queue::page(conn, TENANT, &CaseFilter::default(), order, None, 51, false)
+        let cases: Vec<_> = queue::page(conn, TENANT, &CaseFilter::default(), order, None, 51, None)
             .await?
             .cases
             .into_iter()
             .map(|(case, _)| case)
             .collect();
-        queue::count(conn, TENANT, &CaseFilter::default()).await?;
+        queue::count(conn, TENANT, &CaseFilter::default(), Default::default()).await?;
         let ids: Vec<CaseId> = cases.iter().map(|c| CaseId(c.id)).collect();
         let status_ids: Vec<StatusId> = cases.iter().map(|c| StatusId(c.status_id)).collect();
         status::find_many(conn, TENANT, &status_ids).await?;

@@ -17,6 +17,7 @@
 //! | `CASEBOOK_REQUEST_TIMEOUT` | seconds an HTTP request may run | 30 |
 //! | `CASEBOOK_MAX_CONNECTIONS` | connections per process | 4096 |
 //! | `CASEBOOK_HEADER_TIMEOUT`, `CASEBOOK_BODY_TIMEOUT`, `CASEBOOK_IDLE_TIMEOUT` | seconds to send a header, a body, the next request | 10, 30, 60 |
+//! | `CASEBOOK_SEARCH_COUNT_LIMIT` | a text search's `totalCount` is exact up to this many matches | 10000 |
 //! | `CASEBOOK_ATTACHMENTS_DIR`, `CASEBOOK_S3_*` | where attachments' bytes live | beside a SQLite file |
 //! | `CASEBOOK_ATTACHMENT_MAX_BYTES`, `_PER_CASE`, `_QUOTA`, `_LINK_TTL`, `CASEBOOK_UPLOAD_TIMEOUT`, `CASEBOOK_PUBLIC_URL` | attachments' limits and links | 100 MiB, 500, 10 GiB, 300 s, 3600 s, none |
 
@@ -166,6 +167,11 @@ pub struct ServeArgs {
     #[arg(long = "shutdown-timeout", env = "CASEBOOK_SHUTDOWN_TIMEOUT", default_value_t = 25,
           value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub shutdown_timeout: u64,
+    /// How many matches of a text search `totalCount` counts exactly; past
+    /// it, `totalCount` is this number and `totalCountIsExact` is false.
+    #[arg(long = "search-count-limit", env = "CASEBOOK_SEARCH_COUNT_LIMIT", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+    pub search_count_limit: u32,
     /// Milliseconds from which an operation gets a `slow operation` log line
     /// (its name, duration and SQL statement count); 0 logs every operation.
     #[arg(long = "slow-operation-ms", env = "CASEBOOK_SLOW_OPERATION_MS", default_value_t = 1_000)]

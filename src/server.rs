@@ -152,6 +152,7 @@ pub fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
         request_timeout: std::time::Duration::from_secs(args.request_timeout),
         shutdown_timeout: std::time::Duration::from_secs(args.shutdown_timeout),
         slow_operation: std::time::Duration::from_millis(args.slow_operation_ms),
+        search_count_limit: crate::domain::search::CountLimit(i64::from(args.search_count_limit)),
         trusted_documents,
         connections: crate::http::ConnectionLimits {
             max_connections: args.max_connections as usize,

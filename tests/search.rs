@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 const QUEUE: &str = "query($filter: CaseFilter, $orderBy: CaseOrder, $first: Int, $after: String) {
   cases(filter: $filter, orderBy: $orderBy, first: $first, after: $after) {
-    totalCount
+    totalCount totalCountIsExact
     nodes { id }
     pageInfo { hasNextPage endCursor }
   }
@@ -17,7 +17,7 @@ const QUEUE: &str = "query($filter: CaseFilter, $orderBy: CaseOrder, $first: Int
 
 const SEARCH: &str = "query($q: String!, $kinds: [SearchKind!], $first: Int, $after: String) {
   search(query: $q, kinds: $kinds, first: $first, after: $after) {
-    totalCount
+    totalCount totalCountIsExact
     pageInfo { hasNextPage endCursor }
     nodes {
       __typename titleMatched case { id }
@@ -69,10 +69,12 @@ const QUEUE_UNCOUNTED: &str = "query($filter: CaseFilter, $orderBy: CaseOrder, $
   }
 }";
 
-/// Every case a search finds, page by page in this order.
+/// Every case a search finds, page by page in this order; every page's
+/// `totalCount` the same, exact or (past the server's bound) less than found.
 async fn ordered(server: &TestServer, token: &str, search: &str, order: (&str, &str), first: i64) -> Vec<String> {
     let mut ids = Vec::new();
     let mut after = Value::Null;
+    let mut counts = Vec::new();
     loop {
         let variables = json!({
             "filter": { "search": search },
@@ -82,9 +84,13 @@ async fn ordered(server: &TestServer, token: &str, search: &str, order: (&str, &
         });
         let page = server.ok(token, QUEUE, variables).await["cases"].clone();
         ids.extend(page["nodes"].as_array().unwrap().iter().map(|n| n["id"].as_str().unwrap().to_owned()));
-        assert!(ids.len() as i64 <= page["totalCount"].as_i64().unwrap(), "{search:?}: more cases than counted");
+        counts.push((page["totalCount"].as_i64().unwrap(), page["totalCountIsExact"].as_bool().unwrap()));
         if page["pageInfo"]["hasNextPage"] != true {
-            assert_eq!(ids.len() as i64, page["totalCount"].as_i64().unwrap(), "{search:?}: totalCount");
+            let found = ids.len() as i64;
+            for (count, exact) in counts {
+                assert_eq!(exact, count == found, "{search:?}: totalCount {count}, exact: {exact}, found {found}");
+                assert!(count <= found, "{search:?}: more cases counted than found");
+            }
             return ids;
         }
         after = page["pageInfo"]["endCursor"].clone();
@@ -146,10 +152,39 @@ const TABLE: &[(&str, &[&str])] = &[
     ("100%", &[]),
 ];
 
+/// The bound on a search's count in [`one_language_the_same_answers`]: the
+/// table's searches find up to 4 cases, so both sides of it are covered.
+const COUNT_LIMIT: i64 = 3;
+
+/// What `totalCount` and `totalCountIsExact` say of `found` matches.
+fn bounded(found: usize) -> (i64, bool) {
+    let found = found as i64;
+    if found > COUNT_LIMIT { (COUNT_LIMIT, false) } else { (found, true) }
+}
+
+/// `totalCount` and `totalCountIsExact` of a page of the queue.
+async fn queue_count(server: &TestServer, token: &str, filter: Value, order: &str) -> (i64, bool) {
+    let variables = json!({ "filter": filter, "orderBy": { "field": order, "direction": "DESC" }, "first": 1 });
+    let page = server.ok(token, QUEUE, variables).await["cases"].clone();
+    (page["totalCount"].as_i64().unwrap(), page["totalCountIsExact"].as_bool().unwrap())
+}
+
 async fn one_language_the_same_answers(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    let server = TestServer::start_with(backend, |settings| {
+        settings.search_count_limit = casebook::domain::search::CountLimit(COUNT_LIMIT);
+    })
+    .await;
     let token = seed(&server).await;
     for (search, expected) in TABLE {
+        // Counted exactly up to the bound, the bound past it: alone (the text
+        // index counts) and with another filter (the cases are counted).
+        let counted = bounded(expected.len());
+        for order in ["ID", "RELEVANCE", "UPDATED_AT"] {
+            let alone = queue_count(&server, &token, json!({ "search": search }), order).await;
+            assert_eq!(alone, counted, "{search:?}: count by {order}");
+            let with_other = json!({ "search": search, "statusCategories": ["NEW", "OPEN"] });
+            assert_eq!(queue_count(&server, &token, with_other, order).await, counted, "{search:?}: with a status");
+        }
         assert_eq!(queue(&server, &token, search, "DESC", 100).await, *expected, "{search:?}, by relevance");
         let mut ascending: Vec<&str> = expected.to_vec();
         ascending.reverse();
@@ -163,6 +198,16 @@ async fn one_language_the_same_answers(backend: Backend) {
         // Uncounted, a page sorts the matches; counted, it may walk the cases: the same pages.
         assert_eq!(uncounted(&server, &token, search, "DESC", 2).await, by_number, "{search:?}, uncounted");
     }
+    // The top-level search counts its hits of every kind the same way.
+    for (q, kinds) in [("tunnel", json!(null)), ("tunnel", json!(["TASK"])), ("mimikatz OR smb", json!(null))] {
+        let found = server.ok(&token, SEARCH, json!({ "q": q, "kinds": kinds, "first": 100 })).await["search"].clone();
+        let count = (found["totalCount"].as_i64().unwrap(), found["totalCountIsExact"].as_bool().unwrap());
+        assert_eq!(count, bounded(found["nodes"].as_array().unwrap().len()), "search {q:?} in {kinds}");
+    }
+    // Without a text search every count is exact, past the bound too.
+    assert_eq!(queue_count(&server, &token, json!({}), "ID").await, (CASES.len() as i64, true));
+    let open = json!({ "statusCategories": ["NEW", "OPEN"] });
+    assert_eq!(queue_count(&server, &token, open, "ID").await, (CASES.len() as i64, true));
     // Pages of one cross from the titles that match to the others without a gap.
     assert_eq!(queue(&server, &token, "tunnel", "DESC", 1).await, ["1004", "1002", "1000", "1003"]);
     // Without a search every case ranks the same: by number.

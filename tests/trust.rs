@@ -81,6 +81,7 @@ async fn the_domain_refuses_what_the_check_never_saw(backend: Backend) {
         webhook_targets: Default::default(),
         webhook_keys: Default::default(),
         attachments: server.state.attachments().clone(),
+        search_count_limit: Default::default(),
     }));
     let principal = |permissions: &[casebook::auth::Permission]| Principal {
         user_id: "mallory".into(),

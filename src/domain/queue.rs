@@ -16,7 +16,7 @@ use crate::db::{Conn, Link};
 use crate::domain::case::{Case, CaseId};
 pub use crate::domain::filter::CaseFilter;
 use crate::domain::now;
-use crate::domain::search::{Matcher, SearchKind, ranks_from};
+use crate::domain::search::{CountLimit, Counted, Matcher, SearchKind, ranks_from};
 use crate::domain::values::named_enum;
 use crate::error::{AppError, AppResult};
 use crate::with_conn;
@@ -475,7 +475,7 @@ pub struct Page {
     /// Up to the page's limit of cases, each with its key.
     pub cases: Vec<(Case, CaseKey)>,
     /// How many cases match, when the page needed the count for its plan.
-    pub total: Option<i64>,
+    pub total: Option<Counted>,
 }
 
 /// One page of the queue: up to `limit` cases after `after`, with their keys.
@@ -491,20 +491,24 @@ pub async fn page(
     (field, direction): (CaseOrderField, OrderDirection),
     after: Option<&CaseKey>,
     limit: i64,
-    total_wanted: bool,
+    total_wanted: Option<CountLimit>,
 ) -> AppResult<Page> {
     let search = filter.checked_search(conn)?;
     if after.is_some_and(|a| a.field != field) {
         return Err(bad_cursor());
     }
-    let total = if search.is_some() && total_wanted && page_uses_count(filter, field) {
-        let counted = count(conn, tenant, filter).await;
-        counted.inspect_err(|e| tracing::debug!(error = %e, "count before a page failed")).ok()
-    } else {
-        None
+    let total = match total_wanted {
+        Some(count_limit) if search.is_some() && page_uses_count(filter, field) => {
+            let counted = count(conn, tenant, filter, count_limit).await;
+            counted.inspect_err(|e| tracing::debug!(error = %e, "count before a page failed")).ok()
+        }
+        _ => None,
     };
+    // Past the count's limit more cases match than counted: the walk then
+    // expects to go further than it will, so it is chosen no more often and
+    // stops no earlier than it should.
     if let (Some(search), Some(matches)) = (&search, total)
-        && let Some(length) = walk_length(conn, tenant, matches, limit).await?
+        && let Some(length) = walk_length(conn, tenant, matches.count, limit).await?
         && let Some(cases) = walked_page(conn, tenant, search, direction, after, limit, length).await?
     {
         return Ok(Page { cases: keyed(cases, field), total });
@@ -600,21 +604,26 @@ pub async fn first_page_plan(
     Ok(plan)
 }
 
-/// How many cases match the filter.
-pub async fn count(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter) -> AppResult<i64> {
+/// How many cases match the filter: exactly without a text search; with
+/// one, exactly up to `limit` (past it, at least `limit`).
+pub async fn count(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter, limit: CountLimit) -> AppResult<Counted> {
     let search = filter.checked_search(conn)?;
     if let Some(count) = super::counts::count(conn, tenant, filter).await? {
-        return Ok(count);
-    }
-    if let Some(search) = &search
-        && filter.is_search_alone()
-    {
-        return search.count(conn, tenant, &[SearchKind::Case]).await;
+        return Ok(Counted::exact(count));
     }
     let now = now();
-    let count =
-        with_conn!(conn, c => filtered_cases!(tenant, filter, search.as_ref(), now).count().get_result(c).await)?;
-    Ok(count)
+    let Some(search) = &search else {
+        let count = with_conn!(conn, c => filtered_cases!(tenant, filter, None, now).count().get_result(c).await)?;
+        return Ok(Counted::exact(count));
+    };
+    if filter.is_search_alone() {
+        return search.count(conn, tenant, &[SearchKind::Case], limit).await;
+    }
+    // Stops one past the limit instead of visiting every match.
+    let matched: Vec<i64> = with_conn!(conn, c => {
+        filtered_cases!(tenant, filter, Some(search), now).select(cases::id).limit(limit.rows()).load(c).await
+    })?;
+    Ok(limit.of(matched.len() as i64))
 }
 
 /// The numbers of the cases matching the filter, lowest first, at most `limit`.

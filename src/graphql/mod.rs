@@ -52,6 +52,8 @@ pub struct Services {
     pub webhook_keys: WebhookKeys,
     /// The attachment store, limits and link key.
     pub attachments: crate::domain::attachment::Attachments,
+    /// How many matches of a text search `totalCount` counts exactly.
+    pub search_count_limit: crate::domain::search::CountLimit,
 }
 
 /// The keys that seal webhooks' secrets, as schema data.
@@ -65,8 +67,9 @@ pub fn build_schema(services: Option<Services>) -> CasebookSchema {
         .limit_complexity(5_000)
         .limit_recursive_depth(32)
         .limit_directives(16);
-    if let Some(Services { db, bus, webhook_targets, webhook_keys, attachments }) = services {
+    if let Some(Services { db, bus, webhook_targets, webhook_keys, attachments, search_count_limit }) = services {
         builder = builder.data(db).data(bus).data(webhook_targets).data(webhook_keys).data(attachments);
+        builder = builder.data(search_count_limit);
     }
     builder.finish()
 }
@@ -108,6 +111,11 @@ pub fn request_data(request: async_graphql::Request, db: &Db, auth: Auth) -> asy
 
 pub(crate) fn db<'a>(ctx: &Context<'a>) -> AppResult<&'a Db> {
     ctx.data_opt::<Db>().ok_or_else(|| AppError::internal("the schema has no database"))
+}
+
+/// How many matches of a text search `totalCount` counts exactly.
+pub(crate) fn search_count_limit(ctx: &Context<'_>) -> crate::domain::search::CountLimit {
+    ctx.data_opt().copied().unwrap_or_default()
 }
 
 /// Validates `first` against the contract's page limits.

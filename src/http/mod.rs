@@ -82,6 +82,8 @@ pub struct Settings {
     pub connections: ConnectionLimits,
     /// Where attachments' bytes live, and their limits.
     pub attachments: crate::domain::attachment::AttachmentSettings,
+    /// How many matches of a text search `totalCount` counts exactly.
+    pub search_count_limit: crate::domain::search::CountLimit,
 }
 
 impl Default for Settings {
@@ -101,6 +103,7 @@ impl Default for Settings {
             dev_tokens: Vec::new(),
             connections: ConnectionLimits::default(),
             attachments: Default::default(),
+            search_count_limit: Default::default(),
         }
     }
 }
@@ -178,6 +181,7 @@ impl AppState {
             bus: bus.clone(),
             webhook_targets: settings.webhooks.targets.clone(),
             webhook_keys: crate::graphql::WebhookKeys(settings.webhooks.keys.clone()),
+            search_count_limit: settings.search_count_limit,
         };
         let executor = CasebookExecutor::new(
             crate::graphql::build_schema(Some(services)),

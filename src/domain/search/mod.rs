@@ -177,6 +177,44 @@ pub async fn remove(conn: &mut Conn<'_>, tenant: &str, kind: SearchKind, entity_
     Ok(())
 }
 
+/// How many matches of a text search a count finds exactly, as search
+/// engines count (Elasticsearch: 10,000, then "at least"): past it, visiting
+/// each match to count it costs what a broad search should not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CountLimit(pub i64);
+
+impl Default for CountLimit {
+    fn default() -> Self {
+        CountLimit(10_000)
+    }
+}
+
+impl CountLimit {
+    /// Rows to count for this limit: one more tells that it was passed.
+    pub fn rows(self) -> i64 {
+        self.0.saturating_add(1)
+    }
+
+    /// What a count of at most [`CountLimit::rows`] rows reports.
+    pub fn of(self, counted: i64) -> Counted {
+        if counted > self.0 { Counted { count: self.0, exact: false } } else { Counted { count: counted, exact: true } }
+    }
+}
+
+/// A count, and whether it is exact: when not, at least this many match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counted {
+    pub count: i64,
+    pub exact: bool,
+}
+
+impl Counted {
+    /// A count made to the end.
+    pub fn exact(count: i64) -> Self {
+        Counted { count, exact: true }
+    }
+}
+
 /// A SQL condition around one bound text: backend-neutral, so one boxed
 /// query of either backend can take it.
 pub type Condition = SqlLiteral<Bool, UncheckedBind<SqlLiteral<Bool>, AsExprOf<String, Text>>>;
@@ -332,31 +370,39 @@ impl Matcher {
         sql::<Bool>(&before).bind::<Text, _>(text).sql(&after)
     }
 
-    /// How many of the tenant's entries of `kinds` match: from the text index
-    /// alone (each case has exactly one entry, so this counts cases too).
-    pub async fn count(&self, conn: &mut Conn<'_>, tenant: &str, kinds: &[SearchKind]) -> AppResult<i64> {
+    /// How many of the tenant's entries of `kinds` match, up to `limit`: from
+    /// the text index alone (each case has exactly one entry, so this counts
+    /// cases too), stopping one past the limit.
+    pub async fn count(
+        &self,
+        conn: &mut Conn<'_>,
+        tenant: &str,
+        kinds: &[SearchKind],
+        limit: CountLimit,
+    ) -> AppResult<Counted> {
+        use diesel::sql_types::BigInt;
         #[derive(QueryableByName)]
         struct Count {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            #[diesel(sql_type = BigInt)]
             n: i64,
         }
         let text = self.text(tenant, kinds);
         let count: Count = match &mut conn.link {
             crate::db::Link::Postgres(c) => {
-                let query = if kinds == [SearchKind::Case] {
-                    let (from, bound) = self.case_matches();
-                    format!("SELECT count(*) AS n FROM {from}$1{bound}")
+                let query = if kinds != [SearchKind::Case] || self.query.has_phrases() {
+                    // The entries' vectors are inline: a phrase reads each back (see `case_matches`).
+                    "SELECT count(*) AS n FROM (SELECT 1 FROM search_entries WHERE vector @@ $1::tsquery LIMIT $2) AS m"
                 } else {
-                    "SELECT count(*) AS n FROM search_entries WHERE vector @@ $1::tsquery".to_owned()
+                    "SELECT casebook_case_match_count($1::tsquery, $2) AS n"
                 };
-                diesel::sql_query(query).bind::<Text, _>(text).get_result(c).await?
+                diesel::sql_query(query).bind::<Text, _>(text).bind::<BigInt, _>(limit.rows()).get_result(c).await?
             }
             crate::db::Link::Sqlite(c) => {
-                let query = "SELECT count(*) AS n FROM search_fts WHERE search_fts MATCH ?";
-                diesel::sql_query(query).bind::<Text, _>(text).get_result(c).await?
+                let query = "SELECT count(*) AS n FROM (SELECT 1 FROM search_fts WHERE search_fts MATCH ? LIMIT ?)";
+                diesel::sql_query(query).bind::<Text, _>(text).bind::<BigInt, _>(limit.rows()).get_result(c).await?
             }
         };
-        Ok(count.n)
+        Ok(limit.of(count.n))
     }
 }
 
@@ -428,9 +474,15 @@ pub async fn hits(
     Ok(out)
 }
 
-/// How many of the tenant's entries of these kinds match.
-pub async fn count_hits(conn: &mut Conn<'_>, tenant: &str, matcher: &Matcher, kinds: &[SearchKind]) -> AppResult<i64> {
-    matcher.count(conn, tenant, kinds).await
+/// How many of the tenant's entries of these kinds match, up to `limit`.
+pub async fn count_hits(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    matcher: &Matcher,
+    kinds: &[SearchKind],
+    limit: CountLimit,
+) -> AppResult<Counted> {
+    matcher.count(conn, tenant, kinds, limit).await
 }
 
 /// What a hit found, loaded.

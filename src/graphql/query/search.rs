@@ -60,7 +60,8 @@ impl SearchRoot {
             })
             .collect();
         let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();
-        Ok(SearchConnection { page_info: PageInfo::new(&cursors, has_next, after.is_some()), edges, matcher, kinds })
+        let page_info = PageInfo::new(&cursors, has_next, after.is_some());
+        Ok(SearchConnection { page_info, edges, matcher, kinds, total: tokio::sync::OnceCell::new() })
     }
 }
 

@@ -5,10 +5,10 @@ use super::connection::PageInfo;
 use crate::auth::ReadData;
 use crate::domain::case::Case;
 use crate::domain::search::snippet::Snippet as Excerpt;
-use crate::domain::search::{self, Found, Matcher, SearchKind, Subject};
+use crate::domain::search::{self, Counted, Found, Matcher, SearchKind, Subject};
 use crate::domain::task::Task;
 use crate::graphql::errors::GqlResult;
-use crate::graphql::{db, grant};
+use crate::graphql::{db, grant, search_count_limit};
 
 /// One match of a search: a case, a task or a comment, with the case it
 /// belongs to and an excerpt of the text that matched.
@@ -157,6 +157,9 @@ pub struct SearchConnection {
     pub matcher: Matcher,
     #[graphql(skip)]
     pub kinds: Vec<SearchKind>,
+    /// The count, once per page (`totalCount` and `totalCountIsExact` agree).
+    #[graphql(skip)]
+    pub total: tokio::sync::OnceCell<Counted>,
 }
 
 #[ComplexObject]
@@ -165,10 +168,26 @@ impl SearchConnection {
     async fn nodes(&self) -> Vec<&SearchHit> {
         self.edges.iter().map(|e| &e.node).collect()
     }
-    /// How many hits the search has, over all pages.
+    /// How many hits the search has, over all pages: exact up to the
+    /// server's bound (10,000 unless configured), that bound past it (see
+    /// `totalCountIsExact`), as search engines count a broad search.
     async fn total_count(&self, ctx: &Context<'_>) -> GqlResult<i64> {
+        Ok(self.counted(ctx).await?.count)
+    }
+    /// Whether `totalCount` is exact: false when the search has more hits
+    /// than the server counts (then at least `totalCount`).
+    async fn total_count_is_exact(&self, ctx: &Context<'_>) -> GqlResult<bool> {
+        Ok(self.counted(ctx).await?.exact)
+    }
+}
+
+impl SearchConnection {
+    async fn counted(&self, ctx: &Context<'_>) -> GqlResult<Counted> {
         let tenant = grant::<ReadData>(ctx)?.tenant();
-        let mut conn = db(ctx)?.get().await?;
-        Ok(search::count_hits(&mut conn.conn(), tenant, &self.matcher, &self.kinds).await?)
+        let count = self.total.get_or_try_init(|| async {
+            let mut conn = db(ctx)?.get().await?;
+            search::count_hits(&mut conn.conn(), tenant, &self.matcher, &self.kinds, search_count_limit(ctx)).await
+        });
+        Ok(*count.await?)
     }
 }

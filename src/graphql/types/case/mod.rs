@@ -19,6 +19,7 @@ use crate::domain::incident::Incident;
 use crate::domain::observable::{self, ObservableFilter};
 use crate::domain::queue::{self, CaseFilter, CaseKey, CaseOrderField, OrderDirection};
 use crate::domain::relation::Relation;
+use crate::domain::search::Counted;
 use crate::domain::status::Status;
 use crate::domain::task::Task;
 use crate::domain::user::User;
@@ -33,7 +34,7 @@ use crate::graphql::loaders::{NewestKey, RecentKey};
 use crate::graphql::prefetch::{self, normalize_kinds};
 use crate::graphql::scalars::{DateTime, utc};
 use crate::graphql::types::user::known_user;
-use crate::graphql::{db, grant, loaders, page_size};
+use crate::graphql::{db, grant, loaders, page_size, search_count_limit};
 pub use observable_type::{ObservableConnection, ObservableFilterInput, observable_after};
 
 /// An investigation: a threat hunt, an escalation. Numbered per tenant from 1000.
@@ -255,9 +256,10 @@ pub struct CaseConnection {
     pub page_info: PageInfo,
     #[graphql(skip)]
     pub filter: CaseFilter,
-    /// `totalCount`, when the page needed it first.
+    /// The count, once per page (`totalCount` and `totalCountIsExact` agree),
+    /// set first when the page needed it.
     #[graphql(skip)]
-    pub total: Option<i64>,
+    pub total: tokio::sync::OnceCell<Counted>,
 }
 
 #[ComplexObject]
@@ -266,18 +268,30 @@ impl CaseConnection {
     async fn nodes(&self) -> CaseList<'_> {
         CaseList(self.edges.iter().map(|e| &e.node).collect())
     }
-    /// How many cases match the filter, over all pages.
+    /// How many cases match the filter, over all pages. Exact without a text
+    /// search; with `filter.search`, exact up to the server's bound (10,000
+    /// unless configured) and that bound past it: see `totalCountIsExact`.
     async fn total_count(&self, ctx: &Context<'_>) -> GqlResult<i64> {
-        let tenant = grant::<ReadData>(ctx)?.tenant();
-        if let Some(total) = self.total {
-            return Ok(total);
-        }
-        let mut conn = db(ctx)?.get().await?;
-        Ok(queue::count(&mut conn.conn(), tenant, &self.filter).await?)
+        Ok(self.counted(ctx).await?.count)
+    }
+    /// Whether `totalCount` is exact: false only for a text search that
+    /// matches more cases than the server counts (then at least `totalCount`
+    /// match).
+    async fn total_count_is_exact(&self, ctx: &Context<'_>) -> GqlResult<bool> {
+        Ok(self.counted(ctx).await?.exact)
     }
 }
 
 impl CaseConnection {
+    async fn counted(&self, ctx: &Context<'_>) -> GqlResult<Counted> {
+        let tenant = grant::<ReadData>(ctx)?.tenant();
+        let count = self.total.get_or_try_init(|| async {
+            let mut conn = db(ctx)?.get().await?;
+            queue::count(&mut conn.conn(), tenant, &self.filter, search_count_limit(ctx)).await
+        });
+        Ok(*count.await?)
+    }
+
     /// A page of the queue, its cases' selected relations prefetched: `cases`,
     /// and the pivots that list cases (`Observable.cases`).
     pub(crate) async fn page(
@@ -291,7 +305,9 @@ impl CaseConnection {
         let limit = page_size(first)?;
         let after = after.as_deref().map(|a| cursor::decode::<CaseKey>("after", a)).transpose()?;
         let mut conn = crate::graphql::db(ctx)?.get().await?;
-        let total_wanted = ctx.look_ahead().field("totalCount").exists();
+        let look_ahead = ctx.look_ahead();
+        let total_wanted = (look_ahead.field("totalCount").exists() || look_ahead.field("totalCountIsExact").exists())
+            .then(|| search_count_limit(ctx));
         let order = (field, direction);
         let queue::Page { cases, total } =
             queue::page(&mut conn.conn(), tenant, &filter, order, after.as_ref(), limit + 1, total_wanted).await?;
@@ -305,8 +321,8 @@ impl CaseConnection {
     }
 
     /// With `totalCount` known already.
-    pub fn with_total(self, total: Option<i64>) -> Self {
-        CaseConnection { total, ..self }
+    pub fn with_total(self, total: Option<Counted>) -> Self {
+        CaseConnection { total: tokio::sync::OnceCell::new_with(total), ..self }
     }
 
     /// `keys[i]` is the sort key of `cases[i]`.
@@ -318,6 +334,7 @@ impl CaseConnection {
             .map(|(case, key)| CaseEdge { cursor: cursor::encode(key), node: case })
             .collect();
         let cursors: Vec<String> = edges.iter().map(|e| e.cursor.clone()).collect();
-        CaseConnection { page_info: PageInfo::new(&cursors, has_next, after_given), edges, filter, total: None }
+        let page_info = PageInfo::new(&cursors, has_next, after_given);
+        CaseConnection { page_info, edges, filter, total: tokio::sync::OnceCell::new() }
     }
 }

@@ -1,0 +1,1 @@
+DROP FUNCTION casebook_case_match_count(tsquery, bigint);
