@@ -67,7 +67,7 @@ impl DueRange {
 /// search among its criteria, or a due range that starts before yesterday.
 pub async fn count(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter) -> AppResult<Option<i64>> {
     let criteria = filter.criteria();
-    let now = super::now();
+    let now = filter.moment();
     let range = DueRange { after: filter.due_after, before: filter.due_before };
     if criteria.others || criteria.search || !range.summable(now.date()) {
         return Ok(None);

@@ -48,6 +48,10 @@ pub struct CaseFilter {
     pub has_parent: Option<bool>,
     /// Related to this case in any way (see `relation`).
     pub related_to: Option<CaseId>,
+    /// The moment `overdue` and `slaStates` are judged at: fixed once for a
+    /// request, so its page and its count agree on a case crossing it
+    /// (`None`: whenever each is read).
+    pub as_of: Option<NaiveDateTime>,
 }
 
 impl CaseFilter {
@@ -80,6 +84,7 @@ impl CaseFilter {
             parent_id,
             has_parent,
             related_to,
+            as_of: _,
         } = self;
         Criteria {
             groups: !status_ids.is_empty()
@@ -101,6 +106,11 @@ impl CaseFilter {
                 || has_parent.is_some()
                 || related_to.is_some(),
         }
+    }
+
+    /// When the filter's time-bound criteria are judged: [`CaseFilter::as_of`] or now.
+    pub(crate) fn moment(&self) -> NaiveDateTime {
+        self.as_of.unwrap_or_else(crate::domain::now)
     }
 
     /// Whether the search is the filter's only criterion (the text index

@@ -15,7 +15,6 @@ use crate::db::schema::cases;
 use crate::db::{Conn, Link};
 use crate::domain::case::{Case, CaseId};
 pub use crate::domain::filter::CaseFilter;
-use crate::domain::now;
 use crate::domain::search::{CountLimit, Counted, Matcher, SearchKind, ranks_from};
 use crate::domain::values::named_enum;
 use crate::error::{AppError, AppResult};
@@ -528,7 +527,7 @@ async fn sorted_page(
     after: Option<&CaseKey>,
     limit: i64,
 ) -> AppResult<Vec<(Case, CaseKey)>> {
-    let now = now();
+    let now = filter.moment();
     if field != CaseOrderField::Relevance {
         let cases = with_conn!(conn, c => {
             let query = first_statement!(tenant, filter, search, now, field, direction, after, limit);
@@ -579,7 +578,7 @@ pub async fn first_page_plan(
     limit: i64,
 ) -> AppResult<Vec<String>> {
     let search = filter.checked_search(conn)?;
-    let now = now();
+    let now = filter.moment();
     macro_rules! explained {
         () => {{
             let (field, search) = match field {
@@ -611,7 +610,7 @@ pub async fn count(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter, limit
     if let Some(count) = super::counts::count(conn, tenant, filter).await? {
         return Ok(Counted::exact(count));
     }
-    let now = now();
+    let now = filter.moment();
     let Some(search) = &search else {
         let count = with_conn!(conn, c => filtered_cases!(tenant, filter, None, now).count().get_result(c).await)?;
         return Ok(Counted::exact(count));
@@ -629,7 +628,7 @@ pub async fn count(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter, limit
 /// The numbers of the cases matching the filter, lowest first, at most `limit`.
 pub async fn select_ids(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter, limit: i64) -> AppResult<Vec<CaseId>> {
     let search = filter.checked_search(conn)?;
-    let now = now();
+    let now = filter.moment();
     let ids: Vec<i64> = with_conn!(conn, c => {
         filtered_cases!(tenant, filter, search.as_ref(), now).order(cases::id.asc()).limit(limit).select(cases::id).load(c).await
     })?;

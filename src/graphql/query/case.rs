@@ -105,6 +105,7 @@ impl CaseFilterInput {
             parent_id: self.parent_id.map(|id| CaseId(numeric_id(&id).unwrap_or(-1))),
             has_parent: self.has_parent,
             related_to: self.related_to.map(|id| CaseId(numeric_id(&id).unwrap_or(-1))),
+            as_of: Some(crate::domain::now()),
         })
     }
 }
