@@ -31,7 +31,7 @@ const TENANT: &str = "default";
 
 const QUEUE: &str = "query Queue($filter: CaseFilter, $orderBy: CaseOrder) {
   cases(filter: $filter, orderBy: $orderBy, first: 50) {
-    totalCount
+    totalCount totalCountIsExact
     pageInfo { hasNextPage endCursor }
     nodes { id title priority dueOn status { name category } assignee { displayName } }
   }
@@ -39,7 +39,7 @@ const QUEUE: &str = "query Queue($filter: CaseFilter, $orderBy: CaseOrder) {
 
 const SEARCH: &str = "query Search($q: String!) {
   search(query: $q, first: 25) {
-    totalCount
+    totalCount totalCountIsExact
     nodes { __typename titleMatched case { id title } snippet { html } }
   }
 }";
@@ -192,6 +192,8 @@ fn describe(answer: &Value) -> String {
     let root = root.unwrap_or(&Value::Null);
     match root["nodes"][0]["cases"].get("totalCount") {
         Some(pivot) => format!("{pivot} cases"),
+        // Past the server's bound a search counts "at least".
+        None if root["totalCountIsExact"] == false => format!("{}+ matches", root["totalCount"]),
         None => format!("{} matches", root["totalCount"]),
     }
 }
