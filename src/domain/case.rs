@@ -13,8 +13,8 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use crate::auth::Principal;
-use crate::db::{Conn, reused};
 use crate::db::schema::{cases, tenants};
+use crate::db::{Conn, reused};
 use crate::domain::facts::{AutomationTrigger, Triggered};
 use crate::domain::now;
 use crate::domain::values::{CasePriority, Phase};

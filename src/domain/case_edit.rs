@@ -7,8 +7,8 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
 use crate::auth::{Granted, ManageAlerts};
-use crate::db::{Conn, reused};
 use crate::db::schema::cases;
+use crate::db::{Conn, reused};
 use crate::domain::activity::{self, AuditAction, Changes, FieldChange, NewAudit};
 use crate::domain::case::{Case, CaseId, lock_existing, reserve_ids, trigger};
 use crate::domain::facts::{AutomationTrigger, CaseClosure, Reindex};
