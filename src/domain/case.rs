@@ -167,17 +167,32 @@ pub async fn lock(conn: &mut Conn<'_>, tenant: &str, id: CaseId) -> AppResult<Op
     Ok(case)
 }
 
+/// What a change by `actor` sets on its case: the version bumped, who and
+/// when, and `events` activity sequence numbers reserved.
+pub type Touched<'a> = (
+    diesel::dsl::Eq<cases::version, diesel::dsl::Add<cases::version, i32>>,
+    diesel::dsl::Eq<cases::updated_by, &'a String>,
+    diesel::dsl::Eq<cases::updated_at, NaiveDateTime>,
+    diesel::dsl::Eq<cases::activity_seq, diesel::dsl::Add<cases::activity_seq, i64>>,
+);
+
+/// The columns [`touch`] sets, for an update that writes its change and its
+/// touch in one statement.
+pub fn touched(actor: &Principal, events: i64) -> Touched<'_> {
+    (
+        cases::version.eq(cases::version + 1),
+        cases::updated_by.eq(&actor.user_id),
+        cases::updated_at.eq(now()),
+        cases::activity_seq.eq(cases::activity_seq + events),
+    )
+}
+
 /// Records a change of the case (or of its tasks or links) by `actor`: bumps
 /// the version, stamps who and when, and reserves `events` activity sequence
 /// numbers. Returns the case and the first reserved number.
 pub async fn touch(conn: &mut Conn<'_>, actor: &Principal, id: CaseId, events: i64) -> AppResult<(Case, i64)> {
     let target = cases::table.find((actor.tenant.as_str(), id.0));
-    let values = (
-        cases::version.eq(cases::version + 1),
-        cases::updated_by.eq(&actor.user_id),
-        cases::updated_at.eq(now()),
-        cases::activity_seq.eq(cases::activity_seq + events),
-    );
+    let values = touched(actor, events);
     let case = with_conn!(conn, c => {
         reused(diesel::update(target).set(values).returning(Case::as_returning())).get_result(c).await.optional()
     })?

@@ -10,7 +10,7 @@ use crate::auth::{Granted, ManageAlerts};
 use crate::db::schema::cases;
 use crate::db::{Conn, reused};
 use crate::domain::activity::{self, AuditAction, Changes, FieldChange, NewAudit};
-use crate::domain::case::{Case, CaseId, lock_existing, reserve_ids, trigger};
+use crate::domain::case::{Case, CaseId, lock_existing, reserve_ids, touched, trigger};
 use crate::domain::facts::{AutomationTrigger, CaseClosure, Reindex};
 use crate::domain::sla;
 use crate::domain::status::{self, StatusId};
@@ -225,12 +225,7 @@ pub async fn update(
         cases::paused_seconds.eq(clock.paused_seconds),
     );
     // The change and its touch (see `case::touch`) in one statement.
-    let touched = (
-        cases::version.eq(cases::version + 1),
-        cases::updated_by.eq(&actor.user_id),
-        cases::updated_at.eq(now()),
-        cases::activity_seq.eq(cases::activity_seq + 1),
-    );
+    let touched = touched(actor, 1);
     let target = cases::table.find((tenant, id.0));
     let case = with_conn!(conn, c => {
         let query = diesel::update(target).set((values, schedule.stored(), touched)).returning(Case::as_returning());
