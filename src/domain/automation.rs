@@ -695,16 +695,7 @@ pub async fn react(
         return Ok(());
     }
     let tenant = actor.tenant.as_str();
-    let key = ("rules", tenant.to_owned(), triggers.to_vec());
-    let rules: Vec<Rule> = match conn.recall(&key) {
-        Some(rules) => rules,
-        None => {
-            let rules = live_rules(conn, tenant, triggers).await?;
-            conn.remember(key, &rules);
-            rules
-        }
-    };
-    for rule in rules {
+    for rule in live_rules(conn, tenant, triggers).await? {
         let savepoint = conn.savepoint().await?;
         match run_rule_actions(conn, tenant, &rule, case_id).await {
             Ok(acted) => {
@@ -722,12 +713,17 @@ pub async fn react(
     Ok(())
 }
 
-/// The tenant's enabled, unexpired rules watching any of `triggers`, in the order they run.
+/// The tenant's enabled, unexpired rules watching any of `triggers`, in the
+/// order they run (remembered inside a bulk change or merge).
 pub(crate) async fn live_rules(
     conn: &mut Conn<'_>,
     tenant: &str,
     triggers: &[AutomationTrigger],
 ) -> AppResult<Vec<Rule>> {
+    let key = ("rules", tenant.to_owned(), triggers.to_vec());
+    if let Some(rules) = conn.recall(&key) {
+        return Ok(rules);
+    }
     let kinds: Vec<&str> = triggers.iter().map(|t| t.as_str()).collect();
     let rows: Vec<RuleRow> = with_conn!(conn, c => {
         automation_rules::table
@@ -741,7 +737,9 @@ pub(crate) async fn live_rules(
     })?;
     let now = now();
     let rules: Vec<Rule> = rows.into_iter().map(Rule::try_from).collect::<AppResult<_>>()?;
-    Ok(rules.into_iter().filter(|r| r.is_live(now)).collect())
+    let live: Vec<Rule> = rules.into_iter().filter(|r| r.is_live(now)).collect();
+    conn.remember(key, &live);
+    Ok(live)
 }
 
 /// An action of a rule that could not act, and why.

@@ -371,10 +371,15 @@ fn name_conflict(error: AppError, name: &str) -> AppError {
     }
 }
 
-/// The statuses a case in `from` may move to; empty means any.
+/// The statuses a case in `from` may move to; empty means any (remembered
+/// inside a bulk change or merge).
 pub async fn allowed_next(conn: &mut Conn<'_>, tenant: &str, from: &[StatusId]) -> AppResult<Vec<(i64, i64)>> {
     let ids: Vec<i64> = from.iter().map(|s| s.0).collect();
-    let pairs = with_conn!(conn, c => {
+    let key = ("allowed next", tenant.to_owned(), ids.clone());
+    if let Some(pairs) = conn.recall(&key) {
+        return Ok(pairs);
+    }
+    let pairs: Vec<(i64, i64)> = with_conn!(conn, c => {
         status_transitions::table
             .filter(status_transitions::tenant_id.eq(tenant))
             .filter(status_transitions::from_status_id.eq_any(&ids))
@@ -382,21 +387,13 @@ pub async fn allowed_next(conn: &mut Conn<'_>, tenant: &str, from: &[StatusId]) 
             .load(c)
             .await
     })?;
+    conn.remember(key, &pairs);
     Ok(pairs)
 }
 
 /// Refuses a move the status `from` does not allow, listing the targets it does.
 pub async fn check_move(conn: &mut Conn<'_>, tenant: &str, from: &Status, to: &Status) -> AppResult<()> {
-    let key = ("allowed next", tenant.to_owned(), from.id.0);
-    let pairs: Vec<(i64, i64)> = match conn.recall(&key) {
-        Some(pairs) => pairs,
-        None => {
-            let pairs = allowed_next(conn, tenant, &[from.id]).await?;
-            conn.remember(key, &pairs);
-            pairs
-        }
-    };
-    let allowed: Vec<i64> = pairs.into_iter().map(|(_, to)| to).collect();
+    let allowed: Vec<i64> = allowed_next(conn, tenant, &[from.id]).await?.into_iter().map(|(_, to)| to).collect();
     if allowed.is_empty() || allowed.contains(&to.id.0) {
         return Ok(());
     }

@@ -126,15 +126,7 @@ pub async fn schedule_of(
     priority: Option<CasePriority>,
     clock: &Clock,
 ) -> AppResult<Schedule> {
-    let key = ("sla policies", tenant.to_owned());
-    let policies: Vec<Policy> = match conn.recall(&key) {
-        Some(policies) => policies,
-        None => {
-            let policies = policies(conn, tenant).await?;
-            conn.remember(key, &policies);
-            policies
-        }
-    };
+    let policies = policies(conn, tenant).await?;
     Ok(Schedule::of(policy_for(&policies, priority), clock))
 }
 
@@ -147,8 +139,13 @@ pub async fn tenants_with_policies(conn: &mut Conn<'_>) -> AppResult<Vec<String>
 /// Priority rank, windows in seconds, at-risk percent, last change.
 type PolicyRow = (i32, Option<i64>, Option<i64>, i32, NaiveDateTime);
 
-/// The tenant's policies, the default first, then by priority.
+/// The tenant's policies, the default first, then by priority (remembered
+/// inside a bulk change or merge: see `Conn::remember`).
 pub async fn policies(conn: &mut Conn<'_>, tenant: &str) -> AppResult<Vec<Policy>> {
+    let key = ("sla policies", tenant.to_owned());
+    if let Some(policies) = conn.recall(&key) {
+        return Ok(policies);
+    }
     let rows: Vec<PolicyRow> = with_conn!(conn, c => {
         sla_policies::table
             .filter(sla_policies::tenant_id.eq(tenant))
@@ -163,7 +160,7 @@ pub async fn policies(conn: &mut Conn<'_>, tenant: &str) -> AppResult<Vec<Policy
             .load(c)
             .await
     })?;
-    Ok(rows
+    let policies: Vec<Policy> = rows
         .into_iter()
         .map(|(rank, acknowledge_within, resolve_within, at_risk_percent, updated_at)| Policy {
             priority: CasePriority::from_rank(rank),
@@ -172,7 +169,9 @@ pub async fn policies(conn: &mut Conn<'_>, tenant: &str) -> AppResult<Vec<Policy
             at_risk_percent,
             updated_at,
         })
-        .collect())
+        .collect();
+    conn.remember(key, &policies);
+    Ok(policies)
 }
 
 /// A policy to set, its windows as ISO 8601 durations.

@@ -586,6 +586,10 @@ impl NewDelivery {
 
 /// The tenant's enabled webhooks (what the outbox writes for).
 async fn enabled(conn: &mut Conn<'_>, tenant: &str) -> AppResult<Vec<(WebhookId, Vec<WebhookEventType>)>> {
+    let key = ("webhooks", tenant.to_owned());
+    if let Some(hooks) = conn.recall(&key) {
+        return Ok(hooks);
+    }
     let rows: Vec<(i64, Json<Vec<WebhookEventType>>)> = with_conn!(conn, c => {
         webhooks::table
             .filter(webhooks::tenant_id.eq(tenant))
@@ -594,7 +598,10 @@ async fn enabled(conn: &mut Conn<'_>, tenant: &str) -> AppResult<Vec<(WebhookId,
             .load(c)
             .await
     })?;
-    Ok(rows.into_iter().map(|(id, types)| (WebhookId(id), types.0)).collect())
+    let hooks: Vec<(WebhookId, Vec<WebhookEventType>)> =
+        rows.into_iter().map(|(id, types)| (WebhookId(id), types.0)).collect();
+    conn.remember(key, &hooks);
+    Ok(hooks)
 }
 
 /// Writes the deliveries of entries `actor` just wrote to a case, in that
@@ -611,15 +618,7 @@ pub async fn enqueue(
         return Ok(0);
     }
     let tenant = actor.tenant.as_str();
-    let key = ("webhooks", tenant.to_owned());
-    let hooks: Vec<(WebhookId, Vec<WebhookEventType>)> = match conn.recall(&key) {
-        Some(hooks) => hooks,
-        None => {
-            let hooks = enabled(conn, tenant).await?;
-            conn.remember(key, &hooks);
-            hooks
-        }
-    };
+    let hooks = enabled(conn, tenant).await?;
     if hooks.is_empty() {
         return Ok(0);
     }
