@@ -432,6 +432,20 @@ mod tests {
         assert!(serve(&["--db-pool-size", "0"]).is_err());
         assert!(serve(&["--db-pool-size", "many"]).is_err());
     }
+
+    #[test]
+    fn search_count_limit_defaults_to_ten_thousand_and_refuses_zero() {
+        let limit = |args: &[&str]| {
+            Cli::try_parse_from([&["casebook", "serve"], args].concat()).map(|cli| match cli.command {
+                Command::Serve(args) => args.search_count_limit,
+                _ => unreachable!("serve parses as serve"),
+            })
+        };
+        assert_eq!(limit(&[]).unwrap(), 10_000);
+        assert_eq!(limit(&["--search-count-limit", "50"]).unwrap(), 50);
+        assert!(limit(&["--search-count-limit", "0"]).is_err());
+        assert!(limit(&["--search-count-limit", "10000001"]).is_err());
+    }
 }
 
 /// Where attachments' bytes live and how large they may grow
