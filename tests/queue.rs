@@ -255,3 +255,34 @@ async fn incidents_filter_and_page(backend: Backend) {
 }
 
 both_backends!(incidents_filter_and_page);
+
+/// A page and its count judge `overdue` at the moment the filter names, so
+/// both agree on a case whose due date falls between them (a request fixes
+/// that moment once): before its due date the case is neither listed nor
+/// counted, after it both; counted by the counters and by the cases alike.
+async fn a_page_and_its_count_judge_at_one_moment(backend: Backend) {
+    use casebook::domain::queue::{self, CaseFilter, CaseOrderField, OrderDirection};
+    let server = TestServer::start(backend).await;
+    let analyst = analyst("acme");
+    let case = create_case(&server, &analyst, "Due mid-2020", json!({ "dueOn": "2020-06-01T00:00:00Z" })).await;
+    let at =
+        |date: &str| Some(chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap().and_hms_opt(0, 0, 0).unwrap());
+    let mut pooled = server.state.db().get().await.unwrap();
+    let conn = &mut pooled.conn();
+    // Overdue alone is summed from the counters; with a relation criterion the cases are counted.
+    for has_parent in [None, Some(false)] {
+        for (moment, expected) in [("2020-01-01", 0), ("2021-01-01", 1)] {
+            let filter = CaseFilter { overdue: Some(true), has_parent, as_of: at(moment), ..CaseFilter::default() };
+            let order = (CaseOrderField::UpdatedAt, OrderDirection::Desc);
+            let page = queue::page(conn, "acme", &filter, order, None, 10, None).await.unwrap();
+            let listed: Vec<i64> = page.cases.iter().map(|(c, _)| c.id).collect();
+            let count = queue::count(conn, "acme", &filter, Default::default()).await.unwrap();
+            assert_eq!((listed.len(), count.count, count.exact), (expected, expected as i64, true), "as of {moment}");
+            if expected == 1 {
+                assert_eq!(listed[0].to_string(), case["id"].as_str().unwrap());
+            }
+        }
+    }
+}
+
+both_backends!(a_page_and_its_count_judge_at_one_moment);
