@@ -420,31 +420,27 @@ mod tests {
         assert!(parse_duration("0s").is_err());
     }
 
+    /// `casebook serve` with these arguments, parsed.
+    fn serve(args: &[&str]) -> Result<Box<ServeArgs>, clap::Error> {
+        Cli::try_parse_from([&["casebook", "serve"], args].concat()).map(|cli| match cli.command {
+            Command::Serve(args) => args,
+            _ => unreachable!("serve parses as serve"),
+        })
+    }
+
     #[test]
     fn pool_size_is_optional_and_bounded() {
-        let serve = |args: &[&str]| {
-            Cli::try_parse_from([&["casebook", "serve"], args].concat()).map(|cli| match cli.command {
-                Command::Serve(args) => args.pool_size,
-                _ => unreachable!("serve parses as serve"),
-            })
-        };
-        assert_eq!(serve(&["--db-pool-size", "4"]).unwrap(), Some(4));
+        assert_eq!(serve(&["--db-pool-size", "4"]).unwrap().pool_size, Some(4));
         assert!(serve(&["--db-pool-size", "0"]).is_err());
         assert!(serve(&["--db-pool-size", "many"]).is_err());
     }
 
     #[test]
     fn search_count_limit_defaults_to_ten_thousand_and_refuses_zero() {
-        let limit = |args: &[&str]| {
-            Cli::try_parse_from([&["casebook", "serve"], args].concat()).map(|cli| match cli.command {
-                Command::Serve(args) => args.search_count_limit,
-                _ => unreachable!("serve parses as serve"),
-            })
-        };
-        assert_eq!(limit(&[]).unwrap(), 10_000);
-        assert_eq!(limit(&["--search-count-limit", "50"]).unwrap(), 50);
-        assert!(limit(&["--search-count-limit", "0"]).is_err());
-        assert!(limit(&["--search-count-limit", "10000001"]).is_err());
+        assert_eq!(serve(&[]).unwrap().search_count_limit, 10_000);
+        assert_eq!(serve(&["--search-count-limit", "50"]).unwrap().search_count_limit, 50);
+        assert!(serve(&["--search-count-limit", "0"]).is_err());
+        assert!(serve(&["--search-count-limit", "10000001"]).is_err());
     }
 }
 
