@@ -303,7 +303,7 @@ impl Matcher {
     /// vector is read back (a phrase's positions): out of line that costs
     /// more than the wider rows. Figures: docs/performance.md.
     fn case_matches(&self) -> (&'static str, &'static str) {
-        if !self.query.has_phrases() {
+        if !self.query.needs_positions() {
             ("casebook_case_matches(", "::tsquery) AS m(id)")
         } else {
             (
@@ -397,7 +397,7 @@ impl Matcher {
         let text = self.text(tenant, kinds);
         let count: Count = match &mut conn.link {
             crate::db::Link::Postgres(c) => {
-                let query = if kinds != [SearchKind::Case] || self.query.has_phrases() {
+                let query = if kinds != [SearchKind::Case] || self.query.needs_positions() {
                     // The entries' vectors are inline: a phrase reads each back (see `case_matches`).
                     "SELECT count(*) AS n FROM (SELECT 1 FROM search_entries WHERE vector @@ $1::tsquery LIMIT $2) AS m"
                 } else {
