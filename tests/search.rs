@@ -510,6 +510,7 @@ async fn undo_search_migration(database: &TestDatabase) {
     const FORGET_CASE_SEARCH: &str = "DELETE FROM __diesel_schema_migrations WHERE version = '20261128000015';";
     const FORGET_TITLE_LEXEMES: &str = "DELETE FROM __diesel_schema_migrations WHERE version = '20261129000016';";
     const FORGET_GRAMS: &str = "DELETE FROM __diesel_schema_migrations WHERE version = '20261211000024';";
+    const FORGET_ENTRY_CASE_NUMBERS: &str = "DELETE FROM __diesel_schema_migrations WHERE version = '20261211000025';";
     match &database.url {
         casebook::config::DatabaseUrl::Postgres(url) => {
             use diesel_async::{AsyncConnection, SimpleAsyncConnection};
@@ -538,6 +539,10 @@ async fn undo_search_migration(database: &TestDatabase) {
             // The server just dropped may still be closing its connections (the
             // last one checkpoints the WAL): wait for the lock as the service does.
             conn.batch_execute("PRAGMA busy_timeout = 10000;").unwrap();
+            // The narrow index of entries to cases came later: undone first.
+            conn.batch_execute(include_str!("../migrations/sqlite/2026-12-11-000025_entry_case_numbers/down.sql"))
+                .unwrap();
+            conn.batch_execute(FORGET_ENTRY_CASE_NUMBERS).unwrap();
             conn.batch_execute(include_str!("../migrations/sqlite/2026-11-27-000004_search/down.sql")).unwrap();
             conn.batch_execute(FORGET).unwrap();
         }

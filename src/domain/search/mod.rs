@@ -313,7 +313,10 @@ impl Matcher {
         }
     }
 
-    /// On `cases`: the tenant's cases whose own entry matches.
+    /// On `cases`: the tenant's cases whose own entry matches. On SQLite the
+    /// matches map to case numbers through a narrow index (see the
+    /// `entry_case_numbers` migration), named since the planner prefers the
+    /// wide rows' own key.
     pub fn cases(&self, tenant: &str) -> Condition {
         let text = self.text(tenant, &[SearchKind::Case]);
         let (before, after) = if self.postgres {
@@ -323,7 +326,8 @@ impl Matcher {
             (format!("cases.id = ANY(ARRAY(SELECT m.id FROM {from}"), format!("{bound}))"))
         } else {
             (
-                "cases.id IN (SELECT search_entries.entity_id FROM search_entries WHERE search_entries.id IN \
+                "cases.id IN (SELECT search_entries.entity_id FROM search_entries INDEXED BY search_entries_entities \
+                 WHERE search_entries.id IN \
                  (SELECT rowid FROM search_fts WHERE search_fts MATCH "
                     .to_owned(),
                 "))".to_owned(),
@@ -348,7 +352,8 @@ impl Matcher {
         } else {
             let after = after.map_or(String::new(), |after| format!(" AND search_entries.entity_id {past} {after}"));
             (
-                "cases.id IN (SELECT search_entries.entity_id FROM search_entries WHERE search_entries.id IN \
+                "cases.id IN (SELECT search_entries.entity_id FROM search_entries INDEXED BY search_entries_entities \
+                 WHERE search_entries.id IN \
                  (SELECT rowid FROM search_fts WHERE search_fts MATCH "
                     .to_owned(),
                 format!("){after} ORDER BY search_entries.entity_id {order} LIMIT {limit})"),
