@@ -296,6 +296,30 @@ async fn bad_searches_are_refused_by_name(backend: Backend) {
 
     // Punctuation alone searches for nothing: the filter is left out.
     assert_eq!(queue(&server, &token, " - ", "DESC", 100).await.len(), CASES.len());
+
+    // The longest searches of many-token phrases and the longest tokens,
+    // quoted, bare (a prefix), excluded, in titles: answered, not refused.
+    let hosts = vec!["a"; 256].join(".");
+    let tokens = |n: usize, length: usize, between: &str| vec!["x".repeat(length); n].join(between);
+    for search in [
+        hosts.clone(),
+        format!("\"{}\"", &hosts[..500]),
+        format!("tunnel -\"{}\"", &hosts[..400]),
+        tokens(3, 160, "-"),
+        tokens(4, 120, "."),
+        format!("\"{}\" OR {}", tokens(3, 80, " "), tokens(3, 80, ".")),
+        vec!["a.b.c.d"; 32].join(" "),
+    ] {
+        assert!(search.chars().count() <= 512, "{search}");
+        let body = server.gql(Some(&token), QUEUE, json!({ "filter": { "search": search } })).await;
+        assert!(body.get("errors").is_none(), "{search}: {body}");
+        let ranked =
+            json!({ "filter": { "search": search }, "orderBy": { "field": "RELEVANCE", "direction": "DESC" } });
+        let body = server.gql(Some(&token), QUEUE, ranked).await;
+        assert!(body.get("errors").is_none(), "{search} by relevance: {body}");
+        let body = server.gql(Some(&token), SEARCH, json!({ "q": search })).await;
+        assert!(body.get("errors").is_none(), "{search}, top-level: {body}");
+    }
 }
 
 /// A cursor as the server writes them: URL-safe base64 of JSON.
