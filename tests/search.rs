@@ -444,60 +444,6 @@ async fn search_pages_walk_past_thousands_of_entries(backend: Backend) {
     assert_eq!((&counted["search"]["totalCount"], &counted["search"]["totalCountIsExact"]), (&json!(15), &json!(true)));
 }
 
-// PostgreSQL indexes a field's adjacent tokens as lexemes of their own
-// ("grams") within its first 4,096 characters, and marks an entry with more
-// text so that a phrase past them is matched by its tokens' positions (the
-// `phrase_grams` migration). Phrases before, across and after that point,
-// in order and reversed, answer alike on both databases.
-async fn phrases_past_what_grams_cover_still_match(backend: Backend) {
-    let server = TestServer::start(backend).await;
-    let analyst = analyst("acme");
-    let long: Vec<String> = (0..1000).map(|n| format!("w{n}")).collect();
-    let short: Vec<String> = (1..6).map(|n| format!("w{n}")).collect();
-    let mut cases = Vec::new();
-    for (title, words) in [("Long notes", &long), ("Short notes", &short)] {
-        let case = create_case(&server, &analyst, title, json!({ "description": words.join(" ") })).await;
-        cases.push((case["id"].as_str().unwrap().to_owned(), words));
-    }
-    // Whether `words` hold `run` next to each other, the last as a prefix or whole.
-    let holds = |words: &[String], run: &[&String], prefix: bool| {
-        words.windows(run.len()).any(|w| {
-            let last = run.len() - 1;
-            w[..last].iter().eq(run[..last].iter().copied())
-                && (w[last] == *run[last] || (prefix && w[last].starts_with(run[last].as_str())))
-        })
-    };
-    // The first word whose pair with the next ends past 4,096 characters.
-    let mut chars = 0;
-    let cut = long.iter().position(|w| {
-        chars += w.len() + 1;
-        chars > 4_096
-    });
-    let cut = cut.unwrap();
-    for i in [0, 1, 2, 3, cut - 3, cut - 2, cut - 1, cut, cut + 1, 500, 996] {
-        let w = |k: usize| &long[i + k];
-        let runs: [(Vec<&String>, bool); 6] = [
-            (vec![w(0), w(1)], false),
-            (vec![w(0), w(1), w(2)], false),
-            (vec![w(0), w(1), w(2), w(3)], false),
-            (vec![w(0), w(1), w(2)], true),
-            (vec![w(1), w(0)], false),
-            (vec![w(0), w(2)], false),
-        ];
-        for (run, prefix) in runs {
-            let joined: Vec<&str> = run.iter().map(|w| w.as_str()).collect();
-            // Quoted, a phrase; bare and last, a host-like word whose last part is a prefix.
-            let search = if prefix { joined.join(".") } else { format!("\"{}\"", joined.join(" ")) };
-            let mut expected: Vec<String> =
-                cases.iter().filter(|(_, words)| holds(words, &run, prefix)).map(|(id, _)| id.clone()).collect();
-            let mut found = queue(&server, &analyst, &search, "DESC", 10).await;
-            expected.sort();
-            found.sort();
-            assert_eq!(found, expected, "{search} (word {i}, grams end at word {cut})");
-        }
-    }
-}
-
 async fn the_index_follows_every_change(backend: Backend) {
     let server = TestServer::start(backend).await;
     let token = seed(&server).await;
@@ -533,18 +479,13 @@ async fn undo_search_migration(database: &TestDatabase) {
     const FORGET: &str = "DELETE FROM __diesel_schema_migrations WHERE version = '20261127000004';";
     const FORGET_CASE_SEARCH: &str = "DELETE FROM __diesel_schema_migrations WHERE version = '20261128000015';";
     const FORGET_TITLE_LEXEMES: &str = "DELETE FROM __diesel_schema_migrations WHERE version = '20261129000016';";
-    const FORGET_GRAMS: &str = "DELETE FROM __diesel_schema_migrations WHERE version = '20261211000024';";
     const FORGET_ENTRY_CASE_NUMBERS: &str = "DELETE FROM __diesel_schema_migrations WHERE version = '20261211000025';";
     match &database.url {
         casebook::config::DatabaseUrl::Postgres(url) => {
             use diesel_async::{AsyncConnection, SimpleAsyncConnection};
             let mut conn = diesel_async::AsyncPgConnection::establish(url).await.unwrap();
-            // Grams, the title's own lexemes and the cases' narrow copy of their
+            // The title's own lexemes and the cases' narrow copy of their
             // entries came later: undone first, newest first, as they were not there either.
-            conn.batch_execute(include_str!("../migrations/postgres/2026-12-11-000024_phrase_grams/down.sql"))
-                .await
-                .unwrap();
-            conn.batch_execute(FORGET_GRAMS).await.unwrap();
             conn.batch_execute(include_str!("../migrations/postgres/2026-11-29-000016_title_lexemes/down.sql"))
                 .await
                 .unwrap();
@@ -596,4 +537,3 @@ both_backends!(a_walk_that_finds_too_few_matches_sorts_them);
 both_backends!(search_finds_cases_tasks_and_comments);
 both_backends!(the_index_follows_every_change);
 both_backends!(search_pages_walk_past_thousands_of_entries);
-both_backends!(phrases_past_what_grams_cover_still_match);

@@ -284,6 +284,16 @@ impl Matcher {
         sql::<Bool>(&before).bind::<Text, _>(self.text(tenant, kinds)).sql(&after)
     }
 
+    /// On `search_entries`, PostgreSQL only: the `limit` newest matching
+    /// entries below `below`, found by the text index alone (see the
+    /// `newest_entry_matches` migration: the planner would otherwise walk
+    /// the entries' key whenever it guesses a match common).
+    fn newest_indexed_entries(&self, tenant: &str, kinds: &[SearchKind], below: i64, limit: i64) -> Condition {
+        sql::<Bool>("search_entries.id = ANY(ARRAY(SELECT casebook_newest_entry_matches(")
+            .bind::<Text, _>(self.text(tenant, kinds))
+            .sql(&format!("::tsquery, {below}, {limit})))"))
+    }
+
     /// On `search_entries`, PostgreSQL only: the same match as
     /// [`Matcher::newest_entries`], tested row by row (the operator's
     /// function, which no index serves), for a walk along the entries'
@@ -303,7 +313,7 @@ impl Matcher {
     /// vector is read back (a phrase's positions): out of line that costs
     /// more than the wider rows. Figures: docs/performance.md.
     fn case_matches(&self) -> (&'static str, &'static str) {
-        if !self.query.needs_positions() {
+        if !self.query.has_phrases() {
             ("casebook_case_matches(", "::tsquery) AS m(id)")
         } else {
             (
@@ -402,7 +412,7 @@ impl Matcher {
         let text = self.text(tenant, kinds);
         let count: Count = match &mut conn.link {
             crate::db::Link::Postgres(c) => {
-                let query = if kinds != [SearchKind::Case] || self.query.needs_positions() {
+                let query = if kinds != [SearchKind::Case] || self.query.has_phrases() {
                     // The entries' vectors are inline: a phrase reads each back (see `case_matches`).
                     "SELECT count(*) AS n FROM (SELECT 1 FROM search_entries WHERE vector @@ $1::tsquery LIMIT $2) AS m"
                 } else {
@@ -537,8 +547,13 @@ async fn rank_page(
         length = 2 * (limit - found.len() as i64) * walked / found.len() as i64;
     }
     let left = limit - found.len() as i64;
+    let matching = if ranked.postgres {
+        ranked.newest_indexed_entries(tenant, kinds, below.unwrap_or(i64::MAX), left)
+    } else {
+        ranked.newest_entries(tenant, kinds, below, left)
+    };
     let rest: Vec<EntryHit> = with_conn!(conn, c => {
-        let mut query = e::search_entries.filter(ranked.newest_entries(tenant, kinds, below, left)).into_boxed();
+        let mut query = e::search_entries.filter(matching.clone()).into_boxed();
         if let Some(id) = below {
             query = query.filter(e::id.lt(id));
         }

@@ -49,15 +49,6 @@ impl Phrase {
 const TITLE_TERM: &str = "^";
 const TITLE_WORD: &str = "~";
 
-/// Most tokens of a gram: PostgreSQL indexes each field's adjacent pairs
-/// and triples as lexemes of their own, `>` and the tokens joined by spaces
-/// after the field's mark (see the `phrase_grams` migration).
-const GRAM_TOKENS: usize = 3;
-const GRAM: &str = ">";
-/// The lexeme of an entry with text past what its grams cover: there a
-/// phrase is matched by its tokens' positions.
-const PARTIAL: &str = "#partial";
-
 /// The fields an entry is matched in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -157,11 +148,10 @@ impl SearchQuery {
         Ok(Some(SearchQuery { groups, excluded }))
     }
 
-    /// Whether an item is a phrase longer than a gram: on PostgreSQL matching
-    /// it needs its tokens' positions, read back from each candidate's
-    /// vector (shorter phrases are lexemes of their own).
-    pub fn needs_positions(&self) -> bool {
-        self.groups.iter().flatten().chain(&self.excluded).any(|p| p.tokens.len() > GRAM_TOKENS)
+    /// Whether an item is a phrase of several tokens: matching it needs their
+    /// positions, which a text index keeps only in the indexed text.
+    pub fn has_phrases(&self) -> bool {
+        self.groups.iter().flatten().chain(&self.excluded).any(|p| p.tokens.len() > 1)
     }
 
     /// Every token a match can show (for highlights): those of the groups.
@@ -208,9 +198,8 @@ impl SearchQuery {
     /// Within one of the scope lexemes `within`. Everywhere: any lexeme; by
     /// title: the title's own lexemes (its terms after `^`, its words after
     /// `~`; see the `title_lexemes` migration), exclusions aside. No weights
-    /// either way, and a phrase is its grams (the `phrase_grams` migration),
-    /// so the index decides a match without reading the entry back, unless
-    /// a phrase is longer than a gram or the entry is `#partial`.
+    /// either way, so the index decides a match without reading the entry
+    /// back, unless it holds a phrase.
     pub fn tsquery(&self, scope: Scope, within: &[String]) -> String {
         let (terms, words) = match scope {
             Scope::Everywhere => ("", ""),
@@ -220,35 +209,16 @@ impl SearchQuery {
         let phrase = |p: &Phrase, prefix: bool| {
             let chain = |form: fn(&Token) -> &str, mark: &str| {
                 let last = p.tokens.len() - 1;
-                let star = |i: usize| if prefix && i == last { ":*" } else { "" };
                 let lexemes: Vec<String> = p
                     .tokens
                     .iter()
                     .enumerate()
-                    .map(|(i, t)| format!("{}{}", lexeme(&format!("{mark}{}", form(t))), star(i)))
-                    .collect();
-                let positions = lexemes.join(" <-> ");
-                if p.tokens.len() == 1 {
-                    return positions;
-                }
-                // Each run of up to three tokens is a gram; only a longer
-                // phrase, or an entry past its grams, needs the positions.
-                let width = p.tokens.len().min(GRAM_TOKENS);
-                let grams: Vec<String> = p
-                    .tokens
-                    .windows(width)
-                    .enumerate()
-                    .map(|(i, run)| {
-                        let tokens: Vec<&str> = run.iter().map(form).collect();
-                        format!("{}{}", lexeme(&format!("{mark}{GRAM}{}", tokens.join(" "))), star(i + width - 1))
+                    .map(|(i, t)| {
+                        let star = if prefix && i == last { ":*" } else { "" };
+                        format!("{}{star}", lexeme(&format!("{mark}{}", form(t))))
                     })
                     .collect();
-                let (grams, partial) = (grams.join(" & "), lexeme(PARTIAL));
-                if p.tokens.len() <= GRAM_TOKENS {
-                    format!("{grams} | {partial} & {positions}")
-                } else {
-                    format!("({grams} | {partial}) & {positions}")
-                }
+                lexemes.join(" <-> ")
             };
             if prefix && (!p.stems_are_words() || scope == Scope::Title) {
                 format!("(({}) | ({}))", chain(|t| &t.term, terms), chain(|t| &t.word, words))
@@ -301,12 +271,12 @@ mod tests {
     }
 
     #[test]
-    fn phrases_longer_than_a_gram_need_positions() {
-        for text in ["10.0.0.5", "smb OR \"lateral movement over smb\"", "smb -\"test only on fs01\""] {
-            assert!(parse(text).needs_positions(), "{text}");
+    fn phrases_are_items_of_several_tokens() {
+        for text in ["\"ssh tunnel\"", "10.0.0.5", "smb OR \"lateral movement\"", "smb -\"test only\""] {
+            assert!(parse(text).has_phrases(), "{text}");
         }
-        for text in ["smb tun", "\"ssh tunnel\"", "10.3.17", "ransomware OR wiper -\"test only\"", "mimikatz"] {
-            assert!(!parse(text).needs_positions(), "{text}");
+        for text in ["smb tun", "\"smb\"", "ransomware OR wiper -test", "mimikatz"] {
+            assert!(!parse(text).has_phrases(), "{text}");
         }
     }
 
@@ -363,18 +333,11 @@ mod tests {
         );
         assert_eq!(
             q.tsquery(Scope::Everywhere, &within),
-            "('#case#6163') & (('>smb tunnel' | '#partial' & 'smb' <-> 'tunnel') | ('dns')) & (('tun':*)) \
-             & !(('>fals posit' | '#partial' & 'fals' <-> 'posit'))"
+            "('#case#6163') & (('smb' <-> 'tunnel') | ('dns')) & (('tun':*)) & !(('fals' <-> 'posit'))"
         );
         assert_eq!(
             q.tsquery(Scope::Title, &within),
-            "('#case#6163') & (('^>smb tunnel' | '#partial' & '^smb' <-> '^tunnel') | ('^dns')) \
-             & ((('^tun':*) | ('~tun':*)))"
-        );
-        // Longer than a gram: its grams narrow the candidates, positions decide.
-        assert_eq!(
-            parse("10.0.0.5").tsquery(Scope::Everywhere, &within),
-            "('#case#6163') & ((('>10 0 0' & '>0 0 5':* | '#partial') & '10' <-> '0' <-> '0' <-> '5':*))"
+            "('#case#6163') & (('^smb' <-> '^tunnel') | ('^dns')) & ((('^tun':*) | ('~tun':*)))"
         );
     }
 }

@@ -1,0 +1,1 @@
+DROP FUNCTION casebook_newest_entry_matches(tsquery, bigint, bigint);
