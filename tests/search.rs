@@ -387,63 +387,6 @@ async fn search_finds_cases_tasks_and_comments(backend: Backend) {
     assert_code(&server.gql(None, SEARCH, json!({ "q": "tunnel" })).await, "UNAUTHENTICATED");
 }
 
-/// The case numbers of every page of the top-level search over cases.
-async fn paged_case_hits(server: &TestServer, token: &str, q: &str, first: i64) -> Vec<i64> {
-    let mut found = Vec::new();
-    let mut after = Value::Null;
-    loop {
-        let variables = json!({ "q": q, "kinds": ["CASE"], "first": first, "after": after });
-        let page = server.ok(token, SEARCH, variables).await;
-        let ids = page["search"]["nodes"].as_array().unwrap().iter().map(|n| n["case"]["id"].as_str().unwrap());
-        found.extend(ids.map(|id| id.parse::<i64>().unwrap()));
-        if page["search"]["pageInfo"]["hasNextPage"] != true {
-            return found;
-        }
-        after = page["search"]["pageInfo"]["endCursor"].clone();
-    }
-}
-
-// On PostgreSQL a page of the top-level search walks the newest 2,000
-// entries, then as far as the matches it met promise, then asks the text
-// index below the walk (src/domain/search: `rank_page`). Matches before and
-// after 2,500 other cases, in titles and in descriptions: every page holds
-// the next ones in order on both databases.
-async fn search_pages_walk_past_thousands_of_entries(backend: Backend) {
-    use casebook::demo::{DemoSize, PerCase, seed};
-    let server = TestServer::start(backend).await;
-    let analyst = analyst("acme");
-    let id = |case: Value| case["id"].as_str().unwrap().parse::<i64>().unwrap();
-    let (mut titled, mut old) = (Vec::new(), Vec::new());
-    for n in 0..12 {
-        let (title, description) = if n % 5 == 0 {
-            (format!("Zebra sighting {n}"), "yak".to_owned())
-        } else {
-            (format!("Old case {n}"), format!("a zebra and a yak, {n}"))
-        };
-        let case = create_case(&server, &analyst, &title, json!({ "description": description })).await;
-        if n % 5 == 0 { titled.push(id(case)) } else { old.push(id(case)) }
-    }
-    let quiet = DemoSize { cases: 2_500, fixed: Some(PerCase { tasks: 0, incidents: 0, comments: 0 }) };
-    seed(server.state.db(), "acme", &quiet, |_| {}).await.unwrap();
-    let mut new = Vec::new();
-    for n in 0..3 {
-        new.push(id(create_case(&server, &analyst, &format!("New case {n}"), json!({ "description": "zebra" })).await));
-    }
-    let newest_first =
-        |ids: &[&Vec<i64>]| -> Vec<i64> { ids.iter().flat_map(|ids| ids.iter().rev().copied()).collect() };
-    // Titles first, then the three new cases, then the old ones.
-    let zebra = newest_first(&[&titled, &new, &old]);
-    for first in [2, 4, 25] {
-        assert_eq!(paged_case_hits(&server, &analyst, "zebra", first).await, zebra, "zebra, {first} a page");
-    }
-    // Only before the 2,500 (in descriptions alone): no match among the newest entries.
-    let mut yak = [titled.clone(), old.clone()].concat();
-    yak.sort_unstable_by(|a, b| b.cmp(a));
-    assert_eq!(paged_case_hits(&server, &analyst, "yak", 4).await, yak);
-    let counted = server.ok(&analyst, SEARCH, json!({ "q": "zebra", "kinds": ["CASE"], "first": 1 })).await;
-    assert_eq!((&counted["search"]["totalCount"], &counted["search"]["totalCountIsExact"]), (&json!(15), &json!(true)));
-}
-
 async fn the_index_follows_every_change(backend: Backend) {
     let server = TestServer::start(backend).await;
     let token = seed(&server).await;
@@ -536,4 +479,3 @@ both_backends!(bad_searches_are_refused_by_name);
 both_backends!(a_walk_that_finds_too_few_matches_sorts_them);
 both_backends!(search_finds_cases_tasks_and_comments);
 both_backends!(the_index_follows_every_change);
-both_backends!(search_pages_walk_past_thousands_of_entries);

@@ -284,24 +284,6 @@ impl Matcher {
         sql::<Bool>(&before).bind::<Text, _>(self.text(tenant, kinds)).sql(&after)
     }
 
-    /// On `search_entries`, PostgreSQL only: the `limit` newest matching
-    /// entries below `below`, found by the text index alone (see the
-    /// `newest_entry_matches` migration: the planner would otherwise walk
-    /// the entries' key whenever it guesses a match common).
-    fn newest_indexed_entries(&self, tenant: &str, kinds: &[SearchKind], below: i64, limit: i64) -> Condition {
-        sql::<Bool>("search_entries.id = ANY(ARRAY(SELECT casebook_newest_entry_matches(")
-            .bind::<Text, _>(self.text(tenant, kinds))
-            .sql(&format!("::tsquery, {below}, {limit})))"))
-    }
-
-    /// On `search_entries`, PostgreSQL only: the same match as
-    /// [`Matcher::newest_entries`], tested row by row (the operator's
-    /// function, which no index serves), for a walk along the entries'
-    /// numbers that stops when its page is full.
-    fn walked_entries(&self, tenant: &str, kinds: &[SearchKind]) -> Condition {
-        sql::<Bool>("ts_match_vq(search_entries.vector, ").bind::<Text, _>(self.text(tenant, kinds)).sql("::tsquery)")
-    }
-
     /// On PostgreSQL, the numbers (`m.id`) of the tenant's cases whose own
     /// entry matches the bound query, as a FROM item: the text
     /// before the bound query and after it. From the cases' narrow rows (see
@@ -470,6 +452,7 @@ pub async fn hits(
     after: Option<(i32, i64)>,
     limit: i64,
 ) -> AppResult<Vec<Hit>> {
+    use search_entries::dsl as e;
     if after.is_some_and(|(rank, _)| !(0..=1).contains(&rank)) {
         return Err(AppError::bad_input("after", "is not a cursor of this search"));
     }
@@ -479,90 +462,21 @@ pub async fn hits(
         if left <= 0 {
             break;
         }
-        let entries = rank_page(conn, tenant, &matcher.in_rank(rank == 1), kinds, after_id, left).await?;
+        let ranked = matcher.in_rank(rank == 1);
+        let entries: Vec<EntryHit> = with_conn!(conn, c => {
+            let mut query =
+                e::search_entries.filter(ranked.newest_entries(tenant, kinds, after_id, left)).into_boxed();
+            if let Some(id) = after_id {
+                query = query.filter(e::id.lt(id));
+            }
+            query.order(e::id.desc()).limit(left).select(EntryHit::as_select()).load(c).await
+        })?;
         for entry in entries {
             let kind = SearchKind::from_db(&entry.kind)?;
             out.push(Hit { entry, kind, rank });
         }
     }
     Ok(out)
-}
-
-/// Entries a page of one relevance rank reads newest first on PostgreSQL
-/// before it judges how much further its page lies: a broad search finds
-/// it among the newest entries. Through the text index PostgreSQL's bitmap
-/// reads the heap page of every candidate and sorts them all, since it
-/// cannot know how many there are (a phrase's estimate is a guess). On
-/// SQLite the text index gives its matches newest first and stops by
-/// itself. Figures: docs/performance.md#queue.
-const WALK_FIRST: i64 = 2_000;
-/// Most entries one rank's walk reads: past it the matches are too sparse
-/// for a walk (fewer than one in 300), so few that the text index finds
-/// them cheaply. Walking 40,000 entries cost more than the index for
-/// `smb tun` (0.8% of the entries, its title rank far fewer).
-const WALK_MOST: i64 = 8_000;
-
-/// Up to `limit` entries of one rank, newest first, below `after`: on
-/// PostgreSQL a walk along the entries' numbers, as long as the matches
-/// it meets promise a full page soon, then the text index below it.
-async fn rank_page(
-    conn: &mut Conn<'_>,
-    tenant: &str,
-    ranked: &Matcher,
-    kinds: &[SearchKind],
-    after: Option<i64>,
-    limit: i64,
-) -> AppResult<Vec<EntryHit>> {
-    use search_entries::dsl as e;
-    let mut below = after;
-    let mut found: Vec<EntryHit> = Vec::new();
-    let (mut length, mut walked) = (WALK_FIRST, 0);
-    while ranked.postgres && walked + length <= WALK_MOST {
-        // The entry `length` below: where this step of the walk ends.
-        let floor: Option<i64> = with_conn!(conn, c => {
-            let mut query = e::search_entries.select(e::id).into_boxed();
-            if let Some(id) = below {
-                query = query.filter(e::id.lt(id));
-            }
-            query.order(e::id.desc()).offset(length - 1).limit(1).get_result(c).await.optional()
-        })?;
-        let left = limit - found.len() as i64;
-        let step: Vec<EntryHit> = with_conn!(conn, c => {
-            let mut query = e::search_entries
-                .filter(ranked.walked_entries(tenant, kinds))
-                .filter(e::id.ge(floor.unwrap_or(i64::MIN)))
-                .into_boxed();
-            if let Some(id) = below {
-                query = query.filter(e::id.lt(id));
-            }
-            query.order(e::id.desc()).limit(left).select(EntryHit::as_select()).load(c).await
-        })?;
-        found.extend(step);
-        walked += length;
-        // Full, or the walk reached the first entry.
-        let Some(floor) = floor.filter(|_| (found.len() as i64) < limit) else { return Ok(found) };
-        below = Some(floor);
-        if found.is_empty() {
-            break; // sparse: few candidates, which the index finds cheaply
-        }
-        // Twice the walk the matches met so far promise for the rest.
-        length = 2 * (limit - found.len() as i64) * walked / found.len() as i64;
-    }
-    let left = limit - found.len() as i64;
-    let matching = if ranked.postgres {
-        ranked.newest_indexed_entries(tenant, kinds, below.unwrap_or(i64::MAX), left)
-    } else {
-        ranked.newest_entries(tenant, kinds, below, left)
-    };
-    let rest: Vec<EntryHit> = with_conn!(conn, c => {
-        let mut query = e::search_entries.filter(matching.clone()).into_boxed();
-        if let Some(id) = below {
-            query = query.filter(e::id.lt(id));
-        }
-        query.order(e::id.desc()).limit(left).select(EntryHit::as_select()).load(c).await
-    })?;
-    found.extend(rest);
-    Ok(found)
 }
 
 /// How many of the tenant's entries of these kinds match, up to `limit`.

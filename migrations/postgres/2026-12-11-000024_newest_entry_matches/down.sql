@@ -1,1 +1,0 @@
-DROP FUNCTION casebook_newest_entry_matches(tsquery, bigint, bigint);
