@@ -66,6 +66,9 @@ fn assert_indexed(backend: Backend, name: &str, plan: &[String], through: Throug
             if searching {
                 assert!(text.contains("SCAN search_fts VIRTUAL TABLE"), "{name}: not through FTS5\n{text}");
                 assert!(!text.contains("SCAN search_entries"), "{name}: scans every entry\n{text}");
+                // Matches map to cases through the narrow index, not the wide entry rows.
+                let wide = "SEARCH search_entries USING INTEGER PRIMARY KEY";
+                assert!(!text.contains(wide), "{name}: reads each match's entry row\n{text}");
             } else {
                 assert!(!text.contains("TEMP B-TREE"), "{name}: sorts every match\n{text}");
             }
