@@ -72,12 +72,18 @@ const QUEUE_UNCOUNTED: &str = "query($filter: CaseFilter, $orderBy: CaseOrder, $
 /// Every case a search finds, page by page in this order; every page's
 /// `totalCount` the same, exact or (past the server's bound) less than found.
 async fn ordered(server: &TestServer, token: &str, search: &str, order: (&str, &str), first: i64) -> Vec<String> {
+    ordered_in(server, token, json!({ "search": search }), order, first).await
+}
+
+/// [`ordered`] with any filter.
+async fn ordered_in(server: &TestServer, token: &str, filter: Value, order: (&str, &str), first: i64) -> Vec<String> {
+    let search = &filter;
     let mut ids = Vec::new();
     let mut after = Value::Null;
     let mut counts = Vec::new();
     loop {
         let variables = json!({
-            "filter": { "search": search },
+            "filter": filter,
             "orderBy": { "field": order.0, "direction": order.1 },
             "first": first,
             "after": after,
@@ -99,11 +105,16 @@ async fn ordered(server: &TestServer, token: &str, search: &str, order: (&str, &
 
 /// [`ordered`] by number without asking for `totalCount`.
 async fn uncounted(server: &TestServer, token: &str, search: &str, direction: &str, first: i64) -> Vec<String> {
+    uncounted_in(server, token, json!({ "search": search }), direction, first).await
+}
+
+/// [`uncounted`] with any filter.
+async fn uncounted_in(server: &TestServer, token: &str, filter: Value, direction: &str, first: i64) -> Vec<String> {
     let mut ids = Vec::new();
     let mut after = Value::Null;
     loop {
         let variables = json!({
-            "filter": { "search": search },
+            "filter": filter,
             "orderBy": { "field": "ID", "direction": direction },
             "first": first,
             "after": after,
@@ -222,7 +233,8 @@ type Keep = fn(i64) -> bool;
 /// A page of a search that matches many cases walks the cases in order and
 /// stops when full; when the matches lie beyond the walk's reach (here the
 /// oldest cases), it sorts the matches instead, and misses none. Walked or
-/// sorted, counted or not, every kind of search finds the same pages.
+/// sorted, counted or not, with other criteria or not, every kind of search
+/// finds the same pages.
 async fn a_walk_that_finds_too_few_matches_sorts_them(backend: Backend) {
     let server = TestServer::start(backend).await;
     let analyst = analyst("acme");
@@ -232,7 +244,8 @@ async fn a_walk_that_finds_too_few_matches_sorts_them(backend: Backend) {
             _ if n % 2 == 0 => format!("Haystack {n} lateral movement"),
             _ => format!("Haystack {n} smb tunnel"),
         };
-        create_case(&server, &analyst, &title, json!({})).await;
+        let priority = if n % 3 == 0 { "HIGH" } else { "LOW" };
+        create_case(&server, &analyst, &title, json!({ "priority": priority })).await;
     }
     let numbers = |range: std::ops::Range<i64>, keep: Keep| -> Vec<String> {
         range.rev().filter(|n| keep(*n)).map(|n| (1000 + n).to_string()).collect()
@@ -257,6 +270,15 @@ async fn a_walk_that_finds_too_few_matches_sorts_them(backend: Backend) {
         assert_eq!(uncounted(&server, &analyst, search, "DESC", 3).await, expected, "{search:?}, uncounted");
         let ascending: Vec<String> = expected.iter().rev().cloned().collect();
         assert_eq!(ordered(&server, &analyst, search, ("ID", "ASC"), 3).await, ascending, "{search:?}, ascending");
+        // With another criterion the walk checks it too, case by case.
+        let high: Vec<String> =
+            numbers(0..90, keep).into_iter().filter(|id| (id.parse::<i64>().unwrap() - 1000) % 3 == 0).collect();
+        let filter = json!({ "search": search, "priorities": ["HIGH"] });
+        for first in [1, 3] {
+            let what = format!("{search:?} and HIGH, by {first}");
+            assert_eq!(ordered_in(&server, &analyst, filter.clone(), ("ID", "DESC"), first).await, high, "{what}");
+            assert_eq!(uncounted_in(&server, &analyst, filter.clone(), "DESC", first).await, high, "{what}, uncounted");
+        }
     }
     // `totalCount` under an alias, or twice: the page that counts first sees
     // it all the same, and each answers.

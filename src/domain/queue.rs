@@ -353,18 +353,18 @@ macro_rules! ordered_after {
     }};
 }
 
-/// Whether a page's plan depends on how many cases match: a search alone,
-/// by case number (see [`page`]).
+/// Whether a page's plan depends on how many cases match: a search, with
+/// or without other criteria, by case number (see [`page`]).
 fn page_uses_count(filter: &CaseFilter, field: CaseOrderField) -> bool {
-    field == CaseOrderField::Id && filter.is_search_alone()
+    field == CaseOrderField::Id && filter.search.is_some()
 }
 
 /// Most cases a page of a search walks, on average, before it is full, for
 /// the walk to be chosen over sorting every match.
 const WALK_EXPECTED: i64 = 1_000;
 
-/// How many cases a page of a search alone by number walks, looking each
-/// one's entry up, before it stops: `None` when the matches are too few
+/// How many cases a page of a search by number walks, looking each one's
+/// entry up, before it stops: `None` when the matches are too few
 /// among the tenant's cases for a walk to fill the page soon, or too few to
 /// cost more to sort than the walk (the text index's matches are then
 /// sorted instead: at 2,000 cases, 270 matches of "mimikatz"). Four times
@@ -384,12 +384,13 @@ async fn walk_length(conn: &mut Conn<'_>, tenant: &str, matches: i64, limit: i64
 }
 
 /// The walk of [`walked_page`]: the cases in number order from `$after` to
-/// `$last`, each one's entry looked up.
+/// `$last` that meet the filter's other criteria, each one's entry looked up.
 macro_rules! walk_statement {
-    ($tenant:expr, $search:expr, $direction:expr, $after:expr, $last:expr, $limit:expr) => {{
-        let (tenant, search, last): (&str, &Matcher, Option<i64>) = ($tenant, $search, $last);
+    ($tenant:expr, $filter:expr, $search:expr, $direction:expr, $after:expr, $last:expr, $limit:expr) => {{
+        let (tenant, filter, search, last): (&str, &CaseFilter, &Matcher, Option<i64>) =
+            ($tenant, $filter, $search, $last);
         let mut query =
-            cases::table.filter(cases::tenant_id.eq(tenant)).filter(search.case_entry_matches(tenant)).into_boxed();
+            filtered_cases!(tenant, filter, None, filter.moment()).filter(search.case_entry_matches(tenant));
         if let Some(last) = last {
             query = if $direction == OrderDirection::Desc {
                 query.filter(cases::id.ge(last))
@@ -401,13 +402,13 @@ macro_rules! walk_statement {
     }};
 }
 
-/// A page of a search alone by number, walking at most `length` cases in
-/// order from `after`: `None` when the walk stopped before the page was full
-/// with cases left beyond it.
+/// A page of a search by number, walking at most `length` cases in order
+/// from `after`: `None` when the walk stopped before the page was full with
+/// cases left beyond it.
 async fn walked_page(
     conn: &mut Conn<'_>,
     tenant: &str,
-    search: &Matcher,
+    (filter, search): (&CaseFilter, &Matcher),
     direction: OrderDirection,
     after: Option<&CaseKey>,
     limit: i64,
@@ -426,7 +427,8 @@ async fn walked_page(
         query = if desc { query.order(cases::id.desc()) } else { query.order(cases::id.asc()) };
         query.offset(length - 1).limit(1).get_result(c).await.optional()
     })?;
-    let cases = with_conn!(conn, c => walk_statement!(tenant, search, direction, after, last, limit).load(c).await)?;
+    let cases =
+        with_conn!(conn, c => walk_statement!(tenant, filter, search, direction, after, last, limit).load(c).await)?;
     Ok((cases.len() as i64 == limit || last.is_none()).then_some(cases))
 }
 
@@ -445,11 +447,11 @@ pub async fn search_walk_plan(
     let plan = match &mut conn.link {
         Link::Postgres(c) => {
             let c: &mut diesel_async::AsyncPgConnection = c;
-            PgExplain(walk_statement!(tenant, &search, direction, None, None, limit)).load::<String>(c).await?
+            PgExplain(walk_statement!(tenant, filter, &search, direction, None, None, limit)).load::<String>(c).await?
         }
         Link::Sqlite(c) => {
             let c: &mut crate::db::SqliteConn = c;
-            let statement = walk_statement!(tenant, &search, direction, None, None, limit);
+            let statement = walk_statement!(tenant, filter, &search, direction, None, None, limit);
             let rows: Vec<(i32, i32, i32, String)> = SqliteExplain(statement).load(c).await?;
             rows.into_iter().map(|(_, _, _, detail)| detail).collect()
         }
@@ -479,7 +481,7 @@ pub struct Page {
 
 /// One page of the queue: up to `limit` cases after `after`, with their keys.
 /// When the caller wants the total anyway and the page's plan depends on it
-/// (a search alone by number), the cases are counted first: with the count
+/// (a search by number), the cases are counted first: with the count
 /// the page picks the cheaper of walking the cases and sorting the matches,
 /// and returns it. A count that fails leaves the page to sort (and the
 /// caller to count, and report, on its own).
@@ -508,7 +510,7 @@ pub async fn page(
     // stops no earlier than it should.
     if let (Some(search), Some(matches)) = (&search, total)
         && let Some(length) = walk_length(conn, tenant, matches.count, limit).await?
-        && let Some(cases) = walked_page(conn, tenant, search, direction, after, limit, length).await?
+        && let Some(cases) = walked_page(conn, tenant, (filter, search), direction, after, limit, length).await?
     {
         return Ok(Page { cases: keyed(cases, field), total });
     }
