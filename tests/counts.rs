@@ -1,8 +1,10 @@
 //! `totalCount` of the case queue answers from group counters for the common
 //! filters (status, category, priority, assignee, unassigned, creator, overdue,
-//! due dates). Each shortcut must equal a plain count: random cases by random
-//! creators, random changes, random filters, compared with the cases the same
-//! filter lists, before and after folding (which files old due days away).
+//! due dates), and for a search with them from the text index's copy of each
+//! case's criteria (PostgreSQL). Each shortcut must equal a plain count:
+//! random cases by random creators, random changes, random filters, compared
+//! with the cases the same filter lists, before and after folding (which
+//! files old due days away).
 
 use crate::common::*;
 use rand::rngs::StdRng;
@@ -13,6 +15,8 @@ use serde_json::{Value, json};
 const PRIORITIES: [&str; 5] = ["VERY_LOW", "LOW", "MEDIUM", "HIGH", "CRITICAL"];
 const CATEGORIES: [&str; 3] = ["NEW", "OPEN", "CLOSED"];
 const PEOPLE: [&str; 3] = ["anna", "ben", "cleo"];
+/// What the cases' titles mention, and searches look for.
+const WORDS: [&str; 3] = ["mimikatz", "psexec", "tunnel"];
 
 struct Tenant {
     statuses: Vec<Value>,
@@ -34,7 +38,8 @@ fn random_due(rng: &mut StdRng) -> Value {
 
 /// A random value for one of a case's counted fields (null clears it).
 fn random_change(rng: &mut StdRng, tenant: &Tenant) -> Value {
-    match rng.random_range(0..4) {
+    match rng.random_range(0..5) {
+        4 => json!({ "title": format!("Renamed: {}", WORDS.choose(rng).unwrap()) }),
         3 => json!({ "dueOn": random_due(rng) }),
         0 => json!({ "statusId": tenant.statuses.choose(rng).unwrap() }),
         1 => {
@@ -66,6 +71,14 @@ fn random_filter(rng: &mut StdRng, tenant: &Tenant) -> Value {
             _ => ("unassigned", json!(rng.random_bool(0.5))),
         };
         filter.insert(key.to_owned(), value);
+    }
+    if rng.random_bool(0.4) {
+        let search = match rng.random_range(0..3) {
+            0 => format!("{} OR {}", WORDS[0], WORDS[1]),
+            1 => (*WORDS.choose(rng).unwrap()).to_owned(),
+            _ => format!("{} -{}", "case", WORDS.choose(rng).unwrap()),
+        };
+        filter.insert("search".to_owned(), json!(search));
     }
     Value::Object(filter)
 }
@@ -151,7 +164,8 @@ async fn group_counts_equal_plain_counts_through_random_changes(backend: Backend
             let mut extra = random_change(&mut rng, &tenant);
             extra.as_object_mut().unwrap().extend(random_change(&mut rng, &tenant).as_object().unwrap().clone());
             let creator = token(PEOPLE.choose(&mut rng).unwrap(), "acme", &["analyst"]);
-            let case = create_case(&server, &creator, &format!("Case {step}"), extra).await;
+            let title = format!("Case {step}: {}", WORDS.choose(&mut rng).unwrap());
+            let case = create_case(&server, &creator, &title, extra).await;
             tenant.cases.push(case["id"].as_str().unwrap().to_owned());
         } else {
             let id = tenant.cases.choose(&mut rng).unwrap().clone();

@@ -445,12 +445,17 @@ async fn undo_search_migration(database: &TestDatabase) {
     const FORGET_CASE_SEARCH: &str = "DELETE FROM __diesel_schema_migrations WHERE version = '20261128000015';";
     const FORGET_TITLE_LEXEMES: &str = "DELETE FROM __diesel_schema_migrations WHERE version = '20261129000016';";
     const FORGET_ENTRY_CASE_NUMBERS: &str = "DELETE FROM __diesel_schema_migrations WHERE version = '20261211000025';";
+    const FORGET_CASE_SEARCH_GROUPS: &str = "DELETE FROM __diesel_schema_migrations WHERE version = '20261212000026';";
     match &database.url {
         casebook::config::DatabaseUrl::Postgres(url) => {
             use diesel_async::{AsyncConnection, SimpleAsyncConnection};
             let mut conn = diesel_async::AsyncPgConnection::establish(url).await.unwrap();
             // The title's own lexemes and the cases' narrow copy of their
             // entries came later: undone first, newest first, as they were not there either.
+            conn.batch_execute(include_str!("../migrations/postgres/2026-12-12-000026_case_search_groups/down.sql"))
+                .await
+                .unwrap();
+            conn.batch_execute(FORGET_CASE_SEARCH_GROUPS).await.unwrap();
             conn.batch_execute(include_str!("../migrations/postgres/2026-11-29-000016_title_lexemes/down.sql"))
                 .await
                 .unwrap();

@@ -207,6 +207,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    /// PostgreSQL only: each case's search vector (not declared: read by SQL
+    /// text) beside the criteria it is counted by (see its migrations).
+    case_search (tenant_id, case_id) {
+        tenant_id -> Text,
+        case_id -> BigInt,
+        status_id -> BigInt,
+        priority -> Integer,
+        assignee_id -> Nullable<Text>,
+        created_by -> Text,
+    }
+}
+
+diesel::table! {
     case_counts (id) {
         id -> BigInt,
         tenant_id -> Text,
@@ -522,6 +535,7 @@ diesel::allow_tables_to_appear_in_same_query!(tags, case_tags);
 diesel::allow_tables_to_appear_in_same_query!(statuses, case_tags);
 diesel::allow_tables_to_appear_in_same_query!(statuses, tags);
 diesel::allow_tables_to_appear_in_same_query!(statuses, case_counts);
+diesel::allow_tables_to_appear_in_same_query!(statuses, case_search);
 diesel::allow_tables_to_appear_in_same_query!(statuses, case_due_counts);
 diesel::allow_tables_to_appear_in_same_query!(search_entries, cases);
 diesel::allow_tables_to_appear_in_same_query!(search_entries, tasks);

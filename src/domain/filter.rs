@@ -120,6 +120,14 @@ impl CaseFilter {
         c.search && !c.groups && c.overdue.is_none() && !c.due_range && !c.others
     }
 
+    /// Whether the filter is a search with group criteria (status, category,
+    /// priority, assignee, creator) and nothing else: on PostgreSQL the text
+    /// index's matches carry those criteria (see `case_search`).
+    pub(crate) fn is_search_within_groups(&self) -> bool {
+        let c = self.criteria();
+        c.search && c.groups && c.overdue.is_none() && !c.due_range && !c.others
+    }
+
     /// Refuses oversized lists before they reach SQL.
     pub fn validate(&self) -> AppResult<()> {
         let sizes = [

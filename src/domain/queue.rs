@@ -621,6 +621,18 @@ pub async fn count(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter, limit
         return search.count(conn, tenant, &[SearchKind::Case], limit).await;
     }
     // Stops one past the limit instead of visiting every match.
+    if filter.is_search_within_groups()
+        && let Some(matching) = search.case_search_matches(tenant)
+        && let Link::Postgres(c) = &mut conn.link
+    {
+        use crate::db::schema::case_search;
+        use crate::domain::filter::by_group;
+        // The matches' own rows hold the criteria: no case is looked up.
+        let query = case_search::table.filter(case_search::tenant_id.eq(tenant)).into_boxed();
+        let query = by_group!(query, case_search, tenant, filter).filter(matching);
+        let matched: Vec<i64> = query.select(case_search::case_id).limit(limit.rows()).load(c).await?;
+        return Ok(limit.of(matched.len() as i64));
+    }
     let matched: Vec<i64> = with_conn!(conn, c => {
         filtered_cases!(tenant, filter, Some(search), now).select(cases::id).limit(limit.rows()).load(c).await
     })?;

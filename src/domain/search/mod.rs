@@ -375,6 +375,18 @@ impl Matcher {
         sql::<Bool>(&before).bind::<Text, _>(text).sql(&after)
     }
 
+    /// On PostgreSQL's `case_search`, for a search of cases without phrases
+    /// (the index alone decides a match; a phrase reads each candidate's
+    /// vector back, from out of line there): whether the case's row matches.
+    /// `None` elsewhere.
+    pub fn case_search_matches(&self, tenant: &str) -> Option<Condition> {
+        (self.postgres && !self.query.has_phrases()).then(|| {
+            sql::<Bool>("case_search.vector @@ ")
+                .bind::<Text, _>(self.text(tenant, &[SearchKind::Case]))
+                .sql("::tsquery")
+        })
+    }
+
     /// How many of the tenant's entries of `kinds` match, up to `limit`: from
     /// the text index alone (each case has exactly one entry, so this counts
     /// cases too), stopping one past the limit.
