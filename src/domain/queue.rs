@@ -627,10 +627,19 @@ pub async fn count(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter, limit
     {
         use crate::db::schema::case_search;
         use crate::domain::filter::by_group;
+        use diesel_async::AsyncConnection;
         // The matches' own rows hold the criteria: no case is looked up.
         let query = case_search::table.filter(case_search::tenant_id.eq(tenant)).into_boxed();
         let query = by_group!(query, case_search, tenant, filter).filter(matching);
-        let matched: Vec<i64> = query.select(case_search::case_id).limit(limit.rows()).load(c).await?;
+        let query = query.select(case_search::case_id).limit(limit.rows());
+        // Through the text index, as `casebook_case_matches` plans: on a small
+        // tenant the planner would read every row's vector back from out of line.
+        let matched: Vec<i64> = c
+            .transaction::<_, diesel::result::Error, _>(async move |c| {
+                diesel::sql_query("SET LOCAL enable_seqscan = off").execute(c).await?;
+                query.load(c).await
+            })
+            .await?;
         return Ok(limit.of(matched.len() as i64));
     }
     let matched: Vec<i64> = with_conn!(conn, c => {
