@@ -76,7 +76,7 @@ fn random_filter(rng: &mut StdRng, tenant: &Tenant) -> Value {
         let search = match rng.random_range(0..3) {
             0 => format!("{} OR {}", WORDS[0], WORDS[1]),
             1 => (*WORDS.choose(rng).unwrap()).to_owned(),
-            _ => format!("{} -{}", "case", WORDS.choose(rng).unwrap()),
+            _ => format!("case -{}", WORDS.choose(rng).unwrap()),
         };
         filter.insert("search".to_owned(), json!(search));
     }

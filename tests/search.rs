@@ -77,7 +77,6 @@ async fn ordered(server: &TestServer, token: &str, search: &str, order: (&str, &
 
 /// [`ordered`] with any filter.
 async fn ordered_in(server: &TestServer, token: &str, filter: Value, order: (&str, &str), first: i64) -> Vec<String> {
-    let search = &filter;
     let mut ids = Vec::new();
     let mut after = Value::Null;
     let mut counts = Vec::new();
@@ -94,8 +93,8 @@ async fn ordered_in(server: &TestServer, token: &str, filter: Value, order: (&st
         if page["pageInfo"]["hasNextPage"] != true {
             let found = ids.len() as i64;
             for (count, exact) in counts {
-                assert_eq!(exact, count == found, "{search:?}: totalCount {count}, exact: {exact}, found {found}");
-                assert!(count <= found, "{search:?}: more cases counted than found");
+                assert_eq!(exact, count == found, "{filter}: totalCount {count}, exact: {exact}, found {found}");
+                assert!(count <= found, "{filter}: more cases counted than found");
             }
             return ids;
         }

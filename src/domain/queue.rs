@@ -620,7 +620,6 @@ pub async fn count(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter, limit
     if filter.is_search_alone() {
         return search.count(conn, tenant, &[SearchKind::Case], limit).await;
     }
-    // Stops one past the limit instead of visiting every match.
     if filter.is_search_within_groups()
         && let Some(matching) = search.case_search_matches(tenant)
         && let Link::Postgres(c) = &mut conn.link
@@ -642,6 +641,7 @@ pub async fn count(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter, limit
             .await?;
         return Ok(limit.of(matched.len() as i64));
     }
+    // Stops one past the limit instead of visiting every match.
     let matched: Vec<i64> = with_conn!(conn, c => {
         filtered_cases!(tenant, filter, Some(search), now).select(cases::id).limit(limit.rows()).load(c).await
     })?;
