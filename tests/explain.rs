@@ -8,7 +8,9 @@
 use crate::common::*;
 use casebook::demo::{DemoSize, PerCase, seed};
 use casebook::domain::observable::{Indicator, ObservableType};
-use casebook::domain::queue::{CaseFilter, CaseOrderField, OrderDirection, first_page_plan, search_walk_plan};
+use casebook::domain::queue::{
+    CaseFilter, CaseOrderField, OrderDirection, first_page_plan, search_count_plan, search_walk_plan,
+};
 use casebook::domain::sla::SlaState;
 use casebook::domain::status::StatusCategory;
 use casebook::domain::values::CasePriority;
@@ -207,6 +209,16 @@ async fn assert_planned(
     let open = CaseFilter { status_categories: vec![StatusCategory::Open], ..searching("mimikatz") };
     let plan = search_walk_plan(&mut pooled.conn(), "acme", &open, OrderDirection::Desc, 26).await.unwrap();
     assert_walks(backend, &format!("open cases, mimikatz{state}"), &plan);
+    // Its count reads the matches' narrow rows through the text index (PostgreSQL).
+    let counted = search_count_plan(&mut pooled.conn(), "acme", &open).await.unwrap();
+    match backend {
+        Backend::Postgres => {
+            let text = counted.expect("a count from the narrow rows").join("\n");
+            assert!(text.contains("case_search_vector"), "count of open cases, mimikatz: no text index\n{text}");
+            assert!(!text.contains("Seq Scan on case_search"), "count of open cases, mimikatz: full scan\n{text}");
+        }
+        Backend::Sqlite => assert!(counted.is_none(), "SQLite has no narrow rows"),
+    }
 }
 
 /// Deletes what SQLite's ANALYZE gathered, as in a database never analyzed.

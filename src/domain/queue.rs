@@ -605,6 +605,54 @@ pub async fn first_page_plan(
     Ok(plan)
 }
 
+/// On PostgreSQL, the cases' narrow search rows (`case_search`) that match
+/// `$matching` and the filter's group criteria, by number: the matches' own
+/// rows hold the criteria, so no case is looked up.
+macro_rules! case_search_statement {
+    ($tenant:expr, $filter:expr, $matching:expr) => {{
+        use crate::db::schema::case_search;
+        use crate::domain::filter::by_group;
+        let (tenant, filter): (&str, &CaseFilter) = ($tenant, $filter);
+        let query = case_search::table.filter(case_search::tenant_id.eq(tenant)).into_boxed();
+        by_group!(query, case_search, tenant, filter).filter($matching).select(case_search::case_id)
+    }};
+}
+
+/// Loads `$statement`'s rows of `$row` on PostgreSQL planned through
+/// indexes, as `casebook_case_matches` plans: on a small tenant the planner
+/// would read every narrow row's vector back from out of line. `SET LOCAL`
+/// ends with the read transaction.
+macro_rules! loaded_without_seq_scans {
+    ($c:expr, $statement:expr, $row:ty) => {{
+        use diesel_async::AsyncConnection;
+        let statement = $statement;
+        $c.transaction::<Vec<$row>, diesel::result::Error, _>(async move |c| {
+            diesel::sql_query("SET LOCAL enable_seqscan = off").execute(c).await?;
+            statement.load::<$row>(c).await
+        })
+        .await
+    }};
+}
+
+/// The plan PostgreSQL chooses for [`count`] of a search with group criteria
+/// only, one line per step; `None` when the count does not read the narrow
+/// rows (SQLite, a phrase, other criteria).
+pub async fn search_count_plan(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    filter: &CaseFilter,
+) -> AppResult<Option<Vec<String>>> {
+    let search = filter.checked_search(conn)?;
+    let Some(matching) =
+        search.as_ref().filter(|_| filter.is_search_within_groups()).and_then(|s| s.case_search_matches(tenant))
+    else {
+        return Ok(None);
+    };
+    let Link::Postgres(c) = &mut conn.link else { return Ok(None) };
+    let statement = PgExplain(case_search_statement!(tenant, filter, matching));
+    Ok(Some(loaded_without_seq_scans!(c, statement, String)?))
+}
+
 /// How many cases match the filter: exactly without a text search; with
 /// one, exactly up to `limit` (past it, at least `limit`).
 pub async fn count(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter, limit: CountLimit) -> AppResult<Counted> {
@@ -624,21 +672,8 @@ pub async fn count(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter, limit
         && let Some(matching) = search.case_search_matches(tenant)
         && let Link::Postgres(c) = &mut conn.link
     {
-        use crate::db::schema::case_search;
-        use crate::domain::filter::by_group;
-        use diesel_async::AsyncConnection;
-        // The matches' own rows hold the criteria: no case is looked up.
-        let query = case_search::table.filter(case_search::tenant_id.eq(tenant)).into_boxed();
-        let query = by_group!(query, case_search, tenant, filter).filter(matching);
-        let query = query.select(case_search::case_id).limit(limit.rows());
-        // Through the text index, as `casebook_case_matches` plans: on a small
-        // tenant the planner would read every row's vector back from out of line.
-        let matched: Vec<i64> = c
-            .transaction::<_, diesel::result::Error, _>(async move |c| {
-                diesel::sql_query("SET LOCAL enable_seqscan = off").execute(c).await?;
-                query.load(c).await
-            })
-            .await?;
+        let query = case_search_statement!(tenant, filter, matching).limit(limit.rows());
+        let matched = loaded_without_seq_scans!(c, query, i64)?;
         return Ok(limit.of(matched.len() as i64));
     }
     // Stops one past the limit instead of visiting every match.
