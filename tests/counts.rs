@@ -156,8 +156,8 @@ async fn group_counts_equal_plain_counts_through_random_changes(backend: Backend
         .map(|s| s["id"].clone())
         .collect();
     let mut tenant = Tenant { statuses, cases: Vec::new() };
-    // Another tenant's cases must never count.
-    create_case(&server, &admin("other"), "Elsewhere", json!({})).await;
+    // Another tenant's cases must never count, nor match a search.
+    create_case(&server, &admin("other"), &format!("Elsewhere: {}", WORDS.join(" ")), json!({})).await;
 
     for step in 0..120 {
         if tenant.cases.len() < 40 || rng.random_bool(0.2) {

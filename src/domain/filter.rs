@@ -116,16 +116,20 @@ impl CaseFilter {
     /// Whether the search is the filter's only criterion (the text index
     /// then counts and orders the matches by itself).
     pub(crate) fn is_search_alone(&self) -> bool {
-        let c = self.criteria();
-        c.search && !c.groups && c.overdue.is_none() && !c.due_range && !c.others
+        self.search_with_groups_at_most() == Some(false)
     }
 
     /// Whether the filter is a search with group criteria (status, category,
     /// priority, assignee, creator) and nothing else: on PostgreSQL the text
     /// index's matches carry those criteria (see `case_search`).
     pub(crate) fn is_search_within_groups(&self) -> bool {
+        self.search_with_groups_at_most() == Some(true)
+    }
+
+    /// For a search with no criteria but group ones: whether it has those.
+    fn search_with_groups_at_most(&self) -> Option<bool> {
         let c = self.criteria();
-        c.search && c.groups && c.overdue.is_none() && !c.due_range && !c.others
+        (c.search && c.overdue.is_none() && !c.due_range && !c.others).then_some(c.groups)
     }
 
     /// Refuses oversized lists before they reach SQL.
