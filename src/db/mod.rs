@@ -394,7 +394,8 @@ pub struct Db {
     pool: Pools,
     statements: StatementCounter,
     commits: CommitSubscribers,
-    /// When a write last found the storage full; cleared when one commits.
+    /// When a write last found the storage full; cleared when a write that
+    /// recorded what it did commits, or readiness's probe write does.
     storage_full: StorageFull,
     /// What reacts to a write's facts before it commits (none: a write that
     /// records facts is refused).
@@ -454,7 +455,8 @@ impl WriteTurns {
     }
 }
 
-/// When a write last found the storage full, until one commits again.
+/// When a write last found the storage full, until one that recorded what
+/// it did (or readiness's probe) commits again.
 #[derive(Clone, Default)]
 struct StorageFull(Arc<std::sync::Mutex<Option<std::time::Instant>>>);
 
@@ -794,8 +796,8 @@ impl Db {
         tx.finish(result).await
     }
 
-    /// Since when writes have found the storage full (until one commits):
-    /// the service cannot store data, though it still reads.
+    /// Since when writes have found the storage full (until one that recorded
+    /// what it did commits): the service cannot store data, though it still reads.
     pub fn storage_full_since(&self) -> Option<std::time::Instant> {
         self.storage_full.since()
     }
@@ -817,7 +819,10 @@ impl Db {
         let mut tx = self.begin().await?;
         let sql = "UPDATE tenants SET next_case_id = next_case_id WHERE id IN (SELECT id FROM tenants LIMIT 1)";
         let result = with_conn!(tx.conn(), c => c.batch_execute(sql).await).map_err(AppError::from);
-        tx.finish(result).await
+        tx.finish(result).await?;
+        // It wrote a row: the storage has room again.
+        self.storage_full.set(false);
+        Ok(())
     }
 
     /// Checks that the database answers (for `/readyz`).
@@ -953,12 +958,16 @@ impl WriteTx {
 
     /// Commits when `result` is `Ok`, rolls back otherwise; returns `result`.
     /// Keeps the database's storage-full flag: set by a write (or commit)
-    /// that found the storage full, cleared by a commit.
+    /// that found the storage full, cleared by the commit of one that
+    /// recorded what it did. A transaction that wrote nothing (a background
+    /// job finding no work) commits on a full disk too, and proves no room.
     pub async fn finish<T>(self, result: Result<T, AppError>) -> Result<T, AppError> {
         let storage_full = self.storage_full.clone();
+        let recorded = !self.written.journal.is_empty();
         let finished = self.commit_or_roll_back(result).await;
         match &finished {
-            Ok(_) => storage_full.set(false),
+            Ok(_) if recorded => storage_full.set(false),
+            Ok(_) => {}
             Err(error) if error.is_storage_full() => storage_full.set(true),
             Err(_) => {}
         }
