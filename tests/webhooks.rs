@@ -44,6 +44,9 @@ pub(crate) enum Reply {
     Slow(Duration),
     /// A redirect elsewhere, which must not be followed.
     Redirect,
+    /// This status, once the test opens the gate: the attempt stays in
+    /// flight, its answer unrecorded, until then.
+    Gated(Arc<tokio::sync::Notify>, u16),
 }
 
 /// A webhook endpoint on 127.0.0.1: records every request, answers from a
@@ -75,6 +78,10 @@ impl Receiver {
                         // The endpoint's behaviour under test, not synchronisation.
                         tokio::time::sleep(delay).await;
                         (StatusCode::OK, "late").into_response()
+                    }
+                    Some(Reply::Gated(gate, code)) => {
+                        gate.notified().await;
+                        (StatusCode::from_u16(code).unwrap(), "x".repeat(5000)).into_response()
                     }
                     Some(Reply::Redirect) => Response::builder()
                         .status(StatusCode::FOUND)
@@ -404,15 +411,18 @@ async fn failures_are_retried_with_backoff_until_delivered(backend: Backend) {
 async fn a_failing_endpoint_is_recorded_and_then_disabled(backend: Backend) {
     let server = server_allowing_loopback(backend, |s| {
         s.webhooks.retry.max_attempts = 3;
-        s.webhooks.timeout = Duration::from_millis(500);
+        // The third attempt waits at the receiver while the test looks.
+        s.webhooks.timeout = Duration::from_secs(20);
     })
     .await;
     let mut receiver = Receiver::start().await;
     let (hook, _) = webhook_to(&server, &receiver.url, &["CASE_CREATED"]).await;
-    receiver.answer(&[Reply::Status(500), Reply::Redirect]);
+    let gate = Arc::new(tokio::sync::Notify::new());
+    receiver.answer(&[Reply::Status(500), Reply::Redirect, Reply::Gated(gate.clone(), 500)]);
     create_case(&server, &analyst("acme"), "Never taken", json!({})).await;
     receiver.take(2).await;
-    // After two failures: still pending, the answers on record.
+    // After two failures: still pending, the answers on record (the third
+    // attempt, which may be in flight, is held until the gate opens).
     // (An attempt counts when it is claimed; its answer is recorded after.)
     let list = deliveries_when(&server, &hook, |l| l.first().is_some_and(|d| d["httpStatus"] == 302)).await;
     let pending = &list[0];
@@ -421,7 +431,7 @@ async fn a_failing_endpoint_is_recorded_and_then_disabled(backend: Backend) {
     assert_eq!(pending["error"], "HTTP 302: redirects are not followed");
     assert!(pending["nextAttemptAt"].is_string());
 
-    receiver.answer(&[Reply::Status(500)]);
+    gate.notify_one();
     let last = receiver.next().await;
     assert_eq!(last.event_type(), "CASE_CREATED");
     let list = deliveries_when(&server, &hook, |l| l.first().is_some_and(|d| d["status"] == "FAILED")).await;
