@@ -78,6 +78,12 @@ async fn a_full_disk_refuses_writes_with_a_cue_and_loses_nothing(backend: Backen
     let ready = server.client.get(server.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 503);
     assert!(ready.text().await.unwrap().contains("storage full"));
+    // A write transaction that writes nothing (a job finding no work) commits
+    // on a full disk too; it proves no room.
+    let idle = server.state.db().begin().await.unwrap();
+    idle.finish(Ok(())).await.unwrap();
+    let ready = server.client.get(server.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503, "an empty commit does not make the service ready");
     // Reads go on, and nothing committed is lost.
     let log = "{ case(id: \"1000\") { title activity(kinds: [COMMENT]) { totalCount } } }";
     let read = server.ok(&analyst, log, json!({})).await;
