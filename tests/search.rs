@@ -159,6 +159,8 @@ const TABLE: &[(&str, &[&str])] = &[
     ("\"movement lateral\"", &[]),
     ("nomatchword", &[]),
     ("wip", &["1006"]),
+    ("ps", &["1005"]),
+    ("vssad", &["1003"]),
     ("100%", &[]),
 ];
 
@@ -473,13 +475,44 @@ async fn undo_search_migration(database: &TestDatabase) {
             // The server just dropped may still be closing its connections (the
             // last one checkpoints the WAL): wait for the lock as the service does.
             conn.batch_execute("PRAGMA busy_timeout = 10000;").unwrap();
-            // The narrow index of entries to cases came later: undone first.
+            // The prefix indexes and the narrow index of entries to cases came later: undone first.
+            undo_type_ahead_prefixes(&mut conn);
             conn.batch_execute(include_str!("../migrations/sqlite/2026-12-11-000025_entry_case_numbers/down.sql"))
                 .unwrap();
             conn.batch_execute(FORGET_ENTRY_CASE_NUMBERS).unwrap();
             conn.batch_execute(include_str!("../migrations/sqlite/2026-11-27-000004_search/down.sql")).unwrap();
             conn.batch_execute(FORGET).unwrap();
         }
+    }
+}
+
+/// Takes a SQLite database back to its text index without prefix indexes.
+fn undo_type_ahead_prefixes(conn: &mut diesel::SqliteConnection) {
+    use diesel::connection::SimpleConnection;
+    const FORGET: &str = "DELETE FROM __diesel_schema_migrations WHERE version = '20261213000027';";
+    conn.batch_execute(include_str!("../migrations/sqlite/2026-12-13-000027_type_ahead_prefixes/down.sql")).unwrap();
+    conn.batch_execute(FORGET).unwrap();
+}
+
+/// The migration that adds prefix indexes rebuilds the text index from the
+/// entries already there: a database of an earlier release finds the same
+/// cases after the upgrade, type-ahead prefixes of every length included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_are_indexed_with_prefixes_when_migrating() {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    let database = std::sync::Arc::new(TestDatabase::create(Backend::Sqlite).await);
+    drop(seed(&TestServer::start_on(Backend::Sqlite, database.clone()).await).await);
+    let casebook::config::DatabaseUrl::Sqlite(path) = &database.url else { unreachable!("a SQLite database") };
+    let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+    // The server just dropped may still be closing its connections.
+    conn.batch_execute("PRAGMA busy_timeout = 10000;").unwrap();
+    undo_type_ahead_prefixes(&mut conn);
+    drop(conn);
+    let server = TestServer::start_on(Backend::Sqlite, database).await;
+    let token = analyst("acme");
+    for (search, expected) in TABLE {
+        assert_eq!(queue(&server, &token, search, "DESC", 100).await, *expected, "{search:?}, after the upgrade");
     }
 }
 
