@@ -499,8 +499,8 @@ fn undo_type_ahead_prefixes(conn: &mut diesel::SqliteConnection) {
 /// cases after the upgrade, type-ahead prefixes of every length included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn entries_are_indexed_with_prefixes_when_migrating() {
-    use diesel::Connection;
     use diesel::connection::SimpleConnection;
+    use diesel::{Connection, RunQueryDsl};
     let database = std::sync::Arc::new(TestDatabase::create(Backend::Sqlite).await);
     drop(seed(&TestServer::start_on(Backend::Sqlite, database.clone()).await).await);
     let casebook::config::DatabaseUrl::Sqlite(path) = &database.url else { unreachable!("a SQLite database") };
@@ -508,12 +508,19 @@ async fn entries_are_indexed_with_prefixes_when_migrating() {
     // The server just dropped may still be closing its connections.
     conn.batch_execute("PRAGMA busy_timeout = 10000;").unwrap();
     undo_type_ahead_prefixes(&mut conn);
-    drop(conn);
     let server = TestServer::start_on(Backend::Sqlite, database).await;
     let token = analyst("acme");
     for (search, expected) in TABLE {
         assert_eq!(queue(&server, &token, search, "DESC", 100).await, *expected, "{search:?}, after the upgrade");
     }
+    #[derive(diesel::QueryableByName)]
+    struct Definition {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        sql: String,
+    }
+    let index: Definition =
+        diesel::sql_query("SELECT sql FROM sqlite_master WHERE name = 'search_fts'").get_result(&mut conn).unwrap();
+    assert!(index.sql.contains("prefix = '1 2 3 4 5 6 7 8'"), "{}", index.sql);
 }
 
 async fn data_from_before_search_is_indexed_when_migrating(backend: Backend) {
