@@ -389,8 +389,15 @@ macro_rules! walk_statement {
     ($tenant:expr, $filter:expr, $search:expr, $direction:expr, $after:expr, $last:expr, $limit:expr) => {{
         let (tenant, filter, search, last): (&str, &CaseFilter, &Matcher, Option<i64>) =
             ($tenant, $filter, $search, $last);
-        let mut query =
-            filtered_cases!(tenant, filter, None, filter.moment()).filter(search.case_entry_matches(tenant));
+        let mut query = filtered_cases!(tenant, filter, None, filter.moment());
+        let reach = last.map(|last_case| $crate::domain::search::WalkReach {
+            last_case,
+            descending: $direction == OrderDirection::Desc,
+        });
+        query = match reach.and_then(|reach| search.case_entry_matches_within(tenant, reach)) {
+            Some(within) => query.filter(within),
+            None => query.filter(search.case_entry_matches(tenant)),
+        };
         if let Some(last) = last {
             query = if $direction == OrderDirection::Desc {
                 query.filter(cases::id.ge(last))
@@ -400,6 +407,29 @@ macro_rules! walk_statement {
         }
         ordered_after!(query, CaseOrderField::Id, $direction, $after).limit($limit).select(Case::as_select())
     }};
+}
+
+/// The last case a walk of `length` cases in number order from `after_id`
+/// may reach (`None`: the walk reaches the end): the cheap part, an index range.
+async fn walk_last(
+    conn: &mut Conn<'_>,
+    tenant: &str,
+    direction: OrderDirection,
+    after_id: Option<i64>,
+    length: i64,
+) -> AppResult<Option<i64>> {
+    let desc = direction == OrderDirection::Desc;
+    let last = with_conn!(conn, c => {
+        let mut query = cases::table.filter(cases::tenant_id.eq(tenant)).select(cases::id).into_boxed();
+        query = match (desc, after_id) {
+            (true, Some(id)) => query.filter(cases::id.lt(id)),
+            (false, Some(id)) => query.filter(cases::id.gt(id)),
+            (_, None) => query,
+        };
+        query = if desc { query.order(cases::id.desc()) } else { query.order(cases::id.asc()) };
+        query.offset(length - 1).limit(1).get_result(c).await.optional()
+    })?;
+    Ok(last)
 }
 
 /// A page of a search by number, walking at most `length` cases in order
@@ -414,44 +444,34 @@ async fn walked_page(
     limit: i64,
     length: i64,
 ) -> AppResult<Option<Vec<Case>>> {
-    let desc = direction == OrderDirection::Desc;
-    let after_id = after.map(|a| a.id);
-    // The last case the walk may reach: the cheap part, an index range.
-    let last: Option<i64> = with_conn!(conn, c => {
-        let mut query = cases::table.filter(cases::tenant_id.eq(tenant)).select(cases::id).into_boxed();
-        query = match (desc, after_id) {
-            (true, Some(id)) => query.filter(cases::id.lt(id)),
-            (false, Some(id)) => query.filter(cases::id.gt(id)),
-            (_, None) => query,
-        };
-        query = if desc { query.order(cases::id.desc()) } else { query.order(cases::id.asc()) };
-        query.offset(length - 1).limit(1).get_result(c).await.optional()
-    })?;
+    let last = walk_last(conn, tenant, direction, after.map(|a| a.id), length).await?;
     let cases =
         with_conn!(conn, c => walk_statement!(tenant, filter, search, direction, after, last, limit).load(c).await)?;
     Ok((cases.len() as i64 == limit || last.is_none()).then_some(cases))
 }
 
 /// The plan the database chooses for the walk of a search's first page
-/// (see [`page`]), one line per step, as [`first_page_plan`] gives.
+/// (see [`page`]) of `length` cases, one line per step, as
+/// [`first_page_plan`] gives.
 pub async fn search_walk_plan(
     conn: &mut Conn<'_>,
     tenant: &str,
     filter: &CaseFilter,
     direction: OrderDirection,
-    limit: i64,
+    (limit, length): (i64, i64),
 ) -> AppResult<Vec<String>> {
     let Some(search) = filter.checked_search(conn)? else {
         return Err(AppError::bad_input("filter.search", "a walk needs a search"));
     };
+    let last = walk_last(conn, tenant, direction, None, length).await?;
     let plan = match &mut conn.link {
         Link::Postgres(c) => {
             let c: &mut diesel_async::AsyncPgConnection = c;
-            PgExplain(walk_statement!(tenant, filter, &search, direction, None, None, limit)).load::<String>(c).await?
+            PgExplain(walk_statement!(tenant, filter, &search, direction, None, last, limit)).load::<String>(c).await?
         }
         Link::Sqlite(c) => {
             let c: &mut crate::db::SqliteConn = c;
-            let statement = walk_statement!(tenant, filter, &search, direction, None, None, limit);
+            let statement = walk_statement!(tenant, filter, &search, direction, None, last, limit);
             let rows: Vec<(i32, i32, i32, String)> = SqliteExplain(statement).load(c).await?;
             rows.into_iter().map(|(_, _, _, detail)| detail).collect()
         }

@@ -219,6 +219,17 @@ impl Counted {
 /// query of either backend can take it.
 pub type Condition = SqlLiteral<Bool, UncheckedBind<SqlLiteral<Bool>, AsExprOf<String, Text>>>;
 
+/// A [`Condition`] with the tenant bound a second time.
+pub type WalkCondition = SqlLiteral<Bool, UncheckedBind<Condition, AsExprOf<String, Text>>>;
+
+/// How far a walk of the cases in number order goes: to `last_case`,
+/// downwards when `descending`.
+#[derive(Debug, Clone, Copy)]
+pub struct WalkReach {
+    pub last_case: i64,
+    pub descending: bool,
+}
+
 /// The token (lexeme) the database adds to each entry of a tenant's `kind`
 /// (see the `search_entries` migration): `#case#` and the tenant in hex.
 pub fn scope_token(kind: SearchKind, tenant: &str) -> String {
@@ -373,6 +384,35 @@ impl Matcher {
             )
         };
         sql::<Bool>(&before).bind::<Text, _>(text).sql(&after)
+    }
+
+    /// On SQLite, [`Self::case_entry_matches`] for a walk that stops at a
+    /// case: the list of matches FTS5 builds only from the walk's first
+    /// reachable entry on (the walked cases' entries lie within the lowest,
+    /// or highest, entry number among them; FTS5 starts a list at a number
+    /// instead of reading all of it). `None` on PostgreSQL, which looks each
+    /// case's entry up anyway.
+    pub fn case_entry_matches_within(&self, tenant: &str, reach: WalkReach) -> Option<WalkCondition> {
+        if self.postgres {
+            return None;
+        }
+        let (bound, extreme, side) = if reach.descending { (">=", "min", ">=") } else { ("<=", "max", "<=") };
+        let entry = "FROM search_entries WHERE search_entries.tenant_id = cases.tenant_id \
+                     AND search_entries.kind = 'CASE' AND search_entries.entity_id = cases.id";
+        let matches = sql::<Bool>(&format!(
+            "(SELECT search_entries.id {entry}) IN (SELECT rowid FROM search_fts WHERE search_fts MATCH "
+        ))
+        .bind::<Text, _>(self.text(tenant, &[SearchKind::Case]))
+        .sql(&format!(
+            " AND rowid {bound} (SELECT {extreme}(search_entries.id) FROM search_entries \
+             WHERE search_entries.tenant_id = "
+        ));
+        let last = reach.last_case;
+        Some(
+            matches
+                .bind::<Text, _>(tenant.to_owned())
+                .sql(&format!(" AND search_entries.kind = 'CASE' AND search_entries.entity_id {side} {last}))")),
+        )
     }
 
     /// On PostgreSQL's `case_search`, for a search of cases without phrases
