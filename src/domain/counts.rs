@@ -69,7 +69,12 @@ pub async fn count(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter) -> Ap
     let criteria = filter.criteria();
     let now = filter.moment();
     let range = DueRange { after: filter.due_after, before: filter.due_before };
-    if criteria.others || criteria.search || !range.summable(now.date()) {
+    // Against the fold's own clock, not the moment the filter is judged at:
+    // the folded row holds every day the fold filed by today, and overdue
+    // as of an earlier moment ends inside it.
+    let today = super::now().date();
+    let overdue_summable = filter.overdue.is_none() || range.ending_by(now).summable(today);
+    if criteria.others || criteria.search || !range.summable(today) || !overdue_summable {
         return Ok(None);
     }
     let count = match filter.overdue {
