@@ -219,6 +219,20 @@ impl Counted {
 /// query of either backend can take it.
 pub type Condition = SqlLiteral<Bool, UncheckedBind<SqlLiteral<Bool>, AsExprOf<String, Text>>>;
 
+/// The case's own entry, from a statement on `cases` (a macro, for `concat!`).
+macro_rules! case_entry {
+    () => {
+        "FROM search_entries WHERE search_entries.tenant_id = cases.tenant_id \
+         AND search_entries.kind = 'CASE' AND search_entries.entity_id = cases.id"
+    };
+}
+const CASE_ENTRY: &str = case_entry!();
+
+/// On SQLite, whether the case's own entry is among FTS5's matches of the
+/// query bound next (the statement goes on after it).
+const FTS5_CASE_ENTRY_MATCHES: &str =
+    concat!("(SELECT search_entries.id ", case_entry!(), ") IN (SELECT rowid FROM search_fts WHERE search_fts MATCH ");
+
 /// A [`Condition`] with the tenant bound a second time.
 pub type WalkCondition = SqlLiteral<Bool, UncheckedBind<Condition, AsExprOf<String, Text>>>;
 
@@ -371,17 +385,12 @@ impl Matcher {
     /// a few hundred cases instead of every match.
     pub fn case_entry_matches(&self, tenant: &str) -> Condition {
         let text = self.text(tenant, &[SearchKind::Case]);
-        let entry = "FROM search_entries WHERE search_entries.tenant_id = cases.tenant_id \
-                     AND search_entries.kind = 'CASE' AND search_entries.entity_id = cases.id";
         let (before, after) = if self.postgres {
-            ("(SELECT search_entries.vector @@ ".to_owned(), format!("::tsquery {entry})"))
+            ("(SELECT search_entries.vector @@ ".to_owned(), format!("::tsquery {CASE_ENTRY})"))
         } else {
             // FTS5 answers a MATCH per statement, not per row (a probe by
             // rowid costs more than the whole match): the list is built once.
-            (
-                format!("(SELECT search_entries.id {entry}) IN (SELECT rowid FROM search_fts WHERE search_fts MATCH "),
-                ")".to_owned(),
-            )
+            (FTS5_CASE_ENTRY_MATCHES.to_owned(), ")".to_owned())
         };
         sql::<Bool>(&before).bind::<Text, _>(text).sql(&after)
     }
@@ -396,17 +405,13 @@ impl Matcher {
         if self.postgres {
             return None;
         }
-        let (bound, extreme, side) = if reach.descending { (">=", "min", ">=") } else { ("<=", "max", "<=") };
-        let entry = "FROM search_entries WHERE search_entries.tenant_id = cases.tenant_id \
-                     AND search_entries.kind = 'CASE' AND search_entries.entity_id = cases.id";
-        let matches = sql::<Bool>(&format!(
-            "(SELECT search_entries.id {entry}) IN (SELECT rowid FROM search_fts WHERE search_fts MATCH "
-        ))
-        .bind::<Text, _>(self.text(tenant, &[SearchKind::Case]))
-        .sql(&format!(
-            " AND rowid {bound} (SELECT {extreme}(search_entries.id) FROM search_entries \
-             WHERE search_entries.tenant_id = "
-        ));
+        // Entry numbers and case numbers on the same side of the bound.
+        let (side, extreme) = if reach.descending { (">=", "min") } else { ("<=", "max") };
+        let matches =
+            sql::<Bool>(FTS5_CASE_ENTRY_MATCHES).bind::<Text, _>(self.text(tenant, &[SearchKind::Case])).sql(&format!(
+                " AND rowid {side} (SELECT {extreme}(search_entries.id) FROM search_entries \
+                 WHERE search_entries.tenant_id = "
+            ));
         let last = reach.last_case;
         Some(
             matches
