@@ -64,17 +64,17 @@ impl DueRange {
 
 /// How many of the tenant's cases `filter` matches; `None` when the counters
 /// do not answer it: incident, observable, tags, techniques, SLA states or a
-/// search among its criteria, or a due range that starts before yesterday.
+/// search among its criteria, or a due range that starts, or an overdue
+/// range that ends, before yesterday.
 pub async fn count(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter) -> AppResult<Option<i64>> {
     let criteria = filter.criteria();
     let now = filter.moment();
     let range = DueRange { after: filter.due_after, before: filter.due_before };
-    // Against the fold's own clock, not the moment the filter is judged at:
-    // the folded row holds every day the fold filed by today, and overdue
-    // as of an earlier moment ends inside it.
-    let today = super::now().date();
-    let overdue_summable = filter.overdue.is_none() || range.ending_by(now).summable(today);
-    if criteria.others || criteria.search || !range.summable(today) || !overdue_summable {
+    // Overdue (or not) counts up to the filter's moment: its range ends
+    // there. Judged by the fold's own clock: the folded row holds every day
+    // the fold filed by today, and a range ending earlier ends inside it.
+    let counted = if filter.overdue.is_some() { range.ending_by(now) } else { range };
+    if criteria.others || criteria.search || !counted.summable(super::now().date()) {
         return Ok(None);
     }
     let count = match filter.overdue {
