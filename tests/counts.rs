@@ -98,12 +98,6 @@ async fn counts_match_the_cases_listed(server: &TestServer, token: &str, filter:
     assert_eq!(data["cases"]["totalCount"], json!(listed), "{what}: filter {filter}");
 }
 
-async fn fold(server: &TestServer, tenant: &str) {
-    let mut tx = server.state.db().begin().await.unwrap();
-    let result = casebook::domain::counts::fold(&mut tx.conn(), tenant).await;
-    tx.finish(result).await.unwrap();
-}
-
 /// Rows of the tenant's counters that a fold leaves behind but should not
 /// have: a second row of a group, or a day before `unfiled` not filed.
 async fn unfolded_rows(server: &TestServer, tenant: &str, unfiled: &str) -> i64 {
@@ -180,7 +174,7 @@ async fn group_counts_equal_plain_counts_through_random_changes(backend: Backend
                 if folded {
                     // Taken before the fold: past midnight the fold files one day more, never less.
                     let unfiled = (chrono::Utc::now() - chrono::Duration::days(2)).format("%Y-%m-%d").to_string();
-                    fold(&server, "acme").await;
+                    fold_counts(&server, "acme").await;
                     let left = unfolded_rows(&server, "acme", &unfiled).await;
                     assert_eq!(left, 0, "step {step}: a fold leaves one row per group");
                 }
@@ -236,7 +230,7 @@ async fn concurrent_writes_and_folds_keep_counts_exact(backend: Backend) {
         let server = server.clone();
         tasks.push(tokio::spawn(async move {
             for _ in 0..15 {
-                fold(&server, "acme").await;
+                fold_counts(&server, "acme").await;
             }
         }));
     }

@@ -267,9 +267,7 @@ async fn a_page_and_its_count_judge_at_one_moment(backend: Backend) {
     let analyst = analyst("acme");
     let case = create_case(&server, &analyst, "Due mid-2020", json!({ "dueOn": "2020-06-01T00:00:00Z" })).await;
     // One write in 32 folds: this test folds always.
-    let mut tx = server.state.db().begin().await.unwrap();
-    let folded = casebook::domain::counts::fold(&mut tx.conn(), "acme").await;
-    tx.finish(folded).await.unwrap();
+    fold_counts(&server, "acme").await;
     let at =
         |date: &str| Some(chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap().and_hms_opt(0, 0, 0).unwrap());
     let mut pooled = server.state.db().get().await.unwrap();

@@ -468,13 +468,9 @@ async fn undo_search_migration(database: &TestDatabase) {
             conn.batch_execute(include_str!("../migrations/postgres/2026-11-27-000004_search/down.sql")).await.unwrap();
             conn.batch_execute(FORGET).await.unwrap();
         }
-        casebook::config::DatabaseUrl::Sqlite(path) => {
-            use diesel::Connection;
+        casebook::config::DatabaseUrl::Sqlite(_) => {
             use diesel::connection::SimpleConnection;
-            let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
-            // The server just dropped may still be closing its connections (the
-            // last one checkpoints the WAL): wait for the lock as the service does.
-            conn.batch_execute("PRAGMA busy_timeout = 10000;").unwrap();
+            let mut conn = open_sqlite(database);
             // The prefix indexes and the narrow index of entries to cases came later: undone first.
             undo_type_ahead_prefixes(&mut conn);
             conn.batch_execute(include_str!("../migrations/sqlite/2026-12-11-000025_entry_case_numbers/down.sql"))
@@ -484,6 +480,18 @@ async fn undo_search_migration(database: &TestDatabase) {
             conn.batch_execute(FORGET).unwrap();
         }
     }
+}
+
+/// A connection of its own to a test's SQLite database.
+fn open_sqlite(database: &TestDatabase) -> diesel::SqliteConnection {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    let casebook::config::DatabaseUrl::Sqlite(path) = &database.url else { panic!("not a SQLite database") };
+    let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+    // The server just dropped may still be closing its connections (the
+    // last one checkpoints the WAL): wait for the lock as the service does.
+    conn.batch_execute("PRAGMA busy_timeout = 10000;").unwrap();
+    conn
 }
 
 /// Takes a SQLite database back to its text index without prefix indexes.
@@ -499,14 +507,10 @@ fn undo_type_ahead_prefixes(conn: &mut diesel::SqliteConnection) {
 /// cases after the upgrade, type-ahead prefixes of every length included.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn entries_are_indexed_with_prefixes_when_migrating() {
-    use diesel::connection::SimpleConnection;
-    use diesel::{Connection, RunQueryDsl};
+    use diesel::RunQueryDsl;
     let database = std::sync::Arc::new(TestDatabase::create(Backend::Sqlite).await);
     drop(seed(&TestServer::start_on(Backend::Sqlite, database.clone()).await).await);
-    let casebook::config::DatabaseUrl::Sqlite(path) = &database.url else { unreachable!("a SQLite database") };
-    let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
-    // The server just dropped may still be closing its connections.
-    conn.batch_execute("PRAGMA busy_timeout = 10000;").unwrap();
+    let mut conn = open_sqlite(&database);
     undo_type_ahead_prefixes(&mut conn);
     let server = TestServer::start_on(Backend::Sqlite, database).await;
     let token = analyst("acme");
