@@ -407,7 +407,69 @@ async fn evidence_changes_reach_case_watchers(backend: Backend) {
     assert_eq!(actions, ["OBSERVABLES_ADDED", "TAGS_ADDED", "TECHNIQUES_CHANGED"]);
 }
 
+/// Filters made of evidence alone are counted from the evidence's own rows:
+/// a case holding two of a list's tags counts once, sets meet, and another
+/// tenant holding the same evidence counts nothing here.
+async fn evidence_alone_counts_each_case_once_within_the_tenant(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let analyst = analyst("acme");
+    let evidence = |tags: &'static [&'static str],
+                    domains: &'static [&'static str],
+                    techniques: &'static [&'static str]| { (tags, domains, techniques) };
+    let plan = [
+        ("Both tags", evidence(&["Ransomware", "VIP"], &["evil.example"], &["T1021"])),
+        ("Ransomware", evidence(&["ransomware"], &["evil.example"], &[])),
+        ("VIP", evidence(&["vip"], &[], &["T1566"])),
+        ("Bare", evidence(&[], &[], &[])),
+    ];
+    // Another tenant holds the same evidence on a case numbered as this
+    // tenant's bare one (case numbers count per tenant).
+    let theirs = [plan[3], plan[3], plan[3], plan[0]];
+    for (tenant, titles) in [("globex", &theirs[..]), ("acme", &plan[..])] {
+        let token = common::analyst(tenant);
+        for (title, (tags, domains, techniques)) in titles {
+            let id = create_case(&server, &token, title, json!({})).await["id"].as_str().unwrap().to_owned();
+            if !tags.is_empty() {
+                let body = change_tags(&server, &token, "addCaseTags", &id, tags).await;
+                assert!(body.get("errors").is_none(), "{body:#}");
+            }
+            for domain in *domains {
+                added(&server, &token, &id, &[item("DOMAIN", domain)]).await;
+            }
+            if !techniques.is_empty() {
+                let body = set_techniques(&server, &token, &id, techniques).await;
+                assert!(body.get("errors").is_none(), "{body:#}");
+            }
+        }
+    }
+    let titles = "query($filter: CaseFilter) { cases(filter: $filter, first: 100) { totalCount nodes { title } } }";
+    let evil = json!({ "type": "DOMAIN", "value": "EVIL.example" });
+    let table = [
+        (json!({ "tags": { "any": ["ransomware", "vip"] } }), vec!["VIP", "Ransomware", "Both tags"]),
+        (json!({ "tags": { "all": ["ransomware", "vip"] } }), vec!["Both tags"]),
+        (json!({ "tags": { "all": ["ransomware"] }, "observable": evil }), vec!["Ransomware", "Both tags"]),
+        (json!({ "observable": evil }), vec!["Ransomware", "Both tags"]),
+        (json!({ "techniqueIds": ["T1021"], "tags": { "any": ["vip"] } }), vec!["Both tags"]),
+        (json!({ "tactics": ["lateral movement"] }), vec!["Both tags"]),
+        (
+            json!({ "tags": { "all": ["vip", "ransomware"], "any": ["vip", "ransomware"] }, "observable": evil,
+                    "techniqueIds": ["T1021"] }),
+            vec!["Both tags"],
+        ),
+        (json!({ "tags": { "any": ["ransomware"] }, "techniqueIds": ["T1566"] }), vec![]),
+        (json!({ "tags": { "all": ["no such tag"] } }), vec![]),
+    ];
+    for (filter, expected) in table {
+        let data = server.ok(&analyst, titles, json!({ "filter": filter })).await;
+        let listed: Vec<&str> =
+            data["cases"]["nodes"].as_array().unwrap().iter().map(|n| n["title"].as_str().unwrap()).collect();
+        assert_eq!(listed, expected, "{filter}");
+        assert_eq!(data["cases"]["totalCount"], expected.len(), "{filter}");
+    }
+}
+
 both_backends!(
+    evidence_alone_counts_each_case_once_within_the_tenant,
     evidence_changes_reach_case_watchers,
     attack_techniques_come_from_the_catalogue_and_filter_the_queue,
     tags_are_labels_unique_ignoring_case_and_filter_the_queue,

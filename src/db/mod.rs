@@ -1,6 +1,7 @@
 //! The database layer: one pool type over SQLite and PostgreSQL, so every query
 //! is written once (see [`with_conn!`]) and type-checked for both backends.
 
+pub mod common_cases;
 pub mod explain;
 mod journal;
 mod migrations;

@@ -74,7 +74,7 @@ pub async fn count(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter) -> Ap
     // there. Judged by the fold's own clock: the folded row holds every day
     // the fold filed by today, and a range ending earlier ends inside it.
     let counted = if filter.overdue.is_some() { range.ending_by(now) } else { range };
-    if criteria.others || criteria.search || !counted.summable(super::now().date()) {
+    if criteria.sets || criteria.others || criteria.search || !counted.summable(super::now().date()) {
         return Ok(None);
     }
     let count = match filter.overdue {

@@ -96,15 +96,15 @@ impl CaseFilter {
             overdue: *overdue,
             due_range: due_before.is_some() || due_after.is_some(),
             search: search.is_some(),
-            others: incident_id.is_some()
+            sets: incident_id.is_some()
                 || observable.is_some()
                 || !tags_all.is_empty()
                 || !tags_any.is_empty()
                 || !technique_groups.is_empty()
-                || !sla_states.is_empty()
                 || parent_id.is_some()
-                || has_parent.is_some()
+                || *has_parent == Some(true)
                 || related_to.is_some(),
+            others: !sla_states.is_empty() || *has_parent == Some(false),
         }
     }
 
@@ -129,7 +129,15 @@ impl CaseFilter {
     /// For a search with no criteria but group ones: whether it has those.
     fn search_with_groups_at_most(&self) -> Option<bool> {
         let c = self.criteria();
-        (c.search && c.overdue.is_none() && !c.due_range && !c.others).then_some(c.groups)
+        (c.search && c.overdue.is_none() && !c.due_range && !c.sets && !c.others).then_some(c.groups)
+    }
+
+    /// Whether every criterion is a set of cases kept beside them (incident,
+    /// indicator, tags, techniques, parent, relation), and there is one:
+    /// the count then reads those sets alone (see `queue::count`).
+    pub(crate) fn is_case_sets_only(&self) -> bool {
+        let c = self.criteria();
+        c.sets && !c.groups && c.overdue.is_none() && !c.due_range && !c.search && !c.others
     }
 
     /// Refuses oversized lists before they reach SQL.
@@ -159,7 +167,10 @@ pub(crate) struct Criteria {
     /// Due before or after a time.
     pub due_range: bool,
     pub search: bool,
-    /// Incident, observable, tags, techniques, SLA states.
+    /// Incident, observable, tags, techniques, a parent (some or this
+    /// one), a relation: sets of cases held beside them.
+    pub sets: bool,
+    /// SLA states, no parent.
     pub others: bool,
 }
 

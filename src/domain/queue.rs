@@ -10,6 +10,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use serde::{Deserialize, Serialize};
 
+use crate::db::common_cases::{CaseSet, CountCommonCases};
 use crate::db::explain::{PgExplain, SqliteExplain};
 use crate::db::schema::cases;
 use crate::db::{Conn, Link};
@@ -98,9 +99,7 @@ fn bad_cursor() -> AppError {
 macro_rules! filtered_cases {
     ($tenant:expr, $filter:expr, $search:expr, $now:expr) => {{
         #[allow(unused_imports)]
-        use $crate::db::schema::{
-            case_incidents, case_relations, case_tags, case_techniques, cases, observables, statuses, tags,
-        };
+        use $crate::db::schema::{case_relations, cases, statuses};
         #[allow(unused_imports)]
         use $crate::domain::filter::{CaseFilter, by_group};
         #[allow(unused_imports)]
@@ -131,26 +130,46 @@ macro_rules! filtered_cases {
                     .filter(cases::due_on.is_null().or(cases::due_on.ge($now)).or(cases::status_id.eq_any(closed)));
             }
         }
+        $crate::domain::queue::case_sets!(tenant, filter, |set| query = query.filter(cases::id.eq_any(set)));
+        if !filter.sla_states.is_empty() {
+            query = query.filter($crate::domain::queue::sla_state_in!(&filter.sla_states, $now));
+        }
+        if filter.has_parent == Some(false) {
+            let children = case_relations::table
+                .filter(case_relations::tenant_id.eq(tenant))
+                .filter(case_relations::kind.eq($crate::domain::relation::RelationKind::ChildOf.as_str()));
+            query = query.filter(cases::id.ne_all(children.select(case_relations::case_id)));
+        }
+        let search: Option<&Matcher> = $search;
+        if let Some(search) = search {
+            query = query.filter(search.cases(tenant));
+        }
+        query
+    }};
+}
+
+/// Each of the filter's criteria that is a set of cases held beside them
+/// (see `CaseFilter::is_case_sets_only`), as a subquery of the tenant's
+/// case numbers (a column named `case_id`): `$each` runs once per set, with
+/// `$set` bound to it.
+macro_rules! case_sets {
+    ($tenant:expr, $filter:expr, |$set:ident| $each:expr) => {{
+        use $crate::db::schema::{case_incidents, case_relations, case_tags, case_techniques, observables, tags};
+        let (tenant, filter): (&str, &CaseFilter) = ($tenant, $filter);
         if let Some(incident) = filter.incident_id {
-            query = query.filter(
-                cases::id.eq_any(
-                    case_incidents::table
-                        .filter(case_incidents::tenant_id.eq(tenant))
-                        .filter(case_incidents::incident_id.eq(incident.0))
-                        .select(case_incidents::case_id),
-                ),
-            );
+            let $set = case_incidents::table
+                .filter(case_incidents::tenant_id.eq(tenant))
+                .filter(case_incidents::incident_id.eq(incident.0))
+                .select(case_incidents::case_id);
+            $each;
         }
         if let Some(indicator) = &filter.observable {
-            query = query.filter(
-                cases::id.eq_any(
-                    observables::table
-                        .filter(observables::tenant_id.eq(tenant))
-                        .filter(observables::kind.eq(indicator.kind.as_str()))
-                        .filter(observables::normalized_value.eq(indicator.normalized.clone()))
-                        .select(observables::case_id),
-                ),
-            );
+            let $set = observables::table
+                .filter(observables::tenant_id.eq(tenant))
+                .filter(observables::kind.eq(indicator.kind.as_str()))
+                .filter(observables::normalized_value.eq(indicator.normalized.clone()))
+                .select(observables::case_id);
+            $each;
         }
         let tagged = |keys: Vec<String>| {
             case_tags::table
@@ -161,51 +180,38 @@ macro_rules! filtered_cases {
                 .select(case_tags::case_id)
         };
         for key in &filter.tags_all {
-            query = query.filter(cases::id.eq_any(tagged(vec![key.clone()])));
+            let $set = tagged(vec![key.clone()]);
+            $each;
         }
         if !filter.tags_any.is_empty() {
-            query = query.filter(cases::id.eq_any(tagged(filter.tags_any.clone())));
+            let $set = tagged(filter.tags_any.clone());
+            $each;
         }
         for ids in &filter.technique_groups {
-            query = query.filter(
-                cases::id.eq_any(
-                    case_techniques::table
-                        .filter(case_techniques::tenant_id.eq(tenant))
-                        .filter(case_techniques::technique_id.eq_any(ids.clone()))
-                        .select(case_techniques::case_id),
-                ),
-            );
-        }
-        if !filter.sla_states.is_empty() {
-            query = query.filter($crate::domain::queue::sla_state_in!(&filter.sla_states, $now));
+            let $set = case_techniques::table
+                .filter(case_techniques::tenant_id.eq(tenant))
+                .filter(case_techniques::technique_id.eq_any(ids.clone()))
+                .select(case_techniques::case_id);
+            $each;
         }
         let relations = || case_relations::table.filter(case_relations::tenant_id.eq(tenant));
         let children =
             || relations().filter(case_relations::kind.eq($crate::domain::relation::RelationKind::ChildOf.as_str()));
         if let Some(parent) = filter.parent_id {
-            query = query
-                .filter(cases::id.eq_any(
-                    children().filter(case_relations::related_id.eq(parent.0)).select(case_relations::case_id),
-                ));
+            let $set = children().filter(case_relations::related_id.eq(parent.0)).select(case_relations::case_id);
+            $each;
         }
-        match filter.has_parent {
-            Some(true) => query = query.filter(cases::id.eq_any(children().select(case_relations::case_id))),
-            Some(false) => query = query.filter(cases::id.ne_all(children().select(case_relations::case_id))),
-            None => {}
+        if filter.has_parent == Some(true) {
+            let $set = children().select(case_relations::case_id);
+            $each;
         }
         if let Some(related) = filter.related_to {
-            query =
-                query.filter(cases::id.eq_any(
-                    relations().filter(case_relations::related_id.eq(related.0)).select(case_relations::case_id),
-                ));
+            let $set = relations().filter(case_relations::related_id.eq(related.0)).select(case_relations::case_id);
+            $each;
         }
-        let search: Option<&Matcher> = $search;
-        if let Some(search) = search {
-            query = query.filter(search.cases(tenant));
-        }
-        query
     }};
 }
+pub(crate) use case_sets;
 
 /// Cases whose SLA is in one of `$states` at `$now`, from the stored
 /// schedule (`sla::Schedule::at` is the same rule for one case).
@@ -682,6 +688,9 @@ pub async fn count(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter, limit
     }
     let now = filter.moment();
     let Some(search) = &search else {
+        if filter.is_case_sets_only() {
+            return Ok(Counted::exact(count_case_sets(conn, tenant, filter).await?));
+        }
         let count = with_conn!(conn, c => filtered_cases!(tenant, filter, None, now).count().get_result(c).await)?;
         return Ok(Counted::exact(count));
     };
@@ -701,6 +710,18 @@ pub async fn count(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter, limit
         filtered_cases!(tenant, filter, Some(search), now).select(cases::id).limit(limit.rows()).load(c).await
     })?;
     Ok(limit.of(matched.len() as i64))
+}
+
+/// How many cases all of the filter's sets hold, read from the sets alone:
+/// their rows name only cases of their tenant (by foreign key), so no case
+/// row is read.
+async fn count_case_sets(conn: &mut Conn<'_>, tenant: &str, filter: &CaseFilter) -> AppResult<i64> {
+    let count = with_conn!(conn, c => {
+        let mut sets = Vec::new();
+        case_sets!(tenant, filter, |set| sets.push(Box::new(set) as CaseSet<'_, _>));
+        CountCommonCases(sets).get_result(c).await
+    })?;
+    Ok(count)
 }
 
 /// The numbers of the cases matching the filter, lowest first, at most `limit`.
